@@ -1,0 +1,49 @@
+# ECHOES Lab: two commands.
+#   make hub   installs everything and starts the hub with the embedded local profile
+#   make test  installs everything and runs the whole test suite
+# Installing is idempotent: stamps skip what is already done, so a second run spends seconds.
+
+# Debian's interpreter, not one under /root: when the hub runs as root, users' servers run
+# under their own system accounts and must be able to execute the venv's python.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11 /usr/bin/python3) python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.echoes-installed
+SYSTEM_STAMP := $(VENV)/.echoes-system
+PROXY := $(VENV)/proxy/node_modules/.bin/configurable-http-proxy
+SETTINGS ?= hub_config/local.toml
+
+.PHONY: hub test install system-deps clean-venv
+
+hub: install
+	$(BIN)/echoes-lab hub --settings $(SETTINGS)
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_config/proxy/package-lock.json kernels/echoes/kernel.json
+	@command -v node >/dev/null 2>&1 || { echo "make: Node.js ('node') is not installed: apt-get install nodejs npm, then run make again" >&2; exit 3; }
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is not installed: apt-get install npm, then run make again" >&2; exit 3; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[hub,dev]'
+	mkdir -p $(VENV)/proxy
+	cp hub_config/proxy/package.json hub_config/proxy/package-lock.json $(VENV)/proxy/
+	cd $(VENV)/proxy && npm ci --silent --no-audit --no-fund
+	$(BIN)/python -c "import sys, pathlib; from echoes_lab.hub.launch import install_kernel; install_kernel(pathlib.Path(sys.prefix) / 'share' / 'jupyter')"
+	touch $@
+
+# Debian packages the tests need (a real browser for the end-to-end test, git for materials).
+system-deps: $(SYSTEM_STAMP)
+
+$(SYSTEM_STAMP):
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v git >/dev/null 2>&1; then \
+		if [ "$$(id -u)" != 0 ]; then echo "make: chromium and git are needed for the tests: apt-get install chromium git (as root)" >&2; exit 3; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core git >/dev/null; \
+	fi
+	touch $@
+
+clean-venv:
+	rm -rf $(VENV)

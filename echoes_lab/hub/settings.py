@@ -1,0 +1,136 @@
+"""Deployment settings: one TOML file per profile, validated before the hub starts.
+
+A settings file is data. ``load_settings`` reads it and checks every key and type; an unknown
+key or a wrong type stops everything with a :class:`~echoes_lab.errors.SettingsError` that
+names the file and the key. Relative paths in the file are relative to the file itself.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from echoes_lab.errors import SettingsError
+
+
+class _Section(BaseModel):
+    # strict: "8000" is not a port; extra="forbid": a misspelt key is an error, not ignored
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class HubSettings(_Section):
+    ip: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535, description="public port of the proxy")
+    proxy_api_port: int = Field(8001, ge=1, le=65535)
+    hub_port: int = Field(8081, ge=1, le=65535, description="the hub's own (internal) port")
+    state_dir: str = Field("../.state", description="database, secrets, homes, shared data")
+    log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
+
+
+class AuthSettings(_Section):
+    admins: list[str] = ["admin"]
+    allow_all: bool = Field(True, description="anyone with the user password may sign in")
+    allowed_users: list[str] = []
+
+
+class SpawnerSettings(_Section):
+    default_url: str = "/lab"
+    start_timeout: int = Field(120, gt=0)
+    http_timeout: int = Field(60, gt=0)
+    isolation: Literal["auto", "system-users", "none"] = "auto"
+    mem_limit: str | None = None
+    disabled_extensions: list[str] = []
+    server_args: list[str] = []
+
+
+class CullerSettings(_Section):
+    enabled: bool = True
+    timeout: int = Field(3600, gt=0, description="seconds of inactivity before a server stops")
+    every: int = Field(300, gt=0, description="seconds between checks")
+
+
+class ProxySettings(_Section):
+    command: str = Field("", description="configurable-http-proxy; empty = the project's own")
+
+
+class DataSettings(_Section):
+    shared_dir: str = Field("shared", description="read-only shared datasets, under state_dir")
+    install_demo: bool = True
+
+
+class Settings(_Section):
+    profile: str
+    hub: HubSettings = HubSettings()
+    auth: AuthSettings = AuthSettings()
+    spawner: SpawnerSettings = SpawnerSettings()
+    culler: CullerSettings = CullerSettings()
+    proxy: ProxySettings = ProxySettings()
+    data: DataSettings = DataSettings()
+    source: Path = Field(Path("."), exclude=True)
+
+    def path(self, value: str, base: Path | None = None) -> Path:
+        """Resolve a path from the settings, relative to ``base`` or to the settings file."""
+        p = Path(value).expanduser()
+        return (p if p.is_absolute() else (base or self.source.parent) / p).resolve()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.hub.state_dir)
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.path(self.data.shared_dir, self.state_dir)
+
+    @property
+    def homes_dir(self) -> Path:
+        return self.state_dir / "homes"
+
+
+_TYPE_WORDS = {
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "string_type": "a quoted string",
+    "list_type": "a list, e.g. [\"a\", \"b\"]",
+}
+
+
+def _describe(path: Path, err: dict) -> str:
+    key = ".".join(str(part) for part in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key '{key}' (check its spelling; see hub_config/local.toml)"
+    if err["type"] == "missing":
+        return f"{path}: missing key '{key}'"
+    wanted = _TYPE_WORDS.get(err["type"], err["msg"].lower())
+    return f"{path}: key '{key}' must be {wanted}, not {err.get('input')!r}"
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a deployment settings file.
+
+    Parameters
+    ----------
+    path
+        A TOML settings file, e.g. ``hub_config/local.toml``.
+
+    Raises
+    ------
+    SettingsError
+        The file is missing or not TOML, or a key is unknown or of the wrong type; the
+        message names the file and the key.
+    """
+    path = Path(path).resolve()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return Settings(**raw, source=path)
+    except ValidationError as exc:
+        problems = [_describe(path, e) for e in exc.errors()]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SettingsError(problems[0] + more) from None

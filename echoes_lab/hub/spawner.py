@@ -1,0 +1,117 @@
+"""The ``local`` profile's spawner: one JupyterLab process per user on this machine.
+
+How users are kept apart depends on who runs the hub:
+
+* **as root** (``isolation = "auto"`` or ``"system-users"``): every hub user gets a system
+  account ``jupyter-<name>`` (the convention of The Littlest JupyterHub), created on first
+  spawn, and the server runs under that uid with a home folder mode 0700 under the state
+  directory. Users cannot read each other's files; the shared datasets belong to root and are
+  read-only for them.
+* **as an ordinary user** (or ``isolation = "none"``): all servers run as the hub's own uid, each
+  in its own home folder. There is no operating-system isolation between users; fit for one
+  person or a trusted team on a laptop.
+
+Servers are started in their own session, so stopping or restarting the hub leaves them
+running (``cleanup_servers = False``) and the next hub finds them again by their pid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+
+from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from traitlets import Unicode
+
+_SYSTEM_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
+
+
+def system_username(name: str) -> str:
+    """The system account for hub user ``name``: ``jupyter-<name>``, hashed if too long.
+
+    Linux user names are at most 32 characters of ``[a-z0-9_-]``; other names keep a readable
+    prefix and a short hash so that two hub users never share an account.
+    """
+    candidate = f"jupyter-{name}"
+    if len(candidate) <= 32 and _SYSTEM_NAME.match(candidate):
+        return candidate
+    digest = hashlib.sha256(name.encode()).hexdigest()[:7]
+    safe = re.sub(r"[^a-z0-9_-]", "", name.lower())[:15]
+    return f"jupyter-{safe}-{digest}"
+
+
+class EchoesSpawner(LocalProcessSpawner):
+    """LocalProcessSpawner with homes under the state directory and optional uid isolation."""
+
+    homes_root = Unicode(config=True, help="Folder holding one home folder per user.")
+    shared_data = Unicode(config=True, help="The read-only shared datasets folder.")
+    jupyter_path = Unicode("", config=True, help="Extra JUPYTER_PATH (the ECHOES kernel).")
+    isolation = Unicode("auto", config=True, help="auto | system-users | none")
+
+    @property
+    def home_dir(self) -> str:
+        return os.path.join(self.homes_root, self.user.name)
+
+    @property
+    def isolated(self) -> bool:
+        if self.isolation == "none":
+            return False
+        return os.geteuid() == 0
+
+    @property
+    def system_user(self) -> str | None:
+        return system_username(self.user.name) if self.isolated else None
+
+    def _ensure_account(self) -> tuple[int, int]:
+        """Create the system account and home folder if needed; return uid, gid."""
+        home = self.home_dir
+        if not self.isolated:
+            os.makedirs(home, mode=0o700, exist_ok=True)
+            return os.getuid(), os.getgid()
+        name = self.system_user
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+            subprocess.run(
+                [useradd, "--system", "--user-group", "--no-create-home",
+                 "--home-dir", home, "--shell", "/bin/bash", name],
+                check=True, capture_output=True,
+            )
+            entry = pwd.getpwnam(name)
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        st = os.stat(home)
+        if (st.st_uid, st.st_gid) != (entry.pw_uid, entry.pw_gid):
+            os.chown(home, entry.pw_uid, entry.pw_gid)
+        return entry.pw_uid, entry.pw_gid
+
+    async def start(self):
+        self._ensure_account()
+        self.notebook_dir = self.home_dir
+        # kernels start where the server runs: the user's home, not the hub's folder
+        self.popen_kwargs = {**self.popen_kwargs, "cwd": self.home_dir}
+        return await super().start()
+
+    def make_preexec_fn(self, name):
+        if self.isolated:
+            return set_user_setuid(self.system_user, chdir=False)
+        return None
+
+    def user_env(self, env):
+        env["USER"] = self.system_user or self.user.name
+        env["HOME"] = self.home_dir
+        env["SHELL"] = "/bin/bash"
+        # the venv's tools first, whether or not the hub was started from an activated venv
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
+        env["ECHOES_DATA"] = self.shared_data
+        if self.jupyter_path:
+            env["JUPYTER_PATH"] = self.jupyter_path
+        return env
+
+    async def move_certs(self, paths):
+        return paths

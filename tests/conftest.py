@@ -1,0 +1,43 @@
+"""Fixtures shared by the whole suite.
+
+Real datasets from the workplace's ``shared/`` folder (beside the repository) are used when
+present and skipped cleanly when absent; they are never copied into the repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The small fixture files kept in ``tests/data``."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The workplace's ``shared/`` folder beside the repository, or skip."""
+    shared = REPO.parent / "shared"
+    if not shared.is_dir():
+        pytest.skip(f"{shared} is absent: real shared datasets are not available here")
+    return shared
+
+
+@pytest.fixture(scope="session")
+def tate_dir(shared_dir: Path) -> Path:
+    """The Tate collection snapshot (69,202 artworks, CC0), or skip."""
+    tate = shared_dir / "datasets" / "tate-collection"
+    if not (tate / "artworks.csv.gz").is_file():
+        pytest.skip(f"{tate}/artworks.csv.gz is absent")
+    return tate

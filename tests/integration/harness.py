@@ -1,0 +1,245 @@
+"""The real-component harness: a JupyterHub with configurable-http-proxy, real single-user
+servers and real kernels, started through ``echoes-lab hub`` on free loopback ports in a
+temporary state directory. Nothing here is mocked. Fixtures are in ``conftest.py``; tests import
+``Hub``, ``login`` and ``wait_for`` from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psutil
+import requests
+import tomli_w
+import websocket
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class Hub:
+    """A real hub started by ``echoes-lab hub`` with a settings file of its own."""
+
+    def __init__(self, root: Path, **overrides: dict):
+        self.root = root
+        self.state = root / "state"
+        base = tomllib.loads((REPO / "hub_config" / "local.toml").read_text())
+        base["hub"].update(
+            state_dir=str(self.state), port=free_port(), proxy_api_port=free_port(),
+            hub_port=free_port(), log_level="DEBUG",
+        )
+        base["data"]["install_demo"] = False
+        for section, values in overrides.items():
+            base.setdefault(section, {}).update(values)
+        self.settings = base
+        self.settings_file = root / "settings.toml"
+        self.settings_file.write_text(tomli_w.dumps(base))
+        self.url = f"http://127.0.0.1:{base['hub']['port']}"
+        self.proc: subprocess.Popen | None = None
+        self.signal_group = False  # True when proc is a wrapper (make) in its own session
+        self.log_path = root / "hub.log"
+        self.seen: dict[int, float] = {}  # pid -> create_time of every process the hub ran
+
+    # -- life cycle ---------------------------------------------------------------
+    def start(self, timeout: float = 60) -> "Hub":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "echoes-lab"), "hub", "--settings", str(self.settings_file)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+        )
+
+        def healthy():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                return requests.get(f"{self.url}/hub/health", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(healthy, timeout, "the hub's /hub/health")
+        self.remember_processes()
+        return self
+
+    def remember_processes(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            for p in [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]:
+                try:
+                    self.seen[p.pid] = p.create_time()
+                except psutil.NoSuchProcess:
+                    pass
+
+    def stop_hub(self, timeout: float = 30) -> None:
+        """Stop the hub process only (user servers keep running: cleanup_servers = False)."""
+        if self.proc and self.proc.poll() is None:
+            self.remember_processes()
+            if self.signal_group:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            else:
+                self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout)
+
+    def alive(self) -> list[psutil.Process]:
+        """Processes the hub started that still run (pid and start time both match)."""
+        left = []
+        for pid, created in self.seen.items():
+            try:
+                p = psutil.Process(pid)
+                if abs(p.create_time() - created) < 0.01 and p.status() != psutil.STATUS_ZOMBIE:
+                    left.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return left
+
+    def shutdown(self) -> list[str]:
+        """Stop every server through the API, then the hub; return what was left behind."""
+        if self.proc and self.proc.poll() is None:
+            self.remember_processes()
+            for user in self.api("GET", "/users").json():
+                for name in user.get("servers", {}):
+                    path = f"/users/{user['name']}/servers/{name}" if name else f"/users/{user['name']}/server"
+                    self.api("DELETE", path)
+            try:
+                wait_for(lambda: not any(u.get("servers") for u in self.api("GET", "/users").json()),
+                         60, "all servers to stop")
+            except TimeoutError:
+                pass
+            self.stop_hub()
+        try:
+            wait_for(lambda: not self.alive(), 15, "processes to end")
+        except TimeoutError:
+            pass
+        left = [f"{p.pid} {' '.join(p.cmdline())[:160]}" for p in self.alive()]
+        for p in self.alive():
+            p.kill()
+        return left
+
+    def log_tail(self, n: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    # -- REST API -----------------------------------------------------------------
+    @property
+    def secrets(self) -> dict:
+        return json.loads((self.state / "secrets.json").read_text())
+
+    @property
+    def token(self) -> str:
+        return self.secrets["api_tokens"]["echoes-cli"]
+
+    def api(self, method: str, path: str, token: str | None = None, **kw) -> requests.Response:
+        headers = {"Authorization": f"token {token or self.token}"}
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=30, **kw)
+
+    def create_user(self, name: str, admin: bool = False) -> dict:
+        r = self.api("POST", f"/users/{name}", json={"admin": admin})
+        assert r.status_code in (201, 409), r.text
+        return self.api("GET", f"/users/{name}").json()
+
+    def start_server(self, name: str, timeout: float = 120) -> dict:
+        r = self.api("POST", f"/users/{name}/server")
+        assert r.status_code in (201, 202, 400), f"{r.status_code} {r.text}\n{self.log_tail()}"
+
+        def ready():
+            model = self.api("GET", f"/users/{name}").json()
+            server = model.get("servers", {}).get("")
+            if server and server.get("ready"):
+                return model
+            if not server and not model.get("pending"):
+                raise RuntimeError(f"server of {name} failed to start:\n{self.log_tail()}")
+            return None
+
+        model = wait_for(ready, timeout, f"{name}'s server", interval=0.1)
+        self.remember_processes()
+        return model
+
+    def server_get(self, name: str, path: str, token: str | None = None) -> requests.Response:
+        return requests.get(f"{self.url}/user/{name}{path}",
+                            headers={"Authorization": f"token {token or self.token}"}, timeout=30)
+
+    # -- kernels --------------------------------------------------------------------
+    def execute(self, name: str, code: str, kernel: str = "echoes", timeout: float = 60) -> dict:
+        """Start a kernel in ``name``'s server, run ``code``, return stdout/errors, stop it."""
+        headers = {"Authorization": f"token {self.token}"}
+        base = f"{self.url}/user/{name}/api"
+        r = requests.post(f"{base}/kernels", json={"name": kernel}, headers=headers, timeout=60)
+        assert r.status_code == 201, f"{r.status_code} {r.text}"
+        kid = r.json()["id"]
+        ws_url = f"ws://{urlparse(self.url).netloc}/user/{name}/api/kernels/{kid}/channels"
+        ws = websocket.create_connection(ws_url, header=[f"Authorization: token {self.token}"],
+                                         timeout=timeout)
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": name, "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))
+        out = {"stdout": "", "errors": [], "status": None}
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                msg = json.loads(ws.recv())
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "stream" and content["name"] == "stdout":
+                    out["stdout"] += content["text"]
+                elif kind == "error":
+                    out["errors"].append(f"{content['ename']}: {content['evalue']}")
+                elif kind == "execute_reply":
+                    out["status"] = content["status"]
+                elif kind == "status" and content["execution_state"] == "idle" and out["status"]:
+                    break
+        finally:
+            ws.close()
+            self.remember_processes()
+            requests.delete(f"{base}/kernels/{kid}", headers=headers, timeout=30)
+        return out
+
+
+def login(hub: Hub, username: str, password: str) -> requests.Session:
+    """Sign in through the hub's login form with a cookie session, as a browser does."""
+    s = requests.Session()
+    page = s.get(f"{hub.url}/hub/login", timeout=30)
+    assert page.status_code == 200
+    xsrf = s.cookies.get("_xsrf")
+    r = s.post(f"{hub.url}/hub/login?next=", data={"username": username, "password": password,
+                                                    "_xsrf": xsrf}, timeout=120)
+    r.raise_for_status()
+    return s
+
+
+def new_root(prefix: str = "echoes-hub-") -> Path:
+    # not pytest's tmp_path: that is 0700, and users' servers (other uids under root) must
+    # be able to pass through to their homes
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(root, 0o711)
+    return root

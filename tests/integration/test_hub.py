@@ -1,0 +1,130 @@
+"""The foundation end to end: a real hub, proxy, single-user servers and kernels."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import psutil
+import pytest
+import requests
+
+import echoes_lab
+from harness import BIN, REPO, Hub, login, new_root, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_spawn_server_and_run_echoes_kernel(hub):
+    hub.create_user("alice")
+    model = hub.start_server("alice")
+    assert model["servers"][""]["ready"]
+
+    # the server answers through the proxy, with the ECHOES kernel as the default
+    specs = hub.server_get("alice", "/api/kernelspecs")
+    assert specs.status_code == 200
+    assert specs.json()["default"] == "echoes"
+    assert specs.json()["kernelspecs"]["echoes"]["spec"]["display_name"] == "ECHOES Lab (Python 3)"
+
+    out = hub.execute("alice", "import echoes_lab, os; print(echoes_lab.__version__); "
+                               "print(os.environ['ECHOES_DATA']); print(os.getcwd())")
+    assert out["errors"] == [] and out["status"] == "ok"
+    version, data, cwd = out["stdout"].split()
+    assert version == echoes_lab.__version__
+    assert data == str(hub.state / "shared")
+    assert cwd == str(hub.state / "homes" / "alice")
+
+
+def test_shared_datasets_are_read_only_and_homes_private(hub):
+    hub.create_user("bruno")
+    hub.start_server("bruno")
+    out = hub.execute("bruno", (
+        "import os, pathlib\n"
+        "try:\n"
+        "    (pathlib.Path(os.environ['ECHOES_DATA']) / 'mine.txt').write_text('x')\n"
+        "    print('WROTE')\n"
+        "except PermissionError:\n"
+        "    print('READ-ONLY')\n"
+        "pathlib.Path('notes.txt').write_text('kept')\n"
+        "print(oct(os.stat('.').st_mode & 0o777))\n"
+    ))
+    assert out["errors"] == [], out
+    lines = out["stdout"].split()
+    assert lines == ["READ-ONLY", "0o700"]
+    assert (hub.state / "homes" / "bruno" / "notes.txt").read_text() == "kept"
+    if os.geteuid() == 0:
+        # under root every user runs as a system account of their own
+        owner = (hub.state / "homes" / "bruno").owner()
+        assert owner == "jupyter-bruno"
+
+
+def test_login_form_cookie_session_opens_the_lab(hub):
+    secrets = hub.secrets
+    # a wrong password is refused on the form
+    s = requests.Session()
+    s.get(f"{hub.url}/hub/login")
+    bad = s.post(f"{hub.url}/hub/login", data={"username": "carla", "password": "wrong-password",
+                                               "_xsrf": s.cookies.get("_xsrf")})
+    assert bad.status_code == 403
+
+    session = login(hub, "carla", secrets["user_password"])
+    home = session.get(f"{hub.url}/hub/api/user")
+    assert home.status_code == 200 and home.json()["name"] == "carla"
+    hub.start_server("carla")
+    lab = session.get(f"{hub.url}/user/carla/lab")
+    assert lab.status_code == 200
+    assert lab.url.endswith("/user/carla/lab")
+    assert "JupyterLab" in lab.text
+
+    admin = login(hub, "admin", secrets["admin_password"])
+    me = admin.get(f"{hub.url}/hub/api/user").json()
+    assert me["admin"] is True
+
+
+def test_hub_restart_keeps_users_and_running_servers(hub_factory):
+    hub = hub_factory()
+    hub.create_user("dora")
+    hub.start_server("dora")
+    pid = next(p.pid for p in hub.alive() if "jupyterhub-singleuser" in " ".join(p.cmdline()))
+    hub.stop_hub()
+    assert psutil.pid_exists(pid), "stopping the hub must leave running servers alone"
+
+    hub.start()
+    users = {u["name"]: u for u in hub.api("GET", "/users").json()}
+    assert users["dora"]["servers"][""]["ready"]
+    status = hub.server_get("dora", "/api/status")
+    assert status.status_code == 200
+    assert hub.execute("dora", "print(6 * 7)")["stdout"].strip() == "42"
+
+
+def test_make_hub_prints_working_credentials():
+    """``make hub`` (here with a settings file on free ports) prints how to log in, and it works."""
+    hub = Hub(new_root())
+    env = {**os.environ, "MAKEFLAGS": ""}
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "hub", f"SETTINGS={hub.settings_file}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    hub.proc, hub.signal_group = proc, True
+    try:
+        text = ""
+        for line in proc.stdout:  # the credentials come before the hub's own log
+            text += line
+            if "shown this once" in line:
+                break
+        admin_pw = re.search(r"admin \(admin\): password (\S+)", text)
+        user_pw = re.search(r"any user name, password (\S+)", text)
+        assert admin_pw and user_pw, text
+        admin_pw, user_pw = admin_pw.group(1), user_pw.group(1)
+        wait_for(lambda: requests.get(f"{hub.url}/hub/health", timeout=2).ok
+                 if proc.poll() is None else pytest.fail(text), 60, "hub health")
+        hub.remember_processes()
+        assert login(hub, "admin", admin_pw).get(f"{hub.url}/hub/api/user").json()["admin"]
+        login(hub, "erik", user_pw)
+        hub.start_server("erik")
+        assert hub.execute("erik", "import echoes_lab; print('ok')")["stdout"].strip() == "ok"
+    finally:
+        left = hub.shutdown()
+    assert not left, left
