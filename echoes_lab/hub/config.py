@@ -83,7 +83,7 @@ def configure(c, settings_file: str | Path) -> Settings:
     c.EchoesSpawner.shared_data = str(s.shared_dir)
     c.EchoesSpawner.jupyter_path = str(kernel_dir(s))
     c.EchoesSpawner.isolation = sp.isolation
-    c.Spawner.cmd = [str(Path(sys.executable).with_name("jupyterhub-singleuser"))]
+    c.Spawner.cmd = [sys.executable, "-m", "echoes_lab.hub.singleuser"]
     c.Spawner.default_url = sp.default_url
     c.Spawner.start_timeout = sp.start_timeout
     c.Spawner.http_timeout = sp.http_timeout
@@ -109,7 +109,7 @@ def configure(c, settings_file: str | Path) -> Settings:
     roles.append({
         "name": "echoes-cli",
         "scopes": ["admin:users", "admin:groups", "admin:servers", "access:servers", "tokens",
-                   "read:hub", "read:roles", "shares"],
+                   "read:hub", "read:roles", "list:services", "read:services", "shares"],
         "services": ["echoes-cli"],
     })
     c.JupyterHub.services = services

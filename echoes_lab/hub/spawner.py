@@ -17,15 +17,17 @@ running (``cleanup_servers = False``) and the next hub finds them again by their
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import pwd
 import re
 import shutil
-import subprocess
 import sys
+import time
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Unicode
 
 _SYSTEM_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
@@ -67,7 +69,7 @@ class EchoesSpawner(LocalProcessSpawner):
     def system_user(self) -> str | None:
         return system_username(self.user.name) if self.isolated else None
 
-    def _ensure_account(self) -> tuple[int, int]:
+    async def _ensure_account(self) -> tuple[int, int]:
         """Create the system account and home folder if needed; return uid, gid."""
         home = self.home_dir
         if not self.isolated:
@@ -78,12 +80,17 @@ class EchoesSpawner(LocalProcessSpawner):
             entry = pwd.getpwnam(name)
         except KeyError:
             useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-            subprocess.run(
-                [useradd, "--system", "--user-group", "--no-create-home",
-                 "--home-dir", home, "--shell", "/bin/bash", name],
-                check=True, capture_output=True,
+            # asynchronously: a burst of first logins must not stall the hub's event loop
+            proc = await asyncio.create_subprocess_exec(
+                useradd, "--system", "--user-group", "--no-create-home",
+                "--home-dir", home, "--shell", "/bin/bash", name,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )
-            entry = pwd.getpwnam(name)
+            output, _ = await proc.communicate()
+            try:
+                entry = pwd.getpwnam(name)
+            except KeyError:
+                raise RuntimeError(f"could not create the account {name}: {output.decode()}") from None
         os.makedirs(home, mode=0o700, exist_ok=True)
         st = os.stat(home)
         if (st.st_uid, st.st_gid) != (entry.pw_uid, entry.pw_gid):
@@ -91,11 +98,35 @@ class EchoesSpawner(LocalProcessSpawner):
         return entry.pw_uid, entry.pw_gid
 
     async def start(self):
-        self._ensure_account()
+        await self._ensure_account()
         self.notebook_dir = self.home_dir
         # kernels start where the server runs: the user's home, not the hub's folder
         self.popen_kwargs = {**self.popen_kwargs, "cwd": self.home_dir}
-        return await super().start()
+        ip, port = await super().start()
+        await self._wait_until_answering(ip, port)
+        return ip, port
+
+    async def _wait_until_answering(self, ip: str, port: int) -> None:
+        """Return as soon as the new server answers HTTP.
+
+        The hub checks a starting server with exponential back-off (0.2 s doubling to 5 s), so
+        a server ready after 2.1 s is often seen only at 3 s or later; polling every 50 ms here
+        hands the hub a server that answers its first check. On timeout or exit we return and
+        let the hub's own check report the failure as usual.
+        """
+        client = AsyncHTTPClient()
+        base = getattr(self.server, "base_url", "/") if self.server else "/"
+        url = f"http://{ip}:{port}{base}api"
+        deadline = time.monotonic() + self.http_timeout
+        while time.monotonic() < deadline and self.proc is not None and self.proc.poll() is None:
+            try:
+                resp = await client.fetch(url, raise_error=False, request_timeout=2,
+                                          follow_redirects=False)
+                if resp.code != 599:
+                    return
+            except (OSError, HTTPClientError):
+                pass  # not listening yet
+            await asyncio.sleep(0.05)
 
     def make_preexec_fn(self, name):
         if self.isolated:

@@ -76,6 +76,10 @@ class Hub:
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
         )
 
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 60) -> None:
         def healthy():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
@@ -86,7 +90,6 @@ class Hub:
 
         wait_for(healthy, timeout, "the hub's /hub/health")
         self.remember_processes()
-        return self
 
     def remember_processes(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -86,7 +86,7 @@ def test_hub_restart_keeps_users_and_running_servers(hub_factory):
     hub = hub_factory()
     hub.create_user("dora")
     hub.start_server("dora")
-    pid = next(p.pid for p in hub.alive() if "jupyterhub-singleuser" in " ".join(p.cmdline()))
+    pid = next(p.pid for p in hub.alive() if "echoes_lab.hub.singleuser" in p.cmdline())
     hub.stop_hub()
     assert psutil.pid_exists(pid), "stopping the hub must leave running servers alone"
 
@@ -102,25 +102,20 @@ def test_make_hub_prints_working_credentials():
     """``make hub`` (here with a settings file on free ports) prints how to log in, and it works."""
     hub = Hub(new_root())
     env = {**os.environ, "MAKEFLAGS": ""}
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "hub", f"SETTINGS={hub.settings_file}"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )
+    with open(hub.log_path, "wb") as log:
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", "hub", f"SETTINGS={hub.settings_file}"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     hub.proc, hub.signal_group = proc, True
     try:
-        text = ""
-        for line in proc.stdout:  # the credentials come before the hub's own log
-            text += line
-            if "shown this once" in line:
-                break
-        admin_pw = re.search(r"admin \(admin\): password (\S+)", text)
-        user_pw = re.search(r"any user name, password (\S+)", text)
-        assert admin_pw and user_pw, text
-        admin_pw, user_pw = admin_pw.group(1), user_pw.group(1)
-        wait_for(lambda: requests.get(f"{hub.url}/hub/health", timeout=2).ok
-                 if proc.poll() is None else pytest.fail(text), 60, "hub health")
-        hub.remember_processes()
+        # the credentials are printed before the hub's own log starts
+        text = wait_for(lambda: "shown this once" in hub.log_path.read_text() and hub.log_path.read_text()
+                        or (proc.poll() is not None and pytest.fail(hub.log_path.read_text())),
+                        120, "the first-run login instructions")
+        admin_pw = re.search(r"admin \(admin\): password (\S+)", text).group(1)
+        user_pw = re.search(r"any user name, password (\S+)", text).group(1)
+        hub.wait_healthy(60)
         assert login(hub, "admin", admin_pw).get(f"{hub.url}/hub/api/user").json()["admin"]
         login(hub, "erik", user_pw)
         hub.start_server("erik")
@@ -128,3 +123,16 @@ def test_make_hub_prints_working_credentials():
     finally:
         left = hub.shutdown()
     assert not left, left
+
+
+def test_idle_servers_are_culled_by_the_managed_culler(hub_factory):
+    hub = hub_factory(culler={"enabled": True, "timeout": 8, "every": 2})
+    services = hub.api("GET", "/services").json()
+    assert "idle-culler" in services and services["idle-culler"]["pid"]
+    hub.create_user("fay")
+    hub.start_server("fay")
+    wait_for(lambda: not hub.api("GET", "/users/fay").json()["servers"], 60,
+             "the idle culler to stop fay's server")
+    # culling stops the server; the user and her files stay
+    assert hub.api("GET", "/users/fay").status_code == 200
+    assert (hub.state / "homes" / "fay").is_dir()
