@@ -23,7 +23,7 @@ test: install system-deps
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_config/proxy/package-lock.json kernels/echoes/kernel.json
+$(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_config/proxy/package-lock.json kernels/echoes/kernel.json hub_config/lab/overrides.json
 	@command -v node >/dev/null 2>&1 || { echo "make: Node.js ('node') is not installed: apt-get install nodejs npm, then run make again" >&2; exit 3; }
 	@command -v npm >/dev/null 2>&1 || { echo "make: npm is not installed: apt-get install npm, then run make again" >&2; exit 3; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_confi
 	mkdir -p $(VENV)/proxy
 	cp hub_config/proxy/package.json hub_config/proxy/package-lock.json $(VENV)/proxy/
 	cd $(VENV)/proxy && npm ci --silent --no-audit --no-fund
-	$(BIN)/python -c "import sys, pathlib; from echoes_lab.hub.launch import install_kernel; install_kernel(pathlib.Path(sys.prefix) / 'share' / 'jupyter')"
+	$(BIN)/python -c "import sys, pathlib; from echoes_lab.hub.launch import install_kernel, install_lab_settings as s; install_kernel(pathlib.Path(sys.prefix) / 'share' / 'jupyter'); s(pathlib.Path(sys.prefix))"
 	touch $@
 
 # Debian packages the tests need (a real browser for the end-to-end test, git for materials).

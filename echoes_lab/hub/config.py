@@ -59,7 +59,6 @@ def configure(c, settings_file: str | Path) -> Settings:
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
     # a hub restart must keep users' running servers (nothing lost)
     c.JupyterHub.cleanup_servers = False
-    c.JupyterHub.default_url = "/hub/home"
 
     c.JupyterHub.proxy_class = "configurable-http-proxy"
     c.ConfigurableHTTPProxy.command = [proxy_command(s)]
@@ -83,6 +82,7 @@ def configure(c, settings_file: str | Path) -> Settings:
     c.EchoesSpawner.shared_data = str(s.shared_dir)
     c.EchoesSpawner.jupyter_path = str(kernel_dir(s))
     c.EchoesSpawner.isolation = sp.isolation
+    c.EchoesSpawner.examples_dir = str(s.path(sp.examples)) if sp.examples else ""
     c.Spawner.cmd = [sys.executable, "-m", "echoes_lab.hub.singleuser"]
     c.Spawner.default_url = sp.default_url
     c.Spawner.start_timeout = sp.start_timeout

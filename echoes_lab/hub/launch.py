@@ -52,6 +52,18 @@ def install_kernel(prefix: Path, data_dir: Path | None = None) -> Path:
     return dest
 
 
+def install_lab_settings(prefix: Path) -> Path:
+    """Install the lab's default settings (``hub_config/lab/overrides.json``) into ``prefix``.
+
+    JupyterLab reads ``<prefix>/share/jupyter/lab/settings/overrides.json`` as the defaults a
+    user may still change; ours turn off the news and update checks, which need the internet.
+    """
+    dest = prefix / "share" / "jupyter" / "lab" / "settings"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "hub_config" / "lab" / "overrides.json", dest / "overrides.json")
+    return dest / "overrides.json"
+
+
 def _pid_alive(pid_file: Path) -> bool:
     try:
         os.kill(int(pid_file.read_text().strip()), 0)

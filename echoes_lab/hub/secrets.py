@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import secrets as _random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: services that get their own hub API token
-SERVICES = ("idle-culler", "echoes-cli")
+SERVICES = ("idle-culler", "echoes-cli", "dask-gateway", "reports", "workshops")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,3 @@ def read_secrets(state_dir: Path) -> Secrets:
     """Read existing secrets without generating any (for tools talking to a running hub)."""
     data = json.loads((state_dir / "secrets.json").read_text(encoding="utf-8"))
     return Secrets(cookie_secret_file=state_dir / "jupyterhub_cookie_secret", **data)
-
-
-def as_dict(s: Secrets) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()}

@@ -42,6 +42,7 @@ class SpawnerSettings(_Section):
     http_timeout: int = Field(60, gt=0)
     isolation: Literal["auto", "system-users", "none"] = "auto"
     mem_limit: str | None = None
+    examples: str = Field("../notebooks", description="notebooks copied to ~/examples; \"\" = none")
     disabled_extensions: list[str] = []
     server_args: list[str] = []
 

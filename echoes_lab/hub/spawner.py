@@ -54,6 +54,7 @@ class EchoesSpawner(LocalProcessSpawner):
     shared_data = Unicode(config=True, help="The read-only shared datasets folder.")
     jupyter_path = Unicode("", config=True, help="Extra JUPYTER_PATH (the ECHOES kernel).")
     isolation = Unicode("auto", config=True, help="auto | system-users | none")
+    examples_dir = Unicode("", config=True, help="Curated notebooks copied into new homes.")
 
     @property
     def home_dir(self) -> str:
@@ -74,6 +75,7 @@ class EchoesSpawner(LocalProcessSpawner):
         home = self.home_dir
         if not self.isolated:
             os.makedirs(home, mode=0o700, exist_ok=True)
+            self._copy_examples(os.getuid(), os.getgid())
             return os.getuid(), os.getgid()
         name = self.system_user
         try:
@@ -95,7 +97,22 @@ class EchoesSpawner(LocalProcessSpawner):
         st = os.stat(home)
         if (st.st_uid, st.st_gid) != (entry.pw_uid, entry.pw_gid):
             os.chown(home, entry.pw_uid, entry.pw_gid)
+        self._copy_examples(entry.pw_uid, entry.pw_gid)
         return entry.pw_uid, entry.pw_gid
+
+    def _copy_examples(self, uid: int, gid: int) -> None:
+        """Give a user the curated notebooks once, in ``~/examples``; never overwrite.
+
+        A user who wants the current versions renames or deletes their ``examples`` folder.
+        """
+        target = os.path.join(self.home_dir, "examples")
+        if not self.examples_dir or os.path.lexists(target):
+            return
+        shutil.copytree(self.examples_dir, target,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        for folder, dirs, files in os.walk(target):
+            for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
+                os.chown(name, uid, gid)
 
     async def start(self):
         await self._ensure_account()

@@ -57,6 +57,7 @@ class Hub:
             hub_port=free_port(), log_level="DEBUG",
         )
         base["data"]["install_demo"] = False
+        base["spawner"]["examples"] = str(REPO / "notebooks")
         for section, values in overrides.items():
             base.setdefault(section, {}).update(values)
         self.settings = base
