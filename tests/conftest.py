@@ -41,3 +41,14 @@ def tate_dir(shared_dir: Path) -> Path:
     if not (tate / "artworks.csv.gz").is_file():
         pytest.skip(f"{tate}/artworks.csv.gz is absent")
     return tate
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """The demo datasets generated from their seeds (as the hub's shared folder holds them)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo-data")
+    subprocess.run([sys.executable, "-m", "echoes_lab.demo", "--out", str(out)], check=True)
+    return out
