@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -144,8 +145,34 @@ def prepare(settings: Settings) -> tuple[Secrets, bool]:
     install_kernel(kernel_dir(settings), settings.shared_dir)
     shared = settings.shared_dir
     shared.mkdir(parents=True, exist_ok=True)
-    os.chmod(shared, 0o755)
+    if settings.data.install_demo and not (shared / "catalog.yaml").exists():
+        install_demo_data(shared)
+    read_only(shared)
     return secrets, first_run
+
+
+def install_demo_data(shared: Path) -> None:
+    """Generate the seeded demo datasets into the shared folder (once; kept afterwards)."""
+    os.chmod(shared, 0o755)
+    for folder, dirs, files in os.walk(shared):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    print(f"ECHOES Lab: generating the demo datasets into {shared} (first start only)", flush=True)
+    done = subprocess.run([sys.executable, "-m", "echoes_lab.demo", "--out", str(shared)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SetupError(f"could not generate the demo datasets into {shared}: {last}")
+
+
+def read_only(folder: Path) -> None:
+    """Make a folder tree read-only for everyone (its owner may still lift that)."""
+    for path, dirs, files in os.walk(folder):
+        for name in files:
+            os.chmod(os.path.join(path, name), 0o444)
+        os.chmod(path, 0o555)
 
 
 def login_message(settings: Settings, secrets: Secrets, first_run: bool) -> str:
