@@ -6,5 +6,6 @@ get a cluster, run a notebook.
 
 from echoes_lab._version import __version__
 from echoes_lab import errors
+from echoes_lab.datasets import catalog, open_dataset
 
-__all__ = ["__version__", "errors"]
+__all__ = ["__version__", "catalog", "errors", "open_dataset"]

@@ -20,6 +20,31 @@ def _hub(args: argparse.Namespace) -> int:
     return 0
 
 
+def _datasets(args: argparse.Namespace) -> int:
+    import yaml
+
+    from echoes_lab import datasets
+
+    if args.action == "list":
+        table = datasets.catalog(args.data)
+        print(table[["title", "format", "size_mb", "available", "source"]].to_string() if len(table)
+              else "no datasets catalogued")
+    elif args.action == "info":
+        entry = {k: v for k, v in datasets.info(args.name, args.data).items() if k != "base"}
+        print(yaml.safe_dump(entry, sort_keys=False, allow_unicode=True), end="")
+    elif args.action == "verify":
+        report = datasets.verify(args.data)
+        for name, status in report.items():
+            print(f"{name}: {status}")
+        return 0 if all(s == "ok" for s in report.values()) else 1
+    elif args.action == "add":
+        entry = datasets.add(args.path, name=args.name, title=args.title, licence=args.licence,
+                             description=args.description, citation=args.citation,
+                             catalog_file=args.catalog)
+        print(f"added '{entry['name']}' ({len(entry['files'])} files) to {args.catalog or datasets.user_catalog()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echoes-lab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"echoes-lab {__version__}")
@@ -28,6 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
     hub = sub.add_parser("hub", help="start the multi-user hub")
     hub.add_argument("--settings", help="profile settings file (default: hub_config/local.toml)")
     hub.set_defaults(func=_hub)
+
+    ds = sub.add_parser("datasets", help="the shared datasets catalogue")
+    ds.add_argument("--data", help="the shared datasets folder (default: $ECHOES_DATA)")
+    ds_sub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ds_sub.add_parser("list", help="every catalogued dataset")
+    ds_sub.add_parser("info", help="one dataset's catalogue entry").add_argument("name")
+    ds_sub.add_parser("verify", help="check every file's sha256")
+    add = ds_sub.add_parser("add", help="catalogue a file or folder of your own")
+    add.add_argument("path")
+    add.add_argument("--name")
+    add.add_argument("--title")
+    add.add_argument("--description", default="")
+    add.add_argument("--licence", default="unknown")
+    add.add_argument("--citation", default="")
+    add.add_argument("--catalog", help="catalogue file to write (default: ~/.echoes/catalog.yaml)")
+    ds.set_defaults(func=_datasets)
     return parser
 
 

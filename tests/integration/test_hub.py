@@ -99,8 +99,9 @@ def test_hub_restart_keeps_users_and_running_servers(hub_factory):
 
 
 def test_make_hub_prints_working_credentials():
-    """``make hub`` (here with a settings file on free ports) prints how to log in, and it works."""
-    hub = Hub(new_root())
+    """``make hub`` (here with a settings file on free ports) prints how to log in, and it works;
+    the set-up installs the demo datasets, which a user's kernel opens with one call."""
+    hub = Hub(new_root(), data={"install_demo": True})
     env = {**os.environ, "MAKEFLAGS": ""}
     with open(hub.log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -119,7 +120,8 @@ def test_make_hub_prints_working_credentials():
         assert login(hub, "admin", admin_pw).get(f"{hub.url}/hub/api/user").json()["admin"]
         login(hub, "erik", user_pw)
         hub.start_server("erik")
-        assert hub.execute("erik", "import echoes_lab; print('ok')")["stdout"].strip() == "ok"
+        out = hub.execute("erik", "import echoes_lab; print(len(echoes_lab.open_dataset('demo-collection')))")
+        assert out["errors"] == [] and int(out["stdout"]) > 3000
     finally:
         left = hub.shutdown()
     assert not left, left
