@@ -1,0 +1,195 @@
+"""Collection metadata from many museum systems in one tidy table, and its ``df.records`` accessor.
+
+The normalised schema, one row per object (:data:`SCHEMA`, in this order):
+
+================  ==========================================================================
+``id``            the record's identifier in its source (accession number, OAI identifier …)
+``title``         the object's title
+``creators``      list of names (makers, artists, authors), as the source writes them
+``date_text``     the date as displayed ("c.1830–41"); parsed by ``df.records.parse_dates()``
+``date_earliest`` first year as written (nullable integer)
+``date_latest``   last year as written (nullable integer)
+``object_type``   type or classification ("painting", "print")
+``materials``     materials and techniques ("Oil paint on canvas")
+``dimensions``    dimensions as written ("support: 610 x 508 mm")
+``place``         place of creation, where given
+``rights``        rights or credit statement of the record
+``source_system`` where the record came from ("csv:tate", "oai:…", "lido", "iiif", "edm")
+``original``      the untouched source record (a dict, or the XML text for LIDO)
+================  ==========================================================================
+
+Read with :func:`read` (files and URLs, format guessed from the name or given) or
+:func:`harvest_oai`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from echoes_lab import dates, formats
+from echoes_lab.errors import DataError
+
+SCHEMA = ["id", "title", "creators", "date_text", "date_earliest", "date_latest", "object_type",
+          "materials", "dimensions", "place", "rights", "source_system", "original"]
+TEXT_FIELDS = ["id", "title", "date_text", "object_type", "materials", "dimensions", "place", "rights"]
+
+
+def _frame(records: list[dict], source_system: str) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(records, columns=[c for c in SCHEMA if c != "source_system"])
+    df["source_system"] = source_system
+    df["creators"] = df["creators"].map(lambda v: list(v) if isinstance(v, (list, tuple)) else [])
+    for col in TEXT_FIELDS:
+        df[col] = df[col].astype("string")
+    df["date_earliest"] = pd.array([None] * len(df), dtype="Int64")
+    df["date_latest"] = pd.array([None] * len(df), dtype="Int64")
+    return df[SCHEMA]
+
+
+def read(source: str | Path, format: str | None = None, *, mapping: dict[str, str] | None = None,
+         preset: str | None = None, encoding: str = "utf-8", parse_dates: bool = True) -> pd.DataFrame:
+    """Read collection metadata into the normalised schema.
+
+    Parameters
+    ----------
+    source
+        A file (CSV export, LIDO XML, IIIF manifest JSON, Europeana EDM JSON) or an OAI-PMH
+        base URL (``http…``).
+    format
+        ``"csv"``, ``"lido"``, ``"iiif"``, ``"edm"`` or ``"oai"``; guessed when omitted.
+    mapping, preset
+        For CSV: schema field → column, or the name of a preset in
+        :data:`echoes_lab.formats.PRESETS` (``"tate"``, ``"echoes-demo"``).
+    parse_dates
+        Fill ``date_earliest``/``date_latest`` (and the other date columns) from ``date_text``.
+    """
+    text = str(source)
+    fmt = format or _guess(text)
+    if fmt == "oai":
+        df = _frame(formats.harvest_oai(text), f"oai:{text}")
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        if fmt == "csv":
+            if preset is not None and preset not in formats.PRESETS:
+                raise DataError(f"unknown preset '{preset}' (known: {', '.join(formats.PRESETS)})")
+            cols = mapping or formats.PRESETS.get(preset or "", None)
+            if not cols:
+                raise DataError(f"{path}: give a column mapping or a preset for a CSV export")
+            df = _frame(formats.read_csv(path, cols, encoding=encoding), f"csv:{preset or path.name}")
+        elif fmt in ("lido", "iiif", "edm"):
+            df = _frame(getattr(formats, f"read_{fmt}")(path), fmt)
+        else:
+            raise DataError(f"{path}: unknown format '{fmt}' (csv, lido, iiif, edm, oai)")
+    return df.records.parse_dates() if parse_dates else df
+
+
+def harvest_oai(url: str, metadata_prefix: str = "oai_dc", set_spec: str | None = None) -> pd.DataFrame:
+    """Dublin Core records of an OAI-PMH endpoint, all pages, in the normalised schema."""
+    return _frame(formats.harvest_oai(url, metadata_prefix, set_spec), f"oai:{url}").records.parse_dates()
+
+
+def _guess(text: str) -> str:
+    lower = text.lower()
+    if lower.startswith(("http://", "https://")):
+        return "oai"
+    if lower.endswith((".csv", ".tsv", ".csv.gz")):
+        return "csv"
+    if lower.endswith(".xml"):
+        return "lido"
+    if lower.endswith((".json", ".jsonld")):
+        doc = formats._read_json(Path(text))
+        return "edm" if isinstance(doc, list) or "object" in doc or "proxies" in doc else "iiif"
+    raise DataError(f"{text}: cannot tell the format from the name; pass format=")
+
+
+def _norm(s: pd.Series) -> pd.Series:
+    return (s.astype("string").fillna("").str.lower()
+            .str.replace(r"[^\w\s]", " ", regex=True).str.split().str.join(" "))
+
+
+@pd.api.extensions.register_dataframe_accessor("records")
+class RecordsAccessor:
+    """Analyses of a normalised collection table: ``df.records.quality()`` and friends."""
+
+    def __init__(self, df: pd.DataFrame):
+        missing = [c for c in ("id", "title", "date_text") if c not in df.columns]
+        if missing:
+            raise AttributeError(f"df.records needs a normalised collection table; missing {missing}")
+        self._df = df
+
+    def parse_dates(self) -> pd.DataFrame:
+        """A copy with ``date_earliest``/``date_latest`` and the date columns of
+        :func:`echoes_lab.dates.parse_series` filled from ``date_text``."""
+        parsed = dates.parse_series(self._df["date_text"])
+        out = self._df.copy()
+        for col in parsed.columns:
+            if col != "date_text":
+                out[col] = parsed[col]
+        return out
+
+    def _dated(self) -> pd.DataFrame:
+        return self._df if "date_parsed" in self._df.columns else self.parse_dates()
+
+    def quality(self, vocabularies: dict[str, list[str]] | None = None) -> dict:
+        """Completeness per field, date-parse rate, duplicates, vocabulary conformity.
+
+        Returns a dict: ``completeness`` (Series: share of non-empty values per field),
+        ``date_parse_rate`` (share of non-empty dates understood), ``exact_duplicates``
+        (rows identical in every schema field but the original), ``near_duplicates`` (groups
+        of rows sharing a normalised title and creators but not their id), ``unparsed_dates``
+        (counts of date strings not understood), ``vocabulary`` (share of values of each given
+        field found in its controlled list, case- and space-insensitive).
+        """
+        df = self._dated()
+        fields = [c for c in SCHEMA if c not in ("original", "date_earliest", "date_latest") and c in df.columns]
+        completeness = pd.Series({
+            c: float(df[c].map(lambda v: bool(v) if isinstance(v, list) else pd.notna(v) and str(v).strip() != "").mean())
+            for c in fields})
+        has_date = df["date_text"].fillna("").str.strip() != ""
+        rate = float(df.loc[has_date, "date_parsed"].mean()) if has_date.any() else float("nan")
+        key_cols = [c for c in fields if c != "source_system"]
+        flat = df[key_cols].assign(creators=df["creators"].map(lambda v: "; ".join(v) if isinstance(v, list) else ""))
+        exact = int(flat.duplicated().sum())
+        near_key = _norm(df["title"]) + " | " + _norm(flat["creators"])
+        groups = flat.assign(key=near_key)[~flat.duplicated()].groupby("key")["id"].nunique()
+        near = groups[(groups > 1) & (groups.index.str.strip(" |") != "")]
+        vocab = {}
+        for field, allowed in (vocabularies or {}).items():
+            ok = {" ".join(str(a).lower().split()) for a in allowed}
+            values = df[field].dropna().map(lambda v: " ".join(str(v).lower().split()))
+            vocab[field] = float(values.isin(ok).mean()) if len(values) else float("nan")
+        return {"completeness": completeness, "date_parse_rate": rate, "exact_duplicates": exact,
+                "near_duplicates": near, "unparsed_dates": dates.unparsed(df.loc[has_date, "date_text"]),
+                "vocabulary": pd.Series(vocab, dtype=float)}
+
+    def timeline(self, bin_years: int = 10, ax=None):
+        """Objects per period (by the middle of each dated interval): a matplotlib Figure."""
+        df = self._dated()
+        dated = df.dropna(subset=["date_earliest", "date_latest"])
+        mid = ((dated["date_earliest"] + dated["date_latest"]) // 2).astype(int)
+        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 3))
+        if len(mid):
+            lo, hi = mid.min() // bin_years * bin_years, (mid.max() // bin_years + 1) * bin_years
+            ax.hist(mid, bins=range(lo, hi + bin_years, bin_years), color="#35618f", edgecolor="white")
+        ax.set_xlabel("year (middle of the dated interval)")
+        ax.set_ylabel(f"objects per {bin_years} years")
+        ax.set_title(f"{len(dated):,} of {len(df):,} records dated")
+        fig.tight_layout()
+        return fig
+
+    def facets(self, field: str, top: int = 15, ax=None):
+        """The most frequent values of ``field`` (lists such as creators are counted per name)."""
+        if field not in self._df.columns:
+            raise DataError(f"no field '{field}' (fields: {', '.join(self._df.columns)})")
+        values = self._df[field].explode() if field == "creators" else self._df[field]
+        counts = values.dropna().astype(str).str.strip().replace("", pd.NA).dropna().value_counts().head(top)
+        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 0.3 * max(len(counts), 3) + 1))
+        ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="#8f5135")
+        ax.set_xlabel("records")
+        ax.set_title(f"{field}: top {len(counts)}")
+        fig.tight_layout()
+        return fig

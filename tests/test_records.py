@@ -1,0 +1,164 @@
+"""Collection metadata from CSV, OAI-PMH, LIDO, IIIF and EDM into one normalised table."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from echoes_lab import records  # noqa: E402
+from echoes_lab.errors import DataError, UnsafeXMLError  # noqa: E402
+from echoes_lab.records import SCHEMA  # noqa: E402
+
+
+@pytest.fixture
+def rec(data_dir):
+    return data_dir / "records"
+
+
+def test_lido(rec):
+    df = records.read(rec / "lido.xml")
+    assert list(df.columns[: len(SCHEMA)]) == SCHEMA
+    first = df.iloc[0]
+    assert first["id"] == "ECH-LIDO-0001" and first["title"] == "The Fighting Temeraire"
+    assert first["creators"] == ["Turner, Joseph Mallord William"]
+    assert (first["date_text"], first["date_earliest"], first["date_latest"]) == ("c.1838–9", 1838, 1839)
+    assert first["materials"] == "Oil paint on canvas" and first["place"] == "London"
+    assert first["dimensions"] == "907 x 1219 mm" and first["rights"] == "Bequeathed by the artist 1856"
+    assert "<" in first["original"] and "lidoRecID" in first["original"]
+    second = df.iloc[1]
+    assert (second["date_earliest"], second["date_latest"]) == (1800, 1849)
+    assert second["rights"] == "Domaine public" and second["source_system"] == "lido"
+
+
+@pytest.mark.parametrize("name, ident, title, creator, date, lo, hi", [
+    ("iiif-v2.json", "https://example.org/iiif/ech-0100/manifest", "View of Venice", "Canal, Giovanni Antonio", "c.1740", 1740, 1740),
+    ("iiif-v3.json", "https://example.org/iiif/ech-0200/manifest", "Portrait of a Lady", "Kauffman, Angelica", "1780s", 1780, 1789),
+])
+def test_iiif_v2_and_v3(rec, name, ident, title, creator, date, lo, hi):
+    df = records.read(rec / name)
+    r = df.iloc[0]
+    assert (r["id"], r["title"], r["creators"], r["date_text"]) == (ident, title, [creator], date)
+    assert (r["date_earliest"], r["date_latest"]) == (lo, hi)
+    assert r["rights"].startswith("http") and r["source_system"] == "iiif"
+
+
+def test_europeana_edm(rec):
+    r = records.read(rec / "edm.json").iloc[0]
+    assert r["id"] == "/9200000/ECH_0300" and r["title"] == "Vase with flowers"
+    assert r["creators"] == ["Ruysch, Rachel"] and (r["date_earliest"], r["date_latest"]) == (1700, 1710)
+    assert r["materials"] == "oil on canvas" and r["dimensions"] == "92 x 70 cm" and r["place"] == "Amsterdam"
+    assert r["rights"] == "http://creativecommons.org/publicdomain/mark/1.0/"
+
+
+class _OAIServer(BaseHTTPRequestHandler):
+    pages: dict = {}
+    requests: list = []
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        query = parse_qs(urlparse(self.path).query)
+        self.requests.append(query)
+        token = query.get("resumptionToken", [None])[0]
+        body = self.pages["page-2" if token == "page-2" else "first"]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def oai_server(rec):
+    _OAIServer.pages = {"first": (rec / "oai-page1.xml").read_bytes(), "page-2": (rec / "oai-page2.xml").read_bytes()}
+    _OAIServer.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OAIServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/oai"
+    server.shutdown()
+    server.server_close()
+
+
+def test_oai_pmh_harvest_follows_resumption_tokens(oai_server):
+    df = records.harvest_oai(oai_server)
+    assert list(df["id"]) == ["oai:echoes.example:1", "oai:echoes.example:2", "oai:echoes.example:3"]
+    assert _OAIServer.requests[0]["verb"] == ["ListRecords"] and _OAIServer.requests[0]["metadataPrefix"] == ["oai_dc"]
+    assert _OAIServer.requests[1]["resumptionToken"] == ["page-2"]
+    assert df.iloc[1]["creators"] == ["Gogh, Vincent van"] and df.iloc[1]["date_earliest"] == 1888
+    assert df.iloc[2]["place"] == "Rouen" and df.iloc[2]["date_approximate"]
+    assert df["source_system"].str.startswith("oai:").all()
+    assert records.read(oai_server).shape[0] == 3  # the same through read()
+
+
+def test_demo_export_with_its_preset(demo_data):
+    df = records.read(demo_data / "collection" / "objects.csv", preset="echoes-demo")
+    assert len(df) > 3000 and df["source_system"].eq("csv:echoes-demo").all()
+    multi = df[df["creators"].map(len) > 1].iloc[0]
+    assert all(", " in name for name in multi["creators"])
+    assert isinstance(df.iloc[0]["original"], dict) and "Object Number" in df.iloc[0]["original"]
+
+
+def test_tate_preset_on_the_real_export(tate_dir):
+    df = records.read(tate_dir / "artworks.csv.gz", preset="tate")
+    assert len(df) == 69202
+    assert df["date_parsed"].mean() > 0.99
+    turner = df[df["creators"].map(lambda c: c == ["Joseph Mallord William Turner"])]
+    assert len(turner) > 30000  # the Turner Bequest
+
+
+@pytest.mark.parametrize("name", ["billion-laughs.xml", "external-entity.xml"])
+def test_malicious_xml_is_refused(rec, name):
+    with pytest.raises(UnsafeXMLError) as err:
+        records.read(rec / name)
+    assert name in str(err.value) and "refused for safety" in str(err.value)
+
+
+def test_bad_input_names_file_line_or_column(rec, tmp_path):
+    with pytest.raises(DataError, match=r"malformed.xml: not well-formed XML at line 4"):
+        records.read(rec / "malformed.xml")
+    with pytest.raises(DataError, match=r"latin1.csv: line 3 is not valid utf-8.*encoding='latin-1'"):
+        records.read(rec / "latin1.csv", preset="echoes-demo")
+    ok = records.read(rec / "latin1.csv", mapping={"id": "Object Number", "title": "Title", "creators": "Maker",
+                                                  "date_text": "Date"}, encoding="latin-1")
+    assert ok.iloc[1]["title"] == "Café au lait" and ok.iloc[1]["creators"] == ["Manet, Édouard"]
+    with pytest.raises(DataError, match=r"latin1.csv: mapped column\(s\) missing: object_type ← 'Object Type'"):
+        records.read(rec / "latin1.csv", preset="echoes-demo", encoding="latin-1")
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"@context": "http://iiif.io/api/presentation/3/context.json",\n "label": }')
+    with pytest.raises(DataError, match=r"broken.json: not valid JSON at line 2"):
+        records.read(bad, format="iiif")
+
+
+def test_quality_report(demo_data):
+    df = records.read(demo_data / "collection" / "objects.csv", preset="echoes-demo")
+    q = df.records.quality(vocabularies={"object_type": ["painting", "drawing", "print", "sculpture", "photograph"]})
+    raw = pd.read_csv(demo_data / "collection" / "objects.csv", dtype=str, keep_default_na=False)
+    # completeness against a direct count on the raw export
+    assert q["completeness"]["materials"] == pytest.approx((raw["Medium"].str.strip() != "").mean())
+    assert q["exact_duplicates"] == int(raw.duplicated().sum())
+    assert len(q["near_duplicates"]) >= 1
+    # 'textile' is outside the list given: conformity is the share of the others
+    expected = (~raw["Object Type"].str.strip().str.lower().eq("textile")).mean()
+    assert q["vocabulary"]["object_type"] == pytest.approx(expected)
+    assert q["date_parse_rate"] == 1.0
+
+
+def test_timeline_and_facets_are_figures(demo_data):
+    df = records.read(demo_data / "collection" / "objects.csv", preset="echoes-demo")
+    fig = df.records.timeline()
+    bars = fig.axes[0].patches
+    dated = df["date_earliest"].notna().sum()
+    assert sum(b.get_height() for b in bars) == dated
+    fig = df.records.facets("creators", top=5)
+    assert len(fig.axes[0].patches) == 5
+    with pytest.raises(DataError, match="no field 'colour'"):
+        df.records.facets("colour")
