@@ -13,5 +13,7 @@ from echoes_lab import errors
 from echoes_lab.datasets import catalog, open_dataset
 from echoes_lab.dates import parse as parse_date
 from echoes_lab.records import harvest_oai, read as read_records
+from echoes_lab import widgets
 
-__all__ = ["__version__", "catalog", "errors", "harvest_oai", "open_dataset", "parse_date", "read_records"]
+__all__ = ["__version__", "catalog", "errors", "harvest_oai", "open_dataset", "parse_date", "read_records",
+           "widgets"]

@@ -88,14 +88,19 @@ def read_csv(path: Path, mapping: dict[str, str], encoding: str = "utf-8", sep: 
         ) from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: not a readable CSV ({exc})") from None
+    return from_frame(frame, mapping, str(path), creators_sep)
+
+
+def from_frame(frame, mapping: dict[str, str], name: str = "the table", creators_sep: str = ";") -> list[dict]:
+    """Records from a table already in memory (e.g. ``echoes_lab.open_dataset(...)``)."""
     missing = [f"{field} ← '{col}'" for field, col in mapping.items() if col not in frame.columns]
     if missing:
         raise DataError(
-            f"{path}: mapped column(s) missing: {', '.join(missing)}; the file has: "
-            f"{', '.join(frame.columns)}"
+            f"{name}: mapped column(s) missing: {', '.join(missing)}; it has: "
+            f"{', '.join(map(str, frame.columns))}"
         )
     out = []
-    for row in frame.to_dict("records"):
+    for row in frame.astype("string").fillna("").to_dict("records"):
         rec = {field: (row[col].strip() or None) for field, col in mapping.items()}
         creators = rec.get("creators")
         rec["creators"] = [c.strip() for c in creators.split(creators_sep) if c.strip()] if creators else []

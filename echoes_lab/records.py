@@ -48,15 +48,15 @@ def _frame(records: list[dict], source_system: str) -> pd.DataFrame:
     return df[SCHEMA]
 
 
-def read(source: str | Path, format: str | None = None, *, mapping: dict[str, str] | None = None,
+def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mapping: dict[str, str] | None = None,
          preset: str | None = None, encoding: str = "utf-8", parse_dates: bool = True) -> pd.DataFrame:
     """Read collection metadata into the normalised schema.
 
     Parameters
     ----------
     source
-        A file (CSV export, LIDO XML, IIIF manifest JSON, Europeana EDM JSON) or an OAI-PMH
-        base URL (``http…``).
+        A file (CSV export, LIDO XML, IIIF manifest JSON, Europeana EDM JSON), an OAI-PMH
+        base URL (``http…``), or a table in memory (``echoes_lab.open_dataset(...)``).
     format
         ``"csv"``, ``"lido"``, ``"iiif"``, ``"edm"`` or ``"oai"``; guessed when omitted.
     mapping, preset
@@ -65,6 +65,11 @@ def read(source: str | Path, format: str | None = None, *, mapping: dict[str, st
     parse_dates
         Fill ``date_earliest``/``date_latest`` (and the other date columns) from ``date_text``.
     """
+    if isinstance(source, pd.DataFrame):
+        cols = mapping or formats.PRESETS.get(preset or "", None)
+        if not cols:
+            raise DataError("give a column mapping or a preset to read a table")
+        return _frame(formats.from_frame(source, cols), f"table:{preset or 'mapped'}").records.parse_dates()
     text = str(source)
     fmt = format or _guess(text)
     if fmt == "oai":

@@ -162,3 +162,12 @@ def test_timeline_and_facets_are_figures(demo_data):
     assert len(fig.axes[0].patches) == 5
     with pytest.raises(DataError, match="no field 'colour'"):
         df.records.facets("colour")
+
+
+def test_a_catalogued_table_in_memory(demo_data):
+    import echoes_lab
+
+    raw = echoes_lab.open_dataset("demo-collection", demo_data)
+    df = records.read(raw, preset="echoes-demo")
+    from_file = records.read(demo_data / "collection" / "objects.csv", preset="echoes-demo")
+    assert df.drop(columns=["source_system", "original"]).equals(from_file.drop(columns=["source_system", "original"]))

@@ -56,8 +56,9 @@ def test_sign_in_open_lab_and_run_collections_notebook(hub, browser):
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         # the notebook's own kernel, the ECHOES one, starts without asking
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        # the notebook toolbar's "restart the kernel and run all cells", then confirm
+        page.click("jp-button[data-command='notebook:restart-run-all']")
+        page.click(".jp-Dialog .jp-mod-accept")
         page.wait_for_function(
             """() => {
                 const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
