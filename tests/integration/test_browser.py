@@ -37,7 +37,8 @@ def browser():
         b.close()
 
 
-def test_sign_in_open_lab_and_run_collections_notebook(hub, browser):
+def test_sign_in_open_lab_and_run_collections_notebook(hub_factory, browser):
+    hub = hub_factory(data={"install_demo": True})
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
@@ -62,7 +63,8 @@ def test_sign_in_open_lab_and_run_collections_notebook(hub, browser):
         page.wait_for_function(
             """() => {
                 const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-                return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+                const failed = document.querySelector(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']");
+                return failed || (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
             }""",
             timeout=300_000,
         )
