@@ -14,6 +14,15 @@ from echoes_lab.datasets import catalog, open_dataset
 from echoes_lab.dates import parse as parse_date
 from echoes_lab.records import harvest_oai, read as read_records
 from echoes_lab import widgets
+from echoes_lab.colour import blue_wool, delta_e, fading, read_spectra, to_lab  # registers df.colour
+from echoes_lab.spectral import read_cube  # registers ds.spectral
+from echoes_lab import compute
+from echoes_lab.loggers import read_climate
+from echoes_lab import climate  # registers ds.climate
 
-__all__ = ["__version__", "catalog", "errors", "harvest_oai", "open_dataset", "parse_date", "read_records",
+__all__ = ["__version__", "catalog", "compute", "errors", "harvest_oai", "open_dataset", "parse_date", "read_records",
            "widgets"]
+__all__ += ["blue_wool", "delta_e", "fading", "read_cube", "read_spectra", "to_lab"]
+__all__ += ["climate", "read_climate"]
+from echoes_lab.runs import run as run_notebook  # echoes_lab.runs: Papermill + RO-Crate
+__all__ += ["run_notebook"]

@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--citation", default="")
     add.add_argument("--catalog", help="catalogue file to write (default: ~/.echoes/catalog.yaml)")
     ds.set_defaults(func=_datasets)
+
+    from echoes_lab import runs
+
+    run = sub.add_parser("run", help="run a notebook with parameters, recording its provenance")
+    runs.add_arguments(run)
+    run.set_defaults(func=runs.cli)
+
+    from echoes_lab.workshops.cli import add_parser as add_workshop_parser
+
+    add_workshop_parser(sub)
     return parser
 
 

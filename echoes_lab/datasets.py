@@ -18,6 +18,7 @@ place, :func:`data_dir`. It is read-only for users: nothing here writes into it.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from pathlib import Path
 
@@ -30,6 +31,10 @@ from echoes_lab.errors import DatasetError
 PACKAGED = Path(__file__).with_name("catalog.yaml")
 FIELDS = ["name", "title", "description", "licence", "citation", "format", "files", "loader"]
 _OPENED: list[dict] = []
+#: When a notebook runs under :func:`echoes_lab.runs.run`, the runner names a file in this
+#: environment variable (read here only, at each opening) and every opening is written to it
+#: as JSON, so the record leaves the kernel process for the run's RO-Crate.
+RUN_RECORD_ENV = "ECHOES_RUN_RECORD"
 
 
 def data_dir(path: str | Path | None = None) -> Path:
@@ -131,6 +136,9 @@ def open_dataset(name: str, data: str | Path | None = None):
     files = _verified_files(entry)
     result = _loader(entry["loader"])([Path(f["path"]) for f in files], **entry.get("loader_kwargs", {}))
     _OPENED.append({"name": name, "files": files, "catalogue": entry["source"]})
+    record = os.environ.get(RUN_RECORD_ENV)
+    if record:
+        Path(record).write_text(json.dumps(opened(), indent=1), encoding="utf-8")
     return result
 
 

@@ -39,6 +39,11 @@ class UnsafeXMLError(DataError):
     """An XML file uses entities or external references, which are refused for safety."""
 
 
+class SpectralError(DataError):
+    """Spectra or an image cube are unusable: wavelength grids differ, values are missing or
+    negative, or a file's header disagrees with its data (the message names file and field)."""
+
+
 class ParameterError(EchoesError):
     """Notebook parameters do not match the notebook's ``parameters`` cell."""
 
@@ -53,3 +58,8 @@ class ClusterError(EchoesError):
 
 class HubError(EchoesError):
     """The hub's REST API refused or failed a request."""
+
+
+class WorkshopError(EchoesError):
+    """A workshop command cannot proceed: unknown workshop, bad seat count, name or end time,
+    unreachable materials (the message names the workshop, the seat or the file)."""

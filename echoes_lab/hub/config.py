@@ -112,6 +112,37 @@ def configure(c, settings_file: str | Path) -> Settings:
                    "read:hub", "read:roles", "list:services", "read:services", "shares"],
         "services": ["echoes-cli"],
     })
+    # -- Dask Gateway (echoes_lab.hub.gateway_service): users' Dask clusters, at /services/dask-gateway/
+    if s.gateway.enabled:
+        from echoes_lab.hub import gateway_service as dg
+
+        gateway, gateway_env = dg.hub_service(s, secrets.api_tokens[dg.SERVICE])
+        services.append(gateway)
+        dg.grant_users_access(roles)
+        c.Spawner.environment.update(gateway_env)
+        # users' server tokens may call the gateway (it checks this scope); the first two are
+        # JupyterHub's default 'server' role
+        token_scopes = (c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner
+                        else ["users:activity!user", "access:servers!server"])
+        c.Spawner.server_token_scopes = [*token_scopes, dg.ACCESS]
+        # a user's clusters end with their server (the gateway's idle timeout is the fallback)
+        c.Spawner.post_stop_hook = dg.stop_clusters_hook(gateway["url"] + dg.PREFIX)
+    # -- workshops (echoes_lab.workshops.auth): seat passwords, trainers' roles, announcements
+    if s.workshops.enabled:
+        from echoes_lab.workshops.auth import configure_hub as configure_workshops
+
+        configure_workshops(c, s, services, roles, secrets.api_tokens["workshops"])
+    # -- reports (echoes_lab.reports): scheduled notebook runs, at /services/reports/
+    if s.reports.enabled:
+        from echoes_lab.reports.config import hub_service as reports_service
+
+        reports, reports_role = reports_service(s, settings_file, secrets.api_tokens["reports"])
+        services.append(reports)
+        roles.append(reports_role)
+        user_role = next((r for r in roles if r["name"] == "user"), None)
+        if user_role is None:
+            roles.append(user_role := {"name": "user", "scopes": ["self"]})
+        user_role["scopes"] = [*user_role["scopes"], f"access:services!service={reports['name']}"]
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
     return s

@@ -62,6 +62,45 @@ class DataSettings(_Section):
     install_demo: bool = True
 
 
+class GatewaySettings(_Section):
+    """Dask Gateway, a managed service of the hub (see ``echoes_lab.hub.gateway``)."""
+
+    enabled: bool = True
+    port: int = Field(8010, ge=1, le=65535, description="web API, behind the hub at /services/dask-gateway/")
+    scheduler_port: int = Field(8011, ge=1, le=65535, description="users' clients reach their schedulers here")
+    api_port: int = Field(8012, ge=1, le=65535, description="the gateway's private API")
+    clusters_per_user: int = Field(2, ge=1)
+    max_workers: int = Field(4, ge=1, description="workers per cluster")
+    worker_cores: int = Field(1, ge=1, description="default cores per worker")
+    max_worker_cores: int = Field(2, ge=1)
+    worker_memory: float = Field(2.0, gt=0, description="default GiB per worker")
+    max_worker_memory: float = Field(4.0, gt=0, description="GiB")
+    idle_timeout: int = Field(1800, gt=0, description="seconds before an idle cluster stops")
+    log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
+
+
+class WorkshopsSettings(_Section):
+    """Trainers' workshops (``echoes-lab workshop``, see ``echoes_lab.workshops``)."""
+
+    enabled: bool = Field(True, description="seat passwords, trainer roles, announcements")
+    mem_limit: str | None = Field(None, description="default per-seat memory limit, e.g. \"2G\"")
+    auth_refresh_age: int = Field(60, gt=0, description="seconds before a login is re-checked")
+    port: int = Field(0, ge=0, le=65535, description="the trainers' page service; 0 = any free port")
+
+
+class ReportsSettings(_Section):
+    """The reports service: scheduled notebook runs (see ``echoes_lab.reports``)."""
+
+    enabled: bool = True
+    port: int = Field(0, ge=0, le=65535, description="loopback port; 0 = a free port at each start")
+    max_concurrent: int = Field(2, ge=1, description="runs at a time, all users together")
+    retries: int = Field(2, ge=0, description="new attempts after a failed run")
+    retry_backoff: int = Field(60, ge=0, description="seconds before the first retry, doubling")
+    run_timeout: int = Field(3600, gt=0, description="seconds a run may take before it is stopped")
+    missed: Literal["run-once", "skip"] = Field("run-once", description="runs missed while down")
+    outputs: str = Field("reports", description="folder in the owner's home for run outputs")
+
+
 class Settings(_Section):
     profile: str
     hub: HubSettings = HubSettings()
@@ -70,6 +109,9 @@ class Settings(_Section):
     culler: CullerSettings = CullerSettings()
     proxy: ProxySettings = ProxySettings()
     data: DataSettings = DataSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    workshops: WorkshopsSettings = WorkshopsSettings()
+    reports: ReportsSettings = ReportsSettings()
     source: Path = Field(Path("."), exclude=True)
 
     def path(self, value: str, base: Path | None = None) -> Path:

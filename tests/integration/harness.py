@@ -58,6 +58,8 @@ class Hub:
         )
         base["data"]["install_demo"] = False
         base["spawner"]["examples"] = str(REPO / "notebooks")
+        if "gateway" in base:  # the hub's Dask Gateway: free ports too, hubs run side by side
+            base["gateway"].update(port=free_port(), scheduler_port=free_port(), api_port=free_port())
         for section, values in overrides.items():
             base.setdefault(section, {}).update(values)
         self.settings = base

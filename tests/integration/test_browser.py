@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO
+from harness import REPO, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -55,16 +55,28 @@ def test_sign_in_open_lab_and_run_collections_notebook(hub_factory, browser):
 
         page.goto(f"{hub.url}/user/hana/lab/tree/{NOTEBOOK}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        # the notebook's own kernel, the ECHOES one, starts without asking
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        # the notebook toolbar's "restart the kernel and run all cells", then confirm
-        page.click("jp-button[data-command='notebook:restart-run-all']")
-        page.click(".jp-Dialog .jp-mod-accept")
+        # the notebook's own kernel, the ECHOES one, starts without asking; run only once the
+        # lab is connected to it (a cell run before that opens the "Select Kernel" dialog)
+        wait_for(lambda: any(s["path"].endswith(NOTEBOOK) and s["kernel"]["name"] == "echoes"
+                             and s["kernel"]["execution_state"] == "idle"
+                             for s in hub.server_get("hana", "/api/sessions").json()),
+                 120, "the notebook's ECHOES kernel")
+        page.wait_for_selector(".jp-StatusBar-Widget:has-text('ECHOES Lab (Python 3) | Idle')",
+                               timeout=120_000)
+        assert page.locator(".jp-Dialog").count() == 0, "the lab asks for a kernel"
+        # run every cell as a user does: select the first, then Shift+Enter through them all
+        # (the last Shift+Enter adds an empty cell below, as in any lab; it is not waited for)
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        cells.first.locator(".jp-InputPrompt").click()
+        for _ in range(cells.count()):
+            page.keyboard.press("Shift+Enter")
         page.wait_for_function(
             """() => {
-                const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+                const code = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')]
+                    .filter(c => c.querySelector('.jp-InputArea-editor').textContent.trim() !== '');
                 const failed = document.querySelector(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']");
-                return failed || (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
+                return failed || (code.length > 0 && code.every(
+                    c => /\\[\\d+\\]/.test(c.querySelector('.jp-InputPrompt').textContent)));
             }""",
             timeout=300_000,
         )

@@ -1,0 +1,146 @@
+"""Dask clusters on demand: one call, the same code on the hub and on a laptop.
+
+>>> import echoes_lab
+>>> client = echoes_lab.compute.cluster(workers=2)        # doctest: +SKIP
+>>> client                                                # the dashboard link shows here
+>>> client.shutdown()                                     # the cluster ends (optional)
+
+On the hub, :func:`cluster` asks the deployment's **Dask Gateway** for a cluster of your own:
+its scheduler and workers run as separate processes (under your own system account when the hub
+runs as root, or as pods on Kubernetes), within the per-user limits of the deployment. Anywhere
+else (a laptop, Binder, a test) it starts a :class:`distributed.LocalCluster` with the same
+options. The dashboard link is in the client's notebook display.
+
+Where the code runs is read in one place, :func:`gateway_address`: the hub puts
+``DASK_GATEWAY__ADDRESS`` (with ``DASK_GATEWAY__PROXY_ADDRESS``, ``DASK_GATEWAY__PUBLIC_ADDRESS``
+and ``DASK_GATEWAY__AUTH__TYPE=jupyterhub``) into every user server's environment, which Dask's
+configuration reads as ``gateway.address`` (the Kubernetes charts set the same keys). A
+``~/.config/dask/gateway.yaml`` naming a gateway works too.
+
+A gateway cluster ends when its client's kernel exits (``shutdown_on_close``), when it has been
+idle for the deployment's ``gateway.idle_timeout`` seconds, and when the owner's server stops
+(the hub stops the owner's clusters then); :meth:`distributed.Client.shutdown` ends it at once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import dask.config
+
+from echoes_lab.errors import ClusterError
+
+if TYPE_CHECKING:  # distributed is imported on the first cluster, not with echoes_lab
+    from distributed import Client
+
+__all__ = ["OPTIONS", "cluster", "gateway_address"]
+
+#: Options accepted on every backend, with their meaning; on the hub their bounds come from
+#: the deployment's settings (``gateway.max_worker_cores`` / ``gateway.max_worker_memory``).
+OPTIONS = {
+    "worker_cores": "CPU cores (and threads) per worker, a whole number",
+    "worker_memory": "memory per worker in GiB, e.g. 2 or 1.5",
+}
+
+
+def gateway_address() -> str | None:
+    """The Dask Gateway this code should use, or ``None`` outside a hub.
+
+    This is the one place that decides: Dask's own configuration key ``gateway.address``,
+    which the hub's spawner sets through the environment variable ``DASK_GATEWAY__ADDRESS``.
+    """
+    return dask.config.get("gateway.address", None) or None
+
+
+def _check_options(options: dict) -> None:
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        known = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
+        raise ClusterError(f"unknown cluster option(s) {', '.join(unknown)}; the options are {known}")
+
+
+def _check_workers(workers) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ClusterError(f"workers must be a whole number of 0 or more, not {workers!r}")
+    return workers
+
+
+def cluster(workers: int = 2, **options) -> Client:
+    """Start a Dask cluster of your own and return a client connected to it.
+
+    Parameters
+    ----------
+    workers
+        Number of workers to start (0 is allowed, e.g. to scale later with
+        ``client.cluster.scale(n)``). On the hub it may not exceed the deployment's
+        ``gateway.max_workers``.
+    **options
+        ``worker_cores`` (whole cores per worker) and ``worker_memory`` (GiB per worker), see
+        :data:`OPTIONS`. On the hub each is bounded by the deployment's settings.
+
+    Returns
+    -------
+    distributed.Client
+        Connected to the new cluster (``client.cluster``); displaying it in a notebook shows
+        the dashboard link. ``client.shutdown()`` ends the cluster.
+
+    Raises
+    ------
+    ClusterError
+        An unknown option, a value above the deployment's limits, too many clusters already
+        running, or a gateway that cannot be reached; the message says which and the limit.
+    """
+    workers = _check_workers(workers)
+    _check_options(options)
+    address = gateway_address()
+    if address:
+        return _gateway_client(address, workers, options)
+    return _local_client(workers, options)
+
+
+def _local_client(workers: int, options: dict) -> Client:
+    kwargs = {"n_workers": workers, "threads_per_worker": int(options.get("worker_cores", 1))}
+    if "worker_memory" in options:
+        kwargs["memory_limit"] = f"{float(options['worker_memory'])}GiB"
+    from distributed import Client
+
+    # processes, as on the gateway; a Client that makes its own LocalCluster closes it too
+    return Client(processes=True, **kwargs)
+
+
+def _gateway_client(address: str, workers: int, options: dict) -> Client:
+    from dask_gateway import Gateway, GatewayClusterError, GatewayServerError
+
+    gateway = Gateway(address)
+    try:
+        wanted = gateway.cluster_options()
+        for key, value in options.items():
+            wanted[key] = value
+    except (AttributeError, KeyError) as exc:
+        raise ClusterError(f"the gateway at {address} does not offer the option {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ClusterError(f"cluster option refused by the hub's limits: {exc}") from None
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Dask Gateway at {address}: {exc}") from None
+    try:
+        # shutdown_on_close: when the kernel exits, its clusters go with it
+        gc = gateway.new_cluster(cluster_options=wanted, shutdown_on_close=True)
+    except ValueError as exc:  # 422 from the gateway: a limit or a bad option
+        raise ClusterError(f"the hub refused a new cluster: {exc}") from None
+    except (GatewayClusterError, GatewayServerError, OSError) as exc:
+        raise ClusterError(f"the cluster could not start: {exc}") from None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.scale(workers)
+        refused = [str(w.message) for w in caught if "limit" in str(w.message)]
+        if refused:
+            raise ClusterError(
+                f"{workers} workers is above this hub's limit ({refused[0]}); "
+                "ask for fewer workers, or ask the hub's administrator (gateway.max_workers)"
+            )
+    except BaseException:
+        gc.shutdown()
+        raise
+    return gc.get_client()

@@ -1,0 +1,188 @@
+"""The gateway side of Dask Gateway: the profile's settings onto dask-gateway-server's options.
+
+``hub_config/dask_gateway_config.py`` calls :func:`configure_gateway` and nothing else. The hub
+side (the managed service, users' environment, clusters ending with the server) is
+``echoes_lab.hub.gateway_service``; it does not import this module, because importing
+dask-gateway-server changes the logging formatter of every traitlets application in the process.
+
+Users authenticate with their JupyterHub token: the gateway asks the hub who the token belongs
+to (and that it carries ``access:services!service=dask-gateway``), and each user sees, connects
+to and stops only their own clusters.
+
+The ``local`` profile uses the gateway's local process backend. Who runs the processes follows
+the spawner's isolation:
+
+* **hub as root** (``spawner.isolation`` ``auto`` or ``system-users``): :class:`EchoesLocalBackend`,
+  dask-gateway's ``LocalBackend`` with every scheduler and worker started under the user's own
+  system account ``jupyter-<name>`` (the account their server runs under), working directory
+  mode 0700;
+* **hub as an ordinary user**: :class:`EchoesUnsafeLocalBackend` (``UnsafeLocalBackend``): all
+  clusters run under the hub's account; the gateway still keeps users' clusters apart at its API
+  and with a TLS key per cluster, but not at the operating-system level.
+
+Both cap the number of clusters per user (dask-gateway itself has no such limit).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sys
+from pathlib import Path
+
+from dask_gateway_server.backends.base import PublicException
+from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
+from dask_gateway_server.options import Float, Integer, Options
+from traitlets import Integer as IntegerTrait
+from traitlets.config import LoggingConfigurable
+
+from echoes_lab.errors import SettingsError
+from echoes_lab.hub.gateway_service import PREFIX, SERVICE
+from echoes_lab.hub.settings import Settings, load_settings
+from echoes_lab.hub.spawner import system_username
+
+GIB = 2**30
+
+
+class _ClusterCap(LoggingConfigurable):
+    """Refuse a new cluster when the user already has ``clusters_per_user`` active ones."""
+
+    clusters_per_user = IntegerTrait(0, min=0, help="0 = no limit").tag(config=True)
+
+    async def start_cluster(self, user, cluster_options):
+        if self.clusters_per_user:
+            active = await self.list_clusters(username=user.name)
+            if len(active) >= self.clusters_per_user:
+                raise PublicException(
+                    f"you already have {len(active)} Dask cluster(s) running, the most this hub "
+                    f"allows per user ({self.clusters_per_user}): shut one down "
+                    "(client.shutdown()) or reuse it"
+                )
+        return await super().start_cluster(user, cluster_options)
+
+
+class EchoesLocalBackend(_ClusterCap, LocalBackend):
+    """``LocalBackend`` running each user's cluster under their ``jupyter-<name>`` account.
+
+    dask-gateway's ``LocalBackend`` switches to a system account named like the gateway user;
+    the hub's users map to ``jupyter-<name>`` (see ``echoes_lab.hub.spawner``), so every place
+    that names the account goes through :func:`system_username`.
+    """
+
+    async def start_cluster(self, user, cluster_options):
+        try:
+            pwd.getpwnam(system_username(user.name))
+        except KeyError:
+            raise PublicException(
+                f"user {user.name} has no account on this machine yet: start your server "
+                "from the hub once, then ask for a cluster again"
+            ) from None
+        return await super().start_cluster(user, cluster_options)
+
+    def set_file_permissions(self, paths, username):
+        # dask-gateway-server 2026.3.0 passes the *characters* of the TLS file paths here too
+        # (``paths.extend(path)`` in LocalBackend.setup_working_directory), so the stock method
+        # would chown "/" to the user. Only the new working directory's own tree is handed over.
+        workdir = os.path.realpath(paths[0])
+        if os.path.dirname(workdir) != os.path.realpath(self.clusters_directory):
+            raise PublicException(f"refusing to hand over {workdir}: not a cluster folder")
+        entry = pwd.getpwnam(system_username(username))
+        for folder, dirs, files in os.walk(workdir):
+            for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
+                os.chown(name, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+    def make_preexec_fn(self, cluster):
+        entry = pwd.getpwnam(system_username(cluster.username))
+        workdir = cluster.state["workdir"]
+
+        def preexec():  # pragma: no cover - runs in the child
+            os.setgid(entry.pw_gid)
+            os.setgroups([entry.pw_gid])
+            os.setuid(entry.pw_uid)
+            os.chdir(workdir)
+
+        return preexec
+
+    def get_env(self, cluster):
+        env = super().get_env(cluster)
+        env["USER"] = system_username(cluster.username)
+        return env
+
+
+class EchoesUnsafeLocalBackend(_ClusterCap, UnsafeLocalBackend):
+    """``UnsafeLocalBackend`` (all clusters under the hub's account) with the per-user cap."""
+
+
+def isolated(settings: Settings) -> bool:
+    """Whether clusters run under users' own accounts: the spawner's rule, the same answer."""
+    return settings.spawner.isolation != "none" and os.geteuid() == 0
+
+
+def check_limits(settings: Settings) -> None:
+    """Defaults must lie within the limits; say which key of which file when not."""
+    gw = settings.gateway
+    for key, top in (("worker_cores", "max_worker_cores"), ("worker_memory", "max_worker_memory")):
+        if getattr(gw, key) > getattr(gw, top):
+            raise SettingsError(
+                f"{settings.source}: gateway.{key} ({getattr(gw, key)}) is above "
+                f"gateway.{top} ({getattr(gw, top)})"
+            )
+
+
+def cluster_options(settings: Settings) -> Options:
+    """The options users may set per cluster, bounded by the settings."""
+    gw = settings.gateway
+
+    def handler(options):
+        return {"worker_cores": options.worker_cores,
+                "worker_memory": int(options.worker_memory * GIB)}
+
+    return Options(
+        Integer("worker_cores", default=gw.worker_cores, min=1, max=gw.max_worker_cores,
+                label="Worker cores"),
+        Float("worker_memory", default=gw.worker_memory, min=0.25, max=gw.max_worker_memory,
+              label="Worker memory (GiB)"),
+        handler=handler,
+    )
+
+
+def configure_gateway(c, settings_file: str | Path) -> Settings:
+    """Fill dask-gateway-server's config object ``c`` from a profile's settings file."""
+    from echoes_lab.hub.secrets import read_secrets
+
+    s = load_settings(settings_file)
+    check_limits(s)
+    gw = s.gateway
+    state = s.state_dir
+    bindir = Path(sys.executable).parent
+
+    c.DaskGateway.address = f"127.0.0.1:{gw.api_port}"
+    c.DaskGateway.log_level = gw.log_level
+    c.Proxy.address = f"127.0.0.1:{gw.port}"
+    c.Proxy.tcp_address = f"{s.hub.ip}:{gw.scheduler_port}"
+    c.Proxy.prefix = PREFIX
+
+    c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenticator"
+    c.JupyterHubAuthenticator.jupyterhub_api_url = f"http://127.0.0.1:{s.hub.hub_port}/hub/api"
+    c.JupyterHubAuthenticator.jupyterhub_api_token = read_secrets(state).api_tokens[SERVICE]
+    # tokens must carry access:services!service=dask-gateway (users' server tokens do)
+    c.JupyterHubAuthenticator.jupyterhub_service_name = SERVICE
+
+    backend = EchoesLocalBackend if isolated(s) else EchoesUnsafeLocalBackend
+    c.DaskGateway.backend_class = f"{backend.__module__}.{backend.__name__}"
+    c.LocalBackend.clusters_per_user = gw.clusters_per_user
+    clusters = state / "dask-gateway"
+    clusters.mkdir(exist_ok=True)
+    os.chmod(clusters, 0o711)  # each cluster's own folder inside is 0700 and the user's
+    c.LocalBackend.clusters_directory = str(clusters)
+    c.LocalBackend.cluster_options = cluster_options(s)
+
+    # distributed no longer installs dask-scheduler / dask-worker: the `dask` command does both
+    c.ClusterConfig.scheduler_cmd = [str(bindir / "dask"), "scheduler"]
+    c.ClusterConfig.worker_cmd = [str(bindir / "dask"), "worker"]
+    c.ClusterConfig.cluster_max_workers = gw.max_workers
+    c.ClusterConfig.worker_cores = gw.worker_cores
+    c.ClusterConfig.worker_memory = int(gw.worker_memory * GIB)
+    c.ClusterConfig.scheduler_memory = int(1 * GIB)
+    c.ClusterConfig.idle_timeout = float(gw.idle_timeout)
+    return s

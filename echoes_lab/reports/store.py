@@ -1,0 +1,151 @@
+"""Schedules and their run history in SQLite (``<state_dir>/reports.sqlite``).
+
+One connection, used from the service's single event loop. Times are stored as ISO 8601 UTC
+strings. Deleting a schedule keeps its history rows and never touches the output files.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schedules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    notebook TEXT NOT NULL,          -- relative to the owner's home
+    parameters TEXT NOT NULL,        -- JSON
+    cron TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created TEXT NOT NULL,
+    next_run TEXT                    -- the next fire time the scheduler will act on
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    schedule_id INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    trigger TEXT NOT NULL,           -- schedule | manual | retry | catch-up
+    attempt INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL,            -- queued | running | completed | failed | missed | interrupted
+    queued TEXT NOT NULL,
+    started TEXT,
+    finished TEXT,
+    output_dir TEXT,
+    outputs TEXT,                    -- JSON {"notebook": name, "html": name, "crate": name}
+    error TEXT,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_schedule ON runs (schedule_id);
+"""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def parse(t: str | None) -> datetime | None:
+    return datetime.fromisoformat(t) if t else None
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+        self.path.chmod(0o600)  # owners' parameters and notebook paths: the service's only
+
+    # -- schedules --------------------------------------------------------------------------
+    def _schedule(self, row) -> dict | None:
+        if row is None:
+            return None
+        d = dict(row)
+        d["parameters"] = json.loads(d["parameters"])
+        d["enabled"] = bool(d["enabled"])
+        return d
+
+    def add_schedule(self, owner: str, name: str, notebook: str, parameters: dict, cron: str,
+                     next_run: datetime, enabled: bool = True) -> dict:
+        cur = self.db.execute(
+            "INSERT INTO schedules (owner, name, notebook, parameters, cron, enabled, created, next_run)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (owner, name, notebook, json.dumps(parameters), cron, int(enabled), iso(now()), iso(next_run)))
+        return self.schedule(cur.lastrowid)
+
+    def schedule(self, sid: int) -> dict | None:
+        return self._schedule(self.db.execute("SELECT * FROM schedules WHERE id = ?", (sid,)).fetchone())
+
+    def schedules(self, owner: str | None = None) -> list[dict]:
+        if owner is None:
+            rows = self.db.execute("SELECT * FROM schedules ORDER BY id")
+        else:
+            rows = self.db.execute("SELECT * FROM schedules WHERE owner = ? ORDER BY id", (owner,))
+        return [self._schedule(r) for r in rows]
+
+    def update_schedule(self, sid: int, **fields) -> dict:
+        if "parameters" in fields:
+            fields["parameters"] = json.dumps(fields["parameters"])
+        if "enabled" in fields:
+            fields["enabled"] = int(fields["enabled"])
+        if "next_run" in fields:
+            fields["next_run"] = iso(fields["next_run"])
+        if fields:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.db.execute(f"UPDATE schedules SET {sets} WHERE id = ?", (*fields.values(), sid))
+        return self.schedule(sid)
+
+    def delete_schedule(self, sid: int) -> None:
+        self.db.execute("DELETE FROM schedules WHERE id = ?", (sid,))
+
+    # -- runs -------------------------------------------------------------------------------
+    def _run(self, row) -> dict | None:
+        if row is None:
+            return None
+        d = dict(row)
+        d["outputs"] = json.loads(d["outputs"]) if d["outputs"] else {}
+        return d
+
+    def add_run(self, schedule: dict, trigger: str, attempt: int = 1, status: str = "queued",
+                note: str | None = None) -> dict:
+        cur = self.db.execute(
+            "INSERT INTO runs (schedule_id, owner, trigger, attempt, status, queued, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (schedule["id"], schedule["owner"], trigger, attempt, status, iso(now()), note))
+        return self.run(cur.lastrowid)
+
+    def run(self, rid: int) -> dict | None:
+        return self._run(self.db.execute("SELECT * FROM runs WHERE id = ?", (rid,)).fetchone())
+
+    def runs(self, schedule_id: int, limit: int = 200) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?",
+                               (schedule_id, limit))
+        return [self._run(r) for r in rows]
+
+    def update_run(self, rid: int, **fields) -> dict:
+        if "outputs" in fields:
+            fields["outputs"] = json.dumps(fields["outputs"])
+        for key in ("started", "finished"):
+            if isinstance(fields.get(key), datetime):
+                fields[key] = iso(fields[key])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), rid))
+        return self.run(rid)
+
+    def interrupt_unfinished(self) -> int:
+        """Runs left queued or running by a previous service process: marked ``interrupted``."""
+        cur = self.db.execute(
+            "UPDATE runs SET status = 'interrupted', finished = ?, "
+            "error = 'the reports service stopped before this run finished; partial outputs are kept'"
+            " WHERE status IN ('queued', 'running')", (iso(now()),))
+        return cur.rowcount
+
+    def close(self) -> None:
+        self.db.close()

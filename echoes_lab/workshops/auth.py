@@ -1,0 +1,215 @@
+"""The hub side of workshops: seat passwords, trainers' roles, announcements, seat limits.
+
+Loaded by ``echoes_lab.hub.config.configure`` when ``[workshops] enabled``. Everything it
+knows comes from the registry files the ``echoes-lab workshop`` tool writes
+(:mod:`echoes_lab.workshops.registry`); it re-reads them when they change, so a new
+workshop, a closed one or an announcement takes effect without restarting the hub.
+
+* **Seats** sign in with their own password from the card (scrypt hashes in the registry), or
+  with the hub's shared user password when the workshop chose ``--credentials shared``. The
+  shared password never opens a seat that has its own password. A closed or ended workshop's
+  seats cannot sign in, and their sessions end at the next re-check (``auth_refresh_age``).
+* **Trainers** get their workshop's role at sign-in and at every re-check, through
+  JupyterHub's authenticator-managed roles (``Authenticator.manage_roles``, JupyterHub >= 5):
+  the hub creates the role with scopes filtered to the workshop's group. JupyterHub 6.1 has no
+  REST endpoint that creates roles, and this is its supported way to grant one at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+from markupsafe import escape
+from tornado import web
+from traitlets import Unicode
+
+from echoes_lab.workshops import registry
+
+
+class _Registry:
+    """The registry files, re-read when any of them changes (cheap: one stat per file)."""
+
+    def __init__(self, state_dir: str | Path):
+        self.state_dir = Path(state_dir)
+        self._stamp: tuple = ()
+        self._workshops: list[registry.Workshop] = []
+
+    def _current_stamp(self) -> tuple:
+        out = []
+        for path in registry.workshops_dir(self.state_dir).glob("*/workshop.json"):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            out.append((str(path), st.st_mtime_ns, st.st_size))
+        return tuple(sorted(out))
+
+    def workshops(self) -> list[registry.Workshop]:
+        stamp = self._current_stamp()
+        if stamp != self._stamp:
+            self._workshops = registry.load_all(self.state_dir)
+            self._stamp = stamp
+        return self._workshops
+
+    def seat(self, username: str) -> registry.Workshop | None:
+        return next((w for w in self.workshops() if username in w.seats), None)
+
+    def trained_by(self, username: str) -> list[registry.Workshop]:
+        return [w for w in self.workshops() if username in w.trainers]
+
+
+class WorkshopAuthenticator(SharedPasswordAuthenticator):
+    """JupyterHub's shared-password authenticator plus workshop seats and trainers."""
+
+    state_dir = Unicode(config=True, help="The hub's state directory (holds workshops/*/workshop.json).")
+
+    _registry: _Registry | None = None
+
+    @property
+    def registry(self) -> _Registry:
+        if self._registry is None or self._registry.state_dir != Path(self.state_dir):
+            self._registry = _Registry(self.state_dir)
+        return self._registry
+
+    def _closed_message(self, w: registry.Workshop) -> str:
+        if w.closed:
+            return f"The workshop '{w.name}' is closed; ask your trainer for your work."
+        return f"The workshop '{w.name}' ended at {w.ends_at:%Y-%m-%d %H:%M}."
+
+    def _trainer_roles(self, username: str) -> list[dict] | None:
+        trained = self.registry.trained_by(username)
+        if not trained or username in self.admin_users:
+            return None  # no roles key: JupyterHub leaves this user's roles alone
+        # the list replaces the user's roles: keep the default 'user' role (given by name
+        # only, so its definition is untouched), plus the role of every open workshop
+        current = [w.role() for w in trained if w.is_open]
+        return [{"name": "user"}, *current, *([PAGE_ROLE] if current else [])]
+
+    async def authenticate(self, handler, data):
+        username = self.normalize_username(data.get("username", ""))
+        workshop = self.registry.seat(username)
+        if workshop is not None:
+            if not workshop.is_open:
+                raise web.HTTPError(403, self._closed_message(workshop))
+            stored = workshop.seats[username]
+            if not stored:  # --credentials shared: the hub's user password
+                return await super().authenticate(handler, data)
+            # scrypt costs ~40 ms of CPU: off the event loop, so a room signing in at once
+            # does not stall the hub
+            ok = await asyncio.to_thread(registry.verify_password, data.get("password", ""), stored)
+            return {"name": username} if ok else None
+        result = await super().authenticate(handler, data)
+        if result is None:
+            return None
+        name = result["name"] if isinstance(result, dict) else result
+        roles = self._trainer_roles(name)
+        model = result if isinstance(result, dict) else {"name": name}
+        return {**model, "roles": roles} if roles is not None else model
+
+    async def refresh_user(self, user, handler=None):
+        workshop = self.registry.seat(user.name)
+        if workshop is not None:
+            return workshop.is_open  # False: the hub ends the session and asks to sign in again
+        roles = self._trainer_roles(user.name)
+        return {"name": user.name, "roles": roles} if roles is not None else True
+
+    async def load_managed_roles(self):
+        # at hub start: every workshop's role, held by its trainers while it is open
+        workshops = self.registry.workshops()
+        trainers = sorted({t for w in workshops if w.is_open for t in w.trainers})
+        return [*({**w.role(), "users": list(w.trainers) if w.is_open else []} for w in workshops),
+                {**PAGE_ROLE, "users": trainers}]
+
+
+def announcement_for(state_dir: str | Path):
+    """A ``template_vars`` callable: the announcements of the user's open workshops, as HTML.
+
+    JupyterHub calls it with the current user (or ``None``) for every hub page it renders and
+    shows the result in the ``announcement`` block of ``page.html`` (unescaped, so it is
+    escaped here).
+    """
+    reg = _Registry(state_dir)
+
+    def announcement(user) -> str:
+        if user is None:
+            return ""
+        name = user.name
+        texts = [f"<strong>{escape(w.name)}</strong>: {escape(w.announcement)}"
+                 for w in reg.workshops()
+                 if w.announcement and w.is_open and (name in w.seats or name in w.trainers)]
+        return "<br>".join(texts)
+
+    return announcement
+
+
+def seat_limits_hook(state_dir: str | Path, default_mem_limit: str | None):
+    """A ``Spawner.pre_spawn_hook`` giving a seat's server its workshop's memory limit.
+
+    ``mem_limit`` is enforced by spawners that can (SystemdSpawner, KubeSpawner); the local
+    process spawner passes it to the server as ``MEM_LIMIT``, which the lab displays.
+    """
+    reg = _Registry(state_dir)
+
+    def hook(spawner) -> None:
+        workshop = reg.seat(spawner.user.name)
+        if workshop is None:
+            return
+        limit = workshop.mem_limit or default_mem_limit
+        if limit:
+            spawner.mem_limit = limit
+            spawner.environment = {**spawner.environment, "ECHOES_WORKSHOP": workshop.name}
+
+    return hook
+
+
+SERVICE = "workshops"
+#: lets a trainer open the trainers' page (the page shows only the workshops they train)
+PAGE_ROLE = {"name": "workshop-trainers-page", "description": "the trainers' page of the workshops service",
+             "scopes": [f"access:services!service={SERVICE}"]}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def configure_hub(c, settings, services: list, roles: list, token: str) -> None:
+    """Set the hub's options for workshops (called from ``echoes_lab.hub.config.configure``).
+
+    Adds the ``workshops`` service (trainers' page, closing at end time) to ``services`` and
+    its role to ``roles``.
+    """
+    state = str(settings.state_dir)
+    ws = settings.workshops
+    services.append({
+        "name": SERVICE,
+        "url": f"http://127.0.0.1:{ws.port or _free_port()}",
+        "api_token": token,
+        "command": [sys.executable, "-m", "echoes_lab.workshops.service", "--settings", str(settings.source)],
+        "oauth_no_confirm": True,
+        "display": True,
+    })
+    roles.append({
+        "name": f"{SERVICE}-service",
+        "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:users"],
+        "services": [SERVICE],
+    })
+    # a subclass of the shared-password authenticator: its passwords and admins still apply
+    c.JupyterHub.authenticator_class = "echoes_lab.workshops.auth.WorkshopAuthenticator"
+    c.WorkshopAuthenticator.state_dir = state
+    c.WorkshopAuthenticator.manage_roles = True
+    c.Authenticator.auth_refresh_age = ws.auth_refresh_age
+    # a closed workshop's seat cannot start a server with an old session cookie
+    c.Authenticator.refresh_pre_spawn = True
+    c.JupyterHub.template_vars = {**c.JupyterHub.get("template_vars", {}),
+                                  "announcement": announcement_for(state)}
+    c.Spawner.pre_spawn_hook = seat_limits_hook(state, ws.mem_limit)
+    folder = registry.workshops_dir(settings.state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o711)  # seats pass through to materials; cannot list the workshops

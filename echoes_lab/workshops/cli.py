@@ -1,0 +1,107 @@
+"""``echoes-lab workshop …``: the sub-commands' arguments and their printed results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub) -> None:
+    ws = sub.add_parser("workshop", help="workshops for trainers: seats, materials, collect, close")
+    ws.add_argument("--settings", help="profile settings file (default: hub_config/local.toml)")
+    ws_sub = ws.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    create = ws_sub.add_parser("create", help="seats, credentials, trainers' role and materials")
+    create.add_argument("name")
+    create.add_argument("--seats", type=int, required=True)
+    create.add_argument("--trainer", action="append", required=True, dest="trainers")
+    create.add_argument("--materials", required=True, help="a folder or a git repository (URL or clone)")
+    create.add_argument("--ends", required=True, help="end, e.g. 2026-12-01T17:00 (this machine's time)")
+    create.add_argument("--credentials", choices=["cards", "shared"], default="cards",
+                        help="cards: a password per seat (default); shared: the hub's user password")
+    create.add_argument("--mem-limit", help="per-seat memory limit, e.g. 2G")
+
+    st = ws_sub.add_parser("status", help="who signed in, whose server runs, last activity")
+    st.add_argument("name")
+    st.add_argument("--json", action="store_true")
+
+    up = ws_sub.add_parser("update-materials", help="merge new materials into every seat")
+    up.add_argument("name")
+    up.add_argument("--materials", help="a new folder or repository (default: the one given at create)")
+
+    an = ws_sub.add_parser("announce", help="a message on the hub pages of seats and trainers")
+    an.add_argument("name")
+    an.add_argument("message", help='the text; "" removes the announcement')
+
+    co = ws_sub.add_parser("collect", help="copy each seat's submissions/ into the trainer's home")
+    co.add_argument("name")
+    co.add_argument("--files", nargs="+", help="patterns relative to each home (default: submissions)")
+    co.add_argument("--trainer", help="whose home receives them (default: the first trainer)")
+
+    cl = ws_sub.add_parser("close", help="stop servers, archive every home, disable the seats")
+    cl.add_argument("name")
+    cl.add_argument("--trainer", help="whose home receives the archives (default: the first trainer)")
+
+    ws.set_defaults(func=run)
+
+
+def _settings(args) -> str:
+    from echoes_lab.hub.launch import DEFAULT_SETTINGS
+
+    return args.settings or str(DEFAULT_SETTINGS)
+
+
+def _pull_report(pull: dict) -> int:
+    failed = {seat: msg for seat, msg in pull.items() if msg != "ok"}
+    print(f"materials in {len(pull) - len(failed)} of {len(pull)} seats")
+    for msg in failed.values():
+        print(f"  {msg}")
+    return 1 if failed else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from echoes_lab.workshops import manage
+
+    settings = _settings(args)
+    if args.action == "create":
+        out = manage.create(settings, args.name, args.seats, args.trainers, args.materials, args.ends,
+                            credentials=args.credentials, mem_limit=args.mem_limit)
+        print(f"workshop {args.name}: {len(out['seats'])} seats ({out['seats'][0]} … {out['seats'][-1]}), "
+              f"trainers {', '.join(args.trainers)}")
+        print(f"cards to print: {out['cards'][0]} (and {out['cards'][1].name})")
+        print("trainers: sign in again to receive the workshop role")
+        return _pull_report(out["pull"])
+    if args.action == "update-materials":
+        out = manage.update_materials(settings, args.name, args.materials)
+        print(f"materials at commit {out['materials'][:10]}")
+        return _pull_report(out["pull"])
+    if args.action == "status":
+        rows = manage.status(settings, args.name)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        print(f"{'seat':24} {'signed in':10} {'server':9} last activity")
+        for r in rows:
+            print(f"{r['seat']:24} {'yes' if r['signed_in'] else 'no':10} {r['server']:9} {r['last_activity']}")
+        running = sum(r["server"] == "running" for r in rows)
+        print(f"{sum(r['signed_in'] for r in rows)} of {len(rows)} signed in, {running} servers running"
+              + (" (closed)" if rows and rows[0]["closed"] else ""))
+        return 0
+    if args.action == "announce":
+        w = manage.announce(settings, args.name, args.message)
+        print(f"announcement for {w.name}: {w.announcement!r}" if w.announcement else
+              f"announcement for {w.name} removed")
+        return 0
+    if args.action == "collect":
+        manifest = manage.collect(settings, args.name, args.files, args.trainer)
+        with open(manifest, encoding="utf-8") as fh:
+            count = sum(1 for _ in fh) - 1
+        print(f"{count} files collected; manifest {manifest}")
+        return 0
+    if args.action == "close":
+        out = manage.close(settings, args.name, args.trainer)
+        folder = next(iter(out["archives"].values())).parent if out["archives"] else "(no homes)"
+        print(f"workshop {args.name} closed: servers stopped, {out['tokens_revoked']} tokens revoked, "
+              f"{len(out['archives'])} homes archived in {folder}; nothing deleted")
+        return 0
+    return 2

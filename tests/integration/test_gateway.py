@@ -1,0 +1,161 @@
+"""Dask Gateway as a managed service of a real hub: clusters from a user's real kernel.
+
+One hub, on free ports, with its gateway; user A asks for a cluster from code in their own
+server's kernel (``echoes_lab.compute.cluster``, with the environment the hub gives), user B
+holds their own hub token. Nothing here is mocked: the gateway, its proxy, the schedulers and
+workers are the real processes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import warnings
+
+import psutil
+import pytest
+import requests
+
+from harness import free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+IDLE = 20  # seconds; the profile's default is half an hour
+
+KERNEL_CODE = r"""
+import time, dask.array as da
+from echoes_lab import compute
+from echoes_lab.errors import ClusterError
+
+client = compute.cluster(workers=2)
+client.wait_for_workers(2, timeout=60)
+x = da.arange(1_000_000, chunks=100_000)
+print("SUM", int((x * x).sum().compute()))
+print("NAME", client.cluster.name)
+print("LINK", client.dashboard_link)
+print("HTML", "dashboard" in client._repr_html_().lower() and client.dashboard_link in client._repr_html_())
+for label, kwargs in [("WORKERS", {"workers": 5}), ("CORES", {"workers": 1, "worker_cores": 3}),
+                      ("MEMORY", {"workers": 1, "worker_memory": 64})]:
+    try:
+        compute.cluster(**kwargs)
+        print(label, "ACCEPTED")
+    except ClusterError as exc:
+        print(label, "REFUSED", str(exc).replace("\n", " "))
+second = compute.cluster(workers=0)
+try:
+    compute.cluster(workers=0)
+    print("CLUSTERS ACCEPTED")
+except ClusterError as exc:
+    print("CLUSTERS REFUSED", str(exc).replace("\n", " "))
+second.shutdown()
+# keep the first cluster past this kernel, to see the hub end it with the server
+client.cluster.shutdown_on_close = False
+"""
+
+
+def _gateway(hub, token):
+    from dask_gateway import Gateway
+    from dask_gateway.auth import JupyterHubAuth
+
+    port = hub.settings["gateway"]["scheduler_port"]
+    return Gateway(f"{hub.url}/services/dask-gateway", proxy_address=f"gateway://127.0.0.1:{port}",
+                   auth=JupyterHubAuth(api_token=token))
+
+
+def _cluster_processes(name: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.info["cmdline"][1:3] in (["scheduler", "--protocol"],) or "worker" in p.info["cmdline"][1:2]:
+                if p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == name:
+                    found.append(p)
+        except (psutil.Error, TypeError, IndexError):
+            pass
+    return found
+
+
+def _names(gateway) -> set[str]:
+    return {c.name for c in gateway.list_clusters()}
+
+
+def test_clusters_per_user_through_the_hub(hub_factory):
+    hub = hub_factory(gateway={
+        "port": free_port(), "scheduler_port": free_port(), "api_port": free_port(),
+        "max_workers": 2, "max_worker_cores": 2, "max_worker_memory": 2.0, "worker_memory": 1.0,
+        "clusters_per_user": 2, "idle_timeout": IDLE,
+    })
+    for name in ("ada", "bea"):
+        hub.create_user(name)
+        hub.start_server(name)
+
+    out = hub.execute("ada", KERNEL_CODE, timeout=150)
+    assert out["errors"] == [], f"{out}\n{hub.log_tail()}"
+    lines = dict(line.split(" ", 1) for line in out["stdout"].splitlines())
+    # sum of k^2 for k < n is (n-1) n (2n-1) / 6
+    n = 1_000_000
+    assert int(lines["SUM"]) == (n - 1) * n * (2 * n - 1) // 6
+    name = lines["NAME"]
+    assert lines["LINK"] == f"/services/dask-gateway/clusters/{name}/status"
+    assert lines["HTML"] == "True"
+    assert lines["WORKERS"].startswith("REFUSED") and "limit of 2 workers" in lines["WORKERS"]
+    assert lines["CORES"].startswith("REFUSED") and "worker_cores must be <= 2" in lines["CORES"]
+    assert lines["MEMORY"].startswith("REFUSED") and "worker_memory" in lines["MEMORY"]
+    assert lines["CLUSTERS"].startswith("REFUSED") and "allows per user (2)" in lines["CLUSTERS"]
+
+    # the dashboard answers through the hub's proxy
+    dash = requests.get(hub.url + lines["LINK"], timeout=30)
+    assert dash.status_code == 200 and "Dask" in dash.text
+
+    # the scheduler and both workers run under ada's own account when the hub is root
+    procs = wait_for(lambda: len(_cluster_processes(name)) >= 3 and _cluster_processes(name), 20,
+                     "ada's scheduler and workers")
+    expected = "jupyter-ada" if os.geteuid() == 0 else psutil.Process().username()
+    assert {p.username() for p in procs} == {expected}
+
+    tokens = {}
+    for user in ("ada", "bea"):
+        res = hub.execute(user, "import os; print(os.environ['JUPYTERHUB_API_TOKEN'])")
+        tokens[user] = res["stdout"].strip()
+    ada, bea = _gateway(hub, tokens["ada"]), _gateway(hub, tokens["bea"])
+    assert name in _names(ada)
+
+    # bea can neither list, nor connect to, nor stop ada's cluster
+    assert name not in _names(bea)
+    with pytest.raises(Exception, match="lacks permissions|not found"):
+        bea.connect(name)
+    with pytest.raises(Exception, match="403|Forbidden|lacks permissions"):
+        bea.stop_cluster(name)
+    assert name in _names(ada)
+
+    # a token without the gateway's scope is refused outright
+    r = hub.api("POST", "/users/ada/tokens", json={"scopes": ["read:users:name!user"]})
+    if r.status_code == 201:
+        with pytest.raises(Exception):
+            _gateway(hub, r.json()["token"]).list_clusters()
+
+    # keep ada's cluster busy (not idle) while her server stops: the hub ends it anyway
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        busy = ada.connect(name).get_client()
+        busy.submit(time.sleep, 120, pure=False)
+        started = time.monotonic()
+        hub.api("DELETE", "/users/ada/server")
+        wait_for(lambda: not hub.api("GET", "/users/ada").json().get("servers"), 60, "ada's server to stop")
+        wait_for(lambda: not _cluster_processes(name), 30, "ada's cluster processes to end")
+        assert time.monotonic() - started < IDLE, "stopped by the idle timeout, not with the server"
+        busy.close()
+    assert name not in _names(bea)
+
+    # an idle cluster ends by itself after the idle timeout
+    idle = bea.new_cluster(shutdown_on_close=False)
+    idle_name = idle.name
+    idle.close(shutdown=False)
+    created = time.monotonic()
+    assert idle_name in _names(bea)
+    wait_for(lambda: idle_name not in _names(bea), IDLE * 3, "the idle cluster to stop")
+    assert time.monotonic() - created >= IDLE * 0.75
+    wait_for(lambda: not _cluster_processes(idle_name), 30, "the idle cluster's processes to end")
+    ada.close()
+    bea.close()
+    assert re.search(r"Stopped Dask cluster \S+ of ada with the server", hub.log_path.read_text())

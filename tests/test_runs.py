@@ -1,0 +1,154 @@
+"""echoes_lab.runs: parameter checks, real Papermill runs on the ECHOES kernel, crates, batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from echoes_lab.errors import ParameterError, RunError
+from echoes_lab.provenance import read_crate, validate_crate
+from echoes_lab.runs import check_parameters, notebook_parameters, read_grid, run, run_grid
+
+RUNS = Path(__file__).parent / "data" / "runs"
+REPORT, FAILS = RUNS / "report.ipynb", RUNS / "fails.ipynb"
+CLI = [sys.executable, "-m", "echoes_lab.cli", "run"]
+
+
+@pytest.fixture
+def data_env(demo_data, monkeypatch):
+    # the kernel inherits ECHOES_DATA, as in a user's lab
+    monkeypatch.setenv("ECHOES_DATA", str(demo_data))
+    return demo_data
+
+
+def outputs_of(nb_path: Path) -> str:
+    nb = nbformat.read(nb_path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_parameters_are_read_from_the_tagged_cell():
+    params = notebook_parameters(REPORT)
+    assert {n: p.type for n, p in params.items()} == {"dataset": "str", "scale": "float", "label": "str"}
+    assert params["dataset"].help == "a catalogued dataset"
+
+
+def test_unknown_or_mistyped_parameters_are_refused_with_the_accepted_list():
+    with pytest.raises(ParameterError) as err:
+        check_parameters(REPORT, {"scael": 2})
+    message = str(err.value)
+    assert "unknown parameter 'scael'" in message
+    assert "scale (float, default 1.0)" in message and "label (str" in message and "dataset (str" in message
+    with pytest.raises(ParameterError, match="'scale' must be float, not str"):
+        check_parameters(REPORT, {"scale": "two"})
+    with pytest.raises(ParameterError, match="'scale' must be float, not bool"):
+        check_parameters(REPORT, {"scale": True})
+    with pytest.raises(ParameterError, match="'scale' must be float"):
+        check_parameters(REPORT, {"scale": "x"}, from_text=True)
+    # an int is a fine float; command-line text is converted to the parameter's type
+    assert check_parameters(REPORT, {"scale": 2}) == {"scale": 2.0}
+    assert check_parameters(REPORT, {"scale": "2.5", "label": "G3"}, from_text=True) == {"scale": 2.5, "label": "G3"}
+    with pytest.raises(ParameterError, match="no such notebook"):
+        check_parameters(RUNS / "absent.ipynb", {})
+
+
+def test_a_run_records_notebook_html_and_a_valid_crate(data_env, tmp_path):
+    result = run(REPORT, {"scale": 2, "label": "gallery 7"}, tmp_path / "out")
+    assert result.status == "completed"
+    csv = data_env / "colour" / "fading-spectra.csv"
+    # the number the notebook writes, recomputed here from the file itself
+    assert f"gallery 7: RESULT {len(pd.read_csv(csv)) * 2.0}" in outputs_of(result.notebook)
+    assert result.html.read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "out" / "source" / "report.ipynb").is_file()
+
+    assert validate_crate(tmp_path / "out") == []
+    crate = read_crate(tmp_path / "out")
+    assert crate["status"] == "completed"
+    assert crate["parameters"] == {"scale": 2.0, "label": "gallery 7"}
+    sha = hashlib.sha256(csv.read_bytes()).hexdigest()
+    assert crate["inputs"] == [{"name": "demo-colour", "files": [{"path": csv.resolve().as_uri(), "sha256": sha}]}]
+    assert crate["outputs"] == ["report.ipynb", "report.html"]
+    assert crate["start"] < crate["end"]
+    graph = {e["@id"]: e for e in json.loads(result.crate.read_text())["@graph"]}
+    assert graph["#python"]["version"] == platform.python_version()
+    assert "#pkg-papermill" in graph and "#pkg-echoes-lab" in graph
+
+
+def test_a_failing_run_keeps_the_partial_notebook_and_says_failed(data_env, tmp_path):
+    with pytest.raises(RunError, match="ZeroDivisionError") as err:
+        run(FAILS, {}, tmp_path / "bad")
+    assert "partial notebook is kept" in str(err.value)
+    nb = nbformat.read(tmp_path / "bad" / "fails.ipynb", as_version=4)
+    text = outputs_of(tmp_path / "bad" / "fails.ipynb")
+    assert "before the failure" in text and "never reached" not in text
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors[0]["ename"] == "ZeroDivisionError"
+    # Papermill marks the failing cell for the reader
+    assert any("An Exception was encountered" in c.source for c in nb.cells if c.cell_type == "markdown")
+    assert validate_crate(tmp_path / "bad") == []
+    crate = read_crate(tmp_path / "bad")
+    assert crate["status"] == "failed" and "ZeroDivisionError" in crate["error"]
+
+
+def test_command_line_run_and_its_errors(data_env, tmp_path):
+    ok = subprocess.run([*CLI, str(REPORT), "-p", "scale", "3", "-o", str(tmp_path / "cli")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "RESULT" in outputs_of(tmp_path / "cli" / "report.ipynb")
+    assert read_crate(tmp_path / "cli")["parameters"] == {"scale": 3.0}
+
+    bad = subprocess.run([*CLI, str(REPORT), "-p", "scael", "3", "-o", str(tmp_path / "never")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().count("\n") == 0 and "unknown parameter 'scael'" in bad.stderr
+    assert not (tmp_path / "never").exists()  # checked before anything ran
+
+
+def test_grid_forms():
+    assert read_grid({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
+    assert read_grid({"runs": [{"a": 1}, {"a": 5}]}) == [{"a": 1}, {"a": 5}]
+    with pytest.raises(ParameterError, match="one mapping of parameters per run"):
+        read_grid([1, 2])
+
+
+def test_batch_over_a_grid_writes_an_index(data_env, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("divisor: [0, 4]\n")
+    with pytest.raises(ParameterError, match="run 2 of the grid: .*'divisor' must be int"):
+        run_grid(FAILS, {"runs": [{"divisor": 1}, {"divisor": "a"}]}, tmp_path / "never")
+    done = subprocess.run([*CLI, str(FAILS), "--grid", str(grid), "--workers", "2", "-o", str(tmp_path / "b")],
+                          capture_output=True, text=True)
+    assert done.returncode == 1  # one run failed
+    assert "1 of 2 runs completed" in done.stdout
+    index = pd.read_csv(tmp_path / "b" / "index.csv")
+    assert list(index["status"]) == ["failed", "completed"]
+    assert list(index["param:divisor"]) == [0, 4]
+    assert (tmp_path / "b" / index["notebook"][0]).is_file()
+    page = (tmp_path / "b" / "index.html").read_text()
+    assert '<a href="run-001/fails.html">' in page and "2 runs, 1 failed" in page
+
+
+def test_a_run_that_cannot_start_still_leaves_a_failed_crate(tmp_path):
+    with pytest.raises(RunError, match="No such kernel"):
+        run(REPORT, {}, tmp_path / "k", kernel="no-such-kernel")
+    assert read_crate(tmp_path / "k")["status"] == "failed"
+    assert validate_crate(tmp_path / "k") == []
+
+
+def test_batch_on_a_dask_cluster(data_env, tmp_path):
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        table = run_grid(REPORT, {"scale": [1, 3]}, tmp_path / "d", dask=client)
+    assert list(table["status"]) == ["completed", "completed"]
+    rows = len(pd.read_csv(data_env / "colour" / "fading-spectra.csv"))
+    assert [outputs_of(tmp_path / "d" / nb).strip() for nb in table["notebook"]] == [
+        f"gallery 3: RESULT {rows * 1.0}", f"gallery 3: RESULT {rows * 3.0}"]
