@@ -47,8 +47,16 @@ def free_port() -> int:
 
 
 class BenchHub:
-    def __init__(self, kind: str):
+    """A stock or an ECHOES hub on free ports in a temporary folder.
+
+    ``overrides`` are settings sections merged into our profile's (e.g. ``{"gateway":
+    {"enabled": False}}``); ``args`` are extra command-line options of the stock hub.
+    """
+
+    def __init__(self, kind: str, overrides: dict | None = None, args: list[str] | None = None):
         self.kind = kind
+        self.overrides = overrides or {}
+        self.args = args or []
         self.root = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
         os.chmod(self.root, 0o711)
         self.port = free_port()
@@ -62,6 +70,9 @@ class BenchHub:
                                    proxy_api_port=free_port(), hub_port=free_port(), log_level="WARN")
             settings["culler"]["enabled"] = False
             settings["data"]["install_demo"] = False
+            settings["spawner"]["examples"] = str(REPO / "notebooks")
+            for section, values in self.overrides.items():
+                settings.setdefault(section, {}).update(values)
             path = self.root / "settings.toml"
             path.write_text(tomli_w.dumps(settings))
             cmd = [str(BIN / "echoes-lab"), "hub", "--settings", str(path)]
@@ -89,13 +100,14 @@ c.Authenticator.allow_all = True
                            'c.JupyterHub.spawner_class = "simple"\n'
                            f'c.SimpleLocalProcessSpawner.home_dir_template = "{self.root}/home/{{username}}"\n')
             (self.root / "jupyterhub_config.py").write_text(config)
-            cmd = [str(BIN / "jupyterhub"), "-f", str(self.root / "jupyterhub_config.py")]
+            cmd = [str(BIN / "jupyterhub"), "-f", str(self.root / "jupyterhub_config.py"), *self.args]
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
         self.log = open(self.root / "hub.log", "wb")
         self.proc = subprocess.Popen(cmd, cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.close()  # the proxy it started would outlive it
                 raise SystemExit(f"{self.kind} hub exited:\n{(self.root / 'hub.log').read_text()[-3000:]}")
             try:
                 if requests.get(f"{self.url}/hub/health", timeout=2).ok:
@@ -140,11 +152,17 @@ c.Authenticator.allow_all = True
             time.sleep(0.1)
 
     def close(self) -> None:
-        for user in self.api("GET", "/users").json():
-            if user.get("servers"):
-                self.stop_server(user["name"])
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
+        if self.proc.poll() is None:
+            for user in self.api("GET", "/users").json():
+                if user.get("servers"):
+                    self.stop_server(user["name"])
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        for pid_file in self.root.rglob("*proxy.pid"):  # a proxy outlives a hub that failed
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -157,47 +157,17 @@ def prepare_stock(hub: BenchHub, seats: int) -> dict[str, str]:
     return creds
 
 
-def _lean_settings() -> None:
-    """Our hub without the Dask Gateway service (fixed ports; no seat uses it here), with the
-    curated notebooks where the spawner copies them from."""
-    import tomli_w
-
-    dumps = tomli_w.dumps
-
-    def without_gateway(settings, **kw):
-        if "gateway" in settings:
-            settings["gateway"]["enabled"] = False
-        if "spawner" in settings:  # spawn.py leaves it relative to its temporary folder
-            settings["spawner"]["examples"] = str(REPO / "notebooks")
-        return dumps(settings, **kw)
-
-    tomli_w.dumps = without_gateway
-
-
-class PatientStockHub(BenchHub):
-    """``spawn.py``'s stock hub with our profile's spawn timeouts (start 120 s, HTTP 60 s)
-    instead of JupyterHub's defaults (60 s, 30 s), given on its command line."""
-
-    def __init__(self):
-        super().__init__("stock")
-
-    def start(self) -> None:
-        import spawn
-
-        real = spawn.subprocess.Popen
-
-        def popen(cmd, **kw):
-            return real([*cmd, "--Spawner.start_timeout=120", "--Spawner.http_timeout=60"], **kw)
-
-        spawn.subprocess.Popen = popen  # only the hub is started in here
-        try:
-            super().start()
-        finally:
-            spawn.subprocess.Popen = real
+#: our hub without the Dask Gateway service (no seat uses a cluster here)
+ECHOES = {"gateway": {"enabled": False}}
+#: the stock hub with our profile's spawn timeouts instead of JupyterHub's defaults (60 s, 30 s)
+OUR_TIMEOUTS = ["--Spawner.start_timeout=120", "--Spawner.http_timeout=60"]
 
 
 def measure(kind: str, seats: int) -> dict:
-    hub = PatientStockHub() if kind == "stock, our timeouts" else BenchHub(kind)
+    if kind == "stock, our timeouts":
+        hub = BenchHub("stock", args=OUR_TIMEOUTS)
+    else:
+        hub = BenchHub(kind, overrides=ECHOES if kind == "echoes" else None)
     hub.start()
     try:
         t0 = time.perf_counter()
@@ -214,7 +184,6 @@ def main() -> None:
     parser.add_argument("--seats", type=int, default=30)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; running as {'root' if os.geteuid() == 0 else 'a user'}")
-    _lean_settings()
     kinds = ("stock", "stock, our timeouts", "echoes")
     results = {kind: measure(kind, args.seats) for kind in kinds}
     print(f"{args.seats} seats sign in and run a kernel at once  {'stock':>8} {'stock*':>8} {'echoes':>8} "

@@ -24,6 +24,7 @@ idle for the deployment's ``gateway.idle_timeout`` seconds, and when the owner's
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import TYPE_CHECKING
 
@@ -110,11 +111,13 @@ def _local_client(workers: int, options: dict) -> Client:
 
 
 def _gateway_client(address: str, workers: int, options: dict) -> Client:
-    from dask_gateway import Gateway, GatewayClusterError, GatewayServerError
+    from dask_gateway import Gateway, GatewayCluster, GatewayClusterError, GatewayServerError
 
-    gateway = Gateway(address)
     try:
-        wanted = gateway.cluster_options()
+        # a Gateway of its own, not shared with the cluster: a GatewayCluster given another
+        # Gateway's loop dies when that Gateway is collected. Not closed explicitly either: its
+        # __del__ closes it again and then complains that the loop is gone.
+        wanted = Gateway(address).cluster_options()
         for key, value in options.items():
             wanted[key] = value
     except (AttributeError, KeyError) as exc:
@@ -125,7 +128,7 @@ def _gateway_client(address: str, workers: int, options: dict) -> Client:
         raise ClusterError(f"cannot reach the Dask Gateway at {address}: {exc}") from None
     try:
         # shutdown_on_close: when the kernel exits, its clusters go with it
-        gc = gateway.new_cluster(cluster_options=wanted, shutdown_on_close=True)
+        gc = GatewayCluster(address=address, cluster_options=wanted, shutdown_on_close=True)
     except ValueError as exc:  # 422 from the gateway: a limit or a bad option
         raise ClusterError(f"the hub refused a new cluster: {exc}") from None
     except (GatewayClusterError, GatewayServerError, OSError) as exc:
@@ -143,4 +146,26 @@ def _gateway_client(address: str, workers: int, options: dict) -> Client:
     except BaseException:
         gc.shutdown()
         raise
-    return gc.get_client()
+    client = _gateway_client_class()(gc, security=gc.security, set_as_default=True,
+                                     asynchronous=False, loop=gc.loop)
+    gc._clients.add(client)  # as GatewayCluster.get_client: closed with the cluster
+    return client
+
+
+@functools.cache
+def _gateway_client_class() -> type:
+    from distributed import Client
+
+    class GatewayClient(Client):
+        """A client whose ``shutdown()`` ends its gateway cluster.
+
+        ``distributed.Client.shutdown`` awaits ``cluster.close()`` on the loop it shares with
+        the ``GatewayCluster``, whose synchronous ``close`` waits on that same loop: a deadlock
+        (dask-gateway 2026.3.0 with distributed 2026.8.0). ``GatewayCluster.shutdown`` closes
+        the cluster's clients, then stops the cluster, from the caller's thread.
+        """
+
+        def shutdown(self):
+            self.cluster.shutdown()
+
+    return GatewayClient

@@ -223,39 +223,3 @@ def read_zarr(paths: list[Path], **kwargs):
     import xarray as xr
 
     return xr.open_zarr(str(paths[0]).split(".zarr")[0] + ".zarr", **kwargs)
-
-
-def read_envi(paths: list[Path], chunks: dict | None = None):
-    """An ENVI cube (``.hdr`` + raw file) as an xarray Dataset ``reflectance(y, x, band)``.
-
-    Read with Spectral Python (SPy), the reference reader for ENVI files, as a memory map;
-    ``wavelength`` becomes a coordinate on ``band``. A header that promises more or fewer bytes
-    than the raw file holds raises :class:`~echoes_lab.errors.DatasetError` naming both.
-    """
-    import numpy as np
-    import spectral.io.envi as envi
-    import xarray as xr
-
-    hdr = next(p for p in paths if p.suffix.lower() == ".hdr")
-    raw = next(p for p in paths if p.suffix.lower() != ".hdr")
-    meta = envi.read_envi_header(str(hdr))
-    try:
-        shape = [int(meta[k]) for k in ("lines", "samples", "bands")]
-        itemsize = np.dtype(envi.envi_to_dtype[meta["data type"]]).itemsize
-    except KeyError as exc:
-        raise DatasetError(f"{hdr}: ENVI header lacks the field {exc}") from None
-    expected = int(meta.get("header offset", 0)) + itemsize * int(np.prod(shape))
-    if raw.stat().st_size != expected:
-        raise DatasetError(
-            f"{hdr}: the header (lines × samples × bands × {itemsize} bytes = {expected}) "
-            f"disagrees with the size of {raw.name} ({raw.stat().st_size} bytes)"
-        )
-    image = envi.open(str(hdr), str(raw))
-    data = image.open_memmap(interleave="bip")  # (lines, samples, bands)
-    coords = {"y": np.arange(shape[0]), "x": np.arange(shape[1])}
-    if "wavelength" in meta:
-        coords["wavelength"] = ("band", np.array(meta["wavelength"], dtype=float))
-    cube = xr.DataArray(np.asarray(data), dims=("y", "x", "band"), coords=coords, name="reflectance")
-    cube.attrs.update(units=meta.get("wavelength units", ""), source=str(raw))
-    ds = cube.to_dataset()
-    return ds.chunk(chunks) if chunks else ds

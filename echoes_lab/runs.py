@@ -218,7 +218,9 @@ def run(notebook: str | Path, parameters: dict | None = None, output_dir: str | 
     copy = out / "source" / source.name
     shutil.copy2(source, copy)
     executed = out / source.name
-    record = Path(tempfile.mkstemp(prefix="echoes-run-", suffix=".json")[1])
+    fd, record = tempfile.mkstemp(prefix="echoes-run-", suffix=".json")
+    os.close(fd)
+    record = Path(record)
     previous = os.environ.get(RUN_RECORD_ENV)
     os.environ[RUN_RECORD_ENV] = str(record)
     start, error = _now(), None

@@ -37,11 +37,11 @@ def test_cron_five_fields_or_six_with_seconds_first():
 
 @pytest.mark.parametrize("policy", ["skip", "run-once"])
 def test_runs_missed_while_down_follow_the_policy(tmp_path, policy):
-    settings = make_settings(tmp_path, missed=policy)
+    settings = make_settings(tmp_path, missed=policy, retries=0)
     store = Store(settings.state_dir / "reports.sqlite")
     t = datetime.now(timezone.utc).replace(microsecond=0)
-    # due 3 min 30 s ago, every minute: 4 fire times fell while the service was down
-    sch = store.add_schedule("ada", "r", "r.ipynb", {}, "* * * * *", t - timedelta(minutes=3, seconds=30))
+    # due at the minute 3 min before now's, every minute: 4 fire times fell while it was down
+    sch = store.add_schedule("ada", "r", "r.ipynb", {}, "* * * * *", t.replace(second=0) - timedelta(minutes=3))
     paused = store.add_schedule("ada", "p", "p.ipynb", {}, "* * * * *", t - timedelta(minutes=5), enabled=False)
     stale = store.add_run(sch, "schedule", status="running")
 

@@ -211,3 +211,15 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 1, done
         assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_overdue_lists_ended_workshops_not_yet_closed(tmp_path):
+    from echoes_lab.workshops.manage import overdue
+
+    settings = tmp_path / "s.toml"
+    settings.write_text(f'profile = "local"\n[hub]\nstate_dir = "{tmp_path}"\n')
+    past = (registry.now() - timedelta(minutes=5)).isoformat()
+    _save(tmp_path)
+    _save(tmp_path, name="ended", ends=past, seats={})
+    _save(tmp_path, name="done", ends=past, seats={}, closed=past)
+    assert overdue(settings) == ["ended"]

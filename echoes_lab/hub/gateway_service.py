@@ -56,6 +56,9 @@ def hub_service(s: Settings, api_token: str) -> tuple[dict, dict]:
         "DASK_GATEWAY__PUBLIC_ADDRESS": f"{PREFIX}/",
         "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{host}:{gw.scheduler_port}",
         "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
+        # the lab's Dask panel (dask-labextension) makes its "+ NEW" clusters on the gateway
+        "DASK_LABEXTENSION__FACTORY__MODULE": "dask_gateway",
+        "DASK_LABEXTENSION__FACTORY__CLASS": "GatewayCluster",
     }
     return service, env
 

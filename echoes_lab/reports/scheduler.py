@@ -184,7 +184,7 @@ class Scheduler:
         log.info("run %d of schedule %d (%s): %s", rid, schedule["id"], schedule["owner"], status)
         if status == "failed" and run["attempt"] <= self.cfg.retries:
             delay = self.cfg.retry_backoff * 2 ** (run["attempt"] - 1)
-            self.store.update_run(rid, note=((run["note"] or "") + f" retry in {delay} s").strip())
+            self.store.update_run(rid, note="; ".join(filter(None, [run["note"], f"retry in {delay} s"])))
             asyncio.get_running_loop().call_later(delay, self._retry, schedule["id"], run["attempt"] + 1)
 
     def _retry(self, sid: int, attempt: int) -> None:

@@ -159,10 +159,10 @@ def seat_limits_hook(state_dir: str | Path, default_mem_limit: str | None):
         workshop = reg.seat(spawner.user.name)
         if workshop is None:
             return
+        spawner.environment = {**spawner.environment, "ECHOES_WORKSHOP": workshop.name}
         limit = workshop.mem_limit or default_mem_limit
         if limit:
             spawner.mem_limit = limit
-            spawner.environment = {**spawner.environment, "ECHOES_WORKSHOP": workshop.name}
 
     return hook
 

@@ -37,6 +37,10 @@ def _open(settings_file, hub: HubClient | None = None) -> tuple[Settings, HubCli
     return settings, hub or connect(settings_file)
 
 
+def _exists(hub: HubClient, path: str) -> bool:
+    return hub.session.get(f"{hub.url}/hub/api{path}", timeout=hub.timeout).status_code == 200
+
+
 def trainer_folder(settings: Settings, workshop: registry.Workshop, trainer: str | None = None) -> tuple[Path, Account]:
     """``~<trainer>/workshops/<NAME>``, created and owned by the trainer."""
     trainer = trainer or workshop.trainers[0]
@@ -73,8 +77,11 @@ def create(settings_file, name: str, seats: int, trainers: list[str], materials:
     clash = sorted(set(trainers) & set(names))
     if clash:
         raise WorkshopError(f"--trainer {clash[0]}: that is one of the seats' names")
-    if hub.session.get(f"{hub.url}/hub/api/groups/{name}", timeout=hub.timeout).status_code == 200:
+    if _exists(hub, f"/groups/{name}"):
         raise WorkshopError(f"the hub already has a group named {name!r}: choose another workshop name")
+    taken = [seat for seat in names if _exists(hub, f"/users/{seat}")]
+    if taken:  # a seat must never take over someone's account
+        raise WorkshopError(f"the hub already has a user {taken[0]!r}: choose another workshop name")
 
     # materials first: a wrong folder or URL stops here, before anything exists in the hub
     url, commit = _materials.publish(settings.state_dir, name, materials)
