@@ -70,7 +70,8 @@ def _settings(tmp_path, repo_root, **gateway):
 
 
 def test_hub_side_environment_and_service(tmp_path, repo_root):
-    from echoes_lab.hub.gateway_service import grant_users_access, hub_service
+    from echoes_lab.hub.config import grant_users
+    from echoes_lab.hub.gateway_service import ACCESS, hub_service
 
     s = _settings(tmp_path, repo_root, port=18010, scheduler_port=18011)
     service, env = hub_service(s, "t" * 64)
@@ -79,7 +80,7 @@ def test_hub_side_environment_and_service(tmp_path, repo_root):
     assert env["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://127.0.0.1:18011"
     assert env["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
     roles = [{"name": "user", "scopes": ["self", "access:services!service=reports"]}]
-    grant_users_access(roles)
+    grant_users(roles, ACCESS)
     assert roles == [{"name": "user", "scopes": ["self", "access:services!service=reports",
                                                  "access:services!service=dask-gateway"]}]
 

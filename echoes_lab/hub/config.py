@@ -42,6 +42,18 @@ def singleuser_args(settings: Settings) -> list[str]:
     return args + list(settings.spawner.server_args)
 
 
+def grant_users(roles: list[dict], scope: str) -> None:
+    """Add ``scope`` to JupyterHub's ``user`` role (every user), defining the role if needed.
+
+    JupyterHub's default ``user`` role is ``["self"]``, which reaches no service; each service
+    that users call (the gateway, reports) adds its ``access:services!service=…`` scope here.
+    """
+    user_role = next((r for r in roles if r["name"] == "user"), None)
+    if user_role is None:
+        roles.append(user_role := {"name": "user", "scopes": ["self"]})
+    user_role["scopes"] = [*user_role["scopes"], scope]
+
+
 def configure(c, settings_file: str | Path) -> Settings:
     """Fill the JupyterHub config object ``c`` from a profile's settings file."""
     s = load_settings(settings_file)
@@ -118,7 +130,7 @@ def configure(c, settings_file: str | Path) -> Settings:
 
         gateway, gateway_env = dg.hub_service(s, secrets.api_tokens[dg.SERVICE])
         services.append(gateway)
-        dg.grant_users_access(roles)
+        grant_users(roles, dg.ACCESS)
         c.Spawner.environment.update(gateway_env)
         # users' server tokens may call the gateway (it checks this scope); the first two are
         # JupyterHub's default 'server' role
@@ -139,10 +151,7 @@ def configure(c, settings_file: str | Path) -> Settings:
         reports, reports_role = reports_service(s, settings_file, secrets.api_tokens["reports"])
         services.append(reports)
         roles.append(reports_role)
-        user_role = next((r for r in roles if r["name"] == "user"), None)
-        if user_role is None:
-            roles.append(user_role := {"name": "user", "scopes": ["self"]})
-        user_role["scopes"] = [*user_role["scopes"], f"access:services!service={reports['name']}"]
+        grant_users(roles, f"access:services!service={reports['name']}")
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
     return s

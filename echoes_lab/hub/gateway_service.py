@@ -1,8 +1,8 @@
 """The hub side of Dask Gateway: a managed service of the hub, and users' clusters ending with
 their server.
 
-``echoes_lab.hub.config.configure`` calls :func:`hub_service`, :func:`grant_users_access` and
-:func:`stop_clusters_hook`; the gateway's own configuration is ``echoes_lab.hub.gateway``. The
+``echoes_lab.hub.config.configure`` calls :func:`hub_service` and :func:`stop_clusters_hook`
+(and grants users :data:`ACCESS`); the gateway's own configuration is ``echoes_lab.hub.gateway``. The
 hub proxies the gateway at ``/services/dask-gateway/``; users' servers find it through
 ``DASK_GATEWAY__*`` variables, which Dask's configuration reads as ``gateway.*``.
 """
@@ -19,19 +19,6 @@ SERVICE = "dask-gateway"
 PREFIX = f"/services/{SERVICE}"
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "hub_config" / "dask_gateway_config.py"
 ACCESS = f"access:services!service={SERVICE}"
-
-
-def grant_users_access(roles: list[dict]) -> None:
-    """Let every user call the gateway: add its access scope to JupyterHub's ``user`` role.
-
-    JupyterHub's default ``user`` role is ``["self"]``, which gives no access to services; the
-    role is extended in place if an earlier block already redefined it.
-    """
-    user_role = next((r for r in roles if r["name"] == "user"), None)
-    if user_role is None:
-        user_role = {"name": "user", "scopes": ["self"]}
-        roles.append(user_role)
-    user_role["scopes"] = [*user_role["scopes"], ACCESS]
 
 
 def hub_service(s: Settings, api_token: str) -> tuple[dict, dict]:

@@ -124,6 +124,25 @@ class Hub:
                 pass
         return left
 
+    def strays(self) -> list[psutil.Process]:
+        """Processes of this hub that nobody stopped, found without having seen them start.
+
+        A hub that dies leaves its proxy and managed services running; they (and the servers
+        and kernels) carry this hub's API address in their environment, and the proxy its port
+        on its command line.
+        """
+        api, port = f"127.0.0.1:{self.settings['hub']['hub_port']}/", f"--port {self.settings['hub']['port']} "
+        found = []
+        for p in psutil.process_iter():
+            try:
+                if p.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if api in p.environ().get("JUPYTERHUB_API_URL", "") or port in " ".join(p.cmdline()) + " ":
+                    found.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                pass
+        return found
+
     def shutdown(self) -> list[str]:
         """Stop every server through the API, then the hub; return what was left behind."""
         if self.proc and self.proc.poll() is None:
@@ -142,10 +161,15 @@ class Hub:
             wait_for(lambda: not self.alive(), 15, "processes to end")
         except TimeoutError:
             pass
-        left = [f"{p.pid} {' '.join(p.cmdline())[:160]}" for p in self.alive()]
-        for p in self.alive():
-            p.kill()
-        return left
+        left = {p.pid: p for p in [*self.alive(), *self.strays()]}
+        described = []
+        for p in left.values():
+            try:
+                described.append(f"{p.pid} {' '.join(p.cmdline())[:160]}")
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        return described
 
     def log_tail(self, n: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
@@ -209,9 +233,10 @@ class Hub:
                         "user_expressions": {}, "allow_stdin": False},
         }))
         out = {"stdout": "", "errors": [], "status": None}
+        idle = False  # iopub's "idle" and shell's reply come on two channels, in either order
         deadline = time.monotonic() + timeout
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not (idle and out["status"]):
                 msg = json.loads(ws.recv())
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
@@ -222,8 +247,8 @@ class Hub:
                     out["errors"].append(f"{content['ename']}: {content['evalue']}")
                 elif kind == "execute_reply":
                     out["status"] = content["status"]
-                elif kind == "status" and content["execution_state"] == "idle" and out["status"]:
-                    break
+                elif kind == "status" and content["execution_state"] == "idle":
+                    idle = True
         finally:
             ws.close()
             self.remember_processes()
