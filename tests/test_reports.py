@@ -1,7 +1,7 @@
 """echoes_lab.reports without a hub: cron checks, the store, the missed-run policy, run failures.
 
 The service end to end (hub OAuth, runs as the owner, restarts) is in
-tests/integration/test_reports.py.
+tests/integration/test_reports_service.py.
 """
 
 from __future__ import annotations

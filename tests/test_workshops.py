@@ -1,6 +1,6 @@
 """Workshops without a hub: registry, passwords, cards, the authenticator, materials merging.
 
-The end-to-end test with a real hub is ``tests/integration/test_workshops.py``.
+The end-to-end test with a real hub is ``tests/integration/test_workshop_session.py``.
 """
 
 from __future__ import annotations
