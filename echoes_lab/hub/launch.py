@@ -142,6 +142,8 @@ def prepare(settings: Settings) -> tuple[Secrets, bool]:
     settings.homes_dir.mkdir(exist_ok=True)
     os.chmod(settings.homes_dir, 0o711)
     secrets, first_run = ensure_secrets(state)
+    for db in state.glob("*.sqlite*"):  # made by a hub before the umask below was set
+        os.chmod(db, 0o600)
     install_kernel(kernel_dir(settings), settings.shared_dir)
     shared = settings.shared_dir
     shared.mkdir(parents=True, exist_ok=True)
@@ -205,4 +207,8 @@ def run_hub(settings_file: str | Path | None = None) -> None:
     print(login_message(settings, secrets, first_run), flush=True)
     argv, env = hub_command(settings_file)
     os.chdir(settings.state_dir)
+    # the state directory is 0711 so users pass through to their homes: every file the hub
+    # and its services create there (the databases, their journals) must be theirs alone;
+    # what users need (homes, kernel spec, shared data, gateway folders) gets explicit modes
+    os.umask(0o077)
     os.execve(argv[0], argv, env)

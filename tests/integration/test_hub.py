@@ -48,10 +48,16 @@ def test_shared_datasets_are_read_only_and_homes_private(hub):
         "    print('READ-ONLY')\n"
         "pathlib.Path('notes.txt').write_text('kept')\n"
         "print(oct(os.stat('.').st_mode & 0o777))\n"
+        "try:\n"
+        "    (pathlib.Path(os.environ['ECHOES_DATA']).parent / 'jupyterhub.sqlite').read_bytes()\n"
+        "    print('DB-READABLE')\n"
+        "except PermissionError:\n"
+        "    print('DB-PRIVATE')\n"
     ))
     assert out["errors"] == [], out
     lines = out["stdout"].split()
-    assert lines == ["READ-ONLY", "0o700"]
+    # the hub's database is private to the hub wherever users have accounts of their own
+    assert lines == ["READ-ONLY", "0o700", "DB-PRIVATE" if os.geteuid() == 0 else "DB-READABLE"]
     assert (hub.state / "homes" / "bruno" / "notes.txt").read_text() == "kept"
     if os.geteuid() == 0:
         # under root every user runs as a system account of their own
