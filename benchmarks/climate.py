@@ -60,7 +60,7 @@ def synthetic(sensors: int, seed: int = 2026) -> xr.Dataset:
 def naive_pandas(t: np.ndarray, rh: np.ndarray, time: pd.DatetimeIndex) -> dict:
     """What one writes by hand for one sensor with pandas (and the Magnus/EMC/PI formulas)."""
     df = pd.DataFrame({"t": t, "rh": rh}, index=time)
-    a, b, c = 6.1094, 17.625, 243.04
+    b, c = 17.625, 243.04  # Magnus (Alduchov & Eskridge 1996); a cancels in the dew point
     gamma = np.log(df["rh"] / 100) + b * df["t"] / (c + df["t"])
     df["dp"] = c * gamma / (b - gamma)
     tt, h = df["t"], df["rh"] / 100

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 import echoes_lab
-from echoes_lab.colour import ILLUSTRATIVE_BLUE_WOOL, blue_wool, delta_e, fading, read_spectra, to_lab, to_xyz
+from echoes_lab.colour import ILLUSTRATIVE_BLUE_WOOL, blue_wool, delta_e, read_spectra, to_lab, to_xyz
 from echoes_lab.errors import SpectralError
 
 

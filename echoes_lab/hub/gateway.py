@@ -39,7 +39,7 @@ from traitlets.config import LoggingConfigurable
 from echoes_lab.errors import SettingsError
 from echoes_lab.hub.gateway_service import PREFIX, SERVICE
 from echoes_lab.hub.settings import Settings, load_settings
-from echoes_lab.hub.spawner import system_username
+from echoes_lab.hub.spawner import isolated, system_username
 
 GIB = 2**30
 
@@ -113,11 +113,6 @@ class EchoesUnsafeLocalBackend(_ClusterCap, UnsafeLocalBackend):
     """``UnsafeLocalBackend`` (all clusters under the hub's account) with the per-user cap."""
 
 
-def isolated(settings: Settings) -> bool:
-    """Whether clusters run under users' own accounts: the spawner's rule, the same answer."""
-    return settings.spawner.isolation != "none" and os.geteuid() == 0
-
-
 def check_limits(settings: Settings) -> None:
     """Defaults must lie within the limits; say which key of which file when not."""
     gw = settings.gateway
@@ -168,7 +163,7 @@ def configure_gateway(c, settings_file: str | Path) -> Settings:
     # tokens must carry access:services!service=dask-gateway (users' server tokens do)
     c.JupyterHubAuthenticator.jupyterhub_service_name = SERVICE
 
-    backend = EchoesLocalBackend if isolated(s) else EchoesUnsafeLocalBackend
+    backend = EchoesLocalBackend if isolated(s.spawner.isolation) else EchoesUnsafeLocalBackend
     c.DaskGateway.backend_class = f"{backend.__module__}.{backend.__name__}"
     c.LocalBackend.clusters_per_user = gw.clusters_per_user
     clusters = state / "dask-gateway"

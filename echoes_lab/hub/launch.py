@@ -19,6 +19,7 @@ from echoes_lab.errors import SetupError
 from echoes_lab.hub.config import kernel_dir, proxy_command
 from echoes_lab.hub.secrets import Secrets, ensure_secrets
 from echoes_lab.hub.settings import Settings, load_settings
+from echoes_lab.hub.spawner import isolated
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS = REPO / "hub_config" / "local.toml"
@@ -97,7 +98,7 @@ def _private_ancestor(path: Path) -> Path | None:
 
 def preflight(settings: Settings) -> None:
     """Check what the hub needs on this machine before anything starts."""
-    if os.geteuid() == 0 and settings.spawner.isolation != "none":
+    if isolated(settings.spawner.isolation):
         for needed in (Path(sys.executable).resolve(), Path(sys.prefix), settings.state_dir):
             private = _private_ancestor(needed / "x")
             if private is not None:

@@ -47,6 +47,23 @@ def system_username(name: str) -> str:
     return f"jupyter-{safe}-{digest}"
 
 
+def isolated(isolation: str) -> bool:
+    """Whether users' processes run under their own system accounts: the ``spawner.isolation``
+    setting allows it (``auto`` or ``system-users``) and this process runs as root.
+
+    The spawner, the gateway's backend, the reports service and the workshop tools all ask
+    this, so a user's server, clusters, scheduled runs and seat share one account.
+    """
+    return isolation != "none" and os.geteuid() == 0
+
+
+def useradd_command(name: str, home: str | os.PathLike) -> list[str]:
+    """The command creating hub user ``name``'s system account, home ``home`` (not created)."""
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    return [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
+            "--shell", "/bin/bash", system_username(name)]
+
+
 class EchoesSpawner(LocalProcessSpawner):
     """LocalProcessSpawner with homes under the state directory and optional uid isolation."""
 
@@ -62,9 +79,7 @@ class EchoesSpawner(LocalProcessSpawner):
 
     @property
     def isolated(self) -> bool:
-        if self.isolation == "none":
-            return False
-        return os.geteuid() == 0
+        return isolated(self.isolation)
 
     @property
     def system_user(self) -> str | None:
@@ -81,11 +96,9 @@ class EchoesSpawner(LocalProcessSpawner):
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
-            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
             # asynchronously: a burst of first logins must not stall the hub's event loop
             proc = await asyncio.create_subprocess_exec(
-                useradd, "--system", "--user-group", "--no-create-home",
-                "--home-dir", home, "--shell", "/bin/bash", name,
+                *useradd_command(self.user.name, home),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )
             output, _ = await proc.communicate()

@@ -37,7 +37,7 @@ from croniter import croniter
 from echoes_lab.errors import RunError
 from echoes_lab.hub.config import kernel_dir
 from echoes_lab.hub.settings import Settings
-from echoes_lab.hub.spawner import system_username
+from echoes_lab.hub.spawner import isolated, system_username
 from echoes_lab.reports.store import Store, now, parse
 
 log = logging.getLogger("echoes.reports")
@@ -87,7 +87,7 @@ class Scheduler:
         self.slots = asyncio.Semaphore(self.cfg.max_concurrent)
         self.procs: dict[int, asyncio.subprocess.Process] = {}
         self.tasks: set[asyncio.Task] = set()
-        self.isolated = settings.spawner.isolation != "none" and os.geteuid() == 0
+        self.isolated = isolated(settings.spawner.isolation)
 
     # -- start-up and the clock -------------------------------------------------------------
     def start(self) -> None:
@@ -102,8 +102,8 @@ class Scheduler:
             due = parse(sch["next_run"])
             if not sch["enabled"] or due is None or due > t:
                 continue
-            it, missed, fire = _croniter(sch["cron"], due - timedelta(seconds=1)), 0, None
-            while missed < 10000 and (fire := it.get_next(datetime)) <= t:
+            it, missed = _croniter(sch["cron"], due - timedelta(seconds=1)), 0
+            while missed < 10000 and it.get_next(datetime) <= t:
                 missed += 1
             note = f"{missed} scheduled time(s) from {due.isoformat()} fell while the service was down"
             if self.cfg.missed == "run-once":

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from echoes_lab.errors import WorkshopError
 from echoes_lab.hub.settings import Settings
-from echoes_lab.hub.spawner import system_username
+from echoes_lab.hub.spawner import isolated, system_username, useradd_command
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,6 @@ class Account:
         return {"cwd": self.home, "user": self.uid, "group": self.gid, "extra_groups": []}
 
 
-def isolated(settings: Settings) -> bool:
-    return os.geteuid() == 0 and settings.spawner.isolation != "none"
-
-
 def ensure_account(settings: Settings, name: str) -> Account:
     """The user's home (mode 0700) and, under root, system account, created if missing.
 
@@ -47,17 +42,14 @@ def ensure_account(settings: Settings, name: str) -> Account:
     """
     home = settings.homes_dir / name
     settings.homes_dir.mkdir(parents=True, exist_ok=True)
-    if not isolated(settings):
+    if not isolated(settings.spawner.isolation):
         home.mkdir(mode=0o700, exist_ok=True)
         return Account(name, home, os.getuid(), os.getgid(), False)
     system = system_username(name)
     try:
         entry = pwd.getpwnam(system)
     except KeyError:
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        done = subprocess.run([useradd, "--system", "--user-group", "--no-create-home",
-                               "--home-dir", str(home), "--shell", "/bin/bash", system],
-                              capture_output=True, text=True)
+        done = subprocess.run(useradd_command(name, home), capture_output=True, text=True)
         try:
             entry = pwd.getpwnam(system)
         except KeyError:

@@ -9,13 +9,14 @@ owners' accounts. Nothing is ever deleted: closing stops, archives and locks.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import shutil
 import tarfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pooch
 
 from echoes_lab.errors import WorkshopError
 from echoes_lab.hub.client import HubClient, connect, hub_url
@@ -158,14 +159,6 @@ def announce(settings_file, name: str, message: str) -> registry.Workshop:
     return workshop
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _utc(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
@@ -211,7 +204,7 @@ def collect(settings_file, name: str, patterns: list[str] | None = None, trainer
             dest = out / seat / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest)
-            rows.append({"seat": seat, "file": str(rel), "sha256": _sha256(dest),
+            rows.append({"seat": seat, "file": str(rel), "sha256": pooch.file_hash(str(dest), alg="sha256"),
                          "bytes": dest.stat().st_size, "modified": _utc(path.stat().st_mtime)})
     manifest = out / "manifest.csv"
     with open(manifest, "w", newline="", encoding="utf-8") as fh:
