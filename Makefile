@@ -35,13 +35,16 @@ $(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_confi
 	$(BIN)/python -c "import sys, pathlib; from echoes_lab.hub.launch import install_kernel, install_lab_settings as s; install_kernel(pathlib.Path(sys.prefix) / 'share' / 'jupyter'); s(pathlib.Path(sys.prefix))"
 	touch $@
 
-# Debian packages the tests need (a real browser for the end-to-end test, git for materials).
+# Debian packages the tests need: a real browser for the end-to-end tests, git for materials,
+# PostgreSQL for the commons' store, Tesseract for the OCR actor, acl for project folders.
+DEBIAN_PACKAGES := chromium fonts-dejavu-core git postgresql tesseract-ocr tesseract-ocr-eng acl
 system-deps: $(SYSTEM_STAMP)
 
-$(SYSTEM_STAMP):
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v git >/dev/null 2>&1; then \
-		if [ "$$(id -u)" != 0 ]; then echo "make: chromium and git are needed for the tests: apt-get install chromium git (as root)" >&2; exit 3; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core git >/dev/null; \
+$(SYSTEM_STAMP): Makefile
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "make: the tests need: apt-get install $$missing (as root)" >&2; exit 3; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	touch $@
 

@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 
 import echoes_lab
-from echoes_lab import climate
+from echoes_lab.climate import metrics as climate
 
 STEPS = 365 * 288  # one year at 5 minutes
 BLOCK = 50         # sensors per chunk (as the large demo Zarr)

@@ -1,4 +1,4 @@
-"""Date parsing: ``echoes_lab.dates`` against the ``edtf`` and ``undate`` parsers, one run.
+"""Date parsing: ``echoes_lab.collections.dates`` against the ``edtf`` and ``undate`` parsers, one run.
 
 A million display dates are drawn from real museum patterns: the Tate snapshot's ``date_text``
 distribution when ``../shared/datasets/tate-collection`` is present (with its frequencies),
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from echoes_lab.dates import parse_series
+from echoes_lab.collections.dates import parse_series
 
 TATE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "tate-collection" / "artworks.csv.gz"
 OTHER = ["vers 1850", "XVIIIe siècle", "début du XIXe siècle", "secolo XVIII", "fine del XVIII secolo",
@@ -84,7 +84,7 @@ def main() -> None:
 
     sample = values.sample(n=min(args.sample, len(values)), random_state=2).tolist()
     distinct = values.unique().tolist()
-    rows = [("echoes_lab.dates (whole column)", ours_rate, ours_cov)]
+    rows = [("echoes_lab.collections.dates (whole column)", ours_rate, ours_cov)]
     for name in ("edtf", "undate"):
         rate, cov = stock(name, sample)
         rows.append((f"{name}, per value ({len(sample):,} sample)", rate, cov))

@@ -6,31 +6,64 @@ get a cluster, run a notebook.
 >>> import echoes_lab
 >>> objects = echoes_lab.read_records("export.csv", preset="tate")   # doctest: +SKIP
 >>> objects.records.quality()                                         # doctest: +SKIP
+
+``import echoes_lab`` itself loads nothing of the science stack: each public name is looked up
+on first use (PEP 562 module ``__getattr__``), so a user server or a kernel that never reads a
+collection never pays for pandas, xarray, dask or matplotlib. The accessors (``df.records``,
+``df.colour``, ``ds.climate``, ``ds.spectral``) are registered as soon as pandas or xarray is
+imported, whoever imports it (:mod:`echoes_lab._accessors`).
 """
 
+from __future__ import annotations
+
+import importlib
+
 from echoes_lab._version import __version__
-from echoes_lab import errors, widgets
 
-# open a dataset
-from echoes_lab.datasets import catalog, open_dataset
-from echoes_lab.records import harvest_oai, read as read_records  # registers df.records
-from echoes_lab.dates import parse as parse_date
-from echoes_lab.loggers import read_climate
-from echoes_lab.colour import read_spectra
-from echoes_lab.spectral import read_cube  # registers ds.spectral
+#: public name -> (module, attribute or None for the module itself); the four verbs in order
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "errors": ("echoes_lab.errors", None),
+    "widgets": ("echoes_lab.widgets", None),
+    # open a dataset
+    "catalog": ("echoes_lab.datasets", "catalog"),
+    "open_dataset": ("echoes_lab.datasets", "open_dataset"),
+    "harvest_oai": ("echoes_lab.collections.records", "harvest_oai"),
+    "read_records": ("echoes_lab.collections.records", "read"),
+    "parse_date": ("echoes_lab.collections.dates", "parse"),
+    "read_climate": ("echoes_lab.climate.readers", "read_climate"),
+    "read_spectra": ("echoes_lab.colour", "read_spectra"),
+    "read_cube": ("echoes_lab.spectral", "read_cube"),
+    # analyse it
+    "climate": ("echoes_lab.climate", None),
+    "blue_wool": ("echoes_lab.colour", "blue_wool"),
+    "delta_e": ("echoes_lab.colour", "delta_e"),
+    "fading": ("echoes_lab.colour", "fading"),
+    "to_lab": ("echoes_lab.colour", "to_lab"),
+    # get a cluster, run a notebook
+    "compute": ("echoes_lab.compute", None),
+    "run_notebook": ("echoes_lab.runs", "run"),
+}
 
-# analyse it
-from echoes_lab import climate  # registers ds.climate
-from echoes_lab.colour import blue_wool, delta_e, fading, to_lab  # registers df.colour
+__all__ = ["__version__", *_LAZY]
 
-# get a cluster, run a notebook
-from echoes_lab import compute
-from echoes_lab.runs import run as run_notebook
 
-__all__ = [
-    "__version__", "errors", "widgets",
-    "catalog", "open_dataset", "harvest_oai", "read_records", "parse_date", "read_climate",
-    "read_spectra", "read_cube",
-    "climate", "blue_wool", "delta_e", "fading", "to_lab",
-    "compute", "run_notebook",
-]
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        msg = f"module 'echoes_lab' has no attribute '{name}'"
+        raise AttributeError(msg) from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value  # the next lookup is an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+from echoes_lab import _accessors  # noqa: E402  (registers accessors when pandas/xarray load)
+
+_accessors.install()

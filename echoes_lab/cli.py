@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_arguments(run)
     run.set_defaults(func=runs.cli)
 
-    from echoes_lab.workshops.cli import add_parser as add_workshop_parser
+    from echoes_lab.hub.services.workshops.cli import add_parser as add_workshop_parser
 
     add_workshop_parser(sub)
     return parser

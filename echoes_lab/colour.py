@@ -467,7 +467,6 @@ class _ColourMethods:
         return fading(self._spectra(), **kwargs)
 
 
-@pd.api.extensions.register_dataframe_accessor("colour")
 class ColourFrameAccessor(_ColourMethods):
     """``df.colour``: colorimetry of a wide instrument table (one column per wavelength)."""
 
@@ -478,7 +477,6 @@ class ColourFrameAccessor(_ColourMethods):
         return read_spectra(self._frame, layout="columns")
 
 
-@xr.register_dataarray_accessor("colour")
 class ColourArrayAccessor(_ColourMethods):
     """``spectra.colour``: colorimetry of a reflectance DataArray with a ``wavelength`` dimension."""
 

@@ -439,7 +439,6 @@ def _stretch(img: np.ndarray, low: float, high: float) -> np.ndarray:
 
 # -- the accessor -----------------------------------------------------------------------------
 
-@xr.register_dataset_accessor("spectral")
 class SpectralAccessor:
     """``ds.spectral``: analyses of a cube Dataset from :func:`read_cube`."""
 

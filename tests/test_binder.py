@@ -23,13 +23,18 @@ def _pins(path) -> dict[str, str]:
     return pins
 
 
+#: the hub extras a single-user lab has too: the lab itself and its extensions
+SINGLE_USER_LAB = ("jupyterlab", "jupyter-server", "jupyter-collaboration", "jupyterlab-git",
+                   "nbdime", "voila", "jupyter-resource-usage")
+
+
 def test_binder_requirements_agree_with_pyproject_and_constraints(repo_root):
     project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
     binder = _pins(repo_root / "binder" / "requirements.txt")
     tested = _pins(repo_root / "constraints.txt")
     wanted = [Requirement(r) for r in project["dependencies"]]
     wanted += [Requirement(r) for r in project["optional-dependencies"]["hub"]
-               if _key(Requirement(r).name) in ("jupyterlab", "jupyter-server")]
+               if _key(Requirement(r).name) in SINGLE_USER_LAB]
     for req in wanted:
         key = _key(req.name)
         assert key in binder, f"binder/requirements.txt lacks {req.name} (pyproject.toml needs it)"

@@ -1,4 +1,4 @@
-"""echoes_lab.climate: every formula against published reference values, EN 15757 by hand,
+"""echoes_lab.climate.metrics: every formula against published reference values, EN 15757 by hand,
 ASHRAE classes on series built to the Handbook's limits, and the same results on dask."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 import echoes_lab
-from echoes_lab import climate
+from echoes_lab.climate import metrics as climate
 from echoes_lab.errors import DataError
 
 

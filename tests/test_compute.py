@@ -71,7 +71,7 @@ def _settings(tmp_path, repo_root, **gateway):
 
 def test_hub_side_environment_and_service(tmp_path, repo_root):
     from echoes_lab.hub.config import grant_users
-    from echoes_lab.hub.gateway_service import ACCESS, hub_service
+    from echoes_lab.hub.services.gateway import ACCESS, hub_service
 
     s = _settings(tmp_path, repo_root, port=18010, scheduler_port=18011)
     service, env = hub_service(s, "t" * 64)
@@ -86,7 +86,7 @@ def test_hub_side_environment_and_service(tmp_path, repo_root):
 
 
 def test_gateway_options_are_bounded_by_the_settings(tmp_path, repo_root):
-    from echoes_lab.hub.gateway import cluster_options
+    from echoes_lab.hub.services.gateway.config import cluster_options
 
     s = _settings(tmp_path, repo_root, max_worker_cores=3, max_worker_memory=6.0)
     options = cluster_options(s)
@@ -101,7 +101,7 @@ def test_gateway_options_are_bounded_by_the_settings(tmp_path, repo_root):
 def test_gateway_config_from_the_same_settings_file(tmp_path, repo_root):
     from traitlets.config import Config
 
-    from echoes_lab.hub.gateway import configure_gateway
+    from echoes_lab.hub.services.gateway.config import configure_gateway
 
     s = _settings(tmp_path, repo_root)
     (s.state_dir).mkdir(parents=True)
@@ -118,7 +118,7 @@ def test_gateway_config_from_the_same_settings_file(tmp_path, repo_root):
 
 
 def test_defaults_above_limits_name_the_key(tmp_path, repo_root):
-    from echoes_lab.hub.gateway import check_limits
+    from echoes_lab.hub.services.gateway.config import check_limits
 
     s = _settings(tmp_path, repo_root, worker_cores=4, max_worker_cores=2)
     with pytest.raises(SettingsError, match=r"gateway.worker_cores \(4\) is above gateway.max_worker_cores"):

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from edtf import parse_edtf
 
-from echoes_lab.dates import COLUMNS, parse, parse_series, unparsed
+from echoes_lab.collections.dates import COLUMNS, parse, parse_series, unparsed
 
 CASES = [
     # text, earliest, latest, edtf, approximate, uncertain, qualifier

@@ -9,7 +9,7 @@ import pytest
 
 import echoes_lab
 from echoes_lab.errors import DataError
-from echoes_lab.loggers import DUPLICATE, MISSING, OUT_OF_ORDER, RH_OUT_OF_RANGE
+from echoes_lab.climate.readers import DUPLICATE, MISSING, OUT_OF_ORDER, RH_OUT_OF_RANGE
 
 
 @pytest.fixture

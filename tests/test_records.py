@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from echoes_lab import records  # noqa: E402
+from echoes_lab.collections import records  # noqa: E402
 from echoes_lab.errors import DataError, UnsafeXMLError  # noqa: E402
-from echoes_lab.records import SCHEMA  # noqa: E402
+from echoes_lab.collections.records import SCHEMA  # noqa: E402
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""echoes_lab.reports without a hub: cron checks, the store, the missed-run policy, run failures.
+"""echoes_lab.hub.services.reports without a hub: cron checks, the store, the missed-run policy, run failures.
 
 The service end to end (hub OAuth, runs as the owner, restarts) is in
 tests/integration/test_reports_service.py.
@@ -13,8 +13,8 @@ import pytest
 import tomli_w
 
 from echoes_lab.hub.settings import load_settings
-from echoes_lab.reports.scheduler import Scheduler, check_cron, next_fire
-from echoes_lab.reports.store import Store
+from echoes_lab.hub.services.reports.scheduler import Scheduler, check_cron, next_fire
+from echoes_lab.hub.services.reports.store import Store
 
 
 def make_settings(tmp_path, **reports):

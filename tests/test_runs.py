@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from echoes_lab.errors import ParameterError, RunError
-from echoes_lab.provenance import read_crate, validate_crate
+from echoes_lab.runs.provenance import read_crate, validate_crate
 from echoes_lab.runs import check_parameters, notebook_parameters, read_grid, run, run_grid
 
 RUNS = Path(__file__).parent / "data" / "runs"

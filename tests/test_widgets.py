@@ -6,7 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from echoes_lab import records  # noqa: E402
+from echoes_lab.collections import records  # noqa: E402
 from echoes_lab.widgets import explore  # noqa: E402
 
 

@@ -22,10 +22,10 @@ import pytest
 from tornado import web
 
 from echoes_lab.errors import WorkshopError
-from echoes_lab.workshops import materials, registry
-from echoes_lab.workshops.accounts import Account
-from echoes_lab.workshops.auth import WorkshopAuthenticator, announcement_for
-from echoes_lab.workshops.cards import write_cards
+from echoes_lab.hub.services.workshops import materials, registry
+from echoes_lab.hub.services.workshops.accounts import Account
+from echoes_lab.hub.services.workshops.auth import WorkshopAuthenticator, announcement_for
+from echoes_lab.hub.services.workshops.cards import write_cards
 
 DATA = Path(__file__).parent / "data" / "workshops"
 SHARED = "shared-user-password"
@@ -214,7 +214,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
 
 
 def test_overdue_lists_ended_workshops_not_yet_closed(tmp_path):
-    from echoes_lab.workshops.manage import overdue
+    from echoes_lab.hub.services.workshops.manage import overdue
 
     settings = tmp_path / "s.toml"
     settings.write_text(f'profile = "local"\n[hub]\nstate_dir = "{tmp_path}"\n')

@@ -124,9 +124,9 @@ def configure(c, settings_file: str | Path) -> Settings:
                    "read:hub", "read:roles", "list:services", "read:services", "shares"],
         "services": ["echoes-cli"],
     })
-    # -- Dask Gateway (echoes_lab.hub.gateway_service): users' Dask clusters, at /services/dask-gateway/
+    # -- Dask Gateway (echoes_lab.hub.services.gateway): users' Dask clusters, at /services/dask-gateway/
     if s.gateway.enabled:
-        from echoes_lab.hub import gateway_service as dg
+        from echoes_lab.hub.services import gateway as dg
 
         gateway, gateway_env = dg.hub_service(s, secrets.api_tokens[dg.SERVICE])
         services.append(gateway)
@@ -139,14 +139,14 @@ def configure(c, settings_file: str | Path) -> Settings:
         c.Spawner.server_token_scopes = [*token_scopes, dg.ACCESS]
         # a user's clusters end with their server (the gateway's idle timeout is the fallback)
         c.Spawner.post_stop_hook = dg.stop_clusters_hook(gateway["url"] + dg.PREFIX)
-    # -- workshops (echoes_lab.workshops.auth): seat passwords, trainers' roles, announcements
+    # -- workshops (echoes_lab.hub.services.workshops.auth): seat passwords, trainers' roles, announcements
     if s.workshops.enabled:
-        from echoes_lab.workshops.auth import configure_hub as configure_workshops
+        from echoes_lab.hub.services.workshops.auth import configure_hub as configure_workshops
 
         configure_workshops(c, s, services, roles, secrets.api_tokens["workshops"])
-    # -- reports (echoes_lab.reports): scheduled notebook runs, at /services/reports/
+    # -- reports (echoes_lab.hub.services.reports): scheduled notebook runs, at /services/reports/
     if s.reports.enabled:
-        from echoes_lab.reports.config import hub_service as reports_service
+        from echoes_lab.hub.services.reports.config import hub_service as reports_service
 
         reports, reports_role = reports_service(s, settings_file, secrets.api_tokens["reports"])
         services.append(reports)

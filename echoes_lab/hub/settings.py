@@ -63,7 +63,7 @@ class DataSettings(_Section):
 
 
 class GatewaySettings(_Section):
-    """Dask Gateway, a managed service of the hub (see ``echoes_lab.hub.gateway``)."""
+    """Dask Gateway, a managed service of the hub (see ``echoes_lab.hub.services.gateway.config``)."""
 
     enabled: bool = True
     port: int = Field(8010, ge=1, le=65535, description="web API, behind the hub at /services/dask-gateway/")
@@ -80,7 +80,7 @@ class GatewaySettings(_Section):
 
 
 class WorkshopsSettings(_Section):
-    """Trainers' workshops (``echoes-lab workshop``, see ``echoes_lab.workshops``)."""
+    """Trainers' workshops (``echoes-lab workshop``, see ``echoes_lab.hub.services.workshops``)."""
 
     enabled: bool = Field(True, description="seat passwords, trainer roles, announcements")
     mem_limit: str | None = Field(None, description="default per-seat memory limit, e.g. \"2G\"")
@@ -89,7 +89,7 @@ class WorkshopsSettings(_Section):
 
 
 class ReportsSettings(_Section):
-    """The reports service: scheduled notebook runs (see ``echoes_lab.reports``)."""
+    """The reports service: scheduled notebook runs (see ``echoes_lab.hub.services.reports``)."""
 
     enabled: bool = True
     port: int = Field(0, ge=0, le=65535, description="loopback port; 0 = a free port at each start")

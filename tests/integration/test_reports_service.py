@@ -15,7 +15,7 @@ import psutil
 import pytest
 import requests
 
-from echoes_lab.provenance import read_crate, validate_crate
+from echoes_lab.runs.provenance import read_crate, validate_crate
 from harness import REPO, login, wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ RUNS = REPO / "tests" / "data" / "runs"
 def service_pid(hub) -> int | None:
     for p in psutil.Process(hub.proc.pid).children(recursive=True):
         try:
-            if "echoes_lab.reports" in p.cmdline():
+            if "echoes_lab.hub.services.reports" in p.cmdline():
                 return p.pid
         except psutil.NoSuchProcess:
             pass

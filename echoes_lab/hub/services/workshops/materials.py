@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from echoes_lab.errors import WorkshopError
-from echoes_lab.workshops.accounts import Account
-from echoes_lab.workshops.registry import workshops_dir
+from echoes_lab.hub.services.workshops.accounts import Account
+from echoes_lab.hub.services.workshops.registry import workshops_dir
 
 #: the tool and the seats' accounts read repositories they do not own, which git >= 2.35.2
 #: refuses unless ``safe.directory`` allows it in a *global* config: the git processes run here

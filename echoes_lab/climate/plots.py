@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from echoes_lab import climate
+from echoes_lab.climate import metrics as climate
 
 RATING_COLOURS = {"GOOD": "#1a9850", "OK": "#fdae61", "RISK": "#d73027"}
 
@@ -58,7 +58,7 @@ def climate_chart(ds: xr.Dataset, sensor=None, start=None, end=None, t_band=(16.
 def psychrometric_scatter(ds: xr.Dataset, sensors=None, max_points: int = 20000, t_range=(0.0, 35.0)):
     """Readings on a psychrometric chart: temperature against humidity ratio (g/kg), with lines
     of constant RH (ASHRAE Fundamentals ch. 1 psychrometrics, sea-level pressure) and the mould
-    limit (see :func:`echoes_lab.climate.mould_rh_limit`)."""
+    limit (see :func:`echoes_lab.climate.metrics.mould_rh_limit`)."""
     sel = ds if sensors is None else ds.sel(sensor=list(np.atleast_1d(sensors)))
     fig, ax = plt.subplots(figsize=(8, 5.5), constrained_layout=True)
     t_axis = np.linspace(*t_range, 200)

@@ -33,8 +33,8 @@ from tornado import web
 from tornado.template import Template
 
 from echoes_lab.errors import EchoesError
-from echoes_lab.reports.scheduler import Scheduler, check_cron, next_fire, owner_home, resolve_notebook
-from echoes_lab.reports.store import Store, now
+from echoes_lab.hub.services.reports.scheduler import Scheduler, check_cron, next_fire, owner_home, resolve_notebook
+from echoes_lab.hub.services.reports.store import Store, now
 
 FILES = {"notebook": "application/x-ipynb+json", "html": "text/html; charset=utf-8",
          "crate": "application/ld+json"}

@@ -4,7 +4,7 @@ A managed service of the hub (started with it when ``[workshops] enabled``), rea
 ``/services/workshops/`` through hub OAuth like any JupyterHub service. A signed-in trainer
 sees the workshops they train: each seat, whether it signed in, whether its server runs, its
 last activity, with a link that opens the seat's lab. Every minute it closes workshops whose
-``--ends`` has passed (stop, archive, lock: :func:`echoes_lab.workshops.manage.close`).
+``--ends`` has passed (stop, archive, lock: :func:`echoes_lab.hub.services.workshops.manage.close`).
 It talks to the hub only through the REST API, with its own token (``workshops``).
 """
 
@@ -23,7 +23,7 @@ from tornado import ioloop, web
 
 from echoes_lab.hub.client import HubClient
 from echoes_lab.hub.settings import load_settings
-from echoes_lab.workshops import manage, registry
+from echoes_lab.hub.services.workshops import manage, registry
 
 log = logging.getLogger("echoes.workshops")
 

@@ -38,7 +38,7 @@ from echoes_lab.errors import RunError
 from echoes_lab.hub.config import kernel_dir
 from echoes_lab.hub.settings import Settings
 from echoes_lab.hub.spawner import isolated, system_username
-from echoes_lab.reports.store import Store, now, parse
+from echoes_lab.hub.services.reports.store import Store, now, parse
 
 log = logging.getLogger("echoes.reports")
 

@@ -6,10 +6,10 @@ menu. Users sign in through hub OAuth; scripts use a hub API token with the scop
 ``access:services!service=reports``. Schedules and run history live in SQLite in the state
 directory, so they survive restarts of the service and of the hub.
 
-* :mod:`echoes_lab.reports.store` — the SQLite tables;
-* :mod:`echoes_lab.reports.scheduler` — cron, running as the owner, retries, concurrency and
+* :mod:`echoes_lab.hub.services.reports.store` — the SQLite tables;
+* :mod:`echoes_lab.hub.services.reports.scheduler` — cron, running as the owner, retries, concurrency and
   the policy for runs missed while the service was down;
-* :mod:`echoes_lab.reports.app` — the API, the page and who may see what.
+* :mod:`echoes_lab.hub.services.reports.app` — the API, the page and who may see what.
 
-Started as ``python -m echoes_lab.reports --settings FILE`` by the hub.
+Started as ``python -m echoes_lab.hub.services.reports --settings FILE`` by the hub.
 """

@@ -13,7 +13,7 @@ What a run does, in order:
 2. copies the notebook into ``output_dir/source/`` and executes it with Papermill on the
    ``echoes`` kernel (working directory: the notebook's own folder, as in the lab);
 3. writes the executed notebook, its HTML rendering (nbconvert) and ``ro-crate-metadata.json``
-   (:mod:`echoes_lab.provenance`) with the parameters, every dataset opened through
+   (:mod:`echoes_lab.runs.provenance`) with the parameters, every dataset opened through
    :func:`echoes_lab.open_dataset` and its sha256, the environment, times and status.
 
 A failing run keeps the partial executed notebook (Papermill marks the failing cell), its crate
@@ -208,7 +208,7 @@ def run(notebook: str | Path, parameters: dict | None = None, output_dir: str | 
     RunResult
     """
     import papermill
-    from echoes_lab.provenance import write_crate
+    from echoes_lab.runs.provenance import write_crate
 
     source = Path(notebook).resolve()
     checked = check_parameters(source, parameters)

@@ -5,10 +5,10 @@ One command prepares a workshop's seats (hub users in a group named after the wo
 sign-in cards, the trainers' role (scopes reaching only that group) and the course materials in
 every home; at the end the work is collected and every home archived into the trainer's reach.
 The hub side (seat passwords, trainers' roles, announcements) is
-:mod:`echoes_lab.workshops.auth`; the records both sides share are
-:mod:`echoes_lab.workshops.registry`.
+:mod:`echoes_lab.hub.services.workshops.auth`; the records both sides share are
+:mod:`echoes_lab.hub.services.workshops.registry`.
 """
 
-from echoes_lab.workshops.manage import announce, close, collect, create, status, update_materials
+from echoes_lab.hub.services.workshops.manage import announce, close, collect, create, status, update_materials
 
 __all__ = ["announce", "close", "collect", "create", "status", "update_materials"]

@@ -2,7 +2,7 @@
 their server.
 
 ``echoes_lab.hub.config.configure`` calls :func:`hub_service` and :func:`stop_clusters_hook`
-(and grants users :data:`ACCESS`); the gateway's own configuration is ``echoes_lab.hub.gateway``. The
+(and grants users :data:`ACCESS`); the gateway's own configuration is ``echoes_lab.hub.services.gateway.config``. The
 hub proxies the gateway at ``/services/dask-gateway/``; users' servers find it through
 ``DASK_GATEWAY__*`` variables, which Dask's configuration reads as ``gateway.*``.
 """
@@ -17,7 +17,7 @@ from echoes_lab.hub.settings import Settings
 
 SERVICE = "dask-gateway"
 PREFIX = f"/services/{SERVICE}"
-CONFIG_FILE = Path(__file__).resolve().parents[2] / "hub_config" / "dask_gateway_config.py"
+CONFIG_FILE = Path(__file__).resolve().parents[4] / "hub_config" / "dask_gateway_config.py"
 ACCESS = f"access:services!service={SERVICE}"
 
 

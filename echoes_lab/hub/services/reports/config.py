@@ -29,7 +29,7 @@ def hub_service(s: Settings, settings_file: str | Path, api_token: str) -> tuple
     service = {
         "name": SERVICE,
         "url": f"http://127.0.0.1:{port}",
-        "command": [sys.executable, "-m", "echoes_lab.reports", "--settings",
+        "command": [sys.executable, "-m", "echoes_lab.hub.services.reports", "--settings",
                     str(Path(settings_file).resolve())],
         "api_token": api_token,
         "oauth_no_confirm": True,  # our own service: no "authorize access?" page for users

@@ -2,7 +2,7 @@
 
 ``<state>/workshops/<NAME>/workshop.json`` (mode 0600, the hub's administrator only) is data
 written by the ``echoes-lab workshop`` tool and read by the hub's
-:class:`~echoes_lab.workshops.auth.WorkshopAuthenticator`: the seats, their password hashes,
+:class:`~echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator`: the seats, their password hashes,
 the trainers, the end time and whether the workshop is closed. Nothing here talks to the hub.
 """
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from echoes_lab import dates, formats
+from echoes_lab.collections import dates, metadata
 from echoes_lab.errors import DataError
 
 SCHEMA = ["id", "title", "creators", "date_text", "date_earliest", "date_latest", "object_type",
@@ -61,32 +61,32 @@ def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mappin
         ``"csv"``, ``"lido"``, ``"iiif"``, ``"edm"`` or ``"oai"``; guessed when omitted.
     mapping, preset
         For CSV: schema field → column, or the name of a preset in
-        :data:`echoes_lab.formats.PRESETS` (``"tate"``, ``"echoes-demo"``).
+        :data:`echoes_lab.collections.metadata.PRESETS` (``"tate"``, ``"echoes-demo"``).
     parse_dates
         Fill ``date_earliest``/``date_latest`` (and the other date columns) from ``date_text``.
     """
     if isinstance(source, pd.DataFrame):
-        cols = mapping or formats.PRESETS.get(preset or "", None)
+        cols = mapping or metadata.PRESETS.get(preset or "", None)
         if not cols:
             raise DataError("give a column mapping or a preset to read a table")
-        return _frame(formats.from_frame(source, cols), f"table:{preset or 'mapped'}").records.parse_dates()
+        return _frame(metadata.from_frame(source, cols), f"table:{preset or 'mapped'}").records.parse_dates()
     text = str(source)
     fmt = format or _guess(text)
     if fmt == "oai":
-        df = _frame(formats.harvest_oai(text), f"oai:{text}")
+        df = _frame(metadata.harvest_oai(text), f"oai:{text}")
     else:
         path = Path(source)
         if not path.exists():
             raise DataError(f"{path}: no such file")
         if fmt == "csv":
-            if preset is not None and preset not in formats.PRESETS:
-                raise DataError(f"unknown preset '{preset}' (known: {', '.join(formats.PRESETS)})")
-            cols = mapping or formats.PRESETS.get(preset or "", None)
+            if preset is not None and preset not in metadata.PRESETS:
+                raise DataError(f"unknown preset '{preset}' (known: {', '.join(metadata.PRESETS)})")
+            cols = mapping or metadata.PRESETS.get(preset or "", None)
             if not cols:
                 raise DataError(f"{path}: give a column mapping or a preset for a CSV export")
-            df = _frame(formats.read_csv(path, cols, encoding=encoding), f"csv:{preset or path.name}")
+            df = _frame(metadata.read_csv(path, cols, encoding=encoding), f"csv:{preset or path.name}")
         elif fmt in ("lido", "iiif", "edm"):
-            df = _frame(getattr(formats, f"read_{fmt}")(path), fmt)
+            df = _frame(getattr(metadata, f"read_{fmt}")(path), fmt)
         else:
             raise DataError(f"{path}: unknown format '{fmt}' (csv, lido, iiif, edm, oai)")
     return df.records.parse_dates() if parse_dates else df
@@ -94,7 +94,7 @@ def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mappin
 
 def harvest_oai(url: str, metadata_prefix: str = "oai_dc", set_spec: str | None = None) -> pd.DataFrame:
     """Dublin Core records of an OAI-PMH endpoint, all pages, in the normalised schema."""
-    return _frame(formats.harvest_oai(url, metadata_prefix, set_spec), f"oai:{url}").records.parse_dates()
+    return _frame(metadata.harvest_oai(url, metadata_prefix, set_spec), f"oai:{url}").records.parse_dates()
 
 
 def _guess(text: str) -> str:
@@ -106,7 +106,7 @@ def _guess(text: str) -> str:
     if lower.endswith(".xml"):
         return "lido"
     if lower.endswith((".json", ".jsonld")):
-        doc = formats._read_json(Path(text))
+        doc = metadata._read_json(Path(text))
         return "edm" if isinstance(doc, list) or "object" in doc or "proxies" in doc else "iiif"
     raise DataError(f"{text}: cannot tell the format from the name; pass format=")
 
@@ -116,7 +116,6 @@ def _norm(s: pd.Series) -> pd.Series:
             .str.replace(r"[^\w\s]", " ", regex=True).str.split().str.join(" "))
 
 
-@pd.api.extensions.register_dataframe_accessor("records")
 class RecordsAccessor:
     """Analyses of a normalised collection table: ``df.records.quality()`` and friends."""
 
@@ -128,7 +127,7 @@ class RecordsAccessor:
 
     def parse_dates(self) -> pd.DataFrame:
         """A copy with ``date_earliest``/``date_latest`` and the date columns of
-        :func:`echoes_lab.dates.parse_series` filled from ``date_text``."""
+        :func:`echoes_lab.collections.dates.parse_series` filled from ``date_text``."""
         parsed = dates.parse_series(self._df["date_text"])
         out = self._df.copy()
         for col in parsed.columns:

@@ -1,4 +1,4 @@
-"""``python -m echoes_lab.reports --settings FILE``: the reports service, started by the hub.
+"""``python -m echoes_lab.hub.services.reports --settings FILE``: the reports service, started by the hub.
 
 The hub passes the service's address and OAuth client in ``JUPYTERHUB_*`` environment
 variables (read here, and by ``jupyterhub.services.auth``); everything else comes from the
@@ -17,9 +17,9 @@ from urllib.parse import urlparse
 
 from echoes_lab.errors import EchoesError
 from echoes_lab.hub.settings import load_settings
-from echoes_lab.reports.app import make_app
-from echoes_lab.reports.scheduler import Scheduler
-from echoes_lab.reports.store import Store
+from echoes_lab.hub.services.reports.app import make_app
+from echoes_lab.hub.services.reports.scheduler import Scheduler
+from echoes_lab.hub.services.reports.store import Store
 
 log = logging.getLogger("echoes.reports")
 
@@ -47,7 +47,7 @@ async def serve(settings_file: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m echoes_lab.reports", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m echoes_lab.hub.services.reports", description=__doc__.splitlines()[0])
     parser.add_argument("--settings", required=True, help="the deployment's settings file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s reports] %(message)s")

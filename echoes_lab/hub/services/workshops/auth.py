@@ -2,7 +2,7 @@
 
 Loaded by ``echoes_lab.hub.config.configure`` when ``[workshops] enabled``. Everything it
 knows comes from the registry files the ``echoes-lab workshop`` tool writes
-(:mod:`echoes_lab.workshops.registry`); it re-reads them when they change, so a new
+(:mod:`echoes_lab.hub.services.workshops.registry`); it re-reads them when they change, so a new
 workshop, a closed one or an announcement takes effect without restarting the hub.
 
 * **Seats** sign in with their own password from the card (scrypt hashes in the registry), or
@@ -28,7 +28,7 @@ from markupsafe import escape
 from tornado import web
 from traitlets import Unicode
 
-from echoes_lab.workshops import registry
+from echoes_lab.hub.services.workshops import registry
 
 
 class _Registry:
@@ -191,7 +191,7 @@ def configure_hub(c, settings, services: list, roles: list, token: str) -> None:
         "name": SERVICE,
         "url": f"http://127.0.0.1:{ws.port or _free_port()}",
         "api_token": token,
-        "command": [sys.executable, "-m", "echoes_lab.workshops.service", "--settings", str(settings.source)],
+        "command": [sys.executable, "-m", "echoes_lab.hub.services.workshops.service", "--settings", str(settings.source)],
         "oauth_no_confirm": True,
         "display": True,
     })
@@ -201,7 +201,7 @@ def configure_hub(c, settings, services: list, roles: list, token: str) -> None:
         "services": [SERVICE],
     })
     # a subclass of the shared-password authenticator: its passwords and admins still apply
-    c.JupyterHub.authenticator_class = "echoes_lab.workshops.auth.WorkshopAuthenticator"
+    c.JupyterHub.authenticator_class = "echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator"
     c.WorkshopAuthenticator.state_dir = state
     c.WorkshopAuthenticator.manage_roles = True
     c.Authenticator.auth_refresh_age = ws.auth_refresh_age

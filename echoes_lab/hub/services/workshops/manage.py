@@ -21,10 +21,10 @@ import pooch
 from echoes_lab.errors import WorkshopError
 from echoes_lab.hub.client import HubClient, connect, hub_url
 from echoes_lab.hub.settings import Settings, load_settings
-from echoes_lab.workshops import materials as _materials
-from echoes_lab.workshops import registry
-from echoes_lab.workshops.accounts import Account, ensure_account, give
-from echoes_lab.workshops.cards import write_cards
+from echoes_lab.hub.services.workshops import materials as _materials
+from echoes_lab.hub.services.workshops import registry
+from echoes_lab.hub.services.workshops.accounts import Account, ensure_account, give
+from echoes_lab.hub.services.workshops.cards import write_cards
 
 MAX_SEATS = 200
 

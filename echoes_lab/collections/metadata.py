@@ -1,7 +1,7 @@
 """Readers of collection metadata from museum systems, each giving records in one schema.
 
-Each reader returns a list of dicts with the keys of :data:`echoes_lab.records.SCHEMA`;
-:func:`echoes_lab.records.read` turns them into the normalised DataFrame.
+Each reader returns a list of dicts with the keys of :data:`echoes_lab.collections.records.SCHEMA`;
+:func:`echoes_lab.collections.records.read` turns them into the normalised DataFrame.
 
 Formats and the specifications followed:
 

@@ -2,7 +2,7 @@
 
 ``hub_config/dask_gateway_config.py`` calls :func:`configure_gateway` and nothing else. The hub
 side (the managed service, users' environment, clusters ending with the server) is
-``echoes_lab.hub.gateway_service``; it does not import this module, because importing
+``echoes_lab.hub.services.gateway``; it does not import this module, because importing
 dask-gateway-server changes the logging formatter of every traitlets application in the process.
 
 Users authenticate with their JupyterHub token: the gateway asks the hub who the token belongs
@@ -37,7 +37,7 @@ from traitlets import Integer as IntegerTrait
 from traitlets.config import LoggingConfigurable
 
 from echoes_lab.errors import SettingsError
-from echoes_lab.hub.gateway_service import PREFIX, SERVICE
+from echoes_lab.hub.services.gateway import PREFIX, SERVICE
 from echoes_lab.hub.settings import Settings, load_settings
 from echoes_lab.hub.spawner import isolated, system_username
 

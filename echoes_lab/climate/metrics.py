@@ -1,6 +1,6 @@
 """Preventive-conservation climate analytics: the ``ds.climate`` accessor.
 
-Read logger data with :func:`echoes_lab.read_climate` (see :mod:`echoes_lab.loggers`), then::
+Read logger data with :func:`echoes_lab.read_climate` (see :mod:`echoes_lab.climate.readers`), then::
 
     ds.climate.dew_point()          # °C, Magnus (Alduchov & Eskridge 1996)
     ds.climate.preservation_index() # years, IPI (Reilly et al. 1995); .twpi() per sensor
@@ -205,7 +205,6 @@ def moving_average(da: xr.DataArray, window: str = "30D") -> xr.DataArray:
 
 # -- the accessor -------------------------------------------------------------------------------
 
-@xr.register_dataset_accessor("climate")
 class ClimateAccessor:
     """Climate metrics of a ``Dataset(sensor, time)`` with ``temperature`` (°C) and
     ``relative_humidity`` (%), as :func:`echoes_lab.read_climate` returns."""
@@ -417,15 +416,15 @@ class ClimateAccessor:
     # plots (matplotlib, imported on use)
     def plot(self, sensor=None, **kwargs):
         """Climate chart of one sensor with its EN 15757 band; see :func:`climate_plots.climate_chart`."""
-        from echoes_lab.climate_plots import climate_chart
+        from echoes_lab.climate.plots import climate_chart
         return climate_chart(self._ds, sensor, **kwargs)
 
     def psychrometric(self, **kwargs):
         """Psychrometric scatter; see :func:`climate_plots.psychrometric_scatter`."""
-        from echoes_lab.climate_plots import psychrometric_scatter
+        from echoes_lab.climate.plots import psychrometric_scatter
         return psychrometric_scatter(self._ds, **kwargs)
 
     def dashboard(self, **kwargs):
         """Risk dashboard per room; see :func:`climate_plots.risk_dashboard`."""
-        from echoes_lab.climate_plots import risk_dashboard
+        from echoes_lab.climate.plots import risk_dashboard
         return risk_dashboard(self._ds, **kwargs)

@@ -60,7 +60,7 @@ def _pull_report(pull: dict) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from echoes_lab.workshops import manage
+    from echoes_lab.hub.services.workshops import manage
 
     settings = _settings(args)
     if args.action == "create":
