@@ -1,6 +1,6 @@
 # ECHOES Lab: two commands.
 #   make hub   installs everything and starts the hub with the embedded local profile
-#   make test  installs everything and runs the whole test suite
+#   make test  installs everything, runs ruff and the whole test suite (make test-unit: the fast part)
 # Installing is idempotent: stamps skip what is already done, so a second run spends seconds.
 
 # Debian's interpreter, not one under /root: when the hub runs as root, users' servers run
@@ -13,13 +13,20 @@ SYSTEM_STAMP := $(VENV)/.echoes-system
 PROXY := $(VENV)/proxy/node_modules/.bin/configurable-http-proxy
 SETTINGS ?= hub_config/local.toml
 
-.PHONY: hub test install system-deps clean-venv
+.PHONY: hub test test-unit lint install system-deps clean-venv
 
 hub: install
 	$(BIN)/echoes-lab hub --settings $(SETTINGS)
 
-test: install system-deps
+test: lint system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the fast tests alone (no hub, browser or notebook runs): under a minute
+test-unit: lint
+	$(BIN)/python -m pytest -m "not integration and not browser and not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
 
 install: $(STAMP)
 

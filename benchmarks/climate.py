@@ -1,65 +1,103 @@
-"""Benchmark: all climate metrics for N sensors x 1 year at 5-minute steps, bounded memory.
+"""Benchmark: all climate metrics for N sensors x 1 year at 5-minute steps, against a
+per-sensor pandas loop, in bounded memory; and the same call on 1 and 2 gateway workers.
 
-Ours: ``ds.climate.risk_table()`` + ``ds.climate.ashrae("MS")`` on a dask-chunked Dataset, on
-``echoes_lab.compute.cluster`` (2 worker processes x 2 GiB = a 4 GiB memory cap).
-Against, in the same run:
+The data (seeded synthetic indoor climate) are written once to a Zarr store on local disk, not
+timed; then, in the same run:
 
-(a) the naive pandas loop a user would write: one DataFrame per sensor, Magnus dew point,
-    wood EMC, PI/TWPI, 30-day centred rolling mean, percentiles, ASHRAE checks. Run on a sample
-    of sensors and extrapolated linearly (labelled so); its numbers are compared with ours for
-    the same sensors (agreement to 1e-6).
-(b) psychrolib's per-value dew point (``GetTDewPointFromRelHum``), the stock psychrometric
-    library, on a sample of readings and extrapolated (labelled so). It uses Hyland-Wexler,
-    not Magnus, so its values differ by a few hundredths of a kelvin: not comparable to 1e-6.
+ours    ``ds.climate.risk_table()`` + ``ds.climate.ashrae("MS")`` on ``xr.open_zarr(store)``
+        (dask, the library's own blocks, the local threads), in a child process whose peak
+        resident memory is recorded (the cap is 4 GiB);
+pandas  the naive loop a user would write: for each sensor, read its year from the same
+        store, one DataFrame, Magnus dew point, wood EMC, PI/TWPI, 30-day centred rolling
+        means, EN 15757 percentiles, ASHRAE AA monthly; every sensor timed (not
+        extrapolated) unless ``--pandas-sample`` is given; its numbers are compared with ours.
+
+``--sensors 10000 --skip-pandas`` records time and peak memory at ten times the size.
+``--gateway`` also runs ours on a real hub's Dask Gateway with 1 and then 2 workers (same
+store, same call) and prints the speed-up.
 
     .venv/bin/python benchmarks/climate.py --sensors 1000
+    .venv/bin/python benchmarks/climate.py --sensors 10000 --skip-pandas
+    .venv/bin/python benchmarks/climate.py --sensors 200 --skip-pandas --gateway
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+import warnings
+from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import pandas as pd
-import xarray as xr
-
-import echoes_lab
-from echoes_lab.climate import metrics as climate
 
 STEPS = 365 * 288  # one year at 5 minutes
-BLOCK = 50         # sensors per chunk (as the large demo Zarr)
+BLOCK = 50         # sensors generated and written at a time
+CAP_GIB = 4.0
 
 
-def synthetic(sensors: int, seed: int = 2026) -> xr.Dataset:
-    """Seeded indoor climate, generated block by block inside the workers (never all in memory)."""
-    def block(block_id, t_or_rh):
-        i = block_id[0]
-        rng = np.random.default_rng(seed + i)
-        n = min(BLOCK, sensors - i * BLOCK)
-        day = np.arange(STEPS) / 288.0
-        season = -np.cos(2 * np.pi * (day - 20) / 365.25)
-        daily = np.sin(2 * np.pi * (day % 1 - 0.35))
-        base = rng.uniform(16, 23, (n, 1)) if t_or_rh == "t" else rng.uniform(40, 60, (n, 1))
-        swing = rng.uniform(1, 4, (n, 1)) if t_or_rh == "t" else rng.uniform(3, 12, (n, 1))
-        noise = rng.normal(0, 0.1 if t_or_rh == "t" else 0.6, (n, STEPS))
-        return base + swing * season + (0.6 if t_or_rh == "t" else -1.5) * daily + noise
+def write_store(path: Path, sensors: int, seed: int = 2026) -> None:
+    """Seeded indoor climate written block by block (never all in memory)."""
+    import xarray as xr
 
-    chunks = ((BLOCK,) * (sensors // BLOCK) + ((sensors % BLOCK,) if sensors % BLOCK else ()), (STEPS,))
-    t = da.map_blocks(lambda x=None, block_id=None: block(block_id, "t"), chunks=chunks, dtype=float)
-    rh = da.map_blocks(lambda x=None, block_id=None: block(block_id, "rh"), chunks=chunks, dtype=float)
-    ds = xr.Dataset({"temperature": (("sensor", "time"), t), "relative_humidity": (("sensor", "time"), rh)},
-                    coords={"sensor": [f"S{i:04d}" for i in range(sensors)],
-                            "time": pd.date_range("2025-01-01", periods=STEPS, freq="5min"),
-                            "room": ("sensor", [f"Room {i // 4}" for i in range(sensors)])})
-    ds["quality"] = xr.zeros_like(ds["temperature"], dtype="int16")
-    return ds
+    day = np.arange(STEPS) / 288.0
+    season = -np.cos(2 * np.pi * (day - 20) / 365.25)
+    daily = np.sin(2 * np.pi * (day % 1 - 0.35))
+    time_index = pd.date_range("2025-01-01", periods=STEPS, freq="5min")
+    for start in range(0, sensors, BLOCK):
+        n = min(BLOCK, sensors - start)
+        rng = np.random.default_rng(seed + start)
+        t = rng.uniform(16, 23, (n, 1)) + rng.uniform(1, 4, (n, 1)) * season + 0.6 * daily \
+            + rng.normal(0, 0.1, (n, STEPS))
+        rh = rng.uniform(40, 60, (n, 1)) + rng.uniform(3, 12, (n, 1)) * season - 1.5 * daily \
+            + rng.normal(0, 0.6, (n, STEPS))
+        ds = xr.Dataset(
+            {"temperature": (("sensor", "time"), t), "relative_humidity": (("sensor", "time"), rh),
+             "quality": (("sensor", "time"), np.zeros((n, STEPS), dtype="int16"))},
+            coords={"sensor": [f"S{i:05d}" for i in range(start, start + n)], "time": time_index,
+                    "room": ("sensor", [f"Room {i // 4:04d}" for i in range(start, start + n)])})
+        ds = ds.chunk({"sensor": BLOCK, "time": -1})
+        if start == 0:
+            ds.to_zarr(path, mode="w", consolidated=True)
+        else:
+            ds.to_zarr(path, append_dim="sensor", consolidated=True)
 
 
-def naive_pandas(t: np.ndarray, rh: np.ndarray, time: pd.DatetimeIndex) -> dict:
+OURS = r"""
+import json, resource, sys, time
+import xarray as xr
+import echoes_lab
+from echoes_lab.climate import engine
+engine.warm()  # compile (or load) the kernels once, not timed
+ds = xr.open_zarr(sys.argv[1])
+start = time.perf_counter()
+table = ds.climate.risk_table()
+monthly = ds.climate.ashrae("MS")
+seconds = time.perf_counter() - start
+table.to_pickle(sys.argv[2]); monthly.to_pickle(sys.argv[3])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"seconds": seconds, "peak": peak}))
+"""
+
+
+def ours(store: Path, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", OURS, str(store), str(out / "table.pkl"),
+                           str(out / "monthly.pkl")], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def naive_pandas(t: np.ndarray, rh: np.ndarray, time_index: pd.DatetimeIndex) -> dict:
     """What one writes by hand for one sensor with pandas (and the Magnus/EMC/PI formulas)."""
-    df = pd.DataFrame({"t": t, "rh": rh}, index=time)
+    df = pd.DataFrame({"t": t, "rh": rh}, index=time_index)
     b, c = 17.625, 243.04  # Magnus (Alduchov & Eskridge 1996); a cancels in the dew point
     gamma = np.log(df["rh"] / 100) + b * df["t"] / (c + df["t"])
     df["dp"] = c * gamma / (b - gamma)
@@ -70,7 +108,8 @@ def naive_pandas(t: np.ndarray, rh: np.ndarray, time: pd.DatetimeIndex) -> dict:
     k2 = 1.91 + 0.0407 * tt - 0.000293 * tt ** 2
     df["emc"] = 1800 / w * (k * h / (1 - k * h) + (k1 * k * h + 2 * k1 * k2 * (k * h) ** 2)
                             / (1 + k1 * k * h + k1 * k2 * (k * h) ** 2))
-    df["pi"] = np.exp((95220 - 134.9 * df["rh"]) / (8.314 * (df["t"] + 273.15)) + 0.0284 * df["rh"] - 28.023) / 365
+    df["pi"] = np.exp((95220 - 134.9 * df["rh"]) / (8.314 * (df["t"] + 273.15))
+                      + 0.0284 * df["rh"] - 28.023) / 365
     half = 30 * 288 // 2
     seasonal = df["rh"].rolling(2 * half + 1, center=True, min_periods=half).mean()
     fluct = df["rh"] - seasonal
@@ -79,7 +118,8 @@ def naive_pandas(t: np.ndarray, rh: np.ndarray, time: pd.DatetimeIndex) -> dict:
     exc = ((fluct < p7) | (fluct > p93)) & seasonal.notna()
     t_season = df["t"].rolling(2 * half + 1, center=True, min_periods=half).mean()
     rh_mean, t_mean = df["rh"].mean(), df["t"].mean()
-    aa = ((df["rh"] - rh_mean).abs() <= 5) & ((df["t"] - t_season.clip(t_mean - 5, t_mean + 5)).abs() <= 2) \
+    aa = ((df["rh"] - rh_mean).abs() <= 5) \
+        & ((df["t"] - t_season.clip(t_mean - 5, t_mean + 5)).abs() <= 2) \
         & (df["rh"] < 75) & (15 <= t_mean <= 25)
     monthly_aa = aa.resample("MS").mean()
     return {"dew point max": df["dp"].max(), "EMC min": df["emc"].min(), "EMC max": df["emc"].max(),
@@ -87,61 +127,110 @@ def naive_pandas(t: np.ndarray, rh: np.ndarray, time: pd.DatetimeIndex) -> dict:
             "T mean": t_mean, "RH max": df["rh"].max(), "AA monthly": monthly_aa.to_numpy()}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sensors", type=int, default=1000)
-    ap.add_argument("--pandas-sample", type=int, default=10, help="sensors run through the naive pandas loop")
-    ap.add_argument("--psychrolib-sample", type=int, default=200_000, help="readings run through psychrolib")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--worker-memory", type=float, default=2.0, help="GiB per worker (cap = workers x this)")
-    args = ap.parse_args(argv)
+def pandas_loop(store: Path, sensors: int) -> tuple[float, list[dict]]:
+    import zarr
 
-    ds = synthetic(args.sensors)
-    readings = args.sensors * STEPS
-    print(f"{args.sensors} sensors x {STEPS} steps = {readings:,} readings per variable; "
-          f"memory cap {args.workers} x {args.worker_memory} GiB")
-    client = echoes_lab.compute.cluster(workers=args.workers, worker_memory=args.worker_memory)
-    try:
-        start = time.perf_counter()
-        table = ds.climate.risk_table()
-        monthly = ds.climate.ashrae("MS")
-        ours = time.perf_counter() - start
-        peak = max(w["metrics"].get("memory", 0) for w in client.scheduler_info()["workers"].values())
-    finally:
-        client.close()
-    print(f"ours: {ours:.1f} s ({readings / ours:,.0f} readings/s, all metrics); "
-          f"worker memory at the end {peak / 2**30:.2f} GiB")
-
-    sample = ds.isel(sensor=slice(0, args.pandas_sample)).compute()
-    time_index = sample.indexes["time"]
+    root = zarr.open_group(str(store), mode="r")
+    time_index = pd.date_range("2025-01-01", periods=STEPS, freq="5min")
     start = time.perf_counter()
-    naive = [naive_pandas(sample["temperature"].values[i], sample["relative_humidity"].values[i], time_index)
-             for i in range(args.pandas_sample)]
-    per_sensor = (time.perf_counter() - start) / args.pandas_sample
-    pandas_total = per_sensor * args.sensors
+    rows = [naive_pandas(root["temperature"][i], root["relative_humidity"][i], time_index)
+            for i in range(sensors)]
+    return time.perf_counter() - start, rows
+
+
+def agreement(rows: list[dict], table: pd.DataFrame, monthly: pd.DataFrame) -> float:
     worst = 0.0
-    for i, row in enumerate(naive):
-        for key in ("dew point max", "EMC min", "EMC max", "TWPI (years)", "EN 15757 excursions", "T mean", "RH max"):
+    keys = ("dew point max", "EMC min", "EMC max", "TWPI (years)", "EN 15757 excursions",
+            "T mean", "RH max")
+    for i, row in enumerate(rows):
+        for key in keys:
             worst = max(worst, abs(row[key] - table.iloc[i][key]) / max(1.0, abs(row[key])))
         aa = monthly[monthly["sensor"] == table.index[i]]["AA share"].to_numpy()
         worst = max(worst, np.abs(aa - row["AA monthly"]).max())
-    print(f"(a) naive pandas loop: {per_sensor:.2f} s/sensor on {args.pandas_sample} sensors, "
-          f"extrapolated to {args.sensors}: {pandas_total:.0f} s; ratio pandas / ours = {pandas_total / ours:.2f}; "
-          f"largest relative difference {worst:.1e} ({'agrees' if worst < 1e-6 else 'DIFFERS'} to 1e-6)")
+    return worst
 
-    import psychrolib
-    psychrolib.SetUnitSystem(psychrolib.SI)
-    t = sample["temperature"].values.ravel()[: args.psychrolib_sample]
-    rh = sample["relative_humidity"].values.ravel()[: args.psychrolib_sample]
-    start = time.perf_counter()
-    dp = np.array([psychrolib.GetTDewPointFromRelHum(a, b / 100) for a, b in zip(t, rh)])
-    per_value = (time.perf_counter() - start) / len(t)
-    psy_total = per_value * readings * 1  # dew point only
-    diff = np.abs(dp - climate.dew_point(t, rh)).max()
-    print(f"(b) psychrolib per-value dew point: {1 / per_value:,.0f} values/s on {len(t):,} readings, "
-          f"extrapolated to {readings:,}: {psy_total:.0f} s for the dew point alone; "
-          f"ratio psychrolib / ours (all metrics) = {psy_total / ours:.1f}; max |Δ dew point| {diff:.3f} K "
-          "(Hyland-Wexler vs Magnus: not comparable to 1e-6)")
+
+GATEWAY = r"""
+import time, xarray as xr
+from echoes_lab import compute
+from echoes_lab.climate import engine
+client = compute.cluster(workers={workers}, worker_cores=1, worker_memory=2)
+client.wait_for_workers({workers}, timeout=300)
+ds = xr.open_zarr({store!r})
+client.run(engine.warm)  # every worker compiles the kernels once, not timed
+start = time.perf_counter()
+ds.climate.risk_table()
+print("SECONDS", time.perf_counter() - start)
+client.shutdown()
+"""
+
+
+def on_gateway(store: Path) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+    from harness import Hub, new_root
+
+    hub = Hub(new_root("echoes-bench-"), gateway={"max_workers": 2}).start()
+    try:
+        hub.create_user("bench")
+        hub.start_server("bench")
+        times = {}
+        for workers in (1, 2):
+            out = hub.execute("bench", GATEWAY.format(workers=workers, store=str(store)),
+                              timeout=1800)
+            if out["errors"]:
+                raise RuntimeError(out["errors"])
+            times[workers] = float(out["stdout"].split("SECONDS")[1].split()[0])
+        return times
+    finally:
+        hub.shutdown()
+        shutil.rmtree(hub.root, ignore_errors=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sensors", type=int, default=1000)
+    ap.add_argument("--pandas-sample", type=int, default=0,
+                    help="time the pandas loop on this many sensors only (0: all)")
+    ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument("--gateway", action="store_true", help="also 1 vs 2 gateway workers")
+    ap.add_argument("--store", help="Zarr store to use (default: a temporary one, deleted)")
+    args = ap.parse_args(argv)
+    # sensor names as zarr v3 strings: their spec is "unstable", which changes nothing here
+    warnings.filterwarnings("ignore", module="zarr")
+
+    tmp = Path(tempfile.mkdtemp(prefix="echoes-climate-bench-"))
+    os.chmod(tmp, 0o755)  # the gateway's workers run under the user's own account
+    store = Path(args.store) if args.store else tmp / "climate.zarr"
+    try:
+        if not (store / "zarr.json").exists() and not (store / ".zgroup").exists():
+            start = time.perf_counter()
+            write_store(store, args.sensors)
+            print(f"wrote {args.sensors} sensors x {STEPS} steps "
+                  f"({args.sensors * STEPS:,} readings per variable) in "
+                  f"{time.perf_counter() - start:.0f} s (not timed below)")
+        result = ours(store, tmp)
+        peak = result["peak"] / 2**30
+        print(f"ours: {result['seconds']:.1f} s for all metrics "
+              f"({args.sensors * STEPS / result['seconds']:,.0f} readings/s), "
+              f"peak resident memory {peak:.2f} GiB "
+              f"({'within' if peak <= CAP_GIB else 'OVER'} the {CAP_GIB:.0f} GiB cap)")
+        if not args.skip_pandas:
+            n = args.pandas_sample or args.sensors
+            seconds, rows = pandas_loop(store, n)
+            total = seconds * args.sensors / n
+            worst = agreement(rows, pd.read_pickle(tmp / "table.pkl"),
+                              pd.read_pickle(tmp / "monthly.pkl"))
+            label = "measured" if n == args.sensors else f"{n} timed, EXTRAPOLATED"
+            print(f"pandas loop: {total:.1f} s ({label}); ratio pandas / ours = "
+                  f"{total / result['seconds']:.2f}; largest relative difference {worst:.1e}")
+        if args.gateway:
+            times = on_gateway(store)
+            print(f"gateway: 1 worker {times[1]:.1f} s, 2 workers {times[2]:.1f} s; "
+                  f"speed-up {times[1] / times[2]:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"benchmark process peak memory "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 
 if __name__ == "__main__":

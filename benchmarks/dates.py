@@ -69,11 +69,52 @@ def stock(name: str, values: list[str]) -> tuple[float, float]:
     return len(values) / (time.perf_counter() - t0), ok / len(values)
 
 
+REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
+
+
+def agreement() -> None:
+    """Years parsed from display dates against the years the source itself gives for them:
+    the Tate's date_start/date_end, and the machine dates of every record of the real corpus
+    (LIDO earliestDate/latestDate, EDM edm:begin/end, IIIF navDate). Exact and within ±1 year."""
+    from echoes_lab.collections.records import read
+
+    rows = []
+    if TATE.exists():
+        df = pd.read_csv(TATE, dtype=str, keep_default_na=False)
+        df = df[df["date_start"] != ""]
+        end = df["date_end"].where(df["date_end"] != "", df["date_start"])
+        rows.append(("Tate (en)", df["date_text"], pd.to_numeric(df["date_start"], errors="coerce"),
+                     pd.to_numeric(end, errors="coerce")))
+    frames = []
+    for path in sorted(REAL.rglob("*")):
+        if path.suffix in (".xml", ".json") and "datasets" not in path.parts and "cookbook" not in str(path):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                frames.append(read(path))
+    corpus_df = pd.concat(frames)
+    corpus_df = corpus_df[corpus_df["date_machine_earliest"].notna() & corpus_df["date_text"].notna()]
+    rows.append(("real corpus: LIDO/EDM/IIIF/OAI (de, nl, pl, en, la)", corpus_df["date_text"],
+                 corpus_df["date_machine_earliest"].astype(float), corpus_df["date_machine_latest"].astype(float)))
+    print(f"{'source':52} {'strings':>8} {'exact':>7} {'±1 year':>8} {'parsed':>7}")
+    for label, text, lo, hi in rows:
+        parsed = parse_series(pd.Series(text.to_numpy(), dtype="string"))
+        e, l_ = parsed["date_earliest"].astype(float).to_numpy(), parsed["date_latest"].astype(float).to_numpy()
+        lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        exact = np.mean((e == lo) & (l_ == hi))
+        near = np.mean((np.abs(e - lo) <= 1) & (np.abs(l_ - hi) <= 1))
+        print(f"{label:52} {len(text):8,} {exact:7.2%} {near:8.2%} {parsed['date_parsed'].mean():7.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=20_000)
+    parser.add_argument("--agreement", action="store_true",
+                        help="only compare parsed years with the sources' own begin/end years")
     args = parser.parse_args()
+    if args.agreement:
+        agreement()
+        return
     values = corpus(args.rows)
     print(f"{len(values):,} strings, {values.nunique():,} distinct")
 

@@ -12,7 +12,9 @@ the default ``LocalProcessSpawner`` (with ``create_system_users`` under root, as
 docs describe, or ``SimpleLocalProcessSpawner`` as an ordinary user) and the default single-user
 server with every installed extension. Both hubs use the same venv, proxy and JupyterLab.
 
-Usage: ``.venv/bin/python benchmarks/spawn.py [--repeat 5] [--burst 10]``
+Usage: ``.venv/bin/python benchmarks/spawn.py [--repeat 5] [--burst 10]``;
+``--collaboration`` measures instead our profile with and without the collaboration
+extensions (spawn latency, and the idle server's memory).
 """
 
 from __future__ import annotations
@@ -208,11 +210,72 @@ def measure(kind: str, repeat: int, size: int) -> dict:
         hub.close()
 
 
+#: the server extensions of working together (issue 18): live editing (jupyter-collaboration,
+#: with the file-id service it needs), notebook history (jupyterlab-git, nbdime)
+COLLABORATION = ["jupyter_server_ydoc", "jupyter_server_fileid", "jupyterlab_git", "nbdime"]
+
+
+def server_memory(name: str) -> tuple[float, float]:
+    """MiB of unique memory (USS) of user ``name``'s idle server process, and the CPU seconds
+    it has used since it started (a load-independent measure of the start-up work)."""
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if ("echoes_lab.hub.singleuser" in " ".join(p.info["cmdline"] or [])
+                    and p.environ().get("JUPYTERHUB_USER") == name):
+                cpu = p.cpu_times()
+                return p.memory_full_info().uss / 2**20, cpu.user + cpu.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    msg = f"no server process for {name}"
+    raise RuntimeError(msg)
+
+
+def measure_collaboration(repeat: int, idle: float = 10.0) -> dict:
+    """Our profile with and without the collaboration extensions: spawn latency (median of
+    ``repeat``) and the idle server's memory ``idle`` seconds after it is ready."""
+    out = {}
+    for label, disabled in (("with", []), ("without", COLLABORATION)):
+        hub = BenchHub("echoes", {"spawner": {"disabled_extensions": disabled},
+                                  "gateway": {"enabled": False}})
+        hub.start()
+        try:
+            name = hub.user(0)
+            hub.spawn(name)  # warm-up
+            hub.stop_server(name)
+            times = []
+            for _ in range(repeat):
+                times.append(hub.spawn(name))
+                hub.stop_server(name)
+            hub.spawn(name)
+            time.sleep(idle)
+            uss, cpu = server_memory(name)
+            out[label] = {"spawn": times, "uss_mib": uss, "cpu_s": cpu}
+            hub.stop_server(name)
+        finally:
+            hub.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="single-user spawns (default 5)")
     parser.add_argument("--burst", type=int, default=10, help="users in the burst (default 10)")
+    parser.add_argument("--collaboration", action="store_true",
+                        help="only: our profile with and without the collaboration extensions")
     args = parser.parse_args()
+    if args.collaboration:
+        res = measure_collaboration(args.repeat)
+        print(f"{'ours':32} {'with':>8} {'without':>8} {'cost':>8}")
+        w, wo = (statistics.median(res[k]["spawn"]) for k in ("with", "without"))
+        print(f"{'spawn request -> ready (s)':32} {w:8.2f} {wo:8.2f} {w - wo:+8.2f}")
+        w, wo = res["with"]["uss_mib"], res["without"]["uss_mib"]
+        print(f"{'idle server, USS (MiB)':32} {w:8.1f} {wo:8.1f} {w - wo:+8.1f}")
+        w, wo = res["with"]["cpu_s"], res["without"]["cpu_s"]
+        print(f"{'server CPU to start + idle (s)':32} {w:8.2f} {wo:8.2f} {w - wo:+8.2f}")
+        print("raw:", json.dumps(res))
+        return
     print(f"machine: {os.cpu_count()} cores; running as {'root' if os.geteuid() == 0 else 'a user'}")
     results = {kind: measure(kind, args.repeat, args.burst) for kind in ("stock", "echoes")}
     rows = [("1 user, median", "single", statistics.median),

@@ -2,8 +2,10 @@
 
 For each hub, on free loopback ports in a temporary folder (hubs from ``benchmarks/spawn.py``):
 
-* **ours**: the ``local`` profile; ``echoes-lab workshop create`` makes N seats with per-seat
-  passwords (the cards' CSV) and the course materials in every home.
+* **ours**: the ``local`` profile; ``echoes-lab workshop create --warm`` makes N seats with
+  per-seat passwords (the cards' CSV) and the course materials in every home, and starts every
+  seat's server through the hub's API before the room arrives (4 at a time), as the README
+  tells trainers to do. ``--cold`` measures ours without ``--warm``.
 * **stock**: JupyterHub 6.1.1 as its documentation sets it up (``spawn.py``'s stock hub:
   PAM with ``create_system_users`` under root, default ``LocalProcessSpawner``, default
   JupyterLab server); the administrator creates the N users through the REST API and gives
@@ -51,45 +53,81 @@ def seat_journey(url: str, name: str, password: str, kernel: str, timeout: float
     t0 = time.perf_counter()
     s = requests.Session()
     s.get(f"{url}/hub/login", timeout=timeout)
-    r = s.post(f"{url}/hub/login", data={"username": name, "password": password,
-                                         "_xsrf": s.cookies.get("_xsrf")}, timeout=timeout,
-               allow_redirects=False)
+    r = s.post(
+        f"{url}/hub/login",
+        data={"username": name, "password": password, "_xsrf": s.cookies.get("_xsrf")},
+        timeout=timeout,
+        allow_redirects=False,
+    )
     if r.status_code != 302:
-        raise RuntimeError(f"{name}: login answered {r.status_code}")
+        msg = f"{name}: login answered {r.status_code}"
+        raise RuntimeError(msg)
     xsrf = {"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")}
     r = s.post(f"{url}/hub/api/users/{name}/server", headers=xsrf, timeout=timeout)
     if r.status_code == 202:
-        with s.get(f"{url}/hub/api/users/{name}/server/progress", stream=True, timeout=timeout) as events:
+        with s.get(
+            f"{url}/hub/api/users/{name}/server/progress", stream=True, timeout=timeout
+        ) as events:
             for line in events.iter_lines():
                 if line.startswith(b"data:"):
                     event = json.loads(line[5:])
                     if event.get("failed"):
-                        raise RuntimeError(f"{name}: spawn failed: {event.get('message')}")
+                        msg = f"{name}: spawn failed: {event.get('message')}"
+                        raise RuntimeError(msg)
                     if event.get("ready"):
                         break
             else:
-                raise RuntimeError(f"{name}: progress ended without 'ready'")
+                msg = f"{name}: progress ended without 'ready'"
+                raise RuntimeError(msg)
+    elif r.status_code == 400 and "already running" in r.text:
+        pass  # a warmed seat: the hub's home page would show "My Server" and go straight there
     elif r.status_code != 201:
-        raise RuntimeError(f"{name}: spawn answered {r.status_code} {r.text[:200]}")
-    lab = s.get(f"{url}/user/{name}/lab", timeout=timeout)  # OAuth round trip sets the server's cookie
+        msg = f"{name}: spawn answered {r.status_code} {r.text[:200]}"
+        raise RuntimeError(msg)
+    lab = s.get(
+        f"{url}/user/{name}/lab", timeout=timeout
+    )  # OAuth round trip sets the server's cookie
     if lab.status_code != 200:
-        raise RuntimeError(f"{name}: lab answered {lab.status_code}")
+        msg = f"{name}: lab answered {lab.status_code}"
+        raise RuntimeError(msg)
     headers = {"X-XSRFToken": s.cookies.get("_xsrf", path=f"/user/{name}/") or ""}
-    r = s.post(f"{url}/user/{name}/api/kernels", json={"name": kernel}, headers=headers, timeout=timeout)
+    r = s.post(
+        f"{url}/user/{name}/api/kernels", json={"name": kernel}, headers=headers, timeout=timeout
+    )
     if r.status_code != 201:
-        raise RuntimeError(f"{name}: kernel start answered {r.status_code} {r.text[:200]}")
+        msg = f"{name}: kernel start answered {r.status_code} {r.text[:200]}"
+        raise RuntimeError(msg)
     kid = r.json()["id"]
     # the kernel runs when it answers: execute 6*7 over its websocket, as the lab does
     ws = websocket.create_connection(
-        f"ws://{url.split('://', 1)[1]}/user/{name}/api/kernels/{kid}/channels", timeout=timeout,
-        cookie="; ".join(f"{c.name}={c.value}" for c in s.cookies))
+        f"ws://{url.split('://', 1)[1]}/user/{name}/api/kernels/{kid}/channels",
+        timeout=timeout,
+        cookie="; ".join(f"{c.name}={c.value}" for c in s.cookies),
+    )
     msg_id = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "username": name, "session": uuid.uuid4().hex,
-                   "msg_type": "execute_request", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": "print(6*7)", "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False}}))
+    ws.send(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "username": name,
+                    "session": uuid.uuid4().hex,
+                    "msg_type": "execute_request",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "content": {
+                    "code": "print(6*7)",
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                },
+            }
+        )
+    )
     try:
         output, status, idle = "", None, False
         # shell (the reply) and iopub (output, idle) are separate channels: wait for both
@@ -104,7 +142,8 @@ def seat_journey(url: str, name: str, password: str, kernel: str, timeout: float
             elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 idle = True
         if status != "ok" or output.strip() != "42":
-            raise RuntimeError(f"{name}: kernel answered {status} {output!r}")
+            msg_0 = f"{name}: kernel answered {status} {output!r}"
+            raise RuntimeError(msg_0)
         return time.perf_counter() - t0
     finally:
         ws.close()
@@ -133,12 +172,30 @@ def burst(hub: BenchHub, credentials: dict[str, str], kernel: str) -> tuple[list
     return times, errors
 
 
-def prepare_echoes(hub: BenchHub, seats: int) -> dict[str, str]:
+def prepare_echoes(hub: BenchHub, seats: int, warm: bool = True) -> dict[str, str]:
     ends = (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
     name = f"w{hub.prefix[2:]}"
-    subprocess.run([str(BIN / "echoes-lab"), "workshop", "--settings", str(hub.root / "settings.toml"),
-                    "create", name, "--seats", str(seats), "--trainer", f"{name}-trainer",
-                    "--materials", str(MATERIALS), "--ends", ends], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(BIN / "echoes-lab"),
+            "workshop",
+            "--settings",
+            str(hub.root / "settings.toml"),
+            "create",
+            name,
+            "--seats",
+            str(seats),
+            "--trainer",
+            f"{name}-trainer",
+            "--materials",
+            str(MATERIALS),
+            "--ends",
+            ends,
+            *(["--warm"] if warm else []),
+        ],
+        check=True,
+        capture_output=True,
+    )
     cards = hub.root / "state" / "workshops" / name / "cards.csv"
     with open(cards, newline="") as fh:
         return {row["username"]: row["password"] for row in csv.DictReader(fh)}
@@ -152,13 +209,18 @@ def prepare_stock(hub: BenchHub, seats: int) -> dict[str, str]:
         name = hub.user(i)  # PAM's create_system_users makes the account
         creds[name] = secrets.token_urlsafe(9)
     if os.geteuid() == 0:
-        subprocess.run(["chpasswd"], input="".join(f"{n}:{p}\n" for n, p in creds.items()),
-                       text=True, check=True)
+        subprocess.run(
+            ["chpasswd"],
+            input="".join(f"{n}:{p}\n" for n, p in creds.items()),
+            text=True,
+            check=True,
+        )
     return creds
 
 
 #: our hub without the Dask Gateway service (no seat uses a cluster here)
 ECHOES = {"gateway": {"enabled": False}}
+WARM = True
 #: the stock hub with our profile's spawn timeouts instead of JupyterHub's defaults (60 s, 30 s)
 OUR_TIMEOUTS = ["--Spawner.start_timeout=120", "--Spawner.http_timeout=60"]
 
@@ -171,7 +233,7 @@ def measure(kind: str, seats: int) -> dict:
     hub.start()
     try:
         t0 = time.perf_counter()
-        creds = prepare_echoes(hub, seats) if kind == "echoes" else prepare_stock(hub, seats)
+        creds = prepare_echoes(hub, seats, WARM) if kind == "echoes" else prepare_stock(hub, seats)
         setup = time.perf_counter() - t0
         times, errors = burst(hub, creds, "echoes" if kind == "echoes" else "python3")
         return {"setup": setup, "times": times, "errors": errors}
@@ -182,12 +244,20 @@ def measure(kind: str, seats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seats", type=int, default=30)
+    parser.add_argument("--cold", action="store_true", help="ours without create --warm")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; running as {'root' if os.geteuid() == 0 else 'a user'}")
+    global WARM
+    WARM = not args.cold
+    print(
+        f"machine: {os.cpu_count()} cores; running as {'root' if os.geteuid() == 0 else 'a user'}"
+    )
     kinds = ("stock", "stock, our timeouts", "echoes")
     results = {kind: measure(kind, args.seats) for kind in kinds}
-    print(f"{args.seats} seats sign in and run a kernel at once  {'stock':>8} {'stock*':>8} {'echoes':>8} "
-          f"{'stock*/echoes':>14}")
+    print(
+        f"{args.seats} seats sign in and run a kernel at once  "
+        f"{'stock':>8} {'stock*':>8} {'echoes':>8} "
+        f"{'stock*/echoes':>14}"
+    )
 
     def row(label, fn):
         s, p, e = (fn(results[k]) for k in kinds)
@@ -198,12 +268,14 @@ def main() -> None:
     row("median seat (s)", lambda r: statistics.median(r["times"]) if r["times"] else float("nan"))
     row("seats ready", lambda r: float(len(r["times"])))
     row("errors", lambda r: float(len(r["errors"])))
-    row("preparing the seats (s)", lambda r: r["setup"])
+    row("preparing the seats (s)" + (" incl. --warm" if WARM else ""), lambda r: r["setup"])
     for kind, r in results.items():
         for err in r["errors"][:5]:
             print(f"  {kind} error: {err}")
     print("stock* = stock with our spawn timeouts (start 120 s, HTTP 60 s)")
-    print("raw:", json.dumps({k: sorted(round(t, 2) for t in r["times"]) for k, r in results.items()}))
+    print(
+        "raw:", json.dumps({k: sorted(round(t, 2) for t in r["times"]) for k, r in results.items()})
+    )
 
 
 if __name__ == "__main__":

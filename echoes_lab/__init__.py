@@ -42,6 +42,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     # get a cluster, run a notebook
     "compute": ("echoes_lab.compute", None),
     "run_notebook": ("echoes_lab.runs", "run"),
+    # annotate it: the digital commons
+    "commons": ("echoes_lab.commons", None),
+    "share": ("echoes_lab.sharing", "share"),
+    "sharing": ("echoes_lab.sharing", None),  # sharing.shares(), sharing.revoke()
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from echoes_lab import __version__
 from echoes_lab.errors import EchoesError
@@ -16,8 +17,7 @@ from echoes_lab.errors import EchoesError
 def _hub(args: argparse.Namespace) -> int:
     from echoes_lab.hub.launch import run_hub
 
-    run_hub(args.settings)
-    return 0
+    return run_hub(args.settings, args.log)
 
 
 def _datasets(args: argparse.Namespace) -> int:
@@ -27,8 +27,8 @@ def _datasets(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         table = datasets.catalog(args.data)
-        print(table[["title", "format", "size_mb", "available", "source"]].to_string() if len(table)
-              else "no datasets catalogued")
+        columns = ["format", "licence", "size_mb", "available", "fetch", "source"]
+        print(table[columns].to_string() if len(table) else "no datasets catalogued")
     elif args.action == "info":
         entry = {k: v for k, v in datasets.info(args.name, args.data).items() if k != "base"}
         print(yaml.safe_dump(entry, sort_keys=False, allow_unicode=True), end="")
@@ -36,12 +36,30 @@ def _datasets(args: argparse.Namespace) -> int:
         report = datasets.verify(args.data)
         for name, status in report.items():
             print(f"{name}: {status}")
-        return 0 if all(s == "ok" for s in report.values()) else 1
+        return 0 if all(s in ("ok", "not fetched") for s in report.values()) else 1
+    elif args.action == "fetch":
+        names = [e["name"] for e in datasets.entries(args.data)] if args.all else args.names
+        if not names:
+            print("echoes-lab datasets fetch: give NAME(s) or --all", file=sys.stderr)
+            return 2
+        failed = 0
+        for name in names:
+            try:
+                files = datasets.fetch(name, args.data, mirror=args.mirror)
+            except EchoesError as exc:
+                if not args.all:
+                    raise
+                failed += 1  # with --all, one unreachable dataset does not stop the others
+                print(f"{name}: {exc}", file=sys.stderr)
+                continue
+            print(f"{name}: ok ({len(files)} files verified, in {Path(files[0]['path']).parent})")
+        return 1 if failed else 0
     elif args.action == "add":
         entry = datasets.add(args.path, name=args.name, title=args.title, licence=args.licence,
                              description=args.description, citation=args.citation,
                              catalog_file=args.catalog)
-        print(f"added '{entry['name']}' ({len(entry['files'])} files) to {args.catalog or datasets.user_catalog()}")
+        where = args.catalog or datasets.user_catalog()
+        print(f"added '{entry['name']}' ({len(entry['files'])} files) to {where}")
     return 0
 
 
@@ -52,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hub = sub.add_parser("hub", help="start the multi-user hub")
     hub.add_argument("--settings", help="profile settings file (default: hub_config/local.toml)")
+    hub.add_argument("--log", help="append the hub's output to this file (created mode 0600)")
     hub.set_defaults(func=_hub)
 
     ds = sub.add_parser("datasets", help="the shared datasets catalogue")
@@ -60,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     ds_sub.add_parser("list", help="every catalogued dataset")
     ds_sub.add_parser("info", help="one dataset's catalogue entry").add_argument("name")
     ds_sub.add_parser("verify", help="check every file's sha256")
+    fetch = ds_sub.add_parser("fetch", help="fetch and verify datasets now (mirror, url or seed)")
+    fetch.add_argument("names", nargs="*", metavar="NAME")
+    fetch.add_argument("--all", action="store_true", help="every catalogued dataset")
+    fetch.add_argument("--mirror", help="folder or URL holding the files (default: $ECHOES_MIRROR)")
     add = ds_sub.add_parser("add", help="catalogue a file or folder of your own")
     add.add_argument("path")
     add.add_argument("--name")
@@ -79,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     from echoes_lab.hub.services.workshops.cli import add_parser as add_workshop_parser
 
     add_workshop_parser(sub)
+    from echoes_lab.hub.services.projects.cli import add_parser as add_project_parser
+
+    add_project_parser(sub)
     return parser
 
 
@@ -93,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     except EchoesError as exc:
         print(f"echoes-lab: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # a file the command cannot read or write (a home that is not writable, a notebook
+        # that went away): the user's environment, not a bug; one line, as for EchoesError
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"echoes-lab: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -23,6 +23,7 @@ second), so ``import echoes_lab`` stays quick.
 
 from __future__ import annotations
 
+import csv
 import re
 import warnings
 from dataclasses import dataclass
@@ -64,11 +65,44 @@ def _check_grid(wl: np.ndarray, where: str) -> None:
         i = int(np.argmax(steps <= 0))
         raise SpectralError(f"{where}: wavelengths must increase; {wl[i]:g} nm is followed by {wl[i + 1]:g} nm")
     if not np.allclose(steps, steps[0], atol=1e-6):
-        raise SpectralError(f"{where}: wavelengths are not evenly spaced (steps {sorted(set(steps.round(3)))} nm); "
-                            "resample to a regular grid first, as ASTM E308 requires")
+        i = int(np.argmax(~np.isclose(steps, steps[0], atol=1e-6)))
+        raise SpectralError(
+            f"{where}: field 'wavelength': not evenly spaced ({wl.size} values, {wl[0]:g}–{wl[-1]:g} nm; "
+            f"steps of {float(steps.min()):g} to {float(steps.max()):g} nm, first irregular at "
+            f"{wl[i]:g} → {wl[i + 1]:g} nm); pass resample=<step in nm> to read_spectra, or resample "
+            "to a regular grid first, as ASTM E308 requires")
 
 
-def read_spectra(source, *, layout: str = "auto", scale: str = "auto") -> xr.DataArray:
+#: negative reflectances smaller than this (as a fraction) are floating-point or instrument noise:
+#: clipped to 0 with a recorded warning; anything more negative is an error
+NEGATIVE_TOLERANCE = 1e-4
+
+
+def _short(value, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _read_cgats(path: Path) -> pd.DataFrame:
+    """A CGATS / X-Rite spectral export (``BEGIN_DATA_FORMAT`` … ``nm380``) read by
+    :func:`colour.io.read_sds_from_xrite_file`, as one row per sample."""
+    import colour
+
+    try:
+        sds = colour.io.read_sds_from_xrite_file(str(path))
+    except Exception as exc:  # colour raises several kinds on malformed files
+        raise SpectralError(f"{path}: not a readable CGATS/X-Rite spectral file "
+                            f"({type(exc).__name__}: {_short(str(exc), 120)})") from None
+    if not sds:
+        raise SpectralError(f"{path}: no spectral data (nm380 … columns) in this CGATS file")
+    rows = [{"sample": name, **{f"{w:g}": v for w, v in zip(sd.wavelengths, sd.values, strict=True)}}
+            for name, sd in sds.items()]
+    return pd.DataFrame(rows)
+
+
+def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
+                 resample: float | None = None,
+                 negative_tolerance: float = NEGATIVE_TOLERANCE) -> xr.DataArray:
     """Read reflectance spectra from an instrument CSV export or a DataFrame, validated.
 
     Parameters
@@ -83,6 +117,16 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto") -> xr.Dat
     scale
         ``"fraction"`` (0–1), ``"percent"`` (0–100) or ``"auto"`` (percent when any value
         exceeds 1.5, as no ordinary surface reflects 150 %).
+    resample
+        A wavelength step in nm: spectra on an uneven (or another) grid are interpolated to a
+        regular grid with this step by colour-science (``SpectralDistribution.interpolate``,
+        Sprague or cubic-spline interpolation as CIE 167:2005 recommends).
+    negative_tolerance
+        Negative values no lower than ``-negative_tolerance`` (as a fraction) are floating-point
+        noise: they are clipped to 0 and the clipping is recorded in ``attrs["warnings"]``.
+
+    CGATS / X-Rite exports (``BEGIN_DATA_FORMAT`` … ``nm380`` columns) are read with
+    :func:`colour.io.read_sds_from_xrite_file`; CSV separators (``,`` ``;`` tab) are detected.
 
     Returns
     -------
@@ -109,24 +153,43 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto") -> xr.Dat
         out.attrs["source"] = ", ".join(p.attrs["source"] for p in parts)
         return out
     where = str(source) if isinstance(source, (str, Path)) else "the table"
+    notes: list[str] = []
     if isinstance(source, (str, Path)):
+        from echoes_lab.collections.metadata import guard_table
+
+        guard_table(Path(source))
         try:
             with open(source, encoding="utf-8-sig") as fh:  # leading '#' lines: the export's notes
-                skip = next((i for i, line in enumerate(fh) if not line.startswith("#")), 0)
-            frame = pd.read_csv(source, skiprows=skip, encoding="utf-8-sig")
-        except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise SpectralError(f"{source}: cannot be read as CSV ({exc})") from None
+                head = fh.read(65536)
+            if "BEGIN_DATA_FORMAT" in head:
+                frame = _read_cgats(Path(source))
+            else:
+                lines = head.splitlines()
+                skip = next((i for i, line in enumerate(lines) if not line.startswith("#")), 0)
+                frame = pd.read_csv(source, skiprows=skip, encoding="utf-8-sig", sep=None,
+                                    engine="python")
+        except UnicodeDecodeError as exc:
+            raise SpectralError(f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                                f"{exc.start}); re-save it as UTF-8, or read it with pandas "
+                                "(encoding='cp1252' or 'utf-16') and pass the DataFrame") from None
+        except (OSError, pd.errors.ParserError, csv.Error, ValueError) as exc:
+            raise SpectralError(f"{source}: cannot be read as CSV ({_short(str(exc), 160)})") from None
     else:
         frame = source
+    bom = [c for c in frame.columns if str(c).startswith(("\ufeff", "ï»¿", "\ufffe"))]
+    if bom:  # a byte-order mark read as text: the file was decoded with the wrong encoding
+        frame = frame.rename(columns={c: str(c).lstrip("\ufeff\ufffe").removeprefix("ï»¿") for c in bom})
+        notes.append(f"column {_short(str(bom[0]))} began with a byte-order mark (the file is UTF-8 "
+                     "with BOM read as another encoding; read it with encoding='utf-8-sig'); removed")
     if layout == "auto":
         layout = "columns" if sum(_wavelength(c) is not None for c in frame.columns) >= 3 else "rows"
     if layout == "rows":
         first = pd.to_numeric(frame.iloc[:, 0], errors="coerce")
         if first.isna().any():
             line = int(np.argmax(first.isna().to_numpy())) + 2
-            raise SpectralError(f"{where}: line {line}, column '{frame.columns[0]}': not a wavelength "
-                                f"({frame.iloc[line - 2, 0]!r}); with one row per wavelength the first column "
-                                "must hold wavelengths in nm")
+            raise SpectralError(f"{where}: line {line}, column {_short(str(frame.columns[0]))}: not a "
+                                f"wavelength ({_short(frame.iloc[line - 2, 0])}); with one row per wavelength "
+                                "the first column must hold wavelengths in nm (check the separator)")
         frame = frame.set_index(frame.columns[0]).T
         frame.index.name = "measurement"
         frame = frame.reset_index()
@@ -138,28 +201,56 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto") -> xr.Dat
     wl_cols = [c for c in frame.columns if _wavelength(c) is not None]
     meta_cols = [c for c in frame.columns if c not in wl_cols]
     wl = np.array([_wavelength(c) for c in wl_cols])
-    _check_grid(wl, where)
+    if resample is None:
+        _check_grid(wl, where)
+    elif wl.size < 3 or np.any(np.diff(wl) <= 0):
+        _check_grid(wl, where)  # resampling needs increasing wavelengths: same error as without
     values = frame[wl_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise SpectralError(f"{where}: {line_of(i, wl_cols[j])}: missing or non-numeric reflectance "
-                            f"({frame[wl_cols[j]].iloc[i]!r}); {int(bad.sum())} such value(s) in all")
-    if values.min() < 0:
-        i, j = np.argwhere(values < 0)[0]
-        raise SpectralError(f"{where}: {line_of(i, wl_cols[j])}: negative reflectance {values[i, j]:g}; "
-                            "check the instrument's white/black calibration")
+                            f"({_short(frame[wl_cols[j]].iloc[i])}); {int(bad.sum())} such value(s) in all")
     if scale == "auto":
         scale = "percent" if values.max() > 1.5 else "fraction"
+    tolerance = negative_tolerance * (100.0 if scale == "percent" else 1.0)
+    if values.min() < -tolerance:
+        i, j = np.argwhere(values < -tolerance)[0]
+        raise SpectralError(f"{where}: {line_of(i, wl_cols[j])}: negative reflectance {values[i, j]:g}; "
+                            "check the instrument's white/black calibration")
+    if values.min() < 0:
+        n = int((values < 0).sum())
+        notes.append(f"{n} negative value(s) down to {values.min():.3g} (floating-point noise, within "
+                     f"the tolerance of {negative_tolerance:g}) clipped to 0")
+        warnings.warn(f"{where}: {notes[-1]}", stacklevel=2)
+        values = np.clip(values, 0.0, None)
     if scale == "percent":
         values = values / 100.0
     elif scale != "fraction":
         raise SpectralError(f"scale must be 'fraction', 'percent' or 'auto', not {scale!r}")
+    if resample is not None:
+        wl, values = _resample(wl, values, float(resample), where)
+        notes.append(f"resampled to {wl[0]:g}–{wl[-1]:g} nm by {float(resample):g} nm")
     coords = {"wavelength": ("wavelength", wl, {"units": "nm"})}
     for c in meta_cols:
         coords[str(c)] = ("measurement", frame[c].to_numpy())
     return xr.DataArray(values, dims=("measurement", "wavelength"), coords=coords, name="reflectance",
-                        attrs={"units": "1", "source": where, "scale_read": scale})
+                        attrs={"units": "1", "source": where, "scale_read": scale, "warnings": notes})
+
+
+def _resample(wl: np.ndarray, values: np.ndarray, step: float, where: str):
+    """Interpolate every spectrum to a regular grid with colour-science."""
+    import colour
+
+    if step <= 0:
+        raise SpectralError(f"{where}: resample must be a positive step in nm, not {step:g}")
+    start, end = np.ceil(wl[0] / step) * step, np.floor(wl[-1] / step) * step
+    shape = colour.SpectralShape(float(start), float(end), step)
+    out = []
+    for row in values:
+        sd = colour.SpectralDistribution(dict(zip(wl.tolist(), row.tolist(), strict=True)))
+        out.append(sd.copy().interpolate(shape).values)
+    return np.asarray(shape.wavelengths, dtype=float), np.clip(np.asarray(out), 0.0, None)
 
 
 # -- colorimetry ------------------------------------------------------------------------------

@@ -97,6 +97,9 @@ def _read_envi(path: Path, chunks) -> xr.Dataset:
             raise SpectralError(f"{hdr}: field '{key}' = {meta[key]!r} is not a whole number") from None
     if str(meta["data type"]) not in envi.envi_to_dtype:
         raise SpectralError(f"{hdr}: field 'data type' = {meta['data type']} is not an ENVI data type")
+    if str(meta.get("file type", "")).strip().lower() == "envi spectral library":
+        raise SpectralError(f"{hdr}: an ENVI spectral library (spectra, not an image): read it "
+                            f"with echoes_lab.spectral.read_library({str(hdr)!r})")
     interleave = str(meta.get("interleave", "bsq")).lower()
     if interleave not in ("bsq", "bil", "bip"):
         raise SpectralError(f"{hdr}: field 'interleave' = {interleave!r}; expected bsq, bil or bip")
@@ -195,6 +198,56 @@ def _as_cube(arr: xr.DataArray, wavelengths, where, field: str, attrs: dict) -> 
     return arr.to_dataset()
 
 
+def read_library(path) -> xr.DataArray:
+    """Read an ENVI spectral library (``.sli`` beside its ``.hdr``) as
+    ``reflectance(spectrum, wavelength)``, the spectra's names as the ``spectrum`` coordinate.
+
+    In a library the header's ``lines`` count spectra and ``samples`` count bands (ENVI's
+    convention; Harris Geospatial, "ENVI Spectral Libraries"), one band-interleaved record per
+    spectrum. Usable directly as the ``library`` of :func:`sam`.
+    """
+    import spectral.io.envi as envi
+
+    path = Path(path).expanduser()
+    hdr = path if path.suffix.lower() == ".hdr" else path.with_suffix(".hdr")
+    raw = next((p for p in (hdr.with_suffix(s) for s in (".sli", ".lib", ".spl"))
+                if p.is_file()), None)
+    if not hdr.is_file() or raw is None:
+        missing = hdr.name if not hdr.is_file() else f"{hdr.stem}.sli"
+        raise SpectralError(f"{path}: an ENVI spectral library needs {missing} beside it")
+    try:
+        meta = envi.read_envi_header(str(hdr))
+        lines, samples = int(meta["lines"]), int(meta["samples"])
+        dtype = np.dtype(envi.envi_to_dtype[str(meta["data type"])])
+    except KeyError as exc:
+        raise SpectralError(f"{hdr}: ENVI header lacks the field {exc}") from None
+    except Exception as exc:  # SPy raises its own errors for unreadable headers
+        raise SpectralError(f"{hdr}: not a readable ENVI header ({exc})") from None
+    dtype = dtype.newbyteorder(">" if int(meta.get("byte order", 0)) == 1 else "<")
+    offset = int(meta.get("header offset", 0))
+    expected = offset + dtype.itemsize * lines * samples
+    if raw.stat().st_size != expected:
+        raise SpectralError(f"{hdr}: fields 'lines' × 'samples' ({lines} × {samples}) × "
+                            f"{dtype.itemsize} bytes + offset {offset} = {expected} bytes, but "
+                            f"{raw.name} has {raw.stat().st_size}")
+    values = np.fromfile(raw, dtype=dtype, offset=offset).reshape(lines, samples)
+    wavelength = np.asarray(meta.get("wavelength", np.arange(samples)), dtype=float)
+    if len(wavelength) != samples:
+        raise SpectralError(f"{hdr}: field 'wavelength' has {len(wavelength)} values for "
+                            f"{samples} bands")
+    units = str(meta.get("wavelength units", "nm")).strip("{} ").lower()
+    if units in ("micrometers", "um", "µm", "microns"):
+        wavelength = wavelength * 1000.0
+    names = list(meta.get("spectra names", [f"spectrum {i}" for i in range(lines)]))
+    if len(names) != lines:
+        raise SpectralError(f"{hdr}: field 'spectra names' has {len(names)} names for "
+                            f"{lines} spectra")
+    return xr.DataArray(values.astype(float), dims=("spectrum", "wavelength"),
+                        coords={"spectrum": ("spectrum", names),
+                                "wavelength": ("wavelength", wavelength, {"units": "nm"})},
+                        name="reflectance", attrs={"source": str(raw)})
+
+
 def read_cube(path, *, wavelengths=None, variable: str | None = None, chunks="auto") -> xr.Dataset:
     """Read an image cube as ``reflectance(y, x, band)`` with a ``wavelength`` coordinate (nm).
 
@@ -221,6 +274,9 @@ def read_cube(path, *, wavelengths=None, variable: str | None = None, chunks="au
     if not path.exists():
         raise SpectralError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if suffix == ".sli":
+        raise SpectralError(f"{path}: an ENVI spectral library (spectra, not an image): read it "
+                            f"with echoes_lab.spectral.read_library({str(path)!r})")
     if suffix in (".hdr", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip"):
         ds = _read_envi(path, chunks)
         if wavelengths is not None:
@@ -347,6 +403,8 @@ def mnf(cube, n_components: int | None = None) -> xr.Dataset:
 
 def _library(library, wavelength: np.ndarray) -> pd.DataFrame:
     """Reference spectra as rows (name) × columns (wavelength nm), resampled to the cube's grid."""
+    if isinstance(library, (str, Path)) and Path(library).suffix.lower() in (".sli", ".hdr"):
+        library = read_library(library)
     if isinstance(library, (str, Path)):
         from echoes_lab.colour import read_spectra
 

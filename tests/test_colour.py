@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 import echoes_lab
-from echoes_lab.colour import ILLUSTRATIVE_BLUE_WOOL, blue_wool, delta_e, read_spectra, to_lab, to_xyz
+from echoes_lab.colour import (
+    ILLUSTRATIVE_BLUE_WOOL,
+    blue_wool,
+    delta_e,
+    read_spectra,
+    to_lab,
+    to_xyz,
+)
 from echoes_lab.errors import SpectralError
 
 
@@ -114,7 +123,7 @@ def test_mismatched_wavelength_grids_are_refused(tmp_path):
     assert read_spectra([a, a]).sizes["measurement"] == 2
     uneven = tmp_path / "uneven.csv"
     pd.DataFrame([np.full(4, 0.5)], columns=["400", "410", "430", "440"]).to_csv(uneven, index=False)
-    with pytest.raises(SpectralError, match="uneven.csv: wavelengths are not evenly spaced"):
+    with pytest.raises(SpectralError, match="uneven.csv: field 'wavelength': not evenly spaced .*pass resample="):
         read_spectra(uneven)
 
 
@@ -172,3 +181,34 @@ def test_blue_wool_picks_the_curve_the_object_follows(colour_dir):
 def test_public_entries_are_reexported():
     for name in ("read_spectra", "to_lab", "delta_e", "fading", "blue_wool"):
         assert getattr(echoes_lab, name) is getattr(echoes_lab.colour, name)
+
+
+def test_floating_point_noise_is_clipped_with_a_recorded_warning_and_resampling():
+    """A 190-patch export had −2e-16 values: noise, not a calibration fault (issue 16)."""
+    frame = pd.DataFrame([[0.5] * 31, [-2e-16] + [0.2] * 30], columns=[str(w) for w in range(400, 701, 10)])
+    with pytest.warns(UserWarning, match="clipped to 0"):
+        spectra = read_spectra(frame)
+    assert spectra.values.min() == 0.0 and "clipped to 0" in spectra.attrs["warnings"][0]
+    with pytest.raises(SpectralError, match="negative reflectance -0.01"):
+        read_spectra(pd.DataFrame([[-0.01] + [0.2] * 30], columns=[str(w) for w in range(400, 701, 10)]))
+    uneven = pd.DataFrame([[0.1, 0.2, 0.4, 0.5]], columns=["400", "410", "430", "440"])
+    regular = read_spectra(uneven, resample=10)
+    np.testing.assert_allclose(regular["wavelength"].values, [400, 410, 420, 430, 440])
+    assert 0.2 < float(regular.sel(wavelength=420).values[0]) < 0.4
+
+
+def test_error_messages_stay_short_and_a_bom_suggests_the_encoding():
+    wl = [400 + 3.3 * i ** 1.1 for i in range(300)]   # 300 uneven wavelengths
+    with pytest.raises(SpectralError) as err:
+        read_spectra(pd.DataFrame([[0.5] * 300], columns=[f"{w:.4f}" for w in wl]))
+    assert len(str(err.value)) < 400 and "np.float64" not in str(err.value)
+    bom = pd.DataFrame([[1, 0.5, 0.5, 0.5]], columns=["ï»¿id", "400", "410", "420"])
+    spectra = read_spectra(bom)
+    assert "id" in spectra.coords and "utf-8-sig" in spectra.attrs["warnings"][0]
+
+
+def test_cgats_xrite_export_read_through_colour(real_dir=Path(__file__).parent / "data" / "real"):
+    spectra = read_spectra(real_dir / "spectra" / "xrite-digital-colour-checker.txt")
+    assert spectra.sizes == {"measurement": 10, "wavelength": 36}
+    assert spectra["sample"].values[:2].tolist() == ["X1", "X2"]
+    assert float(spectra.sel(wavelength=380).values[0]) == pytest.approx(0.0069)

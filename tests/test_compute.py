@@ -70,19 +70,15 @@ def _settings(tmp_path, repo_root, **gateway):
 
 
 def test_hub_side_environment_and_service(tmp_path, repo_root):
-    from echoes_lab.hub.config import grant_users
-    from echoes_lab.hub.services.gateway import ACCESS, hub_service
+    from echoes_lab.hub.services.gateway import ACCESS, FEATURE
 
     s = _settings(tmp_path, repo_root, port=18010, scheduler_port=18011)
-    service, env = hub_service(s, "t" * 64)
+    service, env = FEATURE.service(s, None), FEATURE.environment(s)
     assert service["url"] == "http://127.0.0.1:18010" and service["name"] == "dask-gateway"
     assert env["DASK_GATEWAY__ADDRESS"] == f"http://127.0.0.1:{s.hub.port}/services/dask-gateway"
     assert env["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://127.0.0.1:18011"
     assert env["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
-    roles = [{"name": "user", "scopes": ["self", "access:services!service=reports"]}]
-    grant_users(roles, ACCESS)
-    assert roles == [{"name": "user", "scopes": ["self", "access:services!service=reports",
-                                                 "access:services!service=dask-gateway"]}]
+    assert FEATURE.user_scopes(s) == [ACCESS] == ["access:services!service=dask-gateway"]
 
 
 def test_gateway_options_are_bounded_by_the_settings(tmp_path, repo_root):

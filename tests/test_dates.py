@@ -135,3 +135,51 @@ def test_tate_years_as_written_match_the_museum(tate_dir):
           f"(as written); {parse_rate:.2%} of all {len(df)} display dates parsed")
     assert share >= 0.95
     assert parse_rate >= 0.99
+
+
+# issue 16: forms that were read as wrong values, each with the rule that now reads it
+ISSUE_16 = [
+    ("1921-07-01", 1921, 1921, "iso-date"),
+    ("2012-07-13T14:27:31Z", 2012, 2012, "iso-date"),
+    ("1.7.1921-31.12.1921", 1921, 1921, "day-month-year"),
+    ("12 March 1921", 1921, 1921, "day-month-year"),
+    ("American, c. 1707 - c. 1751", 1707, 1751, "range"),
+    ("Italian, 1521 - c. 1580", 1521, 1580, "range"),
+    ("300 BC", -300, -300, "BC"),
+    ("300-200 BC", -300, -200, "BC"),
+    ("Siglo III a.C.", -300, -201, "BC"),
+    ("IIe siècle av. J.-C.", -200, -101, "BC"),
+    ("50 v. Chr.", -50, -50, "BC"),
+    ("100 BC - AD 50", -100, 50, "BC"),
+    ("2e quart du 18e siècle", 1725, 1749, "century-part"),
+    ("1ère moitié 19e siècle", 1800, 1849, "century-part"),
+    ("primer tercio del siglo XVII", 1600, 1632, "century-part"),
+    ("último tercio del siglo XVIII", 1767, 1799, "century-part"),
+    ("secondo quarto del XVIII secolo", 1725, 1749, "century-part"),
+    ("zweites Viertel des 18. Jahrhunderts", 1725, 1749, "century-part"),
+    ("2. Hälfte des 17. Jahrhunderts", 1650, 1699, "century-part"),
+    ("third quarter of the 19th century", 1850, 1874, "century-part"),
+    ("1850s", 1850, 1859, "decade"),
+    ("1850-", 1850, 1850, "after"),
+    ("– 1850", 1850, 1850, "before"),
+    ("from 1850", 1850, 1850, "after"),
+    ("bis 1850", 1850, 1850, "before"),
+]
+
+
+@pytest.mark.parametrize("text, lo, hi, rule", ISSUE_16, ids=[c[0] for c in ISSUE_16])
+def test_issue_16_forms_and_the_rule_that_read_them(text, lo, hi, rule):
+    r = parse(text)
+    assert (r.earliest, r.latest) == (lo, hi)
+    assert rule in r.rule
+    if r.edtf:  # EDTF counts years astronomically: 300 BC is -0299
+        parsed = parse_edtf(r.edtf)
+        if r.qualifier != "before":
+            assert parsed.lower_strict().tm_year == (lo + 1 if lo < 0 else lo)
+
+
+def test_ambiguous_and_range_words_are_not_guessed():
+    assert not parse("-1850").parsed and parse("-1850").rule == "ambiguous leading hyphen"
+    r = parse("1850 bis 1860")
+    assert (r.earliest, r.latest, r.qualifier) == (1850, 1860, None)
+    assert parse_series(pd.Series(["c.1830–41"]))["date_rule"].iloc[0] == "range, approximate"

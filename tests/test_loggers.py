@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import echoes_lab
-from echoes_lab.errors import DataError
 from echoes_lab.climate.readers import DUPLICATE, MISSING, OUT_OF_ORDER, RH_OUT_OF_RANGE
+from echoes_lab.errors import DataError
 
 
 @pytest.fixture
@@ -107,3 +107,34 @@ def test_zarr_with_fahrenheit_and_bad_rh_is_flagged_lazily(tmp_path):
     np.testing.assert_allclose(out["temperature"].values, 20.0)
     assert int(out["quality"].sel(sensor="a").values[2]) & RH_OUT_OF_RANGE
     assert np.isnan(out["relative_humidity"].values[0, 2])
+
+
+def test_gaps_are_measured_against_each_sensors_own_interval():
+    """A logger every 5 h beside one every 15 min: no false gaps for the slow one (issue 16)."""
+    fast = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=200, freq="15min"), "sensor": "fast"})
+    slow = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=10, freq="5h"), "sensor": "slow"})
+    frame = pd.concat([fast, slow]).assign(temperature=20.0, rh=50.0)
+    frame = frame[~frame["time"].isin(pd.to_datetime(["2024-01-01 12:00", "2024-01-01 12:15"]))
+                  | (frame["sensor"] == "slow")]  # one real gap (45 min) for "fast"
+    issues = "\n".join(echoes_lab.read_climate(frame).climate.issues)
+    assert "fast: 1 gap(s)" in issues and "slow:" not in issues
+
+
+def test_date_order_needs_evidence_and_contradictions_are_refused(tmp_path):
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("Date,Temperature,RH\n13/01/2024 10:00,20,50\n01/14/2024 10:00,20,50\n")
+    with pytest.raises(DataError, match="mixes two date orders"):
+        echoes_lab.read_climate(mixed)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Temperature,RH\n2024-01-13 10:00,20,50\nsensor reset,20,50\n")
+    with pytest.raises(DataError, match="line 3: cannot read 'sensor reset'.*not a date") as err:
+        echoes_lab.read_climate(bad)
+    assert "dayfirst" not in str(err.value)
+
+
+def test_rh_only_logger(tmp_path):
+    f = tmp_path / "rh.csv"
+    f.write_text("Timestamp;RH (%)\n2024-01-13 10:00;50,5\n2024-01-13 10:15;51,0\n")
+    ds = echoes_lab.read_climate(f)
+    assert ds["relative_humidity"].values[0].tolist() == [50.5, 51.0]
+    assert ds["temperature"].attrs["measured"] == "no"

@@ -1,20 +1,33 @@
-"""echoes_lab.hub.services.reports without a hub: cron checks, the store, the missed-run policy, run failures.
+"""echoes_lab.hub.services.reports without a hub: cron checks, the store, the missed-run policy,
+deleted schedules, closed accounts, and a run's final state after a restart.
 
-The service end to end (hub OAuth, runs as the owner, restarts) is in
-tests/integration/test_reports_service.py.
+The service end to end (hub OAuth, runs in the owner's named server, restarts) is in
+tests/integration/test_reports_service.py; the attacks in tests/reliability/.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import tomli_w
 
-from echoes_lab.hub.settings import load_settings
-from echoes_lab.hub.services.reports.scheduler import Scheduler, check_cron, next_fire
+from echoes_lab.hub.services.reports.scheduler import (
+    Scheduler,
+    check_cron,
+    check_notebook_path,
+    crate_status,
+    describe_cron,
+    next_fire,
+    next_times,
+)
+from echoes_lab.hub.services.reports.servers import NotFound, OwnerServers
 from echoes_lab.hub.services.reports.store import Store
+from echoes_lab.hub.settings import load_settings
 
 
 def make_settings(tmp_path, **reports):
@@ -25,42 +38,150 @@ def make_settings(tmp_path, **reports):
     return load_settings(f)
 
 
+def unreachable_hub() -> OwnerServers:
+    # a port nobody listens on: every call fails as a hub that is down does
+    return OwnerServers("http://127.0.0.1:9/hub/api", "x", "http://127.0.0.1:9", linger=0)
+
+
 def test_cron_five_fields_or_six_with_seconds_first():
-    t = datetime(2026, 11, 25, 6, 0, 30, tzinfo=timezone.utc)
-    assert next_fire(check_cron("* * * * *"), t) == datetime(2026, 11, 25, 6, 1, tzinfo=timezone.utc)
-    assert next_fire(check_cron("0 6 1 * *"), t) == datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)
-    assert next_fire(check_cron("*/20 * * * * *"), t) == datetime(2026, 11, 25, 6, 0, 40, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 25, 6, 0, 30, tzinfo=UTC)
+    assert next_fire(check_cron("* * * * *"), t) == datetime(2026, 11, 25, 6, 1, tzinfo=UTC)
+    assert next_fire(check_cron("0 6 1 * *"), t) == datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    assert next_fire(check_cron("*/20 * * * * *"), t) == datetime(2026, 11, 25, 6, 0, 40, tzinfo=UTC)
     for bad in ("every minute", "* * * *", "61 * * * *"):
         with pytest.raises(ValueError, match="not a cron expression"):
             check_cron(bad)
+    assert next_times("0 6 1 * *", t) == [datetime(2026, 12, 1, 6, tzinfo=UTC),
+                                          datetime(2027, 1, 1, 6, tzinfo=UTC),
+                                          datetime(2027, 2, 1, 6, tzinfo=UTC)]
+    assert describe_cron("0 6 1 * *") == "At 06:00, on day 1 of the month (UTC)"
+
+
+def test_impossible_and_too_frequent_crons_are_refused_clearly():
+    with pytest.raises(ValueError, match="never fires"):
+        check_cron("0 0 31 2 *")
+    with pytest.raises(ValueError, match=r"fires every 1 s.*reports.min_interval"):
+        check_cron("* * * * * *", min_interval=300)
+    # the shortest gap counts, not the first one
+    with pytest.raises(ValueError, match="fires every 60 s"):
+        check_cron("0,1 * * * *", min_interval=300)
+    assert check_cron("*/5 * * * *", min_interval=300) == "*/5 * * * *"
+
+
+def test_notebook_paths_stay_inside_the_home():
+    assert check_notebook_path(" work/r.ipynb ") == "work/r.ipynb"
+    for bad in ("/etc/passwd.ipynb", "../bob/r.ipynb", "a/../../r.ipynb", "r.py", ""):
+        with pytest.raises(ValueError, match="inside your home folder"):
+            check_notebook_path(bad)
 
 
 @pytest.mark.parametrize("policy", ["skip", "run-once"])
 def test_runs_missed_while_down_follow_the_policy(tmp_path, policy):
     settings = make_settings(tmp_path, missed=policy, retries=0)
     store = Store(settings.state_dir / "reports.sqlite")
-    t = datetime.now(timezone.utc).replace(microsecond=0)
+    t = datetime.now(UTC).replace(microsecond=0)
     # due at the minute 3 min before now's, every minute: 4 fire times fell while it was down
-    sch = store.add_schedule("ada", "r", "r.ipynb", {}, "* * * * *", t.replace(second=0) - timedelta(minutes=3))
-    paused = store.add_schedule("ada", "p", "p.ipynb", {}, "* * * * *", t - timedelta(minutes=5), enabled=False)
-    stale = store.add_run(sch, "schedule", status="running")
+    sch = store.add_schedule("ada", "r", "r.ipynb", {}, "* * * * *",
+                             t.replace(second=0) - timedelta(minutes=3))
+    paused = store.add_schedule("ada", "p", "p.ipynb", {}, "* * * * *", t - timedelta(minutes=5),
+                                enabled=False)
 
     async def start_and_settle():
-        scheduler = Scheduler(settings, store)
-        assert store.interrupt_unfinished() == 1
+        scheduler = Scheduler(settings, store, unreachable_hub(), clock=lambda: t)
         scheduler.apply_missed_policy(t)
-        await asyncio.gather(*scheduler.tasks)
+        scheduler.dispatch()
+        while scheduler.busy:
+            await asyncio.sleep(0.05)
 
     asyncio.run(start_and_settle())
-    assert store.run(stale["id"])["status"] == "interrupted"
-    runs = [r for r in store.runs(sch["id"]) if r["id"] != stale["id"]]
+    runs = store.runs(sch["id"])
     assert len(runs) == 1
     assert runs[0]["note"].startswith("4 scheduled time(s)")
     if policy == "skip":
         assert runs[0]["status"] == "missed"
     else:
-        # the catch-up run was tried; ada never signed in, so it fails and says why
+        # the catch-up run was tried; the hub is down here, so it fails and says why
         assert runs[0]["trigger"] == "catch-up" and runs[0]["status"] == "failed"
-        assert "has no home folder yet" in runs[0]["error"]
+        assert "cannot reach" in runs[0]["error"]
     assert store.schedule(sch["id"])["next_run"] == (t + timedelta(minutes=1)).replace(second=0).isoformat()
     assert store.runs(paused["id"]) == []  # a paused schedule misses nothing
+
+
+def test_deleting_a_schedule_drops_its_queued_runs_and_closing_an_account_pauses_all(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    t = datetime.now(UTC)
+    a = store.add_schedule("ada", "a", "a.ipynb", {}, "0 6 * * *", t)
+    b = store.add_schedule("ada", "b", "b.ipynb", {}, "0 6 * * *", t)
+    other = store.add_schedule("bob", "c", "c.ipynb", {}, "0 6 * * *", t)
+    queued = store.add_run(a, "schedule")
+    assert store.delete_schedule(a["id"]) == 1
+    assert store.run(queued["id"])["status"] == "cancelled"
+
+    settings = make_settings(tmp_path)
+    scheduler = Scheduler(settings, store, unreachable_hub(), clock=lambda: t)
+    waiting = store.add_run(b, "schedule")
+    assert asyncio.run(scheduler.disable_owner("ada", "the workshop was closed")) == 1
+    assert store.schedule(b["id"])["enabled"] is False
+    assert store.run(waiting["id"])["status"] == "cancelled"
+    assert store.run(waiting["id"])["error"] == "the workshop was closed"
+    assert store.schedule(other["id"])["enabled"] is True
+    assert store.owners() == ["bob"]
+
+
+class FolderServers(OwnerServers):
+    """The owner's server answered from a local folder: a stand-in for the hub's contents API
+    (only the two calls reconciliation makes), so a restart can be replayed without a hub."""
+
+    def __init__(self, home: Path, alive: set[str]):
+        super().__init__("http://127.0.0.1:9/hub/api", "x", "http://127.0.0.1:9", linger=0)
+        self.home, self.alive = home, alive
+
+    @contextlib.asynccontextmanager
+    async def lease(self, owner):
+        yield self
+
+    async def kernel_alive(self, owner, kernel_id):
+        return kernel_id in self.alive
+
+    async def contents(self, owner, path, **params):
+        p = self.home / path
+        if not p.exists():
+            raise NotFound(path)
+        if p.is_dir():
+            return {"content": [{"name": c.name} for c in p.iterdir()]}
+        return {"content": p.read_text()}
+
+
+def test_a_run_that_completed_is_never_marked_interrupted_after_a_restart(tmp_path):
+    """The service died while runs were under way; at its next start the crates decide."""
+    from echoes_lab.runs.provenance import write_crate
+
+    settings = make_settings(tmp_path)
+    home = tmp_path / "home"
+    store = Store(tmp_path / "r.sqlite")
+    t = datetime.now(UTC)
+    sch = store.add_schedule("ada", "r", "work/r.ipynb", {}, "0 6 * * *", t)
+    done, lost = store.add_run(sch, "schedule"), store.add_run(sch, "schedule")
+    for run, folder in ((done, "reports/r-1/a-run1"), (lost, "reports/r-1/b-run2")):
+        store.update_run(run["id"], status="running", output_dir=folder, kernel="k-gone")
+    out = home / "reports/r-1/a-run1"
+    (out / "source").mkdir(parents=True)
+    for name in ("source/r.ipynb", "r.ipynb", "r.html"):
+        (out / name).write_text("{}")
+    write_crate(out, source=out / "source/r.ipynb", executed=out / "r.ipynb", html=out / "r.html",
+                parameters={}, datasets=[], start=t, end=t, status="completed")
+    assert crate_status((out / "ro-crate-metadata.json").read_text()) == "completed"
+
+    async def restart():
+        scheduler = Scheduler(settings, store, FolderServers(home, alive=set()), clock=lambda: t)
+        scheduler.start()
+        while any(r["status"] == "running" for r in store.runs(sch["id"])):
+            await asyncio.sleep(0.05)
+        await scheduler.stop()
+
+    asyncio.run(restart())
+    assert store.run(done["id"])["status"] == "completed"
+    assert store.run(done["id"])["outputs"] == {"notebook": "r.ipynb", "html": "r.html",
+                                                "crate": "ro-crate-metadata.json"}
+    assert store.run(lost["id"])["status"] == "interrupted"
+    assert json.loads((out / "ro-crate-metadata.json").read_text())  # untouched

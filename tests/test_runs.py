@@ -45,7 +45,8 @@ def test_unknown_or_mistyped_parameters_are_refused_with_the_accepted_list():
         check_parameters(REPORT, {"scael": 2})
     message = str(err.value)
     assert "unknown parameter 'scael'" in message
-    assert "scale (float, default 1.0)" in message and "label (str" in message and "dataset (str" in message
+    assert "scale (float)" in message and "label (str)" in message and "dataset (str)" in message
+    assert "1.0" not in message  # an error never quotes the notebook's text (its defaults)
     with pytest.raises(ParameterError, match="'scale' must be float, not str"):
         check_parameters(REPORT, {"scale": "two"})
     with pytest.raises(ParameterError, match="'scale' must be float, not bool"):
@@ -152,3 +153,32 @@ def test_batch_on_a_dask_cluster(data_env, tmp_path):
     rows = len(pd.read_csv(data_env / "colour" / "fading-spectra.csv"))
     assert [outputs_of(tmp_path / "d" / nb).strip() for nb in table["notebook"]] == [
         f"gallery 3: RESULT {rows * 1.0}", f"gallery 3: RESULT {rows * 3.0}"]
+
+
+LEAK = {"cells": [
+    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "step = 0",
+     "outputs": [], "execution_count": None},
+    {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source":
+     "import builtins, os, sys\n"
+     "seen = [n for n in ('_leak_global',) if n in globals()]\n"
+     "seen += ['builtins'] if hasattr(builtins, '_leak_builtin') else []\n"
+     "seen += ['module'] if '_leak_module' in sys.modules else []\n"
+     "print('STATE', step, os.getpid(), 'leaked:' + ','.join(seen) if seen else 'clean')\n"
+     "_leak_global = builtins._leak_builtin = step\n"
+     "sys.modules['_leak_module'] = sys.modules['os']"}],
+    "metadata": {"kernelspec": {"name": "echoes", "display_name": "ECHOES", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_run_of_a_batch_gets_a_fresh_interpreter(tmp_path, workers):
+    """A run sets a global, a builtin and a module; the next run (even on the same worker,
+    whose next kernel was started ahead) sees none of them, in a process of its own."""
+    nb = tmp_path / "leak.ipynb"
+    nb.write_text(json.dumps(LEAK))
+    table = run_grid(nb, {"step": [1, 2, 3, 4]}, tmp_path / "b", workers=workers)
+    assert list(table["status"]) == ["completed"] * 4
+    lines = [outputs_of(tmp_path / "b" / n).split() for n in table["notebook"]]
+    assert [ln[0] for ln in lines] == ["STATE"] * 4
+    assert [ln[3] for ln in lines] == ["clean"] * 4
+    assert len({ln[2] for ln in lines}) == 4  # four kernels, four pids

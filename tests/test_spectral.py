@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -190,3 +191,23 @@ def test_display_helpers_draw(cube):
     assert ax.images and ax.images[0].get_array().shape == (48, 64, 3)
     ax = cube.spectral.plot_spectra(labels, names={1: "blue"})
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["blue"]
+
+
+def test_envi_spectral_library_real_file():
+    """The Hyperspectral Pigment Dataset's averaged library (Deborah 2022, CC BY 4.0; see
+    tests/data/real/datasets/SOURCES.md): 1,592 spectra × 186 bands, 405.37–995.83 nm, names
+    and values as the header and SPy (an independent ENVI reader) give them."""
+    import spectral.io.envi as envi
+
+    from echoes_lab.spectral import read_library
+
+    base = Path(__file__).parent / "data" / "real" / "datasets" / "hyperspectral-pigments"
+    lib = read_library(base / "__speclib_averages.sli")
+    assert lib.shape == (1592, 186)
+    assert lib["spectrum"].values[0] == "ER_1_1_p4_sh1"
+    assert float(lib["wavelength"][0]) == pytest.approx(405.369888)
+    assert float(lib["wavelength"][-1]) == pytest.approx(995.827873)
+    spy = envi.open(str(base / "__speclib_averages.hdr"), str(base / "__speclib_averages.sli"))
+    np.testing.assert_array_equal(lib.values, spy.spectra)
+    with pytest.raises(SpectralError, match="read_library"):
+        read_cube(base / "__speclib_averages.hdr")

@@ -329,26 +329,35 @@ class ClimateAccessor:
             out[name] = ok.where(valid)  # NaN where there is no reading
         return xr.Dataset(out)
 
+    def _assess(self, freq: str = "MS", t_band=(16.0, 25.0), rh_band=(40.0, 60.0)):
+        """The one-pass engine's tables (:func:`echoes_lab.climate.engine.assess`), kept for
+        the next call with the same arguments on the same variables."""
+        from echoes_lab.climate.engine import assess
+
+        key = (freq, tuple(t_band), tuple(rh_band),
+               *(id(v) for k, v in self._ds.variables.items()
+                 if k in ("temperature", "relative_humidity", "quality", "time")))
+        if getattr(self, "_assessed", (None,))[0] != key:
+            self._assessed = (key, assess(self._ds, freq=freq, t_band=t_band, rh_band=rh_band))
+        return self._assessed[1]
+
     def ashrae(self, freq: str = "YS", required: float = 1.0) -> pd.DataFrame:
         """Which ASHRAE class each sensor meets in each period, and when each class failed.
 
         A class is met in a period if at least ``required`` (default all) of the valid
-        readings meet it (see :meth:`ashrae_compliance`). Columns: ``sensor``, ``period``,
-        ``class`` (the best met, or "none"), and per class the share of readings that met it
-        and the first reading that did not.
+        readings meet it (see :meth:`ashrae_compliance`, whose definitions the one-pass engine
+        evaluates). Columns: ``sensor``, ``period``, ``class`` (the best met, or "none"), and
+        per class the share of readings that met it and the first reading that did not.
         """
-        ok = self.ashrae_compliance()
-        ok = ok.reset_coords(drop=True)
-        share = ok.resample(time=freq).mean()
-        seconds = (self._ds["time"] - np.datetime64("1970-01-01")) / np.timedelta64(1, "s")
-        first_fail = xr.Dataset({k: seconds.where(v == 0).resample(time=freq).min() for k, v in ok.items()})
-        share, first_fail = share.compute(), first_fail.compute()
-        rows = share.to_dataframe().add_suffix(" share").join(first_fail.to_dataframe().add_suffix(" first failure"))
-        for name in ASHRAE_CLASSES:
+        _, per_period = self._assess(freq)
+        classes = list(ASHRAE_CLASSES)
+        rows = per_period[classes].to_dataframe().add_suffix(" share").join(
+            per_period[[f"{c} first failure" for c in classes]].to_dataframe())
+        for name in classes:
             col = f"{name} first failure"
             rows[col] = pd.to_datetime(rows[col], unit="s")
-        met = [rows[f"{n} share"] >= required for n in ASHRAE_CLASSES]
-        rows.insert(0, "class", np.select(met, list(ASHRAE_CLASSES), default="none"))
+        met = [rows[f"{n} share"] >= required for n in classes]
+        rows.insert(0, "class", np.select(met, classes, default="none"))
         return rows.reset_index().rename(columns={"time": "period"})
 
     # summaries
@@ -375,43 +384,41 @@ class ClimateAccessor:
 
     def risk_table(self, t_band=(16.0, 25.0), rh_band=(40.0, 60.0)) -> pd.DataFrame:
         """One row per sensor: coverage, climate, IPI metrics with their ratings, mould, EN 15757
-        excursions, ASHRAE class over the whole record and time in band; computed in one pass.
+        excursions, ASHRAE class over the whole record and time in band; computed in one pass
+        over the readings by :mod:`echoes_lab.climate.engine` (which also keeps the monthly
+        ASHRAE table for :meth:`ashrae`).
 
         Ratings follow IPI (dpcalc.org): natural ageing GOOD if TWPI ≥ 75, OK ≥ 45, else
         RISK; mechanical damage OK while the wood EMC stays within 5-12.5 %; mould RISK if any
         reading is at risk.
         """
-        ds, t, rh = self._ds, self.t, self.rh
-        emc = self.emc_wood()
-        mould = self.mould_risk()
-        band = self.en15757()
-        ok = self.ashrae_compliance()
+        ds = self._ds
+        s, _ = self._assess("MS", t_band, rh_band)
         step_h = _step(ds) / pd.Timedelta("1h")
-        lazy = xr.Dataset({
-            "readings": t.notnull().sum("time"),
-            "flagged": (ds["quality"] > 1).sum("time") if "quality" in ds else t.isnull().sum("time") * 0,
-            "T mean": t.mean("time"), "T min": t.min("time"), "T max": t.max("time"),
-            "RH mean": rh.mean("time"), "RH min": rh.min("time"), "RH max": rh.max("time"),
-            "dew point max": self.dew_point().max("time"),
-            "TWPI (years)": self.twpi(),
-            "EMC min": emc.min("time"), "EMC max": emc.max("time"),
-            "mould risk (h)": mould.sum("time") * step_h,
-            "EN 15757 excursions": band["excursion"].sum("time") / t.notnull().sum("time"),
-            **{f"ASHRAE {k}": v.mean("time") for k, v in ok.items()},
-            **{f"in band ({k})": v for k, v in self.time_in_band(t_band, rh_band).items()},
-        }).compute()
-        table = lazy.to_dataframe()
-        table = table.drop(columns=[c for c in table.columns if c not in lazy.data_vars])
+        classes = list(ASHRAE_CLASSES)
+        columns = {
+            "readings": s["readings"], "flagged": s["flagged"],
+            "T mean": s["T mean"], "T min": s["T min"], "T max": s["T max"],
+            "RH mean": s["RH mean"], "RH min": s["RH min"], "RH max": s["RH max"],
+            "dew point max": s["dew point max"], "TWPI (years)": s["TWPI (years)"],
+            "EMC min": s["EMC min"], "EMC max": s["EMC max"],
+            "mould risk (h)": s["mould"] * step_h,
+            "EN 15757 excursions": s["excursions"] / s["readings"],
+            **{f"ASHRAE {k}": s[f"ASHRAE {k}"] for k in classes},
+            **{k: s[k] for k in s.data_vars if k.startswith("in band")},
+        }
+        table = pd.DataFrame({k: v.to_numpy() for k, v in columns.items()},
+                             index=pd.Index(s["sensor"].to_numpy(), name="sensor"))
         if "room" in ds.coords:
             table.insert(0, "room", ds["room"].to_numpy())
-        classes = [table[f"ASHRAE {k}"] >= 1.0 for k in ASHRAE_CLASSES]
-        table["ASHRAE class"] = np.select(classes, list(ASHRAE_CLASSES), default="none")
+        met = [table[f"ASHRAE {k}"] >= 1.0 for k in classes]
+        table["ASHRAE class"] = np.select(met, classes, default="none")
         table["natural ageing"] = np.where(table["TWPI (years)"] >= TWPI_GOOD, "GOOD",
                                            np.where(table["TWPI (years)"] >= TWPI_OK, "OK", "RISK"))
-        table["mechanical damage"] = np.where((table["EMC min"] >= EMC_OK[0]) & (table["EMC max"] <= EMC_OK[1]),
-                                              "OK", "RISK")
+        emc_ok = (table["EMC min"] >= EMC_OK[0]) & (table["EMC max"] <= EMC_OK[1])
+        table["mechanical damage"] = np.where(emc_ok, "OK", "RISK")
         table["mould"] = np.where(table["mould risk (h)"] > 0, "RISK", "GOOD")
-        return table.drop(columns=[f"ASHRAE {k}" for k in ASHRAE_CLASSES])
+        return table.drop(columns=[f"ASHRAE {k}" for k in classes])
 
     # plots (matplotlib, imported on use)
     def plot(self, sensor=None, **kwargs):

@@ -45,8 +45,10 @@ UNKNOWN = re.compile(
     re.I,
 )
 APPROX = re.compile(r"\b(c\.|ca\.?|circa|about|around|approx\.?|vers|verso|um|hacia|intorno al|env\.?)(?=\s|\d|$)|\bc(?=\d)", re.I)
-BEFORE = re.compile(r"\b(before|avant|vor|antes de|prima del|prima di|ante)\b", re.I)
-AFTER = re.compile(r"\b(after|après|apres|nach|después de|despues de|dopo il|dopo|post)\b", re.I)
+BEFORE = re.compile(r"\b(before|avant|vor|antes de|prima del|prima di|ante|until|till|up to|"
+                    r"jusqu'à|jusqu'en|jusque|bis|hasta|fino al)\b", re.I)
+AFTER = re.compile(r"\b(after|après|apres|nach|después de|despues de|dopo il|dopo|post|from|since|"
+                   r"depuis|dès|à partir de|ab|seit|desde|a partir de|dal)\b", re.I)
 EVENTS = re.compile(
     r"\b(exhibited|published|first published|printed|reprinted|cast|engraved|reproduced|"
     r"enlarged version|reconstructed|remade|replica|editioned|reworked|dated|signed|inscribed|"
@@ -67,22 +69,41 @@ def _roman(s: str) -> int | None:
     return total if 0 < total <= 21 else None
 
 
-# parts of a century / decade, as fractions of its span (start, end)
+# parts of a century / decade, as fractions of its span (start, end). Ordinals of quarters,
+# thirds and halves in English, French, Italian, German and Spanish ("2e quart", "primer tercio",
+# "zweites Viertel", "seconda metà"); "last" is the final one of its kind.
+_ORDINALS = {
+    1: r"first|1st|premier|premi[eè]re|1er|1[eè]re|1re|primo|prima|primer|primera|primero|erste[snr]?|1\.",
+    2: r"second|2nd|deuxi[eè]me|seconde?|2e|2[eè]me|secondo|seconda|segundo|segunda|zweite[snr]?|2\.",
+    3: r"third|3rd|troisi[eè]me|3e|3[eè]me|terzo|terza|tercer|tercera|tercero|dritte[snr]?|3\.",
+    4: r"fourth|4th|quatri[eè]me|4e|4[eè]me|quarto|quarta|cuarto|cuarta|vierte[snr]?|4\.",
+    -1: r"last|final|dernier|derni[eè]re|ultimo|ultima|[uú]ltimo|[uú]ltima|letzte[snr]?",
+}
+_UNITS = {4: r"quarter|quart|quarto|cuarto|viertel",
+          3: r"third|tiers|terzo|tercio|drittel",
+          2: r"half|moiti[eé]|met[aà]|mitad|h[aä]lfte|haelfte"}
+ORDINAL_PART = re.compile(
+    r"(?<!\w)(?P<ord>" + "|".join(f"(?:{v})" for v in _ORDINALS.values()) + r")\s+(?P<unit>"
+    + "|".join(f"(?:{v})" for v in _UNITS.values()) + r")(?!\w)", re.I)
 PARTS = [
-    (re.compile(r"\b(first quarter|1st quarter|premier quart)\b", re.I), (0.0, 0.25)),
-    (re.compile(r"\b(second quarter|2nd quarter)\b", re.I), (0.25, 0.5)),
-    (re.compile(r"\b(third quarter|3rd quarter)\b", re.I), (0.5, 0.75)),
-    (re.compile(r"\b(last quarter|fourth quarter|4th quarter|dernier quart)\b", re.I), (0.75, 1.0)),
-    (re.compile(r"\b(first half|1st half|première moitié|premiere moitie|prima metà|erste hälfte|primera mitad)\b", re.I), (0.0, 0.5)),
-    (re.compile(r"\b(second half|2nd half|seconde moitié|deuxième moitié|seconda metà|zweite hälfte|segunda mitad)\b", re.I), (0.5, 1.0)),
-    (re.compile(r"\b(early|début|debut|inizio|anfang|frühe[sn]?|fruehe[sn]?|principios|principio|comienzos)\b", re.I), (0.0, 0.5)),
-    (re.compile(r"\b(mid|middle|milieu|metà|meta|mitte|mediados)\b", re.I), (0.3, 0.7)),
-    (re.compile(r"\b(late|fin|fine|ende|späte[sn]?|spaete[sn]?|finales|final)\b", re.I), (0.5, 1.0)),
+    (re.compile(r"\b(early|d[ée]but|inizio|anfang|fr[üu]he[sn]?|fruehe[sn]?|principios|principio|comienzos)\b",
+                re.I), (0.0, 0.5), "early"),
+    (re.compile(r"\b(mid|middle|milieu|met[àa]|mitte|mediados)\b", re.I), (0.3, 0.7), "mid"),
+    (re.compile(r"\b(late|fin|fine|ende|sp[äa]te[sn]?|spaete[sn]?|finales|final)\b", re.I), (0.5, 1.0), "late"),
 ]
+
+
+def _ordinal_span(m: re.Match) -> tuple[float, float]:
+    word, unit = m.group("ord").lower(), m.group("unit").lower()
+    n = next(k for k, v in _UNITS.items() if re.fullmatch(v, unit, re.I))
+    k = next(k for k, v in _ORDINALS.items() if re.fullmatch(v, word, re.I))
+    k = n if k == -1 else min(k, n)
+    return ((k - 1) / n, k / n)
+
 
 CENTURY_WORD = r"(?:century|cent\.?|c\b|siècle|siecle|s\.|secolo|sec\.|jahrhundert[s]?|jh\.?|siglo)"
 CENTURY_NUM = re.compile(
-    rf"(?P<n>\d{{1,2}})(?:st|nd|rd|th|e|er|ème|eme|\.|°|º)?\s*-?\s*{CENTURY_WORD}", re.I)
+    rf"(?<![\d.])(?P<n>\d{{1,2}})(?:st|nd|rd|th|e|er|ème|eme|\.|°|º)?\s*-?\s*{CENTURY_WORD}", re.I)
 CENTURY_ROMAN_AFTER = re.compile(rf"\b(?P<r>[IVXL]{{1,7}})(?:e|er|ème|eme|°|º)?\s+{CENTURY_WORD}", re.I)
 CENTURY_ROMAN_BEFORE = re.compile(r"\b(?:secolo|siglo|sec\.)\s+(?P<r>[IVXL]{1,7})\b", re.I)
 DECADE = re.compile(r"(?P<y>\d{3}0)(?:'?s\b|er\b(?:\s*jahre)?)", re.I)
@@ -91,15 +112,45 @@ RANGE = re.compile(
     r"(?P<a>\d{3,4})\s*(?:[-–—‐/]|\bto\b|\bà\b|\ba\b|\bbis\b|\bal\b)\s*(?:c\.\s*|ca\.?\s*|\?)?(?P<b>\d{1,4})(?!\d|\s*(?:st|nd|rd|th)\b)",
     re.I)
 YEAR = re.compile(r"(?<!\d)(?<!\d\.)(?P<y>\d{3,4})(?![\d]|'?s\b|er\b|\s*(?:st|nd|rd|th)\b)")
+YEAR_SHORT = re.compile(r"(?<![\d.])(?P<y>\d{1,4})(?![\d]|'?s\b|er\b|\s*(?:st|nd|rd|th)\b)")
+RANGE_SHORT = re.compile(
+    r"(?<![\d.])(?P<a>\d{1,4})\s*(?:[-–—‐/]|\bto\b|\bà\b|\ba\b|\bbis\b|\bal\b)\s*(?:c\.\s*|ca\.?\s*|\?)?"
+    r"(?P<b>\d{1,4})(?!\d|\s*(?:st|nd|rd|th)\b)", re.I)
 EDTF_LIKE = re.compile(r"^[\dXu~?%/.\[\]{},\-\s]+$")
+
+# whole calendar dates and timestamps: only their year is kept (we work in whole years), so the
+# month of "1921-07-01" can never be read as the end of a short range ("1921–07")
+ISO_DATE = re.compile(r"(?<![\d.])(?P<y>\d{4})-(?P<m>[01]\d)-(?P<d>[0-3]\d)"
+                      r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\d])")
+# day-month-year with dots or slashes (European "1.7.1921", "01/07/1921"; month-first orders
+# give the same year, which is all we keep)
+DMY_DATE = re.compile(r"(?<![\d.])(?P<a>\d{1,2})[./](?P<b>\d{1,2})[./](?P<y>\d{4})(?![\d])")
+_MONTHS = (r"january|february|march|april|may|june|july|august|september|october|november|december|"
+           r"jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|"
+           r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|"
+           r"d[ée]cembre|gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|"
+           r"dicembre|januar|j[aä]nner|februar|m[aä]rz|juni|juli|oktober|dezember|enero|febrero|"
+           r"abril|mayo|junio|julio|septiembre|setiembre|octubre|noviembre|diciembre")
+MONTH_DATE = re.compile(
+    rf"(?<!\w)(?:\d{{1,2}}(?:er|\.|º|°|st|nd|rd|th)?\s+(?:de\s+)?)?(?:{_MONTHS})\.?\s+"
+    rf"(?:(?:de\s+)?\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?(?:de\s+)?(?P<y>\d{{3,4}})(?!\d)", re.I)
+# eras. The era words are blanked out (same length, so positions hold) before the years are read:
+# "a.C." and "J.-C." contain "C.", which would otherwise read as "circa"
+BC = re.compile(r"(?<!\w)(?:B\.?\s?C\.?(?:\s?E\.?)?|before Christ|av(?:ant|\.)?\s*J\.?\s*-?\s*C\.?|"
+                r"a\.\s?C\.?|a\.\s?Chr\.?|v\.\s?Chr\.?|vor Christus|avanti Cristo|antes de Cristo)(?!\w)",
+                re.I)
+AD = re.compile(r"(?<!\w)(?:A\.\s?D\.?|AD|C\.E\.|CE|apr\.?\s*J\.?\s*-?\s*C\.?|d\.\s?C\.?|n\.\s?Chr\.?)(?!\w)")
 
 
 @dataclass(frozen=True)
 class DateRange:
     """A parsed display date.
 
-    ``earliest``/``latest`` are the years as written; ``earliest_widened``/``latest_widened``
-    apply the qualifiers (``None`` = open); ``known`` is False for "n.d."-like statements.
+    ``earliest``/``latest`` are the years as written (historical years: 300 BC is ``-300``,
+    there is no year 0); ``earliest_widened``/``latest_widened`` apply the qualifiers (``None``
+    = open); ``known`` is False for "n.d."-like statements; ``rule`` names the rules that
+    produced the result ("iso-date, year", "century-part, BC", ...) so a cataloguer can audit
+    it. ``edtf`` uses EDTF's astronomical year numbering (300 BC is ``-0299``).
     """
 
     text: str
@@ -113,51 +164,86 @@ class DateRange:
     qualifier: str | None = None  # "before", "after" or an event word ("exhibited", ...)
     known: bool = True
     parsed: bool = True
+    rule: str | None = None
     parts: tuple = field(default=(), repr=False)
 
 
-def _part(text: str) -> tuple[float, float] | None:
-    for pattern, span in PARTS:
+def _y(year: int) -> str:
+    """A historical year as EDTF writes it (astronomical numbering: 1 BC is year 0000)."""
+    if year < 0:
+        return f"{year + 1:05d}" if year < -1 else "0000"
+    return f"{year:04d}"
+
+
+def _part(text: str) -> tuple[tuple[float, float], str] | None:
+    m = ORDINAL_PART.search(text)
+    if m:
+        return _ordinal_span(m), "century-part"
+    for pattern, span, _name in PARTS:
         if pattern.search(text):
-            return span
+            return span, "century-part"
     return None
 
 
-def _items(s: str) -> list[tuple[int, int, str]]:
-    """Every year expression in ``s``, in order, as (first year, last year, EDTF piece)."""
-    found: list[tuple[int, int, int, str]] = []  # (position, lo, hi, edtf)
+def _items(s: str, bc_before: int = -1) -> list[tuple[int, int, str, str]]:
+    """Every year expression in ``s``, in order, as (first year, last year, EDTF piece, kind).
+
+    Expressions starting before position ``bc_before`` are years before Christ.
+    """
+    found: list[tuple[int, int, int, str, str]] = []  # (position, lo, hi, edtf, kind)
     taken = [False] * len(s)
 
-    def claim(m, lo, hi, edtf):
+    def claim(m, lo, hi, edtf, kind, bc=None):
         if any(taken[m.start():m.end()]):
             return
         for i in range(m.start(), m.end()):
             taken[i] = True
-        found.append((m.start(), lo, hi, edtf))
+        if (m.start() < bc_before) if bc is None else bc:
+            lo, hi = sorted((-lo, -hi))
+            edtf = f"{_y(lo)}/{_y(hi)}" if lo != hi else _y(lo)
+        found.append((m.start(), lo, hi, edtf, kind))
 
-    for m in list(CENTURY_NUM.finditer(s)) + list(CENTURY_ROMAN_AFTER.finditer(s)) + list(CENTURY_ROMAN_BEFORE.finditer(s)):
+    centuries = (list(CENTURY_NUM.finditer(s)) + list(CENTURY_ROMAN_AFTER.finditer(s))
+                 + list(CENTURY_ROMAN_BEFORE.finditer(s)))
+    for m in centuries:
         n = int(m.group("n")) if "n" in m.groupdict() and m.group("n") else _roman(m.group("r"))
         if not n or n > 21:
             continue
-        start = (n - 1) * 100
         window = s[max(0, m.start() - 25):m.end() + 4]
-        span = _part(window)
-        if span:
+        part = _part(window)
+        span = part[0] if part else (0.0, 1.0)
+        if m.start() < bc_before:  # n-th century BC: from n*100 BC to (n-1)*100+1 BC
+            start = -(n * 100)
             lo, hi = start + round(span[0] * 100), start + round(span[1] * 100) - 1
-            claim(m, lo, hi, f"{lo:04d}/{hi:04d}")
+            found_edtf = f"{_y(lo)}/{_y(hi)}"
+            # claim() would negate again: hand it the AD mirror and let it flip back
+            claim(m, -lo, -hi, found_edtf, part[1] if part else "century")
+            continue
+        start = (n - 1) * 100
+        if part:
+            lo, hi = start + round(span[0] * 100), start + round(span[1] * 100) - 1
+            claim(m, lo, hi, f"{lo:04d}/{hi:04d}", "century-part")
         else:
-            claim(m, start, start + 99, f"{start // 100:02d}XX")
+            claim(m, start, start + 99, f"{start // 100:02d}XX", "century")
     for pattern in (DECADE_WORDED, DECADE):
         for m in pattern.finditer(s):
             y = int(m.group("y"))
-            span = _part(s[max(0, m.start() - 12):m.start() + 1])
-            if span:  # "early 1840s" -> 1840-1845, "mid" 1843-1847, "late" 1845-1849 (Tate usage)
+            part = _part(s[max(0, m.start() - 12):m.start() + 1])
+            if part:  # "early 1840s" -> 1840-1845, "mid" 1843-1847, "late" 1845-1849 (Tate usage)
+                span = part[0]
                 lo, hi = y + math.floor(span[0] * 10), min(y + 9, y + math.ceil(span[1] * 10))
-                claim(m, lo, hi, f"{lo}/{hi}")
+                claim(m, lo, hi, f"{lo}/{hi}", "decade-part")
             else:
-                claim(m, y, y + 9, f"{y // 10}X")
-    for m in RANGE.finditer(s):
+                claim(m, y, y + 9, f"{y // 10}X", "decade")
+    for m in (RANGE_SHORT if bc_before > 0 else RANGE).finditer(s):
         a, b = m.group("a"), m.group("b")
+        if m.start("b") < bc_before:  # "300-200 BC": descending is the normal order
+            claim(m, int(a), int(b), "", "range")
+            continue
+        if m.start() < bc_before:  # "100 BC - AD 50"
+            lo, hi = -int(a), int(b)
+            claim(m, lo, hi, f"{_y(lo)}/{_y(hi)}", "range", bc=False)
+            continue
         if len(b) < len(a):
             b = a[: len(a) - len(b)] + b
         lo, hi = int(a), int(b)
@@ -166,12 +252,14 @@ def _items(s: str) -> list[tuple[int, int, str]]:
                 hi += 100
             else:
                 continue
-        claim(m, lo, hi, f"{lo}/{hi}")
-    for m in YEAR.finditer(s):
+        claim(m, lo, hi, f"{lo}/{hi}", "range")
+    for m in (YEAR_SHORT if bc_before > 0 else YEAR).finditer(s):
         y = int(m.group("y"))
-        claim(m, y, y, f"{y:04d}")
+        if y == 0:
+            continue
+        claim(m, y, y, f"{y:04d}", "year")
     found.sort()
-    return [(lo, hi, edtf) for _, lo, hi, edtf in found]
+    return [(lo, hi, edtf, kind) for _, lo, hi, edtf, kind in found]
 
 
 def _edtf_from_items(items, approximate, uncertain, joiner, qualifier) -> str:
@@ -179,18 +267,18 @@ def _edtf_from_items(items, approximate, uncertain, joiner, qualifier) -> str:
 
     def piece(lo, hi, text, in_set):
         if lo == hi:
-            return f"{lo:04d}{mark}"
+            return f"{_y(lo)}{mark}"
         if "X" in text and not mark and not in_set:
             return text
-        return f"{lo:04d}{mark}..{hi:04d}{mark}" if in_set else f"{lo:04d}{mark}/{hi:04d}{mark}"
+        return f"{_y(lo)}{mark}..{_y(hi)}{mark}" if in_set else f"{_y(lo)}{mark}/{_y(hi)}{mark}"
 
     if qualifier == "before":
-        return f"../{items[-1][1]:04d}{mark}"
+        return f"../{_y(items[-1][1])}{mark}"
     if qualifier == "after":
-        return f"{items[0][0]:04d}{mark}/.."
+        return f"{_y(items[0][0])}{mark}/.."
     if len(items) == 1:
-        return piece(*items[0], in_set=False)
-    inner = ",".join(piece(*it, in_set=True) for it in items)
+        return piece(*items[0][:3], in_set=False)
+    inner = ",".join(piece(*it[:3], in_set=True) for it in items)
     return f"[{inner}]" if joiner == "or" else f"{{{inner}}}"
 
 
@@ -213,12 +301,25 @@ def _from_edtf(text: str) -> DateRange | None:
         parsed = parse_edtf(text.replace(" ", ""))
     except Exception:
         return None
-    lo, hi = parsed.lower_strict(), parsed.upper_strict()
+    try:
+        lo, hi = parsed.lower_strict(), parsed.upper_strict()
+    except Exception:  # e.g. an interval the package cannot bound
+        return None
     lo_y = None if isinstance(lo, float) and math.isinf(lo) else lo.tm_year
     hi_y = None if isinstance(hi, float) and math.isinf(hi) else hi.tm_year
-    return DateRange(text=text, earliest=lo_y, latest=hi_y, earliest_widened=lo_y, latest_widened=hi_y,
-                     edtf=text.replace(" ", ""), approximate="~" in text or "%" in text,
-                     uncertain="?" in text or "%" in text)
+    # EDTF counts years astronomically (0000 = 1 BC); we report historical years
+    lo_y = lo_y - 1 if lo_y is not None and lo_y <= 0 else lo_y
+    hi_y = hi_y - 1 if hi_y is not None and hi_y <= 0 else hi_y
+    return DateRange(text=text, earliest=lo_y if lo_y is not None else hi_y,
+                     latest=hi_y if hi_y is not None else lo_y, earliest_widened=lo_y,
+                     latest_widened=hi_y, edtf=text.replace(" ", ""),
+                     approximate="~" in text or "%" in text, uncertain="?" in text or "%" in text,
+                     qualifier="before" if lo_y is None else "after" if hi_y is None else None,
+                     rule="edtf")
+
+
+OPEN_END = re.compile(r"\d\s*[-–—]\s*$")
+OPEN_START = re.compile(r"^\s*(?:[–—]\s*|-\s+)\d")
 
 
 @lru_cache(maxsize=200_000)
@@ -233,30 +334,48 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
         Years added on each side of an approximate date in the widened interval.
     """
     raw = "" if text is None else str(text)
-    s = " ".join(raw.replace("\u2009", " ").split())
+    s = " ".join(raw.replace("\u2009", " ").replace("\u00a0", " ").split())
     if not s:
-        return DateRange(text=raw, known=False, parsed=False)
+        return DateRange(text=raw, known=False, parsed=False, rule="empty")
     if UNKNOWN.match(s):
-        return DateRange(text=raw, known=False, edtf=None)
+        return DateRange(text=raw, known=False, edtf=None, rule="no date")
     if EDTF_LIKE.match(s) and re.search(r"[Xu~%\[{]|\d\?$|/", s) and not re.search(r"\d\s*[-–]\s*\d", s):
         hit = _from_edtf(s)
         if hit is not None:
             return DateRange(**{**hit.__dict__, "text": raw})
-    items = _items(s)
+    if re.match(r"^-\d", s):  # "-1850": a negative (astronomical) year or "until 1850"? not guessed
+        return DateRange(text=raw, parsed=False, rule="ambiguous leading hyphen")
+    rules: list[str] = []
+    s, n_iso = ISO_DATE.subn(lambda m: m.group("y"), s)
+    s, n_dmy = DMY_DATE.subn(lambda m: m.group("y") if int(m.group("a")) <= 31 and int(m.group("b")) <= 31
+                             else m.group(0), s)
+    s, n_month = MONTH_DATE.subn(lambda m: m.group("y"), s)
+    if n_iso:
+        rules.append("iso-date")
+    if n_dmy or n_month:
+        rules.append("day-month-year")
+    bc_before = -1
+    if bc := BC.search(s):
+        bc_before = bc.start() if AD.search(s) else len(s) + 1
+        rules.append("BC")
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731 - keeps positions
+    s = AD.sub(blank, BC.sub(blank, s))
+    items = _items(s, bc_before)
     if not items:
-        return DateRange(text=raw, parsed=False, known=True)
+        return DateRange(text=raw, parsed=False, known=True, rule="no year found")
     approximate = bool(APPROX.search(s))
     uncertain = "?" in s
     qualifier = None
-    if BEFORE.search(s) and len(items) == 1:
+    single = len(items) == 1 and items[0][3] != "range"
+    if single and (BEFORE.search(s) or OPEN_START.search(s)):
         qualifier = "before"
-    elif AFTER.search(s) and len(items) == 1:
+    elif single and (AFTER.search(s) or OPEN_END.search(s)):
         qualifier = "after"
     elif m := EVENTS.search(s):
         qualifier = m.group(1).lower()
     joiner = "or" if re.search(r"\b(or|ou|oder|o)\b", s, re.I) else "and"
-    earliest = min(lo for lo, _, _ in items)
-    latest = max(hi for _, hi, _ in items)
+    earliest = min(it[0] for it in items)
+    latest = max(it[1] for it in items)
     w_lo, w_hi = earliest, latest
     if approximate:
         w_lo, w_hi = earliest - approx_years, latest + approx_years
@@ -268,15 +387,23 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
     # we emit whole years only, so validity depends on the shape, not on the digits: checking
     # each shape once with the edtf package's grammar (~6 ms a call) keeps parsing fast
     if not _valid_edtf(re.sub(r"\d", "1", edtf)):
-        edtf = f"{earliest:04d}/{latest:04d}" if earliest != latest else f"{earliest:04d}"
+        edtf = f"{_y(earliest)}/{_y(latest)}" if earliest != latest else _y(earliest)
+    kinds = list(dict.fromkeys(it[3] for it in items))
+    rules += kinds if len(items) == 1 else [("list of " if len(items) > 1 else "") + "+".join(kinds)]
+    if approximate:
+        rules.append("approximate")
+    if uncertain:
+        rules.append("uncertain")
+    if qualifier:
+        rules.append(qualifier if qualifier in ("before", "after") else f"event: {qualifier}")
     return DateRange(text=raw, earliest=earliest, latest=latest, earliest_widened=w_lo,
                      latest_widened=w_hi, edtf=edtf, approximate=approximate, uncertain=uncertain,
-                     qualifier=qualifier, parts=tuple(items))
+                     qualifier=qualifier, rule=", ".join(rules), parts=tuple(items))
 
 
 COLUMNS = ["date_text", "date_earliest", "date_latest", "date_earliest_widened",
            "date_latest_widened", "date_edtf", "date_approximate", "date_uncertain",
-           "date_qualifier", "date_known", "date_parsed"]
+           "date_qualifier", "date_known", "date_parsed", "date_rule"]
 
 
 def parse_series(series: pd.Series, approx_years: int = APPROX_YEARS) -> pd.DataFrame:
@@ -299,6 +426,7 @@ def parse_series(series: pd.Series, approx_years: int = APPROX_YEARS) -> pd.Data
         "date_qualifier": pd.array([r.qualifier for r in results], dtype="string"),
         "date_known": [r.known for r in results],
         "date_parsed": [r.parsed for r in results],
+        "date_rule": pd.array([r.rule for r in results], dtype="string"),
     })
     if len(uniques) == 0:
         return table.reindex(range(len(series))).set_axis(series.index)

@@ -5,10 +5,16 @@ The normalised schema, one row per object (:data:`SCHEMA`, in this order):
 ================  ==========================================================================
 ``id``            the record's identifier in its source (accession number, OAI identifier …)
 ``title``         the object's title
-``creators``      list of names (makers, artists, authors), as the source writes them
+``creators``      list of names (makers, artists, authors), as the source writes them, one per person
+``actors``        list of ``{"name", "role", "event", "id"}``: each creator's role(s) and the event
+                  (LIDO "production", "design" …) it is named in
 ``date_text``     the date as displayed ("c.1830–41"); parsed by ``df.records.parse_dates()``
-``date_earliest`` first year as written (nullable integer)
-``date_latest``   last year as written (nullable integer)
+``date_earliest`` first year (nullable integer): the source's machine-readable year where it gives
+                  one (LIDO ``earliestDate``, EDM ``edm:begin``, IIIF ``navDate``), else the
+                  display date's first year as written
+``date_latest``   last year, likewise
+``date_machine_earliest``, ``date_machine_latest``, ``date_machine_source``
+                  the machine-readable years as given, and which field gave them
 ``object_type``   type or classification ("painting", "print")
 ``materials``     materials and techniques ("Oil paint on canvas")
 ``dimensions``    dimensions as written ("support: 610 x 508 mm")
@@ -32,19 +38,28 @@ import pandas as pd
 from echoes_lab.collections import dates, metadata
 from echoes_lab.errors import DataError
 
-SCHEMA = ["id", "title", "creators", "date_text", "date_earliest", "date_latest", "object_type",
+SCHEMA = ["id", "title", "creators", "actors", "date_text", "date_earliest", "date_latest",
+          "date_machine_earliest", "date_machine_latest", "date_machine_source", "object_type",
           "materials", "dimensions", "place", "rights", "source_system", "original"]
 TEXT_FIELDS = ["id", "title", "date_text", "object_type", "materials", "dimensions", "place", "rights"]
 
 
 def _frame(records: list[dict], source_system: str) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(records, columns=[c for c in SCHEMA if c != "source_system"])
+    machine = [r.get("machine_dates") or (None, None, None) for r in records]
+    df = pd.DataFrame.from_records(records, columns=[c for c in SCHEMA if c != "source_system"
+                                                     and not c.startswith("date_machine")])
     df["source_system"] = source_system
     df["creators"] = df["creators"].map(lambda v: list(v) if isinstance(v, (list, tuple)) else [])
+    df["actors"] = [list(a) if isinstance(a, (list, tuple)) else
+                    [{"name": c, "role": "", "event": "", "id": None} for c in cs]
+                    for a, cs in zip(df["actors"], df["creators"], strict=True)]
     for col in TEXT_FIELDS:
         df[col] = df[col].astype("string")
     df["date_earliest"] = pd.array([None] * len(df), dtype="Int64")
     df["date_latest"] = pd.array([None] * len(df), dtype="Int64")
+    df["date_machine_earliest"] = pd.array([m[0] for m in machine], dtype="Int64")
+    df["date_machine_latest"] = pd.array([m[1] for m in machine], dtype="Int64")
+    df["date_machine_source"] = pd.array([m[2] for m in machine], dtype="string")
     return df[SCHEMA]
 
 
@@ -58,7 +73,10 @@ def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mappin
         A file (CSV export, LIDO XML, IIIF manifest JSON, Europeana EDM JSON), an OAI-PMH
         base URL (``http…``), or a table in memory (``echoes_lab.open_dataset(...)``).
     format
-        ``"csv"``, ``"lido"``, ``"iiif"``, ``"edm"`` or ``"oai"``; guessed when omitted.
+        ``"csv"``, ``"lido"``, ``"iiif"`` (a manifest or a collection, expanded to its manifests),
+        ``"edm"`` (Record API JSON), ``"edm-rdf"`` (EDM RDF/XML), ``"oai"`` (harvest a URL) or
+        ``"oai-file"`` (saved OAI-PMH responses: a file or a folder of them); guessed when omitted
+        (XML by its root element, JSON by its keys).
     mapping, preset
         For CSV: schema field → column, or the name of a preset in
         :data:`echoes_lab.collections.metadata.PRESETS` (``"tate"``, ``"echoes-demo"``).
@@ -78,7 +96,11 @@ def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mappin
         path = Path(source)
         if not path.exists():
             raise DataError(f"{path}: no such file")
-        if fmt == "csv":
+        if fmt == "oai-file":
+            df = _frame(metadata.read_oai_file(path), f"oai-file:{path.name}")
+        elif fmt == "edm-rdf":
+            df = _frame(metadata.read_edm_rdf(path), "edm-rdf")
+        elif fmt == "csv":
             if preset is not None and preset not in metadata.PRESETS:
                 raise DataError(f"unknown preset '{preset}' (known: {', '.join(metadata.PRESETS)})")
             cols = mapping or metadata.PRESETS.get(preset or "", None)
@@ -88,7 +110,7 @@ def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mappin
         elif fmt in ("lido", "iiif", "edm"):
             df = _frame(getattr(metadata, f"read_{fmt}")(path), fmt)
         else:
-            raise DataError(f"{path}: unknown format '{fmt}' (csv, lido, iiif, edm, oai)")
+            raise DataError(f"{path}: unknown format '{fmt}' (csv, lido, iiif, edm, edm-rdf, oai, oai-file)")
     return df.records.parse_dates() if parse_dates else df
 
 
@@ -101,14 +123,38 @@ def _guess(text: str) -> str:
     lower = text.lower()
     if lower.startswith(("http://", "https://")):
         return "oai"
-    if lower.endswith((".csv", ".tsv", ".csv.gz")):
+    path = Path(text)
+    if path.is_dir():
+        return "oai-file"
+    if lower.endswith((".csv", ".tsv", ".csv.gz", ".txt")):
         return "csv"
-    if lower.endswith(".xml"):
+    if lower.endswith((".xml", ".rdf")):
+        root = _root_tag(path)
+        if root == "OAI-PMH":
+            return "oai-file"
+        if root == "RDF":
+            return "edm-rdf"
         return "lido"
     if lower.endswith((".json", ".jsonld")):
-        doc = metadata._read_json(Path(text))
-        return "edm" if isinstance(doc, list) or "object" in doc or "proxies" in doc else "iiif"
-    raise DataError(f"{text}: cannot tell the format from the name; pass format=")
+        doc = metadata._read_json(path)
+        if isinstance(doc, list) or (isinstance(doc, dict) and (
+                {"object", "proxies", "fullbean", "fullBean"} & set(doc))):
+            return "edm"
+        return "iiif"
+    raise DataError(f"{text}: cannot tell the format from the name; pass format= (csv, lido, iiif, "
+                    "edm, edm-rdf, oai-file)")
+
+
+def _root_tag(path: Path) -> str:
+    """The local name of an XML file's root element, read from its first 64 KiB only."""
+    import re
+
+    try:
+        head = path.open("rb").read(65536).decode("utf-8", "replace")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    m = re.search(r"<(?![?!])(?:[\w.-]+:)?([\w.-]+)", head)
+    return m.group(1) if m else ""
 
 
 def _norm(s: pd.Series) -> pd.Series:
@@ -127,12 +173,31 @@ class RecordsAccessor:
 
     def parse_dates(self) -> pd.DataFrame:
         """A copy with ``date_earliest``/``date_latest`` and the date columns of
-        :func:`echoes_lab.collections.dates.parse_series` filled from ``date_text``."""
+        :func:`echoes_lab.collections.dates.parse_series` filled from ``date_text``.
+
+        Machine-readable years given by the source (``date_machine_*``) win over the display
+        date: they fill ``date_earliest``/``date_latest``, ``date_rule`` says so, and the display
+        date's own years stay in ``date_display_earliest``/``date_display_latest`` so a
+        disagreement can be reported (``quality()["date_disagreements"]``)."""
         parsed = dates.parse_series(self._df["date_text"])
         out = self._df.copy()
         for col in parsed.columns:
             if col != "date_text":
                 out[col] = parsed[col]
+        out["date_display_earliest"] = parsed["date_earliest"]
+        out["date_display_latest"] = parsed["date_latest"]
+        if "date_machine_earliest" in out.columns:
+            has = out["date_machine_earliest"].notna() | out["date_machine_latest"].notna()
+            if has.any():
+                lo = out["date_machine_earliest"].fillna(out["date_machine_latest"])
+                hi = out["date_machine_latest"].fillna(out["date_machine_earliest"])
+                out.loc[has, "date_earliest"] = lo[has]
+                out.loc[has, "date_latest"] = hi[has]
+                out.loc[has, "date_earliest_widened"] = lo[has]
+                out.loc[has, "date_latest_widened"] = hi[has]
+                out["date_rule"] = out["date_rule"].astype("string")
+                out.loc[has, "date_rule"] = "machine date: " + out.loc[has, "date_machine_source"].fillna("")
+                out.loc[has, "date_parsed"] = True
         return out
 
     def _dated(self) -> pd.DataFrame:
@@ -149,7 +214,8 @@ class RecordsAccessor:
         field found in its controlled list, case- and space-insensitive).
         """
         df = self._dated()
-        fields = [c for c in SCHEMA if c not in ("original", "date_earliest", "date_latest") and c in df.columns]
+        fields = [c for c in SCHEMA if c not in ("original", "date_earliest", "date_latest", "actors")
+                  and not c.startswith("date_machine") and c in df.columns]
         completeness = pd.Series({
             c: float(df[c].map(lambda v: bool(v) if isinstance(v, list) else pd.notna(v) and str(v).strip() != "").mean())
             for c in fields})
@@ -168,7 +234,24 @@ class RecordsAccessor:
             vocab[field] = float(values.isin(ok).mean()) if len(values) else float("nan")
         return {"completeness": completeness, "date_parse_rate": rate, "exact_duplicates": exact,
                 "near_duplicates": near, "unparsed_dates": dates.unparsed(df.loc[has_date, "date_text"]),
-                "vocabulary": pd.Series(vocab, dtype=float)}
+                "vocabulary": pd.Series(vocab, dtype=float),
+                "date_disagreements": self.date_disagreements()}
+
+    def date_disagreements(self) -> pd.DataFrame:
+        """Records whose machine-readable years (LIDO ``earliestDate``/``latestDate``, EDM
+        ``edm:begin``/``edm:end``, IIIF ``navDate``) differ from the years of their display date
+        (both as written), with both: the machine years are used, the display is for a person
+        to check."""
+        df = self._dated()
+        cols = ["id", "date_text", "date_display_earliest", "date_display_latest",
+                "date_machine_earliest", "date_machine_latest", "date_machine_source"]
+        if "date_machine_earliest" not in df.columns or "date_display_earliest" not in df.columns:
+            return pd.DataFrame(columns=cols)
+        lo = df["date_machine_earliest"].fillna(df["date_machine_latest"])
+        hi = df["date_machine_latest"].fillna(df["date_machine_earliest"])
+        both = lo.notna() & df["date_display_earliest"].notna()
+        differ = both & ((lo != df["date_display_earliest"]) | (hi != df["date_display_latest"])).fillna(False)
+        return df.loc[differ, cols].reset_index(drop=True)
 
     def timeline(self, bin_years: int = 10, ax=None):
         """Objects per period (by the middle of each dated interval): a matplotlib Figure."""

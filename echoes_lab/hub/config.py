@@ -7,15 +7,20 @@ translation of one setting (or one fixed choice, commented with its reason).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 from echoes_lab.hub.secrets import ensure_secrets
+from echoes_lab.hub.services.base import Feature
 from echoes_lab.hub.settings import Settings, load_settings
 
 #: Single-user server extensions a heritage user never sees; skipping them makes spawns faster.
 #: Language-server support needs a language server installed, which we do not ship.
 DEFAULT_DISABLED_EXTENSIONS = ("jupyter_lsp",)
+#: Server extensions replaced by a lighter loader of our own: the Dask panel's routes without
+#: importing dask and distributed into every user's server (``echoes_lab.hub.dask_panel``).
+REPLACED_EXTENSIONS = {"dask_labextension": "echoes_lab.hub.dask_panel"}
 
 
 def proxy_command(settings: Settings) -> str:
@@ -32,33 +37,89 @@ def kernel_dir(settings: Settings) -> Path:
 
 def singleuser_args(settings: Settings) -> list[str]:
     disabled = [*DEFAULT_DISABLED_EXTENSIONS, *settings.spawner.disabled_extensions]
-    args = [f"--ServerApp.jpserver_extensions={{{', '.join(repr(e) + ': False' for e in disabled)}}}"]
+    enabled = {e: False for e in [*disabled, *REPLACED_EXTENSIONS]}
+    enabled.update({e: True for e in REPLACED_EXTENSIONS.values()})
+    # read-only shares enforced, the lab's Share page (echoes_lab.hub.services.projects.serverext)
+    enabled["echoes_lab.hub.services.projects.serverext"] = True
+    args = [f"--ServerApp.jpserver_extensions={enabled!r}"]
     args += [
         "--MappingKernelManager.default_kernel_name=echoes",
         # no calls to the internet from the lab: the machines here have none, and asking costs time
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # collaboration: a revoked or expired share stops working within this many seconds
+        # (JupyterHub's default is 300); the live-editing history in each user's own data folder
+        f"--HubOAuth.cache_max_age={settings.services.auth_cache_age}",
+        "--SQLiteYStore.db_path=.local/share/jupyter/echoes_ystore.db",
     ]
     return args + list(settings.spawner.server_args)
 
 
-def grant_users(roles: list[dict], scope: str) -> None:
-    """Add ``scope`` to JupyterHub's ``user`` role (every user), defining the role if needed.
+def _culler_service(s: Settings, secrets) -> dict:
+    # jupyterhub-idle-culler is JupyterHub's own service, not one of ours on the scaffold
+    return {"name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                        f"--timeout={s.culler.timeout}", f"--cull-every={s.culler.every}"]}
 
-    JupyterHub's default ``user`` role is ``["self"]``, which reaches no service; each service
-    that users call (the gateway, reports) adds its ``access:services!service=…`` scope here.
+
+#: stops servers idle for ``[culler] timeout`` seconds
+CULLER = Feature(
+    "idle-culler", enabled=lambda s: s.culler.enabled, service=_culler_service,
+    roles=lambda s: [{"name": "idle-culler", "services": ["idle-culler"], "scopes": [
+        "list:users", "read:users:activity", "read:servers", "delete:servers"]}])
+
+#: the echoes-lab command line on this machine (workshops, tests) talks to the REST API with
+#: this service's token; no process of its own
+ECHOES_CLI = Feature(
+    "echoes-cli", service=lambda s, secrets: {"name": "echoes-cli"},
+    roles=lambda s: [{"name": "echoes-cli", "services": ["echoes-cli"], "scopes": [
+        "admin:users", "admin:groups", "admin:servers", "access:servers", "tokens", "read:hub",
+        "read:roles", "list:services", "read:services", "shares"]}])
+
+#: Every hub feature, one entry each, applied by :func:`configure` in this order: a
+#: :class:`~echoes_lab.hub.services.base.Feature`, or the module exporting one as ``FEATURE``
+#: (imported only when the hub is configured). Adding a service is adding one line here.
+FEATURES: list[Feature | str] = [
+    CULLER,
+    ECHOES_CLI,
+    "echoes_lab.hub.services.gateway",          # Dask Gateway, /services/dask-gateway/
+    "echoes_lab.hub.services.workshops.auth",   # seats, trainers' roles, trainers' page
+    "echoes_lab.hub.services.reports.config",   # scheduled notebook runs, /services/reports/
+    "echoes_lab.hub.services.commons",          # the shared commons, /services/commons/
+    "echoes_lab.hub.services.projects",         # collaboration projects, /services/projects/
+    "echoes_lab.hub.face",                      # templates, logo, home page; Voilà, usage meter
+]
+
+
+def features() -> list[Feature]:
+    """The :data:`FEATURES` table with every module entry imported."""
+    out = []
+    for entry in FEATURES:
+        if isinstance(entry, Feature):
+            out.append(entry)
+            continue
+        out.append(importlib.import_module(entry).FEATURE)
+    return out
+
+
+def _grant_users(roles: list[dict], scopes: list[str]) -> None:
+    """Add ``scopes`` to JupyterHub's ``user`` role (every user), defining it if needed.
+
+    JupyterHub's default ``user`` role is ``["self"]``, which reaches no service.
     """
     user_role = next((r for r in roles if r["name"] == "user"), None)
     if user_role is None:
         roles.append(user_role := {"name": "user", "scopes": ["self"]})
-    user_role["scopes"] = [*user_role["scopes"], scope]
+    user_role["scopes"] = [*user_role["scopes"], *scopes]
 
 
 def configure(c, settings_file: str | Path) -> Settings:
     """Fill the JupyterHub config object ``c`` from a profile's settings file."""
     s = load_settings(settings_file)
     state = s.state_dir
-    secrets, _ = ensure_secrets(state)
+    table = features()
+    # a token for every feature's service, in the secrets file (kept across restarts)
+    secrets, _ = ensure_secrets(state, tuple(f.name for f in table))
     hub = s.hub
 
     c.JupyterHub.ip = hub.ip
@@ -103,55 +164,22 @@ def configure(c, settings_file: str | Path) -> Settings:
     if sp.mem_limit:
         c.Spawner.mem_limit = sp.mem_limit
 
-    services, roles = [], []
-    if s.culler.enabled:
-        services.append({
-            "name": "idle-culler",
-            "api_token": secrets.api_tokens["idle-culler"],
-            "command": [sys.executable, "-m", "jupyterhub_idle_culler",
-                        f"--timeout={s.culler.timeout}", f"--cull-every={s.culler.every}"],
-        })
-        roles.append({
-            "name": "idle-culler",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        })
-    # the echoes-lab command line on this machine (workshops, tests) talks to the REST API
-    services.append({"name": "echoes-cli", "api_token": secrets.api_tokens["echoes-cli"]})
-    roles.append({
-        "name": "echoes-cli",
-        "scopes": ["admin:users", "admin:groups", "admin:servers", "access:servers", "tokens",
-                   "read:hub", "read:roles", "list:services", "read:services", "shares"],
-        "services": ["echoes-cli"],
-    })
-    # -- Dask Gateway (echoes_lab.hub.services.gateway): users' Dask clusters, at /services/dask-gateway/
-    if s.gateway.enabled:
-        from echoes_lab.hub.services import gateway as dg
-
-        gateway, gateway_env = dg.hub_service(s, secrets.api_tokens[dg.SERVICE])
-        services.append(gateway)
-        grant_users(roles, dg.ACCESS)
-        c.Spawner.environment.update(gateway_env)
-        # users' server tokens may call the gateway (it checks this scope); the first two are
-        # JupyterHub's default 'server' role
-        token_scopes = (c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner
-                        else ["users:activity!user", "access:servers!server"])
-        c.Spawner.server_token_scopes = [*token_scopes, dg.ACCESS]
-        # a user's clusters end with their server (the gateway's idle timeout is the fallback)
-        c.Spawner.post_stop_hook = dg.stop_clusters_hook(gateway["url"] + dg.PREFIX)
-    # -- workshops (echoes_lab.hub.services.workshops.auth): seat passwords, trainers' roles, announcements
-    if s.workshops.enabled:
-        from echoes_lab.hub.services.workshops.auth import configure_hub as configure_workshops
-
-        configure_workshops(c, s, services, roles, secrets.api_tokens["workshops"])
-    # -- reports (echoes_lab.hub.services.reports): scheduled notebook runs, at /services/reports/
-    if s.reports.enabled:
-        from echoes_lab.hub.services.reports.config import hub_service as reports_service
-
-        reports, reports_role = reports_service(s, settings_file, secrets.api_tokens["reports"])
-        services.append(reports)
-        roles.append(reports_role)
-        grant_users(roles, f"access:services!service={reports['name']}")
+    services, roles, user_scopes = [], [], []
+    for feature in table:
+        if not feature.enabled(s):
+            continue
+        service = feature.service(s, secrets)
+        if service is not None:
+            token = secrets.api_tokens.get(service["name"])
+            if token:  # else the hub makes one at each start
+                service.setdefault("api_token", token)
+            services.append(service)
+        roles += feature.roles(s)
+        user_scopes += feature.user_scopes(s)
+        c.Spawner.environment.update(feature.environment(s))
+        feature.configure_hub(c, s)
+    if user_scopes:
+        _grant_users(roles, user_scopes)
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
     return s

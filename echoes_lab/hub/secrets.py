@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: services that get their own hub API token
-SERVICES = ("idle-culler", "echoes-cli", "dask-gateway", "reports", "workshops")
+SERVICES = ("idle-culler", "echoes-cli", "dask-gateway", "reports", "workshops", "commons",
+            "projects")
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,18 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def ensure_secrets(state_dir: Path) -> tuple[Secrets, bool]:
+def ensure_secrets(state_dir: Path, services: tuple[str, ...] = ()) -> tuple[Secrets, bool]:
     """Load the deployment's secrets, generating any that are missing.
 
-    Returns the secrets and whether this was the first run (anything was generated).
+    ``services`` names services beyond :data:`SERVICES` that need a token of their own.
+    Returns the secrets and whether this was the first run: the passwords were generated now
+    (a token added for a new service on an upgrade is not a first run, and does not show the
+    passwords again).
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     cookie = state_dir / "jupyterhub_cookie_secret"
     store = state_dir / "secrets.json"
-    created = False
+    created = first_run = False
     if not cookie.exists():
         _write_private(cookie, _random.token_hex(32))
         created = True
@@ -56,8 +60,9 @@ def ensure_secrets(state_dir: Path) -> tuple[Secrets, bool]:
         if key not in data:
             data[key] = make()
             created = True
+            first_run = first_run or key.endswith("_password")
     tokens = data.setdefault("api_tokens", {})
-    for name in SERVICES:
+    for name in (*SERVICES, *services):
         if name not in tokens:
             tokens[name] = _random.token_hex(32)
             created = True
@@ -65,7 +70,7 @@ def ensure_secrets(state_dir: Path) -> tuple[Secrets, bool]:
         _write_private(store, json.dumps(data, indent=2))
     for path in (cookie, store):
         os.chmod(path, 0o600)
-    return Secrets(cookie_secret_file=cookie, **data), created
+    return Secrets(cookie_secret_file=cookie, **data), first_run
 
 
 def read_secrets(state_dir: Path) -> Secrets:

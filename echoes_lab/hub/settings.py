@@ -60,6 +60,10 @@ class ProxySettings(_Section):
 class DataSettings(_Section):
     shared_dir: str = Field("shared", description="read-only shared datasets, under state_dir")
     install_demo: bool = True
+    mirror: str = Field("", description="folder (relative to this file) or URL holding "
+                        "catalogued datasets, tried before their urls (else $ECHOES_MIRROR)")
+    fetch: list[str] = Field(default_factory=lambda: ["tate-collection"],
+                             description="real datasets put into the shared folder at start")
 
 
 class GatewaySettings(_Section):
@@ -99,6 +103,42 @@ class ReportsSettings(_Section):
     run_timeout: int = Field(3600, gt=0, description="seconds a run may take before it is stopped")
     missed: Literal["run-once", "skip"] = Field("run-once", description="runs missed while down")
     outputs: str = Field("reports", description="folder in the owner's home for run outputs")
+    min_interval: int = Field(300, ge=1, description="seconds: the shortest cron interval accepted")
+    max_parameter_bytes: int = Field(16384, gt=0, description="a parameter value's size, as JSON")
+    server: str = Field("reports", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
+                        description="the owner's named server the runs execute in")
+    server_linger: int = Field(20, ge=0, description="seconds an idle runs server is kept")
+    service_user: str = Field("nobody", description="account the service runs as under root")
+
+
+class ProjectsSettings(_Section):
+    """Team projects and shared labs (see ``echoes_lab.hub.services.projects``)."""
+
+    enabled: bool = Field(True, description="project folders, the projects page, share expiry")
+    folder: str = Field("projects", description="the projects' folders, under state_dir")
+    port: int = Field(0, ge=0, le=65535, description="the projects page; 0 = any free port")
+    expiry_check_every: int = Field(30, gt=0, description="seconds between checks of shares' expiry")
+
+
+class CommonsSettings(_Section):
+    """The digital commons: W3C Web Annotations (see ``echoes_lab.hub.services.commons``)."""
+
+    enabled: bool = True
+    port: int = Field(0, ge=0, le=65535, description="loopback port; 0 = a free port at each start")
+    db_url: str = Field("", description="SQLAlchemy URL; empty = SQLite commons.sqlite in state_dir")
+    licence: str = Field("https://creativecommons.org/licenses/by/4.0/",
+                         description="licence IRI of contributions that name none")
+    page_size: int = Field(20, ge=1, le=1000, description="annotations per AnnotationPage")
+    public_url: str = Field("", description="the hub's public address in annotation IRIs; "
+                                            "empty = http://hub.ip:hub.port")
+
+
+class ServicesSettings(_Section):
+    """What every service of the hub shares (``echoes_lab.hub.services.base``)."""
+
+    max_body_size: int = Field(1048576, gt=0, description="bytes; larger request bodies get 413")
+    auth_cache_age: int = Field(30, ge=0, description="seconds a service trusts a checked token")
+    hub_check_every: int = Field(5, gt=0, description="seconds between checks the hub is there")
 
 
 class Settings(_Section):
@@ -112,6 +152,9 @@ class Settings(_Section):
     gateway: GatewaySettings = GatewaySettings()
     workshops: WorkshopsSettings = WorkshopsSettings()
     reports: ReportsSettings = ReportsSettings()
+    services: ServicesSettings = ServicesSettings()
+    commons: CommonsSettings = CommonsSettings()
+    projects: ProjectsSettings = ProjectsSettings()
     source: Path = Field(Path("."), exclude=True)
 
     def path(self, value: str, base: Path | None = None) -> Path:

@@ -30,20 +30,51 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Unicode
 
+from echoes_lab.hub.limits import prepare_limits
+
 _SYSTEM_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
+#: endings of the hashed account names (old: ``-`` and 7 hex digits; now ``-`` and 16): a hub
+#: user whose own name ends like this gets a hashed account too, so that the plain and the
+#: hashed names can never meet
+_HASHED_TAIL = re.compile(r"-[0-9a-f]{7}$|-[0-9a-f]{16}$")
 
 
-def system_username(name: str) -> str:
-    """The system account for hub user ``name``: ``jupyter-<name>``, hashed if too long.
-
-    Linux user names are at most 32 characters of ``[a-z0-9_-]``; other names keep a readable
-    prefix and a short hash so that two hub users never share an account.
-    """
+def _legacy_username(name: str) -> str:
+    """The mapping before 2026-11 (could give ``jean.dupont`` and ``jeandupont-c6314bc`` one
+    account): still honoured for accounts it created, see :func:`system_username`."""
     candidate = f"jupyter-{name}"
     if len(candidate) <= 32 and _SYSTEM_NAME.match(candidate):
         return candidate
     digest = hashlib.sha256(name.encode()).hexdigest()[:7]
     safe = re.sub(r"[^a-z0-9_-]", "", name.lower())[:15]
+    return f"jupyter-{safe}-{digest}"
+
+
+def system_username(name: str) -> str:
+    """The system account of hub user ``name``; two hub users never get the same one.
+
+    * ``jupyter-<name>`` when that is a valid Linux user name (``[a-z_][a-z0-9_-]*``, at most
+      32 characters) and ``name`` does not end like a hashed name (``-`` and 7 or 16 hex
+      digits) — the convention of The Littlest JupyterHub;
+    * otherwise ``jupyter-<up to 7 letters of the name>-<16 hex digits of its SHA-256>``: its
+      8th character from the end is a hex digit, where the earlier hashed names have ``-``,
+      and no plain name ends like it; two hashed names meet only if SHA-256 does on 64 bits.
+    * An account made by the earlier mapping (7 hex digits) stays its user's: it is used when
+      it exists and its home folder is this user's (``…/homes/<name>``, set by useradd when
+      it was created), so whichever of two colliding users came first keeps it, and the
+      other gets a new account of their own.
+    """
+    candidate = f"jupyter-{name}"
+    if len(candidate) <= 32 and _SYSTEM_NAME.match(candidate) and not _HASHED_TAIL.search(name):
+        return candidate
+    legacy = _legacy_username(name)
+    try:
+        if os.path.basename(pwd.getpwnam(legacy).pw_dir.rstrip("/")) == name:
+            return legacy
+    except KeyError:
+        pass
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    safe = re.sub(r"[^a-z0-9]", "", name.lower())[:7]
     return f"jupyter-{safe}-{digest}"
 
 
@@ -105,7 +136,8 @@ class EchoesSpawner(LocalProcessSpawner):
             try:
                 entry = pwd.getpwnam(name)
             except KeyError:
-                raise RuntimeError(f"could not create the account {name}: {output.decode()}") from None
+                msg = f"could not create the account {name}: {output.decode()}"
+                raise RuntimeError(msg) from None
         os.makedirs(home, mode=0o700, exist_ok=True)
         st = os.stat(home)
         if (st.st_uid, st.st_gid) != (entry.pw_uid, entry.pw_gid):
@@ -132,6 +164,12 @@ class EchoesSpawner(LocalProcessSpawner):
         self.notebook_dir = self.home_dir
         # kernels start where the server runs: the user's home, not the hub's folder
         self.popen_kwargs = {**self.popen_kwargs, "cwd": self.home_dir}
+        # per-user memory/CPU limits (echoes_lab.hub.limits): cgroups where root may write them
+        self._limits = prepare_limits(system_username(self.user.name), self.mem_limit or None,
+                                      self.cpu_limit or None)
+        if self._limits.mem or self._limits.cpu:
+            self.log.info("limits of %s: memory %s bytes, %s CPUs, by %s", self.user.name,
+                          self._limits.mem, self._limits.cpu, self._limits.how)
         ip, port = await super().start()
         await self._wait_until_answering(ip, port)
         return ip, port
@@ -159,6 +197,25 @@ class EchoesSpawner(LocalProcessSpawner):
             await asyncio.sleep(0.05)
 
     def make_preexec_fn(self, name):
+        setup = self._account_preexec_fn(name)
+        limits = getattr(self, "_limits", None)
+        if limits is None or not limits.active:
+            return setup
+
+        def preexec() -> None:
+            limits.enter()  # as root, before the setuid: join the user's groups
+            if setup is not None:
+                setup()
+
+        return preexec
+
+    def _account_preexec_fn(self, name):
+        # -- team projects (echoes_lab.hub.services.projects.lab): set_user_setuid plus the
+        # Unix groups of the user's current projects, and ~/projects/NAME links made as the user
+        if "ECHOES_PROJECTS" in self.environment:
+            from echoes_lab.hub.services.projects.lab import preexec_fn
+
+            return preexec_fn(self, self.system_user)
         if self.isolated:
             return set_user_setuid(self.system_user, chdir=False)
         return None
@@ -168,7 +225,8 @@ class EchoesSpawner(LocalProcessSpawner):
         env["HOME"] = self.home_dir
         env["SHELL"] = "/bin/bash"
         # the venv's tools first, whether or not the hub was started from an activated venv
-        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", os.defpath)])
+        venv_bin = os.path.dirname(sys.executable)
+        env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", os.defpath)])
         env["ECHOES_DATA"] = self.shared_data
         if self.jupyter_path:
             env["JUPYTER_PATH"] = self.jupyter_path

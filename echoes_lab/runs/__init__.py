@@ -30,6 +30,7 @@ separate processes).
 from __future__ import annotations
 
 import ast
+import contextlib
 import html as html_lib
 import itertools
 import json
@@ -37,7 +38,7 @@ import os
 import shutil
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,17 +85,37 @@ class RunResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
-def notebook_parameters(notebook: str | Path) -> dict[str, Parameter]:
-    """The parameters a notebook accepts, read from its cell tagged ``parameters``."""
-    import papermill
+def notebook_parameters(notebook) -> dict[str, Parameter]:
+    """The parameters a notebook accepts, read from its cell tagged ``parameters``.
 
-    path = Path(notebook)
-    if not path.is_file():
-        raise ParameterError(f"{path}: no such notebook")
-    try:
-        found = papermill.inspect_notebook(str(path))
-    except Exception as exc:  # papermill raises plain exceptions for unreadable notebooks
-        raise ParameterError(f"{path}: cannot read the notebook ({exc})") from None
+    ``notebook`` is a path, or a notebook already read (a dict or ``NotebookNode``, e.g. what
+    the reports service got from the owner's server): then no file is opened here at all.
+    """
+    import papermill
+    from papermill.inspection import _infer_parameters
+
+    if isinstance(notebook, dict):
+        import nbformat
+
+        try:
+            # through JSON: multi-line sources become strings, as when read from a file
+            nb = nbformat.reads(json.dumps(notebook), as_version=4)
+            for cell in nb.cells:  # as papermill's own loader does
+                cell.metadata.setdefault("tags", [])
+            found = {p.name: p._asdict() for p in _infer_parameters(nb)}
+        except Exception:  # never quote the notebook's text back: it may not be the caller's
+            msg = "cannot read the notebook's cells (not a Jupyter notebook)"
+            raise ParameterError(msg) from None
+    else:
+        path = Path(notebook)
+        if not path.is_file():
+            msg = f"{path}: no such notebook"
+            raise ParameterError(msg)
+        try:
+            found = papermill.inspect_notebook(str(path))
+        except Exception:  # papermill raises plain exceptions for unreadable notebooks
+            msg = f"{path}: cannot read the notebook (not a Jupyter notebook)"
+            raise ParameterError(msg) from None
     params = {}
     for name, p in found.items():
         kind = p.get("inferred_type_name") or "None"
@@ -103,14 +124,16 @@ def notebook_parameters(notebook: str | Path) -> dict[str, Parameter]:
                 kind = type(ast.literal_eval(p["default"])).__name__
             except (ValueError, SyntaxError):
                 kind = "any"
-        params[name] = Parameter(name, kind if kind in _TYPES else "any", p["default"], p.get("help", ""))
+        params[name] = Parameter(name, kind if kind in _TYPES else "any", p["default"],
+                                 p.get("help", ""))
     return params
 
 
-def _accepted(path: Path, params: dict[str, Parameter]) -> str:
+def _accepted(label: str, params: dict[str, Parameter]) -> str:
+    # names and types only: an error reply never quotes the notebook's text (defaults)
     if not params:
-        return f"{path.name} has no cell tagged 'parameters', so it accepts none"
-    return "accepted parameters: " + "; ".join(p.describe() for p in params.values())
+        return f"{label} has no cell tagged 'parameters', so it accepts none"
+    return "accepted parameters: " + "; ".join(f"{p.name} ({p.type})" for p in params.values())
 
 
 def _from_text(text: str, kind: str):
@@ -131,7 +154,8 @@ def _from_text(text: str, kind: str):
     return value
 
 
-def check_parameters(notebook: str | Path, values: dict | None, *, from_text: bool = False) -> dict:
+def check_parameters(notebook, values: dict | None, *, from_text: bool = False,
+                     label: str | None = None) -> dict:
     """Check ``values`` against the notebook's parameters; return them, converted.
 
     With ``from_text`` the values are strings from the command line, converted to each
@@ -143,12 +167,13 @@ def check_parameters(notebook: str | Path, values: dict | None, *, from_text: bo
         An unknown name, or a value that is not of the parameter's type; the message lists
         every accepted parameter with its type and default.
     """
-    path = Path(notebook)
-    params = notebook_parameters(path)
+    params = notebook_parameters(notebook)
+    label = label or (Path(notebook).name if not isinstance(notebook, dict) else "the notebook")
     checked = {}
     for name, value in (values or {}).items():
         if name not in params:
-            raise ParameterError(f"{path.name}: unknown parameter '{name}'; {_accepted(path, params)}")
+            msg = f"{label}: unknown parameter '{name}'; {_accepted(label, params)}"
+            raise ParameterError(msg)
         kind = params[name].type
         try:
             if from_text and isinstance(value, str):
@@ -160,9 +185,9 @@ def check_parameters(notebook: str | Path, values: dict | None, *, from_text: bo
             if not ok:
                 raise ValueError(value)
         except ValueError:
-            raise ParameterError(
-                f"{path.name}: parameter '{name}' must be {kind}, not {type(value).__name__} "
-                f"({value!r}); {_accepted(path, params)}") from None
+            msg = (f"{label}: parameter '{name}' must be {kind}, not {type(value).__name__}; "
+                   f"{_accepted(label, params)}")
+            raise ParameterError(msg) from None
         checked[name] = value
     return checked
 
@@ -171,14 +196,175 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_local = threading.local()
+
+
 def _html(executed: Path) -> Path:
     import nbformat
-    from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    # one exporter per thread: loading its templates costs more than rendering a small notebook
+    exporter = getattr(_local, "exporter", None)
+    if exporter is None:
+        from nbconvert import HTMLExporter
+
+        exporter = _local.exporter = HTMLExporter()
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     out = executed.with_suffix(".html")
     out.write_text(body, encoding="utf-8")
     return out
+
+
+@dataclass
+class Job:
+    """One notebook run of a batch: what :func:`run_many` executes."""
+
+    notebook: Path
+    parameters: dict
+    output_dir: Path
+    kernel: str = KERNEL
+    timeout: float | None = None
+    owner: str | None = None
+    key: object = None  # the caller's name for this job (e.g. the reports service's run id)
+
+
+class _Kernel:
+    """A kernel started ahead of its run, with the file its datasets are recorded in.
+
+    Every run gets a kernel of its own (a fresh interpreter, nothing left from an earlier run);
+    starting it while the previous run executes hides most of the start-up time.
+    """
+
+    def __init__(self, name: str, cwd: Path):
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        fd, record = tempfile.mkstemp(prefix="echoes-run-", suffix=".json")
+        os.close(fd)
+        self.record, self.key = Path(record), (name, str(cwd))
+        self.km = AsyncKernelManager(kernel_name=name)
+        # the kernel reports the datasets it opens through ECHOES_RUN_RECORD (its own file)
+        try:
+            run_sync(self.km.start_kernel)(cwd=str(cwd), env={**os.environ, RUN_RECORD_ENV: record})
+        except BaseException:
+            self.record.unlink(missing_ok=True)
+            raise
+
+    def datasets(self) -> list[dict]:
+        try:
+            return json.loads(self.record.read_text() or "[]")
+        except (OSError, ValueError):
+            return []
+
+    def close(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        try:
+            if self.km.has_kernel:
+                run_sync(self.km.shutdown_kernel)(now=True)
+        finally:
+            self.record.unlink(missing_ok=True)
+
+
+def _execute(job: Job, kernel: _Kernel | None) -> RunResult:
+    """Run one job on ``kernel`` (started for it) or on a kernel Papermill starts."""
+    import papermill
+
+    from echoes_lab.runs.provenance import write_crate
+
+    source = Path(job.notebook).resolve()
+    checked = check_parameters(source, job.parameters)
+    out = Path(job.output_dir).resolve()
+    (out / "source").mkdir(parents=True, exist_ok=True)
+    copy = out / "source" / source.name
+    shutil.copy2(source, copy)
+    executed = out / source.name
+    own = kernel is None
+    start, error = _now(), None
+    try:
+        if own:
+            kernel = _Kernel(job.kernel, source.parent)
+        papermill.execute_notebook(str(copy), str(executed), parameters=checked,
+                                   kernel_name=job.kernel, km=kernel.km, progress_bar=False,
+                                   execution_timeout=job.timeout)
+    except papermill.PapermillExecutionError as exc:
+        error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # a dead kernel, a timeout, a missing kernel: all a failed run
+        error = f"{type(exc).__name__}: {exc}"
+    end = _now()
+    datasets = kernel.datasets() if kernel is not None else []
+    if own and kernel is not None:
+        kernel.close()
+    status = "failed" if error else "completed"
+    html = _html(executed) if executed.exists() else None
+    crate = write_crate(out, source=copy, executed=executed, html=html,
+                        parameters=checked, datasets=datasets, start=start, end=end,
+                        status=status, error=error, kernel=job.kernel, owner=job.owner)
+    return RunResult(status, out, executed, html, crate, checked, start.isoformat(),
+                     end.isoformat(), datasets, error)
+
+
+def _failed_row(job: Job, exc: Exception) -> RunResult:
+    return RunResult("failed", Path(job.output_dir), None, None, None, dict(job.parameters),
+                     None, None, [], str(exc))
+
+
+def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult]:
+    """Run ``jobs`` with ``workers`` at a time, each in a fresh kernel started ahead of time.
+
+    Each worker thread keeps one spare kernel booting while its current run executes, so a
+    run rarely waits for a kernel; a kernel serves exactly one run and is then stopped.
+    ``on_event(kind, job, result)`` is called with ``"start"`` (result None) and ``"end"``.
+    Results come back in the order of ``jobs``; a run that could not even start is a failed
+    result, not a lost batch.
+    """
+    results: list[RunResult | None] = [None] * len(jobs)
+    todo = list(range(len(jobs)))[::-1]
+    lock = threading.Lock()
+
+    def take() -> int | None:
+        with lock:
+            return todo.pop() if todo else None
+
+    def worker() -> None:
+        spare: _Kernel | None = None
+        while (i := take()) is not None:
+            job = jobs[i]
+            cwd = Path(job.notebook).resolve().parent
+            kernel = None
+            try:
+                if spare is not None and spare.key == (job.kernel, str(cwd)):
+                    kernel, spare = spare, None
+                else:
+                    if spare is not None:
+                        spare.close()
+                        spare = None
+                    with contextlib.suppress(Exception):  # else _execute fails it, with a crate
+                        kernel = _Kernel(job.kernel, cwd)
+                with lock:
+                    more = bool(todo)
+                if more and kernel is not None:
+                    with contextlib.suppress(Exception):
+                        spare = _Kernel(job.kernel, cwd)  # boots while this run executes
+                if on_event:
+                    on_event("start", job, None)
+                results[i] = _execute(job, kernel)
+            except Exception as exc:
+                results[i] = _failed_row(job, exc)
+            finally:
+                if kernel is not None:
+                    kernel.close()
+            if on_event:
+                on_event("end", job, results[i])
+        if spare is not None:
+            spare.close()
+
+    threads = [threading.Thread(target=worker, name=f"echoes-run-{n}", daemon=True)
+               for n in range(max(1, min(workers, len(jobs))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def run(notebook: str | Path, parameters: dict | None = None, output_dir: str | Path | None = None,
@@ -207,51 +393,51 @@ def run(notebook: str | Path, parameters: dict | None = None, output_dir: str | 
     -------
     RunResult
     """
-    import papermill
-    from echoes_lab.runs.provenance import write_crate
-
     source = Path(notebook).resolve()
     checked = check_parameters(source, parameters)
     stamp = _now().strftime("%Y%m%dT%H%M%SZ")
     out = Path(output_dir or Path("runs") / f"{source.stem}-{stamp}").resolve()
-    (out / "source").mkdir(parents=True, exist_ok=True)
-    copy = out / "source" / source.name
-    shutil.copy2(source, copy)
-    executed = out / source.name
-    fd, record = tempfile.mkstemp(prefix="echoes-run-", suffix=".json")
-    os.close(fd)
-    record = Path(record)
-    previous = os.environ.get(RUN_RECORD_ENV)
-    os.environ[RUN_RECORD_ENV] = str(record)
-    start, error = _now(), None
-    try:
-        papermill.execute_notebook(str(copy), str(executed), parameters=checked, kernel_name=kernel,
-                                   cwd=str(source.parent), progress_bar=False,
-                                   execution_timeout=timeout)
-    except papermill.PapermillExecutionError as exc:
-        error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
-    except Exception as exc:  # a dead kernel, a timeout, a missing kernel: all a failed run
-        error = f"{type(exc).__name__}: {exc}"
-    finally:
-        end = _now()
-        if previous is None:
-            os.environ.pop(RUN_RECORD_ENV, None)
-        else:
-            os.environ[RUN_RECORD_ENV] = previous
-    try:
-        datasets = json.loads(record.read_text() or "[]")
-    finally:
-        record.unlink(missing_ok=True)
-    status = "failed" if error else "completed"
-    html = _html(executed) if executed.exists() else None
-    crate = write_crate(out, source=copy, executed=executed, html=html,
-                        parameters=checked, datasets=datasets, start=start, end=end, status=status,
-                        error=error, kernel=kernel, owner=owner)
-    result = RunResult(status, out, executed, html, crate, checked, start.isoformat(), end.isoformat(),
-                       datasets, error)
-    if error and raise_on_failure:
-        raise RunError(f"{source.name} failed: {error}; the partial notebook is kept in {executed}")
+    result = _execute(Job(source, checked, out, kernel, timeout, owner), None)
+    if result.error and raise_on_failure:
+        msg = (f"{source.name} failed: {result.error}; the partial notebook is kept in "
+               f"{result.notebook}")
+        raise RunError(msg)
     return result
+
+
+def serve_jobs(spec: str, workers: int = 2) -> None:
+    """Run a batch sent by the reports service, inside the owner's own server; report on stdout.
+
+    ``spec`` is JSON: a list of ``{key, notebook, parameters, output_dir, timeout, owner}``
+    with paths relative to the home folder. This runs in a kernel of the owner's named server
+    (so as the owner, with their files, their limits); each run still gets a fresh kernel.
+    Prints one line per event, ``ECHOES-RUN {json}``, which the service reads.
+    """
+    import queue
+
+    home = Path.home()
+    events: queue.Queue = queue.Queue()
+    jobs = [Job(home / j["notebook"], j.get("parameters") or {}, home / j["output_dir"],
+                j.get("kernel") or KERNEL, j.get("timeout"), j.get("owner"), j["key"])
+            for j in json.loads(spec)]
+
+    def on_event(kind, job, result):
+        event = {"event": kind, "key": job.key}
+        if result is not None:
+            outputs = {k: getattr(result, k).name for k in ("notebook", "html", "crate")
+                       if getattr(result, k) is not None and getattr(result, k).is_file()}
+            event.update(status=result.status, error=result.error, outputs=outputs)
+        events.put(event)
+
+    # events are printed from this thread: output from other threads may not reach the client
+    thread = threading.Thread(target=run_many, args=(jobs, workers, on_event), daemon=True)
+    thread.start()
+    done = 0
+    while done < len(jobs):
+        event = events.get()
+        done += event["event"] == "end"
+        print("ECHOES-RUN " + json.dumps(event), flush=True)  # noqa: T201 -- read by the service
+    thread.join()
 
 
 # -- batches ----------------------------------------------------------------------------------
@@ -326,8 +512,9 @@ def run_grid(notebook: str | Path, grid, output_dir: str | Path, *, workers: int
             if client is not dask:
                 client.close()
     else:
-        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(_batch_one, jobs))
+        # threads, each keeping a kernel booting ahead of its next run (see run_many)
+        done = run_many([Job(Path(n), p, Path(o), k, t) for n, p, o, k, t in jobs], workers)
+        results = [r.summary() for r in done]
     return write_index(out, results)
 
 

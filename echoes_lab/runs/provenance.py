@@ -15,6 +15,7 @@ person checking a run wants: status, parameters, inputs with checksums, outputs.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import platform
 import sys
@@ -31,12 +32,8 @@ IPYNB = "application/x-ipynb+json"
 ROCRATE_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
 
 
-def environment() -> dict[str, str]:
-    """This interpreter's Python version and every installed distribution's version.
-
-    The runner and the ECHOES kernel use the same environment (the kernel spec names the
-    runner's own interpreter), so this is the kernel's software too.
-    """
+@functools.lru_cache(maxsize=1)
+def _environment() -> dict:
     packages = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
@@ -44,6 +41,17 @@ def environment() -> dict[str, str]:
             packages[name.lower()] = dist.version
     return {"python": platform.python_version(), "implementation": platform.python_implementation(),
             "executable": sys.executable, "packages": dict(sorted(packages.items()))}
+
+
+def environment() -> dict[str, str]:
+    """This interpreter's Python version and every installed distribution's version.
+
+    The runner and the ECHOES kernel use the same environment (the kernel spec names the
+    runner's own interpreter), so this is the kernel's software too. Read once per process:
+    a batch of runs in one process shares one environment.
+    """
+    env = _environment()
+    return {**env, "packages": dict(env["packages"])}
 
 
 def write_crate(folder: Path, *, source: Path, executed: Path | None, html: Path | None,

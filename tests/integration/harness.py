@@ -72,12 +72,18 @@ class Hub:
         self.seen: dict[int, float] = {}  # pid -> create_time of every process the hub ran
 
     # -- life cycle ---------------------------------------------------------------
-    def start(self, timeout: float = 60) -> "Hub":
-        log = open(self.log_path, "ab")
+    def start(self, timeout: float = 60, session: bool = False) -> "Hub":
+        """Start ``echoes-lab hub``; ``session``: in a process group of its own, as ``make hub``
+        is in a terminal (then :meth:`stop_hub` signals the whole group)."""
+        # the hub's log is private (0600), as an operator's would be
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.fdopen(fd, "ab")
         self.proc = subprocess.Popen(
             [str(BIN / "echoes-lab"), "hub", "--settings", str(self.settings_file)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=session,
         )
+        log.close()
+        self.signal_group = session
 
         self.wait_healthy(timeout)
         return self
@@ -171,6 +177,43 @@ class Hub:
                 pass
         return described
 
+    def service_processes(self) -> dict[str, list[psutil.Process]]:
+        """This hub's managed services as running processes, by service name.
+
+        A service is a process whose environment names it (``JUPYTERHUB_SERVICE_NAME``) and
+        this hub's API; processes a service started itself (dask-gateway's proxy) inherit that
+        environment and are not counted again.
+        """
+        api = f"127.0.0.1:{self.settings['hub']['hub_port']}/"
+        found: dict[int, tuple[str, psutil.Process]] = {}
+        for p in psutil.process_iter():
+            try:
+                if p.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                env = p.environ()
+                if env.get("JUPYTERHUB_SERVICE_NAME") and api in env.get("JUPYTERHUB_API_URL", ""):
+                    found[p.pid] = (env["JUPYTERHUB_SERVICE_NAME"], p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                pass
+        services: dict[str, list[psutil.Process]] = {}
+        for name, p in found.values():
+            try:
+                parent = p.ppid()
+            except psutil.NoSuchProcess:
+                continue
+            if found.get(parent, ("",))[0] != name:
+                services.setdefault(name, []).append(p)
+        return services
+
+    @property
+    def hub_pid(self) -> int | None:
+        """The pid of the JupyterHub process (from its pid file), if it runs."""
+        try:
+            pid = int((self.state / "jupyterhub.pid").read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if psutil.pid_exists(pid) else None
+
     def log_tail(self, n: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
@@ -256,14 +299,18 @@ class Hub:
         return out
 
 
-def login(hub: Hub, username: str, password: str) -> requests.Session:
-    """Sign in through the hub's login form with a cookie session, as a browser does."""
+def login(hub: Hub, username: str, password: str, next_url: str = "") -> requests.Session:
+    """Sign in through the hub's login form with a cookie session, as a browser does.
+
+    ``next_url`` is where the hub sends the browser afterwards; the default (empty) is the
+    user's server, which the hub starts; ``"/hub/home"`` signs in without starting it.
+    """
     s = requests.Session()
     page = s.get(f"{hub.url}/hub/login", timeout=30)
     assert page.status_code == 200
     xsrf = s.cookies.get("_xsrf")
-    r = s.post(f"{hub.url}/hub/login?next=", data={"username": username, "password": password,
-                                                    "_xsrf": xsrf}, timeout=120)
+    r = s.post(f"{hub.url}/hub/login", params={"next": next_url},
+               data={"username": username, "password": password, "_xsrf": xsrf}, timeout=120)
     r.raise_for_status()
     return s
 

@@ -16,12 +16,12 @@ import warnings
 import psutil
 import pytest
 import requests
-
 from harness import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
 IDLE = 20  # seconds; the profile's default is half an hour
+START = 180  # seconds for a hub with all its services to start on a busy machine
 
 KERNEL_CODE = r"""
 import dask.array as da
@@ -135,7 +135,7 @@ def test_clusters_per_user_through_the_hub(hub_factory):
     # a token without the gateway's scope is refused outright
     r = hub.api("POST", "/users/ada/tokens", json={"scopes": ["read:users:name!user"]})
     if r.status_code == 201:
-        with pytest.raises(Exception):
+        with pytest.raises(Exception, match="403|Forbidden|lacks permissions"):  # noqa: B017
             _gateway(hub, r.json()["token"]).list_clusters()
 
     # keep ada's cluster busy (not idle) while her server stops: the hub ends it anyway
@@ -145,7 +145,8 @@ def test_clusters_per_user_through_the_hub(hub_factory):
         busy.submit(time.sleep, 120, pure=False)
         started = time.monotonic()
         hub.api("DELETE", "/users/ada/server")
-        wait_for(lambda: not hub.api("GET", "/users/ada").json().get("servers"), 60, "ada's server to stop")
+        wait_for(lambda: not hub.api("GET", "/users/ada").json().get("servers"), 60,
+                 "ada's server to stop")
         wait_for(lambda: not _cluster_processes(name), 30, "ada's cluster processes to end")
         assert time.monotonic() - started < IDLE, "stopped by the idle timeout, not with the server"
         busy.close()
@@ -161,3 +162,49 @@ def test_clusters_per_user_through_the_hub(hub_factory):
     assert time.monotonic() - created >= IDLE * 0.75
     wait_for(lambda: not _cluster_processes(idle_name), 30, "the idle cluster's processes to end")
     assert re.search(r"Stopped Dask cluster \S+ of ada with the server", hub.log_path.read_text())
+
+
+def test_cluster_survives_a_hub_restart(hub_factory):
+    """SIGTERM to the hub and a new start: a user's running cluster is found again and used.
+
+    The gateway keeps its clusters in ``<state>/dask-gateway.sqlite`` (secrets encrypted with
+    ``<state>/dask-gateway.key``), both 0600, and leaves clusters running when it stops.
+    """
+    hub = hub_factory(start=False, gateway={
+        "port": free_port(), "scheduler_port": free_port(), "api_port": free_port(),
+        "max_workers": 1, "worker_memory": 1.0, "idle_timeout": 600,
+    }).start(timeout=START)
+    hub.create_user("cleo")
+    hub.start_server("cleo")  # makes cleo's account, which her cluster runs under
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gateway = _gateway(hub, _token(hub, "cleo"))
+        cluster = gateway.new_cluster(shutdown_on_close=False)
+        name = cluster.name
+        cluster.scale(1)
+        client = cluster.get_client()
+        client.wait_for_workers(1, timeout=60)
+        assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
+        before = {p.pid for p in _cluster_processes(name)}
+        client.close()
+        cluster.close(shutdown=False)
+        assert len(before) >= 2  # the scheduler and the worker (and its nanny)
+
+        for secret in ("dask-gateway.sqlite", "dask-gateway.key"):
+            assert (hub.state / secret).stat().st_mode & 0o777 == 0o600, secret
+
+        hub.stop_hub()
+        # the cluster outlived the hub and its gateway
+        assert {p.pid for p in _cluster_processes(name)} == before
+        hub.start(timeout=START)
+
+        again = _gateway(hub, _token(hub, "cleo"))
+        assert name in _names(again)
+        client = again.connect(name).get_client()
+        client.wait_for_workers(1, timeout=60)
+        assert client.submit(lambda x: x * 7, 6, pure=False).result(timeout=30) == 42
+        assert {p.pid for p in _cluster_processes(name)} == before  # the same processes
+        client.close()
+        gateway.close()
+        again.close()
+    # cleo's server stops (hub_factory's shutdown): her cluster ends with it, nothing left

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from harness import BIN, REPO, login
 
 pytestmark = pytest.mark.integration
@@ -23,8 +22,12 @@ DATA = REPO / "tests" / "data" / "workshops"
 
 
 def workshop(hub, *args) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(BIN / "echoes-lab"), "workshop", "--settings", str(hub.settings_file), *args],
-                          capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [str(BIN / "echoes-lab"), "workshop", "--settings", str(hub.settings_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, f"{args[0]}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
     return done
 
@@ -32,8 +35,11 @@ def workshop(hub, *args) -> subprocess.CompletedProcess:
 def form_login(hub, username, password) -> requests.Response:
     s = requests.Session()
     s.get(f"{hub.url}/hub/login", timeout=30)
-    return s.post(f"{hub.url}/hub/login", data={"username": username, "password": password,
-                                                "_xsrf": s.cookies.get("_xsrf")}, timeout=60)
+    return s.post(
+        f"{hub.url}/hub/login",
+        data={"username": username, "password": password, "_xsrf": s.cookies.get("_xsrf")},
+        timeout=60,
+    )
 
 
 def open_lab(session: requests.Session, hub, seat: str) -> requests.Response:
@@ -52,16 +58,35 @@ def files_under(root: Path) -> set[str]:
 
 def test_five_seat_workshop(hub_factory, tmp_path):
     overrides = {"culler": {"enabled": False}}
-    if "gateway" in (REPO / "hub_config" / "local.toml").read_text():
-        overrides["gateway"] = {"enabled": False}  # not needed here; keeps the test lean
+    profile = (REPO / "hub_config" / "local.toml").read_text()
+    for other in ("gateway", "projects", "commons"):  # not needed here; keeps the test lean
+        if f"[{other}]" in profile:
+            overrides[other] = {"enabled": False}
     hub = hub_factory(**overrides)
     materials = hub.root / "materials"  # the trainer's folder; changed mid-workshop below
     subprocess.run(["cp", "-r", str(DATA / "materials-v1"), str(materials)], check=True)
     ends = (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
 
-    out = workshop(hub, "create", "wk", "--seats", "5", "--trainer", "tina",
-                   "--materials", str(materials), "--ends", ends).stdout
+    out = workshop(
+        hub,
+        "create",
+        "wk",
+        "--seats",
+        "5",
+        "--trainer",
+        "tina",
+        "--materials",
+        str(materials),
+        "--ends",
+        ends,
+    ).stdout
     assert "materials in 5 of 5 seats" in out
+    assert "labs shared with the trainers: 5 of 5" in out
+    # the trainer reaches the seats' labs through JupyterHub's sharing (issue 18.4)
+    shares = hub.api("GET", "/shares/wk-01").json()["items"]
+    assert [(s["user"]["name"], s["scopes"]) for s in shares] == [
+        ("tina", ["access:servers!server=wk-01/"])
+    ]
     seats = [f"wk-0{i}" for i in range(1, 6)]
     group = hub.api("GET", "/groups/wk").json()
     assert sorted(group["users"]) == seats
@@ -75,7 +100,9 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     assert all(cards[s] in sheet for s in seats)
     user_pw = hub.secrets["user_password"]
     assert form_login(hub, "wk-01", cards["wk-02"]).status_code == 403
-    assert form_login(hub, "wk-01", user_pw).status_code == 403, "the shared password must not open a seat"
+    assert form_login(hub, "wk-01", user_pw).status_code == 403, (
+        "the shared password must not open a seat"
+    )
     trainee = login(hub, "wk-01", cards["wk-01"])
     assert trainee.get(f"{hub.url}/hub/api/user").json()["name"] == "wk-01"
 
@@ -92,7 +119,9 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     # the trainer opens a trainee's lab through the proxy; someone else cannot
     trainer = login(hub, "tina", user_pw)
     lab = open_lab(trainer, hub, "wk-01")
-    assert lab.status_code == 200 and lab.url.endswith("/user/wk-01/lab") and "JupyterLab" in lab.text
+    assert (
+        lab.status_code == 200 and lab.url.endswith("/user/wk-01/lab") and "JupyterLab" in lab.text
+    )
     outsider = login(hub, "oscar", user_pw)
     assert open_lab(outsider, hub, "wk-01").status_code == 403
     # the trainer's role reaches the workshop's group only; the default 'user' role is kept
@@ -112,24 +141,34 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     assert "Break until" not in outsider.get(f"{hub.url}/hub/home").text
 
     # the trainee edits the notebook where the next version changes it, and hands in work
-    edit = hub.execute("wk-01", (
-        "import json, pathlib\n"
-        "p = pathlib.Path('wk/01-intro.ipynb'); nb = json.loads(p.read_text())\n"
-        "nb['cells'][1]['source'] = 'import echoes_lab\\nanswer = 42  # mine'\n"
-        "p.write_text(json.dumps(nb, indent=1))\n"
-        "pathlib.Path('submissions').mkdir(exist_ok=True)\n"
-        "pathlib.Path('submissions/answer.txt').write_text('42\\n')\n"
-        "print('done')\n"))
+    edit = hub.execute(
+        "wk-01",
+        (
+            "import json, pathlib\n"
+            "p = pathlib.Path('wk/01-intro.ipynb'); nb = json.loads(p.read_text())\n"
+            "nb['cells'][1]['source'] = 'import echoes_lab\\nanswer = 42  # mine'\n"
+            "p.write_text(json.dumps(nb, indent=1))\n"
+            "pathlib.Path('submissions').mkdir(exist_ok=True)\n"
+            "pathlib.Path('submissions/answer.txt').write_text('42\\n')\n"
+            "print('done')\n"
+        ),
+    )
     assert edit["errors"] == [] and edit["stdout"].strip() == "done", edit
     mine = (hub.state / "homes" / "wk-01" / "wk" / "01-intro.ipynb").read_bytes()
 
-    subprocess.run(f"rm -rf {materials} && cp -r {DATA / 'materials-v2'} {materials}", shell=True, check=True)
+    subprocess.run(
+        f"rm -rf {materials} && cp -r {DATA / 'materials-v2'} {materials}", shell=True, check=True
+    )
     assert "materials in 5 of 5 seats" in workshop(hub, "update-materials", "wk").stdout
     home1, home2 = hub.state / "homes" / "wk-01", hub.state / "homes" / "wk-02"
     assert (home1 / "wk" / "01-intro.ipynb").read_bytes() == mine, "the trainee's edit must be kept"
     for home in (home1, home2):
-        assert (home / "wk" / "02-dates.ipynb").read_bytes() == (DATA / "materials-v2" / "02-dates.ipynb").read_bytes()
-    assert (home2 / "wk" / "01-intro.ipynb").read_bytes() == (DATA / "materials-v2" / "01-intro.ipynb").read_bytes()
+        assert (home / "wk" / "02-dates.ipynb").read_bytes() == (
+            DATA / "materials-v2" / "02-dates.ipynb"
+        ).read_bytes()
+    assert (home2 / "wk" / "01-intro.ipynb").read_bytes() == (
+        DATA / "materials-v2" / "01-intro.ipynb"
+    ).read_bytes()
 
     rows = {r["seat"]: r for r in json.loads(workshop(hub, "status", "wk", "--json").stdout)}
     assert rows["wk-01"]["signed_in"] and rows["wk-01"]["server"] == "running"
@@ -147,6 +186,8 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     # close: servers stopped, one archive per seat with every file, logins refused, nothing deleted
     workshop(hub, "close", "wk")
     assert not hub.api("GET", "/users/wk-01").json()["servers"]
+    assert hub.api("GET", "/shares/wk-01").json()["items"] == []
+    assert open_lab(trainer, hub, "wk-01").status_code != 200
     for seat in seats:
         home = hub.state / "homes" / seat
         with tarfile.open(tina_dir / "archive" / f"{seat}.tar.gz") as tar:

@@ -25,6 +25,7 @@ Both cap the number of clusters per user (dask-gateway itself has no such limit)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import sys
@@ -33,6 +34,7 @@ from pathlib import Path
 from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
 from dask_gateway_server.options import Float, Integer, Options
+from traitlets import Float as FloatTrait
 from traitlets import Integer as IntegerTrait
 from traitlets.config import LoggingConfigurable
 
@@ -53,15 +55,46 @@ class _ClusterCap(LoggingConfigurable):
         if self.clusters_per_user:
             active = await self.list_clusters(username=user.name)
             if len(active) >= self.clusters_per_user:
-                raise PublicException(
-                    f"you already have {len(active)} Dask cluster(s) running, the most this hub "
-                    f"allows per user ({self.clusters_per_user}): shut one down "
-                    "(client.shutdown()) or reuse it"
-                )
+                msg = (f"you already have {len(active)} Dask cluster(s) running, the most this "
+                       f"hub allows per user ({self.clusters_per_user}): shut one down "
+                       "(client.shutdown()) or reuse it")
+                raise PublicException(msg)
         return await super().start_cluster(user, cluster_options)
 
 
-class EchoesLocalBackend(_ClusterCap, LocalBackend):
+class _FinishStopping(LoggingConfigurable):
+    """On shutdown, finish stopping the clusters already asked to stop; leave the others.
+
+    With ``stop_clusters_on_shutdown = False`` dask-gateway-server exits at once, abandoning a
+    cluster half-stopped (its workers gone, its scheduler still running) when the hub stops
+    right after a user's server (whose stop asks for the user's clusters to end).
+    """
+
+    stopping_grace = FloatTrait(4.0, min=0, help="seconds to wait for clusters being stopped")
+
+    async def cleanup(self):
+        from dask_gateway_server.backends.db_base import JobStatus
+
+        db = getattr(self, "db", None)
+        stopping = [] if db is None else [
+            c for c in db.name_to_cluster.values()
+            if c.target >= JobStatus.STOPPED and c.status < JobStatus.STOPPED
+        ]
+        if stopping:
+            self.log.info("Finishing the stop of %d cluster(s)...", len(stopping))
+            done, _ = await asyncio.wait([asyncio.ensure_future(_flag(c.shutdown))
+                                          for c in stopping], timeout=self.stopping_grace)
+            if len(done) < len(stopping):
+                self.log.warning("%d cluster(s) still stopping: the next start finishes them",
+                                 len(stopping) - len(done))
+        await super().cleanup()
+
+
+async def _flag(flag) -> None:
+    await flag
+
+
+class EchoesLocalBackend(_FinishStopping, _ClusterCap, LocalBackend):
     """``LocalBackend`` running each user's cluster under their ``jupyter-<name>`` account.
 
     dask-gateway's ``LocalBackend`` switches to a system account named like the gateway user;
@@ -73,10 +106,9 @@ class EchoesLocalBackend(_ClusterCap, LocalBackend):
         try:
             pwd.getpwnam(system_username(user.name))
         except KeyError:
-            raise PublicException(
-                f"user {user.name} has no account on this machine yet: start your server "
-                "from the hub once, then ask for a cluster again"
-            ) from None
+            msg = (f"user {user.name} has no account on this machine yet: start your server "
+                   "from the hub once, then ask for a cluster again")
+            raise PublicException(msg) from None
         return await super().start_cluster(user, cluster_options)
 
     def set_file_permissions(self, paths, username):
@@ -85,7 +117,8 @@ class EchoesLocalBackend(_ClusterCap, LocalBackend):
         # would chown "/" to the user. Only the new working directory's own tree is handed over.
         workdir = os.path.realpath(paths[0])
         if os.path.dirname(workdir) != os.path.realpath(self.clusters_directory):
-            raise PublicException(f"refusing to hand over {workdir}: not a cluster folder")
+            msg = f"refusing to hand over {workdir}: not a cluster folder"
+            raise PublicException(msg)
         entry = pwd.getpwnam(system_username(username))
         for folder, dirs, files in os.walk(workdir):
             for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
@@ -109,7 +142,7 @@ class EchoesLocalBackend(_ClusterCap, LocalBackend):
         return env
 
 
-class EchoesUnsafeLocalBackend(_ClusterCap, UnsafeLocalBackend):
+class EchoesUnsafeLocalBackend(_FinishStopping, _ClusterCap, UnsafeLocalBackend):
     """``UnsafeLocalBackend`` (all clusters under the hub's account) with the per-user cap."""
 
 
@@ -118,10 +151,9 @@ def check_limits(settings: Settings) -> None:
     gw = settings.gateway
     for key, top in (("worker_cores", "max_worker_cores"), ("worker_memory", "max_worker_memory")):
         if getattr(gw, key) > getattr(gw, top):
-            raise SettingsError(
-                f"{settings.source}: gateway.{key} ({getattr(gw, key)}) is above "
-                f"gateway.{top} ({getattr(gw, top)})"
-            )
+            msg = (f"{settings.source}: gateway.{key} ({getattr(gw, key)}) is above "
+                   f"gateway.{top} ({getattr(gw, top)})")
+            raise SettingsError(msg)
 
 
 def cluster_options(settings: Settings) -> Options:
@@ -139,6 +171,50 @@ def cluster_options(settings: Settings) -> Options:
               label="Worker memory (GiB)"),
         handler=handler,
     )
+
+
+def _private_file(path: Path, content: bytes | None = None) -> bytes:
+    """Create ``path`` at mode 0600 (writing ``content``) unless it exists; return its bytes.
+
+    The state directory is the hub's own; ``O_NOFOLLOW`` still refuses a link put in its place.
+    """
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o600)
+    except FileExistsError:
+        fd = os.open(path, os.O_RDONLY | flags)
+    else:
+        if content:
+            os.write(fd, content)
+    try:
+        os.fchmod(fd, 0o600)  # files from an older version, or a wider umask
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 1 << 16)
+    finally:
+        os.close(fd)
+
+
+def persist_clusters(c, state: Path) -> None:
+    """Keep the gateway's records on disk so users' clusters survive a restart of the hub.
+
+    dask-gateway-server keeps clusters in a database (in memory by default) and stops every
+    cluster when it shuts down. Here the database is ``<state>/dask-gateway.sqlite`` (0600), its
+    secrets (each cluster's TLS key and API token) encrypted with a Fernet key generated on the
+    first start into ``<state>/dask-gateway.key`` (0600), and clusters are left running when the
+    gateway stops: the local backend starts schedulers and workers in sessions of their own, so
+    they outlive the gateway, and the next gateway finds them again by the pids it recorded
+    (their heartbeats resume; one that died meanwhile misses its heartbeat and is marked
+    failed, which its owner sees in ``gateway.list_clusters()``). A user's clusters still end
+    with their server (``echoes_lab.hub.services.gateway.stop_clusters_hook``).
+    """
+    from cryptography.fernet import Fernet
+
+    key = _private_file(state / "dask-gateway.key", Fernet.generate_key() + b"\n").strip()
+    database = state / "dask-gateway.sqlite"
+    _private_file(database)  # sqlite would create it with the process's umask
+    c.DBBackendBase.db_url = f"sqlite:///{database}"
+    c.DBBackendBase.db_encrypt_keys = [key.decode("ascii")]
+    c.DBBackendBase.stop_clusters_on_shutdown = False
 
 
 def configure_gateway(c, settings_file: str | Path) -> Settings:
@@ -171,6 +247,7 @@ def configure_gateway(c, settings_file: str | Path) -> Settings:
     os.chmod(clusters, 0o711)  # each cluster's own folder inside is 0700 and the user's
     c.LocalBackend.clusters_directory = str(clusters)
     c.LocalBackend.cluster_options = cluster_options(s)
+    persist_clusters(c, state)
 
     # distributed no longer installs dask-scheduler / dask-worker: the `dask` command does both
     c.ClusterConfig.scheduler_cmd = [str(bindir / "dask"), "scheduler"]

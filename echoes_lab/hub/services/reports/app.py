@@ -1,8 +1,11 @@
-"""The reports service's web side: a REST API and one small HTML page (tornado).
+"""The reports service's web side: a REST API and its page, on the services scaffold.
 
-People sign in through the hub (hub OAuth: ``HubOAuthenticated``); scripts send a hub API token
-whose scopes include ``access:services!service=reports``. A user sees and changes only their
-own schedules, runs and outputs (another user's answer 404, as if absent); admins see all.
+People sign in through the hub (hub OAuth); scripts send a hub API token whose scopes include
+``access:services!service=reports``. A user sees and changes only their own schedules, runs
+and outputs (another user's answer 404, as if absent); admins see all. Every read of a user's
+file (the notebook checked when a schedule is saved, the notebooks offered on the page, a run's
+outputs) goes through the owner's named server (:mod:`.servers`), so it happens as the owner;
+error replies never quote a file.
 
 API, under the service prefix (``/services/reports/``):
 
@@ -11,54 +14,71 @@ GET      ``api/schedules``                   your schedules (admins: everyone's)
 POST     ``api/schedules``                   ``{name, notebook, cron, parameters, enabled}``
 GET      ``api/schedules/<id>``              one schedule with its run history
 PATCH    ``api/schedules/<id>``              change ``name``/``cron``/``parameters``/``enabled``
-DELETE   ``api/schedules/<id>``              remove the schedule (history and files stay)
+DELETE   ``api/schedules/<id>``              remove it (queued runs are cancelled; files stay)
 POST     ``api/schedules/<id>/run``          run now
 GET      ``api/runs/<id>``                   one run
 GET      ``api/runs/<id>/files/<kind>``      ``notebook``, ``html`` or ``crate`` of a run
+GET      ``api/notebooks``                   the ``.ipynb`` files in your home
+GET      ``api/notebooks/parameters?path=``  a notebook's parameters (name, type, default)
+GET      ``api/cron?expr=``                  the expression in words and its next three times
+POST     ``api/users/<name>/disable``        admins: pause all of a user's schedules (a
+                                             closed workshop seat, a deleted user)
 =======  ==================================  ============================================
-
-``notebook`` is a path relative to the owner's home; parameters are checked against its cell
-tagged ``parameters`` when the schedule is saved.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
-from tornado.template import Template
 
 from echoes_lab.errors import EchoesError
-from echoes_lab.hub.services.reports.scheduler import Scheduler, check_cron, next_fire, owner_home, resolve_notebook
-from echoes_lab.hub.services.reports.store import Store, now
+from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services.reports.scheduler import (
+    Scheduler,
+    check_cron,
+    check_notebook_path,
+    describe_cron,
+    next_fire,
+    next_times,
+)
+from echoes_lab.hub.services.reports.servers import NotFound, OwnerServers, ServerError
+from echoes_lab.hub.services.reports.store import Store
 
 FILES = {"notebook": "application/x-ipynb+json", "html": "text/html; charset=utf-8",
          "crate": "application/ld+json"}
+KNOWN = {"name", "notebook", "cron", "parameters", "enabled"}
 
 
-class _Base(HubOAuthenticated, web.RequestHandler):
+class _Reports:
+    """What the reports handlers share (mixed into pages and API endpoints)."""
+
     @property
     def store(self) -> Store:
-        return self.application.settings["store"]
+        return self.settings["store"]
 
     @property
     def scheduler(self) -> Scheduler:
-        return self.application.settings["scheduler"]
+        return self.settings["scheduler"]
+
+    @property
+    def servers(self) -> OwnerServers:
+        return self.settings["servers"]
+
+    @property
+    def cfg(self):
+        return self.settings["reports_settings"]
 
     @property
     def prefix(self) -> str:
-        return self.application.settings["prefix"]
-
-    @property
-    def user(self) -> dict:
-        return self.current_user
+        return self.settings["service_prefix"]
 
     def may_see(self, owner: str) -> bool:
-        return self.user.get("admin", False) or owner == self.user["name"]
+        return self.current_user.get("admin", False) or owner == self.current_user["name"]
 
     def schedule_or_404(self, sid: str) -> dict:
         sch = self.store.schedule(int(sid))
@@ -73,93 +93,107 @@ class _Base(HubOAuthenticated, web.RequestHandler):
         return run
 
     def run_model(self, run: dict) -> dict:
-        links = {k: url_path_join(self.prefix, f"api/runs/{run['id']}/files/{k}") for k in run["outputs"]}
-        return {**run, "links": links}
+        links = {k: url_path_join(self.prefix, f"api/runs/{run['id']}/files/{k}")
+                 for k in run["outputs"]}
+        return {**{k: v for k, v in run.items() if k != "kernel"}, "links": links}
 
-
-class ApiHandler(_Base):
-    def prepare(self):
-        if self.current_user is None or self.current_user.get("kind", "user") != "user":
-            raise web.HTTPError(403, "sign in through the hub, or send a hub API token with the "
-                                     "scope access:services!service=reports")
-
-    def write_error(self, status_code, **kwargs):
-        exc = kwargs.get("exc_info", (None, None))[1]
-        message = getattr(exc, "log_message", None) or self._reason
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": status_code, "message": message}))
-
-    def body(self) -> dict:
+    async def read_notebook(self, owner: str, path: str) -> dict:
+        """The owner's notebook, read by their own server (as them); 400/503 otherwise."""
         try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "the request body is not JSON") from None
-        if not isinstance(data, dict):
-            raise web.HTTPError(400, "the request body must be a JSON object")
-        return data
+            async with self.servers.lease(owner):
+                model = await self.servers.contents(owner, path, type="notebook", content=1)
+        except NotFound:
+            raise web.HTTPError(400, f"{path}: no such notebook in your home folder") from None
+        except ServerError as exc:
+            raise web.HTTPError(503, str(exc)) from None
+        except EchoesError as exc:
+            # our own messages only: the server's reply could quote the file
+            raise web.HTTPError(400, str(exc)) from None
+        if not isinstance(model.get("content"), dict):
+            raise web.HTTPError(400, f"{path}: not a Jupyter notebook")
+        return model["content"]
 
-    def validated(self, owner: str, data: dict, current: dict | None = None) -> dict:
+
+class ReportsAPI(_Reports, APIHandler):
+    def prepare(self):
+        super().prepare()
+        if self.current_user.get("kind", "user") != "user":
+            raise web.HTTPError(403, "the reports API is for users (a user's token or sign-in)")
+
+    def check_size(self, params: dict) -> None:
+        limit = self.cfg.max_parameter_bytes
+        for key, value in params.items():
+            size = len(json.dumps(value))
+            if size > limit:
+                msg = (f"parameter '{key}' is {size} bytes as JSON; at most {limit} "
+                       "(reports.max_parameter_bytes): pass a file name instead of the data")
+                raise web.HTTPError(400, msg)
+
+    async def validated(self, owner: str, data: dict, current: dict | None = None) -> dict:
         """The schedule fields in ``data``, checked: cron, notebook, parameters."""
         from echoes_lab.runs import check_parameters
 
-        known = {"name", "notebook", "cron", "parameters", "enabled"}
-        unknown = set(data) - known
+        unknown = set(data) - KNOWN
         if unknown:
-            raise web.HTTPError(400, f"unknown field(s) {', '.join(sorted(unknown))}; known: "
-                                     f"{', '.join(sorted(known))}")
+            msg = f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN))}"
+            raise web.HTTPError(400, msg)
         fields = dict(current or {})
         fields.update(data)
         for key in ("notebook", "cron"):
             if not isinstance(fields.get(key), str) or not fields[key].strip():
                 raise web.HTTPError(400, f"'{key}' is required (a string)")
-        if not isinstance(fields.get("parameters", {}), dict):
+        if not isinstance(fields.get("parameters") or {}, dict):
             raise web.HTTPError(400, "'parameters' must be an object of name: value")
-        try:
-            cron = check_cron(fields["cron"])
-            path = resolve_notebook(self.application.settings["hub_settings"], owner, fields["notebook"])
-            params = check_parameters(path, fields.get("parameters") or {})
-        except (ValueError, EchoesError) as exc:
-            raise web.HTTPError(400, str(exc)) from None
         out = {k: v for k, v in data.items() if k in ("name", "enabled")}
-        if "name" in out and not isinstance(out["name"], str):
-            raise web.HTTPError(400, "'name' must be a string")
+        if "name" in out and (not isinstance(out["name"], str) or len(out["name"]) > 200):
+            raise web.HTTPError(400, "'name' must be a string of at most 200 characters")
         if "enabled" in out and not isinstance(out["enabled"], bool):
             raise web.HTTPError(400, "'enabled' must be true or false")
-        out.update(cron=cron, notebook=fields["notebook"], parameters=params)
+        params = fields.get("parameters") or {}
+        self.check_size(params)
+        try:
+            cron = check_cron(fields["cron"], self.cfg.min_interval)
+            path = check_notebook_path(fields["notebook"])
+        except ValueError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        notebook = await self.read_notebook(owner, path)
+        try:
+            params = check_parameters(notebook, params, label=path)
+        except EchoesError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        out.update(cron=cron, notebook=path, parameters=params)
         return out
 
-    def reply(self, model, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(model, default=str))
 
-
-class SchedulesHandler(ApiHandler):
+class SchedulesHandler(ReportsAPI):
     def get(self):
-        owner = None if self.user.get("admin") else self.user["name"]
-        self.reply([{**s, "last_run": next(iter(self.store.runs(s["id"], 1)), None)}
-                    for s in self.store.schedules(owner)])
+        owner = None if self.current_user.get("admin") else self.current_user["name"]
+        self.write_json([{**s, "last_run": next(iter(self.store.runs(s["id"], 1)), None)}
+                         for s in self.store.schedules(owner)])
 
-    def post(self):
-        owner = self.user["name"]
-        data = self.validated(owner, self.body())
-        name = data.pop("name", None) or Path(data["notebook"]).stem
-        sch = self.store.add_schedule(owner, name, data["notebook"], data["parameters"], data["cron"],
-                                      next_fire(data["cron"], now()), data.get("enabled", True))
-        self.reply(sch, 201)
+    async def post(self):
+        owner = self.current_user["name"]
+        data = await self.validated(owner, self.get_json_body())
+        name = data.pop("name", None) or PurePosixPath(data["notebook"]).stem
+        sch = self.store.add_schedule(owner, name, data["notebook"], data["parameters"],
+                                      data["cron"], next_fire(data["cron"], self.scheduler.clock()),
+                                      data.get("enabled", True))
+        self.write_json(sch, 201)
 
 
-class ScheduleHandler(ApiHandler):
+class ScheduleHandler(ReportsAPI):
     def get(self, sid):
         sch = self.schedule_or_404(sid)
-        self.reply({**sch, "runs": [self.run_model(r) for r in self.store.runs(sch["id"])]})
+        self.write_json({**sch, "runs": [self.run_model(r) for r in self.store.runs(sch["id"])]})
 
-    def patch(self, sid):
+    async def patch(self, sid):
         sch = self.schedule_or_404(sid)
-        data = self.validated(sch["owner"], self.body(), current=sch)
-        if data.get("enabled", sch["enabled"]) and (data["cron"] != sch["cron"] or not sch["enabled"]):
-            data["next_run"] = next_fire(data["cron"], now())  # no catch-up for a paused schedule
-        self.reply(self.store.update_schedule(sch["id"], **data))
+        data = await self.validated(sch["owner"], self.get_json_body(), current=sch)
+        enabled = data.get("enabled", sch["enabled"])
+        if enabled and (data["cron"] != sch["cron"] or not sch["enabled"]):
+            # no catch-up for a paused schedule
+            data["next_run"] = next_fire(data["cron"], self.scheduler.clock())
+        self.write_json(self.store.update_schedule(sch["id"], **data))
 
     def delete(self, sid):
         sch = self.schedule_or_404(sid)
@@ -168,104 +202,216 @@ class ScheduleHandler(ApiHandler):
         self.finish()
 
 
-class RunNowHandler(ApiHandler):
+class RunNowHandler(ReportsAPI):
     def post(self, sid):
         sch = self.schedule_or_404(sid)
-        self.reply(self.run_model(self.scheduler.enqueue(sch, "manual")), 202)
+        self.write_json(self.run_model(self.scheduler.enqueue(sch, "manual")), 202)
 
 
-class RunHandler(ApiHandler):
+class RunHandler(ReportsAPI):
     def get(self, rid):
-        self.reply(self.run_model(self.run_or_404(rid)))
+        self.write_json(self.run_model(self.run_or_404(rid)))
 
 
-class FileHandler(ApiHandler):
-    def get(self, rid, kind):
+class FileHandler(ReportsAPI):
+    async def get(self, rid, kind):
         run = self.run_or_404(rid)
         name = run["outputs"].get(kind)
         if kind not in FILES or not name or not run["output_dir"]:
             raise web.HTTPError(404, f"run {rid} has no {kind}")
-        # outputs live in the owner's home, which they control: refuse anything that leads
-        # outside it (a symbolic link planted in place of a run folder or file)
-        home = owner_home(self.application.settings["hub_settings"], run["owner"]).resolve()
-        path = Path(run["output_dir"]) / name
-        real = path.resolve()
-        if not real.is_relative_to(home) or path.is_symlink() or not real.is_file():
-            raise web.HTTPError(404, f"run {rid}: {name} is no longer there")
+        # read by the owner's own server: a link planted in the run folder leads only where
+        # the owner may go
+        try:
+            async with self.servers.lease(run["owner"]):
+                model = await self.servers.contents(run["owner"], f"{run['output_dir']}/{name}",
+                                                    type="file", format="text", content=1)
+        except NotFound:
+            raise web.HTTPError(404, f"run {rid}: {name} is no longer there") from None
+        except EchoesError as exc:
+            raise web.HTTPError(503, str(exc)) from None
         self.set_header("Content-Type", FILES[kind])
         if kind == "html":
             # a notebook's HTML is the owner's content: no scripts, no access to this origin
             self.set_header("Content-Security-Policy", "sandbox")
         else:
             self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        with open(real, "rb") as fh:
-            self.finish(fh.read())
+        self.finish(model.get("content") or "")
 
 
-PAGE = Template("""<!doctype html>
-<html><head><meta charset="utf-8"><title>Scheduled reports</title>
-<meta name="xsrf" content="{{ xsrf }}">
-<style>body{font-family:sans-serif;margin:1.5em;max-width:70em}td,th{padding:3px 8px;
-border-bottom:1px solid #ddd;text-align:left}.failed,.interrupted{color:#b00;font-weight:bold}
-.completed{color:#070}input{margin-right:.5em}</style></head><body>
-<p><a href="{{ hub }}">&larr; ECHOES Lab home</a> · signed in as <b>{{ user }}</b>{% if admin %} (admin: all schedules){% end %}</p>
-<h1>Scheduled reports</h1>
-<p>A notebook from your home runs on a cron schedule (UTC), as you, while you are away. Every run
-keeps its executed notebook, an HTML rendering and its RO-Crate provenance.</p>
-<table><tr><th>#</th><th>owner</th><th>name</th><th>notebook</th><th>cron</th><th>next</th><th>recent runs</th><th></th></tr>
-{% for s in schedules %}<tr><td>{{ s['id'] }}</td><td>{{ s['owner'] }}</td><td>{{ s['name'] }}</td>
-<td>{{ s['notebook'] }}</td><td><code>{{ s['cron'] }}</code>{% if not s['enabled'] %} (paused){% end %}</td>
-<td>{{ s['next_run'] or '' }}</td><td>{% for r in s['runs'] %}<div><span class="{{ r['status'] }}">{{ r['status'] }}</span>
-{{ r['started'] or r['queued'] }}{% for k, href in r['links'].items() %} <a href="{{ href }}">{{ k }}</a>{% end %}
-{% if r['error'] %}<small>{{ r['error'] }}</small>{% end %}</div>{% end %}</td>
-<td><button onclick="act('POST', 'api/schedules/{{ s['id'] }}/run')">Run now</button></td></tr>{% end %}
-</table>
-<h2>New schedule</h2>
-<form onsubmit="create(event)"><input name="name" placeholder="name">
-<input name="notebook" placeholder="notebook, e.g. reports/gallery3.ipynb" required size="36">
-<input name="cron" placeholder="0 6 1 * *" required><input name="parameters" placeholder='{"gallery": "G3"}' size="24">
-<button>Save</button></form><p id="msg"></p>
-<script>
-const xsrf = document.querySelector('meta[name=xsrf]').content;
-async function act(method, path, body) {
-  const r = await fetch(path, {method, body, headers: {'X-XSRFToken': xsrf, 'Content-Type': 'application/json'}});
-  if (r.ok) { location.reload(); } else { document.getElementById('msg').textContent = (await r.json()).message; }
-}
-function create(e) {
-  e.preventDefault();
-  const f = new FormData(e.target);
-  let parameters = {};
-  try { parameters = JSON.parse(f.get('parameters') || '{}'); }
-  catch (err) { document.getElementById('msg').textContent = 'parameters: not JSON'; return; }
-  act('POST', 'api/schedules', JSON.stringify({name: f.get('name') || undefined, notebook: f.get('notebook'),
-      cron: f.get('cron'), parameters}));
-}
-</script></body></html>""")
+class NotebooksHandler(ReportsAPI):
+    """The notebooks in the user's home (listed by their own server), for the page's picker."""
+
+    async def get(self):
+        owner, found, folders = self.current_user["name"], [], [""]
+        skip = {self.cfg.outputs}
+        try:
+            async with self.servers.lease(owner):
+                depth = 0
+                while folders and depth < 4 and len(found) < 500:
+                    nxt = []
+                    for folder in folders:
+                        try:
+                            model = await self.servers.contents(owner, folder, content=1)
+                        except NotFound:
+                            continue
+                        for e in model.get("content") or []:
+                            if e["name"].startswith(".") or e["path"] in skip:
+                                continue
+                            if e["type"] == "directory":
+                                nxt.append(e["path"])
+                            elif e["type"] == "notebook":
+                                found.append(e["path"])
+                    folders, depth = nxt, depth + 1
+        except EchoesError as exc:
+            raise web.HTTPError(503, str(exc)) from None
+        self.write_json(sorted(found)[:500])
 
 
-class PageHandler(_Base):
+class ParametersHandler(ReportsAPI):
+    """A notebook's parameters (from its cell tagged ``parameters``) for the page's form."""
+
+    async def get(self):
+        from echoes_lab.runs import notebook_parameters
+
+        try:
+            path = check_notebook_path(self.get_argument("path"))
+        except ValueError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        notebook = await self.read_notebook(self.current_user["name"], path)
+        try:
+            params = notebook_parameters(notebook)
+        except EchoesError as exc:
+            raise web.HTTPError(400, f"{path}: {exc}") from None
+        self.write_json([{"name": p.name, "type": p.type, "default": p.default, "help": p.help}
+                         for p in params.values()])
+
+
+class CronHandler(ReportsAPI):
+    def get(self):
+        expr = self.get_argument("expr", "")
+        try:
+            cron = check_cron(expr, self.cfg.min_interval)
+        except ValueError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        times = next_times(cron, self.scheduler.clock(), 3)
+        self.write_json({"cron": cron, "description": describe_cron(cron),
+                         "next": [t.isoformat() for t in times]})
+
+
+class DisableUserHandler(ReportsAPI):
+    """Admins (and the workshops tooling with an admin's token): pause a user's schedules."""
+
+    async def post(self, name):
+        if not self.current_user.get("admin"):
+            raise web.HTTPError(403, "only admins may disable another user's schedules")
+        why = self.get_json_body().get("reason") or f"{name}'s schedules were disabled by an admin"
+        count = await self.scheduler.disable_owner(name, str(why)[:500])
+        self.write_json({"user": name, "disabled": count})
+
+
+class PageHandler(_Reports, ServiceHandler):
     @web.authenticated
     def get(self):
         user = self.current_user
         owner = None if user.get("admin") else user["name"]
         schedules = []
         for s in self.store.schedules(owner):
-            schedules.append({**s, "runs": [self.run_model(r) for r in self.store.runs(s["id"], 5)]})
-        self.finish(PAGE.generate(xsrf=self.xsrf_token, hub=self.application.settings["hub_prefix"],
-                                  user=user["name"], admin=user.get("admin", False), schedules=schedules))
+            try:
+                words = describe_cron(s["cron"])
+            except Exception:
+                words = ""
+            schedules.append({**s, "words": words,
+                              "runs": [self.run_model(r) for r in self.store.runs(s["id"], 5)]})
+        self.render_page("reports.html", schedules=schedules, admin=user.get("admin", False),
+                         min_interval=self.cfg.min_interval, server=self.cfg.server)
 
 
-def make_app(hub_settings, store: Store, scheduler: Scheduler, prefix: str,
-             hub_prefix: str = "/hub/") -> web.Application:
-    """The tornado application of the service, mounted at ``prefix`` (``/services/reports/``)."""
-    routes = [
-        ("", PageHandler), ("oauth_callback", HubOAuthCallbackHandler),
-        ("api/schedules", SchedulesHandler), (r"api/schedules/(\d+)", ScheduleHandler),
-        (r"api/schedules/(\d+)/run", RunNowHandler), (r"api/runs/(\d+)", RunHandler),
-        (r"api/runs/(\d+)/files/(\w+)", FileHandler),
+def handlers() -> list[tuple]:
+    return [
+        ("", PageHandler), ("api/schedules", SchedulesHandler),
+        (r"api/schedules/(\d+)", ScheduleHandler), (r"api/schedules/(\d+)/run", RunNowHandler),
+        (r"api/runs/(\d+)", RunHandler), (r"api/runs/(\d+)/files/(\w+)", FileHandler),
+        ("api/notebooks", NotebooksHandler), ("api/notebooks/parameters", ParametersHandler),
+        ("api/cron", CronHandler), (r"api/users/([^/]+)/disable", DisableUserHandler),
     ]
-    return web.Application(
-        [(url_path_join(prefix, path), handler) for path, handler in routes],
-        # the OAuth state cookie's key: a new one per start only means signing in again
-        cookie_secret=os.urandom(32), store=store, scheduler=scheduler, prefix=prefix,
-        hub_settings=hub_settings, hub_prefix=hub_prefix)
+
+
+def proxy_url(settings) -> str:
+    """Where users' servers are reached: the hub's public address (loopback if unbound)."""
+    if os.environ.get("ECHOES_PROXY_URL"):
+        return os.environ["ECHOES_PROXY_URL"]
+    ip = settings.hub.ip if settings.hub.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{ip}:{settings.hub.port}"
+
+
+class ReportsService(Service):
+    """Scheduled notebook runs in owners' named servers (see :mod:`.scheduler`).
+
+    The service keeps its database and lock in ``<state>/reports/``, a folder of its own:
+    under root the hub runs it as ``reports.service_user`` (an unprivileged account) and
+    creates that folder for it.
+    """
+
+    service_name = "reports"
+    name = "echoes-reports"
+    store: Store | None = None
+    scheduler: Scheduler | None = None
+
+    @property
+    def state(self) -> Path:
+        return self.settings.state_dir / "reports"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.state / "reports.lock"
+
+    def utcnow(self) -> datetime:
+        """Now (UTC), moved by ``<state>/reports/clock-offset`` (seconds) when that exists.
+
+        The offset file is a test seam, as ``utcnow`` is jupyterhub-idle-culler's: tests jump
+        to a fire time instead of waiting for it. Only root and the service account can write
+        that folder.
+        """
+        t = datetime.now(UTC)
+        try:
+            return t + timedelta(seconds=float((self.state / "clock-offset").read_text()))
+        except (OSError, ValueError):
+            return t
+
+    def handlers(self) -> list[tuple]:
+        return handlers()
+
+    def tornado_settings(self) -> dict:
+        s = self.settings
+        self.state.mkdir(mode=0o700, exist_ok=True)
+        self.store = Store(self.state / "reports.sqlite")
+        servers = OwnerServers(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                               proxy_url(s), s.reports.server, s.reports.server_linger,
+                               s.spawner.start_timeout)
+        self.scheduler = Scheduler(s, self.store, servers, clock=lambda: self.utcnow())
+        return {"store": self.store, "scheduler": self.scheduler, "servers": servers,
+                "reports_settings": s.reports}
+
+    async def start_tasks(self) -> None:
+        self.scheduler.start()
+        self.scheduler._spawn(self._watch_owners())
+        self.log.info("%d schedules", len(self.store.schedules()))
+
+    async def _watch_owners(self) -> None:
+        import asyncio
+
+        while True:
+            await asyncio.sleep(60)
+            try:
+                await self.scheduler.check_owners()
+            except Exception as exc:
+                self.log.warning("checking owners: %s", exc)
+
+    async def stop_tasks(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.store is not None:
+            self.store.close()
+
+
+main = ReportsService.launch_instance

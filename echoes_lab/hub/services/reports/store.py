@@ -29,14 +29,16 @@ CREATE TABLE IF NOT EXISTS runs (
     owner TEXT NOT NULL,
     trigger TEXT NOT NULL,           -- schedule | manual | retry | catch-up
     attempt INTEGER NOT NULL DEFAULT 1,
-    status TEXT NOT NULL,            -- queued | running | completed | failed | missed | interrupted
+    status TEXT NOT NULL,            -- queued | running | completed | failed | missed |
+                                     -- interrupted | cancelled
     queued TEXT NOT NULL,
     started TEXT,
     finished TEXT,
     output_dir TEXT,
     outputs TEXT,                    -- JSON {"notebook": name, "html": name, "crate": name}
     error TEXT,
-    note TEXT
+    note TEXT,
+    kernel TEXT                      -- the runner kernel in the owner's server, while running
 );
 CREATE INDEX IF NOT EXISTS runs_by_schedule ON runs (schedule_id);
 """
@@ -61,6 +63,9 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+        if "kernel" not in columns:  # a database from before runs went through the spawner
+            self.db.execute("ALTER TABLE runs ADD COLUMN kernel TEXT")
         self.path.chmod(0o600)  # owners' parameters and notebook paths: the service's only
 
     # -- schedules --------------------------------------------------------------------------
@@ -102,8 +107,29 @@ class Store:
             self.db.execute(f"UPDATE schedules SET {sets} WHERE id = ?", (*fields.values(), sid))
         return self.schedule(sid)
 
-    def delete_schedule(self, sid: int) -> None:
+    def delete_schedule(self, sid: int) -> int:
+        """Remove a schedule; its queued runs are cancelled (returns how many)."""
         self.db.execute("DELETE FROM schedules WHERE id = ?", (sid,))
+        return self.cancel_queued("schedule_id = ?", sid, "the schedule was deleted")
+
+    def cancel_queued(self, where: str, value, why: str) -> int:
+        cur = self.db.execute(
+            f"UPDATE runs SET status = 'cancelled', finished = ?, error = ? "
+            f"WHERE status = 'queued' AND {where}", (iso(now()), why, value))
+        return cur.rowcount
+
+    def disable_owner(self, owner: str, why: str) -> int:
+        """Pause every schedule of ``owner`` and cancel their queued runs; returns how many
+        schedules were enabled (a closed workshop seat, a deleted user)."""
+        cur = self.db.execute("UPDATE schedules SET enabled = 0 WHERE owner = ? AND enabled = 1",
+                              (owner,))
+        self.cancel_queued("owner = ?", owner, why)
+        return cur.rowcount
+
+    def owners(self) -> list[str]:
+        """Owners with an enabled schedule."""
+        rows = self.db.execute("SELECT DISTINCT owner FROM schedules WHERE enabled = 1")
+        return [r[0] for r in rows]
 
     # -- runs -------------------------------------------------------------------------------
     def _run(self, row) -> dict | None:
@@ -138,6 +164,13 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in fields)
         self.db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), rid))
         return self.run(rid)
+
+    def with_status(self, *statuses: str, owner: str | None = None) -> list[dict]:
+        marks = ", ".join("?" for _ in statuses)
+        sql, args = f"SELECT * FROM runs WHERE status IN ({marks})", list(statuses)
+        if owner is not None:
+            sql, args = sql + " AND owner = ?", [*args, owner]
+        return [self._run(r) for r in self.db.execute(sql + " ORDER BY id", args)]
 
     def interrupt_unfinished(self) -> int:
         """Runs left queued or running by a previous service process: marked ``interrupted``."""

@@ -9,6 +9,14 @@ The hub side (seat passwords, trainers' roles, announcements) is
 :mod:`echoes_lab.hub.services.workshops.registry`.
 """
 
-from echoes_lab.hub.services.workshops.manage import announce, close, collect, create, status, update_materials
+from echoes_lab.hub.services.workshops.manage import (
+    announce,
+    close,
+    collect,
+    create,
+    status,
+    update_materials,
+    warm,
+)
 
-__all__ = ["announce", "close", "collect", "create", "status", "update_materials"]
+__all__ = ["announce", "close", "collect", "create", "status", "update_materials", "warm"]

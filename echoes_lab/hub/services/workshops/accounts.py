@@ -1,13 +1,16 @@
 """Homes and system accounts of seats and trainers, as the hub's spawner makes them.
 
-The tool runs on the hub machine as the hub's administrator, so it prepares homes directly
-(materials before anyone signs in; collected work and archives into the trainer's home). When
-the hub runs as root every user's home belongs to the account ``jupyter-<name>``
-(:func:`echoes_lab.hub.spawner.system_username`); files put there are handed to that account.
+The tool runs on the hub machine as the hub's administrator. When the hub runs as root every
+user's home belongs to the account ``jupyter-<name>``
+(:func:`echoes_lab.hub.spawner.system_username`). Root creates the home itself, never through a
+link; everything *inside* a home is done by a child process running as that account
+(:mod:`~echoes_lab.hub.services.workshops.homes`), so a link a user plants in their home can
+never make root read, write or hand over someone else's files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import subprocess
@@ -21,11 +24,11 @@ from echoes_lab.hub.spawner import isolated, system_username, useradd_command
 
 @dataclass(frozen=True)
 class Account:
-    name: str          # hub user name
+    name: str  # hub user name
     home: Path
     uid: int
     gid: int
-    isolated: bool     # True: a system account of its own (hub run as root)
+    isolated: bool  # True: a system account of its own (hub run as root)
 
     def run_as(self) -> dict:
         """``subprocess`` keyword arguments that run a command as this account in its home."""
@@ -34,38 +37,59 @@ class Account:
         return {"cwd": self.home, "user": self.uid, "group": self.gid, "extra_groups": []}
 
 
+def _no_link_dir(name: str, dir_fd: int) -> int:
+    """Open folder ``name`` in ``dir_fd`` without following a link (``O_NOFOLLOW``)."""
+    try:
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except (NotADirectoryError, OSError) as exc:
+        msg = (
+            f"{name}: not a folder, or a symbolic link ({exc.strerror}); a home must be a "
+            "real folder, never a link: remove it and run the command again"
+        )
+        raise WorkshopError(msg) from None
+
+
 def ensure_account(settings: Settings, name: str) -> Account:
     """The user's home (mode 0700) and, under root, system account, created if missing.
 
     The same account the spawner would create on first sign-in (``useradd --system
     --user-group --no-create-home``), so the user's first server finds everything in place.
+    The home is created and handed over relative to the homes folder's descriptor and never
+    through a link (``O_NOFOLLOW``, ``fchown``): root touches nothing a user could redirect.
     """
+    if not name or "/" in name or name in (".", ".."):
+        msg = f"{name!r} cannot be a user's home folder name"
+        raise WorkshopError(msg)
     home = settings.homes_dir / name
     settings.homes_dir.mkdir(parents=True, exist_ok=True)
-    if not isolated(settings.spawner.isolation):
-        home.mkdir(mode=0o700, exist_ok=True)
-        return Account(name, home, os.getuid(), os.getgid(), False)
-    system = system_username(name)
-    try:
-        entry = pwd.getpwnam(system)
-    except KeyError:
-        done = subprocess.run(useradd_command(name, home), capture_output=True, text=True)
+    if isolated(settings.spawner.isolation):
+        system = system_username(name)
         try:
             entry = pwd.getpwnam(system)
         except KeyError:
-            raise WorkshopError(f"could not create the account {system} for {name}: "
-                                f"{done.stderr.strip() or done.stdout.strip()}") from None
-    home.mkdir(mode=0o700, exist_ok=True)
-    os.chown(home, entry.pw_uid, entry.pw_gid)
-    return Account(name, home, entry.pw_uid, entry.pw_gid, True)
-
-
-def give(path: Path, account: Account) -> None:
-    """Hand a file or folder tree to ``account`` (under root; otherwise nothing to do)."""
-    if not account.isolated:
-        return
-    os.chown(path, account.uid, account.gid)
-    if path.is_dir():
-        for folder, dirs, files in os.walk(path):
-            for entry in (*dirs, *files):
-                os.chown(os.path.join(folder, entry), account.uid, account.gid, follow_symlinks=False)
+            done = subprocess.run(useradd_command(name, home), capture_output=True, text=True)
+            try:
+                entry = pwd.getpwnam(system)
+            except KeyError:
+                msg = (
+                    f"could not create the account {system} for {name}: "
+                    f"{done.stderr.strip() or done.stdout.strip()}"
+                )
+                raise WorkshopError(msg) from None
+        uid, gid = entry.pw_uid, entry.pw_gid
+    else:
+        uid, gid = os.getuid(), os.getgid()
+    homes_fd = os.open(settings.homes_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=homes_fd)
+        fd = _no_link_dir(name, homes_fd)
+    finally:
+        os.close(homes_fd)
+    try:
+        st = os.fstat(fd)
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.fchown(fd, uid, gid)
+    finally:
+        os.close(fd)
+    return Account(name, home, uid, gid, isolated(settings.spawner.isolation))

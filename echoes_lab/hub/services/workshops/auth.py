@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import sys
 from pathlib import Path
 
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
@@ -28,6 +26,7 @@ from markupsafe import escape
 from tornado import web
 from traitlets import Unicode
 
+from echoes_lab.hub.services.base import Feature, managed_service, service_command
 from echoes_lab.hub.services.workshops import registry
 
 
@@ -173,37 +172,38 @@ PAGE_ROLE = {"name": "workshop-trainers-page", "description": "the trainers' pag
              "scopes": [f"access:services!service={SERVICE}"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _service(settings, secrets) -> dict:
+    """The ``workshops`` service: the trainers' page, closing workshops at their end time."""
+    command = service_command("echoes_lab.hub.services.workshops.service", settings)
+    return managed_service(SERVICE, settings, command, port=settings.workshops.port,
+                           info={"description": "Trainers' page of the workshops"})
 
 
-def configure_hub(c, settings, services: list, roles: list, token: str) -> None:
-    """Set the hub's options for workshops (called from ``echoes_lab.hub.config.configure``).
+def _roles(settings) -> list[dict]:
+    return [{
+        "name": f"{SERVICE}-service",
+        "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users",
+                   "read:users"],
+        "services": [SERVICE],
+    }]
 
-    Adds the ``workshops`` service (trainers' page, closing at end time) to ``services`` and
-    its role to ``roles``.
-    """
+
+def configure_hub(c, settings) -> None:
+    """Set the hub's options for workshops (:data:`FEATURE`, applied by
+    ``echoes_lab.hub.config.configure``): the authenticator, sign-in re-checks, announcements
+    and seat limits."""
     state = str(settings.state_dir)
     ws = settings.workshops
-    services.append({
-        "name": SERVICE,
-        "url": f"http://127.0.0.1:{ws.port or _free_port()}",
-        "api_token": token,
-        "command": [sys.executable, "-m", "echoes_lab.hub.services.workshops.service", "--settings", str(settings.source)],
-        "oauth_no_confirm": True,
-        "display": True,
-    })
-    roles.append({
-        "name": f"{SERVICE}-service",
-        "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:users"],
-        "services": [SERVICE],
-    })
     # a subclass of the shared-password authenticator: its passwords and admins still apply
     c.JupyterHub.authenticator_class = "echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator"
     c.WorkshopAuthenticator.state_dir = state
     c.WorkshopAuthenticator.manage_roles = True
+    # JupyterHub 6.1 bug: with manage_roles and reset_managed_roles_on_startup = False,
+    # JupyterHub.init_role_assignment indexes a dict it only fills when the reset is on, so the
+    # hub cannot start once a managed role has a member (KeyError: 'users'). Our
+    # load_managed_roles is complete (every workshop role and its trainers, from the registry),
+    # so resetting to it at start-up is also the right meaning.
+    c.WorkshopAuthenticator.reset_managed_roles_on_startup = True
     c.Authenticator.auth_refresh_age = ws.auth_refresh_age
     # a closed workshop's seat cannot start a server with an old session cookie
     c.Authenticator.refresh_pre_spawn = True
@@ -213,3 +213,7 @@ def configure_hub(c, settings, services: list, roles: list, token: str) -> None:
     folder = registry.workshops_dir(settings.state_dir)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o711)  # seats pass through to materials; cannot list the workshops
+
+
+FEATURE = Feature(SERVICE, enabled=lambda s: s.workshops.enabled, service=_service, roles=_roles,
+                  configure_hub=configure_hub)

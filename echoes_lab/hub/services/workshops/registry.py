@@ -2,8 +2,9 @@
 
 ``<state>/workshops/<NAME>/workshop.json`` (mode 0600, the hub's administrator only) is data
 written by the ``echoes-lab workshop`` tool and read by the hub's
-:class:`~echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator`: the seats, their password hashes,
-the trainers, the end time and whether the workshop is closed. Nothing here talks to the hub.
+:class:`~echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator`: the seats, their password
+hashes, the trainers, the end time and whether the workshop is closed.
+Nothing here talks to the hub.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ def workshops_dir(state_dir: Path) -> Path:
 
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name or ""):
-        raise WorkshopError(
+        msg = (
             f"workshop name {name!r}: use 2 to 20 lower-case letters, digits and '-', starting "
             "with a letter (it becomes the group and the seats' user names, e.g. 'colour-101')"
         )
+        raise WorkshopError(msg)
     return name
 
 
@@ -65,8 +67,14 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if kind != "scrypt":
         return False
-    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                         dklen=len(digest) // 2)
+    got = hashlib.scrypt(
+        password.encode(),
+        salt=bytes.fromhex(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(digest) // 2,
+    )
     return hmac.compare_digest(got.hex(), digest)
 
 
@@ -74,12 +82,13 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def parse_ends(text: str) -> datetime:
+def parse_ends(text: str, option: str = "--ends") -> datetime:
     """``2026-12-01T17:00`` (local time of this machine) or with an offset, to an aware time."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise WorkshopError(f"--ends {text!r}: write the end as a date and time, e.g. 2026-12-01T17:00") from None
+        msg = f"{option} {text!r}: write a date and time, e.g. 2026-12-01T17:00"
+        raise WorkshopError(msg) from None
     return when.astimezone() if when.tzinfo is None else when
 
 
@@ -92,13 +101,15 @@ class Workshop:
     trainers: list[str]
     seats: dict[str, str]
     ends: str
-    credentials: str = "cards"           # "cards" (per-seat passwords) or "shared"
-    materials: str = ""                  # the folder or git URL given by the trainer
-    materials_dir: str = ""              # the folder name in each seat's home
+    credentials: str = "cards"  # "cards" (per-seat passwords) or "shared"
+    materials: str = ""  # the folder or git URL given by the trainer
+    materials_dir: str = ""  # the folder name in each seat's home
     mem_limit: str | None = None
     created: str = field(default_factory=lambda: now().isoformat(timespec="seconds"))
     closed: str | None = None
     announcement: str = ""
+    starts: str | None = None            # the room arrives (``--starts``); servers warmed before
+    warmed: str | None = None            # when every seat's server was last started by ``warm``
 
     @property
     def group(self) -> str:
@@ -113,20 +124,32 @@ class Workshop:
         return datetime.fromisoformat(self.ends)
 
     @property
+    def starts_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.starts) if self.starts else None
+
+    @property
     def is_open(self) -> bool:
         return self.closed is None and now() < self.ends_at
 
     def role(self) -> dict:
         """The trainers' role: every scope filtered to this workshop's group, nothing else.
 
-        Scope names are JupyterHub's (docs: "JupyterHub scopes", ``!group=`` filters).
+        Scope names are JupyterHub's (docs: "JupyterHub scopes", ``!group=`` filters). Opening a
+        seat's lab is not in it: each seat's server is shared with the trainers through
+        JupyterHub's sharing API (``manage.share_with_trainers``), the same mechanism as any
+        shared lab, and those shares end when the workshop is closed.
         """
         g = f"group={self.group}"
         return {
             "name": self.trainer_role,
             "description": f"trainers of workshop {self.name}: its seats only",
-            "scopes": [f"access:servers!{g}", f"servers!{g}", f"read:users!{g}",
-                       f"read:users:activity!{g}", f"read:groups!{g}", f"list:users!{g}"],
+            "scopes": [
+                f"servers!{g}",
+                f"read:users!{g}",
+                f"read:users:activity!{g}",
+                f"read:groups!{g}",
+                f"list:users!{g}",
+            ],
         }
 
 
@@ -159,9 +182,11 @@ def load(state_dir: Path, name: str) -> Workshop:
     try:
         return Workshop(**json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise WorkshopError(f"no workshop named {name!r} (no {path}); create it first") from None
+        msg = f"no workshop named {name!r} (no {path}); create it first"
+        raise WorkshopError(msg) from None
     except (ValueError, TypeError) as exc:
-        raise WorkshopError(f"{path}: not a workshop record ({exc})") from None
+        msg = f"{path}: not a workshop record ({exc})"
+        raise WorkshopError(msg) from None
 
 
 def load_all(state_dir: Path) -> list[Workshop]:

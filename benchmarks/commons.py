@@ -1,0 +1,211 @@
+"""Commons throughput: create and query 100,000 annotations on one canvas set (issue 15).
+
+Reference point, named: **a plain SQLite insert loop** — one table ``(id, json)``, one
+``INSERT`` and one ``COMMIT`` per annotation with the same durability (WAL,
+``synchronous=FULL``), and queries by ``json_extract`` over the table (what a small annotation
+server without indexes does; SimpleAnnotationServer's SQLite back end stores JSON the same way).
+
+Ours, at two levels, on the same machine in the same run:
+
+1. the store (:class:`echoes_lab.hub.services.commons.store.Store`): each create is one
+   transaction writing the annotation, its version 1 and its search keys;
+2. the service behind a real hub and proxy (hub token, W3C protocol): ``--http`` POSTs from 4
+   client threads, and the queries a IIIF viewer and a notebook make (all annotations of one
+   canvas, first page; a text search; one annotation) against the 100,000 already stored.
+
+Run: ``.venv/bin/python benchmarks/commons.py`` (``--n 100000 --http 2000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+CANVASES = 100  # the canvas set: 100 pages of one manuscript
+BASE = "http://127.0.0.1:8000/services/commons/"
+
+
+def annotation(i: int) -> dict:
+    canvas = f"https://iiif.example.org/manifest/ms-1/canvas/p{i % CANVASES}"
+    return {"@context": "http://www.w3.org/ns/anno.jsonld", "type": "Annotation",
+            "motivation": ["describing", "transcribing", "classifying"][i % 3],
+            "body": [{"type": "TextualBody", "value": f"region {i} reads word{i % 997}"},
+                     {"type": "TextualBody", "value": f"tag{i % 50}", "purpose": "tagging"}],
+            "target": {"type": "SpecificResource", "source": {"id": canvas, "type": "Canvas"},
+                       "selector": {"type": "FragmentSelector",
+                                    "value": f"xywh={i % 800},{i % 600},40,20"}},
+            "visibility": "public"}
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) > 1 else xs[0]
+
+
+def report(name: str, n: int, seconds: float, lat: list[float]) -> dict:
+    row = {"what": name, "n": n, "per_s": n / seconds, "p50_ms": 1000 * statistics.median(lat),
+           "p95_ms": 1000 * p95(lat)}
+    print(f"{name:<46} {n:>7} {row['per_s']:>10.0f}/s  p50 {row['p50_ms']:7.2f} ms  "
+          f"p95 {row['p95_ms']:7.2f} ms", flush=True)
+    return row
+
+
+def plain_sqlite(path: Path, n: int) -> list[dict]:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE annotation (id TEXT PRIMARY KEY, json TEXT NOT NULL)")
+    lat = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        db.execute("BEGIN")
+        db.execute("INSERT INTO annotation VALUES (?, ?)", (f"a{i}", json.dumps(annotation(i))))
+        db.execute("COMMIT")
+        lat.append(time.perf_counter() - t)
+    rows = [report("reference: plain SQLite insert loop", n, time.perf_counter() - t0, lat)]
+    rows.append(query_loop("reference: canvas query (json_extract scan)", lambda k: db.execute(
+        "SELECT json FROM annotation WHERE json_extract(json, '$.target.source.id') = ? "
+        "LIMIT 20", (f"https://iiif.example.org/manifest/ms-1/canvas/p{k % CANVASES}",)
+    ).fetchall(), 20))
+    rows.append(query_loop("reference: text query (LIKE scan)", lambda k: db.execute(
+        "SELECT json FROM annotation WHERE lower(json) LIKE ? LIMIT 20",
+        (f"%word{k % 997}\"%",)).fetchall(), 20))
+    db.close()
+    return rows
+
+
+def query_loop(name: str, fn, repeat: int) -> dict:
+    lat = []
+    t0 = time.perf_counter()
+    for k in range(repeat):
+        t = time.perf_counter()
+        fn(k)
+        lat.append(time.perf_counter() - t)
+    return report(name, repeat, time.perf_counter() - t0, lat)
+
+
+def ours_store(path: Path, n: int) -> list[dict]:
+    from echoes_lab.hub.services.commons.model import CC_BY, prepare
+    from echoes_lab.hub.services.commons.store import Store, Viewer
+
+    store = Store(f"sqlite:///{path}")
+    lat = []
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        ann_id = f"a{i:07d}"
+        data = prepare(annotation(i), iri=f"{BASE}annotations/{ann_id}", user=f"user{i % 4}",
+                       display=None, base=BASE, now=now, licence=CC_BY)
+        store.create(ann_id, f"user{i % 4}", data, visibility="public")
+        lat.append(time.perf_counter() - t)
+    rows = [report("ours: Store.create (annotation+version+keys)", n, time.perf_counter() - t0,
+                   lat)]
+    viewer = Viewer("user0")
+    rows.append(query_loop("ours: canvas query, first page + total", lambda k: store.search(
+        viewer, target=f"https://iiif.example.org/manifest/ms-1/canvas/p{k % CANVASES}",
+        limit=20), 20))
+    rows.append(query_loop("ours: text query q=, first page + total", lambda k: store.search(
+        viewer, q=f"word{k % 997}", limit=20), 20))
+    rows.append(query_loop("ours: text query q=, first page only", lambda k: store.search(
+        viewer, q=f"word{k % 997}", limit=20, count=False), 20))
+    store.close()
+    return rows
+
+
+def ours_http(state_db: Path, n: int, stored: int) -> list[dict]:
+    """The real service behind a real hub, on the database the store filled."""
+    import requests
+    from harness import Hub, new_root
+
+    root = new_root("echoes-bench-commons-")
+    hub = Hub(root, gateway={"enabled": False}, workshops={"enabled": False},
+              reports={"enabled": False}, projects={"enabled": False}, culler={"enabled": False},
+              hub={"log_level": "INFO"})
+    hub.state.mkdir(parents=True)
+    shutil.copy(state_db, hub.state / "commons.sqlite")
+    rows = []
+    try:
+        hub.start()
+        users = [f"user{i}" for i in range(4)]
+        heads = {}
+        for u in users:
+            hub.create_user(u)
+            tok = hub.api("POST", f"/users/{u}/tokens", json={
+                "scopes": ["access:services!service=commons"]}).json()["token"]
+            heads[u] = {"Authorization": f"token {tok}", "Content-Type": "application/ld+json"}
+        container = f"{hub.url}/services/commons/annotations/"
+        for _ in range(100):
+            if requests.get(container + "?page=0", timeout=30).status_code == 200:
+                break
+            time.sleep(0.3)
+        lat: list[float] = []
+        lock = threading.Lock()
+
+        def post(u: str, count: int, offset: int):
+            s = requests.Session()
+            for i in range(count):
+                t = time.perf_counter()
+                r = s.post(container, json=annotation(offset + i), headers=heads[u], timeout=60)
+                assert r.status_code == 201, r.text
+                with lock:
+                    lat.append(time.perf_counter() - t)
+
+        threads = [threading.Thread(target=post, args=(u, n // 4, 10**6 + k * n))
+                   for k, u in enumerate(users)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rows.append(report("ours: POST via hub proxy, 4 client threads", len(lat),
+                           time.perf_counter() - t0, lat))
+        s = requests.Session()
+        h = heads["user0"]
+        rows.append(query_loop("ours: GET search?canvas= (IIIF viewer)", lambda k: s.get(
+            f"{hub.url}/services/commons/search", headers=h, timeout=60, params={
+                "canvas": f"https://iiif.example.org/manifest/ms-1/canvas/p{k % CANVASES}"}
+        ).raise_for_status(), 50))
+        rows.append(query_loop("ours: GET export/iiif?canvas= (all on it)", lambda k: s.get(
+            f"{hub.url}/services/commons/export/iiif", headers=h, timeout=60, params={
+                "canvas": f"https://iiif.example.org/manifest/ms-1/canvas/p{k % CANVASES}"}
+        ).raise_for_status(), 10))
+        rows.append(query_loop("ours: GET one annotation", lambda k: s.get(
+            f"{container}a{k * 997 % stored:07d}", headers=h, timeout=60).raise_for_status(), 50))
+    finally:
+        left = hub.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+        if left:
+            print("left behind:", left)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="annotations to create")
+    parser.add_argument("--http", type=int, default=2000, help="POSTs through the hub (0: none)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="echoes-bench-commons-"))
+    try:
+        plain_sqlite(tmp / "plain.sqlite", args.n)
+        ours_store(tmp / "commons.sqlite", args.n)
+        if args.http:
+            ours_http(tmp / "commons.sqlite", args.http, args.n)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,417 @@
+"""The commons' storage: annotations with their history, tombstones, actors (SQLAlchemy 2).
+
+SQLite (``<state>/commons.sqlite``) on the ``local`` profile, PostgreSQL (a URL in the
+settings) on ``kubernetes``; the same code and the same tests run on both.
+
+Tables
+------
+``annotations``  the current state of each annotation: its JSON, owner, software actor,
+                 visibility (``private`` | ``group:<name>`` | ``public``), licence, version
+                 number, tombstone (``deleted``) and moderation (``hidden_*``)
+``versions``     every state an annotation has had (version 1 = as created); a version is never
+                 changed or removed, so ``…/annotations/<id>/versions/<n>`` is a stable IRI
+``keys``         what an annotation is found by: (kind, value) with kind ``target`` (target
+                 IRIs and the ``source`` of SpecificResources), ``source``, ``motivation``,
+                 ``tag``; creator, generator and group are columns of ``annotations``
+``actors``       software agents registered by a hub user (name, version, owner)
+
+Durability: every write is one transaction. On SQLite the journal is WAL with
+``synchronous=FULL``: the WAL is fsynced at each commit, so an acknowledged (201) annotation
+survives a crash of the process *and* of the machine (``NORMAL`` would survive a process crash
+only; https://www.sqlite.org/pragma.html#pragma_synchronous). PostgreSQL commits are durable
+by default (``synchronous_commit = on``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+
+from echoes_lab.errors import EchoesError
+from echoes_lab.hub.services.commons.model import CC_BY, index_keys
+
+metadata = MetaData()
+
+annotations = Table(
+    "annotations", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # stable order for paging
+    Column("id", String(40), nullable=False, unique=True),
+    Column("owner", String(255), nullable=False, index=True),
+    Column("actor_id", String(40), ForeignKey("actors.id"), nullable=True),
+    Column("generator", String(255), nullable=True, index=True),  # the actor's name
+    Column("visibility", String(300), nullable=False, index=True),
+    Column("licence", String(500), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("modified", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("deleted", DateTime(timezone=True), nullable=True),
+    Column("deleted_by", String(255), nullable=True),
+    Column("hidden_reason", Text, nullable=True),
+    Column("hidden_by", String(255), nullable=True),
+    Column("hidden_at", DateTime(timezone=True), nullable=True),
+    Column("text", Text, nullable=False, default=""),
+    Column("data", JSON, nullable=False),
+)
+
+versions = Table(
+    "versions", metadata,
+    Column("annotation", String(40), ForeignKey("annotations.id"), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("by", String(255), nullable=False),
+    Column("action", String(20), nullable=False),  # created | updated | deleted | restored
+    Column("visibility", String(300), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+keys = Table(
+    "keys", metadata,
+    Column("annotation", String(40), ForeignKey("annotations.id"), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("value", String(2000), primary_key=True),
+    Index("ix_keys_kind_value", "kind", "value"),
+)
+
+actors = Table(
+    "actors", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("owner", String(255), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("homepage", String(2000), nullable=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner", "name", "version"),
+)
+
+VISIBILITY_HELP = "visibility must be 'private', 'public' or 'group:<hub group name>'"
+
+
+class StoreError(EchoesError):
+    """A store operation cannot proceed; ``status`` is the HTTP status it stands for."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def utcnow() -> datetime:
+    """The clock of the store (a seam: tests patch it instead of waiting)."""
+    return datetime.now(UTC)
+
+
+def check_visibility(value: str) -> str:
+    if value in ("private", "public") or (value.startswith("group:") and len(value) > 6):
+        return value
+    msg = f"{VISIBILITY_HELP}, not {value!r}"
+    raise StoreError(msg)
+
+
+def new_id() -> str:
+    # 128 random bits, URL-safe: unguessable, so a private annotation's IRI leaks nothing
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: a hub name (None: anonymous), their hub groups, and admin rights."""
+
+    name: str | None = None
+    groups: frozenset[str] = field(default_factory=frozenset)
+    admin: bool = False
+
+    def may_see(self, rec: Record) -> bool:
+        if self.admin or (self.name and rec.owner == self.name):
+            return True
+        if rec.hidden_reason is not None:
+            return False
+        return rec.visibility == "public" or rec.visibility in {f"group:{g}" for g in self.groups}
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str
+    seq: int
+    owner: str
+    actor_id: str | None
+    generator: str | None
+    visibility: str
+    licence: str
+    created: datetime
+    modified: datetime
+    version: int
+    deleted: datetime | None
+    deleted_by: str | None
+    hidden_reason: str | None
+    hidden_by: str | None
+    data: dict
+
+    @property
+    def etag(self) -> str:
+        # strong: a new version is new bytes; the id keeps tags of different annotations apart
+        return f'"{self.id}.{self.version}"'
+
+
+def _record(row) -> Record:
+    m = row._mapping
+    return Record(**{k: m[k] for k in Record.__dataclass_fields__})
+
+
+class Store:
+    """The commons' database.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL: ``sqlite:///path/commons.sqlite`` or
+        ``postgresql+psycopg://user@/db?host=/socket/dir``.
+    clock
+        Returns the current time (UTC); the default is :func:`utcnow`.
+    """
+
+    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow):
+        self.url = url
+        self.clock = clock
+        self.sqlite = url.startswith("sqlite")
+        kwargs = {"connect_args": {"timeout": 30}} if self.sqlite else {"pool_pre_ping": True}
+        self.engine = create_engine(url, **kwargs)
+        if self.sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- annotations ------------------------------------------------------------------
+    def create(self, ann_id: str, owner: str, data: dict, *, visibility: str = "private",
+               licence: str = CC_BY, actor: dict | None = None) -> Record:
+        """Store a new annotation (``data`` already prepared, with its ``id``) as version 1."""
+        check_visibility(visibility)
+        now = self.clock()
+        found, text = index_keys(data)
+        row = dict(id=ann_id, owner=owner, actor_id=actor["id"] if actor else None,
+                   generator=actor["name"] if actor else None, visibility=visibility,
+                   licence=data.get("rights") or licence, created=now, modified=now, version=1,
+                   text=text.lower(), data=data)
+        with self.engine.begin() as conn:
+            conn.execute(annotations.insert().values(**row))
+            conn.execute(versions.insert().values(annotation=ann_id, n=1, at=now, by=owner,
+                                                  action="created", visibility=visibility,
+                                                  data=data))
+            self._write_keys(conn, ann_id, found)
+        return self.get(ann_id)
+
+    def _write_keys(self, conn, ann_id: str, found: dict[str, set[str]]) -> None:
+        conn.execute(keys.delete().where(keys.c.annotation == ann_id))
+        rows = [{"annotation": ann_id, "kind": kind, "value": value[:2000]}
+                for kind, values in found.items() for value in sorted(values)]
+        if rows:
+            conn.execute(keys.insert(), rows)
+
+    def get(self, ann_id: str) -> Record | None:
+        """The annotation, tombstoned or hidden ones included (the caller decides)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(annotations).where(annotations.c.id == ann_id)).first()
+        return _record(row) if row else None
+
+    def _change(self, ann_id: str, by: str, action: str, *, expect: int | None = None,
+                **values) -> Record:
+        """Apply ``values`` as the next version, if the stored version is ``expect``."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(annotations).where(annotations.c.id == ann_id)
+                               .with_for_update()).first()
+            if row is None:
+                msg = f"no annotation {ann_id}"
+                raise StoreError(msg, 404)
+            cur = _record(row)
+            if expect is not None and cur.version != expect:
+                msg = (f"annotation {ann_id} is at version {cur.version}, not {expect}: "
+                       "read it again and re-apply your change")
+                raise StoreError(msg, 412)
+            n = cur.version + 1
+            values.setdefault("data", cur.data)
+            values.setdefault("visibility", cur.visibility)
+            # compare-and-set on the version: two concurrent writers cannot both win
+            done = conn.execute(update(annotations)
+                                .where(annotations.c.id == ann_id,
+                                       annotations.c.version == cur.version)
+                                .values(version=n, modified=now, **values))
+            if done.rowcount != 1:
+                msg = f"annotation {ann_id} changed meanwhile; read it again"
+                raise StoreError(msg, 412)
+            conn.execute(versions.insert().values(annotation=ann_id, n=n, at=now, by=by,
+                                                  action=action,
+                                                  visibility=values["visibility"],
+                                                  data=values["data"]))
+            if action == "updated":
+                found, text = index_keys(values["data"])
+                self._write_keys(conn, ann_id, found)
+                conn.execute(update(annotations).where(annotations.c.id == ann_id)
+                             .values(text=text.lower()))
+        return self.get(ann_id)
+
+    def update(self, ann_id: str, by: str, data: dict, *, visibility: str | None = None,
+               expect: int | None = None) -> Record:
+        """Replace the annotation's JSON (a new version; the previous one is kept)."""
+        values = {"data": data, "licence": data.get("rights") or CC_BY}
+        if visibility is not None:
+            values["visibility"] = check_visibility(visibility)
+        cur = self.get(ann_id)
+        if cur is not None and cur.deleted is not None:
+            msg = f"annotation {ann_id} was deleted"
+            raise StoreError(msg, 410)
+        return self._change(ann_id, by, "updated", expect=expect, **values)
+
+    def delete(self, ann_id: str, by: str, expect: int | None = None) -> Record:
+        """Tombstone: the annotation answers 410 from now on; its history stays."""
+        return self._change(ann_id, by, "deleted", expect=expect, deleted=self.clock(),
+                            deleted_by=by)
+
+    def restore(self, ann_id: str, by: str) -> Record:
+        """Undo a delete (admins)."""
+        return self._change(ann_id, by, "restored", deleted=None, deleted_by=None)
+
+    def hide(self, ann_id: str, by: str, reason: str | None) -> Record:
+        """Hide an abusive annotation from everyone but its owner and admins (``reason`` is
+        kept; ``None`` shows it again). Not a new version: the content did not change."""
+        if reason is not None and not reason.strip():
+            msg = "give the reason for hiding the annotation"
+            raise StoreError(msg)
+        with self.engine.begin() as conn:
+            done = conn.execute(update(annotations).where(annotations.c.id == ann_id).values(
+                hidden_reason=reason, hidden_by=by if reason else None,
+                hidden_at=self.clock() if reason else None))
+            if done.rowcount != 1:
+                msg = f"no annotation {ann_id}"
+                raise StoreError(msg, 404)
+        return self.get(ann_id)
+
+    def versions(self, ann_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(versions).where(versions.c.annotation == ann_id)
+                                .order_by(versions.c.n)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def version(self, ann_id: str, n: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(versions).where(versions.c.annotation == ann_id,
+                                                      versions.c.n == n)).first()
+        return dict(row._mapping) if row else None
+
+    # -- search -------------------------------------------------------------------------
+    def _visible(self, viewer: Viewer):
+        if viewer.admin:
+            return None
+        cond = annotations.c.visibility == "public"
+        if viewer.groups:
+            cond = or_(cond, annotations.c.visibility.in_([f"group:{g}" for g in viewer.groups]))
+        cond = cond & annotations.c.hidden_reason.is_(None)
+        if viewer.name:
+            cond = or_(cond, annotations.c.owner == viewer.name)
+        return cond
+
+    def search(self, viewer: Viewer, *, offset: int = 0, limit: int | None = 100,
+               target: str | None = None, source: str | None = None,
+               creator: str | None = None, generator: str | None = None,
+               motivation: str | None = None, tag: str | None = None,
+               group: str | None = None, visibility: str | None = None,
+               q: str | None = None, count: bool = True) -> tuple[int, list[Record]]:
+        """Annotations ``viewer`` may see, oldest first, matching every criterion given.
+
+        Returns the total number of matches and the ``limit`` records from ``offset``.
+        ``q`` matches the text of the bodies, case-insensitively (``LIKE`` on a lower-cased
+        column: portable across SQLite and PostgreSQL, and fast enough at 10⁵ annotations
+        once the other criteria narrow it).
+        """
+        conds = [annotations.c.deleted.is_(None)]
+        visible = self._visible(viewer)
+        if visible is not None:
+            conds.append(visible)
+        for kind, value in (("target", target), ("source", source),
+                            ("motivation", motivation), ("tag", tag)):
+            if value:
+                conds.append(annotations.c.id.in_(
+                    select(keys.c.annotation).where(keys.c.kind == kind, keys.c.value == value)))
+        if creator:
+            conds.append(annotations.c.owner == creator)
+        if generator:
+            conds.append(annotations.c.generator == generator)
+        if group:
+            conds.append(annotations.c.visibility == f"group:{group}")
+        if visibility:
+            conds.append(annotations.c.visibility == visibility)
+        if q:
+            words = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(annotations.c.text.like(f"%{words}%", escape="\\"))
+        query = select(annotations).where(*conds).order_by(annotations.c.seq)
+        if limit is not None:
+            query = query.offset(offset).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            total = (conn.execute(select(func.count()).select_from(annotations).where(*conds))
+                     .scalar_one() if count else len(rows))
+        return total, [_record(r) for r in rows]
+
+    # -- actors -------------------------------------------------------------------------
+    def add_actor(self, owner: str, name: str, version: str, homepage: str | None = None) -> dict:
+        """Register (or find) the software agent ``name`` ``version`` owned by ``owner``."""
+        for label, value in (("name", name), ("version", version)):
+            if not isinstance(value, str) or not value.strip():
+                msg = f"an actor needs a '{label}' (a non-empty string)"
+                raise StoreError(msg)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(actors).where(actors.c.owner == owner,
+                                                    actors.c.name == name,
+                                                    actors.c.version == version)).first()
+            if row is None:
+                conn.execute(actors.insert().values(id=new_id(), owner=owner, name=name,
+                                                    version=version, homepage=homepage,
+                                                    created=self.clock()))
+        return next(a for a in self.actors(owner) if a["name"] == name and a["version"] == version)
+
+    def actor(self, actor_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(actors).where(actors.c.id == actor_id)).first()
+        return dict(row._mapping) if row else None
+
+    def actors(self, owner: str | None = None) -> list[dict]:
+        query = select(actors).order_by(actors.c.created)
+        if owner:
+            query = query.where(actors.c.owner == owner)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def dumps(data: dict) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

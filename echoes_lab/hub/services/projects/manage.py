@@ -1,0 +1,159 @@
+"""``echoes-lab project …`` for the hub's administrators: projects through the hub's REST API.
+
+A project's membership is the hub group ``project-NAME`` (changed through the REST API with
+the ``echoes-cli`` token, as every tool on the hub machine); its admins and its state live in
+the group's ``properties`` (``echoes_project``, ``admins``, ``archived``, ``created``), so the
+hub's database is the one record and the projects page reads the same. The folder is made by
+:mod:`.storage`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from echoes_lab.errors import HubError
+from echoes_lab.hub.client import HubClient, connect
+from echoes_lab.hub.services.projects import (
+    GROUP_PREFIX,
+    ProjectError,
+    check_name,
+    group_name,
+    is_project_group,
+    storage,
+)
+from echoes_lab.hub.settings import load_settings
+
+
+@dataclass
+class Project:
+    name: str
+    members: list[str]
+    admins: list[str]
+    archived: bool = False
+    created: str = ""
+    folder: Path | None = None
+    properties: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_group(cls, group: dict, folder: Path | None = None) -> Project:
+        props = group.get("properties") or {}
+        return cls(name=group["name"][len(GROUP_PREFIX):], members=sorted(group.get("users", [])),
+                   admins=sorted(props.get("admins", [])), archived=bool(props.get("archived")),
+                   created=props.get("created", ""), folder=folder, properties=props)
+
+
+def split_names(value: str | list[str] | None) -> list[str]:
+    """``"alice, bob"`` or ``["alice", "bob,carol"]`` → ``["alice", "bob", "carol"]``."""
+    if not value:
+        return []
+    items = [value] if isinstance(value, str) else value
+    return sorted({n.strip() for item in items for n in item.split(",") if n.strip()})
+
+
+def get(hub: HubClient, project: str) -> Project:
+    name = group_name(check_name(project))
+    try:
+        group = hub.api("GET", f"/groups/{name}")
+    except HubError:
+        group = None
+    if not group or not is_project_group(group):
+        msg = f"no project {project!r} (list them with 'echoes-lab project list')"
+        raise ProjectError(msg)
+    return Project.from_group(group)
+
+
+def _ensure_users(hub: HubClient, users: list[str]) -> None:
+    for user in users:
+        hub.api("POST", f"/users/{user}", ok=(201, 409))
+
+
+def _set_properties(hub: HubClient, project: Project, **changes) -> None:
+    props = {**project.properties, **changes}
+    hub.api("PUT", f"/groups/{group_name(project.name)}/properties", json=props)
+    project.properties = props
+
+
+def create(settings_file: str | Path, project: str, members: list[str],
+           admins: list[str] | None = None) -> Project:
+    """Create project ``project``: hub users (if new), the group, the folder.
+
+    Admins are members too. Running it again on an existing project repairs its folder and
+    adds the people given; nobody is removed.
+    """
+    check_name(project)
+    admins = sorted(set(admins or []))
+    members = sorted(set(members) | set(admins))
+    if not members:
+        msg = f"project {project}: give at least one member (--members alice,bob)"
+        raise ProjectError(msg)
+    settings = load_settings(settings_file)
+    hub = connect(settings_file)
+    name = group_name(project)
+    existing = hub.api("GET", f"/groups/{name}", ok=(200, 404))
+    if existing and existing.get("name") == name and not is_project_group(existing):
+        msg = (f"the hub group {name!r} exists and is not a project's: choose another name")
+        raise ProjectError(msg)
+    path = storage.ensure_folder(settings, project)
+    _ensure_users(hub, members)
+    if not existing or existing.get("name") != name:
+        hub.api("POST", f"/groups/{name}", ok=(201, 409))
+    group = hub.api("GET", f"/groups/{name}")
+    proj = Project.from_group(group, path)
+    _set_properties(hub, proj, echoes_project=True,
+                    admins=sorted(set(proj.admins) | set(admins)),
+                    created=proj.created or datetime.now(UTC).isoformat(timespec="seconds"),
+                    archived=False)
+    hub.api("POST", f"/groups/{name}/users", json={"users": members})
+    return get_with_folder(settings_file, project)
+
+
+def get_with_folder(settings_file: str | Path, project: str) -> Project:
+    settings = load_settings(settings_file)
+    proj = get(connect(settings_file), project)
+    proj.folder = storage.folder(settings, project)
+    return proj
+
+
+def add(settings_file: str | Path, project: str, users: list[str], admins: bool = False) -> Project:
+    """Add members (or, with ``admins``, make them admins too); effective at their next start."""
+    hub = connect(settings_file)
+    proj = get(hub, project)
+    _ensure_users(hub, users)
+    hub.api("POST", f"/groups/{group_name(project)}/users", json={"users": users})
+    if admins:
+        _set_properties(hub, proj, admins=sorted(set(proj.admins) | set(users)))
+    return get_with_folder(settings_file, project)
+
+
+def remove(settings_file: str | Path, project: str, users: list[str]) -> Project:
+    """Remove members (and their admin right). Their access ends at their next server start;
+    the folder and every file in it stay."""
+    hub = connect(settings_file)
+    proj = get(hub, project)
+    hub.api("DELETE", f"/groups/{group_name(project)}/users", json={"users": users})
+    if set(users) & set(proj.admins):
+        _set_properties(hub, proj, admins=sorted(set(proj.admins) - set(users)))
+    return get_with_folder(settings_file, project)
+
+
+def list_projects(settings_file: str | Path) -> list[Project]:
+    settings = load_settings(settings_file)
+    hub = connect(settings_file)
+    groups = hub.api("GET", "/groups")
+    return [Project.from_group(g, storage.folder(settings, g["name"][len(GROUP_PREFIX):]))
+            for g in groups if is_project_group(g)]
+
+
+def archive(settings_file: str | Path, project: str) -> Project:
+    """Close a project: no member's lab gets its group or link from their next start on.
+
+    The hub group (with its members, for the record) and the folder with every file stay; only
+    the hub's administrator reaches the folder afterwards. Run ``create`` again to reopen it.
+    """
+    hub = connect(settings_file)
+    proj = get(hub, project)
+    _set_properties(hub, proj, archived=True,
+                    archived_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    return get_with_folder(settings_file, project)

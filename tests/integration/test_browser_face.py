@@ -1,0 +1,98 @@
+"""ECHOES Lab's face in a real browser (Playwright + Debian's chromium) against a real hub.
+
+A user signs in on ECHOES Lab's sign-in page, finds the datasets and the apps on the home
+page, opens the climate dashboard (a curated notebook rendered by Voilà in their own server,
+as them), chooses a sensor and sees the risk table. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+SHARED = REPO.parent / "shared" / "datasets"
+APP = "examples/apps/climate-dashboard.ipynb"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: 'make test' installs it with apt-get")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def test_home_lists_datasets_and_apps_and_the_climate_app_answers(hub_factory, browser):
+    tate = (SHARED / "tate-collection" / "artworks.csv.gz").is_file()
+    hub = hub_factory(data={"install_demo": True, "mirror": str(SHARED) if tate else "",
+                            "fetch": ["tate-collection"] if tate else []})
+    ARTIFACTS.mkdir(exist_ok=True)
+    logo = requests.get(f"{hub.url}/hub/logo", timeout=10)
+    assert logo.status_code == 200 and "ECHOES" in logo.text  # our SVG, not Jupyter's
+    if tate:  # the hub installed the real Tate data into its shared folder, verified
+        assert (hub.state / "shared" / "tate-collection" / "artworks.csv.gz").is_file()
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{hub.url}/hub/login")
+        assert "research workbench for cultural heritage" in page.inner_text("#login-main, body")
+        assert page.get_attribute("#jupyterhub-logo img", "alt") == "ECHOES Lab"
+        page.fill("#username_input", "curator")
+        page.fill("#password_input", hub.secrets["user_password"])
+        page.click("#login_submit")
+        page.wait_for_url("**/user/curator/**", timeout=120_000)
+        hub.remember_processes()
+
+        page.goto(f"{hub.url}/hub/home")
+        page.wait_for_selector("#echoes-datasets")
+        listed = page.locator("tr.echoes-dataset").evaluate_all(
+            "rows => rows.map(r => r.dataset.name)")
+        assert {"tate-collection", "moma-collection", "hyperspectral-pigments",
+                "conscir-climate", "demo-climate"} <= set(listed)
+        apps = page.locator("a.echoes-app")
+        assert apps.all_inner_texts() == ["Climate dashboard", "Collection explorer"]
+        href = apps.first.get_attribute("href")
+        assert href == f"/user/curator/voila/render/{APP}"
+        assert page.locator("#echoes-examples a").count() >= 4
+        page.screenshot(path=str(ARTIFACTS / "face-home.png"), full_page=True)
+
+        # the curator opens the app: Voilà runs the notebook in their own server, code hidden
+        page.goto(f"{hub.url}{href}")
+        sensor = page.locator(".widget-dropdown:has(label:text-is('Sensor')) select")
+        sensor.wait_for(timeout=120_000)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.widget-dropdown select')]
+                     .some(s => [...s.options].some(o => o.value === 'L03 (Gallery 3)'))""",
+            timeout=120_000)
+        body = page.inner_text("body")  # the curator sees no code
+        assert "Climate dashboard" in body and "import echoes_lab" not in body
+        # (ipywidgets writes the labels with no-break spaces; the values are the plain labels)
+        sensor.select_option(value="L03 (Gallery 3)")
+        page.wait_for_selector("#risk-table", timeout=180_000)
+        risk = page.inner_text("#risk-table")
+        assert "Gallery 3" in risk and "TWPI (years)" in risk
+        assert page.inner_text("#ashrae-class") in {"AA", "As", "A", "B", "C", "D"}
+        assert page.locator("#ashrae-table").count() == 1
+        page.wait_for_selector(".widget-output img", timeout=60_000)  # the plot
+        page.screenshot(path=str(ARTIFACTS / "face-climate-app.png"), full_page=True)
+        assert not errors, f"JavaScript errors: {errors[:3]}"
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "face-last.png"))
+        page.close()

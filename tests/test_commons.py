@@ -1,0 +1,86 @@
+"""``echoes_lab.commons`` outside a hub: the local commons keeps the service's rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from echoes_lab import commons
+from echoes_lab.hub.services.commons.exports import iiif_page
+
+CANVAS = "https://iiif.example.org/manifest/ms-1/canvas/p3"
+
+
+@pytest.fixture
+def local(tmp_path, monkeypatch):
+    monkeypatch.delenv("ECHOES_COMMONS_URL", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    c = commons.connect(local=tmp_path / "commons.sqlite")
+    yield c
+    c.store.close()
+    commons._current = None
+
+
+def test_annotate_review_reply_and_find(local):
+    assert commons.where() == str(local.path)
+    region = commons.target.region(CANVAS, 10, 20, 30, 40, manifest="https://iiif.example.org/m")
+    a = commons.annotate(region, "Smalt, discoloured", motivation="describing", tags=["smalt"],
+                         visibility="public")
+    assert a["creator"]["nickname"] == "alice"
+    assert a["target"]["selector"]["value"] == "xywh=10,20,30,40"
+    ocr = commons.actor("tesseract", "5.3.0", run="runs/1/ro-crate-metadata.json")
+    t = ocr.annotate(region, "ANNO 1642", motivation="transcribing", confidence=0.87)
+    assert t["generator"]["name"] == "tesseract" and t["generator"]["homepage"].endswith(".json")
+    r = commons.review(t["id"], "Reads 1642, agreed", verdict="agree")
+    commons.reply(r["id"], "Thanks!")
+    frame = commons.annotations(canvas=CANVAS)
+    assert list(frame["text"]) == ["Smalt, discoloured", "ANNO 1642"]
+    assert frame.loc[1, "confidence"] == 0.87 and frame.loc[1, "generator"] == "tesseract"
+    assert frame.loc[0, "tags"] == ["smalt"]
+    assert len(commons.annotations(target=t["id"], tag="agree")) == 1
+    assert len(commons.annotations(motivation="replying")) == 1
+    changed = commons.update(a, body={"type": "TextualBody", "value": "Azurite"})
+    assert [v["action"] for v in commons.history(changed["id"])] == ["created", "updated"]
+    commons.delete(a["id"])
+    with pytest.raises(commons.CommonsError):
+        commons.get(a["id"])
+    # the IIIF page of the canvas is valid Presentation 3
+    import iiif_prezi3
+
+    page = iiif_page("https://hub.example/export", list(commons.annotations(canvas=CANVAS)
+                                                         ["annotation"]))
+    assert len(iiif_prezi3.AnnotationPage(**page).items) == 1
+
+
+def test_targets_and_refusals(local):
+    sensor = commons.target.sensor("https://museum.example/sensors/G3-T1",
+                                   "2026-05-01", "2026-05-31T23:59:59+02:00")
+    assert sensor["selector"]["value"] == "t=clock:2026-05-01T00:00:00Z,2026-05-31T21:59:59Z"
+    assert commons.target.dataset("demo-spectral")["id"] == (
+        "tag:echoes-lab.eu,2026:dataset/demo-spectral")
+    cube = commons.target.cube("demo-spectral", 1, 2, 3, 4, label="blue")
+    assert cube["source"]["id"].endswith("demo-spectral") and cube["scope"] == "blue"
+    assert commons.target.record({"id": "1994.12"}, base="https://m.example/o/")["id"] == (
+        "https://m.example/o/1994.12")
+    with pytest.raises(commons.CommonsError, match="base="):
+        commons.target.record({"id": "1994.12"})
+    with pytest.raises(commons.CommonsError, match="someone else"):
+        commons.annotate("https://o/1", "x", creator={"type": "Person", "nickname": "bob"})
+    with pytest.raises(commons.CommonsError, match="motivation"):
+        commons.annotate("https://o/1", "x", motivation="liking")
+
+
+def test_show_and_widget(local):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    commons.annotate(commons.target.region(CANVAS, 5, 5, 10, 10), "a box")
+    ax = commons.show(np.zeros((40, 60)), canvas=CANVAS)
+    assert len(ax.patches) == 1
+    panel = commons.widget(np.zeros((40, 60)), CANVAS)
+    form = panel.children[1].children
+    form[2].value, form[3].value = 7, 8
+    panel.children[2].children[0].value = "from the form"
+    panel.children[3].children[0].click()
+    assert "added" in panel.children[3].children[1].value
+    assert len(commons.annotations(canvas=CANVAS)) == 2

@@ -1,0 +1,210 @@
+"""The commons' store on SQLite and on a real PostgreSQL server started by the test itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from echoes_lab.hub.services.commons.model import AnnotationError, index_keys, prepare
+from echoes_lab.hub.services.commons.store import Store, StoreError, Viewer, new_id
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+BASE = "http://hub.example/services/commons/"
+CANVAS = "https://iiif.example/manifest/1/canvas/p1"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL 15 cluster in a temporary folder (unix socket, free port).
+
+    PostgreSQL refuses to run as root, so under root the cluster belongs to ``nobody``.
+    """
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 binaries not installed (Debian package postgresql-15)")
+    root = Path(tempfile.mkdtemp(prefix="echoes-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        run_as = ["runuser", "-u", "nobody", "--"]
+        os.chmod(root, 0o755)
+        shutil.chown(sock, "nobody")
+        data.mkdir()
+        shutil.chown(data, "nobody")
+    port = _free_port()
+    subprocess.run([*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U",
+                    "postgres", "--no-sync"], check=True, capture_output=True)
+    ctl = [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log")]
+    subprocess.run([*ctl, "-w", "-o", f"-p {port} -k {sock} -h ''", "start"], check=True,
+                   capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@/postgres?host={sock}&port={port}"
+    finally:
+        subprocess.run([*ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self):
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'commons.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    s = Store(url, clock=Clock())
+    yield s
+    if not s.sqlite:  # one cluster for the module: empty it for the next test
+        from echoes_lab.hub.services.commons.store import metadata
+
+        metadata.drop_all(s.engine)
+    s.close()
+
+
+def region(xywh: str, canvas: str = CANVAS) -> dict:
+    return {"type": "SpecificResource", "source": {"id": canvas, "type": "Canvas"},
+            "selector": {"type": "FragmentSelector", "value": f"xywh={xywh}",
+                         "conformsTo": "http://www.w3.org/TR/media-frags/"}}
+
+
+def add(store: Store, owner: str, body: str, *, target=None, visibility="public", actor=None,
+        motivation="commenting", tags=()):
+    ann_id = new_id()
+    bodies = [{"type": "TextualBody", "value": body}]
+    bodies += [{"type": "TextualBody", "value": t, "purpose": "tagging"} for t in tags]
+    data = prepare({"type": "Annotation", "motivation": motivation, "body": bodies,
+                    "target": target or region("10,20,30,40")},
+                   iri=f"{BASE}annotations/{ann_id}", user=owner, display=owner.title(),
+                   base=BASE, now=store.clock(), licence="https://creativecommons.org/licenses/by/4.0/",
+                   actor=actor)
+    return store.create(ann_id, owner, data, visibility=visibility, actor=actor)
+
+
+def test_create_get_and_history(store):
+    rec = add(store, "alice", "Smalt, discoloured", tags=["smalt"])
+    assert rec.version == 1 and rec.data["creator"]["nickname"] == "alice"
+    assert rec.data["rights"] == "https://creativecommons.org/licenses/by/4.0/"
+    changed = dict(rec.data, body={"type": "TextualBody", "value": "Azurite, not smalt"})
+    rec2 = store.update(rec.id, "alice", changed, expect=1)
+    assert rec2.version == 2 and rec2.etag != rec.etag
+    with pytest.raises(StoreError) as stale:
+        store.update(rec.id, "alice", changed, expect=1)
+    assert stale.value.status == 412
+    hist = store.versions(rec.id)
+    assert [v["action"] for v in hist] == ["created", "updated"]
+    assert hist[0]["data"]["body"][0]["value"] == "Smalt, discoloured"
+    assert store.version(rec.id, 2)["data"]["body"]["value"] == "Azurite, not smalt"
+    # the keys follow the new content: the old tag is gone, the new text is found
+    assert store.search(Viewer("alice"), tag="smalt")[0] == 0
+    assert store.search(Viewer("alice"), q="AZURITE")[0] == 1
+
+
+def test_tombstone_restore_and_hide(store):
+    rec = add(store, "alice", "inscription reads ANNO 1642")
+    gone = store.delete(rec.id, "alice", expect=1)
+    assert gone.deleted is not None and gone.version == 2
+    assert store.search(Viewer(admin=True))[0] == 0
+    with pytest.raises(StoreError) as e:
+        store.update(rec.id, "alice", rec.data)
+    assert e.value.status == 410
+    back = store.restore(rec.id, "admin")
+    assert back.deleted is None and [v["action"] for v in store.versions(rec.id)] == [
+        "created", "deleted", "restored"]
+    store.hide(rec.id, "admin", "insulting language")
+    hidden = store.get(rec.id)
+    assert not Viewer("bob").may_see(hidden) and Viewer("alice").may_see(hidden)
+    assert store.search(Viewer("bob"))[0] == 0 and store.search(Viewer("alice"))[0] == 1
+    store.hide(rec.id, "admin", None)
+    assert store.search(Viewer())[0] == 1
+
+
+def test_visibility_and_search(store):
+    robot = store.add_actor("carol", "tesseract", "5.3.0")
+    assert store.add_actor("carol", "tesseract", "5.3.0")["id"] == robot["id"]
+    add(store, "alice", "private note", visibility="private")
+    add(store, "alice", "for the lab", visibility="group:lab", motivation="describing")
+    add(store, "bob", "public 50%_off", target=region("0,0,5,5", canvas=CANVAS + "x"))
+    add(store, "carol", "ANNO", visibility="public", actor=robot, motivation="transcribing")
+    assert store.search(Viewer())[0] == 2
+    assert store.search(Viewer("bob"))[0] == 2
+    assert store.search(Viewer("bob", frozenset({"lab"})))[0] == 3
+    assert store.search(Viewer("alice"))[0] == 4
+    assert store.search(Viewer("alice"), target=CANVAS)[0] == 3       # regions of one canvas
+    assert store.search(Viewer("alice"), source=CANVAS + "x")[0] == 1
+    assert store.search(Viewer("alice"), generator="tesseract")[0] == 1
+    assert store.search(Viewer("alice"), creator="bob")[0] == 1
+    assert store.search(Viewer("alice"), motivation="describing")[0] == 1
+    assert store.search(Viewer("alice"), motivation="transcribing")[0] == 1
+    assert store.search(Viewer("alice"), group="lab")[0] == 1
+    assert store.search(Viewer("alice"), q="50%_")[0] == 1            # LIKE wildcards escaped
+    assert store.search(Viewer("alice"), q="5%off")[0] == 0
+    total, page = store.search(Viewer("alice"), offset=1, limit=2)
+    assert total == 4 and len(page) == 2
+    gen = store.search(Viewer(), generator="tesseract")[1][0].data["generator"]
+    assert gen["type"] == "Software" and gen["version"] == "5.3.0"
+
+
+def test_server_sets_identity():
+    kw = dict(iri=BASE + "annotations/x", user="bob", display="Bob", base=BASE,
+              now=datetime(2026, 1, 1, tzinfo=UTC), licence="L")
+    ann = {"type": "Annotation", "target": "https://example.org/object/1",
+           "creator": {"type": "Person", "nickname": "alice"}}
+    with pytest.raises(AnnotationError) as e:
+        prepare(ann, **kw)
+    assert e.value.status == 403
+    with pytest.raises(AnnotationError):
+        prepare({"type": "Annotation", "target": "x", "generator": {"type": "Software"}}, **kw)
+    with pytest.raises(AnnotationError, match="target"):
+        prepare({"type": "Annotation"}, **kw)
+    ok = prepare({"type": "Annotation", "target": "t", "id": "http://evil/x",
+                  "created": "1900-01-01T00:00:00Z"}, **kw)
+    assert ok["id"] == BASE + "annotations/x" and ok["created"] == "2026-01-01T00:00:00Z"
+    keys, text = index_keys({"target": [region("1,2,3,4"), "https://o/1"],
+                             "body": [{"value": "Lead white", "purpose": "tagging"}]})
+    assert keys["target"] == {CANVAS, "https://o/1"} and keys["tag"] == {"Lead white"}
+    assert text == "Lead white"
+
+
+def test_acknowledged_write_survives_a_killed_process(tmp_path):
+    """An annotation whose create returned is on disk although the writer is SIGKILLed
+    straight after (WAL, synchronous=FULL)."""
+    import sys
+
+    db = tmp_path / "c.sqlite"
+    code = (
+        "import os, signal, sys\n"
+        "from echoes_lab.hub.services.commons.store import Store\n"
+        f"s = Store('sqlite:///{db}')\n"
+        "for i in range(20):\n"
+        "    s.create(f'a{i}', 'alice', {'type': 'Annotation', 'target': 't', 'body': str(i)})\n"
+        "    print(i, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == -9
+    acked = out.stdout.split()
+    assert len(acked) == 20
+    s = Store(f"sqlite:///{db}")
+    assert s.search(Viewer(admin=True))[0] == 20
+    s.close()

@@ -1,0 +1,163 @@
+"""``echoes-lab hub``'s launcher: which processes are this hub's, every port of the profile, the
+banner with the passwords kept out of logs, a private log file (issue 13, items 5, 6, 8)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from echoes_lab.errors import SetupError
+from echoes_lab.hub import launch
+from echoes_lab.hub.secrets import ensure_secrets
+from echoes_lab.hub.settings import load_settings
+
+
+def settings_file(tmp_path, extra: str = ""):
+    path = tmp_path / "s.toml"
+    path.write_text(f'profile = "local"\n[hub]\nstate_dir = "{tmp_path / "state"}"\n'
+                    'port = 18000\nproxy_api_port = 18001\nhub_port = 18081\n'
+                    '[spawner]\nisolation = "none"\n' + extra)
+    return path
+
+
+def sleeper(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A real process with a chosen environment and command line (as a stale service has)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args],
+                            env={"PATH": os.defpath, **(env or {})})
+    time.sleep(0.2)  # exec done: its environment is readable in /proc
+    return proc
+
+
+def test_every_fixed_port_of_the_profile(tmp_path):
+    s = load_settings(settings_file(tmp_path, "[gateway]\nport = 18010\nscheduler_port = 18011\n"
+                                              "api_port = 18012\n[reports]\nport = 18020\n"
+                                              "[workshops]\nport = 0\n"))
+    keys = {key: port for _, key, port in launch.profile_ports(s)}
+    assert keys["hub.port"] == 18000 and keys["hub.proxy_api_port"] == 18001
+    assert keys["hub.hub_port"] == 18081
+    assert keys["gateway.scheduler_port"] == 18011 and keys["gateway.api_port"] == 18012
+    assert keys["gateway.port"] == 18010 and keys["reports.port"] == 18020
+    assert "workshops.port" not in keys  # 0: any free port at each start
+    off = load_settings(settings_file(tmp_path, "[gateway]\nenabled = false\n"))
+    assert not any(k.startswith("gateway.") for _, k, _ in launch.profile_ports(off))
+
+
+def test_processes_of_this_state_directory_and_no_others(tmp_path):
+    path = settings_file(tmp_path)
+    s = load_settings(path)
+    secrets, _ = ensure_secrets(s.state_dir)
+    other = tmp_path / "other"
+    other.mkdir()
+    other_secrets, _ = ensure_secrets(other)
+    procs = {
+        "service": sleeper({"JUPYTERHUB_API_TOKEN": secrets.api_tokens["reports"]}),
+        "proxy": sleeper({"CONFIGPROXY_AUTH_TOKEN": secrets.proxy_auth_token}),
+        "settings": sleeper({"ECHOES_SETTINGS": str(path)}),
+        "other-hub": sleeper({"JUPYTERHUB_API_TOKEN": other_secrets.api_tokens["reports"]}),
+        # the operator's command line token: a running `echoes-lab workshop`, never stopped
+        "cli": sleeper({"JUPYTERHUB_API_TOKEN": secrets.api_tokens["echoes-cli"]}),
+        "user-server": sleeper({"JUPYTERHUB_API_URL": "http://127.0.0.1:18081/hub/api",
+                                "JUPYTERHUB_USER": "alice", "JUPYTERHUB_API_TOKEN": "x" * 32}),
+    }
+    # a service known only by its pid file (started with this profile's settings)
+    pid_only = sleeper(args=("-m", "echoes_lab.hub.services.commons", "--settings", str(path)))
+    (s.state_dir / "services").mkdir()
+    (s.state_dir / "services" / "commons.pid").write_text(f"{pid_only.pid}\n")
+    try:
+        found = launch.StateProcesses(s, secrets).find()
+        ours = {procs["service"].pid, procs["proxy"].pid, procs["settings"].pid, pid_only.pid}
+        assert set(found) == ours
+        assert found[procs["service"].pid][1] == "service reports"
+        assert found[procs["proxy"].pid][1] == "proxy"
+        assert found[pid_only.pid][1] == "service commons"
+        stopped = launch.clear_stale(s, secrets)
+        assert len(stopped) == 4 and any("service reports" in line for line in stopped)
+        for pid in ours:
+            assert next(p for p in [*procs.values(), pid_only] if p.pid == pid).wait(10) is not None
+        for name in ("other-hub", "cli", "user-server"):
+            assert procs[name].poll() is None, f"{name} must not be stopped"
+    finally:
+        for p in [*procs.values(), pid_only]:
+            p.kill()
+            p.wait()
+
+
+def test_a_running_hub_of_this_state_is_an_error_not_a_victim(tmp_path):
+    path = settings_file(tmp_path)
+    s = load_settings(path)
+    secrets, _ = ensure_secrets(s.state_dir)
+    hub = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "jupyterhub"],
+                           env={"PATH": os.defpath, "ECHOES_SETTINGS": str(path)})
+    time.sleep(0.2)
+    try:
+        with pytest.raises(SetupError, match=f"already running \\(pid {hub.pid}"):
+            launch.clear_stale(s, secrets)
+        assert hub.poll() is None
+    finally:
+        hub.kill()
+        hub.wait()
+
+
+def test_port_held_by_another_process_is_named(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        s = load_settings(settings_file(tmp_path, f"[gateway]\napi_port = {port}\n"))
+        with pytest.raises(SetupError) as err:
+            launch.check_ports(s)
+    line = str(err.value)
+    assert f"port {port} ('gateway.api_port')" in line and f"pid {os.getpid()}" in line
+    assert str(s.source) in line
+
+
+def test_first_start_banner_never_reaches_a_log(tmp_path):
+    """Started with its output in a file (no terminal): the passwords are not written."""
+    path = settings_file(tmp_path)
+    code = ("import sys; from echoes_lab.hub import launch; "
+            "from echoes_lab.hub.settings import load_settings; "
+            "from echoes_lab.hub.secrets import ensure_secrets; "
+            f"s = load_settings({str(path)!r}); sec, first = ensure_secrets(s.state_dir); "
+            "launch.announce(s, sec, first)")
+    log = tmp_path / "out.log"
+    with open(log, "w") as fh:
+        # start_new_session: no controlling terminal, as under a service manager
+        subprocess.run([sys.executable, "-c", code], stdout=fh, stderr=subprocess.STDOUT,
+                       check=True, start_new_session=True)
+    secrets = json.loads((tmp_path / "state" / "secrets.json").read_text())
+    text = log.read_text()
+    assert "first start" in text and "secrets.json" in text
+    assert secrets["admin_password"] not in text and secrets["user_password"] not in text
+    banner = launch.login_message(load_settings(path), ensure_secrets(tmp_path / "state")[0],
+                                  True)
+    assert secrets["admin_password"] in banner  # what a terminal gets
+
+
+def test_log_file_is_private(tmp_path):
+    log = tmp_path / "hub.log"
+    os.close(launch.open_log(log))
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    link = tmp_path / "link.log"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError):
+        launch.open_log(link)
+
+
+def test_new_service_token_is_not_a_first_start(tmp_path):
+    secrets, first = ensure_secrets(tmp_path)
+    assert first
+    data = json.loads((tmp_path / "secrets.json").read_text())
+    del data["api_tokens"]["commons"]
+    (tmp_path / "secrets.json").write_text(json.dumps(data))
+    again, first = ensure_secrets(tmp_path, services=("extra",))
+    assert not first  # the banner (passwords) is not shown again for a new token
+    assert again.admin_password == secrets.admin_password
+    assert {"commons", "extra"} <= set(again.api_tokens)

@@ -1,0 +1,283 @@
+"""The service scaffold (``echoes_lab.hub.services.base``) and the one table of hub features.
+
+The scaffold's behaviour is checked on a real process: a small service built on it, started
+the way the hub starts ours (``JUPYTERHUB_*`` variables, ``--settings FILE``), answering real
+HTTP requests, signalled for real. Its hub is an address where nothing listens.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import requests
+from traitlets.config import Config
+
+from echoes_lab.hub.services.base import Feature, Service, free_port
+
+#: services that are not ours: JupyterHub's idle culler and Dask's gateway server
+THIRD_PARTY = {"jupyterhub_idle_culler", "dask_gateway_server"}
+
+DEMO = textwrap.dedent('''
+    import asyncio, os
+    from tornado import web
+    from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+
+    class Page(ServiceHandler):
+        def get(self):
+            raise web.HTTPError(409, "this page is <b>busy</b>")
+
+    class Echo(APIHandler):
+        def post(self):
+            self.write_json({"bytes": len(self.request.body)})
+
+    class Teapot(APIHandler):
+        def prepare(self):  # no sign-in needed: the error itself is tested
+            pass
+
+        def get(self):
+            raise web.HTTPError(418, "short and stout")
+
+    class Demo(Service):
+        service_name = "demo"
+
+        def handlers(self):
+            return [("", Page), ("api/echo", Echo), ("api/teapot", Teapot)]
+
+        async def stop_tasks(self):
+            if os.environ.get("DEMO_HANG"):
+                await asyncio.sleep(3600)
+
+    if __name__ == "__main__":
+        Demo.launch_instance()
+''')
+
+
+def _settings_file(tmp_path, extra: str = "") -> str:
+    path = tmp_path / "settings.toml"
+    path.write_text(f'profile = "test"\n[hub]\nstate_dir = "state"\n{extra}')
+    return str(path)
+
+
+class DemoProcess:
+    """The demo service, started as the hub starts a managed service."""
+
+    def __init__(self, tmp_path, *args: str, hang: bool = False):
+        script = tmp_path / "demo_service.py"
+        script.write_text(DEMO)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/services/demo/"
+        self.env = {
+            **os.environ,
+            "JUPYTERHUB_SERVICE_NAME": "demo",
+            "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{self.port}",
+            "JUPYTERHUB_SERVICE_PREFIX": "/services/demo/",
+            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api",  # nothing there
+            "JUPYTERHUB_API_TOKEN": "not-a-token",
+            "JUPYTERHUB_CLIENT_ID": "service-demo",
+            "DEMO_HANG": "1" if hang else "",
+        }
+        self.command = [sys.executable, str(script), "--settings", _settings_file(tmp_path),
+                        *args]
+        self.state = tmp_path / "state"
+        self.log = tmp_path / "demo.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(self.command, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+
+    def wait_serving(self, timeout: float = 30) -> DemoProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                requests.get(self.url + "api/teapot", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise TimeoutError(self.log.read_text())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def demo(tmp_path):
+    service = DemoProcess(tmp_path, "--Service.hub_poll_interval=3600").wait_serving()
+    yield service
+    service.stop()
+
+
+# -- the table of features -------------------------------------------------------------------
+
+def _configured(tmp_path):
+    from echoes_lab.hub.config import configure
+
+    c = Config()
+    configure(c, _settings_file(tmp_path))
+    return c
+
+
+def test_every_service_in_configure_starts_on_the_scaffold(tmp_path):
+    from echoes_lab.hub.config import features
+
+    table = features()
+    assert all(isinstance(f, Feature) for f in table)
+    assert len({f.name for f in table}) == len(table), "two features with one name"
+    c = _configured(tmp_path)
+    ours = []
+    for service in c.JupyterHub.services:
+        command = service.get("command")
+        if not command:
+            continue  # an API token only (echoes-cli): no process
+        assert command[:2] == [sys.executable, "-m"], command
+        module = command[2]
+        if module in THIRD_PARTY:
+            continue
+        assert command[3:] == ["--settings", str(tmp_path / "settings.toml")]
+        spec = importlib.util.find_spec(module)
+        if spec.submodule_search_locations:  # a package run with -m: its __main__
+            module += ".__main__"
+        main = importlib.import_module(module).main
+        assert issubclass(main.__self__, Service), f"{service['name']}: {module} is not a Service"
+        assert main.__name__ == "launch_instance"
+        ours.append(service["name"])
+    assert {"reports", "workshops"} <= set(ours)
+
+
+def test_features_grant_users_their_scopes_and_roles(tmp_path):
+    c = _configured(tmp_path)
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert {"access:services!service=reports", "access:services!service=dask-gateway"} <= set(
+        roles["user"]["scopes"])
+    assert roles["reports"]["services"] == ["reports"]
+    tokens = {s["name"]: s.get("api_token") for s in c.JupyterHub.services}
+    assert all(tokens.values()), tokens
+
+
+def test_auth_cache_is_no_longer_than_the_sign_in_refresh(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:1")
+    settings = _settings_file(tmp_path, "[services]\nauth_cache_age = 600\n"
+                                        "[workshops]\nauth_refresh_age = 45\n")
+
+    class Empty(Service):
+        service_name = "empty"
+
+    app = Empty(config=Config())
+    app.initialize(["--settings", settings])
+    assert app.make_app().settings["hub_auth"].cache_max_age == 45
+    assert app.hub_poll_interval == 5  # [services] hub_check_every
+
+
+# -- the scaffold, on a real process -----------------------------------------------------------
+
+def test_request_bodies_above_the_limit_get_413_json(demo):
+    ok = requests.post(demo.url + "api/echo", data=b"x" * 1000, timeout=10)
+    # 403, not 413: the size is fine, the request has no sign-in
+    assert ok.status_code == 403 and ok.json()["status"] == 403
+    big = requests.post(demo.url + "api/echo", data=b"x" * (1048576 + 1), timeout=30)
+    assert big.status_code == 413
+    assert big.json() == {"status": 413,
+                          "message": "the request body is larger than 1048576 bytes"}
+    # the connection's next request is served normally
+    assert requests.get(demo.url + "api/teapot", timeout=10).status_code == 418
+
+
+def test_api_errors_are_json_and_pages_are_templates(demo):
+    r = requests.get(demo.url + "api/teapot", timeout=10)
+    assert r.status_code == 418 and r.json() == {"status": 418, "message": "short and stout"}
+    r = requests.get(demo.url + "api/nothing-here", timeout=10)
+    assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
+    assert r.json()["message"] == "nothing at /services/demo/api/nothing-here"
+    r = requests.post(demo.url + "api/echo", json={}, timeout=10)
+    assert r.status_code == 403
+    assert "access:services!service=demo" in r.json()["message"]
+    page = requests.get(demo.url, timeout=10)
+    assert page.status_code == 409 and page.headers["Content-Type"].startswith("text/html")
+    assert '<link rel="stylesheet" href="/hub/static/css/style.min.css">' in page.text
+    assert "this page is &lt;b&gt;busy&lt;/b&gt;" in page.text  # escaped
+    assert 'href="/hub/home"' in page.text
+
+
+def test_a_second_instance_refuses_to_start(demo, tmp_path):
+    pid = (demo.state / "services" / "demo.pid").read_text().strip()
+    assert pid == str(demo.proc.pid)
+    second = subprocess.run(demo.command, env=demo.env, capture_output=True, text=True,
+                            timeout=60)
+    assert second.returncode != 0
+    assert f"another demo service (pid {pid}) holds" in second.stderr
+    assert str(demo.state / "services" / "demo.lock") in second.stderr
+    assert demo.proc.poll() is None  # the first one serves on
+    assert requests.get(demo.url + "api/teapot", timeout=10).status_code == 418
+
+
+def test_sigterm_stops_the_service_and_releases_the_lock(demo):
+    start = time.monotonic()
+    demo.proc.send_signal(signal.SIGTERM)
+    assert demo.proc.wait(10) == 0
+    assert time.monotonic() - start < 10
+    assert not (demo.state / "services" / "demo.pid").exists()
+    assert "stopping: SIGTERM" in demo.log.read_text()
+
+
+def test_sigterm_is_bounded_when_stop_tasks_hang(tmp_path):
+    demo = DemoProcess(tmp_path, "--Service.hub_poll_interval=3600",
+                       "--Service.stop_timeout=1", hang=True).wait_serving()
+    try:
+        start = time.monotonic()
+        demo.proc.send_signal(signal.SIGTERM)
+        demo.proc.wait(10)
+        took = time.monotonic() - start
+        assert took < 5, took  # stop_timeout (1 s) + the scaffold's 2 s of grace
+        assert "did not stop within 1 s" in demo.log.read_text()
+    finally:
+        demo.stop()
+
+
+def test_the_service_exits_by_itself_when_its_hub_is_gone(tmp_path):
+    demo = DemoProcess(tmp_path, "--Service.hub_poll_interval=0.2")
+    try:
+        assert demo.proc.wait(30) == 0
+        log = demo.log.read_text()
+        assert "did not answer 3 times" in log and "demo service stopped" in log
+    finally:
+        demo.stop()
+
+
+def test_the_service_exits_when_its_parent_hub_is_killed(tmp_path):
+    """``kill -9`` of the hub: its services are reparented, notice it, and stop."""
+    import psutil
+
+    demo = DemoProcess(tmp_path, "--version")  # only for its command and environment
+    demo.proc.wait(30)
+    parent_code = ("import subprocess, sys, time\n"
+                   "child = subprocess.Popen(sys.argv[1:])\n"
+                   "print(child.pid, flush=True)\n"
+                   "time.sleep(600)\n")
+    # the failures limit is out of reach: only the parent's death can stop the service
+    command = [*demo.command[:-1], "--Service.hub_poll_interval=0.2",
+               "--Service.hub_failures=1000000"]
+    parent = subprocess.Popen([sys.executable, "-c", parent_code, *command], env=demo.env,
+                              stdout=subprocess.PIPE, text=True)
+    child = psutil.Process(int(parent.stdout.readline()))
+    try:
+        deadline = time.monotonic() + 30
+        while not (demo.state / "services" / "demo.pid").exists():
+            assert time.monotonic() < deadline and child.is_running()
+            time.sleep(0.1)
+        parent.kill()
+        parent.wait()
+        child.wait(10)  # psutil.TimeoutExpired if it runs on
+        assert not child.is_running()
+        assert not (demo.state / "services" / "demo.pid").exists()  # a clean stop
+    finally:
+        parent.kill()
+        if child.is_running():
+            child.kill()
