@@ -1,4 +1,4 @@
-"""Date parsing: ``echoes_lab.collections.dates`` against the ``edtf`` and ``undate`` parsers, one run.
+"""Date parsing: ``echoes_lab.collections.dates`` against the ``edtf`` and ``undate`` parsers.
 
 A million display dates are drawn from real museum patterns: the Tate snapshot's ``date_text``
 distribution when ``../shared/datasets/tate-collection`` is present (with its frequencies),
@@ -25,9 +25,11 @@ import pandas as pd
 
 from echoes_lab.collections.dates import parse_series
 
-TATE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "tate-collection" / "artworks.csv.gz"
-OTHER = ["vers 1850", "XVIIIe siècle", "début du XIXe siècle", "secolo XVIII", "fine del XVIII secolo",
-         "um 1800", "18. Jahrhundert", "Anfang des 19. Jahrhunderts", "hacia 1800", "siglo XVIII",
+TATE = (Path(__file__).resolve().parents[2] / "shared" / "datasets" / "tate-collection"
+        / "artworks.csv.gz")
+OTHER = ["vers 1850", "XVIIIe siècle", "début du XIXe siècle", "secolo XVIII",
+         "fine del XVIII secolo", "um 1800", "18. Jahrhundert", "Anfang des 19. Jahrhunderts",
+         "hacia 1800", "siglo XVIII",
          "1850s", "early 19th century", "before 1850", "1827 or 1828", "1984?", "198X", "1850/1860",
          "n.d.", "ca. 1750", "1750-75"]
 
@@ -35,7 +37,8 @@ OTHER = ["vers 1850", "XVIIIe siècle", "début du XIXe siècle", "secolo XVIII"
 def corpus(rows: int, seed: int = 1) -> pd.Series:
     rng = np.random.default_rng(seed)
     if TATE.exists():
-        texts = pd.read_csv(TATE, usecols=["date_text"], dtype=str, keep_default_na=False)["date_text"]
+        texts = pd.read_csv(TATE, usecols=["date_text"], dtype=str,
+                            keep_default_na=False)["date_text"]
         freq = texts.value_counts(normalize=True)
         tate = rng.choice(freq.index.to_numpy(), size=int(rows * 0.9), p=freq.to_numpy())
         other = rng.choice(OTHER, size=rows - len(tate))
@@ -72,10 +75,46 @@ def stock(name: str, values: list[str]) -> tuple[float, float]:
 REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
 
 
+DATES = REAL / "dates"
+LANGUAGES = ("en", "fr", "it", "de", "es")
+
+
+def scores(text, lo, hi) -> dict:
+    """Our years for ``text`` against the source's ``lo``/``hi``: share exactly equal, equal
+    within ±1 year, and share whose source interval lies within ours (±1), for display dates
+    coarser than the machine years ("sec. XVIII" beside 1760); ``parsed`` = share read at all."""
+    parsed = parse_series(pd.Series(np.asarray(text, dtype=object), dtype="string"))
+    e = parsed["date_earliest"].astype(float).to_numpy()
+    l_ = parsed["date_latest"].astype(float).to_numpy()
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return {"strings": len(lo), "exact": float(np.mean((e == lo) & (l_ == hi))),
+            "near": float(np.mean((np.abs(e - lo) <= 1) & (np.abs(l_ - hi) <= 1))),
+            "within": float(np.mean((e - 1 <= lo) & (hi <= l_ + 1))),
+            "parsed": float(parsed["date_parsed"].mean())}
+
+
+def date_corpus() -> pd.DataFrame:
+    """The display dates with source-given years: ``tests/data/real/dates/*.csv`` and the rows
+    of the Tate excerpt ``tests/data/real/csv/tate-artworks-excerpt.csv`` that have a start."""
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in sorted(DATES.glob("*.csv"))]
+    tate = pd.read_csv(REAL / "csv" / "tate-artworks-excerpt.csv", dtype=str,
+                       keep_default_na=False)
+    tate = tate[tate["date_start"] != ""]
+    frames.append(pd.DataFrame({
+        "lang": "en", "source": "tategallery/collection (excerpt)", "text": tate["date_text"],
+        "begin": tate["date_start"],
+        "end": tate["date_end"].where(tate["date_end"] != "", tate["date_start"])}))
+    df = pd.concat(frames, ignore_index=True)
+    df["begin"], df["end"] = pd.to_numeric(df["begin"]), pd.to_numeric(df["end"])
+    return df
+
+
 def agreement() -> None:
     """Years parsed from display dates against the years the source itself gives for them:
-    the Tate's date_start/date_end, and the machine dates of every record of the real corpus
-    (LIDO earliestDate/latestDate, EDM edm:begin/end, IIIF navDate). Exact and within ±1 year."""
+    the Tate's date_start/date_end, the real-date corpus ``tests/data/real/dates`` (LIDO
+    earliestDate/latestDate, the Italian catalogue's DTSI/DTSF, Europeana time spans'
+    edm:begin/edm:end) per source and language, and the machine dates of the readers' corpus
+    (LIDO, EDM edm:begin/end, IIIF navDate). Exact, within ±1 year, and within the parsed span."""
     from echoes_lab.collections.records import read
 
     rows = []
@@ -83,26 +122,41 @@ def agreement() -> None:
         df = pd.read_csv(TATE, dtype=str, keep_default_na=False)
         df = df[df["date_start"] != ""]
         end = df["date_end"].where(df["date_end"] != "", df["date_start"])
-        rows.append(("Tate (en)", df["date_text"], pd.to_numeric(df["date_start"], errors="coerce"),
+        rows.append(("Tate artworks.csv", "en", df["date_text"],
+                     pd.to_numeric(df["date_start"], errors="coerce"),
                      pd.to_numeric(end, errors="coerce")))
+    corpus = date_corpus()
+    for (source, lang), group in corpus.groupby(["source", "lang"], sort=True):
+        if lang in LANGUAGES:
+            rows.append((source, lang, group["text"], group["begin"], group["end"]))
+    other = corpus[~corpus["lang"].isin(LANGUAGES)]
+    rows.append(("all sources: 16 other languages", "other", other["text"], other["begin"],
+                 other["end"]))
+    for lang in LANGUAGES:
+        group = corpus[corpus["lang"] == lang]
+        rows.append(("real-date corpus, all sources", lang, group["text"], group["begin"],
+                     group["end"]))
     frames = []
     for path in sorted(REAL.rglob("*")):
-        if path.suffix in (".xml", ".json") and "datasets" not in path.parts and "cookbook" not in str(path):
+        if (path.suffix in (".xml", ".json") and "datasets" not in path.parts
+                and "cookbook" not in str(path)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 frames.append(read(path))
-    corpus_df = pd.concat(frames)
-    corpus_df = corpus_df[corpus_df["date_machine_earliest"].notna() & corpus_df["date_text"].notna()]
-    rows.append(("real corpus: LIDO/EDM/IIIF/OAI (de, nl, pl, en, la)", corpus_df["date_text"],
-                 corpus_df["date_machine_earliest"].astype(float), corpus_df["date_machine_latest"].astype(float)))
-    print(f"{'source':52} {'strings':>8} {'exact':>7} {'±1 year':>8} {'parsed':>7}")
-    for label, text, lo, hi in rows:
-        parsed = parse_series(pd.Series(text.to_numpy(), dtype="string"))
-        e, l_ = parsed["date_earliest"].astype(float).to_numpy(), parsed["date_latest"].astype(float).to_numpy()
-        lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-        exact = np.mean((e == lo) & (l_ == hi))
-        near = np.mean((np.abs(e - lo) <= 1) & (np.abs(l_ - hi) <= 1))
-        print(f"{label:52} {len(text):8,} {exact:7.2%} {near:8.2%} {parsed['date_parsed'].mean():7.1%}")
+    read_df = pd.concat(frames)
+    read_df = read_df[read_df["date_machine_earliest"].notna() & read_df["date_text"].notna()]
+    rows.append(("readers' corpus: LIDO/EDM/IIIF/OAI records", "mix",
+                 read_df["date_text"], read_df["date_machine_earliest"].astype(float),
+                 read_df["date_machine_latest"].astype(float)))
+    print(f"| {'source':42} | lang | strings |  exact | ±1 year | within | parsed |")
+    print(f"|{'-' * 44}|------|--------:|-------:|--------:|-------:|-------:|")
+    for label, lang, text, lo, hi in rows:
+        if len(text) == 0:
+            print(f"| {label:42} | {lang:4} | {0:7,} |      – |       – |      – |      – |")
+            continue
+        r = scores(text, lo, hi)
+        print(f"| {label:42} | {lang:4} | {r['strings']:7,} | {r['exact']:6.1%} | "
+              f"{r['near']:7.1%} | {r['within']:6.1%} | {r['parsed']:6.1%} |")
 
 
 def main() -> None:

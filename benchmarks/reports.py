@@ -6,8 +6,11 @@ The same small report notebook (``tests/data/runs/report.ipynb``: opens a demo d
 * **stock**: what a user would otherwise type, a sequential shell loop of
   ``papermill report.ipynb out-i.ipynb -k echoes -p scale i`` (executed notebook only);
 * **echoes**: ``echoes-lab run report.ipynb --grid grid.yaml`` through its Python entry,
-  ``run_grid`` with ``--workers`` processes, which also writes each run's HTML, RO-Crate and the
-  batch index.
+  ``run_grid`` with ``--workers`` threads in one process (Papermill and nbconvert imported
+  once), each keeping the next run's kernel booting while the current run executes; every run
+  still gets a fresh kernel process of its own. It also writes each run's HTML, RO-Crate and
+  the batch index. This is the code path of the reports service, which calls the same
+  :func:`echoes_lab.runs.run_many` inside the owner's named server.
 
 Both runs happen here, one after the other, on the same demo data; the script checks that both
 produced the same number for every ``scale`` and prints the wall times and the ratio.
@@ -36,7 +39,9 @@ BIN = Path(sys.executable).parent
 
 def result_of(path: Path) -> str:
     nb = nbformat.read(path, as_version=4)
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    text = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     return re.search(r"RESULT (\S+)", text).group(1)
 
 
@@ -51,17 +56,34 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="echoes-bench-reports-"))
     try:
         data = work / "data"
-        subprocess.run([sys.executable, "-m", "echoes_lab.demo", "--out", str(data)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "echoes_lab.demo", "--out", str(data)],
+            check=True,
+            capture_output=True,
+        )
         os.environ["ECHOES_DATA"] = str(data)  # both runners' kernels inherit it
         scales = list(range(1, args.n + 1))
 
         (work / "stock").mkdir()
         t0 = time.perf_counter()
         for s in scales:
-            subprocess.run([str(BIN / "papermill"), str(NOTEBOOK), str(work / "stock" / f"out-{s}.ipynb"),
-                            "-k", "echoes", "-p", "scale", str(float(s)), "--no-progress-bar", "--log-level", "ERROR"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    str(BIN / "papermill"),
+                    str(NOTEBOOK),
+                    str(work / "stock" / f"out-{s}.ipynb"),
+                    "-k",
+                    "echoes",
+                    "-p",
+                    "scale",
+                    str(float(s)),
+                    "--no-progress-bar",
+                    "--log-level",
+                    "ERROR",
+                ],
+                check=True,
+                capture_output=True,
+            )
         stock = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -69,12 +91,14 @@ def main() -> int:
         ours = time.perf_counter() - t0
 
         assert (table["status"] == "completed").all(), table[table["status"] != "completed"]
-        for s, rel in zip(scales, table["notebook"]):
+        for s, rel in zip(scales, table["notebook"], strict=True):
             a, b = result_of(work / "stock" / f"out-{s}.ipynb"), result_of(work / "echoes" / rel)
             assert a == b, f"scale {s}: papermill CLI says {a}, echoes_lab.runs says {b}"
         print(f"{args.n} reports, same RESULT in both for every scale")
-        print(f"papermill CLI loop (sequential):        {stock:7.1f} s  ({stock / args.n:.2f} s/report)")
-        print(f"echoes run --grid ({args.workers} workers, + HTML + crate): {ours:7.1f} s  ({ours / args.n:.2f} s/report)")
+        per = f"({stock / args.n:.2f} s/report)"
+        print(f"papermill CLI loop (sequential):        {stock:7.1f} s  {per}")
+        per = f"({ours / args.n:.2f} s/report)"
+        print(f"echoes run --grid ({args.workers} workers, + HTML + crate): {ours:7.1f} s  {per}")
         print(f"ratio stock / echoes: {stock / ours:.2f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)

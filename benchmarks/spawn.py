@@ -91,7 +91,7 @@ c.JupyterHub.log_level = "WARN"
 c.Spawner.cmd = [{str(BIN / 'jupyterhub-singleuser')!r}]
 c.Spawner.default_url = "/lab"
 c.JupyterHub.services = [{{"name": "bench", "api_token": {self.token!r}}}]
-c.JupyterHub.load_roles = [{{"name": "bench", "scopes": ["admin:users", "admin:servers"], "services": ["bench"]}}]
+c.JupyterHub.load_roles = [{{"name": "bench", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["bench"]}}]
 c.Authenticator.allow_all = True
 """
             if as_root:

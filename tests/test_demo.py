@@ -10,8 +10,10 @@ from echoes_lab.demo import PACKAGED
 def test_generated_files_match_the_packaged_catalogue(demo_data):
     packaged = {d["name"]: d for d in yaml.safe_load(PACKAGED.read_text())["datasets"]
                 if d.get("generator")}
-    generated = {d["name"]: d for d in yaml.safe_load((demo_data / "catalog.yaml").read_text())["datasets"]}
-    assert set(generated) == set(packaged) == {"demo-collection", "demo-climate", "demo-colour", "demo-spectral"}
+    written = yaml.safe_load((demo_data / "catalog.yaml").read_text())["datasets"]
+    generated = {d["name"]: d for d in written}
+    assert set(generated) == set(packaged) == {"demo-collection", "demo-climate", "demo-colour",
+                                               "demo-spectral"}
     for name, entry in packaged.items():
         assert generated[name]["files"] == entry["files"], (
             f"{name}: regenerated files differ from echoes_lab/catalog.yaml; if the generator "
@@ -27,7 +29,8 @@ def test_demo_data_are_messy_as_promised(demo_data):
     assert (logs["relative_humidity"] > 100).any()
     store = logs[logs["sensor"] == "S0A"]["time"].diff().max()
     assert store > pd.Timedelta(days=13)
-    objects = pd.read_csv(demo_data / "collection" / "objects.csv", dtype=str, keep_default_na=False)
+    objects = pd.read_csv(demo_data / "collection" / "objects.csv", dtype=str,
+                          keep_default_na=False)
     assert objects.duplicated().any()
     assert objects["Date"].str.startswith("c.").any() and (objects["Date"] == "n.d.").any()
 

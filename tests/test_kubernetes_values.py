@@ -1,6 +1,8 @@
 """The kubernetes profile: its `jupyterhub:` values pass the Zero-to-JupyterHub chart's own
-schema (read from the workplace's shared/schemas, never copied here), and its gateway limits are
-those of the local profile."""
+schema (read from the workplace's shared/schemas, never copied here); its settings file passes
+the hub's own loader; every service in it (reports, workshops, commons, projects, the gateway,
+the culler) matches its feature in ``echoes_lab.hub.config.FEATURES`` (command, port, roles,
+users' scopes and environment); its gateway limits are those of the local profile."""
 
 from __future__ import annotations
 
@@ -76,3 +78,111 @@ def test_users_reach_the_gateway(values):
     assert "dask-gateway" in hub["services"]
     assert "access:services!service=dask-gateway" in hub["loadRoles"]["user"]["scopes"]
     assert values["dask-gateway"]["gateway"]["auth"]["type"] == "jupyterhub"
+
+
+# -- every service of the profile, against its feature in echoes_lab.hub.config.FEATURES ------
+
+SETTINGS_PATH = "/usr/local/etc/echoes/settings.toml"
+#: our managed services in the hub pod: service name -> the module the hub runs
+SERVICES = {
+    "reports": "echoes_lab.hub.services.reports",
+    "workshops": "echoes_lab.hub.services.workshops.service",
+    "commons": "echoes_lab.hub.services.commons",
+    "projects": "echoes_lab.hub.services.projects",
+}
+
+
+@pytest.fixture(scope="module")
+def echoes_settings(values, tmp_path_factory):
+    """The profile's settings file as the chart renders it, read by the hub's own loader."""
+    import tomli_w
+
+    from echoes_lab.hub.settings import load_settings
+
+    files = values["jupyterhub"]["hub"]["extraFiles"]["echoes-settings"]
+    assert files["mountPath"] == SETTINGS_PATH
+    path = tmp_path_factory.mktemp("k8s") / "settings.toml"
+    path.write_text(tomli_w.dumps(files["data"]))
+    return load_settings(path)
+
+
+@pytest.fixture(scope="module")
+def features():
+    from echoes_lab.hub.config import features
+
+    return {f.name: f for f in features()}
+
+
+def test_profile_settings_are_valid_and_delegate_to_the_charts(echoes_settings):
+    s = echoes_settings
+    assert s.profile == "kubernetes"
+    # the charts do these: our local gateway and culler must not run beside them
+    assert not s.gateway.enabled and not s.culler.enabled
+    assert s.spawner.isolation == "none"  # KubeSpawner's pods isolate users
+    assert s.commons.db_url.startswith("postgresql")
+    assert ":" not in s.commons.db_url.split("//", 1)[1].split("@")[0], "no password in git"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_matches_its_feature(name, values, echoes_settings, features):
+    hub = values["jupyterhub"]["hub"]
+    feature = features[name]
+    assert feature.enabled(echoes_settings), f"{name} is off in the kubernetes settings"
+    service = hub["services"][name]
+    assert service["command"] == ["python3", "-m", SERVICES[name], "--settings", SETTINGS_PATH]
+    # the module exists and is a service entry point
+    import importlib.util
+
+    assert importlib.util.find_spec(SERVICES[name]) is not None
+    # its URL: the hub's Kubernetes service, on the port of its settings section, exposed
+    port = getattr(echoes_settings, name).port
+    assert service["url"] == f"http://hub:{port}"
+    assert {"name": name, "port": port, "targetPort": port} in hub["service"]["extraPorts"]
+    allowed = {p["port"] for rule in hub["networkPolicy"]["ingress"] for p in rule["ports"]}
+    assert port in allowed, f"the proxy cannot reach {name} on {port}"
+    # the same definition as on one machine, except where it runs
+    local = feature.service(echoes_settings, None)
+    assert local["command"][2] == SERVICES[name]
+    for key in ("oauth_no_confirm", "display", "info"):
+        assert service.get(key) == local.get(key), f"{name}.{key}"
+    # its roles, scope for scope
+    for role in feature.roles(echoes_settings):
+        theirs = hub["loadRoles"][role["name"]]
+        assert set(theirs["scopes"]) == set(role["scopes"]), role["name"]
+        assert theirs.get("services", []) == role.get("services", []), role["name"]
+    # every user reaches it, and users' servers carry what the feature gives them
+    user_scopes = set(hub["loadRoles"]["user"]["scopes"])
+    assert set(feature.user_scopes(echoes_settings)) <= user_scopes
+
+
+def test_users_servers_get_every_features_environment(values, echoes_settings, features):
+    env = values["jupyterhub"]["singleuser"]["extraEnv"]
+    for name in SERVICES:
+        for key in features[name].environment(echoes_settings):
+            assert key in env, f"{key} ({name}) missing from singleuser.extraEnv"
+
+
+def test_server_tokens_carry_the_scopes_of_the_local_profile(values, echoes_settings, features):
+    """Each feature's ``configure_hub`` adds scopes to users' server tokens; the profile's
+    ``server_token_scopes`` holds all of them."""
+    from traitlets.config import Config
+
+    from echoes_lab.hub.services.projects.feature import DEFAULT_SERVER_TOKEN_SCOPES, user_scopes
+
+    c = Config()
+    for name in ("dask-gateway", "commons"):
+        features[name].configure_hub(c, echoes_settings)
+    # projects' configure_hub also patches JupyterHub (hubfix): its scopes are read directly
+    wanted = {*c.Spawner.server_token_scopes, *DEFAULT_SERVER_TOKEN_SCOPES, *user_scopes()}
+    have = set(values["jupyterhub"]["hub"]["config"]["KubeSpawner"]["server_token_scopes"])
+    assert wanted <= have, wanted - have
+
+
+def test_shared_data_limits_image_and_culler(values):
+    single = values["jupyterhub"]["singleuser"]
+    mounts = {m["mountPath"]: m for m in single["storage"]["extraVolumeMounts"]}
+    assert mounts[single["extraEnv"]["ECHOES_DATA"]]["readOnly"] is True
+    assert single["cpu"]["limit"] and single["memory"]["limit"]
+    assert single["image"]["name"] == values["dask-gateway"]["gateway"]["backend"]["image"]["name"]
+    assert values["jupyterhub"]["cull"]["enabled"] is True
+    assert values["jupyterhub"]["hub"]["allowNamedServers"] is True  # reports' named servers

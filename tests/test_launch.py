@@ -161,3 +161,50 @@ def test_new_service_token_is_not_a_first_start(tmp_path):
     assert not first  # the banner (passwords) is not shown again for a new token
     assert again.admin_password == secrets.admin_password
     assert {"commons", "extra"} <= set(again.api_tokens)
+
+
+def test_a_hub_that_ignores_sigterm_is_killed_and_its_services_swept(tmp_path):
+    """The launcher's deadline: JupyterHub 6.1 can hang while stopping its services; the
+    launcher kills it after the deadline and stops what is left of this state directory."""
+    import signal
+    import threading
+
+    s = load_settings(settings_file(tmp_path))
+    secrets, _ = ensure_secrets(s.state_dir)
+    stuck_hub = subprocess.Popen([sys.executable, "-c", (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    service = sleeper({"JUPYTERHUB_API_TOKEN": secrets.api_tokens["dask-gateway"]})
+    stranger = sleeper()
+    try:
+        assert stuck_hub.stdout.readline().strip() == "ready"
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        started = time.monotonic()
+        assert launch.supervise(stuck_hub, s, secrets, deadline=1.0) == 0
+        took = time.monotonic() - started
+        assert stuck_hub.poll() == -signal.SIGKILL
+        assert service.wait(5) is not None  # stopped by the launcher, not by the "hub"
+        assert stranger.poll() is None
+        assert took < 1.0 + 2 * launch.STOP_GRACE
+        # the launcher's own handlers are put back
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        for p in (stuck_hub, service, stranger):
+            p.kill()
+            p.wait()
+
+
+def test_cli_file_errors_are_one_line(tmp_path):
+    """``datasets add`` where the home cannot hold the catalogue: one line, no traceback."""
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    not_a_folder = tmp_path / "home"
+    not_a_folder.write_text("a file, not a home folder")
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "echoes-lab"),
+                           "datasets", "add", str(data)], capture_output=True, text=True,
+                          env={**os.environ, "HOME": str(not_a_folder)}, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("echoes-lab: ") and str(not_a_folder) in lines[0]

@@ -32,8 +32,16 @@ from echoes_lab.hub.settings import load_settings
 
 def make_settings(tmp_path, **reports):
     f = tmp_path / "site.toml"
-    f.write_text(tomli_w.dumps({"profile": "test", "hub": {"state_dir": str(tmp_path / "state")},
-                                "spawner": {"isolation": "none"}, "reports": reports}))
+    f.write_text(
+        tomli_w.dumps(
+            {
+                "profile": "test",
+                "hub": {"state_dir": str(tmp_path / "state")},
+                "spawner": {"isolation": "none"},
+                "reports": reports,
+            }
+        )
+    )
     (tmp_path / "state" / "homes").mkdir(parents=True)
     return load_settings(f)
 
@@ -47,13 +55,17 @@ def test_cron_five_fields_or_six_with_seconds_first():
     t = datetime(2026, 11, 25, 6, 0, 30, tzinfo=UTC)
     assert next_fire(check_cron("* * * * *"), t) == datetime(2026, 11, 25, 6, 1, tzinfo=UTC)
     assert next_fire(check_cron("0 6 1 * *"), t) == datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
-    assert next_fire(check_cron("*/20 * * * * *"), t) == datetime(2026, 11, 25, 6, 0, 40, tzinfo=UTC)
+    assert next_fire(check_cron("*/20 * * * * *"), t) == datetime(
+        2026, 11, 25, 6, 0, 40, tzinfo=UTC
+    )
     for bad in ("every minute", "* * * *", "61 * * * *"):
         with pytest.raises(ValueError, match="not a cron expression"):
             check_cron(bad)
-    assert next_times("0 6 1 * *", t) == [datetime(2026, 12, 1, 6, tzinfo=UTC),
-                                          datetime(2027, 1, 1, 6, tzinfo=UTC),
-                                          datetime(2027, 2, 1, 6, tzinfo=UTC)]
+    assert next_times("0 6 1 * *", t) == [
+        datetime(2026, 12, 1, 6, tzinfo=UTC),
+        datetime(2027, 1, 1, 6, tzinfo=UTC),
+        datetime(2027, 2, 1, 6, tzinfo=UTC),
+    ]
     assert describe_cron("0 6 1 * *") == "At 06:00, on day 1 of the month (UTC)"
 
 
@@ -81,10 +93,12 @@ def test_runs_missed_while_down_follow_the_policy(tmp_path, policy):
     store = Store(settings.state_dir / "reports.sqlite")
     t = datetime.now(UTC).replace(microsecond=0)
     # due at the minute 3 min before now's, every minute: 4 fire times fell while it was down
-    sch = store.add_schedule("ada", "r", "r.ipynb", {}, "* * * * *",
-                             t.replace(second=0) - timedelta(minutes=3))
-    paused = store.add_schedule("ada", "p", "p.ipynb", {}, "* * * * *", t - timedelta(minutes=5),
-                                enabled=False)
+    sch = store.add_schedule(
+        "ada", "r", "r.ipynb", {}, "* * * * *", t.replace(second=0) - timedelta(minutes=3)
+    )
+    paused = store.add_schedule(
+        "ada", "p", "p.ipynb", {}, "* * * * *", t - timedelta(minutes=5), enabled=False
+    )
 
     async def start_and_settle():
         scheduler = Scheduler(settings, store, unreachable_hub(), clock=lambda: t)
@@ -103,7 +117,10 @@ def test_runs_missed_while_down_follow_the_policy(tmp_path, policy):
         # the catch-up run was tried; the hub is down here, so it fails and says why
         assert runs[0]["trigger"] == "catch-up" and runs[0]["status"] == "failed"
         assert "cannot reach" in runs[0]["error"]
-    assert store.schedule(sch["id"])["next_run"] == (t + timedelta(minutes=1)).replace(second=0).isoformat()
+    assert (
+        store.schedule(sch["id"])["next_run"]
+        == (t + timedelta(minutes=1)).replace(second=0).isoformat()
+    )
     assert store.runs(paused["id"]) == []  # a paused schedule misses nothing
 
 
@@ -168,8 +185,17 @@ def test_a_run_that_completed_is_never_marked_interrupted_after_a_restart(tmp_pa
     (out / "source").mkdir(parents=True)
     for name in ("source/r.ipynb", "r.ipynb", "r.html"):
         (out / name).write_text("{}")
-    write_crate(out, source=out / "source/r.ipynb", executed=out / "r.ipynb", html=out / "r.html",
-                parameters={}, datasets=[], start=t, end=t, status="completed")
+    write_crate(
+        out,
+        source=out / "source/r.ipynb",
+        executed=out / "r.ipynb",
+        html=out / "r.html",
+        parameters={},
+        datasets=[],
+        start=t,
+        end=t,
+        status="completed",
+    )
     assert crate_status((out / "ro-crate-metadata.json").read_text()) == "completed"
 
     async def restart():
@@ -181,7 +207,10 @@ def test_a_run_that_completed_is_never_marked_interrupted_after_a_restart(tmp_pa
 
     asyncio.run(restart())
     assert store.run(done["id"])["status"] == "completed"
-    assert store.run(done["id"])["outputs"] == {"notebook": "r.ipynb", "html": "r.html",
-                                                "crate": "ro-crate-metadata.json"}
+    assert store.run(done["id"])["outputs"] == {
+        "notebook": "r.ipynb",
+        "html": "r.html",
+        "crate": "ro-crate-metadata.json",
+    }
     assert store.run(lost["id"])["status"] == "interrupted"
     assert json.loads((out / "ro-crate-metadata.json").read_text())  # untouched

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from echoes_lab.errors import ParameterError, RunError
-from echoes_lab.runs.provenance import read_crate, validate_crate
 from echoes_lab.runs import check_parameters, notebook_parameters, read_grid, run, run_grid
+from echoes_lab.runs.provenance import read_crate, validate_crate
 
 RUNS = Path(__file__).parent / "data" / "runs"
 REPORT, FAILS = RUNS / "report.ipynb", RUNS / "fails.ipynb"
@@ -31,12 +31,18 @@ def data_env(demo_data, monkeypatch):
 
 def outputs_of(nb_path: Path) -> str:
     nb = nbformat.read(nb_path, as_version=4)
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
 
 
 def test_parameters_are_read_from_the_tagged_cell():
     params = notebook_parameters(REPORT)
-    assert {n: p.type for n, p in params.items()} == {"dataset": "str", "scale": "float", "label": "str"}
+    assert {n: p.type for n, p in params.items()} == {
+        "dataset": "str",
+        "scale": "float",
+        "label": "str",
+    }
     assert params["dataset"].help == "a catalogued dataset"
 
 
@@ -55,7 +61,10 @@ def test_unknown_or_mistyped_parameters_are_refused_with_the_accepted_list():
         check_parameters(REPORT, {"scale": "x"}, from_text=True)
     # an int is a fine float; command-line text is converted to the parameter's type
     assert check_parameters(REPORT, {"scale": 2}) == {"scale": 2.0}
-    assert check_parameters(REPORT, {"scale": "2.5", "label": "G3"}, from_text=True) == {"scale": 2.5, "label": "G3"}
+    assert check_parameters(REPORT, {"scale": "2.5", "label": "G3"}, from_text=True) == {
+        "scale": 2.5,
+        "label": "G3",
+    }
     with pytest.raises(ParameterError, match="no such notebook"):
         check_parameters(RUNS / "absent.ipynb", {})
 
@@ -74,7 +83,9 @@ def test_a_run_records_notebook_html_and_a_valid_crate(data_env, tmp_path):
     assert crate["status"] == "completed"
     assert crate["parameters"] == {"scale": 2.0, "label": "gallery 7"}
     sha = hashlib.sha256(csv.read_bytes()).hexdigest()
-    assert crate["inputs"] == [{"name": "demo-colour", "files": [{"path": csv.resolve().as_uri(), "sha256": sha}]}]
+    assert crate["inputs"] == [
+        {"name": "demo-colour", "files": [{"path": csv.resolve().as_uri(), "sha256": sha}]}
+    ]
     assert crate["outputs"] == ["report.ipynb", "report.html"]
     assert crate["start"] < crate["end"]
     graph = {e["@id"]: e for e in json.loads(result.crate.read_text())["@graph"]}
@@ -89,24 +100,34 @@ def test_a_failing_run_keeps_the_partial_notebook_and_says_failed(data_env, tmp_
     nb = nbformat.read(tmp_path / "bad" / "fails.ipynb", as_version=4)
     text = outputs_of(tmp_path / "bad" / "fails.ipynb")
     assert "before the failure" in text and "never reached" not in text
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert errors[0]["ename"] == "ZeroDivisionError"
     # Papermill marks the failing cell for the reader
-    assert any("An Exception was encountered" in c.source for c in nb.cells if c.cell_type == "markdown")
+    assert any(
+        "An Exception was encountered" in c.source for c in nb.cells if c.cell_type == "markdown"
+    )
     assert validate_crate(tmp_path / "bad") == []
     crate = read_crate(tmp_path / "bad")
     assert crate["status"] == "failed" and "ZeroDivisionError" in crate["error"]
 
 
 def test_command_line_run_and_its_errors(data_env, tmp_path):
-    ok = subprocess.run([*CLI, str(REPORT), "-p", "scale", "3", "-o", str(tmp_path / "cli")],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [*CLI, str(REPORT), "-p", "scale", "3", "-o", str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "RESULT" in outputs_of(tmp_path / "cli" / "report.ipynb")
     assert read_crate(tmp_path / "cli")["parameters"] == {"scale": 3.0}
 
-    bad = subprocess.run([*CLI, str(REPORT), "-p", "scael", "3", "-o", str(tmp_path / "never")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [*CLI, str(REPORT), "-p", "scael", "3", "-o", str(tmp_path / "never")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1
     assert bad.stderr.strip().count("\n") == 0 and "unknown parameter 'scael'" in bad.stderr
     assert not (tmp_path / "never").exists()  # checked before anything ran
@@ -124,8 +145,11 @@ def test_batch_over_a_grid_writes_an_index(data_env, tmp_path):
     grid.write_text("divisor: [0, 4]\n")
     with pytest.raises(ParameterError, match="run 2 of the grid: .*'divisor' must be int"):
         run_grid(FAILS, {"runs": [{"divisor": 1}, {"divisor": "a"}]}, tmp_path / "never")
-    done = subprocess.run([*CLI, str(FAILS), "--grid", str(grid), "--workers", "2", "-o", str(tmp_path / "b")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [*CLI, str(FAILS), "--grid", str(grid), "--workers", "2", "-o", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1  # one run failed
     assert "1 of 2 runs completed" in done.stdout
     index = pd.read_csv(tmp_path / "b" / "index.csv")
@@ -146,28 +170,50 @@ def test_a_run_that_cannot_start_still_leaves_a_failed_crate(tmp_path):
 def test_batch_on_a_dask_cluster(data_env, tmp_path):
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         table = run_grid(REPORT, {"scale": [1, 3]}, tmp_path / "d", dask=client)
     assert list(table["status"]) == ["completed", "completed"]
     rows = len(pd.read_csv(data_env / "colour" / "fading-spectra.csv"))
     assert [outputs_of(tmp_path / "d" / nb).strip() for nb in table["notebook"]] == [
-        f"gallery 3: RESULT {rows * 1.0}", f"gallery 3: RESULT {rows * 3.0}"]
+        f"gallery 3: RESULT {rows * 1.0}",
+        f"gallery 3: RESULT {rows * 3.0}",
+    ]
 
 
-LEAK = {"cells": [
-    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "step = 0",
-     "outputs": [], "execution_count": None},
-    {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source":
-     "import builtins, os, sys\n"
-     "seen = [n for n in ('_leak_global',) if n in globals()]\n"
-     "seen += ['builtins'] if hasattr(builtins, '_leak_builtin') else []\n"
-     "seen += ['module'] if '_leak_module' in sys.modules else []\n"
-     "print('STATE', step, os.getpid(), 'leaked:' + ','.join(seen) if seen else 'clean')\n"
-     "_leak_global = builtins._leak_builtin = step\n"
-     "sys.modules['_leak_module'] = sys.modules['os']"}],
+LEAK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "id": "p1",
+            "metadata": {"tags": ["parameters"]},
+            "source": "step = 0",
+            "outputs": [],
+            "execution_count": None,
+        },
+        {
+            "cell_type": "code",
+            "id": "c1",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": "import builtins, os, sys\n"
+            "seen = [n for n in ('_leak_global',) if n in globals()]\n"
+            "seen += ['builtins'] if hasattr(builtins, '_leak_builtin') else []\n"
+            "seen += ['module'] if '_leak_module' in sys.modules else []\n"
+            "print('STATE', step, os.getpid(), 'leaked:' + ','.join(seen) if seen else 'clean')\n"
+            "_leak_global = builtins._leak_builtin = step\n"
+            "sys.modules['_leak_module'] = sys.modules['os']",
+        },
+    ],
     "metadata": {"kernelspec": {"name": "echoes", "display_name": "ECHOES", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5}
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
 
 
 @pytest.mark.parametrize("workers", [1, 2])

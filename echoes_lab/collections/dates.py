@@ -9,7 +9,9 @@ form is reported as unparsed, never guessed.
 
 Conventions follow how museums record machine-readable years beside display dates (e.g. the
 Tate's ``date_start``/``date_end``): the earliest year is the first year written, the latest
-the last one ("1978, printed 2005" → 1978–2005); short range ends take the start's century
+the last one ("1978, printed 2005" → 1978–2005) except the years of a later re-issue of the same
+work (``REISSUE_EVENTS``: "1825, reprinted 1874" → 1825), kept in ``parts``; short range ends take
+the start's century
 ("1823–4" → 1823–1824); a decade covers its ten years ("1850s" → 1850–1859) and its early,
 mid and late parts 1850–1855, 1853–1857 and 1855–1859; a century covers its hundred years
 ("18th century" → 1700–1799), early and late parts its halves and "mid" 1830–1870-like middle
@@ -22,7 +24,11 @@ century", "XVIIIe siècle", "début du XIXe siècle", "secolo XVIII", "fine del 
 "18. Jahrhundert", "Anfang des 19. Jahrhunderts", "siglo XVIII", "finales del siglo XIX"),
 "before/after X" (avant, après, vor, nach, antes de, después de, prima del, dopo il), event
 words ("exhibited 1836", "published 1787", "printed", "cast", ...), lists ("1956, 1957",
-"1827 or 1828"), "n.d."/"date not known" (a known absence of a date), and EDTF itself.
+"1827 or 1828"), "n.d."/"date not known" (a known absence of a date), and EDTF itself; calendar
+dates ("1921-07-01", "1.7.1921", "12 March 1921") and months ("7.1921") keep their year; a part
+may follow its century as catalogues order it ("sec. XVI, primo quarto", "XIXe siècle (fin)");
+a bare Roman numeral is a century ("XVIII", the Italian catalogue's DTZG field). Digits of other
+scripts ("١٨٦٩", "۲۴۹۰") are not read: their calendar is not known.
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ UNKNOWN = re.compile(
     r"s\.\s?d\.?|sans date|senza data|s\.\s?d|o\.\s?j\.?|ohne jahr|sin fecha|sine dato)\s*\)?\s*$",
     re.I,
 )
-APPROX = re.compile(r"\b(c\.|ca\.?|circa|about|around|approx\.?|vers|verso|um|hacia|intorno al|env\.?)(?=\s|\d|$)|\bc(?=\d)", re.I)
+APPROX = re.compile(r"\b(c\.|ca\.?|circa|about|around|approx\.?|vers|verso|um|hacia|intorno al|"
+                    r"env\.?)(?=\s|\d|$)|\bc(?=\d)", re.I)
 BEFORE = re.compile(r"\b(before|avant|vor|antes de|prima del|prima di|ante|until|till|up to|"
                     r"jusqu'à|jusqu'en|jusque|bis|hasta|fino al)\b", re.I)
 AFTER = re.compile(r"\b(after|après|apres|nach|después de|despues de|dopo il|dopo|post|from|since|"
@@ -53,6 +60,14 @@ EVENTS = re.compile(
     r"\b(exhibited|published|first published|printed|reprinted|cast|engraved|reproduced|"
     r"enlarged version|reconstructed|remade|replica|editioned|reworked|dated|signed|inscribed|"
     r"erected|completed|begun|started|finished|issued|photographed|executed|posthumous)\b", re.I)
+#: events that re-issue an existing work (a new impression, edition or cast): a year written
+#: after one of them is kept in ``parts`` but does not extend the work's span, as in the Tate's
+#: date_start/date_end ("1825, reprinted 1874" → 1825: 108 Tate rows against 1; "published" 65
+#: against 16, "cast" 92 against 12); "printed" (199 against 56) and "exhibited" do extend it.
+#: A year "after" such a date ("1968, printed after 1971") is not in the span either.
+REISSUE_EVENTS = ("reprinted", "re-issued", "reissued", "published", "first published", "cast",
+                  "replica", "after")
+REISSUE = re.compile(r"\b(?:" + "|".join(REISSUE_EVENTS) + r")\b", re.I)
 
 ROMAN = re.compile(r"\b([IVXL]{1,7})(?:e|er|ème|eme|°|º)?\b")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50}
@@ -73,8 +88,10 @@ def _roman(s: str) -> int | None:
 # thirds and halves in English, French, Italian, German and Spanish ("2e quart", "primer tercio",
 # "zweites Viertel", "seconda metà"); "last" is the final one of its kind.
 _ORDINALS = {
-    1: r"first|1st|premier|premi[eè]re|1er|1[eè]re|1re|primo|prima|primer|primera|primero|erste[snr]?|1\.",
-    2: r"second|2nd|deuxi[eè]me|seconde?|2e|2[eè]me|secondo|seconda|segundo|segunda|zweite[snr]?|2\.",
+    1: r"first|1st|premier|premi[eè]re|1er|1[eè]re|1re|primo|prima|primer|primera|primero|"
+       r"erste[snr]?|1\.",
+    2: r"second|2nd|deuxi[eè]me|seconde?|2e|2[eè]me|secondo|seconda|segundo|segunda|"
+       r"zweite[snr]?|2\.",
     3: r"third|3rd|troisi[eè]me|3e|3[eè]me|terzo|terza|tercer|tercera|tercero|dritte[snr]?|3\.",
     4: r"fourth|4th|quatri[eè]me|4e|4[eè]me|quarto|quarta|cuarto|cuarta|vierte[snr]?|4\.",
     -1: r"last|final|dernier|derni[eè]re|ultimo|ultima|[uú]ltimo|[uú]ltima|letzte[snr]?",
@@ -82,14 +99,18 @@ _ORDINALS = {
 _UNITS = {4: r"quarter|quart|quarto|cuarto|viertel",
           3: r"third|tiers|terzo|tercio|drittel",
           2: r"half|moiti[eé]|met[aà]|mitad|h[aä]lfte|haelfte"}
+# "1ª mitad", "2.º cuarto", "1° quarto": a numeral with an ordinal indicator
+_ORDINALS = {k: (v + rf"|{k}\.?[ªº°]" if k > 0 else v) for k, v in _ORDINALS.items()}
 ORDINAL_PART = re.compile(
     r"(?<!\w)(?P<ord>" + "|".join(f"(?:{v})" for v in _ORDINALS.values()) + r")\s+(?P<unit>"
     + "|".join(f"(?:{v})" for v in _UNITS.values()) + r")(?!\w)", re.I)
 PARTS = [
-    (re.compile(r"\b(early|d[ée]but|inizio|anfang|fr[üu]he[sn]?|fruehe[sn]?|principios|principio|comienzos)\b",
-                re.I), (0.0, 0.5), "early"),
+    (re.compile(r"\b(early|d[ée]but|inizio|anfang|fr[üu]he[sn]?|fruehe[sn]?|principios|"
+                r"principio|comienzos)\b", re.I), (0.0, 0.5), "early"),
     (re.compile(r"\b(mid|middle|milieu|met[àa]|mitte|mediados)\b", re.I), (0.3, 0.7), "mid"),
-    (re.compile(r"\b(late|fin|fine|ende|sp[äa]te[sn]?|spaete[sn]?|finales|final)\b", re.I), (0.5, 1.0), "late"),
+    (re.compile(r"\b(late|fin|fine|ende|sp[äa]te[sn]?|spaete[sn]?|finales|final|tardo|tarda)\b",
+                re.I),
+     (0.5, 1.0), "late"),
 ]
 
 
@@ -101,21 +122,66 @@ def _ordinal_span(m: re.Match) -> tuple[float, float]:
     return ((k - 1) / n, k / n)
 
 
-CENTURY_WORD = r"(?:century|cent\.?|c\b|siècle|siecle|s\.|secolo|sec\.|jahrhundert[s]?|jh\.?|siglo)"
+CENTURY_WORD = (r"(?:century|cent\.?|c\b|siècle|siecle|s\.|secolo|sec\.|jahrhundert[s]?|jh\.?|"
+                r"siglo)")
 CENTURY_NUM = re.compile(
-    rf"(?<![\d.])(?P<n>\d{{1,2}})(?:st|nd|rd|th|e|er|ème|eme|\.|°|º)?\s*-?\s*{CENTURY_WORD}", re.I)
-CENTURY_ROMAN_AFTER = re.compile(rf"\b(?P<r>[IVXL]{{1,7}})(?:e|er|ème|eme|°|º)?\s+{CENTURY_WORD}", re.I)
+    rf"(?<![\d.])(?P<n>\d{{1,2}})(?:st|nd|rd|th|e|er|ème|eme|esimo|\.|°|º)?\s*-?\s*{CENTURY_WORD}",
+    re.I)
+# "Siglo 19", "secolo 20": the number after the word
+CENTURY_NUM_BEFORE = re.compile(r"\b(?:secolo|siglo)\s+(?P<n>\d{1,2})(?![\d.]|\s*(?:st|nd|rd|th)\b)",
+                                re.I)
+CENTURY_ROMAN_AFTER = re.compile(
+    rf"\b(?P<r>[IVXL]{{1,7}})(?:e|er|ème|eme|°|º)?\s+{CENTURY_WORD}", re.I)
+# centuries named by their hundreds ("Cinquecento", "'500": the 1500s, Italian usage) or by an
+# ordinal word ("Sedicesimo secolo", "sixteenth century"): rewritten as "16th century" before
+# the years are read, so parts and eras apply to them as to any century
+NAMED_CENTURIES = {"duecento": 13, "trecento": 14, "quattrocento": 15, "cinquecento": 16,
+                   "seicento": 17, "settecento": 18, "ottocento": 19, "novecento": 20}
+NAMED_CENTURY = re.compile(r"(?<!\w)(?:(?P<name>" + "|".join(NAMED_CENTURIES)
+                           + r")|'(?P<h>[2-9])00)(?!\w)", re.I)
+
+
+def _named_century(m: re.Match) -> int:
+    if m.group("name"):
+        return NAMED_CENTURIES[m.group("name").lower()]
+    return 11 + int(m.group("h"))  # "'500" is the Cinquecento: the 16th century
+
+
+_ORDINAL_WORDS = {
+    "it": ["primo", "secondo", "terzo", "quarto", "quinto", "sesto", "settimo", "ottavo", "nono",
+           "decimo", "undicesimo", "dodicesimo", "tredicesimo", "quattordicesimo",
+           "quindicesimo", "sedicesimo", "diciassettesimo", "diciottesimo", "diciannovesimo",
+           "ventesimo", "ventunesimo"],
+    # Spanish counts its centuries with cardinals after the word: "siglo diecinueve"
+    "es": ["uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez",
+           "once", "doce", "trece", "catorce", "quince", "dieciséis", "diecisiete", "dieciocho",
+           "diecinueve", "veinte", "veintiuno"],
+    "en": ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+           "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
+           "seventeenth", "eighteenth", "nineteenth", "twentieth", "twenty-first"],
+}
+ORDINAL_WORD = {w: i + 1 for words in _ORDINAL_WORDS.values() for i, w in enumerate(words)}
+_WORDS = "|".join(sorted(ORDINAL_WORD, key=len, reverse=True))
+ORDINAL_CENTURY = re.compile(rf"(?<!\w)(?:(?P<w>{_WORDS})[\s-]+(?:secolo|century)"
+                             rf"|siglo\s+(?P<es>{_WORDS}))(?!\w)", re.I)
+# superscript letters of ordinals ("XIXᵉ siècle", "1ᵉʳ quart")
+SUPERSCRIPTS = str.maketrans({"ᵉ": "e", "ʳ": "r", "ᵈ": "d", "ᵗ": "t", "ʰ": "h", "ˢ": "s",
+                              "ⁿ": "n"})
+# a part written after its century, as catalogues order them: "sec. XVI, primo quarto" (the
+# Italian catalogue's DTZG + DTZS), "XIXe siècle (fin)", "18. Jh., 2. Hälfte"
+PART_AFTER = re.compile(r"\s*[,(]\s*(?P<p>[^,;()]{2,30}?)\s*(?=\)|[,;]|$)")
+# a whole date that is one Roman numeral, with a part perhaps: a century ("XVIII", "XX, inizio")
+BARE_ROMAN = re.compile(r"^\s*(?P<r>[IVXL]{1,7})(?:e|er|ème|eme|°|º)?\s*(?P<rest>,.*)?$")
 CENTURY_ROMAN_BEFORE = re.compile(r"\b(?:secolo|siglo|sec\.)\s+(?P<r>[IVXL]{1,7})\b", re.I)
 DECADE = re.compile(r"(?P<y>\d{3}0)(?:'?s\b|er\b(?:\s*jahre)?)", re.I)
 DECADE_WORDED = re.compile(r"\b(?:années|anni|años|decade of the)\s+(?P<y>\d{3}0)\b", re.I)
+_RANGE_SEP = r"\s*(?:[-–—‐/]|\bto\b|\bà\b|\ba\b|\bbis\b|\bal\b)\s*(?:c\.\s*|ca\.?\s*|\?)?"
 RANGE = re.compile(
-    r"(?P<a>\d{3,4})\s*(?:[-–—‐/]|\bto\b|\bà\b|\ba\b|\bbis\b|\bal\b)\s*(?:c\.\s*|ca\.?\s*|\?)?(?P<b>\d{1,4})(?!\d|\s*(?:st|nd|rd|th)\b)",
-    re.I)
+    rf"(?P<a>\d{{3,4}}){_RANGE_SEP}(?P<b>\d{{1,4}})(?!\d|\s*(?:st|nd|rd|th)\b)", re.I)
 YEAR = re.compile(r"(?<!\d)(?<!\d\.)(?P<y>\d{3,4})(?![\d]|'?s\b|er\b|\s*(?:st|nd|rd|th)\b)")
 YEAR_SHORT = re.compile(r"(?<![\d.])(?P<y>\d{1,4})(?![\d]|'?s\b|er\b|\s*(?:st|nd|rd|th)\b)")
 RANGE_SHORT = re.compile(
-    r"(?<![\d.])(?P<a>\d{1,4})\s*(?:[-–—‐/]|\bto\b|\bà\b|\ba\b|\bbis\b|\bal\b)\s*(?:c\.\s*|ca\.?\s*|\?)?"
-    r"(?P<b>\d{1,4})(?!\d|\s*(?:st|nd|rd|th)\b)", re.I)
+    rf"(?<![\d.])(?P<a>\d{{1,4}}){_RANGE_SEP}(?P<b>\d{{1,4}})(?!\d|\s*(?:st|nd|rd|th)\b)", re.I)
 EDTF_LIKE = re.compile(r"^[\dXu~?%/.\[\]{},\-\s]+$")
 
 # whole calendar dates and timestamps: only their year is kept (we work in whole years), so the
@@ -125,21 +191,31 @@ ISO_DATE = re.compile(r"(?<![\d.])(?P<y>\d{4})-(?P<m>[01]\d)-(?P<d>[0-3]\d)"
 # day-month-year with dots or slashes (European "1.7.1921", "01/07/1921"; month-first orders
 # give the same year, which is all we keep)
 DMY_DATE = re.compile(r"(?<![\d.])(?P<a>\d{1,2})[./](?P<b>\d{1,2})[./](?P<y>\d{4})(?![\d])")
-_MONTHS = (r"january|february|march|april|may|june|july|august|september|october|november|december|"
-           r"jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|"
+# month and year ("7.1921", "08.1923": KENOM coin records; "03/1850")
+MONTH_YEAR = re.compile(r"(?<![\d./])(?P<m>0?[1-9]|1[0-2])[./](?P<y>\d{4})(?![\d./])")
+# "-31.12.1921": a leading hyphen before a whole calendar date can only mean "until" (a negative
+# astronomical year has no day and month), so it opens the start like "– 1850"
+LEADING_HYPHEN_DATE = re.compile(r"^-\s*(?=\d{1,2}[./](?:\d{1,2}[./])?\d{4}\s*$)")
+# digits of scripts other than Latin: \d would read them, but their calendar is not known
+# (museum-digital writes "۳۰/۰۵/۲۴۹۰" in Persian for a Gregorian 10.03.1869)
+FOREIGN_DIGIT = re.compile(r"(?![0-9])\d")
+_MONTHS = (r"january|february|march|april|may|june|july|august|september|october|november|"
+           r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|"
            r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|"
-           r"d[ée]cembre|gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|"
-           r"dicembre|januar|j[aä]nner|februar|m[aä]rz|juni|juli|oktober|dezember|enero|febrero|"
-           r"abril|mayo|junio|julio|septiembre|setiembre|octubre|noviembre|diciembre")
+           r"d[ée]cembre|gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|"
+           r"ottobre|dicembre|januar|j[aä]nner|februar|m[aä]rz|juni|juli|oktober|dezember|enero|"
+           r"febrero|abril|mayo|junio|julio|septiembre|setiembre|octubre|noviembre|diciembre")
 MONTH_DATE = re.compile(
     rf"(?<!\w)(?:\d{{1,2}}(?:er|\.|º|°|st|nd|rd|th)?\s+(?:de\s+)?)?(?:{_MONTHS})\.?\s+"
     rf"(?:(?:de\s+)?\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?(?:de\s+)?(?P<y>\d{{3,4}})(?!\d)", re.I)
 # eras. The era words are blanked out (same length, so positions hold) before the years are read:
 # "a.C." and "J.-C." contain "C.", which would otherwise read as "circa"
 BC = re.compile(r"(?<!\w)(?:B\.?\s?C\.?(?:\s?E\.?)?|before Christ|av(?:ant|\.)?\s*J\.?\s*-?\s*C\.?|"
-                r"a\.\s?C\.?|a\.\s?Chr\.?|v\.\s?Chr\.?|vor Christus|avanti Cristo|antes de Cristo)(?!\w)",
-                re.I)
-AD = re.compile(r"(?<!\w)(?:A\.\s?D\.?|AD|C\.E\.|CE|apr\.?\s*J\.?\s*-?\s*C\.?|d\.\s?C\.?|n\.\s?Chr\.?)(?!\w)")
+                r"a\.\s?C\.?|a\.\s?Chr\.?|v\.\s?Chr\.?|vor Christus|avanti Cristo|"
+                r"antes de Cristo)(?!\w)", re.I)
+AD = re.compile(r"(?<!\w)(?:A\.\s?D\.?|AD|C\.E\.|CE|apr\.?\s*J\.?\s*-?\s*C\.?|d\.\s?C\.?|"
+                r"n\.\s?Chr\.?|(?i:despu[ée]s de Cristo|dopo Cristo|apr[èe]s J[ée]sus-Christ|"
+                r"nach Christus|anno Domini))(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -185,12 +261,22 @@ def _part(text: str) -> tuple[tuple[float, float], str] | None:
     return None
 
 
-def _items(s: str, bc_before: int = -1) -> list[tuple[int, int, str, str]]:
-    """Every year expression in ``s``, in order, as (first year, last year, EDTF piece, kind).
+def _part_after(s: str, end: int) -> tuple[tuple[float, float], str] | None:
+    """A part written right after a century ("…, primo quarto", "… (fin)"), if one is there and
+    is not itself followed by a date of its own."""
+    m = PART_AFTER.match(s, end)
+    if not m or YEAR.search(m.group("p")) or ROMAN.search(m.group("p")):
+        return None
+    return _part(m.group("p"))
+
+
+def _items(s: str, bc_before: int = -1) -> list[tuple[int, int, int, int, str, str]]:
+    """Every year expression in ``s``, in order, as (start, end, first year, last year, EDTF
+    piece, kind); start and end are the expression's position in ``s``.
 
     Expressions starting before position ``bc_before`` are years before Christ.
     """
-    found: list[tuple[int, int, int, str, str]] = []  # (position, lo, hi, edtf, kind)
+    found: list[tuple[int, int, int, int, str, str]] = []
     taken = [False] * len(s)
 
     def claim(m, lo, hi, edtf, kind, bc=None):
@@ -201,16 +287,16 @@ def _items(s: str, bc_before: int = -1) -> list[tuple[int, int, str, str]]:
         if (m.start() < bc_before) if bc is None else bc:
             lo, hi = sorted((-lo, -hi))
             edtf = f"{_y(lo)}/{_y(hi)}" if lo != hi else _y(lo)
-        found.append((m.start(), lo, hi, edtf, kind))
+        found.append((m.start(), m.end(), lo, hi, edtf, kind))
 
     centuries = (list(CENTURY_NUM.finditer(s)) + list(CENTURY_ROMAN_AFTER.finditer(s))
-                 + list(CENTURY_ROMAN_BEFORE.finditer(s)))
+                 + list(CENTURY_ROMAN_BEFORE.finditer(s)) + list(CENTURY_NUM_BEFORE.finditer(s)))
     for m in centuries:
         n = int(m.group("n")) if "n" in m.groupdict() and m.group("n") else _roman(m.group("r"))
         if not n or n > 21:
             continue
         window = s[max(0, m.start() - 25):m.end() + 4]
-        part = _part(window)
+        part = _part(window) or _part_after(s, m.end())
         span = part[0] if part else (0.0, 1.0)
         if m.start() < bc_before:  # n-th century BC: from n*100 BC to (n-1)*100+1 BC
             start = -(n * 100)
@@ -222,7 +308,10 @@ def _items(s: str, bc_before: int = -1) -> list[tuple[int, int, str, str]]:
         start = (n - 1) * 100
         if part:
             lo, hi = start + round(span[0] * 100), start + round(span[1] * 100) - 1
+            lo = max(lo, 1)  # there is no year 0: the first century starts in AD 1
             claim(m, lo, hi, f"{lo:04d}/{hi:04d}", "century-part")
+        elif n == 1:
+            claim(m, 1, 99, "0001/0099", "century")
         else:
             claim(m, start, start + 99, f"{start // 100:02d}XX", "century")
     for pattern in (DECADE_WORDED, DECADE):
@@ -259,7 +348,7 @@ def _items(s: str, bc_before: int = -1) -> list[tuple[int, int, str, str]]:
             continue
         claim(m, y, y, f"{y:04d}", "year")
     found.sort()
-    return [(lo, hi, edtf, kind) for _, lo, hi, edtf, kind in found]
+    return found
 
 
 def _edtf_from_items(items, approximate, uncertain, joiner, qualifier) -> str:
@@ -334,35 +423,57 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
         Years added on each side of an approximate date in the widened interval.
     """
     raw = "" if text is None else str(text)
-    s = " ".join(raw.replace("\u2009", " ").replace("\u00a0", " ").split())
+    s = " ".join(raw.replace("\u2009", " ").replace("\u00a0", " ").translate(SUPERSCRIPTS).split())
     if not s:
         return DateRange(text=raw, known=False, parsed=False, rule="empty")
     if UNKNOWN.match(s):
         return DateRange(text=raw, known=False, edtf=None, rule="no date")
-    if EDTF_LIKE.match(s) and re.search(r"[Xu~%\[{]|\d\?$|/", s) and not re.search(r"\d\s*[-–]\s*\d", s):
+    if FOREIGN_DIGIT.search(s):
+        return DateRange(text=raw, parsed=False, rule="digits of another script: calendar unknown")
+    if (EDTF_LIKE.match(s) and re.search(r"[Xu~%\[{]|\d\?$|/", s)
+            and not re.search(r"\d\s*[-–]\s*\d", s)):
         hit = _from_edtf(s)
         if hit is not None:
             return DateRange(**{**hit.__dict__, "text": raw})
+    rules: list[str] = []
+    if LEADING_HYPHEN_DATE.match(s):  # "-31.12.1921": until that day
+        s = LEADING_HYPHEN_DATE.sub("– ", s)
+        rules.append("open start")
     if re.match(r"^-\d", s):  # "-1850": a negative (astronomical) year or "until 1850"? not guessed
         return DateRange(text=raw, parsed=False, rule="ambiguous leading hyphen")
-    rules: list[str] = []
+    s, n_named = NAMED_CENTURY.subn(lambda m: f"{_named_century(m)}th century", s)
+    s, n_ordinal = ORDINAL_CENTURY.subn(
+        lambda m: f"{ORDINAL_WORD[(m.group('w') or m.group('es')).lower()]}th century", s)
+    if n_named or n_ordinal:
+        rules.append("named century")
+    if m := BARE_ROMAN.match(s):
+        if _roman(m.group("r")):  # "XVIII" alone (the Italian catalogue's DTZG): a century
+            s = f"sec. {m.group('r')}{m.group('rest') or ''}"
+            rules.append("bare roman numeral")
     s, n_iso = ISO_DATE.subn(lambda m: m.group("y"), s)
-    s, n_dmy = DMY_DATE.subn(lambda m: m.group("y") if int(m.group("a")) <= 31 and int(m.group("b")) <= 31
-                             else m.group(0), s)
+    s, n_dmy = DMY_DATE.subn(lambda m: m.group("y") if int(m.group("a")) <= 31
+                             and int(m.group("b")) <= 31 else m.group(0), s)
     s, n_month = MONTH_DATE.subn(lambda m: m.group("y"), s)
+    s, n_month_year = MONTH_YEAR.subn(lambda m: m.group("y"), s)
     if n_iso:
         rules.append("iso-date")
     if n_dmy or n_month:
         rules.append("day-month-year")
+    if n_month_year:
+        rules.append("month-year")
     bc_before = -1
     if bc := BC.search(s):
         bc_before = bc.start() if AD.search(s) else len(s) + 1
         rules.append("BC")
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 - keeps positions
     s = AD.sub(blank, BC.sub(blank, s))
-    items = _items(s, bc_before)
-    if not items:
+    located = _items(s, bc_before)
+    if not located:
         return DateRange(text=raw, parsed=False, known=True, rule="no year found")
+    items = [it[2:] for it in located]
+    # a year written after a re-issue ("1825, reprinted 1874") is not in the work's span
+    span = [it[2:] for i, it in enumerate(located)
+            if i == 0 or not REISSUE.search(s, located[i - 1][1], it[0])]
     approximate = bool(APPROX.search(s))
     uncertain = "?" in s
     qualifier = None
@@ -374,8 +485,8 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
     elif m := EVENTS.search(s):
         qualifier = m.group(1).lower()
     joiner = "or" if re.search(r"\b(or|ou|oder|o)\b", s, re.I) else "and"
-    earliest = min(it[0] for it in items)
-    latest = max(it[1] for it in items)
+    earliest = min(it[0] for it in span)
+    latest = max(it[1] for it in span)
     w_lo, w_hi = earliest, latest
     if approximate:
         w_lo, w_hi = earliest - approx_years, latest + approx_years
@@ -383,19 +494,21 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
         w_lo = None
     elif qualifier == "after":
         w_hi = None
-    edtf = _edtf_from_items(items, approximate, uncertain, joiner, qualifier)
+    edtf = _edtf_from_items(span, approximate, uncertain, joiner, qualifier)
     # we emit whole years only, so validity depends on the shape, not on the digits: checking
     # each shape once with the edtf package's grammar (~6 ms a call) keeps parsing fast
     if not _valid_edtf(re.sub(r"\d", "1", edtf)):
         edtf = f"{_y(earliest)}/{_y(latest)}" if earliest != latest else _y(earliest)
     kinds = list(dict.fromkeys(it[3] for it in items))
-    rules += kinds if len(items) == 1 else [("list of " if len(items) > 1 else "") + "+".join(kinds)]
+    rules += kinds if len(items) == 1 else ["list of " + "+".join(kinds)]
     if approximate:
         rules.append("approximate")
     if uncertain:
         rules.append("uncertain")
     if qualifier:
         rules.append(qualifier if qualifier in ("before", "after") else f"event: {qualifier}")
+    if len(span) < len(items):
+        rules.append("re-issue years not in span")
     return DateRange(text=raw, earliest=earliest, latest=latest, earliest_widened=w_lo,
                      latest_widened=w_hi, edtf=edtf, approximate=approximate, uncertain=uncertain,
                      qualifier=qualifier, rule=", ".join(rules), parts=tuple(items))

@@ -13,7 +13,8 @@ from echoes_lab.demo import PACKAGED, generate
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m echoes_lab.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m echoes_lab.demo",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="folder to write into")
     parser.add_argument("--size", choices=["small", "large"], default="small")
     parser.add_argument("--write-catalog", action="store_true", help=f"also update {PACKAGED}")

@@ -25,8 +25,8 @@ ROOMS = [  # sensor, room, mean T (°C), T swing, mean RH (%), RH swing
 def logs(years: int, step: str, seed: int, sensors: list[tuple] = ROOMS) -> pd.DataFrame:
     """Logger readings in long form: time, sensor, room, temperature, its unit, RH."""
     rng = np.random.default_rng(seed)
-    time = pd.date_range("2024-01-01", periods=int(years * 365 * 86400 / pd.Timedelta(step).total_seconds()),
-                         freq=step)
+    steps = int(years * 365 * 86400 / pd.Timedelta(step).total_seconds())
+    time = pd.date_range("2024-01-01", periods=steps, freq=step)
     day = (time - time[0]).total_seconds().to_numpy() / 86400.0
     frames = []
     for k, (sensor, room, t0, dt, rh0, drh) in enumerate(sensors):
@@ -56,7 +56,8 @@ def write(out_dir: Path, size: str = "small", seed: int = 1757) -> list[dict]:
         return _write_large(Path(out_dir), seed)
     path = Path(out_dir) / "climate" / "loggers.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    logs(2, "15min", seed).to_csv(path, index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
+    logs(2, "15min", seed).to_csv(path, index=False, lineterminator="\n",
+                                  date_format="%Y-%m-%dT%H:%M:%S")
     return [{
         "name": "demo-climate",
         "title": "Demo indoor-climate logs (synthetic)",
@@ -75,7 +76,6 @@ def write(out_dir: Path, size: str = "small", seed: int = 1757) -> list[dict]:
 def _write_large(out_dir: Path, seed: int, sensors: int = 1000, block: int = 50) -> list[dict]:
     """1,000 sensors x 1 year at 5 minutes (~105 M readings per variable) as a chunked Zarr
     store, written 50 sensors at a time so memory stays near 300 MB."""
-    import xarray as xr
 
     store = out_dir / "climate" / "loggers-large.zarr"
     store.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +89,8 @@ def _write_large(out_dir: Path, seed: int, sensors: int = 1000, block: int = 50)
         ds = ds.assign_coords(sensor=ds["sensor"].astype("U5"), room=ds["room"].astype("U12"))
         ds["temperature"].attrs["units"] = "degC"
         ds["relative_humidity"].attrs["units"] = "%"
-        ds.to_zarr(store, mode="w" if first == 0 else "a", append_dim=None if first == 0 else "sensor",
-                   consolidated=False)
+        ds.to_zarr(store, mode="w" if first == 0 else "a",
+                   append_dim=None if first == 0 else "sensor", consolidated=False)
     files = sorted(str(p.relative_to(out_dir)) for p in store.rglob("*") if p.is_file())
     return [{
         "name": "demo-climate-large",

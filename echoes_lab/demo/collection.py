@@ -17,8 +17,10 @@ SURNAMES = ["Turner", "Constable", "Gainsborough", "Blake", "Hepworth", "Moore",
             "Rossetti", "Millais", "Whistler", "Sickert", "Nash", "Spencer", "Bacon", "Freud",
             "Kauffman", "Siddal", "Carrington", "John"]
 FORENAMES = ["Joseph", "John", "Thomas", "William", "Barbara", "Henry", "Bridget", "David", "Dante",
-             "Gwen", "Walter", "Paul", "Stanley", "Francis", "Lucian", "Angelica", "Elizabeth", "Dora"]
-TYPES = ["painting", "Painting", "drawing", "print", "sculpture", "photograph", "textile", " painting "]
+             "Gwen", "Walter", "Paul", "Stanley", "Francis", "Lucian", "Angelica", "Elizabeth",
+             "Dora"]
+TYPES = ["painting", "Painting", "drawing", "print", "sculpture", "photograph", "textile",
+         " painting "]
 MEDIA = ["Oil paint on canvas", "oil on canvas", "Watercolour on paper", "Graphite on paper",
          "Etching on paper", "Bronze", "Marble", "Gelatin silver print", "Wool and silk",
          "Oil paint on wood", "Ink and wash on paper", ""]
@@ -43,13 +45,15 @@ def records(n: int, seed: int) -> pd.DataFrame:
     rows = []
     for i in range(n):
         year = int(rng.integers(1700, 1990))
-        makers = [f"{rng.choice(SURNAMES)}, {rng.choice(FORENAMES)}" for _ in range(1 + (rng.random() < 0.08))]
+        makers = [f"{rng.choice(SURNAMES)}, {rng.choice(FORENAMES)}"
+                  for _ in range(1 + (rng.random() < 0.08))]
         h, w = int(rng.integers(80, 2500)), int(rng.integers(80, 2500))
         dims = (f"support: {h} x {w} mm" if rng.random() < 0.6 else
                 f"{h / 10:.1f} × {w / 10:.1f} cm" if rng.random() < 0.7 else "")
         rows.append({
             "Object Number": f"ECH{i + 1:05d}",
-            "Title": ("  " if rng.random() < 0.02 else "") + f"Study {i % 400} of {rng.choice(PLACES) or 'a view'}",
+            "Title": (("  " if rng.random() < 0.02 else "")
+                      + f"Study {i % 400} of {rng.choice(PLACES) or 'a view'}"),
             "Maker": "; ".join(makers) if rng.random() > 0.03 else "",
             "Date": _date(rng, year),
             "Object Type": str(rng.choice(TYPES)),

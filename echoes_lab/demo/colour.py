@@ -35,8 +35,10 @@ def spectra(seed: int) -> pd.DataFrame:
                 d = depth * (1 - rate) ** years
                 refl = base - d * np.exp(-0.5 * ((WAVELENGTHS - centre) / width) ** 2)
                 refl = np.clip(refl + rng.normal(0, 0.002, len(WAVELENGTHS)), 0.01, 1.0)
+                values = {str(w): round(float(r), 4)
+                          for w, r in zip(WAVELENGTHS, refl, strict=True)}
                 rows.append({"object": name, "point": point, "date": date.strftime("%Y-%m-%d"),
-                             **{str(w): round(float(r), 4) for w, r in zip(WAVELENGTHS, refl)}})
+                             **values})
     return pd.DataFrame(rows)
 
 

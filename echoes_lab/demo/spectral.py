@@ -21,7 +21,8 @@ def cube(height: int, width: int, seed: int) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width]
     wl = WAVELENGTHS
     ground = 0.75 + 0.15 * (wl - 400) / 600
-    blue = 0.15 + 0.25 * np.exp(-0.5 * ((wl - 450) / 40) ** 2) + 0.55 / (1 + np.exp(-(wl - 760) / 25))
+    blue = (0.15 + 0.25 * np.exp(-0.5 * ((wl - 450) / 40) ** 2)
+            + 0.55 / (1 + np.exp(-(wl - 760) / 25)))
     red = 0.08 + 0.6 / (1 + np.exp(-(wl - 600) / 15))
     retouch = red.copy()
     retouch[wl > 700] = 0.25  # matches the red in the visible, absorbs in the infrared

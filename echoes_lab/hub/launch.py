@@ -2,6 +2,12 @@
 
 Every problem found before the start (a bad settings file, no Node.js, no proxy, a port in
 use) is one clear line with the fix, raised as an :mod:`echoes_lab.errors` exception.
+
+The launcher owns the hub's life cycle: before the start it stops what an earlier hub of the
+same state directory left running (after a ``kill -9``) and checks every fixed port of the
+profile; it stays JupyterHub's parent, so SIGTERM/SIGINT/SIGHUP end the hub, its proxy and its
+services in bounded time, and the hub gets SIGTERM if the launcher itself is killed. Users'
+servers are never the launcher's to stop.
 """
 
 from __future__ import annotations
@@ -83,7 +89,7 @@ def install_lab_settings(prefix: Path) -> Path:
 # -- processes of this state directory ------------------------------------------------------
 
 #: seconds the hub gets, after SIGTERM, to stop its proxy and managed services by itself
-HUB_STOP_DEADLINE = 15.0
+HUB_STOP_DEADLINE = 12.0
 #: seconds a left-over process gets between SIGTERM and SIGKILL
 STOP_GRACE = 5.0
 

@@ -124,8 +124,9 @@ def notebook_parameters(notebook) -> dict[str, Parameter]:
                 kind = type(ast.literal_eval(p["default"])).__name__
             except (ValueError, SyntaxError):
                 kind = "any"
-        params[name] = Parameter(name, kind if kind in _TYPES else "any", p["default"],
-                                 p.get("help", ""))
+        params[name] = Parameter(
+            name, kind if kind in _TYPES else "any", p["default"], p.get("help", "")
+        )
     return params
 
 
@@ -154,8 +155,9 @@ def _from_text(text: str, kind: str):
     return value
 
 
-def check_parameters(notebook, values: dict | None, *, from_text: bool = False,
-                     label: str | None = None) -> dict:
+def check_parameters(
+    notebook, values: dict | None, *, from_text: bool = False, label: str | None = None
+) -> dict:
     """Check ``values`` against the notebook's parameters; return them, converted.
 
     With ``from_text`` the values are strings from the command line, converted to each
@@ -180,13 +182,17 @@ def check_parameters(notebook, values: dict | None, *, from_text: bool = False,
                 value = _from_text(value, kind)
             elif kind == "float" and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            ok = (kind == "any" or (isinstance(value, _TYPES[kind])
-                                    and not (kind in ("int", "float") and isinstance(value, bool))))
+            ok = kind == "any" or (
+                isinstance(value, _TYPES[kind])
+                and not (kind in ("int", "float") and isinstance(value, bool))
+            )
             if not ok:
                 raise ValueError(value)
         except ValueError:
-            msg = (f"{label}: parameter '{name}' must be {kind}, not {type(value).__name__}; "
-                   f"{_accepted(label, params)}")
+            msg = (
+                f"{label}: parameter '{name}' must be {kind}, not {type(value).__name__}; "
+                f"{_accepted(label, params)}"
+            )
             raise ParameterError(msg) from None
         checked[name] = value
     return checked
@@ -283,9 +289,15 @@ def _execute(job: Job, kernel: _Kernel | None) -> RunResult:
     try:
         if own:
             kernel = _Kernel(job.kernel, source.parent)
-        papermill.execute_notebook(str(copy), str(executed), parameters=checked,
-                                   kernel_name=job.kernel, km=kernel.km, progress_bar=False,
-                                   execution_timeout=job.timeout)
+        papermill.execute_notebook(
+            str(copy),
+            str(executed),
+            parameters=checked,
+            kernel_name=job.kernel,
+            km=kernel.km,
+            progress_bar=False,
+            execution_timeout=job.timeout,
+        )
     except papermill.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
     except Exception as exc:  # a dead kernel, a timeout, a missing kernel: all a failed run
@@ -296,16 +308,47 @@ def _execute(job: Job, kernel: _Kernel | None) -> RunResult:
         kernel.close()
     status = "failed" if error else "completed"
     html = _html(executed) if executed.exists() else None
-    crate = write_crate(out, source=copy, executed=executed, html=html,
-                        parameters=checked, datasets=datasets, start=start, end=end,
-                        status=status, error=error, kernel=job.kernel, owner=job.owner)
-    return RunResult(status, out, executed, html, crate, checked, start.isoformat(),
-                     end.isoformat(), datasets, error)
+    crate = write_crate(
+        out,
+        source=copy,
+        executed=executed,
+        html=html,
+        parameters=checked,
+        datasets=datasets,
+        start=start,
+        end=end,
+        status=status,
+        error=error,
+        kernel=job.kernel,
+        owner=job.owner,
+    )
+    return RunResult(
+        status,
+        out,
+        executed,
+        html,
+        crate,
+        checked,
+        start.isoformat(),
+        end.isoformat(),
+        datasets,
+        error,
+    )
 
 
 def _failed_row(job: Job, exc: Exception) -> RunResult:
-    return RunResult("failed", Path(job.output_dir), None, None, None, dict(job.parameters),
-                     None, None, [], str(exc))
+    return RunResult(
+        "failed",
+        Path(job.output_dir),
+        None,
+        None,
+        None,
+        dict(job.parameters),
+        None,
+        None,
+        [],
+        str(exc),
+    )
 
 
 def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult]:
@@ -358,8 +401,10 @@ def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult
         if spare is not None:
             spare.close()
 
-    threads = [threading.Thread(target=worker, name=f"echoes-run-{n}", daemon=True)
-               for n in range(max(1, min(workers, len(jobs))))]
+    threads = [
+        threading.Thread(target=worker, name=f"echoes-run-{n}", daemon=True)
+        for n in range(max(1, min(workers, len(jobs))))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -367,9 +412,16 @@ def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult
     return results
 
 
-def run(notebook: str | Path, parameters: dict | None = None, output_dir: str | Path | None = None,
-        *, kernel: str = KERNEL, timeout: float | None = None, owner: str | None = None,
-        raise_on_failure: bool = True) -> RunResult:
+def run(
+    notebook: str | Path,
+    parameters: dict | None = None,
+    output_dir: str | Path | None = None,
+    *,
+    kernel: str = KERNEL,
+    timeout: float | None = None,
+    owner: str | None = None,
+    raise_on_failure: bool = True,
+) -> RunResult:
     """Execute ``notebook`` with ``parameters`` into ``output_dir`` and record its provenance.
 
     Parameters
@@ -399,8 +451,10 @@ def run(notebook: str | Path, parameters: dict | None = None, output_dir: str | 
     out = Path(output_dir or Path("runs") / f"{source.stem}-{stamp}").resolve()
     result = _execute(Job(source, checked, out, kernel, timeout, owner), None)
     if result.error and raise_on_failure:
-        msg = (f"{source.name} failed: {result.error}; the partial notebook is kept in "
-               f"{result.notebook}")
+        msg = (
+            f"{source.name} failed: {result.error}; the partial notebook is kept in "
+            f"{result.notebook}"
+        )
         raise RunError(msg)
     return result
 
@@ -417,15 +471,27 @@ def serve_jobs(spec: str, workers: int = 2) -> None:
 
     home = Path.home()
     events: queue.Queue = queue.Queue()
-    jobs = [Job(home / j["notebook"], j.get("parameters") or {}, home / j["output_dir"],
-                j.get("kernel") or KERNEL, j.get("timeout"), j.get("owner"), j["key"])
-            for j in json.loads(spec)]
+    jobs = [
+        Job(
+            home / j["notebook"],
+            j.get("parameters") or {},
+            home / j["output_dir"],
+            j.get("kernel") or KERNEL,
+            j.get("timeout"),
+            j.get("owner"),
+            j["key"],
+        )
+        for j in json.loads(spec)
+    ]
 
     def on_event(kind, job, result):
         event = {"event": kind, "key": job.key}
         if result is not None:
-            outputs = {k: getattr(result, k).name for k in ("notebook", "html", "crate")
-                       if getattr(result, k) is not None and getattr(result, k).is_file()}
+            outputs = {
+                k: getattr(result, k).name
+                for k in ("notebook", "html", "crate")
+                if getattr(result, k) is not None and getattr(result, k).is_file()
+            }
             event.update(status=result.status, error=result.error, outputs=outputs)
         events.put(event)
 
@@ -442,6 +508,7 @@ def serve_jobs(spec: str, workers: int = 2) -> None:
 
 # -- batches ----------------------------------------------------------------------------------
 
+
 def read_grid(grid: str | Path | dict | list) -> list[dict]:
     """Parameter sets from a grid: ``{name: [values]}`` (every combination) or a list of sets.
 
@@ -452,35 +519,57 @@ def read_grid(grid: str | Path | dict | list) -> list[dict]:
         try:
             grid = yaml.safe_load(Path(grid).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ParameterError(f"{where}: no such grid file") from None
+            msg = f"{where}: no such grid file"
+            raise ParameterError(msg) from None
         except yaml.YAMLError as exc:
-            raise ParameterError(f"{where}: not valid YAML ({exc})") from None
+            msg = f"{where}: not valid YAML ({exc})"
+            raise ParameterError(msg) from None
     if isinstance(grid, dict) and set(grid) == {"runs"}:
         grid = grid["runs"]
     if isinstance(grid, list):
         if not all(isinstance(g, dict) for g in grid):
-            raise ParameterError(f"{where}: a list of runs must hold one mapping of parameters per run")
+            msg = f"{where}: a list of runs must hold one mapping of parameters per run"
+            raise ParameterError(msg)
         return [dict(g) for g in grid]
     if isinstance(grid, dict):
         names = list(grid)
         values = [v if isinstance(v, list) else [v] for v in grid.values()]
-        return [dict(zip(names, combo)) for combo in itertools.product(*values)]
-    raise ParameterError(f"{where}: expected a mapping of parameter names to lists of values, "
-                         "or a list of parameter sets")
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+    msg = (f"{where}: expected a mapping of parameter names to lists of values, "
+           "or a list of parameter sets")
+    raise ParameterError(msg)
 
 
 def _batch_one(job: tuple) -> dict:
     notebook, params, out, kernel, timeout = job
     try:
-        return run(notebook, params, out, kernel=kernel, timeout=timeout,
-                   raise_on_failure=False).summary()
+        return run(
+            notebook, params, out, kernel=kernel, timeout=timeout, raise_on_failure=False
+        ).summary()
     except Exception as exc:  # a run that could not even start is a failed row, not a lost batch
-        return {"status": "failed", "output_dir": str(out), "parameters": params, "error": str(exc),
-                "notebook": None, "html": None, "crate": None, "start": None, "end": None}
+        return {
+            "status": "failed",
+            "output_dir": str(out),
+            "parameters": params,
+            "error": str(exc),
+            "notebook": None,
+            "html": None,
+            "crate": None,
+            "start": None,
+            "end": None,
+        }
 
 
-def run_grid(notebook: str | Path, grid, output_dir: str | Path, *, workers: int = 2,
-             dask: str | object | None = None, kernel: str = KERNEL, timeout: float | None = None):
+def run_grid(
+    notebook: str | Path,
+    grid,
+    output_dir: str | Path,
+    *,
+    workers: int = 2,
+    dask: str | object | None = None,
+    kernel: str = KERNEL,
+    timeout: float | None = None,
+):
     """Run ``notebook`` once per parameter set of ``grid``; write ``index.csv`` and ``index.html``.
 
     Every parameter set is checked before any run starts. Runs go to
@@ -495,12 +584,15 @@ def run_grid(notebook: str | Path, grid, output_dir: str | Path, *, workers: int
         try:
             checked.append(check_parameters(source, params))
         except ParameterError as exc:
-            raise ParameterError(f"run {i} of the grid: {exc}") from None
+            msg = f"run {i} of the grid: {exc}"
+            raise ParameterError(msg) from None
     out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     width = max(3, len(str(len(checked))))
-    jobs = [(str(source), p, str(out / f"run-{i:0{width}d}"), kernel, timeout)
-            for i, p in enumerate(checked, 1)]
+    jobs = [
+        (str(source), p, str(out / f"run-{i:0{width}d}"), kernel, timeout)
+        for i, p in enumerate(checked, 1)
+    ]
     if dask is not None:
         from distributed import Client
 
@@ -519,7 +611,7 @@ def run_grid(notebook: str | Path, grid, output_dir: str | Path, *, workers: int
 
 
 def write_index(folder: Path, results: list[dict]):
-    """``index.csv`` and ``index.html`` of a batch: one row per run, links relative to ``folder``."""
+    """``index.csv`` and ``index.html`` of a batch: a row per run, links relative to ``folder``."""
     import pandas as pd
 
     rows = []
@@ -540,29 +632,45 @@ def write_index(folder: Path, results: list[dict]):
         return f'<span class="{text}">{text}</span>' if key == "status" else text
 
     head = "".join(f"<th>{html_lib.escape(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(c, v)}</td>" for c, v in row.items()) + "</tr>"
-                   for row in table.astype(object).where(table.notna(), "").to_dict("records"))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(c, v)}</td>" for c, v in row.items()) + "</tr>"
+        for row in table.astype(object).where(table.notna(), "").to_dict("records")
+    )
     failed = int((table["status"] != "completed").sum()) if len(table) else 0
     (folder / "index.html").write_text(
         "<!doctype html><meta charset=utf-8><title>Batch index</title>"
         "<style>body{font-family:sans-serif}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
         ".failed{color:#b00;font-weight:bold}</style>"
         f"<h1>{len(table)} runs, {failed} failed</h1><table><tr>{head}</tr>{body}</table>",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return table
 
 
 # -- command line (``echoes-lab run``) --------------------------------------------------------
 
+
 def add_arguments(parser) -> None:
     parser.add_argument("notebook", help="the notebook to run")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                        metavar=("NAME", "VALUE"), help="a parameter (repeatable)")
-    parser.add_argument("--parameters", metavar="FILE",
-                        help="parameters from a YAML/JSON mapping ('-': standard input)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter (repeatable)",
+    )
+    parser.add_argument(
+        "--parameters",
+        metavar="FILE",
+        help="parameters from a YAML/JSON mapping ('-': standard input)",
+    )
     parser.add_argument("-o", "--output", help="output folder (default: runs/<name>-<time>)")
     parser.add_argument("--grid", metavar="FILE", help="YAML grid of parameters: one run per set")
-    parser.add_argument("--workers", type=int, default=2, help="runs at a time in a batch (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="runs at a time in a batch (default 2)"
+    )
     parser.add_argument("--dask", metavar="ADDRESS", help="run the batch on this Dask scheduler")
     parser.add_argument("--kernel", default=KERNEL, help=f"Jupyter kernel (default {KERNEL})")
     parser.add_argument("--timeout", type=float, help="seconds allowed per cell")
@@ -573,24 +681,42 @@ def cli(args) -> int:
     values = {}
     if args.parameters:
         try:
-            text = sys.stdin.read() if args.parameters == "-" else Path(args.parameters).read_text(encoding="utf-8")
+            text = (
+                sys.stdin.read()
+                if args.parameters == "-"
+                else Path(args.parameters).read_text(encoding="utf-8")
+            )
             values = yaml.safe_load(text) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ParameterError(f"{args.parameters}: cannot read parameters ({exc})") from None
+            msg = f"{args.parameters}: cannot read parameters ({exc})"
+            raise ParameterError(msg) from None
         if not isinstance(values, dict):
-            raise ParameterError(f"{args.parameters}: expected a mapping of parameter names to values")
+            msg = f"{args.parameters}: expected a mapping of parameter names to values"
+            raise ParameterError(msg)
     if args.grid:
         if args.parameter or args.parameters:
-            raise ParameterError("give either --grid or parameters (-p/--parameters), not both")
+            msg = "give either --grid or parameters (-p/--parameters), not both"
+            raise ParameterError(msg)
         stem = Path(args.notebook).stem
         out = args.output or Path("runs") / f"{stem}-batch-{_now().strftime('%Y%m%dT%H%M%SZ')}"
-        table = run_grid(args.notebook, args.grid, out, workers=args.workers, dask=args.dask,
-                         kernel=args.kernel, timeout=args.timeout)
+        table = run_grid(
+            args.notebook,
+            args.grid,
+            out,
+            workers=args.workers,
+            dask=args.dask,
+            kernel=args.kernel,
+            timeout=args.timeout,
+        )
         failed = int((table["status"] != "completed").sum())
-        print(f"{len(table) - failed} of {len(table)} runs completed; index: {Path(out) / 'index.html'}")
+        index = Path(out) / "index.html"
+        print(f"{len(table) - failed} of {len(table)} runs completed; index: {index}")  # noqa: T201
         return 1 if failed else 0
     text = dict(args.parameter)
-    params = {**check_parameters(args.notebook, values), **check_parameters(args.notebook, text, from_text=True)}
+    params = {
+        **check_parameters(args.notebook, values),
+        **check_parameters(args.notebook, text, from_text=True),
+    }
     result = run(args.notebook, params, args.output, kernel=args.kernel, timeout=args.timeout)
-    print(f"completed: {result.notebook}\n  html: {result.html}\n  crate: {result.crate}")
+    print(f"completed: {result.notebook}\n  html: {result.html}\n  crate: {result.crate}")  # noqa: T201
     return 0

@@ -26,8 +26,10 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
-STATUS = {"completed": "http://schema.org/CompletedActionStatus",
-          "failed": "http://schema.org/FailedActionStatus"}
+STATUS = {
+    "completed": "http://schema.org/CompletedActionStatus",
+    "failed": "http://schema.org/FailedActionStatus",
+}
 IPYNB = "application/x-ipynb+json"
 ROCRATE_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
 
@@ -39,8 +41,12 @@ def _environment() -> dict:
         name = dist.metadata["Name"]
         if name:
             packages[name.lower()] = dist.version
-    return {"python": platform.python_version(), "implementation": platform.python_implementation(),
-            "executable": sys.executable, "packages": dict(sorted(packages.items()))}
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "packages": dict(sorted(packages.items())),
+    }
 
 
 def environment() -> dict[str, str]:
@@ -54,10 +60,22 @@ def environment() -> dict[str, str]:
     return {**env, "packages": dict(env["packages"])}
 
 
-def write_crate(folder: Path, *, source: Path, executed: Path | None, html: Path | None,
-                parameters: dict, datasets: list[dict], start: datetime, end: datetime,
-                status: str, error: str | None = None, kernel: str = "echoes",
-                owner: str | None = None, env: dict | None = None) -> Path:
+def write_crate(
+    folder: Path,
+    *,
+    source: Path,
+    executed: Path | None,
+    html: Path | None,
+    parameters: dict,
+    datasets: list[dict],
+    start: datetime,
+    end: datetime,
+    status: str,
+    error: str | None = None,
+    kernel: str = "echoes",
+    owner: str | None = None,
+    env: dict | None = None,
+) -> Path:
     """Write ``folder/ro-crate-metadata.json`` describing one run; returns its path.
 
     ``source``, ``executed`` and ``html`` must lie inside ``folder`` (the crate's root);
@@ -70,79 +88,188 @@ def write_crate(folder: Path, *, source: Path, executed: Path | None, html: Path
     crate = ROCrate(version="1.1")
     root = crate.root_dataset
     root["name"] = f"Run of {source.name}"
-    root["description"] = (f"Papermill execution of {source.name} on the '{kernel}' kernel with "
-                           f"{len(parameters)} parameter(s); status {status}.")
+    root["description"] = (
+        f"Papermill execution of {source.name} on the '{kernel}' kernel with "
+        f"{len(parameters)} parameter(s); status {status}."
+    )
     root["datePublished"] = end.isoformat()
     root["conformsTo"] = {"@id": PROCESS_RUN_CRATE}
-    crate.add(ContextEntity(crate, PROCESS_RUN_CRATE, properties={
-        "@type": ["CreativeWork", "Profile"], "name": "Process Run Crate", "version": "0.5"}))
+    crate.add(
+        ContextEntity(
+            crate,
+            PROCESS_RUN_CRATE,
+            properties={
+                "@type": ["CreativeWork", "Profile"],
+                "name": "Process Run Crate",
+                "version": "0.5",
+            },
+        )
+    )
     # the notebook's licence is its author's choice, which a run cannot know
-    licence = crate.add(ContextEntity(crate, "#licence-unspecified", properties={
-        "@type": "CreativeWork", "name": "No licence stated",
-        "description": "The run's owner has not chosen a licence; ask them before reuse."}))
+    licence = crate.add(
+        ContextEntity(
+            crate,
+            "#licence-unspecified",
+            properties={
+                "@type": "CreativeWork",
+                "name": "No licence stated",
+                "description": "The run's owner has not chosen a licence; ask them before reuse.",
+            },
+        )
+    )
     root["license"] = licence
 
-    python = crate.add(ContextEntity(crate, "#python", properties={
-        "@type": "SoftwareApplication", "name": env["implementation"],
-        "version": env["python"], "url": "https://www.python.org/"}))
+    python = crate.add(
+        ContextEntity(
+            crate,
+            "#python",
+            properties={
+                "@type": "SoftwareApplication",
+                "name": env["implementation"],
+                "version": env["python"],
+                "url": "https://www.python.org/",
+            },
+        )
+    )
     requirements = [python]
     for name, version in env["packages"].items():
-        requirements.append(crate.add(ContextEntity(crate, f"#pkg-{name}", properties={
-            "@type": "SoftwareApplication", "name": name, "version": version,
-            "url": f"https://pypi.org/project/{name}/{version}/"})))
-    kernel_app = crate.add(ContextEntity(crate, "#kernel", properties={
-        "@type": "SoftwareApplication", "name": f"Jupyter kernel '{kernel}' (ipykernel)",
-        "version": env["packages"].get("ipykernel", "unknown"), "url": "https://pypi.org/project/ipykernel/",
-        "description": f"{env['executable']} -m ipykernel_launcher", "softwareRequirements": requirements}))
+        requirements.append(
+            crate.add(
+                ContextEntity(
+                    crate,
+                    f"#pkg-{name}",
+                    properties={
+                        "@type": "SoftwareApplication",
+                        "name": name,
+                        "version": version,
+                        "url": f"https://pypi.org/project/{name}/{version}/",
+                    },
+                )
+            )
+        )
+    kernel_app = crate.add(
+        ContextEntity(
+            crate,
+            "#kernel",
+            properties={
+                "@type": "SoftwareApplication",
+                "name": f"Jupyter kernel '{kernel}' (ipykernel)",
+                "version": env["packages"].get("ipykernel", "unknown"),
+                "url": "https://pypi.org/project/ipykernel/",
+                "description": f"{env['executable']} -m ipykernel_launcher",
+                "softwareRequirements": requirements,
+            },
+        )
+    )
 
-    notebook = crate.add_file(source, dest_path=source.relative_to(folder).as_posix(), properties={
-        "@type": ["File", "SoftwareSourceCode"], "name": f"{source.name} (as given)",
-        "encodingFormat": IPYNB, "programmingLanguage": "Python",
-        "description": "The notebook before execution; its cell tagged 'parameters' lists the parameters."})
+    notebook = crate.add_file(
+        source,
+        dest_path=source.relative_to(folder).as_posix(),
+        properties={
+            "@type": ["File", "SoftwareSourceCode"],
+            "name": f"{source.name} (as given)",
+            "encodingFormat": IPYNB,
+            "programmingLanguage": "Python",
+            "description": "The notebook before execution; its cell tagged 'parameters' "
+            "lists the parameters.",
+        },
+    )
 
     objects = []
     for key, value in parameters.items():
-        objects.append(crate.add(ContextEntity(crate, f"#param-{key}", properties={
-            "@type": "PropertyValue", "name": key, "value": value if isinstance(value, (str, int, float, bool))
-            else repr(value)})))
+        objects.append(
+            crate.add(
+                ContextEntity(
+                    crate,
+                    f"#param-{key}",
+                    properties={
+                        "@type": "PropertyValue",
+                        "name": key,
+                        "value": value
+                        if isinstance(value, (str, int, float, bool))
+                        else repr(value),
+                    },
+                )
+            )
+        )
     for d in datasets:
         parts = []
         for f in d["files"]:
             path = Path(f["path"])
-            props = {"@type": "File", "name": path.name, "sha256": f["sha256"],
-                     "description": "Read in place from the shared datasets; not copied into the crate."}
+            props = {
+                "@type": "File",
+                "name": path.name,
+                "sha256": f["sha256"],
+                "description": "Read in place from the shared datasets; not copied into the crate.",
+            }
             if path.exists():
                 props["contentSize"] = str(path.stat().st_size)
             parts.append(crate.add(ContextEntity(crate, path.resolve().as_uri(), properties=props)))
-        objects.append(dataset := crate.add(ContextEntity(crate, f"#dataset-{d['name']}", properties={
-            "@type": "Dataset", "name": d["name"], "identifier": d["name"],
-            "description": f"Opened with echoes_lab.open_dataset('{d['name']}') from the "
-                           f"{d.get('catalogue', '?')} catalogue, every file's sha256 verified.",
-            "hasPart": parts})))
+        objects.append(
+            dataset := crate.add(
+                ContextEntity(
+                    crate,
+                    f"#dataset-{d['name']}",
+                    properties={
+                        "@type": "Dataset",
+                        "name": d["name"],
+                        "identifier": d["name"],
+                        "description": f"Opened with echoes_lab.open_dataset('{d['name']}') "
+                        f"from the {d.get('catalogue', '?')} catalogue, every file's sha256 "
+                        "verified.",
+                        "hasPart": parts,
+                    },
+                )
+            )
+        )
         # RO-Crate: every data entity is reachable from the root through hasPart
         root.append_to("hasPart", dataset)
 
     results = []
     if executed is not None and executed.exists():
-        results.append(crate.add_file(executed, dest_path=executed.relative_to(folder).as_posix(), properties={
-            "name": f"{executed.name} (executed)", "encodingFormat": IPYNB,
-            "description": "The executed notebook" + (", stopped at the failing cell" if status == "failed" else "")}))
+        results.append(
+            crate.add_file(
+                executed,
+                dest_path=executed.relative_to(folder).as_posix(),
+                properties={
+                    "name": f"{executed.name} (executed)",
+                    "encodingFormat": IPYNB,
+                    "description": "The executed notebook"
+                    + (", stopped at the failing cell" if status == "failed" else ""),
+                },
+            )
+        )
     if html is not None and html.exists():
-        results.append(crate.add_file(html, dest_path=html.relative_to(folder).as_posix(), properties={
-            "name": html.name, "encodingFormat": "text/html",
-            "description": "HTML rendering of the executed notebook (nbconvert)"}))
+        results.append(
+            crate.add_file(
+                html,
+                dest_path=html.relative_to(folder).as_posix(),
+                properties={
+                    "name": html.name,
+                    "encodingFormat": "text/html",
+                    "description": "HTML rendering of the executed notebook (nbconvert)",
+                },
+            )
+        )
 
-    action = {"@type": "CreateAction", "name": f"Run of {source.name}",
-              "description": f"Papermill run of {source.name}: {status}",
-              "startTime": start.isoformat(), "endTime": end.isoformat(),
-              "actionStatus": {"@id": STATUS[status]}}
+    action = {
+        "@type": "CreateAction",
+        "name": f"Run of {source.name}",
+        "description": f"Papermill run of {source.name}: {status}",
+        "startTime": start.isoformat(),
+        "endTime": end.isoformat(),
+        "actionStatus": {"@id": STATUS[status]},
+    }
     if error:
         action["error"] = error
-    run = crate.add_action(notebook, identifier="#run", object=objects, result=results, properties=action)
+    run = crate.add_action(
+        notebook, identifier="#run", object=objects, result=results, properties=action
+    )
     run["instrument"] = [notebook, kernel_app]
     if owner:
-        run["agent"] = crate.add(ContextEntity(crate, f"#owner-{owner}", properties={
-            "@type": "Person", "name": owner}))
+        run["agent"] = crate.add(
+            ContextEntity(crate, f"#owner-{owner}", properties={"@type": "Person", "name": owner})
+        )
     root["mentions"] = [run]
     crate.metadata.write(folder)
     return folder / "ro-crate-metadata.json"
@@ -163,11 +290,24 @@ def read_crate(folder: str | Path) -> dict:
         if "PropertyValue" in obj.type:
             params[obj["name"]] = obj["value"]
         elif "Dataset" in obj.type:
-            inputs.append({"name": obj["name"], "files": [
-                {"path": p.id, "sha256": p["sha256"]} for p in _many(obj.get("hasPart"))]})
+            inputs.append(
+                {
+                    "name": obj["name"],
+                    "files": [
+                        {"path": p.id, "sha256": p["sha256"]} for p in _many(obj.get("hasPart"))
+                    ],
+                }
+            )
     outputs = [r.id for r in _many(run.get("result"))]
-    return {"status": status, "parameters": params, "inputs": inputs, "outputs": outputs,
-            "start": run["startTime"], "end": run["endTime"], "error": run.get("error")}
+    return {
+        "status": status,
+        "parameters": params,
+        "inputs": inputs,
+        "outputs": outputs,
+        "start": run["startTime"],
+        "end": run["endTime"],
+        "error": run.get("error"),
+    }
 
 
 def validate_crate(folder: str | Path, profile: str = "process-run-crate-0.5") -> list[str]:
@@ -197,8 +337,11 @@ def validate_crate(folder: str | Path, profile: str = "process-run-crate-0.5") -
                 return {"@context": bundled["@context"]}
             raise
 
-    settings = {"rocrate_uri": str(Path(folder).resolve()), "profile_identifier": profile,
-                "requirement_severity": models.Severity.REQUIRED}
+    settings = {
+        "rocrate_uri": str(Path(folder).resolve()),
+        "profile_identifier": profile,
+        "requirement_severity": models.Severity.REQUIRED,
+    }
     try:
         fetch(ROCRATE_CONTEXT)
     except Exception:

@@ -93,10 +93,17 @@ def test_two_people_edit_one_notebook_live(hub_factory):
             alice.keyboard.press("Control+s")
 
             def saved():
-                source = "".join(json.loads(path.read_text())["cells"][0]["source"])
+                try:
+                    source = "".join(json.loads(path.read_text())["cells"][0]["source"])
+                except ValueError:  # caught in the middle of a save: look again
+                    return False
                 return "bob was here" in source and "alice too" in source
 
             wait_for(saved, 30, "the notebook on disk with both edits")
+            # the live-editing history lives in alice's own data folder, not in her files
+            home = hub.state / "homes" / "alice"
+            assert (home / ".local" / "share" / "jupyter" / "echoes_ystore.db").exists()
+            assert not (home / ".jupyter_ystore.db").exists()
             # the lab's File menu has the Share page (hub_config/lab/overrides.json)
             alice.click(".lm-MenuBar-itemLabel:text-is('File')")
             assert alice.locator(".lm-Menu-itemLabel:text-is('Share this lab…')").count() == 1
@@ -104,3 +111,9 @@ def test_two_people_edit_one_notebook_live(hub_factory):
             alice.screenshot(path=str(ARTIFACTS / "collaboration-alice.png"))
             bob.screenshot(path=str(ARTIFACTS / "collaboration-bob.png"))
             browser.close()
+    import time as _t
+    t0 = _t.monotonic()
+    hub.api("DELETE", "/users/alice/server")
+    wait_for(lambda: not hub.api("GET", "/users/alice").json().get("servers"), 120, "stop")
+    print("STOP TOOK", _t.monotonic() - t0)
+    print("\n".join(l for l in hub.log_tail(400).splitlines() if "alice" in l and ("stop" in l.lower() or "shutdown" in l.lower() or "signal" in l.lower() or "Deleting" in l))[-3000:])

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from harness import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

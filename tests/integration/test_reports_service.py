@@ -19,9 +19,9 @@ import nbformat
 import psutil
 import pytest
 import requests
+from harness import REPO, login, wait_for
 
 from echoes_lab.runs.provenance import read_crate, validate_crate
-from harness import REPO, login, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,8 @@ def processes(hub, marker: str, **env) -> list[psutil.Process]:
     for p in psutil.Process(hub.proc.pid).children(recursive=True):
         try:
             if marker in " ".join(p.cmdline()) and all(
-                    p.environ().get(k) == v for k, v in env.items()):
+                p.environ().get(k) == v for k, v in env.items()
+            ):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
@@ -43,26 +44,38 @@ def processes(hub, marker: str, **env) -> list[psutil.Process]:
 
 def upload(hub, user: str, path: str, notebook: Path) -> None:
     """Put a notebook into the user's home through their server's contents API (as them)."""
-    token = hub.api("POST", f"/users/{user}/tokens",
-                    json={"scopes": [f"access:servers!user={user}"]}).json()["token"]
+    token = hub.api(
+        "POST", f"/users/{user}/tokens", json={"scopes": [f"access:servers!user={user}"]}
+    ).json()["token"]
     headers = {"Authorization": f"token {token}"}
     base = f"{hub.url}/user/{user}/api/contents"
     folder = path.rsplit("/", 1)[0]
     requests.put(f"{base}/{folder}", json={"type": "directory"}, headers=headers, timeout=30)
-    r = requests.put(f"{base}/{path}", headers=headers, timeout=30, json={
-        "type": "notebook", "format": "json", "content": json.loads(notebook.read_text())})
+    r = requests.put(
+        f"{base}/{path}",
+        headers=headers,
+        timeout=30,
+        json={"type": "notebook", "format": "json", "content": json.loads(notebook.read_text())},
+    )
     assert r.status_code in (200, 201), r.text
 
 
 def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
-    hub = hub_factory(reports={"retries": 0, "server_linger": 5}, data={"install_demo": True, "fetch": []},
-                      gateway={"enabled": False}, workshops={"enabled": False},
-                      commons={"enabled": False})
+    hub = hub_factory(
+        reports={"retries": 0, "server_linger": 5},
+        data={"install_demo": True, "fetch": []},
+        gateway={"enabled": False},
+        workshops={"enabled": False},
+        commons={"enabled": False},
+    )
     api = f"{hub.url}/services/reports/api"
 
     def token_for(user: str) -> dict:
-        r = hub.api("POST", f"/users/{user}/tokens",
-                    json={"scopes": ["access:services!service=reports"], "note": "reports"})
+        r = hub.api(
+            "POST",
+            f"/users/{user}/tokens",
+            json={"scopes": ["access:services!service=reports"], "note": "reports"},
+        )
         assert r.status_code == 201, r.text
         return {"Authorization": f"token {r.json()['token']}"}
 
@@ -72,8 +85,9 @@ def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
 
     # alice's default server runs (she works in her lab) and holds her notebooks
     hub.start_server("alice")
-    default_pid = processes(hub, "echoes_lab.hub.singleuser", JUPYTERHUB_USER="alice",
-                            JUPYTERHUB_SERVER_NAME="")[0].pid
+    default_pid = processes(
+        hub, "echoes_lab.hub.singleuser", JUPYTERHUB_USER="alice", JUPYTERHUB_SERVER_NAME=""
+    )[0].pid
     upload(hub, "alice", "work/report.ipynb", RUNS / "report.ipynb")
     upload(hub, "alice", "work/fails.ipynb", RUNS / "fails.ipynb")
 
@@ -98,8 +112,14 @@ def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
     assert len(cron.json()["next"]) == 3
     assert "work/report.ipynb" in requests.get(f"{api}/notebooks", headers=alice, timeout=60).json()
 
-    colour = post({"name": "colour G3", "notebook": nb, "cron": "0 6 * * *",
-                   "parameters": {"scale": 2, "label": "G3"}}).json()
+    colour = post(
+        {
+            "name": "colour G3",
+            "notebook": nb,
+            "cron": "0 6 * * *",
+            "parameters": {"scale": 2, "label": "G3"},
+        }
+    ).json()
     broken = post({"name": "broken", "notebook": "work/fails.ipynb", "cron": "0 6 * * *"}).json()
 
     # the page (hub OAuth, template in the hub's look), then alice signs out
@@ -128,11 +148,18 @@ def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
     assert fail["status"] == "failed" and "ZeroDivisionError" in fail["error"]
 
     # the named server is stopped after the batch; the default one never noticed
-    wait_for(lambda: "reports" not in hub.api("GET", "/users/alice").json()["servers"], 60,
-             "the 'reports' server to stop")
+    wait_for(
+        lambda: "reports" not in hub.api("GET", "/users/alice").json()["servers"],
+        60,
+        "the 'reports' server to stop",
+    )
     assert psutil.pid_exists(default_pid)
-    assert processes(hub, "echoes_lab.hub.singleuser", JUPYTERHUB_USER="alice",
-                     JUPYTERHUB_SERVER_NAME="")[0].pid == default_pid
+    assert (
+        processes(
+            hub, "echoes_lab.hub.singleuser", JUPYTERHUB_USER="alice", JUPYTERHUB_SERVER_NAME=""
+        )[0].pid
+        == default_pid
+    )
 
     # the service is not root, the outputs are alice's, the crate is valid
     [service] = processes(hub, "echoes_lab.hub.services.reports")
@@ -146,7 +173,9 @@ def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
     crate = read_crate(out)
     assert crate["status"] == "completed" and crate["parameters"] == {"scale": 2.0, "label": "G3"}
     shared = hub.state / "shared" / "colour" / "fading-spectra.csv"
-    assert crate["inputs"][0]["files"][0]["sha256"] == hashlib.sha256(shared.read_bytes()).hexdigest()
+    assert (
+        crate["inputs"][0]["files"][0]["sha256"] == hashlib.sha256(shared.read_bytes()).hexdigest()
+    )
     html = requests.get(f"{hub.url}{run['links']['html']}", headers=alice, timeout=60)
     assert html.status_code == 200 and "G3: RESULT" in html.text
     nb_text = requests.get(f"{hub.url}{run['links']['notebook']}", headers=alice, timeout=60).text
@@ -156,9 +185,23 @@ def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
     # bob sees nothing of alice's; deleting the schedule leaves the files
     sid, rid = colour["id"], run["id"]
     assert requests.get(f"{api}/schedules", headers=bob, timeout=30).json() == []
-    for method, path in [("GET", f"/schedules/{sid}"), ("DELETE", f"/schedules/{sid}"),
-                         ("GET", f"/runs/{rid}/files/html"), ("POST", "/users/alice/disable")]:
+    for method, path in [
+        ("GET", f"/schedules/{sid}"),
+        ("DELETE", f"/schedules/{sid}"),
+        ("GET", f"/runs/{rid}/files/html"),
+        ("POST", "/users/alice/disable"),
+    ]:
         r = requests.request(method, f"{api}{path}", headers=bob, json={}, timeout=30)
         assert r.status_code in (403, 404), (method, path, r.status_code)
     assert requests.delete(f"{api}/schedules/{sid}", headers=alice, timeout=30).status_code == 204
     assert (out / "report.html").is_file()
+    # an admin pauses all of a user's schedules (a closed seat); pausing reads no file
+    hub.create_user("root-admin", admin=True)
+    r = requests.post(
+        f"{api}/users/alice/disable", headers=token_for("root-admin"), json={}, timeout=30
+    )
+    assert r.status_code == 200 and r.json() == {"user": "alice", "disabled": 1}
+    r = requests.patch(
+        f"{api}/schedules/{broken['id']}", headers=alice, json={"enabled": False}, timeout=30
+    )
+    assert r.status_code == 200 and r.json()["enabled"] is False

@@ -58,6 +58,14 @@ def hub_side(hub, keep: list[psutil.Process]) -> list[str]:
     return out
 
 
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie (its parent, the hub, reaps it when it polls)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def service_counts(hub) -> dict[str, int]:
     return {name: len(procs) for name, procs in hub.service_processes().items()}
 
@@ -131,8 +139,7 @@ def test_kill9_then_one_set_of_services_and_killed_services_come_back(hub_factor
     first = [hub.hub_pid, *(p.pid for procs in before.values() for p in procs)]
     os.killpg(hub.proc.pid, signal.SIGKILL)
     hub.proc.wait(10)
-    wait_for(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status()
-                             != psutil.STATUS_ZOMBIE for pid in first), 30,
+    wait_for(lambda: all(gone(pid) for pid in first), 30,
              "the hub and its services to stop after the launcher was killed")
     hub.start(timeout=120, session=True)
     before = hub.service_processes()
@@ -146,15 +153,13 @@ def test_kill9_then_one_set_of_services_and_killed_services_come_back(hub_factor
     os.killpg(hub.proc.pid, signal.SIGKILL)
     os.kill(hub_pid, signal.SIGKILL)
     hub.proc.wait(10)
-    wait_for(lambda: not psutil.pid_exists(hub_pid) or psutil.Process(hub_pid).status()
-             == psutil.STATUS_ZOMBIE, 10, "the hub to die")
+    wait_for(lambda: gone(hub_pid), 10, "the hub to die")
 
     hub.start(timeout=120, session=True)
     after = hub.service_processes()
     assert {n: len(v) for n, v in after.items()} == {n: 1 for n in names}
     assert not old & {p.pid for procs in after.values() for p in procs}
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status()
-                   != psutil.STATUS_ZOMBIE for pid in old)
+    assert all(gone(pid) for pid in old)
     assert hub.server_get("bob", "/api").status_code == 200
 
     # SIGKILL of every service: the hub starts each again (it polls them every 30 s)
@@ -198,3 +203,43 @@ def test_foreign_process_on_a_port_is_named_not_killed(hub_factory):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sigterm_while_a_service_cannot_bind_its_port(hub_factory):
+    """Issue 13, item 5: a managed service that fails to bind (its port held by a process that
+    is not the hub's) is restarted by the hub in a loop; SIGTERM must still end everything of
+    the hub within 30 s (JupyterHub 6.1 could hang there, in ``check_services_health``)."""
+    hub = hub_factory(**LEAN, workshops={"enabled": False})
+    gateway = hub.service_processes()["dask-gateway"][0]
+    port = hub.settings["gateway"]["port"]
+    gateway.kill()
+    wait_for(lambda: gone(gateway.pid), 10, "the gateway to die")  # a zombie until reaped
+    # its own proxy (dask-gateway-proxy, a child in a session of its own) may outlive it and
+    # keep the port, as in the issue; if not, a stranger takes the port
+    holder = None
+    if not any(c.laddr.port == port for c in psutil.net_connections("inet")
+               if c.status == psutil.CONN_LISTEN):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import socket, time\n"
+             "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+             f"s.bind(('127.0.0.1', {port})); s.listen()\n"
+             "print('listening', flush=True); time.sleep(120)"], stdout=subprocess.PIPE,
+            text=True)
+    try:
+        assert holder is None or holder.stdout.readline().strip() == "listening"
+        wait_for(lambda: "Service dask-gateway exited" in hub.log_tail(400), 45,
+                 "the hub to notice the gateway is gone", interval=1)
+        time.sleep(3)  # the restarted gateway meets the taken port
+        started = time.monotonic()
+        hub.stop_hub(timeout=35)
+        took = time.monotonic() - started
+        seen = [line for line in hub.log_tail(2000).splitlines() if any(
+            w in line for w in ("exited with status", "AttributeError", "did not stop"))]
+        print(f"stopped in {took:.1f} s; " + " | ".join(line[-90:] for line in seen))
+        assert took < 30, f"the hub took {took:.1f} s to stop"
+        assert hub_side(hub, []) == [], hub.log_tail(40)
+        assert holder is None or holder.poll() is None  # not the hub's: left alone
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()

@@ -3,7 +3,8 @@
 Issue 13, items 1, 2 and 7. The first tests call the tools' file layer on a temporary state
 directory as root (no hub: seconds); the last ones run ``echoes-lab workshop`` against a real hub
 started as root, with a trainer who plants the link from their own kernel, as in the report.
-Everything here needs root, as the hub that creates accounts does.
+Everything here needs root, as the hub that creates accounts does; the tests with a hub are
+marked ``integration``.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def hub():
     # "revoked everywhere" is checked within seconds rather than the default 30
     overrides = {"culler": {"enabled": False}, "services": {"auth_cache_age": 2}}
     profile = (REPO / "hub_config" / "local.toml").read_text()
-    for other in ("gateway", "projects", "commons"):
+    for other in ("gateway", "commons"):  # projects stays: it makes the labs shareable
         if f"[{other}]" in profile:
             overrides[other] = {"enabled": False}
     h = Hub(new_root(), **overrides).start()
@@ -212,6 +213,7 @@ def ends() -> str:
     return (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
 
 
+@pytest.mark.integration
 def test_cli_trainer_link_attack(hub):
     """Exactly issue 13.1: trainer3 signs in and plants the link from a kernel; an admin runs
     ``echoes-lab workshop create wd --seats 1 --trainer trainer3``; alice keeps her files."""
@@ -248,6 +250,7 @@ def test_cli_trainer_link_attack(hub):
     assert (alice_home / "diary.txt").read_text() == "alice only"
 
 
+@pytest.mark.integration
 def test_cli_materials_link_attack(hub, tmp_path):
     """Exactly issue 13.2: ``notes.json -> <state>/secrets.json`` passed to ``--materials``."""
     course = tmp_path / "course"
@@ -323,6 +326,7 @@ def closed(hub):
     }
 
 
+@pytest.mark.integration
 def test_close_ends_every_process_and_token(hub, closed):
     """Issue 13.7: after ``close`` the seat's detached (``setsid``) process is gone and its
     tokens no longer work; its home is archived and the workshop marked closed."""
@@ -354,6 +358,7 @@ def test_close_ends_every_process_and_token(hub, closed):
     assert hub.api("GET", f"/shares/{seat}").json()["items"] == []
 
 
+@pytest.mark.integration
 def test_close_pauses_the_seats_schedules(hub, closed):
     """Issue 13.7: the seat's schedule no longer runs (paused, kept with its history)."""
     assert closed["made"].status_code == 201, closed["made"].text

@@ -45,6 +45,19 @@ from echoes_lab.hub.spawner import isolated, system_username
 
 GIB = 2**30
 
+#: Each worker's nanny forks its worker process instead of spawning a fresh interpreter that
+#: imports ``distributed`` again (0.45 CPU-s per worker; ``benchmarks/cluster.py``). The nanny
+#: still watches the worker and enforces its memory limit. With ``fork`` the variables of
+#: ``distributed.nanny.pre-spawn-environ`` would come too late, so the processes start with
+#: them (distributed's own defaults).
+WORKER_ENVIRONMENT = {
+    "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": "fork",
+    "MALLOC_TRIM_THRESHOLD_": "65536",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
 
 class _ClusterCap(LoggingConfigurable):
     """Refuse a new cluster when the user already has ``clusters_per_user`` active ones."""
@@ -94,7 +107,24 @@ async def _flag(flag) -> None:
     await flag
 
 
-class EchoesLocalBackend(_FinishStopping, _ClusterCap, LocalBackend):
+class _WorkersWithoutDashboard(LoggingConfigurable):
+    """Workers start without a dashboard of their own, as ``LocalCluster``'s do.
+
+    Each worker's dashboard imports bokeh (0.5 CPU-s of a worker's 1.0 s start, measured with
+    ``benchmarks/cluster.py``) and listens on a loopback port no user can reach: the gateway
+    proxies only the scheduler's dashboard, which shows every worker.
+    """
+
+    def get_worker_command(self, cluster, worker_name, scheduler_address=None):
+        cmd = super().get_worker_command(cluster, worker_name, scheduler_address)
+        if "--dashboard-address" in cmd:
+            i = cmd.index("--dashboard-address")
+            cmd = [*cmd[:i], *cmd[i + 2:]]
+        return [*cmd, "--no-dashboard"]
+
+
+class EchoesLocalBackend(_FinishStopping, _WorkersWithoutDashboard, _ClusterCap,
+                         LocalBackend):
     """``LocalBackend`` running each user's cluster under their ``jupyter-<name>`` account.
 
     dask-gateway's ``LocalBackend`` switches to a system account named like the gateway user;
@@ -142,7 +172,8 @@ class EchoesLocalBackend(_FinishStopping, _ClusterCap, LocalBackend):
         return env
 
 
-class EchoesUnsafeLocalBackend(_FinishStopping, _ClusterCap, UnsafeLocalBackend):
+class EchoesUnsafeLocalBackend(_FinishStopping, _WorkersWithoutDashboard, _ClusterCap,
+                               UnsafeLocalBackend):
     """``UnsafeLocalBackend`` (all clusters under the hub's account) with the per-user cap."""
 
 
@@ -257,4 +288,5 @@ def configure_gateway(c, settings_file: str | Path) -> Settings:
     c.ClusterConfig.worker_memory = int(gw.worker_memory * GIB)
     c.ClusterConfig.scheduler_memory = int(1 * GIB)
     c.ClusterConfig.idle_timeout = float(gw.idle_timeout)
+    c.ClusterConfig.environment = WORKER_ENVIRONMENT
     return s

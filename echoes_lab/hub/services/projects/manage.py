@@ -101,10 +101,15 @@ def create(settings_file: str | Path, project: str, members: list[str],
         hub.api("POST", f"/groups/{name}", ok=(201, 409))
     group = hub.api("GET", f"/groups/{name}")
     proj = Project.from_group(group, path)
+    extra = {}
+    if storage.isolated(settings.spawner.isolation):
+        # the project's gid on record: what a spawner elsewhere (a pod's supplemental groups)
+        # needs to give members the same access to the same storage
+        extra["gid"] = storage.ensure_unix_group(project)
     _set_properties(hub, proj, echoes_project=True,
                     admins=sorted(set(proj.admins) | set(admins)),
                     created=proj.created or datetime.now(UTC).isoformat(timespec="seconds"),
-                    archived=False)
+                    archived=False, **extra)
     hub.api("POST", f"/groups/{name}/users", json={"users": members})
     return get_with_folder(settings_file, project)
 

@@ -49,8 +49,11 @@ from echoes_lab.hub.services.reports.scheduler import (
 from echoes_lab.hub.services.reports.servers import NotFound, OwnerServers, ServerError
 from echoes_lab.hub.services.reports.store import Store
 
-FILES = {"notebook": "application/x-ipynb+json", "html": "text/html; charset=utf-8",
-         "crate": "application/ld+json"}
+FILES = {
+    "notebook": "application/x-ipynb+json",
+    "html": "text/html; charset=utf-8",
+    "crate": "application/ld+json",
+}
 KNOWN = {"name", "notebook", "cron", "parameters", "enabled"}
 
 
@@ -93,8 +96,9 @@ class _Reports:
         return run
 
     def run_model(self, run: dict) -> dict:
-        links = {k: url_path_join(self.prefix, f"api/runs/{run['id']}/files/{k}")
-                 for k in run["outputs"]}
+        links = {
+            k: url_path_join(self.prefix, f"api/runs/{run['id']}/files/{k}") for k in run["outputs"]
+        }
         return {**{k: v for k, v in run.items() if k != "kernel"}, "links": links}
 
     async def read_notebook(self, owner: str, path: str) -> dict:
@@ -125,8 +129,10 @@ class ReportsAPI(_Reports, APIHandler):
         for key, value in params.items():
             size = len(json.dumps(value))
             if size > limit:
-                msg = (f"parameter '{key}' is {size} bytes as JSON; at most {limit} "
-                       "(reports.max_parameter_bytes): pass a file name instead of the data")
+                msg = (
+                    f"parameter '{key}' is {size} bytes as JSON; at most {limit} "
+                    "(reports.max_parameter_bytes): pass a file name instead of the data"
+                )
                 raise web.HTTPError(400, msg)
 
     async def validated(self, owner: str, data: dict, current: dict | None = None) -> dict:
@@ -135,7 +141,9 @@ class ReportsAPI(_Reports, APIHandler):
 
         unknown = set(data) - KNOWN
         if unknown:
-            msg = f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN))}"
+            msg = (
+                f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KNOWN))}"
+            )
             raise web.HTTPError(400, msg)
         fields = dict(current or {})
         fields.update(data)
@@ -168,16 +176,26 @@ class ReportsAPI(_Reports, APIHandler):
 class SchedulesHandler(ReportsAPI):
     def get(self):
         owner = None if self.current_user.get("admin") else self.current_user["name"]
-        self.write_json([{**s, "last_run": next(iter(self.store.runs(s["id"], 1)), None)}
-                         for s in self.store.schedules(owner)])
+        self.write_json(
+            [
+                {**s, "last_run": next(iter(self.store.runs(s["id"], 1)), None)}
+                for s in self.store.schedules(owner)
+            ]
+        )
 
     async def post(self):
         owner = self.current_user["name"]
         data = await self.validated(owner, self.get_json_body())
         name = data.pop("name", None) or PurePosixPath(data["notebook"]).stem
-        sch = self.store.add_schedule(owner, name, data["notebook"], data["parameters"],
-                                      data["cron"], next_fire(data["cron"], self.scheduler.clock()),
-                                      data.get("enabled", True))
+        sch = self.store.add_schedule(
+            owner,
+            name,
+            data["notebook"],
+            data["parameters"],
+            data["cron"],
+            next_fire(data["cron"], self.scheduler.clock()),
+            data.get("enabled", True),
+        )
         self.write_json(sch, 201)
 
 
@@ -188,7 +206,16 @@ class ScheduleHandler(ReportsAPI):
 
     async def patch(self, sid):
         sch = self.schedule_or_404(sid)
-        data = await self.validated(sch["owner"], self.get_json_body(), current=sch)
+        body = self.get_json_body()
+        if set(body) <= {"name", "enabled"} and body.get("enabled") is not True:
+            # renaming or pausing reads nothing: it works while the owner's account closes
+            if not isinstance(body.get("name", ""), str) or len(body.get("name", "")) > 200:
+                raise web.HTTPError(400, "'name' must be a string of at most 200 characters")
+            if body.get("enabled", False) is not False:
+                raise web.HTTPError(400, "'enabled' must be true or false")
+            self.write_json(self.store.update_schedule(sch["id"], **body))
+            return
+        data = await self.validated(sch["owner"], body, current=sch)
         enabled = data.get("enabled", sch["enabled"])
         if enabled and (data["cron"] != sch["cron"] or not sch["enabled"]):
             # no catch-up for a paused schedule
@@ -223,8 +250,13 @@ class FileHandler(ReportsAPI):
         # the owner may go
         try:
             async with self.servers.lease(run["owner"]):
-                model = await self.servers.contents(run["owner"], f"{run['output_dir']}/{name}",
-                                                    type="file", format="text", content=1)
+                model = await self.servers.contents(
+                    run["owner"],
+                    f"{run['output_dir']}/{name}",
+                    type="file",
+                    format="text",
+                    content=1,
+                )
         except NotFound:
             raise web.HTTPError(404, f"run {rid}: {name} is no longer there") from None
         except EchoesError as exc:
@@ -282,8 +314,12 @@ class ParametersHandler(ReportsAPI):
             params = notebook_parameters(notebook)
         except EchoesError as exc:
             raise web.HTTPError(400, f"{path}: {exc}") from None
-        self.write_json([{"name": p.name, "type": p.type, "default": p.default, "help": p.help}
-                         for p in params.values()])
+        self.write_json(
+            [
+                {"name": p.name, "type": p.type, "default": p.default, "help": p.help}
+                for p in params.values()
+            ]
+        )
 
 
 class CronHandler(ReportsAPI):
@@ -294,8 +330,13 @@ class CronHandler(ReportsAPI):
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
         times = next_times(cron, self.scheduler.clock(), 3)
-        self.write_json({"cron": cron, "description": describe_cron(cron),
-                         "next": [t.isoformat() for t in times]})
+        self.write_json(
+            {
+                "cron": cron,
+                "description": describe_cron(cron),
+                "next": [t.isoformat() for t in times],
+            }
+        )
 
 
 class DisableUserHandler(ReportsAPI):
@@ -320,19 +361,34 @@ class PageHandler(_Reports, ServiceHandler):
                 words = describe_cron(s["cron"])
             except Exception:
                 words = ""
-            schedules.append({**s, "words": words,
-                              "runs": [self.run_model(r) for r in self.store.runs(s["id"], 5)]})
-        self.render_page("reports.html", schedules=schedules, admin=user.get("admin", False),
-                         min_interval=self.cfg.min_interval, server=self.cfg.server)
+            schedules.append(
+                {
+                    **s,
+                    "words": words,
+                    "runs": [self.run_model(r) for r in self.store.runs(s["id"], 5)],
+                }
+            )
+        self.render_page(
+            "reports.html",
+            schedules=schedules,
+            admin=user.get("admin", False),
+            min_interval=self.cfg.min_interval,
+            server=self.cfg.server,
+        )
 
 
 def handlers() -> list[tuple]:
     return [
-        ("", PageHandler), ("api/schedules", SchedulesHandler),
-        (r"api/schedules/(\d+)", ScheduleHandler), (r"api/schedules/(\d+)/run", RunNowHandler),
-        (r"api/runs/(\d+)", RunHandler), (r"api/runs/(\d+)/files/(\w+)", FileHandler),
-        ("api/notebooks", NotebooksHandler), ("api/notebooks/parameters", ParametersHandler),
-        ("api/cron", CronHandler), (r"api/users/([^/]+)/disable", DisableUserHandler),
+        ("", PageHandler),
+        ("api/schedules", SchedulesHandler),
+        (r"api/schedules/(\d+)", ScheduleHandler),
+        (r"api/schedules/(\d+)/run", RunNowHandler),
+        (r"api/runs/(\d+)", RunHandler),
+        (r"api/runs/(\d+)/files/(\w+)", FileHandler),
+        ("api/notebooks", NotebooksHandler),
+        ("api/notebooks/parameters", ParametersHandler),
+        ("api/cron", CronHandler),
+        (r"api/users/([^/]+)/disable", DisableUserHandler),
     ]
 
 
@@ -385,12 +441,21 @@ class ReportsService(Service):
         s = self.settings
         self.state.mkdir(mode=0o700, exist_ok=True)
         self.store = Store(self.state / "reports.sqlite")
-        servers = OwnerServers(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
-                               proxy_url(s), s.reports.server, s.reports.server_linger,
-                               s.spawner.start_timeout)
+        servers = OwnerServers(
+            self.hub_api_url,
+            os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            proxy_url(s),
+            s.reports.server,
+            s.reports.server_linger,
+            s.spawner.start_timeout,
+        )
         self.scheduler = Scheduler(s, self.store, servers, clock=lambda: self.utcnow())
-        return {"store": self.store, "scheduler": self.scheduler, "servers": servers,
-                "reports_settings": s.reports}
+        return {
+            "store": self.store,
+            "scheduler": self.scheduler,
+            "servers": servers,
+            "reports_settings": s.reports,
+        }
 
     async def start_tasks(self) -> None:
         self.scheduler.start()

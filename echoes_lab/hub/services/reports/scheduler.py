@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
+from urllib.parse import quote
 
 from croniter import croniter
 
@@ -46,8 +47,10 @@ log = logging.getLogger("echoes.reports")
 #: the runner's progress lines (printed by echoes_lab.runs.serve_jobs)
 EVENT = "ECHOES-RUN "
 CRATE = "ro-crate-metadata.json"
-_STATUS = {"http://schema.org/CompletedActionStatus": "completed",
-           "http://schema.org/FailedActionStatus": "failed"}
+_STATUS = {
+    "http://schema.org/CompletedActionStatus": "completed",
+    "http://schema.org/FailedActionStatus": "failed",
+}
 
 
 def _croniter(cron: str, start: datetime) -> croniter:
@@ -67,20 +70,27 @@ def check_cron(cron: str, min_interval: float | None = None) -> str:
     cron = " ".join(str(cron).split())
     six = len(cron.split()) == 6
     if len(cron.split()) not in (5, 6) or not croniter.is_valid(cron, second_at_beginning=six):
-        msg = (f"'{cron}' is not a cron expression: give five fields, minute hour day "
-               "month weekday (e.g. '0 6 1 * *' = 06:00 UTC on the 1st of each month)")
+        msg = (
+            f"'{cron}' is not a cron expression: give five fields, minute hour day "
+            "month weekday (e.g. '0 6 1 * *' = 06:00 UTC on the 1st of each month)"
+        )
         raise ValueError(msg)
     try:
         times = next_times(cron, now(), 51)
     except Exception:  # croniter: CroniterBadDateError (no such date, e.g. 31 February)
-        msg = (f"'{cron}' never fires (no calendar date matches it, e.g. 31 February); "
-               "check the day and month fields")
+        msg = (
+            f"'{cron}' never fires (no calendar date matches it, e.g. 31 February); "
+            "check the day and month fields"
+        )
         raise ValueError(msg) from None
     if min_interval:
-        gap = min((b - a).total_seconds() for a, b in zip(times, times[1:]))
+        gap = min((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False))
         if gap < min_interval:
-            msg = (f"'{cron}' fires every {gap:.0f} s; this hub allows at most one run every "
-                   f"{min_interval:.0f} s (reports.min_interval), e.g. '*/{max(1, round(min_interval / 60))} * * * *'")
+            every = max(1, round(min_interval / 60))
+            msg = (
+                f"'{cron}' fires every {gap:.0f} s; this hub allows at most one run every "
+                f"{min_interval:.0f} s (reports.min_interval), e.g. '*/{every} * * * *'"
+            )
             raise ValueError(msg)
     return cron
 
@@ -106,10 +116,16 @@ def describe_cron(cron: str) -> str:
 def check_notebook_path(notebook: str) -> str:
     """A notebook path relative to the owner's home, normalised; ValueError otherwise."""
     path = PurePosixPath(str(notebook).strip())
-    if (not str(notebook).strip() or path.is_absolute() or ".." in path.parts
-            or path.suffix != ".ipynb"):
-        msg = (f"'{notebook}': give the path of a .ipynb file inside your home folder, "
-               "relative to it (e.g. reports/gallery3.ipynb)")
+    if (
+        not str(notebook).strip()
+        or path.is_absolute()
+        or ".." in path.parts
+        or path.suffix != ".ipynb"
+    ):
+        msg = (
+            f"'{notebook}': give the path of a .ipynb file inside your home folder, "
+            "relative to it (e.g. reports/gallery3.ipynb)"
+        )
         raise ValueError(msg)
     return path.as_posix()
 
@@ -144,8 +160,13 @@ class Scheduler:
         ``clock() -> datetime`` (UTC): the service's ``utcnow`` seam, patched by tests.
     """
 
-    def __init__(self, settings: Settings, store: Store, servers: OwnerServers,
-                 clock: Callable[[], datetime] = now):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        servers: OwnerServers,
+        clock: Callable[[], datetime] = now,
+    ):
         self.settings = settings
         self.cfg = settings.reports
         self.store = store
@@ -159,8 +180,12 @@ class Scheduler:
     # -- start-up and the clock -------------------------------------------------------------
     def start(self) -> None:
         for run in self.store.with_status("queued"):
-            self.store.update_run(run["id"], status="interrupted", finished=self.clock(),
-                                  error="the reports service stopped before this run started")
+            self.store.update_run(
+                run["id"],
+                status="interrupted",
+                finished=self.clock(),
+                error="the reports service stopped before this run started",
+            )
         for run in self.store.with_status("running"):
             self._spawn(self._reconcile(run))
         self.apply_missed_policy(self.clock())
@@ -175,7 +200,9 @@ class Scheduler:
             it, missed = _croniter(sch["cron"], due - timedelta(seconds=1)), 0
             while missed < 10000 and it.get_next(datetime) <= t:
                 missed += 1
-            note = f"{missed} scheduled time(s) from {due.isoformat()} fell while the service was down"
+            note = (
+                f"{missed} scheduled time(s) from {due.isoformat()} fell while the service was down"
+            )
             if self.cfg.missed == "run-once":
                 self.enqueue(sch, "catch-up", note=note + "; run once now")
             else:
@@ -209,7 +236,9 @@ class Scheduler:
         return task
 
     # -- queue and batches -----------------------------------------------------------------
-    def enqueue(self, schedule: dict, trigger: str, attempt: int = 1, note: str | None = None) -> dict:
+    def enqueue(
+        self, schedule: dict, trigger: str, attempt: int = 1, note: str | None = None
+    ) -> dict:
         run = self.store.add_run(schedule, trigger, attempt, note=note)
         self.wake.set()
         return run
@@ -246,16 +275,29 @@ class Scheduler:
         for run in queued:
             sch = self.store.schedule(run["schedule_id"])
             if sch is None:  # deleted between queueing and now
-                self.store.update_run(run["id"], status="cancelled", finished=started,
-                                      error="the schedule was deleted")
+                self.store.update_run(
+                    run["id"],
+                    status="cancelled",
+                    finished=started,
+                    error="the schedule was deleted",
+                )
                 continue
-            out = (f"{self.cfg.outputs}/{_slug(sch['name'])}-{sch['id']}/"
-                   f"{started:%Y%m%dT%H%M%SZ}-run{run['id']}")
+            out = (
+                f"{self.cfg.outputs}/{_slug(sch['name'])}-{sch['id']}/"
+                f"{started:%Y%m%dT%H%M%SZ}-run{run['id']}"
+            )
             self.store.update_run(run["id"], status="running", started=started, output_dir=out)
             runs[run["id"]] = (run, sch)
-            jobs.append({"key": run["id"], "notebook": sch["notebook"], "output_dir": out,
-                         "parameters": sch["parameters"], "timeout": self.cfg.run_timeout,
-                         "owner": owner})
+            jobs.append(
+                {
+                    "key": run["id"],
+                    "notebook": sch["notebook"],
+                    "output_dir": out,
+                    "parameters": sch["parameters"],
+                    "timeout": self.cfg.run_timeout,
+                    "owner": owner,
+                }
+            )
         if not jobs:
             return
         finished: set[int] = set()
@@ -263,7 +305,7 @@ class Scheduler:
         def on_line(line: str) -> None:
             if not line.startswith(EVENT):
                 return
-            event = json.loads(line[len(EVENT):])
+            event = json.loads(line[len(EVENT) :])
             rid = event["key"]
             if event["event"] == "end" and rid in runs:
                 finished.add(rid)
@@ -273,8 +315,10 @@ class Scheduler:
             for rid in runs:
                 self.store.update_run(rid, kernel=kid)
 
-        code = ("from echoes_lab.runs import serve_jobs\n"
-                f"serve_jobs({json.dumps(json.dumps(jobs))}, workers=2)\n")
+        code = (
+            "from echoes_lab.runs import serve_jobs\n"
+            f"serve_jobs({json.dumps(json.dumps(jobs))}, workers=2)\n"
+        )
         timeout = self.cfg.run_timeout * len(jobs) + 120
         error = None
         try:
@@ -290,14 +334,20 @@ class Scheduler:
                 self._finish(rid, "failed", error or "the runner ended without a result", {})
 
     def _finish(self, rid: int, status: str, error: str | None, outputs: dict) -> None:
-        run = self.store.update_run(rid, status=status, finished=self.clock(), error=error,
-                                    outputs=outputs, kernel=None)
+        run = self.store.update_run(
+            rid, status=status, finished=self.clock(), error=error, outputs=outputs, kernel=None
+        )
         log.info("run %d of schedule %d (%s): %s", rid, run["schedule_id"], run["owner"], status)
         if status == "failed" and run["attempt"] <= self.cfg.retries:
             delay = self.cfg.retry_backoff * 2 ** (run["attempt"] - 1)
-            self.store.update_run(rid, note="; ".join(filter(None, [run["note"], f"retry in {delay} s"])))
-            self.timers.append(asyncio.get_running_loop().call_later(
-                delay, self._retry, run["schedule_id"], run["attempt"] + 1))
+            self.store.update_run(
+                rid, note="; ".join(filter(None, [run["note"], f"retry in {delay} s"]))
+            )
+            self.timers.append(
+                asyncio.get_running_loop().call_later(
+                    delay, self._retry, run["schedule_id"], run["attempt"] + 1
+                )
+            )
 
     def _retry(self, sid: int, attempt: int) -> None:
         schedule = self.store.schedule(sid)
@@ -313,20 +363,36 @@ class Scheduler:
             async with self.servers.lease(owner):
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + self.cfg.run_timeout
-                while run.get("kernel") and loop.time() < deadline and \
-                        await self.servers.kernel_alive(owner, run["kernel"]):
+                while (
+                    run.get("kernel")
+                    and loop.time() < deadline
+                    and await self.servers.kernel_alive(owner, run["kernel"])
+                ):
                     await asyncio.sleep(2)  # its runner still works: wait for it
                 status, outputs = await self.read_outputs(owner, run)
         except Exception as exc:
             log.warning("run %d: cannot look at its outputs (%s)", rid, exc)
         if status:
-            self.store.update_run(rid, status=status, finished=self.clock(), outputs=outputs,
-                                  kernel=None, note="; ".join(filter(None, [
-                                      run["note"], "finished while the service was restarting"])))
+            self.store.update_run(
+                rid,
+                status=status,
+                finished=self.clock(),
+                outputs=outputs,
+                kernel=None,
+                note="; ".join(
+                    filter(None, [run["note"], "finished while the service was restarting"])
+                ),
+            )
         else:
-            self.store.update_run(rid, status="interrupted", finished=self.clock(), kernel=None,
-                                  outputs=outputs, error="the reports service stopped before "
-                                  "this run finished; partial outputs are kept")
+            self.store.update_run(
+                rid,
+                status="interrupted",
+                finished=self.clock(),
+                kernel=None,
+                outputs=outputs,
+                error="the reports service stopped before "
+                "this run finished; partial outputs are kept",
+            )
 
     async def read_outputs(self, owner: str, run: dict) -> tuple[str | None, dict]:
         """The status in a run's crate and which outputs exist, read through the owner's server."""
@@ -338,12 +404,16 @@ class Scheduler:
         names = {e["name"] for e in listing.get("content") or []}
         sch = self.store.schedule(run["schedule_id"])
         stem = PurePosixPath(sch["notebook"]).stem if sch else None
-        outputs = {k: n for k, n in (("notebook", f"{stem}.ipynb"), ("html", f"{stem}.html"),
-                                     ("crate", CRATE)) if n in names}
+        outputs = {
+            k: n
+            for k, n in (("notebook", f"{stem}.ipynb"), ("html", f"{stem}.html"), ("crate", CRATE))
+            if n in names
+        }
         if CRATE not in names:
             return None, outputs
-        crate = await self.servers.contents(owner, f"{folder}/{CRATE}", type="file",
-                                            format="text", content=1)
+        crate = await self.servers.contents(
+            owner, f"{folder}/{CRATE}", type="file", format="text", content=1
+        )
         return crate_status(crate.get("content") or ""), outputs
 
     # -- closing an account -----------------------------------------------------------------
@@ -356,14 +426,15 @@ class Scheduler:
                     await self.servers.delete_kernel(owner, run["kernel"])
                 except Exception as exc:
                     log.warning("run %d: %s", run["id"], exc)
-            self.store.update_run(run["id"], status="interrupted", finished=self.clock(),
-                                  kernel=None, error=why)
+            self.store.update_run(
+                run["id"], status="interrupted", finished=self.clock(), kernel=None, error=why
+            )
         return count
 
     async def check_owners(self) -> None:
         """Disable the schedules of owners the hub no longer knows (deleted users)."""
         for owner in self.store.owners():
-            code, _ = await self.servers.hub("GET", f"/users/{owner}")
+            code, _ = await self.servers.hub("GET", f"/users/{quote(owner, safe='')}")
             if code == 404:
                 n = await self.disable_owner(owner, f"{owner} is no longer a user of the hub")
                 log.warning("%s was deleted from the hub: %d schedule(s) disabled", owner, n)

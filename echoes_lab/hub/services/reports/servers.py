@@ -63,8 +63,15 @@ class OwnerServers:
         Seconds a server may take to become ready.
     """
 
-    def __init__(self, api_url: str, token: str, proxy_url: str, name: str = "reports",
-                 linger: float = 20, start_timeout: float = 120):
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        proxy_url: str,
+        name: str = "reports",
+        linger: float = 20,
+        start_timeout: float = 120,
+    ):
         self.api_url, self.token = api_url.rstrip("/"), token
         self.proxy_url, self.name = proxy_url.rstrip("/"), name
         self.linger, self.start_timeout = linger, start_timeout
@@ -74,14 +81,23 @@ class OwnerServers:
         self.client = AsyncHTTPClient()
 
     # -- HTTP ------------------------------------------------------------------------------
-    async def _fetch(self, url: str, method: str = "GET", body=None,
-                     timeout: float = 60) -> tuple[int, bytes]:
-        data = None if body is None else (body if isinstance(body, bytes) else
-                                          json.dumps(body).encode())
-        req = HTTPRequest(url, method=method, body=data, request_timeout=timeout,
-                          headers={"Authorization": f"token {self.token}",
-                                   "Content-Type": "application/json"},
-                          allow_nonstandard_methods=True, follow_redirects=False)
+    async def _fetch(
+        self, url: str, method: str = "GET", body=None, timeout: float = 60
+    ) -> tuple[int, bytes]:
+        data = (
+            None
+            if body is None
+            else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        )
+        req = HTTPRequest(
+            url,
+            method=method,
+            body=data,
+            request_timeout=timeout,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+            allow_nonstandard_methods=True,
+            follow_redirects=False,
+        )
         try:
             resp = await self.client.fetch(req, raise_error=False)
         except (OSError, HTTPClientError) as exc:
@@ -103,8 +119,9 @@ class OwnerServers:
     def base(self, owner: str) -> str:
         return f"{self.proxy_url}/user/{_q(owner)}/{_q(self.name)}/"
 
-    async def server(self, owner: str, method: str, path: str, body=None,
-                     timeout: float = 60) -> tuple[int, bytes]:
+    async def server(
+        self, owner: str, method: str, path: str, body=None, timeout: float = 60
+    ) -> tuple[int, bytes]:
         """A request to the owner's named server (through the proxy, with our token)."""
         return await self._fetch(self.base(owner) + path, method, body, timeout)
 
@@ -133,14 +150,19 @@ class OwnerServers:
                 pass  # stopping (our own linger ran out): start it again once it is down
             elif not server or (not pending and not server.get("ready")):
                 if asked:
-                    msg = (f"{owner}'s '{self.name}' server did not start (see the hub's log); "
-                           "is the spawner able to start servers for this user?")
+                    msg = (
+                        f"{owner}'s '{self.name}' server did not start (see the hub's log); "
+                        "is the spawner able to start servers for this user?"
+                    )
                     raise ServerError(msg)
                 code, body = await self.hub(
-                    "POST", f"/users/{_q(owner)}/servers/{_q(self.name)}", {})
+                    "POST", f"/users/{_q(owner)}/servers/{_q(self.name)}", {}
+                )
                 if code not in (201, 202, 400):
                     reason = (body or {}).get("message", "")
-                    msg = f"the hub refused to start {owner}'s '{self.name}' server ({code} {reason})"
+                    msg = (
+                        f"the hub refused to start {owner}'s '{self.name}' server ({code} {reason})"
+                    )
                     raise ServerError(msg)
                 asked = code != 400  # 400: it was starting or stopping meanwhile; look again
                 if code == 201:
@@ -191,10 +213,14 @@ class OwnerServers:
                 raise
         try:
             yield self
-        finally:
+        except asyncio.CancelledError:
+            # the service is stopping: a run under way goes on in the server, and the next
+            # start of the service collects its result and stops the server then
             self.leases[owner] -= 1
-            if not self.leases[owner]:
-                self._stop_later(owner)
+            raise
+        self.leases[owner] -= 1
+        if not self.leases[owner]:
+            self._stop_later(owner)
 
     async def close(self) -> None:
         """Stop the servers that only wait for their linger time (on the service's stop)."""
@@ -211,14 +237,17 @@ class OwnerServers:
         (it can quote the file).
         """
         query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items())
-        code, body = await self.server(owner, "GET", "api/contents/" + quote(path) +
-                                       (f"?{query}" if query else ""))
+        code, body = await self.server(
+            owner, "GET", "api/contents/" + quote(path) + (f"?{query}" if query else "")
+        )
         if code == 404:
             msg = f"{path}: no such file in the home folder"
             raise NotFound(msg)
         if code != 200:
-            msg = (f"{path}: cannot be read as asked (HTTP {code} from the owner's server); "
-                   "is it a notebook inside the home folder that its owner may read?")
+            msg = (
+                f"{path}: cannot be read as asked (HTTP {code} from the owner's server); "
+                "is it a notebook inside the home folder that its owner may read?"
+            )
             raise RunError(msg)
         return json.loads(body)
 
@@ -231,8 +260,9 @@ class OwnerServers:
         with contextlib.suppress(RunError):
             await self.server(owner, "DELETE", f"api/kernels/{_q(kernel_id)}")
 
-    async def execute(self, owner: str, code: str, on_line, timeout: float,
-                      kernel: str = "echoes", on_kernel=None) -> None:
+    async def execute(
+        self, owner: str, code: str, on_line, timeout: float, kernel: str = "echoes", on_kernel=None
+    ) -> None:
         """Run ``code`` in a new kernel of the owner's server; ``on_line(text)`` per stdout line.
 
         The kernel is deleted afterwards (also on timeout or error). Raises :class:`RunError`
@@ -247,30 +277,59 @@ class OwnerServers:
             on_kernel(kid)
         ws_url = self.base(owner).replace("http", "ws", 1) + f"api/kernels/{kid}/channels"
         try:
-            ws = await websocket_connect(HTTPRequest(
-                ws_url, headers={"Authorization": f"token {self.token}"}, connect_timeout=30))
+            ws = await websocket_connect(
+                HTTPRequest(
+                    ws_url, headers={"Authorization": f"token {self.token}"}, connect_timeout=30
+                )
+            )
         except Exception as exc:
             await self.delete_kernel(owner, kid)
             msg = f"cannot connect to a kernel in {owner}'s server: {exc}"
             raise ServerError(msg) from None
         try:
             await asyncio.wait_for(self._drive(ws, owner, code, on_line), timeout)
+        except asyncio.CancelledError:
+            ws.close()  # the service stops; the runner finishes on its own (see lease)
+            raise
         except TimeoutError:
-            msg = f"stopped after {timeout:.0f} s (reports.run_timeout)"
-            raise RunError(msg) from None
-        finally:
             ws.close()
             await self.delete_kernel(owner, kid)
+            msg = f"stopped after {timeout:.0f} s (reports.run_timeout)"
+            raise RunError(msg) from None
+        except BaseException:
+            ws.close()
+            await self.delete_kernel(owner, kid)
+            raise
+        ws.close()
+        await self.delete_kernel(owner, kid)
 
     @staticmethod
     async def _drive(ws, owner: str, code: str, on_line) -> None:
         msg_id = uuid.uuid4().hex
-        await ws.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "username": owner, "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+        await ws.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "username": owner,
+                        "session": uuid.uuid4().hex,
+                        "msg_type": "execute_request",
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         buffer, replied, idle, error = "", False, False, None
         while not (replied and idle):
             raw = await ws.read_message()

@@ -77,16 +77,37 @@ class Store:
         d["enabled"] = bool(d["enabled"])
         return d
 
-    def add_schedule(self, owner: str, name: str, notebook: str, parameters: dict, cron: str,
-                     next_run: datetime, enabled: bool = True) -> dict:
+    def add_schedule(
+        self,
+        owner: str,
+        name: str,
+        notebook: str,
+        parameters: dict,
+        cron: str,
+        next_run: datetime,
+        enabled: bool = True,
+    ) -> dict:
         cur = self.db.execute(
-            "INSERT INTO schedules (owner, name, notebook, parameters, cron, enabled, created, next_run)"
+            "INSERT INTO schedules"
+            " (owner, name, notebook, parameters, cron, enabled, created, next_run)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (owner, name, notebook, json.dumps(parameters), cron, int(enabled), iso(now()), iso(next_run)))
+            (
+                owner,
+                name,
+                notebook,
+                json.dumps(parameters),
+                cron,
+                int(enabled),
+                iso(now()),
+                iso(next_run),
+            ),
+        )
         return self.schedule(cur.lastrowid)
 
     def schedule(self, sid: int) -> dict | None:
-        return self._schedule(self.db.execute("SELECT * FROM schedules WHERE id = ?", (sid,)).fetchone())
+        return self._schedule(
+            self.db.execute("SELECT * FROM schedules WHERE id = ?", (sid,)).fetchone()
+        )
 
     def schedules(self, owner: str | None = None) -> list[dict]:
         if owner is None:
@@ -115,14 +136,17 @@ class Store:
     def cancel_queued(self, where: str, value, why: str) -> int:
         cur = self.db.execute(
             f"UPDATE runs SET status = 'cancelled', finished = ?, error = ? "
-            f"WHERE status = 'queued' AND {where}", (iso(now()), why, value))
+            f"WHERE status = 'queued' AND {where}",
+            (iso(now()), why, value),
+        )
         return cur.rowcount
 
     def disable_owner(self, owner: str, why: str) -> int:
         """Pause every schedule of ``owner`` and cancel their queued runs; returns how many
         schedules were enabled (a closed workshop seat, a deleted user)."""
-        cur = self.db.execute("UPDATE schedules SET enabled = 0 WHERE owner = ? AND enabled = 1",
-                              (owner,))
+        cur = self.db.execute(
+            "UPDATE schedules SET enabled = 0 WHERE owner = ? AND enabled = 1", (owner,)
+        )
         self.cancel_queued("owner = ?", owner, why)
         return cur.rowcount
 
@@ -139,20 +163,29 @@ class Store:
         d["outputs"] = json.loads(d["outputs"]) if d["outputs"] else {}
         return d
 
-    def add_run(self, schedule: dict, trigger: str, attempt: int = 1, status: str = "queued",
-                note: str | None = None) -> dict:
+    def add_run(
+        self,
+        schedule: dict,
+        trigger: str,
+        attempt: int = 1,
+        status: str = "queued",
+        note: str | None = None,
+    ) -> dict:
         cur = self.db.execute(
             "INSERT INTO runs (schedule_id, owner, trigger, attempt, status, queued, note)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (schedule["id"], schedule["owner"], trigger, attempt, status, iso(now()), note))
+            (schedule["id"], schedule["owner"], trigger, attempt, status, iso(now()), note),
+        )
         return self.run(cur.lastrowid)
 
     def run(self, rid: int) -> dict | None:
         return self._run(self.db.execute("SELECT * FROM runs WHERE id = ?", (rid,)).fetchone())
 
     def runs(self, schedule_id: int, limit: int = 200) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?",
-                               (schedule_id, limit))
+        rows = self.db.execute(
+            "SELECT * FROM runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?",
+            (schedule_id, limit),
+        )
         return [self._run(r) for r in rows]
 
     def update_run(self, rid: int, **fields) -> dict:
@@ -176,8 +209,11 @@ class Store:
         """Runs left queued or running by a previous service process: marked ``interrupted``."""
         cur = self.db.execute(
             "UPDATE runs SET status = 'interrupted', finished = ?, "
-            "error = 'the reports service stopped before this run finished; partial outputs are kept'"
-            " WHERE status IN ('queued', 'running')", (iso(now()),))
+            "error = 'the reports service stopped before this run finished; "
+            "partial outputs are kept'"
+            " WHERE status IN ('queued', 'running')",
+            (iso(now()),),
+        )
         return cur.rowcount
 
     def close(self) -> None:

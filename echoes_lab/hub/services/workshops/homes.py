@@ -113,6 +113,18 @@ def _failed(what: str, account: Account, stderr: bytes) -> WorkshopError:
     return WorkshopError(msg)
 
 
+class _Hashing:
+    """A file object that computes the SHA-256 of what is read through it."""
+
+    def __init__(self, raw):
+        self.raw, self.digest = raw, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+
 class LocalHomes(Homes):
     """Homes as folders on this machine (the ``local`` profile); see the module's docstring."""
 
@@ -190,16 +202,16 @@ class LocalHomes(Homes):
             for member in tar:
                 if not member.isreg() or member.name.startswith(("/", "..")):
                     continue
-                data = tar.extractfile(member).read()
+                source = _Hashing(tar.extractfile(member))  # streamed: files may be large
                 info = tarfile.TarInfo(f"{folder}/{seat.name}/{member.name}")
-                info.size, info.mode, info.mtime = len(data), 0o600, member.mtime
-                out.addfile(info, io.BytesIO(data))
+                info.size, info.mode, info.mtime = member.size, 0o600, member.mtime
+                out.addfile(info, source)
                 rows.append(
                     {
                         "seat": seat.name,
                         "file": member.name,
-                        "sha256": hashlib.sha256(data).hexdigest(),
-                        "bytes": len(data),
+                        "sha256": source.digest.hexdigest(),
+                        "bytes": member.size,
                         "modified": datetime.fromtimestamp(member.mtime, timezone.utc).isoformat(
                             timespec="seconds"
                         ),

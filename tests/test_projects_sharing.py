@@ -123,3 +123,40 @@ def test_read_only_users_may_only_read(monkeypatch):
     assert not refused(req("GET"))
     assert refused(req("PUT")) and refused(req("POST")) and refused(req("DELETE"))
     assert refused(req("GET", Upgrade="websocket"))
+
+
+def test_group_shares_reach_tokens_with_the_hub_fix():
+    """JupyterHub 6.1.1 leaves group shares out of a token's scopes; hubfix adds them, and
+    only as far as the token itself reaches (JupyterHub's own ORM, in memory)."""
+    from jupyterhub import orm, roles, scopes
+
+    from echoes_lab.hub.services.projects import hubfix
+
+    db = orm.new_session_factory("sqlite:///:memory:")()
+    db.add(orm.OAuthClient(identifier="jupyterhub"))
+    for role in roles.get_default_roles():
+        roles.create_role(db, role)
+    alice, dave, group = orm.User(name="alice"), orm.User(name="dave"), orm.Group(name="project-p1")
+    db.add_all([alice, dave, group])
+    db.commit()
+    for user in (alice, dave):
+        roles.grant_role(db, user, "user")
+    group.users.append(dave)
+    spawner = orm.Spawner(user=alice, name="")
+    db.add(spawner)
+    db.commit()
+    orm.Share.grant(db, spawner, group, scopes=["access:servers!server=alice/"])
+
+    def token(wanted):
+        orm.APIToken.new(user=dave, scopes=wanted)
+        return db.query(orm.APIToken).order_by(orm.APIToken.id.desc()).first()
+
+    full, narrow = token(["inherit"]), token(["read:users:name!user"])
+    on_alice = lambda t: {s for s in scopes.get_scopes_for(t) if "alice" in s}  # noqa: E731
+    original = scopes.get_scopes_for
+    try:
+        hubfix.apply()
+        assert on_alice(full) == {"access:servers!server=alice/"}
+        assert on_alice(narrow) == set()  # the fix never widens a token
+    finally:
+        scopes.get_scopes_for = original
