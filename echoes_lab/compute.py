@@ -58,12 +58,14 @@ def _check_options(options: dict) -> None:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         known = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
-        raise ClusterError(f"unknown cluster option(s) {', '.join(unknown)}; the options are {known}")
+        msg = f"unknown cluster option(s) {', '.join(unknown)}; the options are {known}"
+        raise ClusterError(msg)
 
 
 def _check_workers(workers) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ClusterError(f"workers must be a whole number of 0 or more, not {workers!r}")
+        msg = f"workers must be a whole number of 0 or more, not {workers!r}"
+        raise ClusterError(msg)
     return workers
 
 
@@ -121,27 +123,35 @@ def _gateway_client(address: str, workers: int, options: dict) -> Client:
         for key, value in options.items():
             wanted[key] = value
     except (AttributeError, KeyError) as exc:
-        raise ClusterError(f"the gateway at {address} does not offer the option {exc}") from None
+        msg = f"the gateway at {address} does not offer the option {exc}"
+        raise ClusterError(msg) from None
     except (TypeError, ValueError) as exc:
-        raise ClusterError(f"cluster option refused by the hub's limits: {exc}") from None
+        msg = f"cluster option refused by the hub's limits: {exc}"
+        raise ClusterError(msg) from None
     except OSError as exc:
-        raise ClusterError(f"cannot reach the Dask Gateway at {address}: {exc}") from None
+        msg = f"cannot reach the Dask Gateway at {address}: {exc}"
+        raise ClusterError(msg) from None
     try:
         # shutdown_on_close: when the kernel exits, its clusters go with it
         gc = GatewayCluster(address=address, cluster_options=wanted, shutdown_on_close=True)
     except ValueError as exc:  # 422 from the gateway: a limit or a bad option
-        raise ClusterError(f"the hub refused a new cluster: {exc}") from None
+        msg = f"the hub refused a new cluster: {exc}"
+        raise ClusterError(msg) from None
     except (GatewayClusterError, GatewayServerError, OSError) as exc:
-        raise ClusterError(f"the cluster could not start: {exc}") from None
+        msg = f"the cluster could not start: {exc}"
+        raise ClusterError(msg) from None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             gc.scale(workers)
         refused = [str(w.message) for w in caught if "limit" in str(w.message)]
         if refused:
-            raise ClusterError(
+            msg = (
                 f"{workers} workers is above this hub's limit ({refused[0]}); "
                 "ask for fewer workers, or ask the hub's administrator (gateway.max_workers)"
+            )
+            raise ClusterError(
+                msg
             )
     except BaseException:
         gc.shutdown()

@@ -28,10 +28,13 @@ import xarray as xr
 from echoes_lab.errors import SpectralError
 
 VAR = "reflectance"
-CHUNK_BYTES = 8 * 2**20  # ~8 MiB per chunk: small next to a worker's memory, a few hundred tasks per GiB
+CHUNK_BYTES = (
+    8 * 2**20
+)  # ~8 MiB per chunk: small next to a worker's memory, a few hundred tasks per GiB
 
 
 # -- reading ----------------------------------------------------------------------------------
+
 
 class _RawCube:
     """A lazily read ENVI raw file: picklable (only path and layout), so dask workers in other
@@ -50,20 +53,27 @@ class _RawCube:
                 out = np.empty((bands, n, samples), dtype=self.dtype)
                 for b in range(bands):
                     fh.seek(self.offset + (b * lines + start) * samples * item)
-                    out[b] = np.fromfile(fh, dtype=self.dtype, count=n * samples).reshape(n, samples)
+                    out[b] = np.fromfile(fh, dtype=self.dtype, count=n * samples).reshape(
+                        n, samples
+                    )
                 out = out.transpose(1, 2, 0)
             else:  # bil and bip: the rows are one contiguous block
                 fh.seek(self.offset + start * samples * bands * item)
                 block = np.fromfile(fh, dtype=self.dtype, count=n * samples * bands)
-                out = (block.reshape(n, bands, samples).transpose(0, 2, 1) if self.interleave == "bil"
-                       else block.reshape(n, samples, bands))
+                out = (
+                    block.reshape(n, bands, samples).transpose(0, 2, 1)
+                    if self.interleave == "bil"
+                    else block.reshape(n, samples, bands)
+                )
         return np.ascontiguousarray(out, dtype=self.dtype.newbyteorder("="))
 
     def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)
         rows = key[0] if key and isinstance(key[0], slice) else slice(None)
         start, stop, step = rows.indices(self.shape[0])
-        block = self._rows(start, max(start, stop)) if step == 1 else self._rows(0, self.shape[0])[rows]
+        block = (
+            self._rows(start, max(start, stop)) if step == 1 else self._rows(0, self.shape[0])[rows]
+        )
         rest = (slice(None),) + tuple(key[1:]) if key and isinstance(key[0], slice) else key
         return block[rest]
 
@@ -82,57 +92,96 @@ def _read_envi(path: Path, chunks) -> xr.Dataset:
 
     hdr = path if path.suffix.lower() == ".hdr" else path.with_suffix(".hdr")
     if not hdr.exists():
-        raise SpectralError(f"{path}: no ENVI header {hdr.name} beside it")
+        msg = f"{path}: no ENVI header {hdr.name} beside it"
+        raise SpectralError(msg)
     try:
         meta = envi.read_envi_header(str(hdr))
     except Exception as exc:  # SPy raises its own FileNotAnEnviHeader and plain errors
-        raise SpectralError(f"{hdr}: not a readable ENVI header ({exc})") from None
+        msg = f"{hdr}: not a readable ENVI header ({exc})"
+        raise SpectralError(msg) from None
     fields = {}
     for key in ("lines", "samples", "bands", "data type"):
         if key not in meta:
-            raise SpectralError(f"{hdr}: ENVI header lacks the field '{key}'")
+            msg = f"{hdr}: ENVI header lacks the field '{key}'"
+            raise SpectralError(msg)
         try:
             fields[key] = int(meta[key])
         except ValueError:
-            raise SpectralError(f"{hdr}: field '{key}' = {meta[key]!r} is not a whole number") from None
+            msg = f"{hdr}: field '{key}' = {meta[key]!r} is not a whole number"
+            raise SpectralError(msg) from None
     if str(meta["data type"]) not in envi.envi_to_dtype:
-        raise SpectralError(f"{hdr}: field 'data type' = {meta['data type']} is not an ENVI data type")
+        msg = f"{hdr}: field 'data type' = {meta['data type']} is not an ENVI data type"
+        raise SpectralError(msg)
     if str(meta.get("file type", "")).strip().lower() == "envi spectral library":
-        raise SpectralError(f"{hdr}: an ENVI spectral library (spectra, not an image): read it "
-                            f"with echoes_lab.spectral.read_library({str(hdr)!r})")
+        msg = (
+            f"{hdr}: an ENVI spectral library (spectra, not an image): read it "
+            f"with echoes_lab.spectral.read_library({str(hdr)!r})"
+        )
+        raise SpectralError(msg)
     interleave = str(meta.get("interleave", "bsq")).lower()
     if interleave not in ("bsq", "bil", "bip"):
-        raise SpectralError(f"{hdr}: field 'interleave' = {interleave!r}; expected bsq, bil or bip")
+        msg = f"{hdr}: field 'interleave' = {interleave!r}; expected bsq, bil or bip"
+        raise SpectralError(msg)
     dtype = np.dtype(envi.envi_to_dtype[str(meta["data type"])])
     dtype = dtype.newbyteorder(">" if int(meta.get("byte order", 0)) == 1 else "<")
     offset = int(meta.get("header offset", 0))
-    raw = next((p for p in (hdr.with_suffix(s) for s in (".img", ".raw", ".dat", ".bsq", ".bil", ".bip", ""))
-                if p.is_file() and p != hdr), None)
+    raw = next(
+        (
+            p
+            for p in (
+                hdr.with_suffix(s) for s in (".img", ".raw", ".dat", ".bsq", ".bil", ".bip", "")
+            )
+            if p.is_file() and p != hdr
+        ),
+        None,
+    )
     if raw is None:
-        raise SpectralError(f"{hdr}: no raw data file beside it (looked for {hdr.stem}.img/.raw/.dat/...)")
+        msg = f"{hdr}: no raw data file beside it (looked for {hdr.stem}.img/.raw/.dat/...)"
+        raise SpectralError(msg)
     shape = (fields["lines"], fields["samples"], fields["bands"])
     expected = offset + dtype.itemsize * int(np.prod(shape))
     size = raw.stat().st_size
     if size != expected:
-        raise SpectralError(
+        msg = (
             f"{hdr}: fields 'lines' × 'samples' × 'bands' × data type {fields['data type']} "
-            f"({shape[0]} × {shape[1]} × {shape[2]} × {dtype.itemsize} bytes + header offset {offset} "
-            f"= {expected} bytes) disagree with the size of {raw.name} ({size} bytes)")
+            f"({shape[0]} × {shape[1]} × {shape[2]} × {dtype.itemsize} bytes "
+            f"+ header offset {offset} "
+            f"= {expected} bytes) disagree with the size of {raw.name} ({size} bytes)"
+        )
+        raise SpectralError(msg)
     wavelengths = None
     if "wavelength" in meta:
         try:
             wavelengths = np.array(meta["wavelength"], dtype=float)
         except ValueError:
-            raise SpectralError(f"{hdr}: field 'wavelength' holds non-numbers") from None
-        if str(meta.get("wavelength units", "nm")).lower() in ("micrometers", "um", "µm", "microns"):
+            msg = f"{hdr}: field 'wavelength' holds non-numbers"
+            raise SpectralError(msg) from None
+        if str(meta.get("wavelength units", "nm")).lower() in (
+            "micrometers",
+            "um",
+            "µm",
+            "microns",
+        ):
             wavelengths = wavelengths * 1000.0
     source = _RawCube(raw, dtype, shape, interleave, offset)
     c = _auto_chunks(shape, dtype.itemsize, chunks)
-    data = (da.from_array(source, chunks=(c["y"], shape[1], shape[2]), name=f"envi-{raw.name}-{size}",
-                          meta=np.empty((0, 0, 0), dtype=dtype.newbyteorder("=")))
-            if c else source[:, :, :])
-    return _as_cube(xr.DataArray(data, dims=("y", "x", "band")), wavelengths, hdr, "wavelength",
-                    {"source": str(raw), "description": str(meta.get("description", ""))})
+    data = (
+        da.from_array(
+            source,
+            chunks=(c["y"], shape[1], shape[2]),
+            name=f"envi-{raw.name}-{size}",
+            meta=np.empty((0, 0, 0), dtype=dtype.newbyteorder("=")),
+        )
+        if c
+        else source[:, :, :]
+    )
+    return _as_cube(
+        xr.DataArray(data, dims=("y", "x", "band")),
+        wavelengths,
+        hdr,
+        "wavelength",
+        {"source": str(raw), "description": str(meta.get("description", ""))},
+    )
 
 
 def _read_tiff(path: Path, wavelengths, chunks) -> xr.Dataset:
@@ -143,40 +192,65 @@ def _read_tiff(path: Path, wavelengths, chunks) -> xr.Dataset:
             data = tif.asarray()
             meta = (tif.shaped_metadata or [{}])[0] or {}
     except (tifffile.TiffFileError, OSError) as exc:
-        raise SpectralError(f"{path}: not a readable TIFF ({exc})") from None
+        msg = f"{path}: not a readable TIFF ({exc})"
+        raise SpectralError(msg) from None
     if data.ndim != 3:
-        raise SpectralError(f"{path}: a TIFF stack needs 3 dimensions (pages × height × width), found shape {data.shape}")
+        msg = (f"{path}: a TIFF stack needs 3 dimensions (pages × height × width), "
+               f"found shape {data.shape}")
+        raise SpectralError(msg)
     # one page per band is the stack convention; a single page with many samples is (y, x, band)
-    cube = np.moveaxis(data, 0, -1) if data.shape[0] < min(data.shape[1:]) or "wavelength" in meta else data
+    cube = (
+        np.moveaxis(data, 0, -1)
+        if data.shape[0] < min(data.shape[1:]) or "wavelength" in meta
+        else data
+    )
     if wavelengths is None and "wavelength" in meta:
         wavelengths = meta["wavelength"]
     arr = xr.DataArray(cube, dims=("y", "x", "band"))
-    ds = _as_cube(arr, None if wavelengths is None else np.asarray(wavelengths, float), path,
-                  "wavelengths (argument or 'wavelength' in the TIFF metadata)", {"source": str(path)})
+    ds = _as_cube(
+        arr,
+        None if wavelengths is None else np.asarray(wavelengths, float),
+        path,
+        "wavelengths (argument or 'wavelength' in the TIFF metadata)",
+        {"source": str(path)},
+    )
     c = _auto_chunks(cube.shape, cube.dtype.itemsize, chunks)
     return ds.chunk(c) if c else ds
 
 
 def _read_xarray(path: Path, variable: str | None, chunks, kind: str) -> xr.Dataset:
     try:
-        ds = (xr.open_zarr(path, chunks=chunks if chunks is not None else None) if kind == "zarr"
-              else xr.open_dataset(path, engine="h5netcdf", chunks=chunks if chunks is not None else None))
+        ds = (
+            xr.open_zarr(path, chunks=chunks if chunks is not None else None)
+            if kind == "zarr"
+            else xr.open_dataset(
+                path, engine="h5netcdf", chunks=chunks if chunks is not None else None
+            )
+        )
     except Exception as exc:  # the backends raise many kinds; the user needs the file named
-        raise SpectralError(f"{path}: cannot be opened as {kind} ({type(exc).__name__}: {exc})") from None
+        msg = f"{path}: cannot be opened as {kind} ({type(exc).__name__}: {exc})"
+        raise SpectralError(msg) from None
     if variable is None:
         cands = [v for v in ds.data_vars if ds[v].ndim == 3]
         variable = VAR if VAR in ds.data_vars else (cands[0] if len(cands) == 1 else None)
         if variable is None:
-            raise SpectralError(f"{path}: cannot tell which variable is the cube ({', '.join(ds.data_vars)}); "
-                                "pass variable=")
+            msg = (
+                f"{path}: cannot tell which variable is the cube ({', '.join(ds.data_vars)}); "
+                "pass variable="
+            )
+            raise SpectralError(msg)
     if variable not in ds.data_vars:
-        raise SpectralError(f"{path}: no variable '{variable}' (have {', '.join(ds.data_vars)})")
+        msg = f"{path}: no variable '{variable}' (have {', '.join(ds.data_vars)})"
+        raise SpectralError(msg)
     arr = ds[variable]
     if "wavelength" in arr.dims:
         arr = arr.rename(wavelength="band")
     if set(arr.dims) != {"y", "x", "band"}:
-        raise SpectralError(f"{path}: variable '{variable}' has dimensions {arr.dims}; expected y, x and band "
-                            "(or wavelength)")
+        msg = (
+            f"{path}: variable '{variable}' has dimensions {arr.dims}; expected y, x and band "
+            "(or wavelength)"
+        )
+        raise SpectralError(msg)
     wl = arr["wavelength"].values if "wavelength" in arr.coords else None
     arr = arr.transpose("y", "x", "band").drop_vars([c for c in arr.coords if c not in ("y", "x")])
     return _as_cube(arr, wl, path, "wavelength", {"source": str(path)})
@@ -184,15 +258,21 @@ def _read_xarray(path: Path, variable: str | None, chunks, kind: str) -> xr.Data
 
 def _as_cube(arr: xr.DataArray, wavelengths, where, field: str, attrs: dict) -> xr.Dataset:
     if wavelengths is None:
-        raise SpectralError(f"{where}: no '{field}' given; a cube needs the wavelength of every band")
+        msg = f"{where}: no '{field}' given; a cube needs the wavelength of every band"
+        raise SpectralError(msg)
     wavelengths = np.asarray(wavelengths, dtype=float)
     nb = arr.sizes["band"]
     if wavelengths.shape != (nb,):
-        raise SpectralError(f"{where}: field '{field}' lists {wavelengths.size} wavelengths for {nb} bands")
+        msg = f"{where}: field '{field}' lists {wavelengths.size} wavelengths for {nb} bands"
+        raise SpectralError(msg)
     if not np.isfinite(wavelengths).all() or np.any(np.diff(wavelengths) <= 0):
-        raise SpectralError(f"{where}: field '{field}' must be finite and increasing ({wavelengths.tolist()})")
-    arr = arr.assign_coords(y=np.arange(arr.sizes["y"]), x=np.arange(arr.sizes["x"]),
-                            wavelength=("band", wavelengths, {"units": "nm"}))
+        msg = f"{where}: field '{field}' must be finite and increasing ({wavelengths.tolist()})"
+        raise SpectralError(msg)
+    arr = arr.assign_coords(
+        y=np.arange(arr.sizes["y"]),
+        x=np.arange(arr.sizes["x"]),
+        wavelength=("band", wavelengths, {"units": "nm"}),
+    )
     arr.name = VAR
     arr.attrs.update(attrs)
     return arr.to_dataset()
@@ -210,42 +290,55 @@ def read_library(path) -> xr.DataArray:
 
     path = Path(path).expanduser()
     hdr = path if path.suffix.lower() == ".hdr" else path.with_suffix(".hdr")
-    raw = next((p for p in (hdr.with_suffix(s) for s in (".sli", ".lib", ".spl"))
-                if p.is_file()), None)
+    raw = next(
+        (p for p in (hdr.with_suffix(s) for s in (".sli", ".lib", ".spl")) if p.is_file()), None
+    )
     if not hdr.is_file() or raw is None:
         missing = hdr.name if not hdr.is_file() else f"{hdr.stem}.sli"
-        raise SpectralError(f"{path}: an ENVI spectral library needs {missing} beside it")
+        msg = f"{path}: an ENVI spectral library needs {missing} beside it"
+        raise SpectralError(msg)
     try:
         meta = envi.read_envi_header(str(hdr))
         lines, samples = int(meta["lines"]), int(meta["samples"])
         dtype = np.dtype(envi.envi_to_dtype[str(meta["data type"])])
     except KeyError as exc:
-        raise SpectralError(f"{hdr}: ENVI header lacks the field {exc}") from None
+        msg = f"{hdr}: ENVI header lacks the field {exc}"
+        raise SpectralError(msg) from None
     except Exception as exc:  # SPy raises its own errors for unreadable headers
-        raise SpectralError(f"{hdr}: not a readable ENVI header ({exc})") from None
+        msg = f"{hdr}: not a readable ENVI header ({exc})"
+        raise SpectralError(msg) from None
     dtype = dtype.newbyteorder(">" if int(meta.get("byte order", 0)) == 1 else "<")
     offset = int(meta.get("header offset", 0))
     expected = offset + dtype.itemsize * lines * samples
     if raw.stat().st_size != expected:
-        raise SpectralError(f"{hdr}: fields 'lines' × 'samples' ({lines} × {samples}) × "
-                            f"{dtype.itemsize} bytes + offset {offset} = {expected} bytes, but "
-                            f"{raw.name} has {raw.stat().st_size}")
+        msg = (
+            f"{hdr}: fields 'lines' × 'samples' ({lines} × {samples}) × "
+            f"{dtype.itemsize} bytes + offset {offset} = {expected} bytes, but "
+            f"{raw.name} has {raw.stat().st_size}"
+        )
+        raise SpectralError(msg)
     values = np.fromfile(raw, dtype=dtype, offset=offset).reshape(lines, samples)
     wavelength = np.asarray(meta.get("wavelength", np.arange(samples)), dtype=float)
     if len(wavelength) != samples:
-        raise SpectralError(f"{hdr}: field 'wavelength' has {len(wavelength)} values for "
-                            f"{samples} bands")
+        msg = f"{hdr}: field 'wavelength' has {len(wavelength)} values for {samples} bands"
+        raise SpectralError(msg)
     units = str(meta.get("wavelength units", "nm")).strip("{} ").lower()
     if units in ("micrometers", "um", "µm", "microns"):
         wavelength = wavelength * 1000.0
     names = list(meta.get("spectra names", [f"spectrum {i}" for i in range(lines)]))
     if len(names) != lines:
-        raise SpectralError(f"{hdr}: field 'spectra names' has {len(names)} names for "
-                            f"{lines} spectra")
-    return xr.DataArray(values.astype(float), dims=("spectrum", "wavelength"),
-                        coords={"spectrum": ("spectrum", names),
-                                "wavelength": ("wavelength", wavelength, {"units": "nm"})},
-                        name="reflectance", attrs={"source": str(raw)})
+        msg = f"{hdr}: field 'spectra names' has {len(names)} names for {lines} spectra"
+        raise SpectralError(msg)
+    return xr.DataArray(
+        values.astype(float),
+        dims=("spectrum", "wavelength"),
+        coords={
+            "spectrum": ("spectrum", names),
+            "wavelength": ("wavelength", wavelength, {"units": "nm"}),
+        },
+        name="reflectance",
+        attrs={"source": str(raw)},
+    )
 
 
 def read_cube(path, *, wavelengths=None, variable: str | None = None, chunks="auto") -> xr.Dataset:
@@ -272,15 +365,21 @@ def read_cube(path, *, wavelengths=None, variable: str | None = None, chunks="au
     """
     path = Path(path).expanduser()
     if not path.exists():
-        raise SpectralError(f"{path}: no such file")
+        msg = f"{path}: no such file"
+        raise SpectralError(msg)
     suffix = path.suffix.lower()
     if suffix == ".sli":
-        raise SpectralError(f"{path}: an ENVI spectral library (spectra, not an image): read it "
-                            f"with echoes_lab.spectral.read_library({str(path)!r})")
+        msg = (
+            f"{path}: an ENVI spectral library (spectra, not an image): read it "
+            f"with echoes_lab.spectral.read_library({str(path)!r})"
+        )
+        raise SpectralError(msg)
     if suffix in (".hdr", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip"):
         ds = _read_envi(path, chunks)
         if wavelengths is not None:
-            ds = ds.assign_coords(wavelength=("band", np.asarray(wavelengths, float), {"units": "nm"}))
+            ds = ds.assign_coords(
+                wavelength=("band", np.asarray(wavelengths, float), {"units": "nm"})
+            )
         return ds
     if suffix in (".tif", ".tiff"):
         return _read_tiff(path, wavelengths, chunks)
@@ -288,7 +387,8 @@ def read_cube(path, *, wavelengths=None, variable: str | None = None, chunks="au
         return _read_xarray(path, variable, chunks, "netcdf")
     if suffix == ".zarr" or (path / "zarr.json").exists() or (path / ".zgroup").exists():
         return _read_xarray(path, variable, chunks, "zarr")
-    raise SpectralError(f"{path}: unknown cube format '{suffix}' (ENVI .hdr, TIFF, NetCDF .nc or Zarr .zarr)")
+    msg = f"{path}: unknown cube format '{suffix}' (ENVI .hdr, TIFF, NetCDF .nc or Zarr .zarr)"
+    raise SpectralError(msg)
 
 
 def read_envi(paths, chunks=None) -> xr.Dataset:
@@ -299,11 +399,19 @@ def read_envi(paths, chunks=None) -> xr.Dataset:
 
 # -- computations on a cube -------------------------------------------------------------------
 
+
 def _cube(obj) -> xr.DataArray:
     arr = obj[VAR] if isinstance(obj, xr.Dataset) else obj
-    if not isinstance(arr, xr.DataArray) or "band" not in arr.dims or "wavelength" not in arr.coords:
-        raise SpectralError("expected a cube with a 'band' dimension and a 'wavelength' coordinate "
-                            "(see echoes_lab.read_cube)")
+    if (
+        not isinstance(arr, xr.DataArray)
+        or "band" not in arr.dims
+        or "wavelength" not in arr.coords
+    ):
+        msg = (
+            "expected a cube with a 'band' dimension and a 'wavelength' coordinate "
+            "(see echoes_lab.read_cube)"
+        )
+        raise SpectralError(msg)
     return arr
 
 
@@ -312,7 +420,9 @@ def _pixels(arr: xr.DataArray):
     arr = arr.transpose("y", "x", "band")
     data = arr.data
     if not isinstance(data, da.Array):
-        data = da.from_array(np.asarray(data), chunks=_auto_chunks(arr.shape, arr.dtype.itemsize, "auto")["y"])
+        data = da.from_array(
+            np.asarray(data), chunks=_auto_chunks(arr.shape, arr.dtype.itemsize, "auto")["y"]
+        )
     data = data.rechunk({1: -1, 2: -1})
     return data.reshape(-1, arr.sizes["band"]).astype(np.float64)
 
@@ -323,7 +433,8 @@ def _eigh_sorted(cov: np.ndarray, noise: np.ndarray | None = None):
     vals, vecs = scipy.linalg.eigh(cov, noise) if noise is not None else np.linalg.eigh(cov)
     order = np.argsort(vals)[::-1]
     vals, vecs = vals[order], vecs[:, order].T
-    # deterministic sign: the largest |loading| of every component positive (as scikit-learn's svd_flip)
+    # deterministic sign: the largest |loading| of every component positive (as scikit-learn's
+    # svd_flip)
     signs = np.sign(vecs[np.arange(len(vecs)), np.argmax(np.abs(vecs), axis=1)])
     return vals, vecs * signs[:, None]
 
@@ -335,10 +446,14 @@ def _scores(arr: xr.DataArray, X, mean, vecs, kind: str) -> xr.Dataset:
         scores = scores.compute()
     comp = np.arange(1, k + 1)
     return xr.Dataset(
-        {"scores": (("y", "x", "component"), scores),
-         "components": (("component", "band"), vecs), "mean": ("band", mean)},
+        {
+            "scores": (("y", "x", "component"), scores),
+            "components": (("component", "band"), vecs),
+            "mean": ("band", mean),
+        },
         coords={"y": arr["y"], "x": arr["x"], "component": comp, "wavelength": arr["wavelength"]},
-        attrs={"method": kind})
+        attrs={"method": kind},
+    )
 
 
 def pca(cube, n_components: int | None = None) -> xr.Dataset:
@@ -371,7 +486,8 @@ def pca(cube, n_components: int | None = None) -> xr.Dataset:
 
 
 def mnf(cube, n_components: int | None = None) -> xr.Dataset:
-    """Minimum noise fraction transform (Green, Berman, Switzer & Craig 1988, IEEE TGRS 26(1):65–74).
+    """Minimum noise fraction transform (Green, Berman, Switzer & Craig 1988, IEEE TGRS
+    26(1):65–74).
 
     The noise covariance is estimated from differences of horizontally adjacent pixels,
     ``Σ_N = cov(X[y, x] − X[y, x+1]) / 2`` (the shift-difference estimate of Green et al. §III),
@@ -409,9 +525,14 @@ def _library(library, wavelength: np.ndarray) -> pd.DataFrame:
         from echoes_lab.colour import read_spectra
 
         spectra = read_spectra(library, scale="fraction")
-        names = next((c for c in ("name", "material", "pigment", "measurement") if c in spectra.coords), None)
-        library = pd.DataFrame(spectra.values, columns=spectra["wavelength"].values,
-                               index=spectra[names].values if names else None)
+        names = next(
+            (c for c in ("name", "material", "pigment", "measurement") if c in spectra.coords), None
+        )
+        library = pd.DataFrame(
+            spectra.values,
+            columns=spectra["wavelength"].values,
+            index=spectra[names].values if names else None,
+        )
     if isinstance(library, xr.DataArray):
         other = [d for d in library.dims if d != "wavelength"][0]
         library = library.transpose(other, "wavelength").to_pandas()
@@ -419,12 +540,20 @@ def _library(library, wavelength: np.ndarray) -> pd.DataFrame:
     lib.columns = [float(c) for c in lib.columns]
     lw = np.array(lib.columns)
     if lw.min() > wavelength.min() + 1e-6 or lw.max() < wavelength.max() - 1e-6:
-        raise SpectralError(f"the reference library's field 'wavelength' covers {lw.min():g}–{lw.max():g} nm but the "
-                            f"cube's covers {wavelength.min():g}–{wavelength.max():g} nm; the grids must overlap fully")
+        msg = (
+            f"the reference library's field 'wavelength' covers {lw.min():g}–{lw.max():g} nm "
+            f"but the cube's covers {wavelength.min():g}–{wavelength.max():g} nm; the grids "
+            "must overlap fully"
+        )
+        raise SpectralError(msg)
     if lib.isna().any().any():
-        raise SpectralError(f"reference '{lib.index[lib.isna().any(axis=1)][0]}' has missing (NaN) values")
-    return pd.DataFrame([np.interp(wavelength, lw, row) for row in lib.to_numpy()], index=lib.index,
-                        columns=wavelength)
+        msg = f"reference '{lib.index[lib.isna().any(axis=1)][0]}' has missing (NaN) values"
+        raise SpectralError(msg)
+    return pd.DataFrame(
+        [np.interp(wavelength, lw, row) for row in lib.to_numpy()],
+        index=lib.index,
+        columns=wavelength,
+    )
 
 
 def sam(cube, library, threshold: float | None = None) -> xr.Dataset:
@@ -447,15 +576,17 @@ def sam(cube, library, threshold: float | None = None) -> xr.Dataset:
     refs = lib.to_numpy()
     refs = refs / np.linalg.norm(refs, axis=1, keepdims=True)
     t = arr.astype("float64")
-    norm = np.sqrt((t ** 2).sum("band"))
+    norm = np.sqrt((t**2).sum("band"))
     cos = xr.dot(t, xr.DataArray(refs, dims=("reference", "band")), dim="band") / norm
     angle = np.arccos(cos.clip(-1, 1)).assign_coords(reference=[str(i) for i in lib.index])
     best_angle = angle.min("reference")
     best = angle.argmin("reference")
     if threshold is not None:
         best = best.where(best_angle <= threshold, -1)
-    return xr.Dataset({"angle": angle, "best": best, "best_angle": best_angle},
-                      attrs={"references": [str(i) for i in lib.index], "units": "radian"})
+    return xr.Dataset(
+        {"angle": angle, "best": best, "best_angle": best_angle},
+        attrs={"references": [str(i) for i in lib.index], "units": "radian"},
+    )
 
 
 def region_stats(cube, mask) -> pd.DataFrame:
@@ -468,22 +599,35 @@ def region_stats(cube, mask) -> pd.DataFrame:
     arr = _cube(cube).transpose("y", "x", "band")
     labels = np.asarray(mask)
     if labels.shape != (arr.sizes["y"], arr.sizes["x"]):
-        raise SpectralError(f"the mask is {labels.shape[0]} × {labels.shape[1]} but the cube is "
-                            f"{arr.sizes['y']} × {arr.sizes['x']} pixels (field 'mask' shape)")
+        msg = (
+            f"the mask is {labels.shape[0]} × {labels.shape[1]} but the cube is "
+            f"{arr.sizes['y']} × {arr.sizes['x']} pixels (field 'mask' shape)"
+        )
+        raise SpectralError(msg)
     labels = labels.astype(int)
     rows = []
     for region in sorted(set(np.unique(labels)) - {0}):
         inside = xr.DataArray(labels == region, dims=("y", "x"))
         sel = arr.where(inside)
-        stats = xr.Dataset({"count": inside.sum(), "mean": sel.mean(("y", "x")), "std": sel.std(("y", "x")),
-                            "min": sel.min(("y", "x")), "max": sel.max(("y", "x"))}).compute()
+        stats = xr.Dataset(
+            {
+                "count": inside.sum(),
+                "mean": sel.mean(("y", "x")),
+                "std": sel.std(("y", "x")),
+                "min": sel.min(("y", "x")),
+                "max": sel.max(("y", "x")),
+            }
+        ).compute()
         frame = stats.drop_vars([c for c in stats.coords if c != "wavelength"]).to_dataframe()
         frame = frame.reset_index(drop=True).assign(region=int(region))
         frame["count"] = int(stats["count"])
         rows.append(frame)
     if not rows:
-        raise SpectralError("the mask selects no pixel (every value is 0 or False)")
-    return pd.concat(rows, ignore_index=True)[["region", "wavelength", "count", "mean", "std", "min", "max"]]
+        msg = "the mask selects no pixel (every value is 0 or False)"
+        raise SpectralError(msg)
+    return pd.concat(rows, ignore_index=True)[
+        ["region", "wavelength", "count", "mean", "std", "min", "max"]
+    ]
 
 
 def _stretch(img: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -497,6 +641,7 @@ def _stretch(img: np.ndarray, low: float, high: float) -> np.ndarray:
 
 # -- the accessor -----------------------------------------------------------------------------
 
+
 class SpectralAccessor:
     """``ds.spectral``: analyses of a cube Dataset from :func:`read_cube`."""
 
@@ -508,12 +653,14 @@ class SpectralAccessor:
         return _cube(self._ds)
 
     def band(self, wavelength: float, tolerance: float | None = None) -> xr.DataArray:
-        """The band nearest ``wavelength`` nm as an image (y, x); refused beyond ``tolerance`` nm."""
+        """The band nearest ``wavelength`` nm as an image (y, x); refused beyond ``tolerance``
+        nm."""
         arr = self.cube
         wl = np.asarray(arr["wavelength"], dtype=float)
         i = int(np.argmin(np.abs(wl - wavelength)))
         if tolerance is not None and abs(wl[i] - wavelength) > tolerance:
-            raise SpectralError(f"no band within {tolerance:g} nm of {wavelength:g} nm (nearest {wl[i]:g} nm)")
+            msg = f"no band within {tolerance:g} nm of {wavelength:g} nm (nearest {wl[i]:g} nm)"
+            raise SpectralError(msg)
         return arr.isel(band=i)
 
     def select(self, start: float, stop: float) -> xr.Dataset:
@@ -521,19 +668,26 @@ class SpectralAccessor:
         wl = np.asarray(self.cube["wavelength"], dtype=float)
         keep = (wl >= start) & (wl <= stop)
         if not keep.any():
-            raise SpectralError(f"no band between {start:g} and {stop:g} nm (bands {wl.min():g}–{wl.max():g} nm)")
+            msg = f"no band between {start:g} and {stop:g} nm (bands {wl.min():g}–{wl.max():g} nm)"
+            raise SpectralError(msg)
         return self._ds.isel(band=np.nonzero(keep)[0])
 
     def composite(self, red: float, green: float, blue: float, stretch=(2, 98)) -> xr.DataArray:
-        """A three-band false-colour image (y, x, rgb) in 0–1 from the bands nearest the wavelengths,
+        """A three-band false-colour image (y, x, rgb) in 0–1 from the bands nearest the
+        wavelengths,
         each channel stretched between the given percentiles."""
         rgb = np.stack([np.asarray(self.band(w)) for w in (red, green, blue)], axis=-1)
-        out = xr.DataArray(_stretch(rgb, *stretch), dims=("y", "x", "rgb"),
-                           coords={"y": self.cube["y"], "x": self.cube["x"], "rgb": ["R", "G", "B"]})
+        out = xr.DataArray(
+            _stretch(rgb, *stretch),
+            dims=("y", "x", "rgb"),
+            coords={"y": self.cube["y"], "x": self.cube["x"], "rgb": ["R", "G", "B"]},
+        )
         out.attrs["bands_nm"] = [float(self.band(w)["wavelength"]) for w in (red, green, blue)]
         return out
 
-    def irfc(self, infrared: float = 900.0, red: float = 650.0, green: float = 550.0, stretch=(2, 98)) -> xr.DataArray:
+    def irfc(
+        self, infrared: float = 900.0, red: float = 650.0, green: float = 550.0, stretch=(2, 98)
+    ) -> xr.DataArray:
         """Infrared false colour: infrared → red, red → green, green → blue (Cosentino 2014,
         *Heritage Science* 2:8), which tells apart pigments that look alike in the visible."""
         return self.composite(infrared, red, green, stretch)
@@ -541,7 +695,9 @@ class SpectralAccessor:
     def ratio(self, numerator: float, denominator: float) -> xr.DataArray:
         """Band ratio image ``R(λ₁) / R(λ₂)``; NaN where the denominator is 0."""
         num, den = self.band(numerator), self.band(denominator)
-        return (num / den.where(den != 0)).rename(f"ratio {float(num['wavelength']):g}/{float(den['wavelength']):g}")
+        return (num / den.where(den != 0)).rename(
+            f"ratio {float(num['wavelength']):g}/{float(den['wavelength']):g}"
+        )
 
     def pca(self, n_components: int | None = None) -> xr.Dataset:
         """Principal components (see :func:`pca`)."""

@@ -16,25 +16,45 @@ class Explorer(w.VBox):
     ``explorer.selection`` is the filtered DataFrame at any moment.
     """
 
-    def __init__(self, df: pd.DataFrame, facets: tuple[str, ...] = ("object_type",), rows: int = 15):
+    def __init__(
+        self, df: pd.DataFrame, facets: tuple[str, ...] = ("object_type",), rows: int = 15
+    ):
         self.df = df if "date_parsed" in df.columns else df.records.parse_dates()
         self.rows = rows
         self.filters: dict[str, w.SelectMultiple] = {}
         for field in facets:
-            options = self.df[field].dropna().astype(str).str.strip().value_counts().index[:50].tolist()
-            self.filters[field] = w.SelectMultiple(options=options, description=field, rows=min(6, len(options) or 1))
+            options = (
+                self.df[field].dropna().astype(str).str.strip().value_counts().index[:50].tolist()
+            )
+            self.filters[field] = w.SelectMultiple(
+                options=options, description=field, rows=min(6, len(options) or 1)
+            )
         years = self.df["date_earliest"].dropna()
         lo, hi = (int(years.min()), int(self.df["date_latest"].max())) if len(years) else (0, 1)
-        self.years = w.IntRangeSlider(value=(lo, hi), min=lo, max=hi, description="years",
-                                      continuous_update=False, layout=w.Layout(width="90%"))
+        self.years = w.IntRangeSlider(
+            value=(lo, hi),
+            min=lo,
+            max=hi,
+            description="years",
+            continuous_update=False,
+            layout=w.Layout(width="90%"),
+        )
         self.include_undated = w.Checkbox(value=True, description="include undated")
         self.count = w.HTML()
         self.table = w.HTML()
         self.timeline = w.Output()
         for control in [*self.filters.values(), self.years, self.include_undated]:
             control.observe(self._update, names="value")
-        super().__init__([w.HBox(list(self.filters.values())), self.years, self.include_undated,
-                          self.count, self.timeline, self.table])
+        super().__init__(
+            [
+                w.HBox(list(self.filters.values())),
+                self.years,
+                self.include_undated,
+                self.count,
+                self.timeline,
+                self.table,
+            ]
+        )
         self._update()
 
     @property
@@ -55,9 +75,14 @@ class Explorer(w.VBox):
         self.count.value = f"<b>{len(sel):,}</b> of {len(self.df):,} records"
         shown = sel[[c for c in TABLE_COLUMNS if c in sel.columns]].head(self.rows).copy()
         if "creators" in shown:
-            shown["creators"] = shown["creators"].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
-        self.table.value = shown.to_html(index=False, na_rep="", escape=True) if len(shown) else \
-            "<i>no records match</i>"
+            shown["creators"] = shown["creators"].map(
+                lambda v: "; ".join(v) if isinstance(v, list) else v
+            )
+        self.table.value = (
+            shown.to_html(index=False, na_rep="", escape=True)
+            if len(shown)
+            else "<i>no records match</i>"
+        )
         self.timeline.clear_output(wait=True)
         with self.timeline:
             self.figure = sel.records.timeline()
@@ -65,7 +90,9 @@ class Explorer(w.VBox):
             plt.close(self.figure)
 
 
-def explore(df: pd.DataFrame, facets: tuple[str, ...] = ("object_type",), rows: int = 15) -> Explorer:
+def explore(
+    df: pd.DataFrame, facets: tuple[str, ...] = ("object_type",), rows: int = 15
+) -> Explorer:
     """Explore a normalised collection table: ``echoes_lab.widgets.explore(df)``."""
     return Explorer(df, facets=facets, rows=rows)
 

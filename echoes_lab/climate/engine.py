@@ -40,8 +40,19 @@ log = logging.getLogger("echoes_lab.climate")
 BLOCK_BYTES = 64 * 2**20
 
 #: ASHRAE classes as table columns (metrics.ASHRAE_CLASSES, with "no limit" as ±inf)
-_CLASS_FIELDS = ("precision", "rh_short", "rh_up", "rh_down", "t_short", "t_up", "t_down",
-                 "rh_min", "rh_max", "rh_max_inclusive", "t_max")
+_CLASS_FIELDS = (
+    "precision",
+    "rh_short",
+    "rh_up",
+    "rh_down",
+    "t_short",
+    "t_up",
+    "t_down",
+    "rh_min",
+    "rh_max",
+    "rh_max_inclusive",
+    "t_max",
+)
 
 
 def _class_table() -> np.ndarray:
@@ -49,18 +60,26 @@ def _class_table() -> np.ndarray:
     for name, spec in m.ASHRAE_CLASSES.items():
         precision = "rh_short" in spec
         t_down = spec.get("t_down", 0)
-        rows.append([
-            float(precision), spec.get("rh_short", 0), spec.get("rh_up", 0),
-            spec.get("rh_down", 0), spec.get("t_short", 0), spec.get("t_up", 0),
-            math.inf if t_down is None else t_down,
-            spec.get("rh_min", -math.inf), spec.get("rh_max", math.inf),
-            float(name == "C"),  # class C allows RH = 75 %, the others need RH < 75 %
-            spec.get("t_max", math.inf),
-        ])
+        rows.append(
+            [
+                float(precision),
+                spec.get("rh_short", 0),
+                spec.get("rh_up", 0),
+                spec.get("rh_down", 0),
+                spec.get("t_short", 0),
+                spec.get("t_up", 0),
+                math.inf if t_down is None else t_down,
+                spec.get("rh_min", -math.inf),
+                spec.get("rh_max", math.inf),
+                float(name == "C"),  # class C allows RH = 75 %, the others need RH < 75 %
+                spec.get("t_max", math.inf),
+            ]
+        )
     return np.array(rows, dtype=np.float64)
 
 
 # -- the kernels --------------------------------------------------------------------------------
+
 
 @numba.njit(nogil=True, cache=True)
 def _centred_means(x, half, out):  # pragma: no cover - compiled
@@ -89,8 +108,24 @@ def _centred_means(x, half, out):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups, seconds,
-           classes, setpoint, t_band, rh_band):  # pragma: no cover - compiled
+def _fused(
+    t,
+    rh,
+    ts,
+    rhs,
+    quality,
+    t_mean,
+    rh_mean,
+    low,
+    high,
+    group,
+    n_groups,
+    seconds,
+    classes,
+    setpoint,
+    t_band,
+    rh_band,
+):  # pragma: no cover - compiled
     """Every per-reading metric at once; returns the per-sensor and per-period accumulators.
 
     The expressions are those of :mod:`echoes_lab.climate.metrics` term for term (same order
@@ -148,22 +183,32 @@ def _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups,
             k2 = 1.91 + 0.0407 * tt - 0.000293 * t2
             kh = kk * hh
             kh2 = kh * kh
-            emc = 1800.0 / w * (kh / (1 - kh) + (k1 * kh + 2 * k1 * k2 * kh2)
-                                / (1 + k1 * kh + k1 * k2 * kh2))
+            emc = (
+                1800.0
+                / w
+                * (kh / (1 - kh) + (k1 * kh + 2 * k1 * k2 * kh2) / (1 + k1 * kh + k1 * k2 * kh2))
+            )
             if emc == emc:
                 if not (stats[i, 5] <= emc):
                     stats[i, 5] = emc
                 if not (stats[i, 6] >= emc):
                     stats[i, 6] = emc
             # IPI preservation index (metrics.preservation_index), summed as a rate for TWPI
-            pi = np.exp((95220.0 - 134.9 * h) / (8.314 * (tt + 273.15)) + 0.0284 * h - 28.023) / 365.0
+            pi = (
+                np.exp((95220.0 - 134.9 * h) / (8.314 * (tt + 273.15)) + 0.0284 * h - 28.023)
+                / 365.0
+            )
             inv = 1.0 / pi
             if inv == inv:
                 inv_pi_sum += inv
                 inv_pi_n += 1
             # mould (metrics.mould_risk)
-            if h >= 65 and tt >= 2 and tt <= 45 and \
-                    h >= 100.0 * (0.02633 * np.cosh(0.10083 * (tt - 30.0)) + 0.7153):
+            if (
+                h >= 65
+                and tt >= 2
+                and tt <= 45
+                and h >= 100.0 * (0.02633 * np.cosh(0.10083 * (tt - 30.0)) + 0.7153)
+            ):
                 counts[i, 3] += 1
             # the agreed band (metrics.ClimateAccessor.time_in_band)
             in_t = tt >= t_band[0] and tt <= t_band[1]
@@ -201,6 +246,7 @@ def _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups,
 
 # -- one block of sensors ---------------------------------------------------------------------
 
+
 def _block(t, rh, quality, half, group, n_groups, seconds, classes, params):
     """All accumulators of one block of whole sensor records (numpy in, numpy out)."""
     t = np.ascontiguousarray(t, dtype=np.float64)
@@ -217,23 +263,56 @@ def _block(t, rh, quality, half, group, n_groups, seconds, classes, params):
     if params["min_half_width"] is not None:
         low = np.minimum(low, -params["min_half_width"])
         high = np.maximum(high, params["min_half_width"])
-    quality = (np.zeros((t.shape[0], 0), dtype=np.int16) if quality is None
-               else np.ascontiguousarray(quality))
-    out = _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups, seconds,
-                 classes, params["setpoint"], params["t_band"], params["rh_band"])
+    quality = (
+        np.zeros((t.shape[0], 0), dtype=np.int16)
+        if quality is None
+        else np.ascontiguousarray(quality)
+    )
+    out = _fused(
+        t,
+        rh,
+        ts,
+        rhs,
+        quality,
+        t_mean,
+        rh_mean,
+        low,
+        high,
+        group,
+        n_groups,
+        seconds,
+        classes,
+        params["setpoint"],
+        params["t_band"],
+        params["rh_band"],
+    )
     return (t_mean, rh_mean) + out
 
 
 def warm() -> None:
     """Compile the kernels (or load them from numba's cache) on a tiny record."""
     x = np.full((1, 4), 50.0)
-    _block(x, x, None, 1, np.zeros(4, dtype=np.int64), 1, np.arange(4.0), _class_table(),
-           {"quantiles": [0.07, 0.93], "min_half_width": 10.0,
-            "setpoint": np.array(m.ASHRAE_SETPOINT_T), "t_band": np.array([16.0, 25.0]),
-            "rh_band": np.array([40.0, 60.0])})
+    _block(
+        x,
+        x,
+        None,
+        1,
+        np.zeros(4, dtype=np.int64),
+        1,
+        np.arange(4.0),
+        _class_table(),
+        {
+            "quantiles": [0.07, 0.93],
+            "min_half_width": 10.0,
+            "setpoint": np.array(m.ASHRAE_SETPOINT_T),
+            "t_band": np.array([16.0, 25.0]),
+            "rh_band": np.array([40.0, 60.0]),
+        },
+    )
 
 
 # -- the driver -----------------------------------------------------------------------------------
+
 
 def periods(time_index: pd.DatetimeIndex, freq: str) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Period number of each reading and the period labels, exactly as
@@ -271,8 +350,15 @@ def _compute(tasks: list, label: str) -> list:
     return client.gather(futures)
 
 
-def assess(ds: xr.Dataset, freq: str = "MS", window: str = "30D", percentiles=(7, 93),
-           min_half_width: float | None = 10.0, t_band=(16.0, 25.0), rh_band=(40.0, 60.0)):
+def assess(
+    ds: xr.Dataset,
+    freq: str = "MS",
+    window: str = "30D",
+    percentiles=(7, 93),
+    min_half_width: float | None = 10.0,
+    t_band=(16.0, 25.0),
+    rh_band=(40.0, 60.0),
+):
     """Every risk-table and ASHRAE accumulator of ``ds`` in one pass over the readings.
 
     Returns ``(per_sensor, per_period)``: two ``xarray.Dataset`` of plain numbers, indexed by
@@ -286,9 +372,13 @@ def assess(ds: xr.Dataset, freq: str = "MS", window: str = "30D", percentiles=(7
     time_index = ds.indexes["time"]
     group, labels = periods(time_index, freq)
     seconds = ((ds["time"] - np.datetime64("1970-01-01")) / np.timedelta64(1, "s")).to_numpy()
-    params = {"quantiles": [p / 100 for p in percentiles], "min_half_width": min_half_width,
-              "setpoint": np.array(m.ASHRAE_SETPOINT_T, dtype=float),
-              "t_band": np.array(t_band, dtype=float), "rh_band": np.array(rh_band, dtype=float)}
+    params = {
+        "quantiles": [p / 100 for p in percentiles],
+        "min_half_width": min_half_width,
+        "setpoint": np.array(m.ASHRAE_SETPOINT_T, dtype=float),
+        "t_band": np.array(t_band, dtype=float),
+        "rh_band": np.array(rh_band, dtype=float),
+    }
     classes = _class_table()
     n_sensor, n_time = ds.sizes["sensor"], ds.sizes["time"]
     size = block_size(n_time)
@@ -297,15 +387,32 @@ def assess(ds: xr.Dataset, freq: str = "MS", window: str = "30D", percentiles=(7
     block = dask.delayed(_block, pure=True)
     tasks = []
     for start in range(0, n_sensor, size):
-        parts = [a[start:start + size] for a in arrays]
-        tasks.append(block(parts[0], parts[1], parts[2] if len(parts) > 2 else None, half, group,
-                           len(labels), seconds, classes, params))
-    log.info("climate: %d sensors x %d readings in %d blocks of %d sensors", n_sensor, n_time,
-             len(tasks), size)
+        parts = [a[start : start + size] for a in arrays]
+        tasks.append(
+            block(
+                parts[0],
+                parts[1],
+                parts[2] if len(parts) > 2 else None,
+                half,
+                group,
+                len(labels),
+                seconds,
+                classes,
+                params,
+            )
+        )
+    log.info(
+        "climate: %d sensors x %d readings in %d blocks of %d sensors",
+        n_sensor,
+        n_time,
+        len(tasks),
+        size,
+    )
     results = _compute(tasks, "climate metrics")
     log.info("climate: all metrics in %.1f s", time.perf_counter() - started)
     t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail = (
-        np.concatenate(part) for part in zip(*results, strict=True))
+        np.concatenate(part) for part in zip(*results, strict=True)
+    )
     return _tables(ds, t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail, labels)
 
 
@@ -316,19 +423,28 @@ def _tables(ds, t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail,
         valid = counts[:, 1].astype(float)
         per_sensor = xr.Dataset(
             {
-                "readings": ("sensor", counts[:, 0]), "valid": ("sensor", counts[:, 1]),
-                "flagged": ("sensor", counts[:, 2]), "mould": ("sensor", counts[:, 3]),
+                "readings": ("sensor", counts[:, 0]),
+                "valid": ("sensor", counts[:, 1]),
+                "flagged": ("sensor", counts[:, 2]),
+                "mould": ("sensor", counts[:, 3]),
                 "excursions": ("sensor", counts[:, 4]),
-                "T mean": ("sensor", t_mean), "RH mean": ("sensor", rh_mean),
-                "T min": ("sensor", stats[:, 0]), "T max": ("sensor", stats[:, 1]),
-                "RH min": ("sensor", stats[:, 2]), "RH max": ("sensor", stats[:, 3]),
+                "T mean": ("sensor", t_mean),
+                "RH mean": ("sensor", rh_mean),
+                "T min": ("sensor", stats[:, 0]),
+                "T max": ("sensor", stats[:, 1]),
+                "RH min": ("sensor", stats[:, 2]),
+                "RH max": ("sensor", stats[:, 3]),
                 "dew point max": ("sensor", stats[:, 4]),
-                "EMC min": ("sensor", stats[:, 5]), "EMC max": ("sensor", stats[:, 6]),
+                "EMC min": ("sensor", stats[:, 5]),
+                "EMC max": ("sensor", stats[:, 6]),
                 "TWPI (years)": ("sensor", 1.0 / (stats[:, 7] / stats[:, 8])),
-                **{f"ASHRAE {c}": ("sensor", ok_total[:, i] / valid)
-                   for i, c in enumerate(classes)},
-                **{f"in band ({name})": ("sensor", counts[:, 5 + i] / valid)
-                   for i, name in enumerate(("temperature", "relative_humidity", "both"))},
+                **{
+                    f"ASHRAE {c}": ("sensor", ok_total[:, i] / valid) for i, c in enumerate(classes)
+                },
+                **{
+                    f"in band ({name})": ("sensor", counts[:, 5 + i] / valid)
+                    for i, name in enumerate(("temperature", "relative_humidity", "both"))
+                },
             },
             coords=sensor,
         )
@@ -336,9 +452,13 @@ def _tables(ds, t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail,
         share = g_ok / g_valid
     # periods first, as ``resample`` orders its result
     per_period = xr.Dataset(
-        {**{c: (("time", "sensor"), share[:, :, i].T) for i, c in enumerate(classes)},
-         **{f"{c} first failure": (("time", "sensor"), g_fail[:, :, i].T)
-            for i, c in enumerate(classes)}},
+        {
+            **{c: (("time", "sensor"), share[:, :, i].T) for i, c in enumerate(classes)},
+            **{
+                f"{c} first failure": (("time", "sensor"), g_fail[:, :, i].T)
+                for i, c in enumerate(classes)
+            },
+        },
         coords={**sensor, "time": labels},
     )
     return per_sensor, per_period

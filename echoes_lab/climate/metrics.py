@@ -1,6 +1,7 @@
 """Preventive-conservation climate analytics: the ``ds.climate`` accessor.
 
-Read logger data with :func:`echoes_lab.read_climate` (see :mod:`echoes_lab.climate.readers`), then::
+Read logger data with :func:`echoes_lab.read_climate` (see :mod:`echoes_lab.climate.readers`),
+then::
 
     ds.climate.dew_point()          # °C, Magnus (Alduchov & Eskridge 1996)
     ds.climate.preservation_index() # years, IPI (Reilly et al. 1995); .twpi() per sensor
@@ -25,19 +26,51 @@ from echoes_lab.errors import DataError
 # Magnus coefficients over water, Alduchov & Eskridge (1996), J. Appl. Meteor. 35, 601-609,
 # "AERK" set: relative error below 0.4 % between -40 and 50 °C.
 MAGNUS_A, MAGNUS_B, MAGNUS_C = 6.1094, 17.625, 243.04  # hPa, -, °C
-R_WATER = 461.524        # J/(kg K), gas constant of water vapour (ASHRAE Fundamentals 2017, ch. 1)
-EPSILON = 0.621945       # molar-mass ratio water/dry air (ASHRAE Fundamentals 2017, ch. 1, eq. 20)
+R_WATER = 461.524  # J/(kg K), gas constant of water vapour (ASHRAE Fundamentals 2017, ch. 1)
+EPSILON = 0.621945  # molar-mass ratio water/dry air (ASHRAE Fundamentals 2017, ch. 1, eq. 20)
 STANDARD_PRESSURE = 101325.0  # Pa
 
 #: ASHRAE Handbook—HVAC Applications (2019), ch. 24 "Museums, Galleries, Archives and Libraries",
 #: Table 2: allowed short fluctuations (±) and seasonal adjustments (up/down) of the set point,
 #: which is the historic annual average. ``None`` = no limit ("as low as necessary").
 ASHRAE_CLASSES = {
-    "AA": {"rh_short": 5, "rh_up": 0, "rh_down": 0, "t_short": 2, "t_up": 5, "t_down": 5, "rh_max": 75},
-    "As": {"rh_short": 5, "rh_up": 10, "rh_down": 10, "t_short": 2, "t_up": 5, "t_down": 10, "rh_max": 75},
-    "A": {"rh_short": 10, "rh_up": 0, "rh_down": 0, "t_short": 2, "t_up": 5, "t_down": 10, "rh_max": 75},
-    "B": {"rh_short": 10, "rh_up": 10, "rh_down": 10, "t_short": 5, "t_up": 10, "t_down": None, "t_max": 30,
-          "rh_max": 75},
+    "AA": {
+        "rh_short": 5,
+        "rh_up": 0,
+        "rh_down": 0,
+        "t_short": 2,
+        "t_up": 5,
+        "t_down": 5,
+        "rh_max": 75,
+    },
+    "As": {
+        "rh_short": 5,
+        "rh_up": 10,
+        "rh_down": 10,
+        "t_short": 2,
+        "t_up": 5,
+        "t_down": 10,
+        "rh_max": 75,
+    },
+    "A": {
+        "rh_short": 10,
+        "rh_up": 0,
+        "rh_down": 0,
+        "t_short": 2,
+        "t_up": 5,
+        "t_down": 10,
+        "rh_max": 75,
+    },
+    "B": {
+        "rh_short": 10,
+        "rh_up": 10,
+        "rh_down": 10,
+        "t_short": 5,
+        "t_up": 10,
+        "t_down": None,
+        "t_max": 30,
+        "rh_max": 75,
+    },
     "C": {"rh_min": 25, "rh_max": 75, "t_max": 30},
     "D": {"rh_max": 75},
 }
@@ -52,6 +85,7 @@ EMC_OK = (5.0, 12.5)
 
 
 # -- psychrometrics ---------------------------------------------------------------------------
+
 
 def saturation_vapour_pressure(temperature):
     """Saturation vapour pressure over water in Pa (Magnus form).
@@ -79,8 +113,13 @@ def dew_point(temperature, relative_humidity):
 
 
 def absolute_humidity(temperature, relative_humidity):
-    """Water-vapour density in g/m³: ``ρ_v = e / (R_w T)`` (ideal gas, ASHRAE Fundamentals 2017 ch. 1)."""
-    return 1000.0 * vapour_pressure(temperature, relative_humidity) / (R_WATER * (temperature + 273.15))
+    """Water-vapour density in g/m³: ``ρ_v = e / (R_w T)`` (ideal gas, ASHRAE Fundamentals
+    2017 ch. 1)."""
+    return (
+        1000.0
+        * vapour_pressure(temperature, relative_humidity)
+        / (R_WATER * (temperature + 273.15))
+    )
 
 
 def mixing_ratio(temperature, relative_humidity, pressure=STANDARD_PRESSURE):
@@ -102,15 +141,20 @@ def emc_wood(temperature, relative_humidity):
     Wood and Fiber 5, 41-49); it reproduces the Handbook's Table 4-2.
     """
     t, h = temperature, relative_humidity / 100.0
-    w = 349.0 + 1.29 * t + 0.0135 * t ** 2
-    k = 0.805 + 0.000736 * t - 0.00000273 * t ** 2
-    k1 = 6.27 - 0.00938 * t - 0.000303 * t ** 2
-    k2 = 1.91 + 0.0407 * t - 0.000293 * t ** 2
+    w = 349.0 + 1.29 * t + 0.0135 * t**2
+    k = 0.805 + 0.000736 * t - 0.00000273 * t**2
+    k1 = 6.27 - 0.00938 * t - 0.000303 * t**2
+    k2 = 1.91 + 0.0407 * t - 0.000293 * t**2
     kh = k * h
-    return 1800.0 / w * (kh / (1 - kh) + (k1 * kh + 2 * k1 * k2 * kh ** 2) / (1 + k1 * kh + k1 * k2 * kh ** 2))
+    return (
+        1800.0
+        / w
+        * (kh / (1 - kh) + (k1 * kh + 2 * k1 * k2 * kh**2) / (1 + k1 * kh + k1 * k2 * kh**2))
+    )
 
 
 # -- IPI preservation metrics ----------------------------------------------------------------
+
 
 def preservation_index(temperature, relative_humidity):
     """IPI Preservation Index: years to a defined state of decay of an unstable organic object.
@@ -162,6 +206,7 @@ def mould_risk(temperature, relative_humidity):
 
 # -- moving averages on a regular time axis -----------------------------------------------------
 
+
 def _centred_mean(values: np.ndarray, half: int, min_count: int) -> np.ndarray:
     """Centred moving mean over ``2·half + 1`` steps along the last axis, NaNs skipped.
 
@@ -182,9 +227,12 @@ def _centred_mean(values: np.ndarray, half: int, min_count: int) -> np.ndarray:
 def _step(ds) -> pd.Timedelta:
     steps = np.unique(np.diff(ds.indexes["time"].values))  # unit-safe (datetime64[us] or [ns])
     if len(steps) != 1:
-        raise DataError("the time axis is not regular (steps of "
-                        f"{', '.join(str(pd.Timedelta(s)) for s in steps[:4])}); "
-                        "read the data with read_climate(..., resample='15min') first")
+        msg = (
+            "the time axis is not regular (steps of "
+            f"{', '.join(str(pd.Timedelta(s)) for s in steps[:4])}); "
+            "read the data with read_climate(..., resample='15min') first"
+        )
+        raise DataError(msg)
     return pd.Timedelta(steps[0])
 
 
@@ -198,12 +246,19 @@ def moving_average(da: xr.DataArray, window: str = "30D") -> xr.DataArray:
     half = int(pd.Timedelta(window) / _step(da)) // 2
     if da.chunks is not None:
         da = da.chunk({"time": -1})
-    return xr.apply_ufunc(_centred_mean, da, kwargs={"half": half, "min_count": half},
-                          input_core_dims=[["time"]], output_core_dims=[["time"]],
-                          dask="parallelized", output_dtypes=[float])
+    return xr.apply_ufunc(
+        _centred_mean,
+        da,
+        kwargs={"half": half, "min_count": half},
+        input_core_dims=[["time"]],
+        output_core_dims=[["time"]],
+        dask="parallelized",
+        output_dtypes=[float],
+    )
 
 
 # -- the accessor -------------------------------------------------------------------------------
+
 
 class ClimateAccessor:
     """Climate metrics of a ``Dataset(sensor, time)`` with ``temperature`` (°C) and
@@ -235,19 +290,30 @@ class ClimateAccessor:
 
     def absolute_humidity(self):
         """Water-vapour density (g/m³); see :func:`absolute_humidity`."""
-        return self._named(absolute_humidity(self.t, self.rh), "absolute_humidity", "g m-3", "absolute humidity")
+        return self._named(
+            absolute_humidity(self.t, self.rh), "absolute_humidity", "g m-3", "absolute humidity"
+        )
 
     def mixing_ratio(self, pressure: float = STANDARD_PRESSURE):
         """Humidity ratio (g/kg dry air); see :func:`mixing_ratio`."""
-        return self._named(mixing_ratio(self.t, self.rh, pressure), "mixing_ratio", "g kg-1", "humidity ratio")
+        return self._named(
+            mixing_ratio(self.t, self.rh, pressure), "mixing_ratio", "g kg-1", "humidity ratio"
+        )
 
     def emc_wood(self):
         """Equilibrium moisture content of wood (%); see :func:`emc_wood`."""
-        return self._named(emc_wood(self.t, self.rh), "emc_wood", "%", "equilibrium moisture content of wood")
+        return self._named(
+            emc_wood(self.t, self.rh), "emc_wood", "%", "equilibrium moisture content of wood"
+        )
 
     def preservation_index(self):
         """IPI Preservation Index (years) at each reading; see :func:`preservation_index`."""
-        return self._named(preservation_index(self.t, self.rh), "preservation_index", "years", "IPI preservation index")
+        return self._named(
+            preservation_index(self.t, self.rh),
+            "preservation_index",
+            "years",
+            "IPI preservation index",
+        )
 
     def twpi(self, freq: str | None = None):
         """Time-Weighted Preservation Index (years) per sensor, or per sensor and period
@@ -263,8 +329,13 @@ class ClimateAccessor:
         return mould_risk(self.t, self.rh).rename("mould_risk")
 
     # EN 15757
-    def en15757(self, variable: str = "relative_humidity", window: str = "30D", percentiles=(7, 93),
-                min_half_width: float | None = 10.0) -> xr.Dataset:
+    def en15757(
+        self,
+        variable: str = "relative_humidity",
+        window: str = "30D",
+        percentiles=(7, 93),
+        min_half_width: float | None = 10.0,
+    ) -> xr.Dataset:
         """Target band from the historical climate, EN 15757:2010 (sections 4-5, annex A).
 
         1. seasonal cycle = centred moving average over ``window`` (30 days);
@@ -289,9 +360,15 @@ class ClimateAccessor:
         lower, upper = seasonal + low, seasonal + high
         excursion = ((x < lower) | (x > upper)) & x.notnull() & seasonal.notnull()
         units = x.attrs.get("units", "")
-        return xr.Dataset({"seasonal": seasonal.assign_attrs(units=units), "fluctuation": fluctuation,
-                           "lower": lower.assign_attrs(units=units), "upper": upper.assign_attrs(units=units),
-                           "excursion": excursion})
+        return xr.Dataset(
+            {
+                "seasonal": seasonal.assign_attrs(units=units),
+                "fluctuation": fluctuation,
+                "lower": lower.assign_attrs(units=units),
+                "upper": upper.assign_attrs(units=units),
+                "excursion": excursion,
+            }
+        )
 
     # ASHRAE
     def ashrae_compliance(self, window: str = "30D") -> xr.Dataset:
@@ -303,8 +380,8 @@ class ClimateAccessor:
         it; a reading meets the short-fluctuation limit if it lies within ± the allowed
         fluctuation of that seasonal set point. Classes B and C also need T ≤ 30 °C, C RH in
         25-75 %, D RH < 75 %; AA-B need an average T of 15-25 °C, and, as every class is meant
-        to include the protection of the classes below it, RH below 75 % (class D). The Handbook does not say how
-        to average; the 30-day window follows EN 15757.
+        to include the protection of the classes below it, RH below 75 % (class D). The
+        Handbook does not say how to average; the 30-day window follows EN 15757.
         """
         t, rh = self.t, self.rh
         t_mean, rh_mean = t.mean("time"), rh.mean("time")
@@ -318,8 +395,12 @@ class ClimateAccessor:
                 rh_set = rh_season.clip(rh_mean - spec["rh_down"], rh_mean + spec["rh_up"])
                 down = -np.inf if spec["t_down"] is None else t_mean - spec["t_down"]
                 t_set = t_season.clip(down, t_mean + spec["t_up"])
-                ok = (ok & (abs(rh - rh_set) <= spec["rh_short"]) & (abs(t - t_set) <= spec["t_short"])
-                      & setpoint_ok)
+                ok = (
+                    ok
+                    & (abs(rh - rh_set) <= spec["rh_short"])
+                    & (abs(t - t_set) <= spec["t_short"])
+                    & setpoint_ok
+                )
             if "rh_min" in spec:
                 ok = ok & (rh >= spec["rh_min"])
             if "rh_max" in spec:
@@ -334,9 +415,16 @@ class ClimateAccessor:
         the next call with the same arguments on the same variables."""
         from echoes_lab.climate.engine import assess
 
-        key = (freq, tuple(t_band), tuple(rh_band),
-               *(id(v) for k, v in self._ds.variables.items()
-                 if k in ("temperature", "relative_humidity", "quality", "time")))
+        key = (
+            freq,
+            tuple(t_band),
+            tuple(rh_band),
+            *(
+                id(v)
+                for k, v in self._ds.variables.items()
+                if k in ("temperature", "relative_humidity", "quality", "time")
+            ),
+        )
         if getattr(self, "_assessed", (None,))[0] != key:
             self._assessed = (key, assess(self._ds, freq=freq, t_band=t_band, rh_band=rh_band))
         return self._assessed[1]
@@ -351,8 +439,12 @@ class ClimateAccessor:
         """
         _, per_period = self._assess(freq)
         classes = list(ASHRAE_CLASSES)
-        rows = per_period[classes].to_dataframe().add_suffix(" share").join(
-            per_period[[f"{c} first failure" for c in classes]].to_dataframe())
+        rows = (
+            per_period[classes]
+            .to_dataframe()
+            .add_suffix(" share")
+            .join(per_period[[f"{c} first failure" for c in classes]].to_dataframe())
+        )
         for name in classes:
             col = f"{name} first failure"
             rows[col] = pd.to_datetime(rows[col], unit="s")
@@ -368,18 +460,25 @@ class ClimateAccessor:
         rule = "QS-DEC" if freq == "season" else freq
         pair = self._ds[["temperature", "relative_humidity"]]
         r = pair.resample(time=rule)
-        parts = [r.mean().rename({k: f"{k}_mean" for k in pair}), r.min().rename({k: f"{k}_min" for k in pair}),
-                 r.max().rename({k: f"{k}_max" for k in pair}),
-                 pair["relative_humidity"].notnull().resample(time=rule).sum().rename("readings")]
+        parts = [
+            r.mean().rename({k: f"{k}_mean" for k in pair}),
+            r.min().rename({k: f"{k}_min" for k in pair}),
+            r.max().rename({k: f"{k}_max" for k in pair}),
+            pair["relative_humidity"].notnull().resample(time=rule).sum().rename("readings"),
+        ]
         return xr.merge(parts)
 
-    def time_in_band(self, t_band=(16.0, 25.0), rh_band=(40.0, 60.0), freq: str | None = None) -> xr.Dataset:
+    def time_in_band(
+        self, t_band=(16.0, 25.0), rh_band=(40.0, 60.0), freq: str | None = None
+    ) -> xr.Dataset:
         """Share of valid readings with T, RH and both inside the agreed band, per sensor
         (and per period with ``freq``)."""
         t, rh = self.t, self.rh
         valid = t.notnull() & rh.notnull()
         in_t, in_rh = (t >= t_band[0]) & (t <= t_band[1]), (rh >= rh_band[0]) & (rh <= rh_band[1])
-        ds = xr.Dataset({"temperature": in_t, "relative_humidity": in_rh, "both": in_t & in_rh}).where(valid)
+        ds = xr.Dataset(
+            {"temperature": in_t, "relative_humidity": in_rh, "both": in_t & in_rh}
+        ).where(valid)
         return ds.resample(time=freq).mean() if freq else ds.mean("time")
 
     def risk_table(self, t_band=(16.0, 25.0), rh_band=(40.0, 60.0)) -> pd.DataFrame:
@@ -397,24 +496,36 @@ class ClimateAccessor:
         step_h = _step(ds) / pd.Timedelta("1h")
         classes = list(ASHRAE_CLASSES)
         columns = {
-            "readings": s["readings"], "flagged": s["flagged"],
-            "T mean": s["T mean"], "T min": s["T min"], "T max": s["T max"],
-            "RH mean": s["RH mean"], "RH min": s["RH min"], "RH max": s["RH max"],
-            "dew point max": s["dew point max"], "TWPI (years)": s["TWPI (years)"],
-            "EMC min": s["EMC min"], "EMC max": s["EMC max"],
+            "readings": s["readings"],
+            "flagged": s["flagged"],
+            "T mean": s["T mean"],
+            "T min": s["T min"],
+            "T max": s["T max"],
+            "RH mean": s["RH mean"],
+            "RH min": s["RH min"],
+            "RH max": s["RH max"],
+            "dew point max": s["dew point max"],
+            "TWPI (years)": s["TWPI (years)"],
+            "EMC min": s["EMC min"],
+            "EMC max": s["EMC max"],
             "mould risk (h)": s["mould"] * step_h,
             "EN 15757 excursions": s["excursions"] / s["readings"],
             **{f"ASHRAE {k}": s[f"ASHRAE {k}"] for k in classes},
             **{k: s[k] for k in s.data_vars if k.startswith("in band")},
         }
-        table = pd.DataFrame({k: v.to_numpy() for k, v in columns.items()},
-                             index=pd.Index(s["sensor"].to_numpy(), name="sensor"))
+        table = pd.DataFrame(
+            {k: v.to_numpy() for k, v in columns.items()},
+            index=pd.Index(s["sensor"].to_numpy(), name="sensor"),
+        )
         if "room" in ds.coords:
             table.insert(0, "room", ds["room"].to_numpy())
         met = [table[f"ASHRAE {k}"] >= 1.0 for k in classes]
         table["ASHRAE class"] = np.select(met, classes, default="none")
-        table["natural ageing"] = np.where(table["TWPI (years)"] >= TWPI_GOOD, "GOOD",
-                                           np.where(table["TWPI (years)"] >= TWPI_OK, "OK", "RISK"))
+        table["natural ageing"] = np.where(
+            table["TWPI (years)"] >= TWPI_GOOD,
+            "GOOD",
+            np.where(table["TWPI (years)"] >= TWPI_OK, "OK", "RISK"),
+        )
         emc_ok = (table["EMC min"] >= EMC_OK[0]) & (table["EMC max"] <= EMC_OK[1])
         table["mechanical damage"] = np.where(emc_ok, "OK", "RISK")
         table["mould"] = np.where(table["mould risk (h)"] > 0, "RISK", "GOOD")
@@ -422,16 +533,20 @@ class ClimateAccessor:
 
     # plots (matplotlib, imported on use)
     def plot(self, sensor=None, **kwargs):
-        """Climate chart of one sensor with its EN 15757 band; see :func:`climate_plots.climate_chart`."""
+        """Climate chart of one sensor with its EN 15757 band; see
+        :func:`echoes_lab.climate.plots.climate_chart`."""
         from echoes_lab.climate.plots import climate_chart
+
         return climate_chart(self._ds, sensor, **kwargs)
 
     def psychrometric(self, **kwargs):
         """Psychrometric scatter; see :func:`climate_plots.psychrometric_scatter`."""
         from echoes_lab.climate.plots import psychrometric_scatter
+
         return psychrometric_scatter(self._ds, **kwargs)
 
     def dashboard(self, **kwargs):
-        """Risk dashboard per room; see :func:`climate_plots.risk_dashboard`."""
+        """Risk dashboard per room; see :func:`echoes_lab.climate.plots.risk_dashboard`."""
         from echoes_lab.climate.plots import risk_dashboard
+
         return risk_dashboard(self._ds, **kwargs)

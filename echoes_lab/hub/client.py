@@ -30,13 +30,15 @@ class HubClient:
         try:
             r = self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.ConnectionError:
-            raise HubError(f"the hub at {self.url} does not answer: is it running?") from None
+            msg = f"the hub at {self.url} does not answer: is it running?"
+            raise HubError(msg) from None
         if r.status_code not in ok:
             try:
                 reason = r.json().get("message") or r.reason
             except ValueError:
                 reason = r.reason
-            raise HubError(f"the hub refused {method} {path}: {r.status_code} {reason}")
+            msg = f"the hub refused {method} {path}: {r.status_code} {reason}"
+            raise HubError(msg)
         return r.json() if r.content else None
 
 
@@ -50,9 +52,11 @@ def connect(settings_file: str | Path) -> HubClient:
     try:
         secrets = read_secrets(settings.state_dir)
     except FileNotFoundError:
+        msg = f"no hub state in {settings.state_dir}: start the hub first ('make hub')"
         raise HubError(
-            f"no hub state in {settings.state_dir}: start the hub first ('make hub')"
+            msg
         ) from None
     except PermissionError:
-        raise HubError(f"cannot read {settings.state_dir}/secrets.json: run as the hub's administrator") from None
+        msg = f"cannot read {settings.state_dir}/secrets.json: run as the hub's administrator"
+        raise HubError(msg) from None
     return HubClient(hub_url(settings), secrets.api_tokens["echoes-cli"])

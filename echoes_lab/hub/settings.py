@@ -211,9 +211,11 @@ def load_settings(path: str | Path) -> Settings:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SettingsError(f"{path}: settings file not found") from None
+        msg = f"{path}: settings file not found"
+        raise SettingsError(msg) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+        msg = f"{path}: not valid TOML ({exc})"
+        raise SettingsError(msg) from None
     try:
         return Settings(**raw, source=path)
     except ValidationError as exc:

@@ -148,11 +148,15 @@ def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
     assert fail["status"] == "failed" and "ZeroDivisionError" in fail["error"]
 
     # the named server is stopped after the batch; the default one never noticed
-    wait_for(
-        lambda: "reports" not in hub.api("GET", "/users/alice").json()["servers"],
-        60,
-        "the 'reports' server to stop",
-    )
+    try:
+        wait_for(
+            lambda: "reports" not in hub.api("GET", "/users/alice").json()["servers"],
+            120,
+            "the 'reports' server to stop",
+        )
+    except TimeoutError:
+        said = [ln for ln in hub.log_tail(400).splitlines() if "reports" in ln]
+        raise AssertionError("\n".join(said[-30:])) from None
     assert psutil.pid_exists(default_pid)
     assert (
         processes(
