@@ -152,9 +152,13 @@ def measure(kind: str, idle: float) -> dict:
                 page.goto(f"{hub.url}/user/{name}/lab", timeout=180_000)
                 page.wait_for_selector(".jp-LabShell", timeout=180_000)
                 page.wait_for_selector(".jp-Launcher", timeout=180_000)
-                time.sleep(idle)
                 server = server_process(name)
-                out = {"server": mem([server])}
+                time.sleep(2)  # the lab's first requests settle
+                cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
+                time.sleep(idle)
+                # CPU the idle seat costs: the open lab polls its server every few seconds
+                cpu = 100 * (sum(server.cpu_times()[:2]) - cpu0) / (time.monotonic() - t0)
+                out = {"server": mem([server]), "server_idle_cpu_percent": cpu}
                 kernels = [c for c in server.children(recursive=True)
                            if "ipykernel" in " ".join(c.cmdline())]
                 out["kernels_while_idle"] = len(kernels)
@@ -207,6 +211,8 @@ def main() -> None:
              for k in kinds}
     row("hub + proxy + services", lambda r: total[next(k for k in kinds if res[k] is r)])
     budget = args.budget * 1024
+    print(f"{'idle server CPU, lab open (%)':34}" + "".join(
+        f" {res[k]['server_idle_cpu_percent']:23.2f}" for k in kinds))
     print()
     for k in kinds:
         seat = res[k]["server"]["pss"] + res[k]["kernel"]["pss"]

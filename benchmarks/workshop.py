@@ -175,7 +175,7 @@ def burst(hub: BenchHub, credentials: dict[str, str], kernel: str) -> tuple[list
 def prepare_echoes(hub: BenchHub, seats: int, warm: bool = True) -> dict[str, str]:
     ends = (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
     name = f"w{hub.prefix[2:]}"
-    subprocess.run(
+    done = subprocess.run(
         [
             str(BIN / "echoes-lab"),
             "workshop",
@@ -193,9 +193,13 @@ def prepare_echoes(hub: BenchHub, seats: int, warm: bool = True) -> dict[str, st
             ends,
             *(["--warm"] if warm else []),
         ],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:  # e.g. a seat not warmed: the burst still runs and counts it
+        print(f"echoes-lab workshop create answered {done.returncode}:\n{done.stdout}{done.stderr}")
+    if not (hub.root / "state" / "workshops" / name / "cards.csv").exists():
+        raise RuntimeError(done.stderr)
     cards = hub.root / "state" / "workshops" / name / "cards.csv"
     with open(cards, newline="") as fh:
         return {row["username"]: row["password"] for row in csv.DictReader(fh)}

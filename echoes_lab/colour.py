@@ -59,18 +59,23 @@ def _wavelength(name) -> float | None:
 
 def _check_grid(wl: np.ndarray, where: str) -> None:
     if wl.size < 3:
-        raise SpectralError(f"{where}: fewer than 3 wavelength columns found ({wl.tolist()})")
+        msg = f"{where}: fewer than 3 wavelength columns found ({wl.tolist()})"
+        raise SpectralError(msg)
     steps = np.diff(wl)
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0))
-        raise SpectralError(f"{where}: wavelengths must increase; {wl[i]:g} nm is followed by {wl[i + 1]:g} nm")
+        msg = f"{where}: wavelengths must increase; {wl[i]:g} nm is followed by {wl[i + 1]:g} nm"
+        raise SpectralError(msg)
     if not np.allclose(steps, steps[0], atol=1e-6):
         i = int(np.argmax(~np.isclose(steps, steps[0], atol=1e-6)))
-        raise SpectralError(
-            f"{where}: field 'wavelength': not evenly spaced ({wl.size} values, {wl[0]:g}–{wl[-1]:g} nm; "
-            f"steps of {float(steps.min()):g} to {float(steps.max()):g} nm, first irregular at "
-            f"{wl[i]:g} → {wl[i + 1]:g} nm); pass resample=<step in nm> to read_spectra, or resample "
-            "to a regular grid first, as ASTM E308 requires")
+        msg = (
+            f"{where}: field 'wavelength': not evenly spaced ({wl.size} values, "
+            f"{wl[0]:g}–{wl[-1]:g} nm; steps of {float(steps.min()):g} to "
+            f"{float(steps.max()):g} nm, first irregular at {wl[i]:g} → {wl[i + 1]:g} nm); "
+            "pass resample=<step in nm> to read_spectra, or resample to a regular grid first, "
+            "as ASTM E308 requires"
+        )
+        raise SpectralError(msg)
 
 
 #: negative reflectances smaller than this (as a fraction) are floating-point or instrument noise:
@@ -91,12 +96,18 @@ def _read_cgats(path: Path) -> pd.DataFrame:
     try:
         sds = colour.io.read_sds_from_xrite_file(str(path))
     except Exception as exc:  # colour raises several kinds on malformed files
-        raise SpectralError(f"{path}: not a readable CGATS/X-Rite spectral file "
-                            f"({type(exc).__name__}: {_short(str(exc), 120)})") from None
+        msg = (
+            f"{path}: not a readable CGATS/X-Rite spectral file "
+            f"({type(exc).__name__}: {_short(str(exc), 120)})"
+        )
+        raise SpectralError(msg) from None
     if not sds:
-        raise SpectralError(f"{path}: no spectral data (nm380 … columns) in this CGATS file")
-    rows = [{"sample": name, **{f"{w:g}": v for w, v in zip(sd.wavelengths, sd.values, strict=True)}}
-            for name, sd in sds.items()]
+        msg = f"{path}: no spectral data (nm380 … columns) in this CGATS file"
+        raise SpectralError(msg)
+    rows = [
+        {"sample": name, **{f"{w:g}": v for w, v in zip(sd.wavelengths, sd.values, strict=True)}}
+        for name, sd in sds.items()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -108,8 +119,9 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
     Parameters
     ----------
     source
-        Path of a CSV file (leading lines starting with ``#`` are notes), or a DataFrame (e.g. ``echoes_lab.open_dataset("demo-colour")``), or a
-        list of them (combined; their wavelength grids must agree).
+        Path of a CSV file (leading lines starting with ``#`` are notes), or a DataFrame (e.g.
+        ``echoes_lab.open_dataset("demo-colour")``), or a list of them (combined; their
+        wavelength grids must agree).
     layout
         ``"columns"``: one row per measurement, one column per wavelength (headers such as
         ``400``, ``400 nm``, ``R400``), other columns kept as metadata; ``"rows"``: the first
@@ -145,10 +157,13 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
         for part in parts[1:]:
             a, b = parts[0]["wavelength"].values, part["wavelength"].values
             if a.shape != b.shape or not np.allclose(a, b):
-                raise SpectralError(
-                    f"{part.attrs['source']}: field 'wavelength' ({b[0]:g}–{b[-1]:g} nm, {b.size} values) differs "
+                msg = (
+                    f"{part.attrs['source']}: field 'wavelength' ({b[0]:g}–{b[-1]:g} nm, "
+                    f"{b.size} values) differs "
                     f"from {parts[0].attrs['source']} ({a[0]:g}–{a[-1]:g} nm, {a.size} values); "
-                    "resample one to the other's grid before combining")
+                    "resample one to the other's grid before combining"
+                )
+                raise SpectralError(msg)
         out = xr.concat(parts, dim="measurement")
         out.attrs["source"] = ", ".join(p.attrs["source"] for p in parts)
         return out
@@ -169,27 +184,40 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
                 frame = pd.read_csv(source, skiprows=skip, encoding="utf-8-sig", sep=None,
                                     engine="python")
         except UnicodeDecodeError as exc:
-            raise SpectralError(f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                                f"{exc.start}); re-save it as UTF-8, or read it with pandas "
-                                "(encoding='cp1252' or 'utf-16') and pass the DataFrame") from None
+            msg = (
+                f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start}); re-save it as UTF-8, or read it with pandas "
+                "(encoding='cp1252' or 'utf-16') and pass the DataFrame"
+            )
+            raise SpectralError(msg) from None
         except (OSError, pd.errors.ParserError, csv.Error, ValueError) as exc:
-            raise SpectralError(f"{source}: cannot be read as CSV ({_short(str(exc), 160)})") from None
+            msg = f"{source}: cannot be read as CSV ({_short(str(exc), 160)})"
+            raise SpectralError(msg) from None
     else:
         frame = source
     bom = [c for c in frame.columns if str(c).startswith(("\ufeff", "ï»¿", "\ufffe"))]
     if bom:  # a byte-order mark read as text: the file was decoded with the wrong encoding
-        frame = frame.rename(columns={c: str(c).lstrip("\ufeff\ufffe").removeprefix("ï»¿") for c in bom})
-        notes.append(f"column {_short(str(bom[0]))} began with a byte-order mark (the file is UTF-8 "
-                     "with BOM read as another encoding; read it with encoding='utf-8-sig'); removed")
+        frame = frame.rename(
+            columns={c: str(c).lstrip("\ufeff\ufffe").removeprefix("ï»¿") for c in bom}
+        )
+        notes.append(
+            f"column {_short(str(bom[0]))} began with a byte-order mark (the file is UTF-8 "
+            "with BOM read as another encoding; read it with encoding='utf-8-sig'); removed"
+        )
     if layout == "auto":
-        layout = "columns" if sum(_wavelength(c) is not None for c in frame.columns) >= 3 else "rows"
+        layout = (
+            "columns" if sum(_wavelength(c) is not None for c in frame.columns) >= 3 else "rows"
+        )
     if layout == "rows":
         first = pd.to_numeric(frame.iloc[:, 0], errors="coerce")
         if first.isna().any():
             line = int(np.argmax(first.isna().to_numpy())) + 2
-            raise SpectralError(f"{where}: line {line}, column {_short(str(frame.columns[0]))}: not a "
-                                f"wavelength ({_short(frame.iloc[line - 2, 0])}); with one row per wavelength "
-                                "the first column must hold wavelengths in nm (check the separator)")
+            msg = (
+                f"{where}: line {line}, column {_short(str(frame.columns[0]))}: not a "
+                f"wavelength ({_short(frame.iloc[line - 2, 0])}); with one row per wavelength "
+                "the first column must hold wavelengths in nm (check the separator)"
+            )
+            raise SpectralError(msg)
         frame = frame.set_index(frame.columns[0]).T
         frame.index.name = "measurement"
         frame = frame.reset_index()
@@ -197,7 +225,8 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
     elif layout == "columns":
         line_of = lambda i, col: f"line {i + 2}, column '{col}'"  # noqa: E731
     else:
-        raise SpectralError(f"layout must be 'columns', 'rows' or 'auto', not {layout!r}")
+        msg = f"layout must be 'columns', 'rows' or 'auto', not {layout!r}"
+        raise SpectralError(msg)
     wl_cols = [c for c in frame.columns if _wavelength(c) is not None]
     meta_cols = [c for c in frame.columns if c not in wl_cols]
     wl = np.array([_wavelength(c) for c in wl_cols])
@@ -209,33 +238,47 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
     bad = ~np.isfinite(values)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise SpectralError(f"{where}: {line_of(i, wl_cols[j])}: missing or non-numeric reflectance "
-                            f"({_short(frame[wl_cols[j]].iloc[i])}); {int(bad.sum())} such value(s) in all")
+        msg = (
+            f"{where}: {line_of(i, wl_cols[j])}: missing or non-numeric reflectance "
+            f"({_short(frame[wl_cols[j]].iloc[i])}); {int(bad.sum())} such value(s) in all"
+        )
+        raise SpectralError(msg)
     if scale == "auto":
         scale = "percent" if values.max() > 1.5 else "fraction"
     tolerance = negative_tolerance * (100.0 if scale == "percent" else 1.0)
     if values.min() < -tolerance:
         i, j = np.argwhere(values < -tolerance)[0]
-        raise SpectralError(f"{where}: {line_of(i, wl_cols[j])}: negative reflectance {values[i, j]:g}; "
-                            "check the instrument's white/black calibration")
+        msg = (
+            f"{where}: {line_of(i, wl_cols[j])}: negative reflectance {values[i, j]:g}; "
+            "check the instrument's white/black calibration"
+        )
+        raise SpectralError(msg)
     if values.min() < 0:
         n = int((values < 0).sum())
-        notes.append(f"{n} negative value(s) down to {values.min():.3g} (floating-point noise, within "
-                     f"the tolerance of {negative_tolerance:g}) clipped to 0")
+        notes.append(
+            f"{n} negative value(s) down to {values.min():.3g} (floating-point noise, within "
+            f"the tolerance of {negative_tolerance:g}) clipped to 0"
+        )
         warnings.warn(f"{where}: {notes[-1]}", stacklevel=2)
         values = np.clip(values, 0.0, None)
     if scale == "percent":
         values = values / 100.0
     elif scale != "fraction":
-        raise SpectralError(f"scale must be 'fraction', 'percent' or 'auto', not {scale!r}")
+        msg = f"scale must be 'fraction', 'percent' or 'auto', not {scale!r}"
+        raise SpectralError(msg)
     if resample is not None:
         wl, values = _resample(wl, values, float(resample), where)
         notes.append(f"resampled to {wl[0]:g}–{wl[-1]:g} nm by {float(resample):g} nm")
     coords = {"wavelength": ("wavelength", wl, {"units": "nm"})}
     for c in meta_cols:
         coords[str(c)] = ("measurement", frame[c].to_numpy())
-    return xr.DataArray(values, dims=("measurement", "wavelength"), coords=coords, name="reflectance",
-                        attrs={"units": "1", "source": where, "scale_read": scale, "warnings": notes})
+    return xr.DataArray(
+        values,
+        dims=("measurement", "wavelength"),
+        coords=coords,
+        name="reflectance",
+        attrs={"units": "1", "source": where, "scale_read": scale, "warnings": notes},
+    )
 
 
 def _resample(wl: np.ndarray, values: np.ndarray, step: float, where: str):
@@ -243,7 +286,8 @@ def _resample(wl: np.ndarray, values: np.ndarray, step: float, where: str):
     import colour
 
     if step <= 0:
-        raise SpectralError(f"{where}: resample must be a positive step in nm, not {step:g}")
+        msg = f"{where}: resample must be a positive step in nm, not {step:g}"
+        raise SpectralError(msg)
     start, end = np.ceil(wl[0] / step) * step, np.floor(wl[-1] / step) * step
     shape = colour.SpectralShape(float(start), float(end), step)
     out = []
@@ -259,15 +303,22 @@ def _as_spectra(reflectance) -> xr.DataArray:
     if isinstance(reflectance, pd.DataFrame):
         return read_spectra(reflectance)
     if not isinstance(reflectance, xr.DataArray) or "wavelength" not in reflectance.dims:
-        raise SpectralError("reflectance must be an xarray DataArray with a 'wavelength' dimension "
-                            "(see echoes_lab.read_spectra)")
+        msg = (
+            "reflectance must be an xarray DataArray with a 'wavelength' dimension "
+            "(see echoes_lab.read_spectra)"
+        )
+        raise SpectralError(msg)
     where = reflectance.attrs.get("source", "the spectra")
     _check_grid(np.asarray(reflectance["wavelength"], dtype=float), where)
     values = np.asarray(reflectance)
     if not np.isfinite(values).all():
-        raise SpectralError(f"{where}: {int((~np.isfinite(values)).sum())} reflectance value(s) are NaN or infinite")
+        msg = (
+            f"{where}: {int((~np.isfinite(values)).sum())} reflectance value(s) are NaN or infinite"
+        )
+        raise SpectralError(msg)
     if values.min() < 0:
-        raise SpectralError(f"{where}: negative reflectance ({values.min():g}) is not physical")
+        msg = f"{where}: negative reflectance ({values.min():g}) is not physical"
+        raise SpectralError(msg)
     return reflectance
 
 
@@ -275,9 +326,11 @@ def _conditions(illuminant: str, observer: int):
     import colour
 
     if illuminant not in ILLUMINANTS:
-        raise SpectralError(f"illuminant must be one of {', '.join(ILLUMINANTS)}, not {illuminant!r}")
+        msg = f"illuminant must be one of {', '.join(ILLUMINANTS)}, not {illuminant!r}"
+        raise SpectralError(msg)
     if observer not in OBSERVERS:
-        raise SpectralError(f"observer must be 2 or 10 (degrees), not {observer!r}")
+        msg = f"observer must be 2 or 10 (degrees), not {observer!r}"
+        raise SpectralError(msg)
     return colour.MSDS_CMFS[OBSERVERS[observer]], colour.SDS_ILLUMINANTS[illuminant]
 
 
@@ -309,14 +362,22 @@ def to_xyz(reflectance, illuminant: str = "D65", observer: int = 2) -> xr.DataAr
     cmfs, illum = _conditions(illuminant, observer)
     moved = spectra.transpose(..., "wavelength")
     flat = np.asarray(moved, dtype=float).reshape(-1, moved.sizes["wavelength"])
-    msds = colour.MultiSpectralDistributions(flat.T, domain=np.asarray(moved["wavelength"], dtype=float))
+    msds = colour.MultiSpectralDistributions(
+        flat.T, domain=np.asarray(moved["wavelength"], dtype=float)
+    )
     with warnings.catch_warnings():  # colour-science notes every spectrum it extends to 360–780 nm
         warnings.simplefilter("ignore", colour.utilities.ColourRuntimeWarning)
         xyz = np.asarray(colour.msds_to_XYZ(msds, cmfs, illum, method="ASTM E308")).reshape(-1, 3)
     dims = [d for d in moved.dims if d != "wavelength"]
-    out = xr.DataArray(xyz.reshape(*[moved.sizes[d] for d in dims], 3), dims=[*dims, "xyz"],
-                       coords={**{k: v for k, v in moved.coords.items() if "wavelength" not in v.dims},
-                               "xyz": ["X", "Y", "Z"]}, name="XYZ")
+    out = xr.DataArray(
+        xyz.reshape(*[moved.sizes[d] for d in dims], 3),
+        dims=[*dims, "xyz"],
+        coords={
+            **{k: v for k, v in moved.coords.items() if "wavelength" not in v.dims},
+            "xyz": ["X", "Y", "Z"],
+        },
+        name="XYZ",
+    )
     out.attrs.update(illuminant=illuminant, observer=observer, method="ASTM E308")
     return out
 
@@ -334,7 +395,9 @@ def to_lab(reflectance, illuminant: str = "D65", observer: int = 2) -> xr.DataAr
     spectra = _as_spectra(reflectance)
     xyz = to_xyz(spectra, illuminant, observer)
     wl = np.asarray(spectra["wavelength"], dtype=float)
-    perfect = xr.DataArray(np.ones((1, wl.size)), dims=("m", "wavelength"), coords={"wavelength": wl})
+    perfect = xr.DataArray(
+        np.ones((1, wl.size)), dims=("m", "wavelength"), coords={"wavelength": wl}
+    )
     white = colour.XYZ_to_xy(to_xyz(perfect, illuminant, observer).values[0] / 100.0)
     lab = colour.XYZ_to_Lab(np.asarray(xyz) / 100.0, white)
     out = xyz.copy(data=lab).rename({"xyz": "lab"}).assign_coords(lab=LAB).rename("Lab")
@@ -364,16 +427,25 @@ def delta_e(lab1, lab2, method: str = "CIE 2000"):
     import colour
 
     if method not in DELTA_E:
-        raise SpectralError(f"unknown ΔE method {method!r}; use one of {', '.join(sorted(set(DELTA_E.values())))}")
+        msg = f"unknown ΔE method {method!r}; use one of {', '.join(sorted(set(DELTA_E.values())))}"
+        raise SpectralError(msg)
     if isinstance(lab1, xr.DataArray) or isinstance(lab2, xr.DataArray):
-        a, b = xr.broadcast(*(x if isinstance(x, xr.DataArray)
-                              else xr.DataArray(np.asarray(x, dtype=float), dims=["lab"]) for x in (lab1, lab2)))
+        a, b = xr.broadcast(
+            *(
+                x
+                if isinstance(x, xr.DataArray)
+                else xr.DataArray(np.asarray(x, dtype=float), dims=["lab"])
+                for x in (lab1, lab2)
+            )
+        )
         a, b = a.transpose(..., "lab"), b.transpose(..., "lab")
         return a.isel(lab=0, drop=True).copy(data=colour.delta_E(np.asarray(a), np.asarray(b),
                                                                  method=DELTA_E[method])).rename("delta_E")
     lab1, lab2 = np.asarray(lab1, dtype=float), np.asarray(lab2, dtype=float)
     if lab1.shape[-1] != 3 or lab2.shape[-1] != 3:
-        raise SpectralError(f"CIELAB values need 3 components on the last axis, got shapes {lab1.shape} and {lab2.shape}")
+        msg = (f"CIELAB values need 3 components on the last axis, got shapes {lab1.shape} "
+               f"and {lab2.shape}")
+        raise SpectralError(msg)
     return colour.delta_E(lab1, lab2, method=DELTA_E[method])
 
 
@@ -381,7 +453,7 @@ def delta_e(lab1, lab2, method: str = "CIE 2000"):
 
 @dataclass
 class Fading:
-    """The result of :func:`fading`: per measurement (``series``) and per object/point (``summary``)."""
+    """The result of :func:`fading`: per measurement (``series``), per object (``summary``)."""
 
     series: pd.DataFrame
     summary: pd.DataFrame
@@ -397,7 +469,9 @@ class Fading:
         for key, group in self.series.groupby(keys, sort=False):
             ax.plot(group[self.time], group["dE00"], marker="o", ms=3,
                     label=" · ".join(map(str, key if isinstance(key, tuple) else (key,))))
-        ax.axhline(self.threshold, ls="--", color="grey", label=f"threshold ΔE00 = {self.threshold:g}")
+        ax.axhline(
+            self.threshold, ls="--", color="grey", label=f"threshold ΔE00 = {self.threshold:g}"
+        )
         ax.set_ylabel("ΔE00 to first measurement")
         ax.legend(fontsize="x-small", ncol=2)
         return ax
@@ -405,7 +479,7 @@ class Fading:
 
 def fading(spectra, *, time: str = "date", by=("object", "point"), threshold: float = 1.0,
            illuminant: str = "D65", observer: int = 10) -> Fading:
-    """Fading of each object/point over time: ΔE00 to the first measurement, rate, time to threshold.
+    """Fading of each object/point over time: ΔE00 to the first reading, rate, time to threshold.
 
     For every group in ``by``, measurements are sorted by ``time``; ΔE00 (CIE 142-2001) is
     taken between each measurement and the group's first one (the cumulative change).
@@ -438,8 +512,11 @@ def fading(spectra, *, time: str = "date", by=("object", "point"), threshold: fl
     by = [by] if isinstance(by, str) else list(by)
     missing = [c for c in [time, *by] if c not in spectra.coords]
     if missing:
-        raise SpectralError(f"{spectra.attrs.get('source', 'the spectra')}: no column(s) {', '.join(missing)} "
-                            f"(have {', '.join(c for c in spectra.coords if c != 'wavelength')})")
+        msg = (
+            f"{spectra.attrs.get('source', 'the spectra')}: no column(s) {', '.join(missing)} "
+            f"(have {', '.join(c for c in spectra.coords if c != 'wavelength')})"
+        )
+        raise SpectralError(msg)
     lab = to_lab(spectra, illuminant, observer)
     table = pd.DataFrame(np.asarray(lab), columns=LAB)
     for c in [*by, time]:
@@ -462,9 +539,18 @@ def fading(spectra, *, time: str = "date", by=("object", "point"), threshold: fl
         else:
             years = threshold / rate if rate > 0 else float("inf")
             projected = True
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n": len(g),
-                     "first": g[time].iloc[0], "last": g[time].iloc[-1], "dE00_last": float(d[-1]),
-                     "rate_per_year": rate, "years_to_threshold": years, "projected": projected})
+        rows.append(
+            {
+                **dict(zip(by, key if isinstance(key, tuple) else (key,), strict=False)),
+                "n": len(g),
+                "first": g[time].iloc[0],
+                "last": g[time].iloc[-1],
+                "dE00_last": float(d[-1]),
+                "rate_per_year": rate,
+                "years_to_threshold": years,
+                "projected": projected,
+            }
+        )
     summary = pd.DataFrame(rows).set_index(by)
     return Fading(series=table[[*by, time, "years", *LAB, "dE00"]], summary=summary,
                   threshold=float(threshold), time=time)
@@ -483,19 +569,27 @@ def read_blue_wool(source) -> pd.DataFrame:
     where = str(source) if isinstance(source, (str, Path)) else "the Blue Wool table"
     need = {"standard", "exposure_mlxh", "dE00"}
     if not need <= set(frame.columns):
-        raise SpectralError(f"{where}: Blue Wool curves need columns {', '.join(sorted(need))}; "
-                            f"found {', '.join(map(str, frame.columns))}")
+        msg = (
+            f"{where}: Blue Wool curves need columns {', '.join(sorted(need))}; "
+            f"found {', '.join(map(str, frame.columns))}"
+        )
+        raise SpectralError(msg)
     for col in ("exposure_mlxh", "dE00"):
         vals = pd.to_numeric(frame[col], errors="coerce")
         if vals.isna().any() or (vals < 0).any():
             i = int(np.argmax((vals.isna() | (vals < 0)).to_numpy()))
-            raise SpectralError(f"{where}: row {i + 1}, column '{col}': {frame[col].iloc[i]!r} is not a "
-                                "non-negative number")
+            msg = (
+                f"{where}: row {i + 1}, column '{col}': {frame[col].iloc[i]!r} is not a "
+                "non-negative number"
+            )
+            raise SpectralError(msg)
         frame[col] = vals
     return frame.sort_values(["standard", "exposure_mlxh"]).reset_index(drop=True)
 
 
-def blue_wool(result: Fading, references, *, lux: float = 50.0, hours_per_year: float = 3000.0) -> pd.DataFrame:
+def blue_wool(
+    result: Fading, references, *, lux: float = 50.0, hours_per_year: float = 3000.0
+) -> pd.DataFrame:
     """The Blue Wool standard whose fading curve is closest to each object/point's.
 
     Elapsed time becomes light exposure, ``years × hours_per_year × lux / 10⁶`` Mlx·h
@@ -524,10 +618,13 @@ def blue_wool(result: Fading, references, *, lux: float = 50.0, hours_per_year: 
                 diff = g["dE00"].to_numpy()[inside] - np.interp(exposure[inside], x, y)
                 scores[std] = (float(np.sqrt(np.mean(diff ** 2))), int(inside.sum()))
         if not scores:
-            raise SpectralError(f"{key}: the exposures ({exposure.max():.3g} Mlx·h at most) fall outside every "
-                                "Blue Wool curve's range; supply curves covering them")
+            msg = (
+                f"{key}: the exposures ({exposure.max():.3g} Mlx·h at most) fall outside every "
+                "Blue Wool curve's range; supply curves covering them"
+            )
+            raise SpectralError(msg)
         ranked = sorted(scores.items(), key=lambda kv: kv[1][0])
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=False)),
                      "closest": ranked[0][0], "rms_dE00": ranked[0][1][0],
                      "runner_up": ranked[1][0] if len(ranked) > 1 else None,
                      "runner_up_rms_dE00": ranked[1][1][0] if len(ranked) > 1 else float("nan"),
@@ -569,7 +666,7 @@ class ColourFrameAccessor(_ColourMethods):
 
 
 class ColourArrayAccessor(_ColourMethods):
-    """``spectra.colour``: colorimetry of a reflectance DataArray with a ``wavelength`` dimension."""
+    """``spectra.colour``: colorimetry of a reflectance DataArray with a ``wavelength`` dim."""
 
     def __init__(self, array: xr.DataArray):
         self._array = array

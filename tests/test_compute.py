@@ -17,6 +17,7 @@ def no_gateway():
         yield
 
 
+@pytest.mark.slow
 def test_local_cluster_outside_the_hub(no_gateway):
     assert compute.gateway_address() is None
     client = compute.cluster(workers=2, worker_cores=1, worker_memory=0.5)

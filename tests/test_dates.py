@@ -67,7 +67,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("text, lo, hi, edtf, approx, uncertain, qualifier", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "text, lo, hi, edtf, approx, uncertain, qualifier", CASES, ids=[c[0] for c in CASES]
+)
 def test_forms(text, lo, hi, edtf, approx, uncertain, qualifier):
     r = parse(text)
     assert r.parsed and r.known
@@ -94,12 +96,17 @@ def test_emitted_edtf_is_read_back_with_the_same_bounds_by_the_edtf_package(text
 def test_widened_interval():
     assert (parse("c.1830").earliest_widened, parse("c.1830").latest_widened) == (1825, 1835)
     assert (parse("c.1830", approx_years=10).earliest_widened) == 1820
-    assert parse("before 1850").earliest_widened is None and parse("before 1850").latest_widened == 1850
+    assert (
+        parse("before 1850").earliest_widened is None
+        and parse("before 1850").latest_widened == 1850
+    )
     assert parse("after 1850").latest_widened is None
     assert parse("?1829").earliest_widened == 1829  # uncertain is not approximate
 
 
-@pytest.mark.parametrize("text", ["n.d.", "nd", "date not known", "no date", "undated", "s.d.", "sans date", "o.J."])
+@pytest.mark.parametrize(
+    "text", ["n.d.", "nd", "date not known", "no date", "undated", "s.d.", "sans date", "o.J."]
+)
 def test_known_absence_of_a_date(text):
     r = parse(text)
     assert r.parsed and not r.known and r.earliest is None and r.edtf is None
@@ -112,7 +119,9 @@ def test_unrecognised_strings_are_reported_not_guessed(text):
 
 
 def test_series_is_the_same_as_one_by_one_and_reports_unparsed():
-    s = pd.Series(["c.1830–41", "n.d.", "garbage", "c.1830–41", None, "1850s"], index=list("abcdef"))
+    s = pd.Series(
+        ["c.1830–41", "n.d.", "garbage", "c.1830–41", None, "1850s"], index=list("abcdef")
+    )
     table = parse_series(s)
     assert list(table.columns) == COLUMNS and list(table.index) == list("abcdef")
     assert table.loc["a", "date_earliest"] == 1830 and table.loc["d", "date_latest"] == 1841
@@ -128,7 +137,9 @@ def test_tate_years_as_written_match_the_museum(tate_dir):
     parsed = parse_series(df["date_text"])
     has_start = df["date_start"] != ""
     start = pd.to_numeric(df["date_start"], errors="coerce").astype("Int64")
-    end = pd.to_numeric(df["date_end"].where(df["date_end"] != "", df["date_start"]), errors="coerce").astype("Int64")
+    end = pd.to_numeric(
+        df["date_end"].where(df["date_end"] != "", df["date_start"]), errors="coerce"
+    ).astype("Int64")
     same = ((parsed["date_earliest"] == start) & (parsed["date_latest"] == end)).fillna(False)
     share = float(same[has_start].mean())
     parse_rate = float(parsed["date_parsed"].mean())
@@ -244,7 +255,9 @@ def test_real_display_dates_agree_with_the_sources_own_years(lang):
     near = ((abs(e - lo) <= 1) & (abs(l_ - hi) <= 1)).mean()
     within = ((e - 1 <= lo) & (hi <= l_ + 1)).mean()
     n, bar_exact, bar_near, bar_within = AGREEMENT[lang]
-    print(f"\n{lang}: {len(df)} strings, exact {exact:.1%}, ±1 year {near:.1%}, within {within:.1%}")
+    print(
+        f"\n{lang}: {len(df)} strings, exact {exact:.1%}, ±1 year {near:.1%}, within {within:.1%}"
+    )
     assert len(df) >= n
     assert exact >= bar_exact - 0.01 and near >= bar_near - 0.01 and within >= bar_within - 0.01
 
@@ -290,7 +303,9 @@ REAL_FORMS = [
 ]
 
 
-@pytest.mark.parametrize("text, lo, hi, rule, qualifier", REAL_FORMS, ids=[c[0] for c in REAL_FORMS])
+@pytest.mark.parametrize(
+    "text, lo, hi, rule, qualifier", REAL_FORMS, ids=[c[0] for c in REAL_FORMS]
+)
 def test_forms_from_real_records_and_the_rule_that_reads_them(text, lo, hi, rule, qualifier):
     r = parse(text)
     assert (r.earliest, r.latest, r.qualifier) == (lo, hi, qualifier)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from echoes_lab.demo import PACKAGED
@@ -35,6 +36,7 @@ def test_demo_data_are_messy_as_promised(demo_data):
     assert objects["Date"].str.startswith("c.").any() and (objects["Date"] == "n.d.").any()
 
 
+@pytest.mark.slow
 def test_a_curated_report_runs_with_no_shared_folder_and_no_hub(tmp_path, repo_root):
     """On a laptop, Binder or the CLI: no ECHOES_DATA, no hub, an empty home and cache.
 

@@ -32,6 +32,7 @@ def test_notebook_is_stripped_and_self_describing(path):
             assert cell in params, f"{path.name}: a parameters cell is not tagged 'parameters'"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_headless_on_echoes_kernel(path, demo_data, tmp_path, monkeypatch):
     import papermill

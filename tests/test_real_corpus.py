@@ -67,11 +67,21 @@ def test_lido_design_photograph_and_drawing_events_give_creators():
 
 
 def test_lido_machine_dates_win_and_disagreements_are_reported():
-    df = pd.concat([read(REAL / "lido" / f) for f in
-                    ("ddb-Deutsche_Fotothek.xml", "ddb-minimaldatensatz.xml", "ddb-LWL-Museum.xml")])
+    df = pd.concat(
+        [
+            read(REAL / "lido" / f)
+            for f in ("ddb-Deutsche_Fotothek.xml", "ddb-minimaldatensatz.xml", "ddb-LWL-Museum.xml")
+        ]
+    )
     dis = df.records.quality()["date_disagreements"].set_index("date_text")
-    assert dis.loc["1923", ["date_machine_earliest", "date_display_earliest"]].tolist() == [1922, 1923]
-    assert dis.loc["um 1600", ["date_machine_earliest", "date_machine_latest"]].tolist() == [1596, 1605]
+    assert dis.loc["1923", ["date_machine_earliest", "date_display_earliest"]].tolist() == [
+        1922,
+        1923,
+    ]
+    assert dis.loc["um 1600", ["date_machine_earliest", "date_machine_latest"]].tolist() == [
+        1596,
+        1605,
+    ]
     assert "1762/1780" not in dis.index                     # display and machine dates agree
     kab = df[df["date_text"] == "um 1600"].iloc[0]
     assert (kab.date_earliest, kab.date_latest) == (1596, 1605)
@@ -95,8 +105,12 @@ def test_iiif_people_medium_and_role_prefix_harvard():
 
 
 def test_iiif_navdate_wins_even_malformed_loc():
-    r = one("iiif/mirador-v2-2017498721.json")             # navDate "1949-01-01:T00:00:00Z"
-    assert (r.date_earliest, r.date_latest, r.date_rule) == (1949, 1949, "machine date: IIIF navDate")
+    r = one("iiif/mirador-v2-2017498721.json")  # navDate "1949-01-01:T00:00:00Z"
+    assert (r.date_earliest, r.date_latest, r.date_rule) == (
+        1949,
+        1949,
+        "machine date: IIIF navDate",
+    )
     assert "Ṣalāḥ al-Dīn Bak, Muḥammad, author." in r.creators   # label "Contributors"
     bsb = one("iiif/mirador-v2-canvasService.json")       # labels as de/zh/en lists
     assert bsb.date_earliest == 1451 and bsb.object_type is not pd.NA
@@ -105,7 +119,10 @@ def test_iiif_navdate_wins_even_malformed_loc():
 def test_iiif_date_statement_and_date_of_origin():
     bodleian = one("iiif/mirador-v3-001.json")
     assert bodleian.date_text == "[1787]" and bodleian.date_earliest == 1787
-    assert bodleian.creators[0] == "Becket, Mr ([London], England) [author]" and len(bodleian.creators) == 3
+    assert (
+        bodleian.creators[0] == "Becket, Mr ([London], England) [author]"
+        and len(bodleian.creators) == 3
+    )
     gau = one("iiif/mirador-v2-gau.json")
     assert gau.date_text == "around 900 or 10th century"
     assert (gau.date_earliest, gau.date_latest) == (900, 999)
@@ -116,7 +133,10 @@ def test_iiif_v2_manifest_without_context_is_read(tmp_path):
     doc = json.loads((REAL / "iiif/mirador-v2-299843.json").read_text())
     del doc["@context"]
     (tmp_path / "m.json").write_text(json.dumps(doc))
-    assert read(tmp_path / "m.json", format="iiif").iloc[0].title == "Self-Portrait Dedicated to Paul Gauguin"
+    assert (
+        read(tmp_path / "m.json", format="iiif").iloc[0].title
+        == "Self-Portrait Dedicated to Paul Gauguin"
+    )
 
 
 def test_iiif_collections_are_expanded_to_their_members():
@@ -136,7 +156,11 @@ def test_iiif_collections_are_expanded_to_their_members():
 
 def test_edm_json_record_api_provider_values():
     r = one("edm/europeana-record-2023008-limburg.json")
-    assert (r.title, r.creators, r.date_earliest) == ("Compositie", ["Van den Meersch, Vincent"], 1971)
+    assert (r.title, r.creators, r.date_earliest) == (
+        "Compositie",
+        ["Van den Meersch, Vincent"],
+        1971,
+    )
     assert r.rights == "http://www.europeana.eu/rights/rr-f/"
     b = one("edm/europeana-record-2026110-budapest.json")
     assert b.creators == ["Wenig, Bernhard"] and b.date_earliest == 1903
@@ -149,7 +173,7 @@ def test_edm_rdf_xml_provider_proxy_and_time_spans():
     r = one("edm/metis-brandsma-rdf.xml")
     assert r.title.startswith("Teksten (fotokopieën, vijf bladzijden)")
     assert "Brandsma, Titus, O.Carm., 1881-1942" in r.creators
-    assert not any(c.startswith("http") for c in r.creators)   # Europeana's agent link is not a name
+    assert not any(c.startswith("http") for c in r.creators)  # Europeana's agent link is not a name
     assert r.date_text == "[ca. 1942]" and (r.date_earliest, r.date_latest) == (1942, 1942)
     assert r.rights == "http://creativecommons.org/publicdomain/mark/1.0/"
     m = one("edm/metis-manuscriptorium-rdf.xml")
@@ -177,8 +201,13 @@ def test_tate_csv_excerpt_years_match_the_museum():
     assert len(df) == 120 and df.iloc[4].creators == ["Diane Arbus"]
     has = raw["date_start"] != ""
     end = raw["date_end"].where(raw["date_end"] != "", raw["date_start"])
-    same = (df["date_earliest"].astype("Int64").to_numpy() == pd.to_numeric(raw["date_start"]).astype("Int64").to_numpy()) & (
-        df["date_latest"].astype("Int64").to_numpy() == pd.to_numeric(end).astype("Int64").to_numpy())
+    same = (
+        df["date_earliest"].astype("Int64").to_numpy()
+        == pd.to_numeric(raw["date_start"]).astype("Int64").to_numpy()
+    ) & (
+        df["date_latest"].astype("Int64").to_numpy()
+        == pd.to_numeric(end).astype("Int64").to_numpy()
+    )
     assert pd.Series(same)[has.to_numpy()].fillna(False).mean() >= 0.95
 
 
@@ -252,7 +281,8 @@ def test_ohta_colorchecker_both_layouts():
     np.testing.assert_allclose(cols.values, rows.values)
 
 
-# -- fuzz: nothing but EchoesError ------------------------------------------------------------------
+# -- fuzz: nothing but EchoesError ---------------------------------------------------------------
+
 
 def _reader(path: Path):
     part = path.relative_to(REAL).parts[0]

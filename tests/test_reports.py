@@ -214,3 +214,41 @@ def test_a_run_that_completed_is_never_marked_interrupted_after_a_restart(tmp_pa
     }
     assert store.run(lost["id"])["status"] == "interrupted"
     assert json.loads((out / "ro-crate-metadata.json").read_text())  # untouched
+
+
+def test_the_named_server_is_stopped_after_its_last_use_even_after_an_error():
+    """Leases: one start for overlapping uses, one stop after the last (errors included); a
+    use cut off by the service's own stop leaves the server to the run under way."""
+    calls = []
+
+    class Recorded(OwnerServers):
+        async def _start(self, owner):
+            calls.append(("start", owner))
+
+        async def stop(self, owner):
+            calls.append(("stop", owner))
+
+    async def scenario():
+        s = Recorded("http://127.0.0.1:9/hub/api", "x", "http://127.0.0.1:9", linger=0.05)
+        async with s.lease("ada"), s.lease("ada"):
+            pass
+        await asyncio.sleep(0.2)
+        with pytest.raises(NotFound):
+            async with s.lease("ada"):
+                raise NotFound("x")
+        await asyncio.sleep(0.2)
+        assert s.leases["ada"] == 0
+
+        async def cut_off():
+            async with s.lease("bob"):
+                await asyncio.sleep(10)
+
+        task = asyncio.ensure_future(cut_off())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0.2)
+
+    asyncio.run(scenario())
+    assert calls == [("start", "ada"), ("start", "ada"), ("stop", "ada"), ("start", "ada"),
+                     ("stop", "ada"), ("start", "bob")]

@@ -167,6 +167,7 @@ def test_a_run_that_cannot_start_still_leaves_a_failed_crate(tmp_path):
     assert validate_crate(tmp_path / "k") == []
 
 
+@pytest.mark.slow
 def test_batch_on_a_dask_cluster(data_env, tmp_path):
     from distributed import Client, LocalCluster
 

@@ -110,3 +110,35 @@ def _remove_groups(limits) -> None:
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(procs))
 
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a process as another uid")
+def test_examples_are_copied_as_the_user_not_as_root():
+    """Root never writes into a user's home itself (issue 13: root followed users' links).
+
+    The home here is root's and not writable by ``nobody``: a copy made as root would succeed,
+    the copy made as the user cannot, which shows who made it; in the user's own home it works
+    and the files are the user's."""
+    import asyncio
+    import logging
+    import pwd
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    nobody = pwd.getpwnam("nobody")
+    tmp_path = Path(tempfile.mkdtemp(prefix="echoes-examples-"))  # reachable by nobody
+    examples = tmp_path / "notebooks"
+    examples.mkdir()
+    (examples / "a.ipynb").write_text("{}")
+    tmp_path.chmod(0o755)
+    fake = SimpleNamespace(examples_dir=str(examples), home_dir=str(tmp_path / "root-home"),
+                           user=SimpleNamespace(name="nobody"), log=logging.getLogger("t"))
+    os.mkdir(fake.home_dir, 0o755)
+    asyncio.run(spawner.EchoesSpawner._copy_examples(fake, nobody.pw_uid, nobody.pw_gid))
+    assert not os.path.exists(os.path.join(fake.home_dir, "examples"))
+    os.chown(fake.home_dir, nobody.pw_uid, nobody.pw_gid)
+    asyncio.run(spawner.EchoesSpawner._copy_examples(fake, nobody.pw_uid, nobody.pw_gid))
+    copied = os.path.join(fake.home_dir, "examples", "a.ipynb")
+    assert os.stat(copied).st_uid == nobody.pw_uid
+    shutil.rmtree(tmp_path)

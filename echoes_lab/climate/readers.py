@@ -43,10 +43,14 @@ MISSING, DUPLICATE, RH_OUT_OF_RANGE, T_OUT_OF_RANGE, OUT_OF_ORDER = 1, 2, 4, 8, 
 FLAGS = {"missing": MISSING, "duplicate_timestamp": DUPLICATE, "rh_out_of_range": RH_OUT_OF_RANGE,
          "temperature_out_of_range": T_OUT_OF_RANGE, "out_of_time_order": OUT_OF_ORDER}
 
-_TIME = re.compile(r"^(date[ _/-]?time|timestamp|time[ _]?stamp|datum[ _/-]?zeit|zeitstempel|horodatage|"
-                   r"date|datum|time|zeit|heure|fecha|data)\b", re.I)
-_COMBINED = re.compile(r"^(date[ _/-]?time|timestamp|time[ _]?stamp|datum[ _/-]?zeit|zeitstempel|horodatage)",
-                       re.I)
+_TIME = re.compile(
+    r"^(date[ _/-]?time|timestamp|time[ _]?stamp|datum[ _/-]?zeit|zeitstempel|horodatage|"
+    r"date|datum|time|zeit|heure|fecha|data)\b",
+    re.I,
+)
+_COMBINED = re.compile(
+    r"^(date[ _/-]?time|timestamp|time[ _]?stamp|datum[ _/-]?zeit|zeitstempel|horodatage)", re.I
+)
 _DATE_ONLY = re.compile(r"^(date|datum|fecha|data)\b", re.I)
 _TIME_ONLY = re.compile(r"^(time|zeit|heure|hora)\b", re.I)
 _TEMP = re.compile(r"temp|°\s*[cf]\b|celsius|fahrenheit|^t\s*\(", re.I)
@@ -111,15 +115,35 @@ def read_climate(source, *, sensor: str | None = None, room: str | None = None,
         path = Path(source)
         name = str(path)
         if not path.exists():
-            raise DataError(f"{path}: no such file")
+            msg = f"{path}: no such file"
+            raise DataError(msg)
         if path.suffix in (".nc", ".nc4", ".netcdf", ".h5"):
-            return _validate_gridded(xr.open_dataset(path, chunks={}), name, temperature_unit, rh_range, t_range)
+            return _validate_gridded(
+                xr.open_dataset(path, chunks={}), name, temperature_unit, rh_range, t_range
+            )
         if path.suffix == ".zarr" or (path / ".zattrs").exists() or (path / "zarr.json").exists():
-            return _validate_gridded(xr.open_zarr(path, consolidated=(path / ".zmetadata").exists()), name, temperature_unit, rh_range, t_range)
+            return _validate_gridded(
+                xr.open_zarr(path, consolidated=(path / ".zmetadata").exists()),
+                name,
+                temperature_unit,
+                rh_range,
+                t_range,
+            )
         frame, lines, layout = _read_text(path, max_columns, max_bytes)
         sensor = sensor or path.stem
-    ds = _from_long(frame, name, lines, sensor, room, temperature_unit, resample, dayfirst, rh_range,
-                    t_range, layout)
+    ds = _from_long(
+        frame,
+        name,
+        lines,
+        sensor,
+        room,
+        temperature_unit,
+        resample,
+        dayfirst,
+        rh_range,
+        t_range,
+        layout,
+    )
     ds.attrs["layout"] = json.dumps(layout, ensure_ascii=False)
     return ds
 
@@ -178,7 +202,9 @@ def _read_text(path: Path, max_columns: int = MAX_COLUMNS,
         name, spec = preset
         sep = spec["sep"]
         names = _split(lines[spec["names"]], sep)
-        units = _split(lines[spec["units"]], sep) if spec["units"] is not None else [""] * len(names)
+        units = (
+            _split(lines[spec["units"]], sep) if spec["units"] is not None else [""] * len(names)
+        )
         body = [ln for ln in lines[spec["data"]:] if ln.strip().strip(sep).strip()]
         rows = [_split(ln, sep) for ln in body]
         width = max([len(names)] + [len(r) for r in rows])
@@ -186,11 +212,18 @@ def _read_text(path: Path, max_columns: int = MAX_COLUMNS,
         frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)])
         columns: dict[str, pd.Series] = {}
         if name == "Tinytag":
-            desc = next((_split(ln, sep) for ln in lines[:spec["names"]] if ln.startswith("Description")), [])
-            serial = next((_split(ln, sep) for ln in lines[:spec["names"]] if ln.startswith("S/N")), [])
+            desc = next(
+                (_split(ln, sep) for ln in lines[: spec["names"]] if ln.startswith("Description")),
+                [],
+            )
+            serial = next(
+                (_split(ln, sep) for ln in lines[: spec["names"]] if ln.startswith("S/N")), []
+            )
             columns["time"] = frame["c1"]
             for i, prop in enumerate(names):
-                col = {"temperature": "temperature", "humidity": "relative humidity"}.get(prop.lower())
+                col = {"temperature": "temperature", "humidity": "relative humidity"}.get(
+                    prop.lower()
+                )
                 if col:
                     columns[col] = frame[f"c{i}"]
             where = next((d for d in desc[2:] if d), None)
@@ -226,16 +259,20 @@ def _read_text(path: Path, max_columns: int = MAX_COLUMNS,
     for i, line in enumerate(head):
         for candidate in (",", ";", "\t"):
             fields = _split(line, candidate)
-            if len(fields) >= 2 and any(_TIME.match(f) for f in fields) and (
-                    any(_RH.search(f) for f in fields) or any(_TEMP.search(f) for f in fields)):
-                if len(fields) > best:  # the separator that splits the header into most fields
-                    header_at, sep, best = i, candidate, len(fields)
+            # the separator that splits the header into most fields
+            if (len(fields) >= 2 and any(_TIME.match(f) for f in fields)
+                    and (any(_RH.search(f) for f in fields) or any(_TEMP.search(f) for f in fields))
+                    and len(fields) > best):
+                header_at, sep, best = i, candidate, len(fields)
         if header_at is not None:
             break
     if header_at is None:
-        raise DataError(f"{path}: no header line with a timestamp column (date/time/timestamp) and a "
-                        "temperature or RH column in the first 60 lines; is this a logger export? "
-                        "(exports of T&D, Tinytag and Rotronic are recognised by their layout)")
+        msg = (
+            f"{path}: no header line with a timestamp column (date/time/timestamp) and a "
+            "temperature or RH column in the first 60 lines; is this a logger export? "
+            "(exports of T&D, Tinytag and Rotronic are recognised by their layout)"
+        )
+        raise DataError(msg)
     names = _split(lines[header_at], sep)
     skip = []
     units_line = None
@@ -256,13 +293,19 @@ def _read_text(path: Path, max_columns: int = MAX_COLUMNS,
                             decimal=decimal, skipinitialspace=True, quoting=csv.QUOTE_MINIMAL,
                             dtype_backend="numpy_nullable", index_col=False, on_bad_lines="error")
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the table under the header on line {header_at + 1} "
-                        f"with separator {sep!r} ({exc}); check the export's separator") from None
+        msg = (
+            f"{path}: cannot read the table under the header on line {header_at + 1} "
+            f"with separator {sep!r} ({exc}); check the export's separator"
+        )
+        raise DataError(msg) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.loc[:, [c for c in frame.columns if c and not c.startswith("Unnamed")]]
     if units_line is not None:  # "T/°C" in the header or "°C" on the units line: the same thing
         units = _split(lines[units_line], sep)
-        frame.columns = [f"{c} ({u})" if u and u not in c else c for c, u in zip(frame.columns, units + [""] * len(frame.columns), strict=False)]
+        frame.columns = [
+            f"{c} ({u})" if u and u not in c else c
+            for c, u in zip(frame.columns, units + [""] * len(frame.columns), strict=False)
+        ]
     layout.update({"preset": None, "separator": sep, "header_line": header_at + 1,
                    "units_line": units_line + 1 if units_line is not None else None,
                    "marker_lines": [s + 1 for s in skip if s != units_line],
@@ -281,19 +324,28 @@ def _date_order(text: pd.Series) -> tuple[bool | None, str]:
     day_first = np.flatnonzero((a > 12).to_numpy(dtype=bool))
     month_first = np.flatnonzero((b > 12).to_numpy(dtype=bool))
     if len(day_first) and len(month_first):
-        return None, (f"contradictory: row {day_first[0]} ({text.iloc[day_first[0]]!r}) is day-first, "
-                      f"row {month_first[0]} ({text.iloc[month_first[0]]!r}) month-first")
+        return None, (
+            f"contradictory: row {day_first[0]} ({text.iloc[day_first[0]]!r}) is day-first, "
+            f"row {month_first[0]} ({text.iloc[month_first[0]]!r}) month-first"
+        )
     if len(day_first):
-        return True, f"day first: {text.iloc[day_first[0]]!r} (row {day_first[0]}) has a day above 12"
+        return (
+            True,
+            f"day first: {text.iloc[day_first[0]]!r} (row {day_first[0]}) has a day above 12",
+        )
     if len(month_first):
-        return False, f"month first: {text.iloc[month_first[0]]!r} (row {month_first[0]}) has a day above 12"
+        return (
+            False,
+            f"month first: {text.iloc[month_first[0]]!r} (row {month_first[0]}) has a day above 12",
+        )
     return None, "ambiguous: no day above 12 in any row"
 
 
 def _pick(columns, pattern, what, name, required=True):
     hits = [c for c in columns if pattern.search(str(c))]
     if not hits and required:
-        raise DataError(f"{name}: no {what} column among {list(columns)}")
+        msg = f"{name}: no {what} column among {list(columns)}"
+        raise DataError(msg)
     return hits[0] if hits else None
 
 
@@ -316,8 +368,11 @@ def _parse_times(values: pd.Series, name: str, first_line: int | None, dayfirst:
             pass
         dayfirst, evidence = _date_order(text)
         if evidence.startswith("contradictory"):
-            raise DataError(f"{name}: the dates are {evidence}; the export mixes two date orders: "
-                            "fix the export (or pass dayfirst= and check the flagged rows)")
+            msg = (
+                f"{name}: the dates are {evidence}; the export mixes two date orders: "
+                "fix the export (or pass dayfirst= and check the flagged rows)"
+            )
+            raise DataError(msg)
         if dayfirst is None and text.str.match(r"^\s*\d{1,2}\.\d{1,2}\.\d{2,4}").any():
             dayfirst, evidence = True, "day first: dates written with dots (d.m.y) are day-first"
     attempts = []
@@ -326,17 +381,26 @@ def _parse_times(values: pd.Series, name: str, first_line: int | None, dayfirst:
         attempts.append((int(parsed.isna().sum()), parsed.diff().nunique(), first, parsed))
     bad, _, first, parsed = min(attempts, key=lambda a: (a[0], a[1]))
     if dayfirst is None and evidence.startswith("ambiguous"):
-        evidence += f"; read {'day' if first else 'month'} first, the order giving the most regular series"
+        evidence += (
+            f"; read {'day' if first else 'month'} first, the order giving the most regular series"
+        )
     layout["date_order"] = evidence
     if bad:
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         where = f"line {first_line + row}" if first_line else f"row {row}"
         value = text.iloc[row]
-        other = pd.to_datetime(pd.Series([value]), format="mixed", dayfirst=not first, errors="coerce")
-        hint = ("pass dayfirst=True or False" if pd.notna(value) and other.notna().all()
-                else "the time column holds something that is not a date here: fix or delete that line")
-        raise DataError(f"{name}: {where}: cannot read {value!r} as a date and time "
-                        f"({bad} such values); {hint}")
+        other = pd.to_datetime(
+            pd.Series([value]), format="mixed", dayfirst=not first, errors="coerce"
+        )
+        hint = (
+            "pass dayfirst=True or False"
+            if pd.notna(value) and other.notna().all()
+            else "the time column holds something that is not a date here: fix or delete that line"
+        )
+        msg = (
+            f"{name}: {where}: cannot read {value!r} as a date and time ({bad} such values); {hint}"
+        )
+        raise DataError(msg)
     return parsed
 
 
@@ -346,8 +410,19 @@ def _lines(rows: np.ndarray, first_line: int | None, limit: int = 8) -> str:
     return f"{label} {shown}" + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
-def _from_long(frame, name, first_line, sensor, room, temperature_unit, resample, dayfirst, rh_range,
-               t_range, layout=None):
+def _from_long(
+    frame,
+    name,
+    first_line,
+    sensor,
+    room,
+    temperature_unit,
+    resample,
+    dayfirst,
+    rh_range,
+    t_range,
+    layout=None,
+):
     layout = {} if layout is None else layout
     cols = list(frame.columns)
     combined = _pick(cols, _COMBINED, "timestamp", name, required=False)
@@ -359,18 +434,37 @@ def _from_long(frame, name, first_line, sensor, room, temperature_unit, resample
         stamp = frame[combined or _pick(cols, _TIME, "timestamp (date/time/timestamp)", name)]
     frame = frame.assign(_row=np.arange(len(frame)),
                          time=_parse_times(stamp, name, first_line, dayfirst, layout))
-    t_col = _pick([c for c in cols if not _RH.search(c)], _TEMP, "temperature", name, required=False)
+    t_col = _pick(
+        [c for c in cols if not _RH.search(c)], _TEMP, "temperature", name, required=False
+    )
     rh_col = _pick(cols, _RH, "relative humidity", name, required=False)
     if t_col is None and rh_col is None:
-        raise DataError(f"{name}: no temperature or relative humidity column among {list(cols)}; "
-                        "name them (e.g. 'Temperature (°C)', 'RH (%)') or pass a DataFrame")
-    layout["variables"] = [v for v, c in (("temperature", t_col), ("relative_humidity", rh_col)) if c]
+        msg = (
+            f"{name}: no temperature or relative humidity column among {list(cols)}; "
+            "name them (e.g. 'Temperature (°C)', 'RH (%)') or pass a DataFrame"
+        )
+        raise DataError(msg)
+    layout["variables"] = [
+        v for v, c in (("temperature", t_col), ("relative_humidity", rh_col)) if c
+    ]
     s_col = _pick(cols, _SENSOR, "sensor", name, required=False)
     r_col = _pick(cols, _ROOM, "room", name, required=False)
     frame["sensor"] = frame[s_col].astype(str) if s_col else (sensor or "sensor")
     frame["room"] = frame[r_col].astype(str) if r_col else (room or frame["sensor"])
-    used = {combined, date_col, time_col, t_col, rh_col, s_col, r_col, "sensor", "room", "time", "_row",
-            "temperature_unit"}
+    used = {
+        combined,
+        date_col,
+        time_col,
+        t_col,
+        rh_col,
+        s_col,
+        r_col,
+        "sensor",
+        "room",
+        "time",
+        "_row",
+        "temperature_unit",
+    }
     extra = [c for c in cols if c not in used and not pd.api.types.is_numeric_dtype(frame[c])
              and frame.groupby("sensor")[c].nunique(dropna=False).max() == 1]
     for col in (t_col, rh_col):
@@ -388,22 +482,48 @@ def _from_long(frame, name, first_line, sensor, room, temperature_unit, resample
         flags = pd.Series(0, index=one.index, dtype="int16")
         if len(backwards):
             flags.iloc[backwards] |= OUT_OF_ORDER
-            issues.append(f"{key}: {len(backwards)} readings earlier than the one before ("
-                          f"{_lines(one['_row'].to_numpy()[backwards], first_line)}); sorted by time and flagged")
+            issues.append(
+                f"{key}: {len(backwards)} readings earlier than the one before ("
+                f"{_lines(one['_row'].to_numpy()[backwards], first_line)}); "
+                "sorted by time and flagged"
+            )
         one = one.assign(quality=flags).sort_values("time", kind="stable")
         dup = one["time"].duplicated(keep="first").to_numpy()
         if dup.any():
-            clash = one[one["time"].duplicated(keep=False)].groupby("time")[["temperature", "relative_humidity"]].nunique()
+            clash = (
+                one[one["time"].duplicated(keep=False)]
+                .groupby("time")[["temperature", "relative_humidity"]]
+                .nunique()
+            )
             differing = int((clash > 1).any(axis=1).sum())
-            issues.append(f"{key}: {int(dup.sum())} duplicated timestamps ({_lines(one['_row'].to_numpy()[dup], first_line)}); "
-                          f"first reading kept and flagged" + (f", {differing} of them with differing values" if differing else ""))
+            issues.append(
+                f"{key}: {int(dup.sum())} duplicated timestamps "
+                f"({_lines(one['_row'].to_numpy()[dup], first_line)}); "
+                f"first reading kept and flagged"
+                + (f", {differing} of them with differing values" if differing else "")
+            )
             keep_flag = one["time"].duplicated(keep=False).to_numpy() & ~dup
-            one = one.assign(quality=one["quality"].to_numpy() | np.where(keep_flag, DUPLICATE, 0))[~dup]
-        one = _flag_range(one, key, "relative_humidity", rh_range, "%", RH_OUT_OF_RANGE, "RH", first_line, issues)
-        one = _flag_range(one, key, "temperature", t_range, "°C", T_OUT_OF_RANGE, "temperature", first_line, issues)
+            one = one.assign(quality=one["quality"].to_numpy() | np.where(keep_flag, DUPLICATE, 0))[
+                ~dup
+            ]
+        one = _flag_range(
+            one, key, "relative_humidity", rh_range, "%", RH_OUT_OF_RANGE, "RH", first_line, issues
+        )
+        one = _flag_range(
+            one,
+            key,
+            "temperature",
+            t_range,
+            "°C",
+            T_OUT_OF_RANGE,
+            "temperature",
+            first_line,
+            issues,
+        )
         pieces[key] = one.set_index("time")
     if not pieces:
-        raise DataError(f"{name}: no readings")
+        msg = f"{name}: no readings"
+        raise DataError(msg)
 
     rooms = {k: str(p["room"].iloc[0]) for k, p in pieces.items()}
     kept = {c: {k: str(p[c].iloc[0]) for k, p in pieces.items()} for c in extra}
@@ -412,8 +532,12 @@ def _from_long(frame, name, first_line, sensor, room, temperature_unit, resample
                              max(p.index.max() for p in pieces.values()), freq=resample)
         for key, one in pieces.items():
             values = one[["temperature", "relative_humidity"]].resample(resample).mean()
-            bits = [((one["quality"] & b) > 0).resample(resample).max().fillna(False).astype("int16") * b
-                    for b in FLAGS.values() if b != MISSING]
+            bits = [
+                ((one["quality"] & b) > 0).resample(resample).max().fillna(False).astype("int16")
+                * b
+                for b in FLAGS.values()
+                if b != MISSING
+            ]
             pieces[key] = values.assign(quality=sum(bits)).reindex(grid)
     times = pd.DatetimeIndex(sorted(set().union(*(p.index for p in pieces.values()))), name="time")
     sensors = sorted(pieces)
@@ -426,10 +550,19 @@ def _from_long(frame, name, first_line, sensor, room, temperature_unit, resample
         q[i] = one["quality"].fillna(0).to_numpy("int16")
     q |= np.where(np.isnan(t) & np.isnan(rh), MISSING, 0).astype("int16")
     _describe_gaps(sensors, times, q, issues)
-    ds = xr.Dataset({"temperature": (("sensor", "time"), t), "relative_humidity": (("sensor", "time"), rh),
-                     "quality": (("sensor", "time"), q)},
-                    coords={"sensor": sensors, "time": times, "room": ("sensor", [rooms[s] for s in sensors]),
-                            **{_coord_name(c): ("sensor", [kept[c][s] for s in sensors]) for c in extra}})
+    ds = xr.Dataset(
+        {
+            "temperature": (("sensor", "time"), t),
+            "relative_humidity": (("sensor", "time"), rh),
+            "quality": (("sensor", "time"), q),
+        },
+        coords={
+            "sensor": sensors,
+            "time": times,
+            "room": ("sensor", [rooms[s] for s in sensors]),
+            **{_coord_name(c): ("sensor", [kept[c][s] for s in sensors]) for c in extra},
+        },
+    )
     ds = _attrs(ds, name, issues)
     for var in ("temperature", "relative_humidity"):
         if var not in layout.get("variables", [var]):
@@ -447,7 +580,11 @@ def _coord_name(column: str) -> str:
 def _to_celsius(frame, t_col, declared, name):
     temp = frame["temperature"]
     if declared is not None:
-        units = frame["sensor"].map(declared) if isinstance(declared, dict) else pd.Series(declared, index=frame.index)
+        units = (
+            frame["sensor"].map(declared)
+            if isinstance(declared, dict)
+            else pd.Series(declared, index=frame.index)
+        )
     elif "temperature_unit" in frame.columns:
         units = frame["temperature_unit"].astype(str)
     elif _FAHRENHEIT.search(t_col):
@@ -455,12 +592,16 @@ def _to_celsius(frame, t_col, declared, name):
     else:
         units = pd.Series("degC", index=frame.index)
         if temp.notna().any() and temp.median() > 45:
-            raise DataError(f"{name}: column {t_col!r} has a median of {temp.median():.1f}, too warm for °C "
-                            "indoors and the header names no unit; pass temperature_unit='degF' or 'degC'")
+            msg = (
+                f"{name}: column {t_col!r} has a median of {temp.median():.1f}, too warm for °C "
+                "indoors and the header names no unit; pass temperature_unit='degF' or 'degC'"
+            )
+            raise DataError(msg)
     units = units.fillna("degC").str.replace("°", "deg").str.strip()
     unknown = sorted(set(units) - {"degC", "degF", "C", "F", "degc", "degf"})
     if unknown:
-        raise DataError(f"{name}: unknown temperature unit(s) {unknown}; use degC or degF")
+        msg = f"{name}: unknown temperature unit(s) {unknown}; use degC or degF"
+        raise DataError(msg)
     fahrenheit = units.str.upper().str.endswith("F").to_numpy()
     return temp.where(~fahrenheit, (temp - 32.0) * 5.0 / 9.0)
 
@@ -469,9 +610,14 @@ def _flag_range(one, key, col, bounds, unit, bit, label, first_line, issues):
     bad = ~one[col].between(*bounds) & one[col].notna()
     if bad.any():
         values = sorted(set(one.loc[bad, col].round(2)))[:5]
-        issues.append(f"{key}: {int(bad.sum())} {label} readings outside {bounds[0]:g}–{bounds[1]:g} {unit} "
-                      f"({_lines(one.loc[bad, '_row'].to_numpy(), first_line)}; values {values}); masked and flagged")
-        one = one.assign(quality=one["quality"].to_numpy() | np.where(bad, bit, 0), **{col: one[col].mask(bad)})
+        issues.append(
+            f"{key}: {int(bad.sum())} {label} readings outside {bounds[0]:g}–{bounds[1]:g} {unit} "
+            f"({_lines(one.loc[bad, '_row'].to_numpy(), first_line)}; values {values}); "
+            "masked and flagged"
+        )
+        one = one.assign(
+            quality=one["quality"].to_numpy() | np.where(bad, bit, 0), **{col: one[col].mask(bad)}
+        )
     return one
 
 
@@ -487,9 +633,13 @@ def _describe_gaps(sensors, times, q, issues, limit=3):
         step = gaps.median()
         big = gaps[gaps > 2 * step]
         if len(big):
-            shown = "; ".join(f"{a:%Y-%m-%d %H:%M} to {a + g:%Y-%m-%d %H:%M}" for a, g in big.iloc[:limit].items())
-            issues.append(f"{key}: {len(big)} gap(s) longer than two of its steps of {step}: {shown}"
-                          + (" …" if len(big) > limit else ""))
+            shown = "; ".join(
+                f"{a:%Y-%m-%d %H:%M} to {a + g:%Y-%m-%d %H:%M}" for a, g in big.iloc[:limit].items()
+            )
+            issues.append(
+                f"{key}: {len(big)} gap(s) longer than two of its steps of {step}: {shown}"
+                + (" …" if len(big) > limit else "")
+            )
 
 
 # -- NetCDF / Zarr -------------------------------------------------------------------------
@@ -501,16 +651,20 @@ def _validate_gridded(ds, name, declared, rh_range, t_range):
     ds = ds.rename({t_var: "temperature", rh_var: "relative_humidity"}) if (t_var, rh_var) != (
         "temperature", "relative_humidity") else ds
     if set(ds["temperature"].dims) != {"sensor", "time"}:
-        raise DataError(f"{name}: temperature has dims {ds['temperature'].dims}; expected (sensor, time)")
+        msg = f"{name}: temperature has dims {ds['temperature'].dims}; expected (sensor, time)"
+        raise DataError(msg)
     ds = ds.transpose("sensor", "time", ...)
-    unit = (declared if isinstance(declared, str) else None) or ds["temperature"].attrs.get("units", "degC")
+    unit = (declared if isinstance(declared, str) else None) or ds["temperature"].attrs.get(
+        "units", "degC"
+    )
     unit = str(unit).replace("°", "deg").strip()
     if unit in ("degF", "F", "fahrenheit"):
         ds["temperature"] = (ds["temperature"] - 32.0) * 5.0 / 9.0
     elif unit in ("K", "kelvin"):
         ds["temperature"] = ds["temperature"] - 273.15
     elif unit not in ("degC", "C", "celsius", "degree_Celsius"):
-        raise DataError(f"{name}: temperature units {unit!r} not understood; use degC, degF or K")
+        msg = f"{name}: temperature units {unit!r} not understood; use degC, degF or K"
+        raise DataError(msg)
     issues: list[str] = []
     index = ds.indexes["time"]
     if not index.is_monotonic_increasing or index.has_duplicates:
@@ -526,13 +680,23 @@ def _validate_gridded(ds, name, declared, rh_range, t_range):
                | xr.where(bad_t, T_OUT_OF_RANGE, 0)).astype("int16")
     if "quality" in ds:
         quality = quality | ds["quality"].astype("int16")
-    ds = ds.assign(temperature=t.where(~bad_t), relative_humidity=rh.where(~bad_rh), quality=quality)
+    ds = ds.assign(
+        temperature=t.where(~bad_t), relative_humidity=rh.where(~bad_rh), quality=quality
+    )
     return _attrs(ds, name, issues)
 
 
 def _attrs(ds, name, issues):
-    ds["temperature"].attrs = {"units": "degC", "long_name": "air temperature", "standard_name": "air_temperature"}
-    ds["relative_humidity"].attrs = {"units": "%", "long_name": "relative humidity", "standard_name": "relative_humidity"}
+    ds["temperature"].attrs = {
+        "units": "degC",
+        "long_name": "air temperature",
+        "standard_name": "air_temperature",
+    }
+    ds["relative_humidity"].attrs = {
+        "units": "%",
+        "long_name": "relative humidity",
+        "standard_name": "relative_humidity",
+    }
     ds["quality"].attrs = {"long_name": "quality flags", "flag_masks": list(FLAGS.values()),
                            "flag_meanings": " ".join(FLAGS)}
     ds.attrs.update({"source": name, "issues": issues})

@@ -128,8 +128,9 @@ CENTURY_NUM = re.compile(
     rf"(?<![\d.])(?P<n>\d{{1,2}})(?:st|nd|rd|th|e|er|ème|eme|esimo|\.|°|º)?\s*-?\s*{CENTURY_WORD}",
     re.I)
 # "Siglo 19", "secolo 20": the number after the word
-CENTURY_NUM_BEFORE = re.compile(r"\b(?:secolo|siglo)\s+(?P<n>\d{1,2})(?![\d.]|\s*(?:st|nd|rd|th)\b)",
-                                re.I)
+CENTURY_NUM_BEFORE = re.compile(
+    r"\b(?:secolo|siglo)\s+(?P<n>\d{1,2})(?![\d.]|\s*(?:st|nd|rd|th)\b)", re.I
+)
 CENTURY_ROMAN_AFTER = re.compile(
     rf"\b(?P<r>[IVXL]{{1,7}})(?:e|er|ème|eme|°|º)?\s+{CENTURY_WORD}", re.I)
 # centuries named by their hundreds ("Cinquecento", "'500": the 1500s, Italian usage) or by an
@@ -186,8 +187,10 @@ EDTF_LIKE = re.compile(r"^[\dXu~?%/.\[\]{},\-\s]+$")
 
 # whole calendar dates and timestamps: only their year is kept (we work in whole years), so the
 # month of "1921-07-01" can never be read as the end of a short range ("1921–07")
-ISO_DATE = re.compile(r"(?<![\d.])(?P<y>\d{4})-(?P<m>[01]\d)-(?P<d>[0-3]\d)"
-                      r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\d])")
+ISO_DATE = re.compile(
+    r"(?<![\d.])(?P<y>\d{4})-(?P<m>[01]\d)-(?P<d>[0-3]\d)"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\d])"
+)
 # day-month-year with dots or slashes (European "1.7.1921", "01/07/1921"; month-first orders
 # give the same year, which is all we keep)
 DMY_DATE = re.compile(r"(?<![\d.])(?P<a>\d{1,2})[./](?P<b>\d{1,2})[./](?P<y>\d{4})(?![\d])")
@@ -446,10 +449,10 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
         lambda m: f"{ORDINAL_WORD[(m.group('w') or m.group('es')).lower()]}th century", s)
     if n_named or n_ordinal:
         rules.append("named century")
-    if m := BARE_ROMAN.match(s):
-        if _roman(m.group("r")):  # "XVIII" alone (the Italian catalogue's DTZG): a century
-            s = f"sec. {m.group('r')}{m.group('rest') or ''}"
-            rules.append("bare roman numeral")
+    # "XVIII" alone (the Italian catalogue's DTZG field): a century
+    if (m := BARE_ROMAN.match(s)) and _roman(m.group("r")):
+        s = f"sec. {m.group('r')}{m.group('rest') or ''}"
+        rules.append("bare roman numeral")
     s, n_iso = ISO_DATE.subn(lambda m: m.group("y"), s)
     s, n_dmy = DMY_DATE.subn(lambda m: m.group("y") if int(m.group("a")) <= 31
                              and int(m.group("b")) <= 31 else m.group(0), s)

@@ -41,13 +41,28 @@ from echoes_lab.errors import DataError, UnsafeXMLError
 #: column mappings of common exports: schema field -> source column
 PRESETS: dict[str, dict[str, str]] = {
     # the Tate's collection data on GitHub (artwork_data.csv / the flattened snapshot)
-    "tate": {"id": "accession_number", "title": "title", "creators": "artist",
-             "date_text": "date_text", "object_type": "classification", "materials": "medium",
-             "dimensions": "dimensions", "rights": "credit_line"},
+    "tate": {
+        "id": "accession_number",
+        "title": "title",
+        "creators": "artist",
+        "date_text": "date_text",
+        "object_type": "classification",
+        "materials": "medium",
+        "dimensions": "dimensions",
+        "rights": "credit_line",
+    },
     # ECHOES Lab's demo export (a typical collection-management system's CSV)
-    "echoes-demo": {"id": "Object Number", "title": "Title", "creators": "Maker", "date_text": "Date",
-                    "object_type": "Object Type", "materials": "Medium", "dimensions": "Dimensions",
-                    "place": "Place", "rights": "Rights"},
+    "echoes-demo": {
+        "id": "Object Number",
+        "title": "Title",
+        "creators": "Maker",
+        "date_text": "Date",
+        "object_type": "Object Type",
+        "materials": "Medium",
+        "dimensions": "Dimensions",
+        "place": "Place",
+        "rights": "Rights",
+    },
 }
 
 LIDO = "{http://www.lido-schema.org}"
@@ -61,19 +76,25 @@ def parse_xml(path: Path) -> Element:
     try:
         return safe_et.parse(str(path), forbid_dtd=True).getroot()
     except DefusedXmlException as exc:
-        raise UnsafeXMLError(
+        msg = (
             f"{path}: refused for safety: the file declares a DTD, an entity or an external "
             f"reference ({type(exc).__name__}); export it without them"
-        ) from None
+        )
+        raise UnsafeXMLError(msg) from None
     except ParseError as exc:
         line, col = exc.position
-        raise DataError(f"{path}: not well-formed XML at line {line}, column {col + 1}") from None
+        msg = f"{path}: not well-formed XML at line {line}, column {col + 1}"
+        raise DataError(msg) from None
 
 
 def _texts(el: Element | None, path: str) -> list[str]:
     if el is None:
         return []
-    return [" ".join(e.text.split()) for e in el.iterfind(path, {"lido": LIDO[1:-1]}) if e.text and e.text.strip()]
+    return [
+        " ".join(e.text.split())
+        for e in el.iterfind(path, {"lido": LIDO[1:-1]})
+        if e.text and e.text.strip()
+    ]
 
 
 def _first(values: list[str]) -> str | None:
@@ -93,21 +114,34 @@ def guard_table(path: Path, max_columns: int = MAX_COLUMNS, max_bytes: int = MAX
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:
-        raise DataError(f"{path}: {size:,} bytes, over the limit of {max_bytes:,} for a text export; "
-                        "split the file, or pass a larger max_bytes= if it is really one export")
+        msg = (
+            f"{path}: {size:,} bytes, over the limit of {max_bytes:,} for a text export; "
+            "split the file, or pass a larger max_bytes= if it is really one export"
+        )
+        raise DataError(msg)
     with path.open("rb") as fh:
         head = fh.read(4_000_000)
     first = head.split(b"\n", 1)[0]
     widest = max(first.count(s) for s in (b",", b";", b"\t")) + 1
     if widest > max_columns or (b"\n" not in head and len(head) == 4_000_000):
-        raise DataError(f"{path}: line 1 has {widest:,} fields (limit {max_columns:,}); not the table "
-                        "this reader expects (wrong separator, or a transposed table?); pass a larger "
-                        "max_columns= if it really is that wide")
+        msg = (
+            f"{path}: line 1 has {widest:,} fields (limit {max_columns:,}); not the table "
+            "this reader expects (wrong separator, or a transposed table?); pass a larger "
+            "max_columns= if it really is that wide"
+        )
+        raise DataError(msg)
 
 
 
-def read_csv(path: Path, mapping: dict[str, str], encoding: str = "utf-8", sep: str | None = None,
-             creators_sep: str = ";", max_columns: int = MAX_COLUMNS, max_bytes: int = MAX_BYTES) -> list[dict]:
+def read_csv(
+    path: Path,
+    mapping: dict[str, str],
+    encoding: str = "utf-8",
+    sep: str | None = None,
+    creators_sep: str = ";",
+    max_columns: int = MAX_COLUMNS,
+    max_bytes: int = MAX_BYTES,
+) -> list[dict]:
     """Records from a CSV export; ``mapping`` names the source column of each schema field.
 
     Files wider than ``max_columns`` fields or larger than ``max_bytes`` are refused with an
@@ -121,28 +155,35 @@ def read_csv(path: Path, mapping: dict[str, str], encoding: str = "utf-8", sep: 
     except UnicodeDecodeError as exc:
         raw = Path(path).read_bytes()
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
+        msg = (
             f"{path}: line {line} is not valid {encoding} (byte {raw[exc.start]:#04x} at offset "
             f"{exc.start}); give the file's encoding, e.g. encoding='latin-1'"
-        ) from None
+        )
+        raise DataError(msg) from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+        msg = f"{path}: not a readable CSV ({exc})"
+        raise DataError(msg) from None
     return from_frame(frame, mapping, str(path), creators_sep)
 
 
-def from_frame(frame, mapping: dict[str, str], name: str = "the table", creators_sep: str = ";") -> list[dict]:
+def from_frame(
+    frame, mapping: dict[str, str], name: str = "the table", creators_sep: str = ";"
+) -> list[dict]:
     """Records from a table already in memory (e.g. ``echoes_lab.open_dataset(...)``)."""
     missing = [f"{field} ← '{col}'" for field, col in mapping.items() if col not in frame.columns]
     if missing:
-        raise DataError(
+        msg = (
             f"{name}: mapped column(s) missing: {', '.join(missing)}; it has: "
             f"{', '.join(map(str, frame.columns))}"
         )
+        raise DataError(msg)
     out = []
     for row in frame.astype("string").fillna("").to_dict("records"):
         rec = {field: (row[col].strip() or None) for field, col in mapping.items()}
         creators = rec.get("creators")
-        rec["creators"] = [c.strip() for c in creators.split(creators_sep) if c.strip()] if creators else []
+        rec["creators"] = (
+            [c.strip() for c in creators.split(creators_sep) if c.strip()] if creators else []
+        )
         rec["original"] = row
         out.append(rec)
     return out
@@ -150,7 +191,9 @@ def from_frame(frame, mapping: dict[str, str], name: str = "the table", creators
 
 # -- OAI-PMH Dublin Core -----------------------------------------------------------------------
 
-def harvest_oai(url: str, metadata_prefix: str = "oai_dc", set_spec: str | None = None) -> list[dict]:
+def harvest_oai(
+    url: str, metadata_prefix: str = "oai_dc", set_spec: str | None = None
+) -> list[dict]:
     """Harvest Dublin Core records from an OAI-PMH endpoint, following resumption tokens."""
     from sickle import Sickle
     from sickle.oaiexceptions import NoRecordsMatch
@@ -163,11 +206,12 @@ def harvest_oai(url: str, metadata_prefix: str = "oai_dc", set_spec: str | None 
     except NoRecordsMatch:
         return []
     except Exception as exc:  # network, HTTP and OAI errors all mean "harvest failed"
-        raise DataError(f"OAI-PMH harvest from {url} failed: {exc}") from None
+        msg = f"OAI-PMH harvest from {url} failed: {exc}"
+        raise DataError(msg) from None
     out = []
     for r in records:
         md = r.metadata or {}
-        first = lambda key: _first([v for v in md.get(key, []) if v])  # noqa: E731
+        first = lambda key, md=md: _first([v for v in md.get(key, []) if v])  # noqa: E731
         out.append({
             "id": r.header.identifier, "title": first("title"), "creators": md.get("creator", []),
             "date_text": first("date"), "object_type": first("type"),
@@ -219,8 +263,11 @@ def _year(text: str | None) -> int | None:
 
 
 def _actor_name(actor: Element) -> str | None:
-    values = [v for v in actor.iterfind("lido:nameActorSet/lido:appellationValue", {"lido": LIDO[1:-1]})
-              if v.text and v.text.strip()]
+    values = [
+        v
+        for v in actor.iterfind("lido:nameActorSet/lido:appellationValue", {"lido": LIDO[1:-1]})
+        if v.text and v.text.strip()
+    ]
     if not values:
         return None
     preferred = [v for v in values if v.get(f"{LIDO}pref") in PREFERRED]
@@ -242,7 +289,11 @@ def _lido_record(rec: Element) -> dict:
             if not name:
                 continue
             # one actor, however many alternative or display names: keyed by its identifier
-            ids = [i.text.strip() for i in actor.iterfind(f"{LIDO}actorID") if i.text and i.text.strip()]
+            ids = [
+                i.text.strip()
+                for i in actor.iterfind(f"{LIDO}actorID")
+                if i.text and i.text.strip()
+            ]
             key = ids[0] if ids else name
             role = _term(air.find(f"{LIDO}roleActor"))
             if key in seen:
@@ -250,7 +301,12 @@ def _lido_record(rec: Element) -> dict:
                 if role and role not in entry["role"].split("; "):
                     entry["role"] = "; ".join(filter(None, [entry["role"], role]))
                 continue
-            seen[key] = entry = {"name": name, "role": role or "", "event": etype, "id": key if ids else None}
+            seen[key] = entry = {
+                "name": name,
+                "role": role or "",
+                "event": etype,
+                "id": key if ids else None,
+            }
             actors.append(entry)
     main = making[0][0] if making else None
     date_el = main.find(f"{LIDO}eventDate") if main is not None else None
@@ -267,14 +323,19 @@ def _lido_record(rec: Element) -> dict:
         "actors": actors,
         "date_text": display,
         "machine_dates": (lo, hi if hi is not None else lo, "LIDO earliestDate/latestDate")
-        if lo is not None or hi is not None else None,
+        if lo is not None or hi is not None
+        else None,
         "object_type": _term(rec.find(f".//{LIDO}objectWorkType")),
         "materials": materials,
-        "dimensions": _first(_texts(rec, ".//lido:objectMeasurementsSet/lido:displayObjectMeasurements")),
+        "dimensions": _first(
+            _texts(rec, ".//lido:objectMeasurementsSet/lido:displayObjectMeasurements")
+        ),
         "place": _first(_texts(main, "lido:eventPlace/lido:displayPlace"))
-        or _first(_texts(main, "lido:eventPlace/lido:place/lido:namePlaceSet/lido:appellationValue")),
-        "rights": _first(_texts(rights_el, "lido:creditLine")) or _term(
-            rights_el.find(f"{LIDO}rightsType") if rights_el is not None else None),
+        or _first(
+            _texts(main, "lido:eventPlace/lido:place/lido:namePlaceSet/lido:appellationValue")
+        ),
+        "rights": _first(_texts(rights_el, "lido:creditLine"))
+        or _term(rights_el.find(f"{LIDO}rightsType") if rights_el is not None else None),
         "original": safe_et.tostring(rec, encoding="unicode"),
     }
 
@@ -291,8 +352,11 @@ def read_lido(path: Path) -> list[dict]:
     root = parse_xml(path)
     records = [root] if root.tag == f"{LIDO}lido" else root.findall(f"{LIDO}lido")
     if not records:
-        raise DataError(f"{path}: no lido:lido record found under <{_local(root.tag)}>; is this LIDO? "
-                        "(an OAI-PMH response is read with format='oai-file')")
+        msg = (
+            f"{path}: no lido:lido record found under <{_local(root.tag)}>; is this LIDO? "
+            "(an OAI-PMH response is read with format='oai-file')"
+        )
+        raise DataError(msg)
     return [_lido_record(rec) for rec in records]
 
 
@@ -314,20 +378,29 @@ def read_oai_file(path: Path) -> list[dict]:
     path = Path(path)
     files = sorted(path.glob("*.xml")) if path.is_dir() else [path]
     if not files:
-        raise DataError(f"{path}: no *.xml OAI-PMH responses in this folder")
+        msg = f"{path}: no *.xml OAI-PMH responses in this folder"
+        raise DataError(msg)
     out = []
     for file in files:
         root = parse_xml(file)
         if root.tag != f"{OAI}OAI-PMH":
-            raise DataError(f"{file}: not an OAI-PMH response (root element <{_local(root.tag)}>)")
+            msg = f"{file}: not an OAI-PMH response (root element <{_local(root.tag)}>)"
+            raise DataError(msg)
         for err in root.iter(f"{OAI}error"):
             if err.get("code") == "noRecordsMatch":
                 continue
-            raise DataError(f"{file}: the repository answered with OAI-PMH error "
-                            f"'{err.get('code')}': {(err.text or '').strip()}")
+            msg = (
+                f"{file}: the repository answered with OAI-PMH error "
+                f"'{err.get('code')}': {(err.text or '').strip()}"
+            )
+            raise DataError(msg)
         for rec in root.iter(f"{OAI}record"):
             header = rec.find(f"{OAI}header")
-            ident = _first([e.text.strip() for e in header.iter(f"{OAI}identifier") if e.text]) if header is not None else None
+            ident = (
+                _first([e.text.strip() for e in header.iter(f"{OAI}identifier") if e.text])
+                if header is not None
+                else None
+            )
             if header is not None and header.get("status") == "deleted":
                 continue
             metadata = rec.find(f"{OAI}metadata")
@@ -339,16 +412,24 @@ def read_oai_file(path: Path) -> list[dict]:
             elif payload.tag == f"{LIDO}lido":
                 out.append({**_lido_record(payload), "oai_identifier": ident})
             elif payload.tag == f"{LIDO}lidoWrap":
-                out += [{**_lido_record(r), "oai_identifier": ident} for r in payload.findall(f"{LIDO}lido")]
+                out += [
+                    {**_lido_record(r), "oai_identifier": ident}
+                    for r in payload.findall(f"{LIDO}lido")
+                ]
             else:
-                raise DataError(f"{file}: record {ident}: metadata format <{_local(payload.tag)}> is not "
-                                "read (oai_dc and LIDO are); harvest with metadataPrefix=oai_dc or lido")
+                msg = (
+                    f"{file}: record {ident}: metadata format <{_local(payload.tag)}> is not "
+                    "read (oai_dc and LIDO are); harvest with metadataPrefix=oai_dc or lido"
+                )
+                raise DataError(msg)
     return out
 
 
 def _dc_record(dc: Element, ident: str | None) -> dict:
     def values(name):
-        return [" ".join(e.text.split()) for e in dc.iter(f"{DC}{name}") if e.text and e.text.strip()]
+        return [
+            " ".join(e.text.split()) for e in dc.iter(f"{DC}{name}") if e.text and e.text.strip()
+        ]
 
     return {"id": ident, "title": _first(values("title")), "creators": values("creator"),
             "date_text": _first(values("date")), "object_type": _first(values("type")),
@@ -362,26 +443,119 @@ def _dc_record(dc: Element, ident: str | None) -> dict:
 #: metadata labels (lower case, without a trailing "(English)"-like note) mapped to schema fields
 FIELD_LABELS = {
     "title": {"title", "titre", "titel", "titolo", "título", "name", "object title"},
-    "creators": {"creator", "creators", "artist", "artists", "maker", "makers", "author", "authors",
-                 "auteur", "auteurs", "künstler", "künstler/in", "artista", "autore", "autor", "urheber",
-                 "hersteller", "créateur", "artiste", "people", "contributor", "contributors",
-                 "personen", "personnes", "persone", "personas", "photographer", "fotograf"},
-    "date_text": {"date", "dated", "datum", "data", "fecha", "date made", "creation date",
-                  "date statement", "date of origin", "date of creation", "datierung", "entstehungszeit",
-                  "date de création", "data di creazione", "fecha de creación", "production date",
-                  "object date", "display date", "date created", "created"},
-    "object_type": {"type", "object type", "object name", "classification", "genre", "objektkategorie",
-                    "objekttyp", "objektart", "type d'objet", "tipo", "tipo de objeto", "document type",
-                    "original format", "work type"},
-    "materials": {"medium", "materials", "material", "technique", "materials and techniques",
-                  "material/technik", "technik", "matériaux", "matériau", "materiale", "materiali",
-                  "técnica", "materiales", "support"},
-    "dimensions": {"dimensions", "measurements", "size", "extent", "umfang", "maße", "abmessungen",
-                   "dimensioni", "dimensiones"},
-    "place": {"place", "place made", "place of creation", "origin", "lieu", "place of origin", "ort",
-              "entstehungsort", "herstellungsort", "luogo", "lugar", "lieu de création"},
+    "creators": {
+        "creator",
+        "creators",
+        "artist",
+        "artists",
+        "maker",
+        "makers",
+        "author",
+        "authors",
+        "auteur",
+        "auteurs",
+        "künstler",
+        "künstler/in",
+        "artista",
+        "autore",
+        "autor",
+        "urheber",
+        "hersteller",
+        "créateur",
+        "artiste",
+        "people",
+        "contributor",
+        "contributors",
+        "personen",
+        "personnes",
+        "persone",
+        "personas",
+        "photographer",
+        "fotograf",
+    },
+    "date_text": {
+        "date",
+        "dated",
+        "datum",
+        "data",
+        "fecha",
+        "date made",
+        "creation date",
+        "date statement",
+        "date of origin",
+        "date of creation",
+        "datierung",
+        "entstehungszeit",
+        "date de création",
+        "data di creazione",
+        "fecha de creación",
+        "production date",
+        "object date",
+        "display date",
+        "date created",
+        "created",
+    },
+    "object_type": {
+        "type",
+        "object type",
+        "object name",
+        "classification",
+        "genre",
+        "objektkategorie",
+        "objekttyp",
+        "objektart",
+        "type d'objet",
+        "tipo",
+        "tipo de objeto",
+        "document type",
+        "original format",
+        "work type",
+    },
+    "materials": {
+        "medium",
+        "materials",
+        "material",
+        "technique",
+        "materials and techniques",
+        "material/technik",
+        "technik",
+        "matériaux",
+        "matériau",
+        "materiale",
+        "materiali",
+        "técnica",
+        "materiales",
+        "support",
+    },
+    "dimensions": {
+        "dimensions",
+        "measurements",
+        "size",
+        "extent",
+        "umfang",
+        "maße",
+        "abmessungen",
+        "dimensioni",
+        "dimensiones",
+    },
+    "place": {
+        "place",
+        "place made",
+        "place of creation",
+        "origin",
+        "lieu",
+        "place of origin",
+        "ort",
+        "entstehungsort",
+        "herstellungsort",
+        "luogo",
+        "lugar",
+        "lieu de création",
+    },
 }
-_LABEL_NOTE = re.compile(r"\s*\((?:english|en|deutsch|de|français|fr|italiano|it|español|es)\)\s*$", re.I)
+_LABEL_NOTE = re.compile(
+    r"\s*\((?:english|en|deutsch|de|français|fr|italiano|it|español|es)\)\s*$", re.I
+)
 _ROLE_PREFIX = re.compile(r"^(?P<role>[A-Z][\w .'/-]{1,30}):\s+(?P<name>\S.*)$")
 
 
@@ -412,19 +586,25 @@ def _all_labels(value) -> set[str]:
 
 def _iiif_version(doc, path) -> int:
     if not isinstance(doc, dict):
-        raise DataError(f"{path}: not a IIIF Presentation document (a JSON object is expected)")
+        msg = f"{path}: not a IIIF Presentation document (a JSON object is expected)"
+        raise DataError(msg)
     context = json.dumps(doc.get("@context", ""))
     if "presentation/3" in context:
         return 3
     if "presentation/2" in context:
         return 2
     # no (or another) @context: judge by the keys each version requires
-    if "@id" in doc and (str(doc.get("@type", "")).startswith("sc:") or "sequences" in doc or "manifests" in doc):
+    if "@id" in doc and (
+        str(doc.get("@type", "")).startswith("sc:") or "sequences" in doc or "manifests" in doc
+    ):
         return 2
     if "id" in doc and doc.get("type") in ("Manifest", "Collection"):
         return 3
-    raise DataError(f"{path}: not a IIIF Presentation 2 or 3 manifest or collection (its @context is "
-                    f"{context}, and it has neither @id with @type sc:… nor id with type Manifest)")
+    msg = (
+        f"{path}: not a IIIF Presentation 2 or 3 manifest or collection (its @context is "
+        f"{context}, and it has neither @id with @type sc:… nor id with type Manifest)"
+    )
+    raise DataError(msg)
 
 
 def _is_collection(doc, version) -> bool:
@@ -434,13 +614,20 @@ def _is_collection(doc, version) -> bool:
 def _iiif_manifest(doc: dict, version: int) -> dict:
     if version == 3:
         ident = doc.get("id")
-        rights = doc.get("rights") or _first(_lang((doc.get("requiredStatement") or {}).get("value")))
+        rights = doc.get("rights") or _first(
+            _lang((doc.get("requiredStatement") or {}).get("value"))
+        )
     else:
         ident = doc.get("@id")
         rights = doc.get("license") or _first(_lang(doc.get("attribution")))
         rights = rights[0] if isinstance(rights, list) and rights else rights
-    rec: dict = {"id": ident, "title": _first(_lang(doc.get("label"))), "creators": [], "actors": [],
-                 "rights": rights}
+    rec: dict = {
+        "id": ident,
+        "title": _first(_lang(doc.get("label"))),
+        "creators": [],
+        "actors": [],
+        "rights": rights,
+    }
     for pair in doc.get("metadata", []) or []:
         if not isinstance(pair, dict):
             continue
@@ -452,7 +639,9 @@ def _iiif_manifest(doc: dict, version: int) -> dict:
             if field == "creators":
                 for v in values:
                     m = _ROLE_PREFIX.match(v)
-                    name, role = (m.group("name"), m.group("role")) if m else (v, next(iter(labels)))
+                    name, role = (
+                        (m.group("name"), m.group("role")) if m else (v, next(iter(labels)))
+                    )
                     if name not in rec["creators"]:
                         rec["creators"].append(name)
                         rec["actors"].append({"name": name, "role": role, "event": "", "id": None})
@@ -472,7 +661,12 @@ def _iiif_manifest(doc: dict, version: int) -> dict:
 def _members(doc: dict, version: int) -> list[dict]:
     if version == 3:
         return [m for m in doc.get("items", []) if isinstance(m, dict)]
-    return [m for key in ("collections", "manifests", "members") for m in doc.get(key, []) if isinstance(m, dict)]
+    return [
+        m
+        for key in ("collections", "manifests", "members")
+        for m in doc.get(key, [])
+        if isinstance(m, dict)
+    ]
 
 
 def read_iiif(path: Path, *, members: str = "local", max_members: int = 1000,
@@ -509,8 +703,11 @@ def read_iiif(path: Path, *, members: str = "local", max_members: int = 1000,
         bar.update(1)
         if len(out) >= max_members:
             bar.close()
-            raise DataError(f"{path}: the collection has more than max_members={max_members} "
-                            "manifests; pass a larger max_members= to read them all")
+            msg = (
+                f"{path}: the collection has more than max_members={max_members} "
+                "manifests; pass a larger max_members= to read them all"
+            )
+            raise DataError(msg)
         member = _resolve_member(stub, ver, Path(path).parent, members)
         if member is None:
             rec = _iiif_manifest(stub, ver)
@@ -558,7 +755,8 @@ def _resolve_member(stub: dict, version: int, folder: Path, members: str):
     return None
 
 
-# -- Europeana EDM: Record API JSON ------------------------------------------------------------------
+# -- Europeana EDM: Record API JSON ---------------------------------------------------------------
+
 
 def _edm_values(value) -> list[str]:
     """A Record API value in any of its forms: a language map ({"def": [...], "en": [...]}),
@@ -589,11 +787,15 @@ def read_edm(path: Path) -> list[dict]:
     out = []
     for n, item in enumerate(objects):
         if not isinstance(item, dict):
-            raise DataError(f"{path}: item {n}: not a Europeana record (a JSON object is expected)")
+            msg = f"{path}: item {n}: not a Europeana record (a JSON object is expected)"
+            raise DataError(msg)
         obj = item.get("object") or item.get("fullbean") or item.get("fullBean") or item
         if not isinstance(obj, dict) or not isinstance(obj.get("proxies"), list):
-            raise DataError(f"{path}: item {n}: not a Europeana EDM record (no 'proxies' list); "
-                            "save the Record API's JSON (record/v2/<id>.json)")
+            msg = (
+                f"{path}: item {n}: not a Europeana EDM record (no 'proxies' list); "
+                "save the Record API's JSON (record/v2/<id>.json)"
+            )
+            raise DataError(msg)
         proxies = [p for p in obj["proxies"] if isinstance(p, dict)]
         provider = [p for p in proxies if not p.get("europeanaProxy")] or proxies[:1]
         europeana = [p for p in proxies if p.get("europeanaProxy")]
@@ -606,7 +808,7 @@ def read_edm(path: Path) -> list[dict]:
                     for kind in ("agents", "concepts", "places") for e in obj.get(kind) or []
                     if isinstance(e, dict) and e.get("about")}
 
-        def labelled(key):
+        def labelled(key, entities=entities):
             return [entities.get(v) or v for v in get(key)]
 
         creators = labelled("dcCreator")
@@ -614,28 +816,49 @@ def read_edm(path: Path) -> list[dict]:
         spans = {t.get("about"): t for t in obj.get("timespans", []) or [] if isinstance(t, dict)}
         dates = [d for d in get("dcDate") + get("dctermsCreated") if d not in spans]
         machine = None
-        for ref in get("dctermsCreated") + get("dcDate") + get("dctermsCreated", europeana) + get("dcDate", europeana):
+        for ref in (
+            get("dctermsCreated")
+            + get("dcDate")
+            + get("dctermsCreated", europeana)
+            + get("dcDate", europeana)
+        ):
             span = spans.get(ref)
             if span is None or "data.europeana.eu/timespan/" in (ref or ""):
                 continue  # Europeana's century entities are enrichments, not the provider's date
-            lo, hi = _year(_first(_edm_values(span.get("begin")))), _year(_first(_edm_values(span.get("end"))))
+            lo, hi = (
+                _year(_first(_edm_values(span.get("begin")))),
+                _year(_first(_edm_values(span.get("end")))),
+            )
             if lo is not None or hi is not None:
-                machine = (lo if lo is not None else hi, hi if hi is not None else lo, "EDM edm:begin/edm:end")
+                machine = (
+                    lo if lo is not None else hi,
+                    hi if hi is not None else lo,
+                    "EDM edm:begin/edm:end",
+                )
                 break
-        aggregation = next((a for a in obj.get("aggregations", []) or [] if isinstance(a, dict)), {})
-        out.append({
-            "id": obj.get("about"), "title": _first(get("dcTitle")) or _first(_edm_values(obj.get("title"))),
-            "creators": creators, "date_text": _first(dates), "machine_dates": machine,
-            "object_type": _first(labelled("dcType")),
-            "materials": _first(labelled("dctermsMedium") or labelled("dcFormat")),
-            "dimensions": _first(get("dctermsExtent")),
-            "place": _first(labelled("dctermsSpatial") or labelled("dcCoverage")),
-            "rights": _first(_edm_values(aggregation.get("edmRights"))), "original": obj,
-        })
+        aggregation = next(
+            (a for a in obj.get("aggregations", []) or [] if isinstance(a, dict)), {}
+        )
+        out.append(
+            {
+                "id": obj.get("about"),
+                "title": _first(get("dcTitle")) or _first(_edm_values(obj.get("title"))),
+                "creators": creators,
+                "date_text": _first(dates),
+                "machine_dates": machine,
+                "object_type": _first(labelled("dcType")),
+                "materials": _first(labelled("dctermsMedium") or labelled("dcFormat")),
+                "dimensions": _first(get("dctermsExtent")),
+                "place": _first(labelled("dctermsSpatial") or labelled("dcCoverage")),
+                "rights": _first(_edm_values(aggregation.get("edmRights"))),
+                "original": obj,
+            }
+        )
     return out
 
 
-# -- Europeana EDM: RDF/XML ---------------------------------------------------------------------------
+# -- Europeana EDM: RDF/XML ----------------------------------------------------------------------
+
 
 def _position(raw: str, text: str) -> int:
     m = re.search(r"<(?:dc:date|dcterms:created)\b[^>]*>\s*" + re.escape(text) + r"\s*<", raw)
@@ -662,7 +885,8 @@ def read_edm_rdf(path: Path) -> list[dict]:
     try:
         graph.parse(str(path), format="xml")
     except Exception as exc:  # rdflib raises many kinds for bad RDF/XML
-        raise DataError(f"{path}: not readable as RDF/XML ({type(exc).__name__}: {exc})") from None
+        msg = f"{path}: not readable as RDF/XML ({type(exc).__name__}: {exc})"
+        raise DataError(msg) from None
     finally:
         quiet.level = level
 
@@ -686,7 +910,9 @@ def read_edm_rdf(path: Path) -> list[dict]:
         def texts(prop):
             return [t for t in (label(o) for o in values(prop)) if t]
 
-        creators = list(dict.fromkeys(t for t in texts(DCNS.creator) if not t.startswith(("http", "auth"))))
+        creators = list(
+            dict.fromkeys(t for t in texts(DCNS.creator) if not t.startswith(("http", "auth")))
+        )
         date_nodes = values(DCNS.date) + values(DCTERMS.created)
         # rdflib keeps no order: the display date is the provider's first in the file
         literals = sorted({label(o) for o in date_nodes if isinstance(o, Literal) and label(o)},
@@ -696,12 +922,17 @@ def read_edm_rdf(path: Path) -> list[dict]:
         spans = []
         for node in date_nodes + values(DCTERMS.created, europeana) + values(DCNS.date, europeana):
             if isinstance(node, URIRef) and "data.europeana.eu/timespan/" not in str(node):
-                lo, hi = _year(str(graph.value(node, edm.begin) or "")), _year(str(graph.value(node, edm.end) or ""))
+                lo, hi = (
+                    _year(str(graph.value(node, edm.begin) or "")),
+                    _year(str(graph.value(node, edm.end) or "")),
+                )
                 if lo is not None or hi is not None:
                     spans.append((lo if lo is not None else hi, hi if hi is not None else lo))
         # several time spans (one per provider date): the one matching the display date's years
         spans = sorted(set(spans))
-        match = [sp for sp in spans if wanted is not None and sp == (wanted.earliest, wanted.latest)]
+        match = [
+            sp for sp in spans if wanted is not None and sp == (wanted.earliest, wanted.latest)
+        ]
         span = (match or spans or [None])[0]
         machine = (*span, "EDM edm:begin/edm:end") if span else None
         aggregation = next(graph.subjects(edm.aggregatedCHO, cho), None)
@@ -717,7 +948,8 @@ def read_edm_rdf(path: Path) -> list[dict]:
             "original": {"about": str(cho), "format": "EDM RDF/XML", "file": str(path)},
         })
     if not out:
-        raise DataError(f"{path}: no edm:ProvidedCHO in this RDF/XML; is it EDM?")
+        msg = f"{path}: no edm:ProvidedCHO in this RDF/XML; is it EDM?"
+        raise DataError(msg)
     return out
 
 
@@ -725,9 +957,14 @@ def _read_json(path: Path):
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})") from None
+        msg = f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})"
+        raise DataError(msg) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                        "JSON must be UTF-8: re-save it as UTF-8") from None
+        msg = (
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "JSON must be UTF-8: re-save it as UTF-8"
+        )
+        raise DataError(msg) from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        msg = f"{path}: cannot be read ({exc.strerror or exc})"
+        raise DataError(msg) from None

@@ -5,7 +5,7 @@ The normalised schema, one row per object (:data:`SCHEMA`, in this order):
 ================  ==========================================================================
 ``id``            the record's identifier in its source (accession number, OAI identifier …)
 ``title``         the object's title
-``creators``      list of names (makers, artists, authors), as the source writes them, one per person
+``creators``      list of names (makers, artists, authors) as the source writes them, one per person
 ``actors``        list of ``{"name", "role", "event", "id"}``: each creator's role(s) and the event
                   (LIDO "production", "design" …) it is named in
 ``date_text``     the date as displayed ("c.1830–41"); parsed by ``df.records.parse_dates()``
@@ -41,7 +41,16 @@ from echoes_lab.errors import DataError
 SCHEMA = ["id", "title", "creators", "actors", "date_text", "date_earliest", "date_latest",
           "date_machine_earliest", "date_machine_latest", "date_machine_source", "object_type",
           "materials", "dimensions", "place", "rights", "source_system", "original"]
-TEXT_FIELDS = ["id", "title", "date_text", "object_type", "materials", "dimensions", "place", "rights"]
+TEXT_FIELDS = [
+    "id",
+    "title",
+    "date_text",
+    "object_type",
+    "materials",
+    "dimensions",
+    "place",
+    "rights",
+]
 
 
 def _frame(records: list[dict], source_system: str) -> pd.DataFrame:
@@ -63,8 +72,15 @@ def _frame(records: list[dict], source_system: str) -> pd.DataFrame:
     return df[SCHEMA]
 
 
-def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mapping: dict[str, str] | None = None,
-         preset: str | None = None, encoding: str = "utf-8", parse_dates: bool = True) -> pd.DataFrame:
+def read(
+    source: str | Path | pd.DataFrame,
+    format: str | None = None,
+    *,
+    mapping: dict[str, str] | None = None,
+    preset: str | None = None,
+    encoding: str = "utf-8",
+    parse_dates: bool = True,
+) -> pd.DataFrame:
     """Read collection metadata into the normalised schema.
 
     Parameters
@@ -86,8 +102,11 @@ def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mappin
     if isinstance(source, pd.DataFrame):
         cols = mapping or metadata.PRESETS.get(preset or "", None)
         if not cols:
-            raise DataError("give a column mapping or a preset to read a table")
-        return _frame(metadata.from_frame(source, cols), f"table:{preset or 'mapped'}").records.parse_dates()
+            msg = "give a column mapping or a preset to read a table"
+            raise DataError(msg)
+        return _frame(
+            metadata.from_frame(source, cols), f"table:{preset or 'mapped'}"
+        ).records.parse_dates()
     text = str(source)
     fmt = format or _guess(text)
     if fmt == "oai":
@@ -95,28 +114,38 @@ def read(source: str | Path | pd.DataFrame, format: str | None = None, *, mappin
     else:
         path = Path(source)
         if not path.exists():
-            raise DataError(f"{path}: no such file")
+            msg = f"{path}: no such file"
+            raise DataError(msg)
         if fmt == "oai-file":
             df = _frame(metadata.read_oai_file(path), f"oai-file:{path.name}")
         elif fmt == "edm-rdf":
             df = _frame(metadata.read_edm_rdf(path), "edm-rdf")
         elif fmt == "csv":
             if preset is not None and preset not in metadata.PRESETS:
-                raise DataError(f"unknown preset '{preset}' (known: {', '.join(metadata.PRESETS)})")
+                msg = f"unknown preset '{preset}' (known: {', '.join(metadata.PRESETS)})"
+                raise DataError(msg)
             cols = mapping or metadata.PRESETS.get(preset or "", None)
             if not cols:
-                raise DataError(f"{path}: give a column mapping or a preset for a CSV export")
-            df = _frame(metadata.read_csv(path, cols, encoding=encoding), f"csv:{preset or path.name}")
+                msg = f"{path}: give a column mapping or a preset for a CSV export"
+                raise DataError(msg)
+            df = _frame(
+                metadata.read_csv(path, cols, encoding=encoding), f"csv:{preset or path.name}"
+            )
         elif fmt in ("lido", "iiif", "edm"):
             df = _frame(getattr(metadata, f"read_{fmt}")(path), fmt)
         else:
-            raise DataError(f"{path}: unknown format '{fmt}' (csv, lido, iiif, edm, edm-rdf, oai, oai-file)")
+            msg = f"{path}: unknown format '{fmt}' (csv, lido, iiif, edm, edm-rdf, oai, oai-file)"
+            raise DataError(msg)
     return df.records.parse_dates() if parse_dates else df
 
 
-def harvest_oai(url: str, metadata_prefix: str = "oai_dc", set_spec: str | None = None) -> pd.DataFrame:
+def harvest_oai(
+    url: str, metadata_prefix: str = "oai_dc", set_spec: str | None = None
+) -> pd.DataFrame:
     """Dublin Core records of an OAI-PMH endpoint, all pages, in the normalised schema."""
-    return _frame(metadata.harvest_oai(url, metadata_prefix, set_spec), f"oai:{url}").records.parse_dates()
+    return _frame(
+        metadata.harvest_oai(url, metadata_prefix, set_spec), f"oai:{url}"
+    ).records.parse_dates()
 
 
 def _guess(text: str) -> str:
@@ -141,8 +170,11 @@ def _guess(text: str) -> str:
                 {"object", "proxies", "fullbean", "fullBean"} & set(doc))):
             return "edm"
         return "iiif"
-    raise DataError(f"{text}: cannot tell the format from the name; pass format= (csv, lido, iiif, "
-                    "edm, edm-rdf, oai-file)")
+    msg = (
+        f"{text}: cannot tell the format from the name; pass format= (csv, lido, iiif, "
+        "edm, edm-rdf, oai-file)"
+    )
+    raise DataError(msg)
 
 
 def _root_tag(path: Path) -> str:
@@ -152,7 +184,8 @@ def _root_tag(path: Path) -> str:
     try:
         head = path.open("rb").read(65536).decode("utf-8", "replace")
     except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        msg = f"{path}: cannot be read ({exc.strerror or exc})"
+        raise DataError(msg) from None
     m = re.search(r"<(?![?!])(?:[\w.-]+:)?([\w.-]+)", head)
     return m.group(1) if m else ""
 
@@ -168,7 +201,8 @@ class RecordsAccessor:
     def __init__(self, df: pd.DataFrame):
         missing = [c for c in ("id", "title", "date_text") if c not in df.columns]
         if missing:
-            raise AttributeError(f"df.records needs a normalised collection table; missing {missing}")
+            msg = f"df.records needs a normalised collection table; missing {missing}"
+            raise AttributeError(msg)
         self._df = df
 
     def parse_dates(self) -> pd.DataFrame:
@@ -196,7 +230,9 @@ class RecordsAccessor:
                 out.loc[has, "date_earliest_widened"] = lo[has]
                 out.loc[has, "date_latest_widened"] = hi[has]
                 out["date_rule"] = out["date_rule"].astype("string")
-                out.loc[has, "date_rule"] = "machine date: " + out.loc[has, "date_machine_source"].fillna("")
+                out.loc[has, "date_rule"] = "machine date: " + out.loc[
+                    has, "date_machine_source"
+                ].fillna("")
                 out.loc[has, "date_parsed"] = True
         return out
 
@@ -214,15 +250,33 @@ class RecordsAccessor:
         field found in its controlled list, case- and space-insensitive).
         """
         df = self._dated()
-        fields = [c for c in SCHEMA if c not in ("original", "date_earliest", "date_latest", "actors")
-                  and not c.startswith("date_machine") and c in df.columns]
-        completeness = pd.Series({
-            c: float(df[c].map(lambda v: bool(v) if isinstance(v, list) else pd.notna(v) and str(v).strip() != "").mean())
-            for c in fields})
+        fields = [
+            c
+            for c in SCHEMA
+            if c not in ("original", "date_earliest", "date_latest", "actors")
+            and not c.startswith("date_machine")
+            and c in df.columns
+        ]
+        completeness = pd.Series(
+            {
+                c: float(
+                    df[c]
+                    .map(
+                        lambda v: (
+                            bool(v) if isinstance(v, list) else pd.notna(v) and str(v).strip() != ""
+                        )
+                    )
+                    .mean()
+                )
+                for c in fields
+            }
+        )
         has_date = df["date_text"].fillna("").str.strip() != ""
         rate = float(df.loc[has_date, "date_parsed"].mean()) if has_date.any() else float("nan")
         key_cols = [c for c in fields if c != "source_system"]
-        flat = df[key_cols].assign(creators=df["creators"].map(lambda v: "; ".join(v) if isinstance(v, list) else ""))
+        flat = df[key_cols].assign(
+            creators=df["creators"].map(lambda v: "; ".join(v) if isinstance(v, list) else "")
+        )
         exact = int(flat.duplicated().sum())
         near_key = _norm(df["title"]) + " | " + _norm(flat["creators"])
         groups = flat.assign(key=near_key)[~flat.duplicated()].groupby("key")["id"].nunique()
@@ -232,10 +286,15 @@ class RecordsAccessor:
             ok = {" ".join(str(a).lower().split()) for a in allowed}
             values = df[field].dropna().map(lambda v: " ".join(str(v).lower().split()))
             vocab[field] = float(values.isin(ok).mean()) if len(values) else float("nan")
-        return {"completeness": completeness, "date_parse_rate": rate, "exact_duplicates": exact,
-                "near_duplicates": near, "unparsed_dates": dates.unparsed(df.loc[has_date, "date_text"]),
-                "vocabulary": pd.Series(vocab, dtype=float),
-                "date_disagreements": self.date_disagreements()}
+        return {
+            "completeness": completeness,
+            "date_parse_rate": rate,
+            "exact_duplicates": exact,
+            "near_duplicates": near,
+            "unparsed_dates": dates.unparsed(df.loc[has_date, "date_text"]),
+            "vocabulary": pd.Series(vocab, dtype=float),
+            "date_disagreements": self.date_disagreements(),
+        }
 
     def date_disagreements(self) -> pd.DataFrame:
         """Records whose machine-readable years (LIDO ``earliestDate``/``latestDate``, EDM
@@ -250,7 +309,9 @@ class RecordsAccessor:
         lo = df["date_machine_earliest"].fillna(df["date_machine_latest"])
         hi = df["date_machine_latest"].fillna(df["date_machine_earliest"])
         both = lo.notna() & df["date_display_earliest"].notna()
-        differ = both & ((lo != df["date_display_earliest"]) | (hi != df["date_display_latest"])).fillna(False)
+        differ = both & (
+            (lo != df["date_display_earliest"]) | (hi != df["date_display_latest"])
+        ).fillna(False)
         return df.loc[differ, cols].reset_index(drop=True)
 
     def timeline(self, bin_years: int = 10, ax=None):
@@ -261,7 +322,9 @@ class RecordsAccessor:
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 3))
         if len(mid):
             lo, hi = mid.min() // bin_years * bin_years, (mid.max() // bin_years + 1) * bin_years
-            ax.hist(mid, bins=range(lo, hi + bin_years, bin_years), color="#35618f", edgecolor="white")
+            ax.hist(
+                mid, bins=range(lo, hi + bin_years, bin_years), color="#35618f", edgecolor="white"
+            )
         ax.set_xlabel("year (middle of the dated interval)")
         ax.set_ylabel(f"objects per {bin_years} years")
         ax.set_title(f"{len(dated):,} of {len(df):,} records dated")
@@ -271,10 +334,23 @@ class RecordsAccessor:
     def facets(self, field: str, top: int = 15, ax=None):
         """The most frequent values of ``field`` (lists such as creators are counted per name)."""
         if field not in self._df.columns:
-            raise DataError(f"no field '{field}' (fields: {', '.join(self._df.columns)})")
+            msg = f"no field '{field}' (fields: {', '.join(self._df.columns)})"
+            raise DataError(msg)
         values = self._df[field].explode() if field == "creators" else self._df[field]
-        counts = values.dropna().astype(str).str.strip().replace("", pd.NA).dropna().value_counts().head(top)
-        fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 0.3 * max(len(counts), 3) + 1))
+        counts = (
+            values.dropna()
+            .astype(str)
+            .str.strip()
+            .replace("", pd.NA)
+            .dropna()
+            .value_counts()
+            .head(top)
+        )
+        fig, ax = (
+            (ax.figure, ax)
+            if ax is not None
+            else plt.subplots(figsize=(6, 0.3 * max(len(counts), 3) + 1))
+        )
         ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="#8f5135")
         ax.set_xlabel("records")
         ax.set_title(f"{field}: top {len(counts)}")

@@ -32,6 +32,12 @@ from traitlets import Unicode
 
 from echoes_lab.hub.limits import prepare_limits
 
+#: run as the user: copy the curated notebooks (argv[1]) to ~/examples (argv[2]), never overwriting
+_COPY_EXAMPLES = (
+    "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=False, "
+    "ignore=shutil.ignore_patterns('.ipynb_checkpoints', '__pycache__'))"
+)
+
 _SYSTEM_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
 #: endings of the hashed account names (old: ``-`` and 7 hex digits; now ``-`` and 16): a hub
 #: user whose own name ends like this gets a hashed account too, so that the plain and the
@@ -121,7 +127,7 @@ class EchoesSpawner(LocalProcessSpawner):
         home = self.home_dir
         if not self.isolated:
             os.makedirs(home, mode=0o700, exist_ok=True)
-            self._copy_examples(os.getuid(), os.getgid())
+            await self._copy_examples(os.getuid(), os.getgid())
             return os.getuid(), os.getgid()
         name = self.system_user
         try:
@@ -142,22 +148,28 @@ class EchoesSpawner(LocalProcessSpawner):
         st = os.stat(home)
         if (st.st_uid, st.st_gid) != (entry.pw_uid, entry.pw_gid):
             os.chown(home, entry.pw_uid, entry.pw_gid)
-        self._copy_examples(entry.pw_uid, entry.pw_gid)
+        await self._copy_examples(entry.pw_uid, entry.pw_gid)
         return entry.pw_uid, entry.pw_gid
 
-    def _copy_examples(self, uid: int, gid: int) -> None:
+    async def _copy_examples(self, uid: int, gid: int) -> None:
         """Give a user the curated notebooks once, in ``~/examples``; never overwrite.
 
-        A user who wants the current versions renames or deletes their ``examples`` folder.
+        The copy runs as the user (a child process with the user's uid and gid): the home is
+        theirs, and root must not follow a link they may have placed in it. A user who wants the
+        current versions renames or deletes their ``examples`` folder.
         """
         target = os.path.join(self.home_dir, "examples")
         if not self.examples_dir or os.path.lexists(target):
             return
-        shutil.copytree(self.examples_dir, target,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        for folder, dirs, files in os.walk(target):
-            for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
-                os.chown(name, uid, gid)
+        as_user = {} if uid == os.getuid() else {"user": uid, "group": gid, "extra_groups": []}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-c", _COPY_EXAMPLES, self.examples_dir, target,
+            cwd=self.home_dir, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, **as_user)
+        _, err = await proc.communicate()
+        if proc.returncode:
+            self.log.warning("could not copy the examples into %s's home: %s", self.user.name,
+                             err.decode(errors="replace")[-500:])
 
     async def start(self):
         await self._ensure_account()

@@ -211,16 +211,18 @@ class OwnerServers:
                 if not self.leases[owner]:
                     self._stop_later(owner)
                 raise
+        cancelled = False
         try:
             yield self
         except asyncio.CancelledError:
             # the service is stopping: a run under way goes on in the server, and the next
             # start of the service collects its result and stops the server then
-            self.leases[owner] -= 1
+            cancelled = True
             raise
-        self.leases[owner] -= 1
-        if not self.leases[owner]:
-            self._stop_later(owner)
+        finally:
+            self.leases[owner] -= 1
+            if not self.leases[owner] and not cancelled:
+                self._stop_later(owner)
 
     async def close(self) -> None:
         """Stop the servers that only wait for their linger time (on the service's stop)."""

@@ -183,7 +183,7 @@ def _roles(settings) -> list[dict]:
     return [{
         "name": f"{SERVICE}-service",
         "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users",
-                   "read:users"],
+                   "read:users", "shares"],
         "services": [SERVICE],
     }]
 

@@ -66,7 +66,14 @@ class WorkshopsService(Service):
             self._closing = asyncio.ensure_future(self.close_overdue())
 
     async def close_overdue(self) -> None:
+        """Warm the seats of workshops about to start, close those past their end time."""
         source = self.settings.source
+        for name in await asyncio.to_thread(manage.due_to_warm, source):
+            self.log.info("workshop %s starts soon: starting its seats' servers", name)
+            try:
+                await asyncio.to_thread(manage.warm, source, name, 4, self.hub)
+            except Exception:  # keep serving; the next round tries again
+                self.log.exception("warming workshop %s failed", name)
         for name in await asyncio.to_thread(manage.overdue, source):
             self.log.info("workshop %s has reached its end time: closing it", name)
             try:
