@@ -128,6 +128,7 @@ def ours_store(path: Path, n: int) -> list[dict]:
 def ours_http(state_db: Path, n: int, stored: int) -> list[dict]:
     """The real service behind a real hub, on the database the store filled."""
     import requests
+
     from harness import Hub, new_root
 
     root = new_root("echoes-bench-commons-")

@@ -39,16 +39,23 @@ def write_cube(folder: Path, nbytes: int, bands: int, seed: int = 0) -> tuple[Pa
         mix = rng.uniform(0.05, 0.9, (4, bands))
         y = np.linspace(0, 6, side, dtype=np.float32)[:, None]
         x = np.linspace(0, 6, side, dtype=np.float32)[None, :]
-        maps = [np.sin(y) ** 2 + 0 * x, np.cos(x) ** 2 + 0 * y, np.sin(x + y) ** 2, np.cos(0.5 * x * y) ** 2]
+        maps = [
+            np.sin(y) ** 2 + 0 * x,
+            np.cos(x) ** 2 + 0 * y,
+            np.sin(x + y) ** 2,
+            np.cos(0.5 * x * y) ** 2,
+        ]
         with open(raw, "wb") as out:
             for b in range(bands):
                 band = sum(mix[k, b] * maps[k] for k in range(4)).astype(np.float32)
                 band += rng.normal(0, 0.01, band.shape).astype(np.float32)
                 out.write(band.astype("<f4").tobytes())
         wl = ", ".join(f"{w:.1f}" for w in np.linspace(400, 1000, bands))
-        hdr.write_text(f"ENVI\nsamples = {side}\nlines = {side}\nbands = {bands}\nheader offset = 0\n"
-                       f"file type = ENVI Standard\ndata type = 4\ninterleave = bsq\nbyte order = 0\n"
-                       f"wavelength = {{{wl}}}\n")
+        hdr.write_text(
+            f"ENVI\nsamples = {side}\nlines = {side}\nbands = {bands}\nheader offset = 0\n"
+            f"file type = ENVI Standard\ndata type = 4\ninterleave = bsq\nbyte order = 0\n"
+            f"wavelength = {{{wl}}}\n"
+        )
     return hdr, side * side
 
 
@@ -90,21 +97,29 @@ def run_capped(tool: str, hdr: Path, cap: int) -> dict:
         if rss > cap:
             proc.kill()
             proc.wait()
-            return {"ok": False, "why": f"killed at {rss / 2**20:.0f} MiB RSS (cap {cap / 2**20:.0f} MiB)"}
+            return {
+                "ok": False,
+                "why": f"killed at {rss / 2**20:.0f} MiB RSS (cap {cap / 2**20:.0f} MiB)",
+            }
         time.sleep(0.01)
     out, err = proc.communicate()
     if proc.returncode != 0:
-        return {"ok": False, "why": f"exit {proc.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}"}
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        return {"ok": False, "why": f"exit {proc.returncode}: {last}"}
     result = json.loads(out.strip().splitlines()[-1])
     result["ok"] = result["peak_bytes"] <= cap
     result["sampled_peak_bytes"] = highest
     if not result["ok"]:
-        result["why"] = f"kernel high-water mark {result['peak_bytes'] / 2**20:.0f} MiB above the cap"
+        result["why"] = (
+            f"kernel high-water mark {result['peak_bytes'] / 2**20:.0f} MiB above the cap"
+        )
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cap-mb", type=int, default=512)
     parser.add_argument("--bands", type=int, default=64)
     parser.add_argument("--workdir", type=Path, default=None)
@@ -139,15 +154,16 @@ def main() -> None:
     ours = run_capped("ours", hdr, cap)
     assert abs(ours["variance0"] - stock["variance0"]) <= 1e-6 * stock["variance0"], (ours, stock)
     ratio = (pixels / ours["seconds"]) / (pixels / stock["seconds"])
-    print(f"\ncomparison cube {mib:.0f} MiB ({pixels:,} pixels × {args.bands} bands), the largest scikit-learn "
-          f"fits under {args.cap_mb} MiB:")
+    print(f"\ncomparison cube {mib:.0f} MiB ({pixels:,} pixels × {args.bands} bands), "
+          f"the largest scikit-learn fits under {args.cap_mb} MiB:")
     print(f"  scikit-learn: {stock['seconds']:.2f} s, {pixels / stock['seconds']:,.0f} px/s, "
           f"peak {stock['peak_bytes'] / 2**20:.0f} MiB")
     print(f"  echoes:       {ours['seconds']:.2f} s, {pixels / ours['seconds']:,.0f} px/s, "
           f"peak {ours['peak_bytes'] / 2**20:.0f} MiB")
     print(f"  throughput ratio echoes / scikit-learn: {ratio:.2f}")
     print(f"  echoes on the {size / 2**20:.0f} MiB cube: {ours_big['seconds']:.2f} s, "
-          f"{big_pixels / ours_big['seconds']:,.0f} px/s, peak {ours_big['peak_bytes'] / 2**20:.0f} MiB")
+          f"{big_pixels / ours_big['seconds']:,.0f} px/s, "
+          f"peak {ours_big['peak_bytes'] / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ extensions (spawn latency, and the idle server's memory).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -40,6 +41,7 @@ import tomli_w
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+PROXY = Path(sys.prefix) / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 
 def free_port() -> int:
@@ -69,7 +71,8 @@ class BenchHub:
         if self.kind == "echoes":
             settings = tomllib.loads((REPO / "hub_config" / "local.toml").read_text())
             settings["hub"].update(state_dir=str(self.root / "state"), port=self.port,
-                                   proxy_api_port=free_port(), hub_port=free_port(), log_level="WARN")
+                                   proxy_api_port=free_port(), hub_port=free_port(),
+                                   log_level="WARN")
             settings["culler"]["enabled"] = False
             settings["data"]["install_demo"] = False
             settings["spawner"]["examples"] = str(REPO / "notebooks")
@@ -86,12 +89,13 @@ class BenchHub:
 c.JupyterHub.port = {self.port}
 c.JupyterHub.hub_port = {free_port()}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
-c.ConfigurableHTTPProxy.command = [{str(Path(sys.prefix) / 'proxy/node_modules/.bin/configurable-http-proxy')!r}]
+c.ConfigurableHTTPProxy.command = [{str(PROXY)!r}]
 c.JupyterHub.log_level = "WARN"
 c.Spawner.cmd = [{str(BIN / 'jupyterhub-singleuser')!r}]
 c.Spawner.default_url = "/lab"
 c.JupyterHub.services = [{{"name": "bench", "api_token": {self.token!r}}}]
-c.JupyterHub.load_roles = [{{"name": "bench", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["bench"]}}]
+c.JupyterHub.load_roles = [{{"name": "bench", "services": ["bench"],
+                            "scopes": ["admin:users", "admin:servers", "tokens"]}}]
 c.Authenticator.allow_all = True
 """
             if as_root:
@@ -100,17 +104,21 @@ c.Authenticator.allow_all = True
             else:
                 config += ('c.JupyterHub.authenticator_class = "dummy"\n'
                            'c.JupyterHub.spawner_class = "simple"\n'
-                           f'c.SimpleLocalProcessSpawner.home_dir_template = "{self.root}/home/{{username}}"\n')
+                           "c.SimpleLocalProcessSpawner.home_dir_template = "
+                           f'"{self.root}/home/{{username}}"\n')
             (self.root / "jupyterhub_config.py").write_text(config)
-            cmd = [str(BIN / "jupyterhub"), "-f", str(self.root / "jupyterhub_config.py"), *self.args]
+            cmd = [str(BIN / "jupyterhub"), "-f", str(self.root / "jupyterhub_config.py"),
+                   *self.args]
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-        self.log = open(self.root / "hub.log", "wb")
-        self.proc = subprocess.Popen(cmd, cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.log = open(self.root / "hub.log", "wb")  # noqa: SIM115 - closed with the hub
+        self.proc = subprocess.Popen(cmd, cwd=self.root, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.close()  # the proxy it started would outlive it
-                raise SystemExit(f"{self.kind} hub exited:\n{(self.root / 'hub.log').read_text()[-3000:]}")
+                msg = f"{self.kind} hub exited:\n{(self.root / 'hub.log').read_text()[-3000:]}"
+                raise SystemExit(msg)
             try:
                 if requests.get(f"{self.url}/hub/health", timeout=2).ok:
                     break
@@ -118,7 +126,8 @@ c.Authenticator.allow_all = True
                 pass
             time.sleep(0.2)
         if self.token is None:
-            self.token = json.loads((self.root / "state" / "secrets.json").read_text())["api_tokens"]["echoes-cli"]
+            secrets_file = self.root / "state" / "secrets.json"
+            self.token = json.loads(secrets_file.read_text())["api_tokens"]["echoes-cli"]
 
     def api(self, method, path, **kw):
         return requests.request(method, f"{self.url}/hub/api{path}", timeout=120,
@@ -136,7 +145,8 @@ c.Authenticator.allow_all = True
         if r.status_code == 201:
             return time.perf_counter() - t0
         if r.status_code != 202:
-            raise RuntimeError(f"{self.kind}: spawn of {name} refused: {r.status_code} {r.text}")
+            msg = f"{self.kind}: spawn of {name} refused: {r.status_code} {r.text}"
+            raise RuntimeError(msg)
         # the hub's own progress event stream says when the server is ready: no polling load
         with self.api("GET", f"/users/{name}/server/progress", stream=True) as events:
             for line in events.iter_lines():
@@ -145,8 +155,10 @@ c.Authenticator.allow_all = True
                     if event.get("ready"):
                         return time.perf_counter() - t0
                     if event.get("failed"):
-                        raise RuntimeError(f"{self.kind}: {name}'s server failed: {event}")
-        raise RuntimeError(f"{self.kind}: progress stream of {name} ended without ready")
+                        msg = f"{self.kind}: {name}'s server failed: {event}"
+                        raise RuntimeError(msg)
+        msg = f"{self.kind}: progress stream of {name} ended without ready"
+        raise RuntimeError(msg)
 
     def stop_server(self, name: str) -> None:
         self.api("DELETE", f"/users/{name}/server")
@@ -161,10 +173,9 @@ c.Authenticator.allow_all = True
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(60)
         for pid_file in self.root.rglob("*proxy.pid"):  # a proxy outlives a hub that failed
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
+        self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -186,7 +197,8 @@ def burst(hub: BenchHub, names: list[str]) -> list[float]:
     for t in threads:
         t.join()
     if errors:
-        raise RuntimeError(f"{len(errors)} spawn errors: {errors[:3]}")
+        msg = f"{len(errors)} spawn errors: {errors[:3]}"
+        raise RuntimeError(msg)
     return results
 
 
@@ -276,7 +288,8 @@ def main() -> None:
         print(f"{'server CPU to start + idle (s)':32} {w:8.2f} {wo:8.2f} {w - wo:+8.2f}")
         print("raw:", json.dumps(res))
         return
-    print(f"machine: {os.cpu_count()} cores; running as {'root' if os.geteuid() == 0 else 'a user'}")
+    who = "root" if os.geteuid() == 0 else "a user"
+    print(f"machine: {os.cpu_count()} cores; running as {who}")
     results = {kind: measure(kind, args.repeat, args.burst) for kind in ("stock", "echoes")}
     rows = [("1 user, median", "single", statistics.median),
             (f"{args.burst} users at once, median", "burst", statistics.median),
@@ -285,7 +298,8 @@ def main() -> None:
     for label, key, stat in rows:
         s, e = stat(results["stock"][key]), stat(results["echoes"][key])
         print(f"{label:38} {s:8.2f} {e:8.2f} {s / e:12.2f}x")
-    print("raw:", json.dumps({k: {m: [round(x, 3) for x in v] for m, v in r.items()} for k, r in results.items()}))
+    print("raw:", json.dumps({k: {m: [round(x, 3) for x in v] for m, v in r.items()}
+                              for k, r in results.items()}))
 
 
 if __name__ == "__main__":

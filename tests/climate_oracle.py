@@ -45,7 +45,9 @@ def risk_table(ds: xr.Dataset, t_band=(16.0, 25.0), rh_band=(40.0, 60.0)) -> pd.
     step_h = _step(ds) / pd.Timedelta("1h")
     lazy = xr.Dataset({
         "readings": t.notnull().sum("time"),
-        "flagged": (ds["quality"] > 1).sum("time") if "quality" in ds else t.isnull().sum("time") * 0,
+        "flagged": (
+            (ds["quality"] > 1).sum("time") if "quality" in ds else t.isnull().sum("time") * 0
+        ),
         "T mean": t.mean("time"), "T min": t.min("time"), "T max": t.max("time"),
         "RH mean": rh.mean("time"), "RH min": rh.min("time"), "RH max": rh.max("time"),
         "dew point max": c.dew_point().max("time"),

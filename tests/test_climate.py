@@ -21,7 +21,8 @@ def frame(t, rh, freq="1h", sensors=("S1",), start="2024-01-01"):
     return xr.Dataset({"temperature": (("sensor", "time"), t.copy()),
                        "relative_humidity": (("sensor", "time"), rh.copy()),
                        "quality": (("sensor", "time"), np.zeros(rh.shape, "int16"))},
-                      coords={"sensor": list(sensors), "time": time, "room": ("sensor", [f"room {s}" for s in sensors])})
+                      coords={"sensor": list(sensors), "time": time,
+                              "room": ("sensor", [f"room {s}" for s in sensors])})
 
 
 # -- psychrometrics ------------------------------------------------------------------------
@@ -58,7 +59,9 @@ def test_dew_point_agrees_with_psychrolib():
         for rh in (20.0, 45.0, 60.0, 85.0):
             if climate.dew_point(t, rh) < 0:  # psychrolib gives the frost point (over ice) there
                 continue
-            assert climate.dew_point(t, rh) == pytest.approx(psychrolib.GetTDewPointFromRelHum(t, rh / 100), abs=0.1)
+            assert climate.dew_point(t, rh) == pytest.approx(
+                psychrolib.GetTDewPointFromRelHum(t, rh / 100), abs=0.1
+            )
     assert climate.dew_point(20.0, 100.0) == pytest.approx(20.0)
 
 
@@ -84,9 +87,14 @@ def test_preservation_index_published_anchors():
     # IPI Dew Point Calculator (dpcalc.org): PI 45 at 20 °C/50 % RH; IPI's benchmark 50 years
     # at 20 °C/45 % RH (Richardson, Cummings & Bigourdan 2023, Heritage 6, 4202).
     assert round(float(climate.preservation_index(20, 50))) == 45
-    assert float(climate.preservation_index(20, 45)) == pytest.approx(50, abs=1.5)  # 51.1 from the fit
+    # 51.1 from the fit:
+    assert float(climate.preservation_index(20, 45)) == pytest.approx(50, abs=1.5)
     # Warmer and damper is worse: the isoperm ordering of Sebera (1994).
-    assert climate.preservation_index(25, 50) < climate.preservation_index(20, 50) < climate.preservation_index(15, 50)
+    assert (
+        climate.preservation_index(25, 50)
+        < climate.preservation_index(20, 50)
+        < climate.preservation_index(15, 50)
+    )
     assert climate.preservation_index(20, 60) < climate.preservation_index(20, 40)
 
 
@@ -104,7 +112,9 @@ def test_twpi_is_the_time_weighted_harmonic_mean():
 def test_mould_limit_and_ipi_cutoffs():
     # Zeng et al. (2023) LIM0: its minimum 0.02633 + 0.7153 = 74.16 % at 30 °C.
     assert climate.mould_rh_limit(30.0) == pytest.approx(74.163)
-    assert climate.mould_rh_limit(10.0) > climate.mould_rh_limit(20.0) > climate.mould_rh_limit(30.0)
+    assert (
+        climate.mould_rh_limit(10.0) > climate.mould_rh_limit(20.0) > climate.mould_rh_limit(30.0)
+    )
     t = np.array([20.0, 20.0, 20.0, 1.0, 50.0])
     rh = np.array([60.0, 75.0, 85.0, 95.0, 95.0])
     # below 65 %: no risk (IPI); 75 % at 20 °C is below LIM0 (75.6 %); outside 2-45 °C: no risk.
@@ -118,8 +128,9 @@ def test_en15757_worked_example_by_hand():
     ds = frame([[20] * 10], [rh], freq="1D")
     band = ds.climate.en15757(window="3D", min_half_width=None).isel(sensor=0)
     # Step 1, seasonal cycle = centred moving average over 3 days (2 readings at the ends):
-    seasonal = [(50 + 52) / 2, (50 + 52 + 50) / 3, (52 + 50 + 48) / 3, (50 + 48 + 50) / 3, (48 + 50 + 60) / 3,
-                (50 + 60 + 50) / 3, (60 + 50 + 50) / 3, (50 + 50 + 44) / 3, (50 + 44 + 50) / 3, (44 + 50) / 2]
+    seasonal = [(50 + 52) / 2, (50 + 52 + 50) / 3, (52 + 50 + 48) / 3, (50 + 48 + 50) / 3,
+                (48 + 50 + 60) / 3, (50 + 60 + 50) / 3, (60 + 50 + 50) / 3, (50 + 50 + 44) / 3,
+                (50 + 44 + 50) / 3, (44 + 50) / 2]
     np.testing.assert_allclose(band["seasonal"], seasonal)
     # Step 2, fluctuations = reading − seasonal:
     #   -1, 1.333, 0, -1.333, -2.667, 6.667, -3.333, 2, -4, 3
@@ -129,7 +140,9 @@ def test_en15757_worked_example_by_hand():
     #   P7  at rank 0.07 × 9 = 0.63: -4 + 0.63 × (−3.333 + 4)  = -3.58
     #   P93 at rank 0.93 × 9 = 8.37:  3 + 0.37 × (6.667 − 3)    =  4.3567
     np.testing.assert_allclose(band["lower"], np.array(seasonal) - 3.58, atol=1e-9)
-    np.testing.assert_allclose(band["upper"], np.array(seasonal) + 3 + 0.37 * (20 / 3 - 3), atol=1e-9)
+    np.testing.assert_allclose(
+        band["upper"], np.array(seasonal) + 3 + 0.37 * (20 / 3 - 3), atol=1e-9
+    )
     # Step 4, excursions: fluctuation −4 < −3.58 (day 9) and 6.667 > 4.357 (day 6).
     assert np.flatnonzero(band["excursion"].values).tolist() == [5, 8]
     # The standard's ±10 % RH floor widens this narrow band, and nothing is an excursion.
@@ -142,7 +155,11 @@ def year(rh_short=0.0, rh_season=0.0, rh_mean=50.0, t=20.0):
     # The seasonal term is a cosine so that the record starts and ends at a turning point, where
     # the shortened moving-average window at the ends of the record is unbiased.
     hours = np.arange(365 * 24)
-    rh = rh_mean + rh_short * np.sin(2 * np.pi * hours / 24) + rh_season * np.cos(2 * np.pi * hours / (365 * 24))
+    rh = (
+        rh_mean
+        + rh_short * np.sin(2 * np.pi * hours / 24)
+        + rh_season * np.cos(2 * np.pi * hours / (365 * 24))
+    )
     return frame([[t] * len(hours)], [rh])
 
 
@@ -192,13 +209,16 @@ def test_risk_table_on_demo(demo):
     assert table.loc["L03", "T mean"] == pytest.approx(21.0, abs=0.6)  # °F converted
     assert table.loc["A0B", "RH max"] <= 100
     assert set(table["natural ageing"]) <= {"GOOD", "OK", "RISK"}
-    assert table.loc["S0A", "TWPI (years)"] > table.loc["L03", "TWPI (years)"]  # the cool store ages slower
+    # the cool store ages slower
+    assert table.loc["S0A", "TWPI (years)"] > table.loc["L03", "TWPI (years)"]
 
 
 def test_same_results_on_dask(demo):
     chunked = demo.chunk({"sensor": 2, "time": 2000})
     assert chunked.climate.dew_point().chunks is not None  # stays lazy
-    pd.testing.assert_frame_equal(chunked.climate.risk_table(), demo.climate.risk_table(), rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        chunked.climate.risk_table(), demo.climate.risk_table(), rtol=1e-9
+    )
     pd.testing.assert_frame_equal(chunked.climate.ashrae("QS"), demo.climate.ashrae("QS"))
     xr.testing.assert_allclose(chunked.climate.en15757().compute(), demo.climate.en15757())
 
@@ -213,7 +233,7 @@ def test_irregular_time_axis_is_refused():
 def test_plots(demo, tmp_path):
     import matplotlib
     matplotlib.use("Agg")
-    for fig in (demo.climate.plot("L03", start="2024-06-01", end="2024-08-31"), demo.climate.psychrometric(),
-                demo.climate.dashboard()):
+    for fig in (demo.climate.plot("L03", start="2024-06-01", end="2024-08-31"),
+                demo.climate.psychrometric(), demo.climate.dashboard()):
         assert fig.axes and any(ax.has_data() for ax in fig.axes)
         fig.savefig(tmp_path / "plot.png")

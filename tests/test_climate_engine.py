@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-import climate_oracle as oracle
 from echoes_lab.climate import engine
+
+import climate_oracle as oracle
 
 
 def climate(sensors=5, days=80, freq="1h", start="2024-01-01", seed=1, nan_share=0.03,

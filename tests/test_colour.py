@@ -42,7 +42,9 @@ def test_delta_e_ab_and_94_follow_their_cie_definitions(colour_dir):
     SL = 1, SC = 1 + 0.045 C*1, SH = 1 + 0.015 C*1, checked on Sharma's pairs."""
     table = pd.read_csv(colour_dir / "sharma2005-ciede2000.csv", comment="#")
     lab1, lab2 = table[["L1", "a1", "b1"]].to_numpy(), table[["L2", "a2", "b2"]].to_numpy()
-    np.testing.assert_allclose(delta_e(lab1, lab2, "ab"), np.linalg.norm(lab1 - lab2, axis=1), atol=1e-12)
+    np.testing.assert_allclose(
+        delta_e(lab1, lab2, "ab"), np.linalg.norm(lab1 - lab2, axis=1), atol=1e-12
+    )
     c1, c2 = np.hypot(lab1[:, 1], lab1[:, 2]), np.hypot(lab2[:, 1], lab2[:, 2])
     dl, dc = lab1[:, 0] - lab2[:, 0], c1 - c2
     dh2 = np.maximum(np.sum((lab1[:, 1:] - lab2[:, 1:]) ** 2, axis=1) - dc ** 2, 0)
@@ -67,7 +69,9 @@ def test_colorchecker_spectra_give_babelcolors_published_colorimetry(colour_dir)
     import colour
 
     white = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"]
-    lab_published = colour.XYZ_to_Lab(colour.xyY_to_XYZ(published[["x", "y", "Y"]].to_numpy()), white)
+    lab_published = colour.XYZ_to_Lab(
+        colour.xyY_to_XYZ(published[["x", "y", "Y"]].to_numpy()), white
+    )
     lab = to_lab(spectra, "D50", 2)
     assert list(lab["lab"].values) == ["L", "a", "b"]
     differences = delta_e(lab.values, lab_published)
@@ -78,7 +82,8 @@ def test_illuminants_and_observers_change_lab_as_expected(colour_dir):
     spectra = read_spectra(colour_dir / "babelcolor-colorchecker-spectra.csv")
     white = spectra.isel(measurement=[18])  # "white 9.5": a near-neutral patch
     labs = {(i, o): to_lab(white, i, o).values[0] for i in ("D65", "D50") for o in (2, 10)}
-    for lab in labs.values():  # a neutral stays neutral under any of them (chromatic adaptation by white point)
+    # a neutral stays neutral under any of them (chromatic adaptation by white point)
+    for lab in labs.values():
         assert 95 < lab[0] < 98 and abs(lab[1]) < 2 and abs(lab[2]) < 4
     red = spectra.isel(measurement=[14])
     assert not np.allclose(to_lab(red, "D65", 2), to_lab(red, "D50", 10))
@@ -90,7 +95,8 @@ def test_illuminants_and_observers_change_lab_as_expected(colour_dir):
 
 def test_reads_row_layout_and_percent(tmp_path):
     wl = np.arange(400, 701, 10)
-    frame = pd.DataFrame({"wavelength (nm)": wl, "sample A": np.full(wl.size, 50.0), "sample B": np.linspace(10, 90, wl.size)})
+    frame = pd.DataFrame({"wavelength (nm)": wl, "sample A": np.full(wl.size, 50.0),
+                          "sample B": np.linspace(10, 90, wl.size)})
     path = tmp_path / "rows.csv"
     frame.to_csv(path, index=False)
     spectra = read_spectra(path)
@@ -116,14 +122,22 @@ def test_bad_values_are_named_by_file_line_and_column(tmp_path, value, message):
 
 def test_mismatched_wavelength_grids_are_refused(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    pd.DataFrame([np.full(31, 0.5)], columns=[str(w) for w in range(400, 701, 10)]).to_csv(a, index=False)
-    pd.DataFrame([np.full(36, 0.5)], columns=[str(w) for w in range(380, 731, 10)]).to_csv(b, index=False)
-    with pytest.raises(SpectralError, match=r"b.csv: field 'wavelength' \(380–730 nm, 36 values\) differs from .*a.csv"):
+    pd.DataFrame(
+        [np.full(31, 0.5)], columns=[str(w) for w in range(400, 701, 10)]
+    ).to_csv(a, index=False)
+    pd.DataFrame(
+        [np.full(36, 0.5)], columns=[str(w) for w in range(380, 731, 10)]
+    ).to_csv(b, index=False)
+    with pytest.raises(SpectralError, match=r"b.csv: field 'wavelength' \(380–730 nm, 36 values\) "
+                                            r"differs from .*a.csv"):
         read_spectra([a, b])
     assert read_spectra([a, a]).sizes["measurement"] == 2
     uneven = tmp_path / "uneven.csv"
-    pd.DataFrame([np.full(4, 0.5)], columns=["400", "410", "430", "440"]).to_csv(uneven, index=False)
-    with pytest.raises(SpectralError, match="uneven.csv: field 'wavelength': not evenly spaced .*pass resample="):
+    pd.DataFrame(
+        [np.full(4, 0.5)], columns=["400", "410", "430", "440"]
+    ).to_csv(uneven, index=False)
+    with pytest.raises(SpectralError, match="uneven.csv: field 'wavelength': "
+                                            "not evenly spaced .*pass resample="):
         read_spectra(uneven)
 
 
@@ -145,13 +159,17 @@ def test_fading_of_the_demo_objects(demo_data, monkeypatch):
     assert (first["dE00"] == 0).all() and (first["years"] == 0).all()
     # the demo's colorants fade at 20 %/yr (yellow lake) ... 0.5 %/yr (vermilion): the ranking shows
     rate = s["rate_per_year"].groupby("object").mean().sort_values()
-    assert rate.index[0] == "ECH01030 vermilion" and rate.index[-1] in ("ECH00245 yellow lake", "ECH00017 carmine lake")
+    assert rate.index[0] == "ECH01030 vermilion" and rate.index[-1] in (
+        "ECH00245 yellow lake", "ECH00017 carmine lake"
+    )
     fast = s.loc["ECH00245 yellow lake"]
     assert (~fast["projected"]).all() and (fast["years_to_threshold"] < 1).all()
     slow = s.loc["ECH01030 vermilion"]
     assert slow["projected"].all() and (slow["years_to_threshold"] > 3).all()
     # time to threshold is where the measured curve crosses it
-    one = result.series[(result.series["object"] == "ECH00245 yellow lake") & (result.series["point"] == "P1")]
+    one = result.series[
+        (result.series["object"] == "ECH00245 yellow lake") & (result.series["point"] == "P1")
+    ]
     t = fast.loc["P1", "years_to_threshold"]
     assert np.interp(t, one["years"], one["dE00"]) == pytest.approx(2.0, abs=1e-9)
 
@@ -162,7 +180,8 @@ def test_blue_wool_picks_the_curve_the_object_follows(colour_dir):
     curve = refs[refs["standard"] == "BW3"]
     years = curve["exposure_mlxh"].to_numpy() * 1e6 / (50 * 3000)
     series = pd.DataFrame({"object": "x", "point": "P1",
-                           "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(years * 365.25, "D"),
+                           "date": (pd.Timestamp("2024-01-01")
+                                    + pd.to_timedelta(years * 365.25, "D")),
                            "years": years, "dE00": curve["dE00"].to_numpy()})
     summary = pd.DataFrame({"object": ["x"], "point": ["P1"]}).set_index(["object", "point"])
     from echoes_lab.colour import Fading
@@ -185,12 +204,16 @@ def test_public_entries_are_reexported():
 
 def test_floating_point_noise_is_clipped_with_a_recorded_warning_and_resampling():
     """A 190-patch export had −2e-16 values: noise, not a calibration fault (issue 16)."""
-    frame = pd.DataFrame([[0.5] * 31, [-2e-16] + [0.2] * 30], columns=[str(w) for w in range(400, 701, 10)])
+    frame = pd.DataFrame(
+        [[0.5] * 31, [-2e-16] + [0.2] * 30], columns=[str(w) for w in range(400, 701, 10)]
+    )
     with pytest.warns(UserWarning, match="clipped to 0"):
         spectra = read_spectra(frame)
     assert spectra.values.min() == 0.0 and "clipped to 0" in spectra.attrs["warnings"][0]
     with pytest.raises(SpectralError, match="negative reflectance -0.01"):
-        read_spectra(pd.DataFrame([[-0.01] + [0.2] * 30], columns=[str(w) for w in range(400, 701, 10)]))
+        read_spectra(pd.DataFrame(
+            [[-0.01] + [0.2] * 30], columns=[str(w) for w in range(400, 701, 10)]
+        ))
     uneven = pd.DataFrame([[0.1, 0.2, 0.4, 0.5]], columns=["400", "410", "430", "440"])
     regular = read_spectra(uneven, resample=10)
     np.testing.assert_allclose(regular["wavelength"].values, [400, 410, 420, 430, 440])

@@ -107,7 +107,8 @@ def test_gateway_config_from_the_same_settings_file(tmp_path, repo_root):
     ensure_secrets(s.state_dir)
     c = Config()
     configure_gateway(c, s.source)
-    assert c.ClusterConfig.scheduler_cmd[-1] == "scheduler" and c.ClusterConfig.worker_cmd[-1] == "worker"
+    assert c.ClusterConfig.scheduler_cmd[-1] == "scheduler"
+    assert c.ClusterConfig.worker_cmd[-1] == "worker"
     assert c.ClusterConfig.cluster_max_workers == s.gateway.max_workers
     assert c.ClusterConfig.idle_timeout == s.gateway.idle_timeout
     assert c.Proxy.prefix == "/services/dask-gateway"
@@ -118,5 +119,6 @@ def test_defaults_above_limits_name_the_key(tmp_path, repo_root):
     from echoes_lab.hub.services.gateway.config import check_limits
 
     s = _settings(tmp_path, repo_root, worker_cores=4, max_worker_cores=2)
-    with pytest.raises(SettingsError, match=r"gateway.worker_cores \(4\) is above gateway.max_worker_cores"):
+    with pytest.raises(SettingsError,
+                       match=r"gateway.worker_cores \(4\) is above gateway.max_worker_cores"):
         check_limits(s)

@@ -62,7 +62,8 @@ def test_accessors_register_on_datasets_made_without_echoes_lab(tmp_path):
         import numpy as np, pandas as pd, xarray as xr
         ds = xr.Dataset({"temperature": (("sensor", "time"), np.full((1, 2), 20.0)),
                          "relative_humidity": (("sensor", "time"), np.full((1, 2), 50.0))},
-                        coords={"sensor": ["a"], "time": pd.date_range("2024", periods=2, freq="h")})
+                        coords={"sensor": ["a"],
+                                "time": pd.date_range("2024", periods=2, freq="h")})
         # Magnus, Alduchov & Eskridge (1996): dew point of 20 °C at 50 % RH is 9.26 °C
         assert abs(float(ds.climate.dew_point().max()) - 9.26) < 0.01
     """

@@ -22,7 +22,8 @@ def test_preamble_is_skipped(data):
     assert ds.sizes == {"sensor": 1, "time": 5}
     assert ds["sensor"].item() == "preamble" and ds["room"].item() == "Store"
     assert ds.indexes["time"][0] == pd.Timestamp("2024-03-05 10:00")  # ambiguous → day first
-    assert ds["temperature"].attrs["units"] == "degC" and ds["relative_humidity"].attrs["units"] == "%"
+    assert ds["temperature"].attrs["units"] == "degC"
+    assert ds["relative_humidity"].attrs["units"] == "%"
     assert ds["relative_humidity"].values[0, 0] == 51.2
 
 
@@ -36,8 +37,8 @@ def test_decimal_commas_semicolons_and_separate_date_time(data):
 def test_fahrenheit_detected_from_header_or_declared(data):
     ds = echoes_lab.read_climate(data / "fahrenheit.csv")
     np.testing.assert_allclose(ds["temperature"].values[0], [20.0, 22.0, 25.0])
-    frame = pd.DataFrame({"time": ["2024-01-01 00:00", "2024-01-01 01:00"], "temperature": [68.0, 77.0],
-                          "rh": [50, 50]})
+    frame = pd.DataFrame({"time": ["2024-01-01 00:00", "2024-01-01 01:00"],
+                          "temperature": [68.0, 77.0], "rh": [50, 50]})
     with pytest.raises(DataError, match="temperature_unit"):  # 68 "°C" indoors is not believable
         echoes_lab.read_climate(frame)
     declared = echoes_lab.read_climate(frame, temperature_unit="degF")
@@ -50,8 +51,10 @@ def test_duplicates_gaps_impossible_and_out_of_order_are_flagged(data):
     g1, s2 = q.loc["G1"], q.loc["S2"]
     assert g1[pd.Timestamp("2024-01-01 00:15")] & DUPLICATE
     assert g1[pd.Timestamp("2024-01-01 01:45")] & RH_OUT_OF_RANGE
-    assert np.isnan(ds["relative_humidity"].sel(sensor="G1", time="2024-01-01 01:45"))  # masked, not kept
-    assert ds["temperature"].sel(sensor="G1", time="2024-01-01 01:45") == 20.7       # the rest stays
+    # masked, not kept
+    assert np.isnan(ds["relative_humidity"].sel(sensor="G1", time="2024-01-01 01:45"))
+    # the rest stays
+    assert ds["temperature"].sel(sensor="G1", time="2024-01-01 01:45") == 20.7
     assert s2[pd.Timestamp("2024-01-01 00:15")] & OUT_OF_ORDER
     assert s2[pd.Timestamp("2024-01-01 00:45")] & RH_OUT_OF_RANGE
     assert s2[pd.Timestamp("2024-01-01 01:30")] & MISSING
@@ -66,7 +69,8 @@ def test_resample_to_a_regular_step(data):
     ds = echoes_lab.read_climate(data / "duplicates_gaps.csv", resample="30min")
     assert (np.diff(ds.indexes["time"].values) == np.timedelta64(30, "m")).all()
     g1 = ds.sel(sensor="G1")
-    assert float(g1["temperature"].sel(time="2024-01-01 00:00")) == pytest.approx(20.05)  # mean of 20.0, 20.1
+    # mean of 20.0, 20.1
+    assert float(g1["temperature"].sel(time="2024-01-01 00:00")) == pytest.approx(20.05)
     assert int(g1["quality"].sel(time="2024-01-01 00:00")) & DUPLICATE
     assert int(g1["quality"].sel(time="2024-01-01 01:00")) & MISSING
 
@@ -86,7 +90,8 @@ def test_unreadable_timestamp_names_the_line(tmp_path):
 def test_demo_csv_and_netcdf_round_trip(demo_data, tmp_path):
     ds = echoes_lab.read_climate(demo_data / "climate" / "loggers.csv")
     assert ds.sizes["sensor"] == 4 and ds["room"].sel(sensor="L03").item() == "Gallery 3"
-    assert float(ds["temperature"].sel(sensor="L03").mean()) == pytest.approx(21.0, abs=0.6)  # was °F
+    # was °F
+    assert float(ds["temperature"].sel(sensor="L03").mean()) == pytest.approx(21.0, abs=0.6)
     assert int((ds["quality"].sel(sensor="A0B") & RH_OUT_OF_RANGE > 0).sum()) == 5
     assert any("S0A" in i and "gap" in i for i in ds.climate.issues)
     path = tmp_path / "loggers.nc"
@@ -99,7 +104,8 @@ def test_zarr_with_fahrenheit_and_bad_rh_is_flagged_lazily(tmp_path):
     time = pd.date_range("2024-01-01", periods=6, freq="1h")
     import xarray as xr
     ds = xr.Dataset({"temp": (("sensor", "time"), np.full((2, 6), 68.0), {"units": "degF"}),
-                     "RH": (("sensor", "time"), np.array([[50, 51, 120, 50, 50, 50], [40] * 6], float))},
+                     "RH": (("sensor", "time"),
+                            np.array([[50, 51, 120, 50, 50, 50], [40] * 6], float))},
                     coords={"sensor": ["a", "b"], "time": time})
     ds.to_zarr(tmp_path / "s.zarr", consolidated=False)
     out = echoes_lab.read_climate(tmp_path / "s.zarr")
@@ -111,8 +117,10 @@ def test_zarr_with_fahrenheit_and_bad_rh_is_flagged_lazily(tmp_path):
 
 def test_gaps_are_measured_against_each_sensors_own_interval():
     """A logger every 5 h beside one every 15 min: no false gaps for the slow one (issue 16)."""
-    fast = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=200, freq="15min"), "sensor": "fast"})
-    slow = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=10, freq="5h"), "sensor": "slow"})
+    fast = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=200, freq="15min"),
+                         "sensor": "fast"})
+    slow = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=10, freq="5h"),
+                         "sensor": "slow"})
     frame = pd.concat([fast, slow]).assign(temperature=20.0, rh=50.0)
     frame = frame[~frame["time"].isin(pd.to_datetime(["2024-01-01 12:00", "2024-01-01 12:15"]))
                   | (frame["sensor"] == "slow")]  # one real gap (45 min) for "fast"

@@ -9,7 +9,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = sorted(
+    p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
 IDS = [str(p.relative_to(REPO / "notebooks")) for p in NOTEBOOKS]
 
 
@@ -21,7 +23,8 @@ def test_notebook_is_stripped_and_self_describing(path):
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, (
                 f"{path.name}: cell {i} has outputs; strip them before committing")
-    assert nb.metadata.get("kernelspec", {}).get("name") == "echoes", f"{path.name}: kernel is not echoes"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "echoes", (
+        f"{path.name}: kernel is not echoes")
     first = nb.cells[0]
     assert first.cell_type == "markdown" and len(first.source) > 80, (
         f"{path.name}: must start by saying what it is for and which data it uses")
@@ -46,5 +49,6 @@ def test_notebook_runs_headless_on_echoes_kernel(path, demo_data, tmp_path, monk
     papermill.execute_notebook(str(path), str(out), parameters=params, kernel_name="echoes",
                                cwd=str(tmp_path), progress_bar=False, execution_timeout=600)
     nb = nbformat.read(out, as_version=4)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [o for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
     assert not errors

@@ -14,8 +14,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from echoes_lab.collections import records  # noqa: E402
-from echoes_lab.errors import DataError, UnsafeXMLError  # noqa: E402
 from echoes_lab.collections.records import SCHEMA  # noqa: E402
+from echoes_lab.errors import DataError, UnsafeXMLError  # noqa: E402
 
 
 @pytest.fixture
@@ -29,9 +29,12 @@ def test_lido(rec):
     first = df.iloc[0]
     assert first["id"] == "ECH-LIDO-0001" and first["title"] == "The Fighting Temeraire"
     assert first["creators"] == ["Turner, Joseph Mallord William"]
-    assert (first["date_text"], first["date_earliest"], first["date_latest"]) == ("c.1838–9", 1838, 1839)
+    assert (first["date_text"], first["date_earliest"], first["date_latest"]) == (
+        "c.1838–9", 1838, 1839
+    )
     assert first["materials"] == "Oil paint on canvas" and first["place"] == "London"
-    assert first["dimensions"] == "907 x 1219 mm" and first["rights"] == "Bequeathed by the artist 1856"
+    assert first["dimensions"] == "907 x 1219 mm"
+    assert first["rights"] == "Bequeathed by the artist 1856"
     assert "<" in first["original"] and "lidoRecID" in first["original"]
     second = df.iloc[1]
     assert (second["date_earliest"], second["date_latest"]) == (1800, 1849)
@@ -39,8 +42,10 @@ def test_lido(rec):
 
 
 @pytest.mark.parametrize("name, ident, title, creator, date, lo, hi", [
-    ("iiif-v2.json", "https://example.org/iiif/ech-0100/manifest", "View of Venice", "Canal, Giovanni Antonio", "c.1740", 1740, 1740),
-    ("iiif-v3.json", "https://example.org/iiif/ech-0200/manifest", "Portrait of a Lady", "Kauffman, Angelica", "1780s", 1780, 1789),
+    ("iiif-v2.json", "https://example.org/iiif/ech-0100/manifest", "View of Venice",
+     "Canal, Giovanni Antonio", "c.1740", 1740, 1740),
+    ("iiif-v3.json", "https://example.org/iiif/ech-0200/manifest", "Portrait of a Lady",
+     "Kauffman, Angelica", "1780s", 1780, 1789),
 ])
 def test_iiif_v2_and_v3(rec, name, ident, title, creator, date, lo, hi):
     df = records.read(rec / name)
@@ -53,8 +58,10 @@ def test_iiif_v2_and_v3(rec, name, ident, title, creator, date, lo, hi):
 def test_europeana_edm(rec):
     r = records.read(rec / "edm.json").iloc[0]
     assert r["id"] == "/9200000/ECH_0300" and r["title"] == "Vase with flowers"
-    assert r["creators"] == ["Ruysch, Rachel"] and (r["date_earliest"], r["date_latest"]) == (1700, 1710)
-    assert r["materials"] == "oil on canvas" and r["dimensions"] == "92 x 70 cm" and r["place"] == "Amsterdam"
+    assert r["creators"] == ["Ruysch, Rachel"]
+    assert (r["date_earliest"], r["date_latest"]) == (1700, 1710)
+    assert r["materials"] == "oil on canvas" and r["dimensions"] == "92 x 70 cm"
+    assert r["place"] == "Amsterdam"
     assert r["rights"] == "http://creativecommons.org/publicdomain/mark/1.0/"
 
 
@@ -78,7 +85,8 @@ class _OAIServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def oai_server(rec):
-    _OAIServer.pages = {"first": (rec / "oai-page1.xml").read_bytes(), "page-2": (rec / "oai-page2.xml").read_bytes()}
+    _OAIServer.pages = {"first": (rec / "oai-page1.xml").read_bytes(),
+                        "page-2": (rec / "oai-page2.xml").read_bytes()}
     _OAIServer.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _OAIServer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -90,8 +98,11 @@ def oai_server(rec):
 
 def test_oai_pmh_harvest_follows_resumption_tokens(oai_server):
     df = records.harvest_oai(oai_server)
-    assert list(df["id"]) == ["oai:echoes.example:1", "oai:echoes.example:2", "oai:echoes.example:3"]
-    assert _OAIServer.requests[0]["verb"] == ["ListRecords"] and _OAIServer.requests[0]["metadataPrefix"] == ["oai_dc"]
+    assert list(df["id"]) == [
+        "oai:echoes.example:1", "oai:echoes.example:2", "oai:echoes.example:3"
+    ]
+    assert _OAIServer.requests[0]["verb"] == ["ListRecords"]
+    assert _OAIServer.requests[0]["metadataPrefix"] == ["oai_dc"]
     assert _OAIServer.requests[1]["resumptionToken"] == ["page-2"]
     assert df.iloc[1]["creators"] == ["Gogh, Vincent van"] and df.iloc[1]["date_earliest"] == 1888
     assert df.iloc[2]["place"] == "Rouen" and df.iloc[2]["date_approximate"]
@@ -125,12 +136,15 @@ def test_malicious_xml_is_refused(rec, name):
 def test_bad_input_names_file_line_or_column(rec, tmp_path):
     with pytest.raises(DataError, match=r"malformed.xml: not well-formed XML at line 4"):
         records.read(rec / "malformed.xml")
-    with pytest.raises(DataError, match=r"latin1.csv: line 3 is not valid utf-8.*encoding='latin-1'"):
+    with pytest.raises(DataError,
+                       match=r"latin1.csv: line 3 is not valid utf-8.*encoding='latin-1'"):
         records.read(rec / "latin1.csv", preset="echoes-demo")
-    ok = records.read(rec / "latin1.csv", mapping={"id": "Object Number", "title": "Title", "creators": "Maker",
-                                                  "date_text": "Date"}, encoding="latin-1")
+    ok = records.read(rec / "latin1.csv", mapping={"id": "Object Number", "title": "Title",
+                                                  "creators": "Maker", "date_text": "Date"},
+                      encoding="latin-1")
     assert ok.iloc[1]["title"] == "Café au lait" and ok.iloc[1]["creators"] == ["Manet, Édouard"]
-    with pytest.raises(DataError, match=r"latin1.csv: mapped column\(s\) missing: object_type ← 'Object Type'"):
+    with pytest.raises(DataError, match=r"latin1.csv: mapped column\(s\) missing: "
+                                        r"object_type ← 'Object Type'"):
         records.read(rec / "latin1.csv", preset="echoes-demo", encoding="latin-1")
     bad = tmp_path / "broken.json"
     bad.write_text('{"@context": "http://iiif.io/api/presentation/3/context.json",\n "label": }')
@@ -140,7 +154,9 @@ def test_bad_input_names_file_line_or_column(rec, tmp_path):
 
 def test_quality_report(demo_data):
     df = records.read(demo_data / "collection" / "objects.csv", preset="echoes-demo")
-    q = df.records.quality(vocabularies={"object_type": ["painting", "drawing", "print", "sculpture", "photograph"]})
+    q = df.records.quality(vocabularies={
+        "object_type": ["painting", "drawing", "print", "sculpture", "photograph"]
+    })
     raw = pd.read_csv(demo_data / "collection" / "objects.csv", dtype=str, keep_default_na=False)
     # completeness against a direct count on the raw export
     assert q["completeness"]["materials"] == pytest.approx((raw["Medium"].str.strip() != "").mean())
@@ -170,4 +186,6 @@ def test_a_catalogued_table_in_memory(demo_data):
     raw = echoes_lab.open_dataset("demo-collection", demo_data)
     df = records.read(raw, preset="echoes-demo")
     from_file = records.read(demo_data / "collection" / "objects.csv", preset="echoes-demo")
-    assert df.drop(columns=["source_system", "original"]).equals(from_file.drop(columns=["source_system", "original"]))
+    assert df.drop(columns=["source_system", "original"]).equals(
+        from_file.drop(columns=["source_system", "original"])
+    )

@@ -48,6 +48,7 @@ def test_missing_file(tmp_path):
 
 
 def test_relative_paths_are_relative_to_the_settings_file(tmp_path):
-    s = load_settings(write(tmp_path, 'profile = "x"\n[hub]\nstate_dir = "st"\n[data]\nshared_dir = "/srv/data"\n'))
+    s = load_settings(write(tmp_path, 'profile = "x"\n[hub]\nstate_dir = "st"\n'
+                                      '[data]\nshared_dir = "/srv/data"\n'))
     assert s.state_dir == tmp_path / "st"
     assert str(s.shared_dir) == "/srv/data"

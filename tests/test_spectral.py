@@ -1,4 +1,5 @@
-"""echoes_lab.spectral: readers, band tools, PCA/MNF against scikit-learn and theory, SAM, regions."""
+"""echoes_lab.spectral: readers, band tools, PCA/MNF against scikit-learn and theory,
+SAM, regions."""
 
 from __future__ import annotations
 
@@ -27,15 +28,19 @@ def cube(panel):
 
 
 def synthetic(ny=120, nx=80, nb=20, seed=0):
-    """Three smooth abundance maps mixing three spectra, plus white noise of band-dependent level."""
+    """Three smooth abundance maps mixing three spectra, plus white noise of
+    band-dependent level."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:ny, 0:nx] / 40.0
-    abund = np.stack([np.sin(y) ** 2, np.cos(x * 1.3) ** 2, np.sin(0.7 * x + 0.3 * y) ** 2], axis=-1)
+    abund = np.stack(
+        [np.sin(y) ** 2, np.cos(x * 1.3) ** 2, np.sin(0.7 * x + 0.3 * y) ** 2], axis=-1
+    )
     spectra = rng.uniform(0.1, 0.9, (3, nb)) * np.array([[3.0], [1.5], [0.7]])
     noise_sd = np.linspace(0.002, 0.02, nb)
     data = abund @ spectra + rng.normal(0, 1, (ny, nx, nb)) * noise_sd
     wl = np.linspace(400, 1000, nb)
-    return xr.Dataset({"reflectance": (("y", "x", "band"), data)}, coords={"wavelength": ("band", wl)})
+    return xr.Dataset({"reflectance": (("y", "x", "band"), data)},
+                      coords={"wavelength": ("band", wl)})
 
 
 def test_reads_the_demo_envi_cube_lazily(cube, panel, demo_data, monkeypatch):
@@ -53,12 +58,16 @@ def test_reads_the_demo_envi_cube_lazily(cube, panel, demo_data, monkeypatch):
 def test_reads_every_envi_interleave(cube, panel, tmp_path, interleave):
     values = cube["reflectance"].values  # (lines, samples, bands)
     order = {"bil": (0, 2, 1), "bip": (0, 1, 2)}[interleave]
-    (tmp_path / "c.img").write_bytes(np.ascontiguousarray(values.transpose(order)).astype(">f4").tobytes())
+    (tmp_path / "c.img").write_bytes(
+        np.ascontiguousarray(values.transpose(order)).astype(">f4").tobytes()
+    )
     header = panel.read_text().replace("interleave = bsq", f"interleave = {interleave}")
     (tmp_path / "c.hdr").write_text(header.replace("byte order = 0", "byte order = 1"))
     back = read_cube(tmp_path / "c.hdr", chunks={"y": 5, "x": -1, "band": -1})
     np.testing.assert_array_equal(back["reflectance"].values, values)
-    np.testing.assert_array_equal(back["reflectance"][7:19:3, 4, 2:5].values, values[7:19:3, 4, 2:5])
+    np.testing.assert_array_equal(
+        back["reflectance"][7:19:3, 4, 2:5].values, values[7:19:3, 4, 2:5]
+    )
 
 
 def test_envi_header_that_disagrees_with_the_file_is_named(panel, tmp_path):
@@ -66,14 +75,18 @@ def test_envi_header_that_disagrees_with_the_file_is_named(panel, tmp_path):
         shutil.copy(panel.parent / name, tmp_path / name)
     hdr = tmp_path / "panel.hdr"
     hdr.write_text(hdr.read_text().replace("lines = 48", "lines = 50"))
-    with pytest.raises(SpectralError, match=r"panel.hdr: fields 'lines' × 'samples' × 'bands'.*50 × 64 × 12.*"
-                                            r"disagree with the size of panel.img \(147456 bytes\)"):
+    with pytest.raises(SpectralError,
+                       match=r"panel.hdr: fields 'lines' × 'samples' × 'bands'.*50 × 64 × 12.*"
+                             r"disagree with the size of panel.img \(147456 bytes\)"):
         read_cube(hdr)
     hdr.write_text(hdr.read_text().replace("lines = 50\n", ""))
     with pytest.raises(SpectralError, match="panel.hdr: ENVI header lacks the field 'lines'"):
         read_cube(hdr)
-    hdr.write_text((panel.parent / "panel.hdr").read_text().replace("wavelength = {400.0, ", "wavelength = {"))
-    with pytest.raises(SpectralError, match="panel.hdr: field 'wavelength' lists 11 wavelengths for 12 bands"):
+    hdr.write_text(
+        (panel.parent / "panel.hdr").read_text().replace("wavelength = {400.0, ", "wavelength = {")
+    )
+    with pytest.raises(SpectralError,
+                       match="panel.hdr: field 'wavelength' lists 11 wavelengths for 12 bands"):
         read_cube(hdr)
 
 
@@ -82,11 +95,15 @@ def test_tiff_netcdf_and_zarr_round_trip(cube, tmp_path):
 
     values = cube["reflectance"].values
     wl = cube["wavelength"].values
-    tifffile.imwrite(tmp_path / "stack.tif", np.moveaxis(values, -1, 0), metadata={"wavelength": wl.tolist()})
+    tifffile.imwrite(tmp_path / "stack.tif", np.moveaxis(values, -1, 0),
+                     metadata={"wavelength": wl.tolist()})
     tifffile.imwrite(tmp_path / "bare.tif", np.moveaxis(values, -1, 0))
     cube.compute().to_netcdf(tmp_path / "cube.nc", engine="h5netcdf")
-    cube.compute().rename(band="wavelength_band").rename(wavelength_band="band").to_zarr(tmp_path / "cube.zarr")
-    for path, kwargs in [("stack.tif", {}), ("bare.tif", {"wavelengths": wl}), ("cube.nc", {}), ("cube.zarr", {})]:
+    cube.compute().rename(band="wavelength_band").rename(wavelength_band="band").to_zarr(
+        tmp_path / "cube.zarr"
+    )
+    for path, kwargs in [("stack.tif", {}), ("bare.tif", {"wavelengths": wl}), ("cube.nc", {}),
+                         ("cube.zarr", {})]:
         back = read_cube(tmp_path / path, **kwargs)
         np.testing.assert_array_equal(back["reflectance"].values, values)
         np.testing.assert_allclose(back["wavelength"].values, wl)
@@ -123,9 +140,15 @@ def test_pca_matches_scikit_learn(chunks):
     X = ds["reflectance"].values.reshape(-1, 20)
     ref = PCA(n_components=3, svd_solver="full").fit(X)
     signs = np.sign(np.sum(ours["components"].values * ref.components_, axis=1))
-    np.testing.assert_allclose(ours["components"].values * signs[:, None], ref.components_, atol=1e-6)
-    np.testing.assert_allclose(ours["explained_variance"].values, ref.explained_variance_, rtol=1e-9)
-    np.testing.assert_allclose(ours["explained_variance_ratio"].values, ref.explained_variance_ratio_, rtol=1e-9)
+    np.testing.assert_allclose(
+        ours["components"].values * signs[:, None], ref.components_, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ours["explained_variance"].values, ref.explained_variance_, rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        ours["explained_variance_ratio"].values, ref.explained_variance_ratio_, rtol=1e-9
+    )
     scores = ours["scores"].values.reshape(-1, 3)
     np.testing.assert_allclose(scores * signs, ref.transform(X), atol=1e-6)
 
@@ -135,7 +158,9 @@ def test_pca_of_the_demo_cube_matches_scikit_learn(cube):
 
     ours = cube.spectral.pca(3)
     ref = PCA(3, svd_solver="full").fit(cube["reflectance"].values.reshape(-1, 12).astype(float))
-    np.testing.assert_allclose(np.abs(ours["components"].values), np.abs(ref.components_), atol=1e-6)
+    np.testing.assert_allclose(
+        np.abs(ours["components"].values), np.abs(ref.components_), atol=1e-6
+    )
 
 
 def test_mnf_separates_signal_from_noise():
@@ -155,14 +180,18 @@ def test_sam_finds_each_region_and_ignores_brightness(cube):
                            columns=cube["wavelength"].values)
     out = cube.spectral.sam(library, threshold=0.1)
     assert out.attrs["references"] == ["ground", "blue", "red"]
-    assert int(out["best"][5, 5]) == 0 and int(out["best"][24, 19]) == 1 and int(out["best"][24, 50]) == 2
+    assert (
+        int(out["best"][5, 5]) == 0 and int(out["best"][24, 19]) == 1
+        and int(out["best"][24, 50]) == 2
+    )
     t, r = arr[30, 30], library.loc["red"].to_numpy()
     expected = np.arccos(t @ r / np.linalg.norm(t) / np.linalg.norm(r))  # Kruse et al. 1993, eq. 1
     assert float(out["angle"].sel(reference="red")[30, 30]) == pytest.approx(expected, abs=1e-6)
     darker = sam(cube.assign(reflectance=cube["reflectance"] * 0.5), library)
     np.testing.assert_allclose(darker["angle"].values, out["angle"].values, atol=1e-6)
     narrow = library.loc[:, library.columns < 900]
-    with pytest.raises(SpectralError, match="library's field 'wavelength' covers 400–890.9 nm but the cube's covers 400–1000"):
+    with pytest.raises(SpectralError, match="library's field 'wavelength' covers 400–890.9 nm "
+                                            "but the cube's covers 400–1000"):
         cube.spectral.sam(narrow)
 
 

@@ -26,5 +26,6 @@ def test_filters_and_slider_drive_table_and_timeline(demo_data):
     ex.years.value = (1800, 1850)
     sel = ex.selection
     assert ((sel["date_latest"] >= 1800) & (sel["date_earliest"] <= 1850)).all()
-    assert sum(b.get_height() for b in ex.figure.axes[0].patches) == sel["date_earliest"].notna().sum()
+    assert (sum(b.get_height() for b in ex.figure.axes[0].patches)
+            == sel["date_earliest"].notna().sum())
     assert ex.figure.axes[0].get_title().startswith(f"{len(sel):,} of")

@@ -67,11 +67,14 @@ class DataSettings(_Section):
 
 
 class GatewaySettings(_Section):
-    """Dask Gateway, a managed service of the hub (see ``echoes_lab.hub.services.gateway.config``)."""
+    """Dask Gateway, a managed service of the hub (see
+    ``echoes_lab.hub.services.gateway.config``)."""
 
     enabled: bool = True
-    port: int = Field(8010, ge=1, le=65535, description="web API, behind the hub at /services/dask-gateway/")
-    scheduler_port: int = Field(8011, ge=1, le=65535, description="users' clients reach their schedulers here")
+    port: int = Field(8010, ge=1, le=65535,
+                      description="web API, behind the hub at /services/dask-gateway/")
+    scheduler_port: int = Field(8011, ge=1, le=65535,
+                                description="users' clients reach their schedulers here")
     api_port: int = Field(8012, ge=1, le=65535, description="the gateway's private API")
     clusters_per_user: int = Field(2, ge=1)
     max_workers: int = Field(4, ge=1, description="workers per cluster")
@@ -89,7 +92,8 @@ class WorkshopsSettings(_Section):
     enabled: bool = Field(True, description="seat passwords, trainer roles, announcements")
     mem_limit: str | None = Field(None, description="default per-seat memory limit, e.g. \"2G\"")
     auth_refresh_age: int = Field(60, gt=0, description="seconds before a login is re-checked")
-    port: int = Field(0, ge=0, le=65535, description="the trainers' page service; 0 = any free port")
+    port: int = Field(0, ge=0, le=65535,
+                      description="the trainers' page service; 0 = any free port")
 
 
 class ReportsSettings(_Section):
@@ -117,7 +121,8 @@ class ProjectsSettings(_Section):
     enabled: bool = Field(True, description="project folders, the projects page, share expiry")
     folder: str = Field("projects", description="the projects' folders, under state_dir")
     port: int = Field(0, ge=0, le=65535, description="the projects page; 0 = any free port")
-    expiry_check_every: int = Field(30, gt=0, description="seconds between checks of shares' expiry")
+    expiry_check_every: int = Field(30, gt=0,
+                                    description="seconds between checks of shares' expiry")
 
 
 class CommonsSettings(_Section):
@@ -125,7 +130,8 @@ class CommonsSettings(_Section):
 
     enabled: bool = True
     port: int = Field(0, ge=0, le=65535, description="loopback port; 0 = a free port at each start")
-    db_url: str = Field("", description="SQLAlchemy URL; empty = SQLite commons.sqlite in state_dir")
+    db_url: str = Field("",
+                        description="SQLAlchemy URL; empty = SQLite commons.sqlite in state_dir")
     licence: str = Field("https://creativecommons.org/licenses/by/4.0/",
                          description="licence IRI of contributions that name none")
     page_size: int = Field(20, ge=1, le=1000, description="annotations per AnnotationPage")

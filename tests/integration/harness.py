@@ -6,9 +6,9 @@ temporary state directory. Nothing here is mocked. Fixtures are in ``conftest.py
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -57,9 +57,11 @@ class Hub:
             hub_port=free_port(), log_level="DEBUG",
         )
         base["data"]["install_demo"] = False
+        base["data"]["fetch"] = []  # no real datasets unless a test asks (their copy takes time)
         base["spawner"]["examples"] = str(REPO / "notebooks")
         if "gateway" in base:  # the hub's Dask Gateway: free ports too, hubs run side by side
-            base["gateway"].update(port=free_port(), scheduler_port=free_port(), api_port=free_port())
+            base["gateway"].update(port=free_port(), scheduler_port=free_port(),
+                                   api_port=free_port())
         for section, values in overrides.items():
             base.setdefault(section, {}).update(values)
         self.settings = base
@@ -102,11 +104,10 @@ class Hub:
 
     def remember_processes(self) -> None:
         if self.proc and self.proc.poll() is None:
-            for p in [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]:
-                try:
+            hub = psutil.Process(self.proc.pid)
+            for p in [hub, *hub.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     self.seen[p.pid] = p.create_time()
-                except psutil.NoSuchProcess:
-                    pass
 
     def stop_hub(self, timeout: float = 30) -> None:
         """Stop the hub process only (user servers keep running: cleanup_servers = False)."""
@@ -137,13 +138,15 @@ class Hub:
         and kernels) carry this hub's API address in their environment, and the proxy its port
         on its command line.
         """
-        api, port = f"127.0.0.1:{self.settings['hub']['hub_port']}/", f"--port {self.settings['hub']['port']} "
+        api = f"127.0.0.1:{self.settings['hub']['hub_port']}/"
+        port = f"--port {self.settings['hub']['port']} "
         found = []
         for p in psutil.process_iter():
             try:
                 if p.status() == psutil.STATUS_ZOMBIE:
                     continue
-                if api in p.environ().get("JUPYTERHUB_API_URL", "") or port in " ".join(p.cmdline()) + " ":
+                if (api in p.environ().get("JUPYTERHUB_API_URL", "")
+                        or port in " ".join(p.cmdline()) + " "):
                     found.append(p)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 pass
@@ -155,18 +158,16 @@ class Hub:
             self.remember_processes()
             for user in self.api("GET", "/users").json():
                 for name in user.get("servers", {}):
-                    path = f"/users/{user['name']}/servers/{name}" if name else f"/users/{user['name']}/server"
+                    path = (f"/users/{user['name']}/servers/{name}" if name
+                            else f"/users/{user['name']}/server")
                     self.api("DELETE", path)
-            try:
-                wait_for(lambda: not any(u.get("servers") for u in self.api("GET", "/users").json()),
+            with contextlib.suppress(TimeoutError):
+                wait_for(lambda: not any(u.get("servers")
+                                         for u in self.api("GET", "/users").json()),
                          60, "all servers to stop")
-            except TimeoutError:
-                pass
             self.stop_hub()
-        try:
+        with contextlib.suppress(TimeoutError):
             wait_for(lambda: not self.alive(), 15, "processes to end")
-        except TimeoutError:
-            pass
         left = {p.pid: p for p in [*self.alive(), *self.strays()]}
         described = []
         for p in left.values():
@@ -228,7 +229,8 @@ class Hub:
 
     def api(self, method: str, path: str, token: str | None = None, **kw) -> requests.Response:
         headers = {"Authorization": f"token {token or self.token}"}
-        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=30, **kw)
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers,
+                                timeout=30, **kw)
 
     def create_user(self, name: str, admin: bool = False) -> dict:
         r = self.api("POST", f"/users/{name}", json={"admin": admin})

@@ -74,7 +74,8 @@ def test_sign_in_open_lab_and_run_collections_notebook(hub_factory, browser):
             """() => {
                 const code = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')]
                     .filter(c => c.querySelector('.jp-InputArea-editor').textContent.trim() !== '');
-                const failed = document.querySelector(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']");
+                const failed = document.querySelector(
+                    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']");
                 return failed || (code.length > 0 && code.every(
                     c => /\\[\\d+\\]/.test(c.querySelector('.jp-InputPrompt').textContent)));
             }""",
@@ -84,8 +85,12 @@ def test_sign_in_open_lab_and_run_collections_notebook(hub_factory, browser):
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "browser-01-collections.png"), full_page=True)
 
-        error_outputs = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        tracebacks = [t for t in error_outputs.all_inner_texts() if "Error" in t or "Traceback" in t]
+        error_outputs = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        )
+        tracebacks = [
+            t for t in error_outputs.all_inner_texts() if "Error" in t or "Traceback" in t
+        ]
         assert not tracebacks, f"cell errors in the lab: {tracebacks[:2]}"
         assert page.locator(".jp-Dialog").count() == 0, "the lab shows an error dialog"
         assert page.locator(".jp-OutputArea-output img").count() >= 1, "no figure was drawn"

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from harness import REPO, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from harness import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

@@ -15,6 +15,7 @@ import jsonschema
 import psutil
 import pytest
 import requests
+
 from harness import Hub, login, wait_for
 
 pytestmark = pytest.mark.integration

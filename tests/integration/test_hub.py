@@ -11,7 +11,8 @@ import pytest
 import requests
 
 import echoes_lab
-from harness import BIN, REPO, Hub, login, new_root, wait_for
+
+from harness import REPO, Hub, login, new_root, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -105,31 +106,62 @@ def test_hub_restart_keeps_users_and_running_servers(hub_factory):
 
 
 def test_make_hub_prints_working_credentials():
-    """``make hub`` (here with a settings file on free ports) prints how to log in, and it works;
-    the set-up installs the demo datasets, which a user's kernel opens with one call."""
+    """``make hub`` on a terminal (a real pseudo-terminal here, free ports) prints how to log in,
+    and it works; the passwords go to the terminal only. The set-up installs the demo datasets,
+    which a user's kernel opens with one call."""
+    import pty
+    import threading
+
     hub = Hub(new_root(), data={"install_demo": True})
     env = {**os.environ, "MAKEFLAGS": ""}
-    with open(hub.log_path, "wb") as log:
-        proc = subprocess.Popen(
-            ["make", "--no-print-directory", "hub", f"SETTINGS={hub.settings_file}"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "hub", f"SETTINGS={hub.settings_file}"],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    screen = bytearray()
+
+    def read_terminal():
+        with open(hub.log_path, "ab") as log:  # kept for the harness's diagnostics
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the terminal closed with the last process on it
+                    return
+                if not data:
+                    return
+                screen.extend(data)
+                log.write(data)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
     hub.proc, hub.signal_group = proc, True
     try:
         # the credentials are printed before the hub's own log starts
-        text = wait_for(lambda: "shown this once" in hub.log_path.read_text() and hub.log_path.read_text()
-                        or (proc.poll() is not None and pytest.fail(hub.log_path.read_text())),
-                        120, "the first-run login instructions")
+        text = wait_for(
+            lambda: "shown this once" in screen.decode(errors="replace")
+            and screen.decode(errors="replace")
+            or (proc.poll() is not None and pytest.fail(screen.decode(errors="replace"))),
+            120, "the first-run login instructions",
+        )
         admin_pw = re.search(r"admin \(admin\): password (\S+)", text).group(1)
         user_pw = re.search(r"any user name, password (\S+)", text).group(1)
         hub.wait_healthy(60)
         assert login(hub, "admin", admin_pw).get(f"{hub.url}/hub/api/user").json()["admin"]
         login(hub, "erik", user_pw)
         hub.start_server("erik")
-        out = hub.execute("erik", "import echoes_lab; print(len(echoes_lab.open_dataset('demo-collection')))")
+        out = hub.execute(
+            "erik", "import echoes_lab; print(len(echoes_lab.open_dataset('demo-collection')))"
+        )
         assert out["errors"] == [] and int(out["stdout"]) > 3000
+        # nothing the hub writes to files holds the passwords
+        for path in hub.state.rglob("*.log"):
+            assert admin_pw not in path.read_text(errors="replace"), path
     finally:
         left = hub.shutdown()
+        os.close(master)
     assert not left, left
 
 

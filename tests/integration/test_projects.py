@@ -9,6 +9,7 @@ import re
 import subprocess
 
 import pytest
+
 from harness import BIN, REPO, login, wait_for
 
 pytestmark = [

@@ -19,9 +19,10 @@ import nbformat
 import psutil
 import pytest
 import requests
-from harness import REPO, login, wait_for
 
 from echoes_lab.runs.provenance import read_crate, validate_crate
+
+from harness import REPO, login, wait_for
 
 pytestmark = pytest.mark.integration
 

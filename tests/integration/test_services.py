@@ -9,6 +9,7 @@ import time
 import psutil
 import pytest
 import requests
+
 from harness import wait_for
 
 pytestmark = pytest.mark.integration

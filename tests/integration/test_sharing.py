@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 import requests
+
 from harness import BIN, REPO, wait_for
 
 pytestmark = pytest.mark.integration

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from harness import BIN, REPO, login
 
 pytestmark = pytest.mark.integration

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import psutil
 import pytest
+
 from harness import BIN, REPO, login, wait_for
 
 pytestmark = pytest.mark.integration

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 import requests
+
 from harness import REPO
 
 pytestmark = [

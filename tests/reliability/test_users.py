@@ -14,9 +14,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from harness import login
 
 from echoes_lab.hub.spawner import system_username
+
+from harness import login
 
 pytestmark = pytest.mark.integration
 

@@ -24,13 +24,13 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import BIN, REPO, Hub, new_root, wait_for  # noqa: E402
-
 from echoes_lab.errors import WorkshopError  # noqa: E402
 from echoes_lab.hub.services.workshops import manage, materials, registry  # noqa: E402
 from echoes_lab.hub.services.workshops.cards import render_cards  # noqa: E402
 from echoes_lab.hub.services.workshops.homes import LocalHomes  # noqa: E402
 from echoes_lab.hub.settings import load_settings  # noqa: E402
+
+from harness import BIN, REPO, Hub, new_root, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attacks need root, as the hub has")
 

@@ -209,7 +209,7 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
             "base_url": self.settings.get("service_prefix", "/"),
             "service_name": self.settings.get("service_name", ""),
             "user": user,
-            "xsrf_token": self.xsrf_token if user else "",
+            "xsrf_token": self.xsrf_token.decode() if user else "",
         }
 
     def render_page(self, template: str, **ns) -> None:

@@ -29,6 +29,7 @@ import asyncio
 import os
 import pwd
 import sys
+import time
 from pathlib import Path
 
 from dask_gateway_server.backends.base import PublicException
@@ -240,8 +241,11 @@ def persist_clusters(c, state: Path) -> None:
     """
     from cryptography.fernet import Fernet
 
-    key = _private_file(state / "dask-gateway.key", Fernet.generate_key() + b"\n").strip()
-    database = state / "dask-gateway.sqlite"
+    key_file, database = state / "dask-gateway.key", state / "dask-gateway.sqlite"
+    if not key_file.exists() and database.exists():
+        # records encrypted with a lost key cannot be read (the gateway would not start)
+        database.rename(database.with_suffix(f".sqlite.unreadable-{int(time.time())}"))
+    key = _private_file(key_file, Fernet.generate_key() + b"\n").strip()
     _private_file(database)  # sqlite would create it with the process's umask
     c.DBBackendBase.db_url = f"sqlite:///{database}"
     c.DBBackendBase.db_encrypt_keys = [key.decode("ascii")]

@@ -94,10 +94,6 @@ class ProjectsPage(ServiceHandler):
     def _service(self) -> ProjectsService:
         return self.service
 
-    def render_page(self, template: str, **ns) -> None:
-        # tornado's xsrf_token is bytes: the form needs its text, not "b'…'"
-        super().render_page(template, xsrf_token=self.xsrf_token.decode(), **ns)
-
     async def _projects(self) -> list[dict]:
         user = self.current_user
         groups = await self._service().hub("GET", "/groups")

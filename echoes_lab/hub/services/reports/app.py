@@ -368,8 +368,10 @@ class PageHandler(_Reports, ServiceHandler):
                     "runs": [self.run_model(r) for r in self.store.runs(s["id"], 5)],
                 }
             )
+        token = self.xsrf_token  # bytes: the scaffold's namespace would render "b'…'"
         self.render_page(
             "reports.html",
+            xsrf_token=token.decode() if isinstance(token, bytes) else token,
             schedules=schedules,
             admin=user.get("admin", False),
             min_interval=self.cfg.min_interval,

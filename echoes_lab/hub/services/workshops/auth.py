@@ -65,7 +65,8 @@ class _Registry:
 class WorkshopAuthenticator(SharedPasswordAuthenticator):
     """JupyterHub's shared-password authenticator plus workshop seats and trainers."""
 
-    state_dir = Unicode(config=True, help="The hub's state directory (holds workshops/*/workshop.json).")
+    state_dir = Unicode(
+        config=True, help="The hub's state directory (holds workshops/*/workshop.json).")
 
     _registry: _Registry | None = None
 
@@ -168,7 +169,8 @@ def seat_limits_hook(state_dir: str | Path, default_mem_limit: str | None):
 
 SERVICE = "workshops"
 #: lets a trainer open the trainers' page (the page shows only the workshops they train)
-PAGE_ROLE = {"name": "workshop-trainers-page", "description": "the trainers' page of the workshops service",
+PAGE_ROLE = {"name": "workshop-trainers-page",
+             "description": "the trainers' page of the workshops service",
              "scopes": [f"access:services!service={SERVICE}"]}
 
 
@@ -195,7 +197,8 @@ def configure_hub(c, settings) -> None:
     state = str(settings.state_dir)
     ws = settings.workshops
     # a subclass of the shared-password authenticator: its passwords and admins still apply
-    c.JupyterHub.authenticator_class = "echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator"
+    c.JupyterHub.authenticator_class = (
+        "echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator")
     c.WorkshopAuthenticator.state_dir = state
     c.WorkshopAuthenticator.manage_roles = True
     # JupyterHub 6.1 bug: with manage_roles and reset_managed_roles_on_startup = False,

@@ -1,0 +1,50 @@
+"""The gateway keeps its clusters on disk (issue 13.5): a private database and key in the state
+directory, read by dask-gateway-server's own backend. The restart itself is tested with a real
+hub in ``tests/integration/test_gateway.py::test_cluster_survives_a_hub_restart``."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from traitlets.config import Config
+
+from echoes_lab.hub.services.gateway.config import persist_clusters
+
+
+def _mode(path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+def test_database_and_key_are_private_and_kept(tmp_path):
+    from dask_gateway_server.backends.local import UnsafeLocalBackend
+
+    c = Config()
+    persist_clusters(c, tmp_path)
+    assert _mode(tmp_path / "dask-gateway.key") == 0o600
+    assert _mode(tmp_path / "dask-gateway.sqlite") == 0o600
+    backend = UnsafeLocalBackend(config=c)  # dask-gateway-server validates the combination
+    assert backend.db_url == f"sqlite:///{tmp_path / 'dask-gateway.sqlite'}"
+    assert backend.stop_clusters_on_shutdown is False
+    first = backend.db_encrypt_keys
+
+    os.chmod(tmp_path / "dask-gateway.key", 0o644)  # e.g. restored from a backup
+    again = Config()
+    persist_clusters(again, tmp_path)
+    assert UnsafeLocalBackend(config=again).db_encrypt_keys == first  # same key every start
+    assert _mode(tmp_path / "dask-gateway.key") == 0o600
+
+
+def test_a_link_in_place_of_the_key_is_refused(tmp_path):
+    (tmp_path / "elsewhere").write_text("not a key")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "dask-gateway.key")
+    with pytest.raises(OSError):
+        persist_clusters(Config(), tmp_path)
+
+
+def test_records_of_a_lost_key_are_set_aside(tmp_path):
+    (tmp_path / "dask-gateway.sqlite").write_bytes(b"encrypted with a key that is gone")
+    persist_clusters(Config(), tmp_path)
+    aside = [p.name for p in tmp_path.iterdir() if ".unreadable-" in p.name]
+    assert len(aside) == 1
+    assert (tmp_path / "dask-gateway.sqlite").stat().st_size == 0
