@@ -63,21 +63,9 @@ def _session():
 
 
 def _call(method: str, url: str, ok=(200, 201, 204), **kw):
-    import requests
+    from echoes_lab.hub.client import call_json
 
-    try:
-        r = _session().request(method, url, timeout=30, **kw)
-    except requests.ConnectionError:
-        msg = f"the hub at {url} does not answer"
-        raise ShareError(msg) from None
-    if r.status_code not in ok:
-        try:
-            reason = r.json().get("message") or r.reason
-        except ValueError:
-            reason = r.reason
-        msg = f"the hub refused {method} {url.split('/hub/api', 1)[-1]}: {r.status_code} {reason}"
-        raise ShareError(msg)
-    return r.json() if r.content else None
+    return call_json(_session(), method, url, ok=ok, error=ShareError, timeout=30, **kw)
 
 
 def _server_url(server: str | None) -> tuple[str, str, str]:

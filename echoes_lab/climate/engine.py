@@ -108,24 +108,8 @@ def _centred_means(x, half, out):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def _fused(
-    t,
-    rh,
-    ts,
-    rhs,
-    quality,
-    t_mean,
-    rh_mean,
-    low,
-    high,
-    group,
-    n_groups,
-    seconds,
-    classes,
-    setpoint,
-    t_band,
-    rh_band,
-):  # pragma: no cover - compiled
+def _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups, seconds, classes,
+           setpoint, t_band, rh_band):  # pragma: no cover - compiled
     """Every per-reading metric at once; returns the per-sensor and per-period accumulators.
 
     The expressions are those of :mod:`echoes_lab.climate.metrics` term for term (same order
@@ -268,24 +252,8 @@ def _block(t, rh, quality, half, group, n_groups, seconds, classes, params):
         if quality is None
         else np.ascontiguousarray(quality)
     )
-    out = _fused(
-        t,
-        rh,
-        ts,
-        rhs,
-        quality,
-        t_mean,
-        rh_mean,
-        low,
-        high,
-        group,
-        n_groups,
-        seconds,
-        classes,
-        params["setpoint"],
-        params["t_band"],
-        params["rh_band"],
-    )
+    out = _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups, seconds,
+                 classes, params["setpoint"], params["t_band"], params["rh_band"])
     return (t_mean, rh_mean) + out
 
 

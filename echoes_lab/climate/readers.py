@@ -131,19 +131,8 @@ def read_climate(source, *, sensor: str | None = None, room: str | None = None,
             )
         frame, lines, layout = _read_text(path, max_columns, max_bytes)
         sensor = sensor or path.stem
-    ds = _from_long(
-        frame,
-        name,
-        lines,
-        sensor,
-        room,
-        temperature_unit,
-        resample,
-        dayfirst,
-        rh_range,
-        t_range,
-        layout,
-    )
+    ds = _from_long(frame, name, lines, sensor, room, temperature_unit, resample, dayfirst,
+                    rh_range, t_range, layout)
     ds.attrs["layout"] = json.dumps(layout, ensure_ascii=False)
     return ds
 
@@ -410,19 +399,8 @@ def _lines(rows: np.ndarray, first_line: int | None, limit: int = 8) -> str:
     return f"{label} {shown}" + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
-def _from_long(
-    frame,
-    name,
-    first_line,
-    sensor,
-    room,
-    temperature_unit,
-    resample,
-    dayfirst,
-    rh_range,
-    t_range,
-    layout=None,
-):
+def _from_long(frame, name, first_line, sensor, room, temperature_unit, resample, dayfirst,
+               rh_range, t_range, layout=None):
     layout = {} if layout is None else layout
     cols = list(frame.columns)
     combined = _pick(cols, _COMBINED, "timestamp", name, required=False)

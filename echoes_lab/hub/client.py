@@ -26,20 +26,31 @@ class HubClient:
         self.timeout = timeout
 
     def api(self, method: str, path: str, ok=(200, 201, 202, 204), **kw):
-        url = f"{self.url}/hub/api{path}"
+        return call_json(self.session, method, f"{self.url}/hub/api{path}", ok=ok,
+                         timeout=self.timeout, **kw)
+
+
+def call_json(session, method: str, url: str, ok=(200, 201, 202, 204), error=HubError,
+              timeout: float = 60, **kw):
+    """One request to the hub's (or a hub service's) REST API → decoded JSON or None.
+
+    No answer, or a status not in ``ok``, raises ``error`` naming the request and the hub's
+    own reason; used by :class:`HubClient` and by :mod:`echoes_lab.sharing` in kernels.
+    """
+    what = url.split("/hub/api", 1)[-1]
+    try:
+        r = session.request(method, url, timeout=timeout, **kw)
+    except requests.ConnectionError:
+        msg = f"the hub at {url.split('/hub/api', 1)[0]} does not answer: is it running?"
+        raise error(msg) from None
+    if r.status_code not in ok:
         try:
-            r = self.session.request(method, url, timeout=self.timeout, **kw)
-        except requests.ConnectionError:
-            msg = f"the hub at {self.url} does not answer: is it running?"
-            raise HubError(msg) from None
-        if r.status_code not in ok:
-            try:
-                reason = r.json().get("message") or r.reason
-            except ValueError:
-                reason = r.reason
-            msg = f"the hub refused {method} {path}: {r.status_code} {reason}"
-            raise HubError(msg)
-        return r.json() if r.content else None
+            reason = r.json().get("message") or r.reason
+        except ValueError:
+            reason = r.reason
+        msg = f"the hub refused {method} {what}: {r.status_code} {reason}"
+        raise error(msg)
+    return r.json() if r.content else None
 
 
 def hub_url(settings: Settings) -> str:

@@ -311,8 +311,13 @@ def clear_stale(settings: Settings, secrets: Secrets | None) -> list[str]:
         msg = (f"a hub from this state directory is already running (pid {pid}: {command}): "
                f"stop it first (kill {pid})")
         raise SetupError(msg)
+    return _stop_rounds(procs)
+
+
+def _stop_rounds(procs: StateProcesses) -> list[str]:
+    """Stop every process of this state directory; a process stopped may leave a child of its
+    own (dask-gateway's proxy), hence a few rounds."""
     stopped: list[str] = []
-    # a process stopped may leave a child of its own (dask-gateway's proxy): a few rounds
     for _ in range(3):
         found = procs.find()
         if not found:
@@ -569,14 +574,8 @@ def tell_services_to_stop(settings: Settings, secrets: Secrets, exclude: set[int
 
 
 def clear_stale_after_exit(settings: Settings, secrets: Secrets) -> list[str]:
-    """After the hub exited: stop its proxy and services that still run (a few rounds)."""
-    procs, stopped = StateProcesses(settings, secrets), []
-    for _ in range(3):
-        found = procs.find()
-        if not found:
-            break
-        stopped += stop_processes(found)
-    return stopped
+    """After the hub exited: stop its proxy and services that still run."""
+    return _stop_rounds(StateProcesses(settings, secrets))
 
 
 def run_hub(settings_file: str | Path | None = None, log_file: str | Path | None = None) -> int:

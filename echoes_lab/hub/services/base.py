@@ -533,8 +533,13 @@ class Service(Application):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
         url = urlparse(self.url)
+        # the hub's URL for the service names a loopback address on one machine, and the
+        # service's own name (http://commons:8080) on Kubernetes, where it listens on its pod
+        host = url.hostname or "127.0.0.1"
+        if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+            host = ""
         try:  # the port first: a service that cannot serve starts nothing
-            sockets = bind_sockets(url.port, url.hostname or "127.0.0.1")
+            sockets = bind_sockets(url.port, host)
         except OSError as exc:
             self.log.error("cannot listen on %s: %s", url.netloc, exc)
             return 1

@@ -136,7 +136,7 @@ def guard(identity_provider) -> None:
 def _environment():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    return Environment(loader=FileSystemLoader([str(HERE / "templates"), str(HUB_TEMPLATES)]),
+    return Environment(loader=FileSystemLoader([str(HUB_TEMPLATES)]),
                        autoescape=select_autoescape(default=True, default_for_string=True))
 
 
