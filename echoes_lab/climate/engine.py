@@ -289,9 +289,21 @@ def periods(time_index: pd.DatetimeIndex, freq: str) -> tuple[np.ndarray, pd.Dat
     return np.repeat(np.arange(len(bins)), bins.to_numpy()).astype(np.int64), bins.index
 
 
-def block_size(n_time: int) -> int:
-    """Sensors per block: whole records, ``BLOCK_BYTES`` per variable (at least one sensor)."""
-    return max(1, BLOCK_BYTES // (8 * max(n_time, 1)))
+def block_size(n_time: int, chunks: tuple | None = None) -> int:
+    """Sensors per block: whole records, ``BLOCK_BYTES`` per variable (at least one sensor).
+
+    A dask-backed variable already split by sensor keeps its own blocks when they fit in
+    twice that (each block then reads whole chunks of a Zarr store, no more), or whole
+    multiples of them.
+    """
+    size = max(1, BLOCK_BYTES // (8 * max(n_time, 1)))
+    if chunks is not None and len(set(chunks[0][:-1])) <= 1:
+        stored = chunks[0][0]
+        if stored <= size:
+            return stored * (size // stored)
+        if stored <= 2 * size:
+            return stored
+    return size
 
 
 def _compute(tasks: list, label: str) -> list:
@@ -349,9 +361,9 @@ def assess(
     }
     classes = _class_table()
     n_sensor, n_time = ds.sizes["sensor"], ds.sizes["time"]
-    size = block_size(n_time)
     names = ["temperature", "relative_humidity"] + (["quality"] if "quality" in ds else [])
     arrays = [ds[v].transpose("sensor", "time").data for v in names]
+    size = block_size(n_time, getattr(arrays[0], "chunks", None))
     block = dask.delayed(_block, pure=True)
     tasks = []
     for start in range(0, n_sensor, size):
