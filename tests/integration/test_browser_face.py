@@ -2,7 +2,8 @@
 
 A user signs in on ECHOES Lab's sign-in page, finds the datasets and the apps on the home
 page, opens the climate dashboard (a curated notebook rendered by Voilà in their own server,
-as them), chooses a sensor and sees the risk table. Screenshots go to ``test-artifacts/``.
+as them), chooses a sensor and sees the risk table; then schedules a report from the reports
+page's form and sees its next fire times. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -92,6 +93,27 @@ def test_home_lists_datasets_and_apps_and_the_climate_app_answers(hub_factory, b
         assert page.locator("#ashrae-table").count() == 1
         page.wait_for_selector(".widget-output img", timeout=60_000)  # the plot
         page.screenshot(path=str(ARTIFACTS / "face-climate-app.png"), full_page=True)
+
+        # a report scheduled from the form: notebook picked, a parameter typed, the cron
+        # expression in words with its next fire times before saving, then the schedule listed
+        page.goto(f"{hub.url}/services/reports/")
+        report = "examples/02-climate-report.ipynb"
+        page.wait_for_selector(f"#notebook option[value='{report}']", state="attached",
+                               timeout=180_000)
+        page.select_option("#notebook", value=report)
+        page.wait_for_selector("#p-room", timeout=60_000)
+        assert page.get_attribute("#p-room", "placeholder") == '"Gallery 3"'
+        page.fill("#p-room", "Gallery 1")
+        page.fill("#cron", "30 7 * * 1-5")
+        page.wait_for_function(
+            "document.getElementById('cron-preview').innerText.includes('07:30')",
+            timeout=30_000)
+        preview = page.inner_text("#cron-preview")
+        assert "Monday through Friday" in preview
+        assert page.locator("#cron-preview li").count() == 3  # the next three fire times
+        page.click("#new-schedule button[type=submit]")
+        page.wait_for_selector("#schedules :text('02-climate-report')", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "face-reports.png"), full_page=True)
         assert not errors, f"JavaScript errors: {errors[:3]}"
     finally:
         page.screenshot(path=str(ARTIFACTS / "face-last.png"))
