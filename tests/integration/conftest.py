@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from harness import Hub, new_root
+from harness import CHROMIUM, CHROMIUM_FLAGS, Hub, new_root
 
 
 @pytest.fixture
@@ -36,3 +36,18 @@ def hub():
     shutil.rmtree(h.root, ignore_errors=True)
     assert not left, f"processes left behind: {left}"
 
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (headless), one per test module."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: 'make test' installs it with apt-get")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()

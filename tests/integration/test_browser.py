@@ -7,34 +7,15 @@ Sign in through the form, land in JupyterLab, open the curated ``01-collections`
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from harness import REPO, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 NOTEBOOK = "examples/01-collections.ipynb"
-# without these, chromium tries to reach Google's services, which this closed network refuses
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: 'make test' installs it with apt-get")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 def test_sign_in_open_lab_and_run_collections_notebook(hub_factory, browser):

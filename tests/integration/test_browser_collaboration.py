@@ -5,8 +5,6 @@ jupyter-collaboration's real-time editing. Screenshots go to ``test-artifacts/``
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -14,11 +12,7 @@ from harness import REPO, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
 NOTEBOOK = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
                        "outputs": [], "source": "x = 1"}],
             "metadata": {"kernelspec": {"name": "echoes", "display_name": "ECHOES Lab (Python 3)",
@@ -44,11 +38,7 @@ def type_at_end(page, text: str) -> None:
     page.keyboard.type(text)
 
 
-def test_two_people_edit_one_notebook_live(hub_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: 'make test' installs it with apt-get")
-    from playwright.sync_api import sync_playwright
-
+def test_two_people_edit_one_notebook_live(hub_factory, browser):
     local = (REPO / "hub_config" / "local.toml").read_text()
     hub = hub_factory(**{section: {"enabled": False}  # only what sharing needs
                          for section in ("culler", "gateway", "reports", "workshops", "commons")
@@ -70,45 +60,44 @@ def test_two_people_edit_one_notebook_live(hub_factory):
     lab = "/user/alice/lab/tree/together.ipynb"
     ARTIFACTS.mkdir(exist_ok=True)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        a_ctx, b_ctx = browser.new_context(), browser.new_context()
-        alice, bob = a_ctx.new_page(), b_ctx.new_page()
-        try:
-            sign_in(alice, hub, "alice", lab)
-            open_notebook(alice)
-            sign_in(bob, hub, "bob", lab)
-            # a shared server: bob confirms once on the hub's "Authorize access" page
-            bob.wait_for_url("**/oauth2/authorize**", timeout=60_000)
-            bob.click("form button[type=submit]")
-            open_notebook(bob)
+    a_ctx, b_ctx = browser.new_context(), browser.new_context()
+    alice, bob = a_ctx.new_page(), b_ctx.new_page()
+    try:
+        sign_in(alice, hub, "alice", lab)
+        open_notebook(alice)
+        sign_in(bob, hub, "bob", lab)
+        # a shared server: bob confirms once on the hub's "Authorize access" page
+        bob.wait_for_url("**/oauth2/authorize**", timeout=60_000)
+        bob.click("form button[type=submit]")
+        open_notebook(bob)
 
-            type_at_end(bob, "  # bob was here")
-            alice.wait_for_function(
-                "() => document.querySelector('.jp-Notebook .jp-Cell .cm-content')"
-                ".textContent.includes('bob was here')", timeout=30_000)
-            type_at_end(alice, "\ny = 2  # alice too")
-            bob.wait_for_function(
-                "() => document.querySelector('.jp-Notebook').textContent.includes('alice too')",
-                timeout=30_000)
-            alice.keyboard.press("Control+s")
+        type_at_end(bob, "  # bob was here")
+        alice.wait_for_function(
+            "() => document.querySelector('.jp-Notebook .jp-Cell .cm-content')"
+            ".textContent.includes('bob was here')", timeout=30_000)
+        type_at_end(alice, "\ny = 2  # alice too")
+        bob.wait_for_function(
+            "() => document.querySelector('.jp-Notebook').textContent.includes('alice too')",
+            timeout=30_000)
+        alice.keyboard.press("Control+s")
 
-            def saved():
-                try:
-                    source = "".join(json.loads(path.read_text())["cells"][0]["source"])
-                except ValueError:  # caught in the middle of a save: look again
-                    return False
-                return "bob was here" in source and "alice too" in source
+        def saved():
+            try:
+                source = "".join(json.loads(path.read_text())["cells"][0]["source"])
+            except ValueError:  # caught in the middle of a save: look again
+                return False
+            return "bob was here" in source and "alice too" in source
 
-            wait_for(saved, 30, "the notebook on disk with both edits")
-            # the live-editing history lives in alice's own data folder, not in her files
-            home = hub.state / "homes" / "alice"
-            assert (home / ".local" / "share" / "jupyter" / "echoes_ystore.db").exists()
-            assert not (home / ".jupyter_ystore.db").exists()
-            # the lab's File menu has the Share page (hub_config/lab/overrides.json)
-            alice.click(".lm-MenuBar-itemLabel:text-is('File')")
-            assert alice.locator(".lm-Menu-itemLabel:text-is('Share this lab…')").count() == 1
-        finally:
-            alice.screenshot(path=str(ARTIFACTS / "collaboration-alice.png"))
-            bob.screenshot(path=str(ARTIFACTS / "collaboration-bob.png"))
-            browser.close()
+        wait_for(saved, 30, "the notebook on disk with both edits")
+        # the live-editing history lives in alice's own data folder, not in her files
+        home = hub.state / "homes" / "alice"
+        assert (home / ".local" / "share" / "jupyter" / "echoes_ystore.db").exists()
+        assert not (home / ".jupyter_ystore.db").exists()
+        # the lab's File menu has the Share page (hub_config/lab/overrides.json)
+        alice.click(".lm-MenuBar-itemLabel:text-is('File')")
+        assert alice.locator(".lm-Menu-itemLabel:text-is('Share this lab…')").count() == 1
+    finally:
+        alice.screenshot(path=str(ARTIFACTS / "collaboration-alice.png"))
+        bob.screenshot(path=str(ARTIFACTS / "collaboration-bob.png"))
+        a_ctx.close()
+        b_ctx.close()

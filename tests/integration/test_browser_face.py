@@ -8,9 +8,6 @@ page's form and sees its next fire times. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 import requests
 
@@ -18,25 +15,10 @@ from harness import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 SHARED = REPO.parent / "shared" / "datasets"
 APP = "examples/apps/climate-dashboard.ipynb"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: 'make test' installs it with apt-get")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 def test_home_lists_datasets_and_apps_and_the_climate_app_answers(hub_factory, browser):
