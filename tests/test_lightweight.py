@@ -26,6 +26,7 @@ def heavy_modules_after(code: str) -> list[str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_user_server_with_every_extension_loads_no_science_stack(repo_root, tmp_path):
     """A real ServerApp initialised with the hub's own single-user arguments and extensions."""
     code = f"""
@@ -70,6 +71,7 @@ def test_accessors_register_on_datasets_made_without_echoes_lab(tmp_path):
     heavy_modules_after(code)
 
 
+@pytest.mark.slow
 def test_dask_panel_routes_answer_like_dask_labextension(tmp_path):
     """A real server with the deferred Dask panel lists the user's clusters (none) at the
     route the lab's Dask panel calls, importing dask-labextension on that first request."""

@@ -17,6 +17,9 @@ from echoes_lab.errors import ParameterError, RunError
 from echoes_lab.runs import check_parameters, notebook_parameters, read_grid, run, run_grid
 from echoes_lab.runs.provenance import read_crate, validate_crate
 
+# every test here runs notebooks on real kernels (left out of make test-unit)
+pytestmark = pytest.mark.slow
+
 RUNS = Path(__file__).parent / "data" / "runs"
 REPORT, FAILS = RUNS / "report.ipynb", RUNS / "fails.ipynb"
 CLI = [sys.executable, "-m", "echoes_lab.cli", "run"]
@@ -167,7 +170,6 @@ def test_a_run_that_cannot_start_still_leaves_a_failed_crate(tmp_path):
     assert validate_crate(tmp_path / "k") == []
 
 
-@pytest.mark.slow
 def test_batch_on_a_dask_cluster(data_env, tmp_path):
     from distributed import Client, LocalCluster
 
