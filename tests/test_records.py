@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import matplotlib
@@ -13,7 +14,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from echoes_lab.collections import records  # noqa: E402
+from echoes_lab.collections import metadata, records  # noqa: E402
 from echoes_lab.collections.records import SCHEMA  # noqa: E402
 from echoes_lab.errors import DataError, UnsafeXMLError  # noqa: E402
 
@@ -37,7 +38,7 @@ def test_lido(rec):
     assert first["rights"] == "Bequeathed by the artist 1856"
     assert "<" in first["original"] and "lidoRecID" in first["original"]
     second = df.iloc[1]
-    assert (second["date_earliest"], second["date_latest"]) == (1800, 1849)
+    assert (second["date_earliest"], second["date_latest"]) == (1800, 1832)
     assert second["rights"] == "Domaine public" and second["source_system"] == "lido"
 
 
@@ -189,3 +190,88 @@ def test_a_catalogued_table_in_memory(demo_data):
     assert df.drop(columns=["source_system", "original"]).equals(
         from_file.drop(columns=["source_system", "original"])
     )
+
+
+# -- issue 16: real files (tests/data/real/, sources and licences in SOURCES.md) ------------------
+REAL = Path(__file__).parent / "data" / "real"
+
+
+def test_a_saved_oai_record_alone_goes_to_the_oai_reader():
+    """An OAI-PMH ``<record>`` saved on its own (Europeana's Metis sandbox keeps Gallica's so) is
+    guessed by its root's namespace, not sent to the LIDO reader."""
+    path = REAL / "oai" / "metis-sandbox-record-gallica.xml"
+    assert records._guess(str(path)) == "oai-file"
+    df = records.read(path)
+    assert len(df) == 1
+    r = df.iloc[0]
+    assert r["id"] == "oai:bnf.fr:gallica/ark:/12148/btv1b110012843"
+    # (the record writes a C1 control character, U+008A, inside "DIMAQĪ")
+    assert r["title"].startswith("AḤMAD IBN YŪSUF AL-DIMA") and r["title"].endswith("al-uwal.")
+    assert r["creators"][0].startswith("Aḥmad ibn Yūsuf al-Dima") and len(r["creators"]) == 2
+    assert (r["date_text"], r["date_earliest"], r["date_latest"]) == ("1601-1700", 1601, 1700)
+    assert r["source_system"] == "oai-file:metis-sandbox-record-gallica.xml"
+    # every saved response of the corpus goes to the OAI reader, every LIDO file to LIDO's
+    assert {records._guess(str(f)) for f in (REAL / "oai").glob("*.xml")} == {"oai-file"}
+    assert {records._guess(str(f)) for f in (REAL / "lido").glob("*.xml")} == {"lido"}
+
+
+def test_a_record_root_is_oai_only_in_the_oai_namespace(tmp_path):
+    prefixed = tmp_path / "prefixed.xml"  # the namespace decides, not the prefix
+    prefixed.write_text('<?xml version="1.0"?>\n<o:record xmlns:o="http://www.openarchives.org/'
+                        'OAI/2.0/"><o:header status="deleted"><o:identifier>oai:x:1'
+                        '</o:identifier></o:header></o:record>', encoding="utf-8")
+    assert records._guess(str(prefixed)) == "oai-file" and len(records.read(prefixed)) == 0
+    marc = tmp_path / "marc.xml"  # MARCXML's <record> is not OAI-PMH: the LIDO reader says so
+    marc.write_text('<?xml version="1.0"?>\n<record xmlns="http://www.loc.gov/MARC21/slim">'
+                    "<leader>00000nam</leader></record>", encoding="utf-8")
+    assert records._guess(str(marc)) == "lido"
+    with pytest.raises(DataError, match="marc.xml"):
+        records.read(marc)
+    # a DTD is never parsed to guess: the reader refuses the file, naming it
+    dtd = tmp_path / "dtd.xml"
+    dtd.write_text('<?xml version="1.0"?>\n<!DOCTYPE record [<!ENTITY e "x">]>\n<record '
+                   'xmlns="http://www.openarchives.org/OAI/2.0/"><header/></record>',
+                   encoding="utf-8")
+    with pytest.raises(UnsafeXMLError, match="dtd.xml: refused for safety"):
+        records.read(dtd)
+
+
+@pytest.mark.parametrize("name, encoding", [
+    ("npg-objects-excerpt.csv", "utf-8"), ("autry-dated-excerpt.csv", "utf-8"),
+    ("tate-artworks-excerpt.csv", "utf-8"), ("ngi-cc-list-excerpt.csv", "cp1252"),
+])
+def test_preset_auto_recognises_the_columns_from_their_labels(name, encoding):
+    path = REAL / "csv" / name
+    auto = records.read(path, preset="auto", encoding=encoding)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+    given = records.read(path, mapping=metadata.guess_mapping(raw.columns), encoding=encoding)
+    pd.testing.assert_frame_equal(auto, given)
+    assert len(auto) == len(raw) and auto["source_system"].eq(f"csv:{name}").all()
+    in_memory = records.read(raw, preset="auto")
+    assert in_memory["source_system"].eq("table:auto").all()
+    pd.testing.assert_frame_equal(in_memory.drop(columns="source_system"),
+                                  auto.drop(columns="source_system"))
+
+
+def test_preset_auto_keeps_the_museums_own_years():
+    npg = records.read(REAL / "csv" / "npg-objects-excerpt.csv", preset="auto").set_index("id")
+    r = npg.loc["NPG.84.26"]
+    assert (r["date_text"], r["object_type"], r["materials"]) == (
+        "1972 (printed 1983)", "Photograph", "Gelatin silver print")
+    assert (r["date_earliest"], r["date_latest"]) == (1972, 1972)  # NPG's DateBegin/DateEnd
+    assert (r["date_display_earliest"], r["date_display_latest"]) == (1972, 1972)
+    assert r["date_machine_source"] == "CSV DateBegin/DateEnd"
+    autry = records.read(REAL / "csv" / "autry-dated-excerpt.csv", preset="auto").set_index("id")
+    late = autry.loc["2015.21.1"]
+    assert (late["date_text"], late["date_earliest"], late["date_latest"]) == (
+        "late 1900s", 1975, 1999)  # the Autry's own years win; the display reads 1967-1999
+    assert (late["date_display_earliest"], late["date_display_latest"]) == (1967, 1999)
+
+
+def test_preset_auto_without_a_recognisable_column_names_the_file(tmp_path):
+    odd = tmp_path / "odd.csv"
+    odd.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"odd.csv: no column recognised .* pass mapping="):
+        records.read(odd, preset="auto")
+    with pytest.raises(DataError, match=r"unknown preset 'nope'.*'auto'"):
+        records.read(odd, preset="nope")

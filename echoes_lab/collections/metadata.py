@@ -7,7 +7,7 @@ Formats and the specifications followed:
 
 * CSV exports, through a column mapping (:data:`PRESETS` for common exports);
 * Dublin Core over OAI-PMH 2.0 (``oai_dc``), harvested with Sickle, resumption tokens included,
-  and OAI-PMH responses saved to files (``oai_dc`` or LIDO inside; a folder of them);
+  and OAI-PMH responses saved to files (``oai_dc``, LIDO or EDM inside; a folder of them);
 * LIDO 1.0/1.1 XML (Lightweight Information Describing Objects, ICOM-CIDOC): ``lido:term`` and
   ``skos:Concept`` terms, all creation-like events, one creator per actor with roles;
 * IIIF Presentation API 2.1 and 3.0 manifests and collections (``label``/``metadata`` by common
@@ -63,6 +63,89 @@ PRESETS: dict[str, dict[str, str]] = {
         "place": "Place",
         "rights": "Rights",
     },
+    # Colby College Museum of Art (ColbyMuseum/MuseumLOD, data/colby_data.csv, 2015)
+    "colby": {
+        "id": "Accession_num",
+        "title": "Title",
+        "creators": "Artist",
+        "date_text": "Year_Made",
+        "materials": "Media",
+        "dimensions": "Dimensions",
+        "rights": "Credit_Line",
+    },
+    # National Gallery of Ireland, "Creative Commons list" (data.gov.ie; Windows-1252, labels
+    # end in ":" and makers are written "Role: Name, life dates")
+    "ngi": {
+        "id": "Object Number:",
+        "title": "Title:",
+        "creators": "Artist:",
+        "materials": "Medium:",
+    },
+    # TMS object tables as the National Portrait Gallery (Smithsonian) and Crystal Bridges
+    # Museum of American Art gave them to the American Art Collaborative; titles and makers are
+    # in separate tables there
+    "npg": {
+        "id": "ObjectNumber",
+        "date_text": "Dated",
+        "year_begin": "DateBegin",
+        "year_end": "DateEnd",
+        "object_type": "Classification",
+        "materials": "Medium",
+        "dimensions": "Dimensions",
+        "rights": "CreditLine",
+    },
+    "crystal-bridges": {
+        "id": "ObjectNumber",
+        "date_text": "Dated",
+        "year_begin": "DateBegin",
+        "year_end": "DateEnd",
+        "object_type": "Classification",
+        "materials": "Medium",
+        "dimensions": "Dimensions",
+        "rights": "CreditLine",
+    },
+    # Autry Museum of the American West (American Art Collaborative): objects, and their dates
+    # in a table of their own
+    "autry": {
+        "id": "ObjectNumber",
+        "title": "Title",
+        "object_type": "ObjectName",
+        "materials": "Materials",
+        "dimensions": "Measurements",
+        "rights": "CreditLine",
+    },
+    "autry-dated": {
+        "id": "ObjectID",
+        "date_text": "Dated",
+        "year_begin": "EARLIEST_YEAR",
+        "year_end": "LATEST_YEAR",
+    },
+}
+
+#: column labels of museums' exports for each schema field, in order of preference, compared
+#: without case, spaces, punctuation or a byte-order mark (see :func:`guess_mapping`); the
+#: museum's own first/last year of the object go to ``year_begin``/``year_end`` (machine dates)
+COLUMN_LABELS: dict[str, tuple[str, ...]] = {
+    "id": ("accessionnumber", "accessionnum", "accessionno", "accno", "objectnumber", "objectno",
+           "dispaccessno", "inventorynumber", "inventoryno", "inventarnummer", "invnr",
+           "numeroinventario", "numinventario", "numerodinventaire", "identifier", "objectid"),
+    "title": ("title", "objecttitle", "disptitle", "titre", "titel", "titolo", "titulo"),
+    "creators": ("artist", "artists", "artistdisplayname", "maker", "makers", "creator",
+                 "creators", "dispmaker1", "attribution", "author", "künstler", "hersteller",
+                 "autore", "artista", "auteur", "autor"),
+    "date_text": ("datetext", "dated", "date", "displaydate", "objectdate", "yearmade",
+                  "creationdate", "dispcreatedt", "datierung", "datazione", "datation", "fecha"),
+    "year_begin": ("datestart", "datebegin", "objectbegindate", "beginyear", "earliestyear",
+                   "creationdateearliest", "dispstartdat", "yearearly", "annoinizio"),
+    "year_end": ("dateend", "objectenddate", "endyear", "latestyear", "creationdatelatest",
+                 "dispenddate", "yearlate", "annofine"),
+    "object_type": ("classification", "objectname", "objecttype", "type", "objektbezeichnung",
+                    "oggetto", "typologie"),
+    "materials": ("medium", "media", "materials", "material", "materialtechnik", "technique",
+                  "materiatecnica", "materiale", "technik"),
+    "dimensions": ("dimensions", "measurements", "dispdimen", "dimension", "masse", "misure"),
+    "place": ("place", "placemade", "placeofcreation", "herstellungsort", "luogo", "lieu"),
+    "rights": ("creditline", "credit", "rights", "license", "licence"),
 }
 
 LIDO = "{http://www.lido-schema.org}"
@@ -135,14 +218,15 @@ def guard_table(path: Path, max_columns: int = MAX_COLUMNS, max_bytes: int = MAX
 
 def read_csv(
     path: Path,
-    mapping: dict[str, str],
+    mapping: dict[str, str] | None = None,
     encoding: str = "utf-8",
     sep: str | None = None,
     creators_sep: str = ";",
     max_columns: int = MAX_COLUMNS,
     max_bytes: int = MAX_BYTES,
 ) -> list[dict]:
-    """Records from a CSV export; ``mapping`` names the source column of each schema field.
+    """Records from a CSV export; ``mapping`` names the source column of each schema field
+    (recognised from the column labels when omitted: :func:`from_frame`).
 
     Files wider than ``max_columns`` fields or larger than ``max_bytes`` are refused with an
     error naming the limit (raise them if the file really is that large)."""
@@ -166,10 +250,61 @@ def read_csv(
     return from_frame(frame, mapping, str(path), creators_sep)
 
 
+def _squash(label) -> str:
+    return re.sub(r"[\W_]+", "", str(label).lstrip("\ufeff").casefold())
+
+
+def guess_mapping(columns) -> dict[str, str]:
+    """A column mapping (schema field -> column) from a table's column labels, by the label sets
+    of :data:`COLUMN_LABELS` ("Object Number:", "accession_number", "DateBegin" …); each
+    column is used once, fields without a recognised column are left out."""
+    by_label: dict[str, str] = {}
+    for col in columns:
+        by_label.setdefault(_squash(col), col)
+    mapping: dict[str, str] = {}
+    for field, labels in COLUMN_LABELS.items():
+        col = next((by_label[lab] for lab in labels if lab in by_label), None)
+        if col is not None and col not in mapping.values():
+            mapping[field] = col
+    return mapping
+
+
+#: a maker written "Role: Name" in a cell, and several of them in one cell ("?: Unknown Artist,
+#: France, 19th century, After: Louis de Carmontelle, 1717-1806"; National Gallery of Ireland)
+_CSV_ROLE = re.compile(r"^(?P<role>[\w?][\w .'/?-]{0,30}?):\s+(?P<name>\S.*)$")
+_CSV_ROLE_SPLIT = re.compile(r",\s+(?=[\w?][\w .'/-]{0,30}:\s)")
+
+
+def _year_cell(text: str | None) -> int | None:
+    """A museum's begin/end year cell as an integer ("1887", "1887.0", "-300"); anything else
+    (empty, "NULL", a date) is no year."""
+    m = re.fullmatch(r"\s*(-?\d{1,4})(?:\.0+)?\s*", text or "")
+    return int(m.group(1)) if m else None
+
+
 def from_frame(
-    frame, mapping: dict[str, str], name: str = "the table", creators_sep: str = ";"
+    frame, mapping: dict[str, str] | None = None, name: str = "the table",
+    creators_sep: str = ";",
 ) -> list[dict]:
-    """Records from a table already in memory (e.g. ``echoes_lab.open_dataset(...)``)."""
+    """Records from a table already in memory (e.g. ``echoes_lab.open_dataset(...)``).
+
+    ``mapping`` names the column of each schema field, plus ``year_begin``/``year_end``: the
+    museum's own first and last year of the object, kept as machine dates (they win over the
+    display date, which stays for comparison). Without a mapping, the columns are recognised
+    by :func:`guess_mapping`. A creator written "Role: Name" (the National Gallery of Ireland's
+    "Attributed to: …", "Engraver: …") becomes the name with that role."""
+    # a byte-order mark left on the first label (a UTF-8 export read without "utf-8-sig")
+    frame = frame.rename(columns=lambda c: c.lstrip("\ufeff") if isinstance(c, str) else c)
+    if mapping is None:
+        mapping = guess_mapping(frame.columns)
+        if not {"id", "title", "date_text"} & set(mapping):
+            msg = (
+                f"{name}: no column recognised as an identifier, title or date (it has: "
+                f"{', '.join(map(str, frame.columns))}); pass mapping={{field: column}}"
+            )
+            raise DataError(msg)
+    mapping = {field: col.lstrip("\ufeff") if isinstance(col, str) else col
+               for field, col in mapping.items()}
     missing = [f"{field} ← '{col}'" for field, col in mapping.items() if col not in frame.columns]
     if missing:
         msg = (
@@ -177,13 +312,28 @@ def from_frame(
             f"{', '.join(map(str, frame.columns))}"
         )
         raise DataError(msg)
+    years = (mapping.get("year_begin"), mapping.get("year_end"))
     out = []
     for row in frame.astype("string").fillna("").to_dict("records"):
-        rec = {field: (row[col].strip() or None) for field, col in mapping.items()}
-        creators = rec.get("creators")
-        rec["creators"] = (
-            [c.strip() for c in creators.split(creators_sep) if c.strip()] if creators else []
-        )
+        # "NULL": an empty cell as SQL exports (TMS through the American Art Collaborative)
+        # write it
+        rec = {field: (row[col].strip() if row[col].strip() != "NULL" else "") or None
+               for field, col in mapping.items()}
+        begin, end = (_year_cell(rec.pop(k, None)) for k in ("year_begin", "year_end"))
+        if begin == 0 and end in (0, None):  # TMS's "no date" (there is no year 0)
+            begin = end = None
+        if begin is not None or end is not None:
+            rec["machine_dates"] = (begin, end, f"CSV {years[0]}/{years[1]}")
+        actors = []
+        cells = (rec.get("creators") or "").split(creators_sep)
+        for text in [t for cell in cells for t in _CSV_ROLE_SPLIT.split(cell)]:
+            m = _CSV_ROLE.match(text.strip())
+            name_, role = (m["name"], m["role"]) if m else (text.strip(), "")
+            if name_ and name_ not in [a["name"] for a in actors]:
+                actors.append({"name": name_, "role": role, "event": "", "id": None})
+        rec["creators"] = [a["name"] for a in actors]
+        if any(a["role"] for a in actors):
+            rec["actors"] = actors
         rec["original"] = row
         out.append(rec)
     return out
@@ -194,7 +344,8 @@ def from_frame(
 def harvest_oai(
     url: str, metadata_prefix: str = "oai_dc", set_spec: str | None = None
 ) -> list[dict]:
-    """Harvest Dublin Core records from an OAI-PMH endpoint, following resumption tokens."""
+    """Harvest records from an OAI-PMH endpoint, following resumption tokens; each record is
+    read as :func:`read_oai_file` reads a saved one (``oai_dc`` or LIDO)."""
     from sickle import Sickle
     from sickle.oaiexceptions import NoRecordsMatch
 
@@ -210,15 +361,13 @@ def harvest_oai(
         raise DataError(msg) from None
     out = []
     for r in records:
-        md = r.metadata or {}
-        first = lambda key, md=md: _first([v for v in md.get(key, []) if v])  # noqa: E731
-        out.append({
-            "id": r.header.identifier, "title": first("title"), "creators": md.get("creator", []),
-            "date_text": first("date"), "object_type": first("type"),
-            "materials": first("medium") or first("format"), "dimensions": first("extent"),
-            "place": first("coverage") or first("spatial"), "rights": first("rights"),
-            "original": {"header": r.header.identifier, "metadata": md},
-        })
+        # the record as the repository sent it, read as a saved response is (same rules)
+        try:
+            rec = safe_et.fromstring(r.raw, forbid_dtd=True)
+        except (DefusedXmlException, ParseError) as exc:
+            msg = f"OAI-PMH harvest from {url}: a record is not readable XML ({exc})"
+            raise DataError(msg) from None
+        out += _oai_record(rec, url)
     return out
 
 
@@ -373,8 +522,11 @@ DC = "{http://purl.org/dc/elements/1.1/}"
 
 def read_oai_file(path: Path) -> list[dict]:
     """Records of OAI-PMH responses saved to files (``ListRecords``/``GetRecord``), or of every
-    ``*.xml`` response in a folder (in name order). Metadata in ``oai_dc`` or LIDO is read;
-    deleted records are skipped; an OAI error other than ``noRecordsMatch`` is raised."""
+    ``*.xml`` response in a folder (in name order). Metadata in ``oai_dc``, LIDO or EDM
+    (``rdf:RDF``, Europeana's ``metadataPrefix=edm``) is read;
+    deleted records are skipped; an OAI error other than ``noRecordsMatch`` is raised. A single
+    OAI ``<record>`` saved on its own (as harvesters such as Europeana's Metis keep them) is read
+    too."""
     path = Path(path)
     files = sorted(path.glob("*.xml")) if path.is_dir() else [path]
     if not files:
@@ -383,7 +535,7 @@ def read_oai_file(path: Path) -> list[dict]:
     out = []
     for file in files:
         root = parse_xml(file)
-        if root.tag != f"{OAI}OAI-PMH":
+        if root.tag not in (f"{OAI}OAI-PMH", f"{OAI}record"):
             msg = f"{file}: not an OAI-PMH response (root element <{_local(root.tag)}>)"
             raise DataError(msg)
         for err in root.iter(f"{OAI}error"):
@@ -395,45 +547,112 @@ def read_oai_file(path: Path) -> list[dict]:
             )
             raise DataError(msg)
         for rec in root.iter(f"{OAI}record"):
-            header = rec.find(f"{OAI}header")
-            ident = (
-                _first([e.text.strip() for e in header.iter(f"{OAI}identifier") if e.text])
-                if header is not None
-                else None
-            )
-            if header is not None and header.get("status") == "deleted":
-                continue
-            metadata = rec.find(f"{OAI}metadata")
-            payload = next(iter(metadata), None) if metadata is not None else None
-            if payload is None:
-                continue
-            if payload.tag == f"{OAI_DC}dc":
-                out.append(_dc_record(payload, ident))
-            elif payload.tag == f"{LIDO}lido":
-                out.append({**_lido_record(payload), "oai_identifier": ident})
-            elif payload.tag == f"{LIDO}lidoWrap":
-                out += [
-                    {**_lido_record(r), "oai_identifier": ident}
-                    for r in payload.findall(f"{LIDO}lido")
-                ]
-            else:
-                msg = (
-                    f"{file}: record {ident}: metadata format <{_local(payload.tag)}> is not "
-                    "read (oai_dc and LIDO are); harvest with metadataPrefix=oai_dc or lido"
-                )
-                raise DataError(msg)
+            out += _oai_record(rec, str(file))
     return out
 
 
+def _oai_record(rec: Element, where: str) -> list[dict]:
+    """The records of one OAI ``<record>`` (none if deleted or without metadata; several for a
+    ``lido:lidoWrap``); ``where`` (a file or URL) names it in errors."""
+    header = rec.find(f"{OAI}header")
+    ident = (
+        _first([e.text.strip() for e in header.iter(f"{OAI}identifier") if e.text])
+        if header is not None
+        else None
+    )
+    if header is not None and header.get("status") == "deleted":
+        return []
+    metadata = rec.find(f"{OAI}metadata")
+    payload = next(iter(metadata), None) if metadata is not None else None
+    if payload is None:
+        return []
+    if payload.tag == f"{OAI_DC}dc":
+        return [_dc_record(payload, ident)]
+    if payload.tag == f"{LIDO}lido":
+        return [{**_lido_record(payload), "oai_identifier": ident}]
+    if payload.tag == f"{LIDO}lidoWrap":
+        return [{**_lido_record(r), "oai_identifier": ident}
+                for r in payload.findall(f"{LIDO}lido")]
+    if payload.tag == _RDF_ROOT:
+        return [{**r, "oai_identifier": ident} for r in _oai_edm(payload, where, ident)]
+    msg = (
+        f"{where}: record {ident}: metadata format <{_local(payload.tag)}> is not "
+        "read (oai_dc, LIDO and EDM are); harvest with metadataPrefix=oai_dc, lido or edm"
+    )
+    raise DataError(msg)
+
+
+_RDF_ROOT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF"
+
+
+def _oai_edm(payload: Element, where: str, ident: str | None) -> list[dict]:
+    """An EDM ``rdf:RDF`` payload (Europeana's OAI-PMH, ``metadataPrefix=edm``), read by
+    :func:`read_edm_rdf` from a private temporary copy."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="echoes-oai-edm-") as tmp:
+        copy = Path(tmp) / "record.rdf"
+        copy.write_bytes(safe_et.tostring(payload, encoding="utf-8"))
+        try:
+            return read_edm_rdf(copy)
+        except DataError as exc:
+            msg = f"{where}: record {ident}: {str(exc).replace(str(copy), 'its EDM')}"
+            raise DataError(msg) from None
+
+
+#: a repository's own timestamp (DSpace writes dc.date.accessioned/available as dc:date beside
+#: dc.date.issued, e.g. "2003-07-18T12:20:08Z" next to "2002")
+_DC_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$")
+#: dc:format values that describe the file, not the object: MIME types and byte counts
+_DC_FILE_FORMAT = re.compile(r"^([a-z]+/[\w.+-]+(\s.*)?|\d+( bytes)?)$")
+#: dc:type values of the repositories' controlled lists (DRIVER/OpenAIRE), not a reader's word
+_DC_TYPE_CODE = re.compile(r"^(info:eu-repo/|doc-type:)")
+#: a role after the name, as the BnF (Gallica) writes it: "Name. Auteur du texte"
+_DC_ROLE = re.compile(
+    r"^(?P<name>.+?)\.\s+(?P<role>(?:Auteur|Ancien possesseur|Illustrateur|Éditeur|Traducteur|"
+    r"Photographe|Graveur|Dessinateur|Compositeur|Imprimeur|Libraire|Préfacier|Commentateur|"
+    r"Copiste|Enlumineur|Destinataire|Rédacteur|Cartographe|Annotateur)[\w\s'’-]*)$"
+)
+
+
+def _dc_actors(names: list[str], role: str) -> list[dict]:
+    """One actor per distinct name, with the role the name carries ("Name. Auteur du texte")
+    or the Dublin Core element it came from."""
+    actors: dict[str, dict] = {}
+    for text in names:
+        m = _DC_ROLE.match(text)
+        name, own = (m["name"], m["role"]) if m else (text, role)
+        actors.setdefault(name, {"name": name, "role": own, "event": "", "id": None})
+    return list(actors.values())
+
+
 def _dc_record(dc: Element, ident: str | None) -> dict:
+    """One Dublin Core record: the first value of each element a reader would take, skipping
+    repository timestamps among several dates, MIME types and byte counts among formats, and
+    repository type codes among types; creators fall back to contributors when a record (early
+    DSpace exports) names its authors only as ``dc:contributor``. Text is composed to Unicode
+    NFC (the Biodiversity Heritage Library writes "Söderberg" as "o" + combining diaeresis), so
+    that names compare and deduplicate as a reader sees them."""
+    from unicodedata import normalize
+
     def values(name):
         return [
-            " ".join(e.text.split()) for e in dc.iter(f"{DC}{name}") if e.text and e.text.strip()
+            normalize("NFC", " ".join(e.text.split()))
+            for e in dc.iter(f"{DC}{name}") if e.text and e.text.strip()
         ]
 
-    return {"id": ident, "title": _first(values("title")), "creators": values("creator"),
-            "date_text": _first(values("date")), "object_type": _first(values("type")),
-            "materials": _first(values("format")), "dimensions": None,
+    def prefer(vals, unwanted):
+        return _first([v for v in vals if not unwanted.match(v)] or vals)
+
+    actors = _dc_actors(values("creator"), "creator") or _dc_actors(
+        values("contributor"), "contributor"
+    )
+    formats = [v for v in values("format") if not _DC_FILE_FORMAT.match(v)]
+    return {"id": ident, "title": _first(values("title")),
+            "creators": [a["name"] for a in actors], "actors": actors,
+            "date_text": prefer(values("date"), _DC_TIMESTAMP),
+            "object_type": prefer(values("type"), _DC_TYPE_CODE),
+            "materials": _first(formats), "dimensions": None,
             "place": _first(values("coverage")), "rights": _first(values("rights")),
             "original": safe_et.tostring(dc, encoding="unicode")}
 
@@ -758,29 +977,92 @@ def _resolve_member(stub: dict, version: int, folder: Path, members: str):
 # -- Europeana EDM: Record API JSON ---------------------------------------------------------------
 
 
+#: Europeana's own enrichment entities (century time spans it links to every record): never the
+#: provider's date, whichever proxy links them
+_EDM_ENRICHMENT = ("data.europeana.eu/timespan/", "semium.org/time/")
+#: dc:format values that describe the digital file, not the object: MIME types ("image/jpeg";
+#: "Imatge/jpeg" as the Biblioteca de Catalunya writes it)
+_EDM_FILE_FORMAT = re.compile(r"^[a-z]+/[\w.+-]+$", re.IGNORECASE)
+#: a role after the name, as the BnF (Gallica) writes it in EDM too: "Name. Auteur du texte"
+_EDM_ROLE = re.compile(
+    r"^(?P<name>.+?)\.\s+(?P<role>(?:Auteur|Éditeur|Illustrateur|Traducteur|Photographe|"
+    r"Graveur|Dessinateur|Compositeur|Imprimeur|Copiste|Enlumineur|Ancien possesseur)\b[^.]*)$"
+)
+
+
+def _edm_text(value) -> str:
+    """Whitespace collapsed; C1 control characters (U+0080–U+009F), which no text means, read as
+    the Windows-1252 characters they were written as (the WHATWG Encoding Standard's reading of
+    "latin-1"): the BnF's ``AL-DIMA&#x8a;QĪ`` is "AL-DIMAŠQĪ"."""
+    text = " ".join(str(value).split())
+    if any("\x80" <= c <= "\x9f" for c in text):
+        text = "".join(_cp1252(c) for c in text)
+    return text
+
+
+def _cp1252(char: str) -> str:
+    if "\x80" <= char <= "\x9f":
+        try:
+            return bytes([ord(char)]).decode("cp1252")
+        except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d have no character
+            return char
+    return char
+
+
+def _edm_actors(names: list[tuple[str, str | None]]) -> list[dict]:
+    """One actor per distinct name (``(name, link)`` pairs), links and identifiers that are no
+    name left out; a role written after the name ("Name. Auteur du texte") goes to ``role``."""
+    actors: dict[str, dict] = {}
+    for text, link in names:
+        if not text or text.startswith(("http://", "https://", "auth")):
+            continue
+        m = _EDM_ROLE.match(text)
+        name, role = (m["name"], m["role"]) if m else (text, "creator")
+        actors.setdefault(name, {"name": name, "role": role, "event": "", "id": link})
+    return list(actors.values())
+
+
+def _edm_enrichment(ref: str) -> bool:
+    return any(e in ref for e in _EDM_ENRICHMENT)
+
+
+def _dicts(value) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _edm_values(value) -> list[str]:
     """A Record API value in any of its forms: a language map ({"def": [...], "en": [...]}),
-    a list, or a plain string (the ``fullbean`` form)."""
+    a list, a plain string (the ``fullbean`` form) or a tagged literal
+    (``{"@lang": "de", "#value": ...}``, Europeana's database exports), English first."""
     if value is None:
         return []
     if isinstance(value, dict):
+        if "#value" in value:
+            return _edm_values(value["#value"])
         for key in ("def", "en"):
             if value.get(key):
                 return _edm_values(value[key])
         return [s for v in value.values() for s in _edm_values(v)][:1]
     if isinstance(value, list):
+        # tagged literals in other languages after the English and untagged ones
+        value = sorted(value, key=lambda v: isinstance(v, dict) and v.get("@lang") not in
+                       (None, "en", "def"))
         return [s for v in value for s in _edm_values(v)]
-    text = " ".join(str(value).split())
+    text = _edm_text(value)
     return [text] if text else []
 
 
 def read_edm(path: Path) -> list[dict]:
     """Records from Europeana Record API v2 JSON: ``{"object": {...}}`` (full profile),
-    ``{"fullbean": ...}``, the bare object, or a list of them.
+    ``{"fullbean": ...}``, the bare object (also as Europeana's database exports it), or a list
+    of them.
 
     Values come from the **provider's** proxy (``europeanaProxy`` false); Europeana's own proxy
     holds its enrichments (links to its entities) and is used only for the machine-readable
-    dates of the time spans it links (``edm:begin``/``edm:end``).
+    dates of the time spans it links (``edm:begin``/``edm:end``), never its century entities.
+    A date given only as a link to the provider's own time span is displayed by the span's label;
+    ``dcterms:issued`` is the date of a text (``edm:type`` TEXT) that has no other. MIME types in
+    ``dc:format`` are the file's, not the object's materials.
     """
     doc = _read_json(path)
     objects = doc if isinstance(doc, list) else [doc]
@@ -796,7 +1078,7 @@ def read_edm(path: Path) -> list[dict]:
                 "save the Record API's JSON (record/v2/<id>.json)"
             )
             raise DataError(msg)
-        proxies = [p for p in obj["proxies"] if isinstance(p, dict)]
+        proxies = _dicts(obj["proxies"])
         provider = [p for p in proxies if not p.get("europeanaProxy")] or proxies[:1]
         europeana = [p for p in proxies if p.get("europeanaProxy")]
 
@@ -804,26 +1086,34 @@ def read_edm(path: Path) -> list[dict]:
             return [v for p in proxies for v in _edm_values(p.get(key))]
 
         # contextual entities (agents, concepts, places) linked by URI: their preferred labels
-        entities = {e.get("about"): _first(_edm_values(e.get("prefLabel")))
-                    for kind in ("agents", "concepts", "places") for e in obj.get(kind) or []
-                    if isinstance(e, dict) and e.get("about")}
+        entities = {e["about"]: _first(_edm_values(e.get("prefLabel")))
+                    for kind in ("agents", "concepts", "places") for e in _dicts(obj.get(kind))
+                    if isinstance(e.get("about"), str)}
 
         def labelled(key, entities=entities):
             return [entities.get(v) or v for v in get(key)]
 
-        creators = labelled("dcCreator")
-        creators = [c for c in dict.fromkeys(creators) if c and not c.startswith("http")]
-        spans = {t.get("about"): t for t in obj.get("timespans", []) or [] if isinstance(t, dict)}
-        dates = [d for d in get("dcDate") + get("dctermsCreated") if d not in spans]
+        actors = _edm_actors([(entities.get(v) or v, v if v in entities else None)
+                              for v in get("dcCreator")])
+        spans = {t["about"]: t for t in _dicts(obj.get("timespans"))
+                 if isinstance(t.get("about"), str)}
+        kind = _first(get("edmType")) or (obj["type"] if isinstance(obj.get("type"), str) else None)
+        given = get("dcDate") + get("dctermsCreated")
+        # a text's issue is its publication; an image's "issued" is often the record's own date
+        issued = get("dctermsIssued") if kind == "TEXT" else []
+        dates = [d for d in given if d not in spans] or [d for d in issued if d not in spans]
+        if not dates:  # a date given only as a link to the provider's own time span
+            dates = [_first(_edm_values(spans[d].get("prefLabel"))) for d in given
+                     if d in spans and not _edm_enrichment(d)]
         machine = None
         for ref in (
-            get("dctermsCreated")
-            + get("dcDate")
+            given
+            + issued
             + get("dctermsCreated", europeana)
             + get("dcDate", europeana)
         ):
             span = spans.get(ref)
-            if span is None or "data.europeana.eu/timespan/" in (ref or ""):
+            if span is None or _edm_enrichment(ref):
                 continue  # Europeana's century entities are enrichments, not the provider's date
             lo, hi = (
                 _year(_first(_edm_values(span.get("begin")))),
@@ -836,18 +1126,20 @@ def read_edm(path: Path) -> list[dict]:
                     "EDM edm:begin/edm:end",
                 )
                 break
-        aggregation = next(
-            (a for a in obj.get("aggregations", []) or [] if isinstance(a, dict)), {}
-        )
+        aggregation = next(iter(_dicts(obj.get("aggregations"))), {})
+        chos = [c["about"] for c in _dicts(obj.get("providedCHOs"))
+                if isinstance(c.get("about"), str)]
         out.append(
             {
-                "id": obj.get("about"),
+                "id": obj.get("about") or obj.get("identifier") or _first(chos),
                 "title": _first(get("dcTitle")) or _first(_edm_values(obj.get("title"))),
-                "creators": creators,
-                "date_text": _first(dates),
+                "creators": [a["name"] for a in actors],
+                "actors": actors,
+                "date_text": _first([d for d in dates if d]),
                 "machine_dates": machine,
-                "object_type": _first(labelled("dcType")),
-                "materials": _first(labelled("dctermsMedium") or labelled("dcFormat")),
+                "object_type": _first(labelled("dcType")) or kind,
+                "materials": _first([m for m in labelled("dctermsMedium") + labelled("dcFormat")
+                                     if not _EDM_FILE_FORMAT.match(m)]),
                 "dimensions": _first(get("dctermsExtent")),
                 "place": _first(labelled("dctermsSpatial") or labelled("dcCoverage")),
                 "rights": _first(_edm_values(aggregation.get("edmRights"))),
@@ -860,6 +1152,20 @@ def read_edm(path: Path) -> list[dict]:
 # -- Europeana EDM: RDF/XML ----------------------------------------------------------------------
 
 
+#: the base relative URIs are resolved against (``rdf:about="#GNM:7116411"``), taken off again so
+#: that a record's id is what the file says, not a path on this machine
+_EDM_HOST = "http://echoes-lab.invalid"
+_EDM_BASE = _EDM_HOST + "/base/"
+
+
+def _edm_id(node) -> str:
+    text = str(node)
+    for base in (_EDM_BASE, _EDM_HOST):  # "#GNM:7116411" and "/50/_providedCHO_…" as written
+        if text.startswith(base):
+            return text[len(base):]
+    return text
+
+
 def _position(raw: str, text: str) -> int:
     m = re.search(r"<(?:dc:date|dcterms:created)\b[^>]*>\s*" + re.escape(text) + r"\s*<", raw)
     return m.start() if m else len(raw)
@@ -869,7 +1175,14 @@ def read_edm_rdf(path: Path) -> list[dict]:
     """Records from EDM RDF/XML (what Europeana harvests and what its Record API gives as
     ``.rdf``), read with rdflib: one record per ``edm:ProvidedCHO``, values from the provider's
     proxy (or from the ProvidedCHO itself in a provider's own EDM), linked agents, places and
-    time spans resolved to their labels and ``edm:begin``/``edm:end`` years."""
+    time spans resolved to their labels and ``edm:begin``/``edm:end`` years.
+
+    A date given only as a link to a time span is displayed by the span's label;
+    ``dcterms:issued`` is the date of a text (``edm:type`` TEXT) that has no other; MIME types in
+    ``dc:format`` are the file's, not the object's materials. The provider's ``ore:Aggregation``
+    gives rights and the data provider (``original["data_provider"]``), also when it names the
+    object with another scheme (``https://`` for ``http://``, as the BnF's records do).
+    """
     from rdflib import Graph, Literal, Namespace, URIRef
     from rdflib.namespace import DC as DCNS
     from rdflib.namespace import DCTERMS, RDF
@@ -883,7 +1196,7 @@ def read_edm_rdf(path: Path) -> list[dict]:
     quiet = logging.getLogger("rdflib.term")
     level, quiet.level = quiet.level, logging.CRITICAL  # malformed typed literals are not our data
     try:
-        graph.parse(str(path), format="xml")
+        graph.parse(str(path), format="xml", publicID=_EDM_BASE)
     except Exception as exc:  # rdflib raises many kinds for bad RDF/XML
         msg = f"{path}: not readable as RDF/XML ({type(exc).__name__}: {exc})"
         raise DataError(msg) from None
@@ -892,10 +1205,28 @@ def read_edm_rdf(path: Path) -> list[dict]:
 
     def label(node) -> str | None:
         if isinstance(node, Literal):
-            return " ".join(str(node).split()) or None
+            return _edm_text(node) or None
         labels = list(graph.objects(node, SKOSNS.prefLabel))
         english = [lb for lb in labels if getattr(lb, "language", None) == "en"]
-        return " ".join(str((english or labels)[0]).split()) if labels else None
+        if not labels:
+            return None
+        return _edm_text((english or labels)[0]) or None
+
+    def aggregation_of(cho):
+        aggregations = set(graph.subjects(RDF.type, ore.Aggregation))
+        linked = list(graph.subjects(edm.aggregatedCHO, cho))
+        # the provider's aggregation, not Europeana's (edm:EuropeanaAggregation)
+        found = [a for a in linked if a in aggregations] or [
+            a for a in aggregations
+            if str(graph.value(a, edm.aggregatedCHO)).split("://", 1)[-1]
+            == str(cho).split("://", 1)[-1]
+        ] or linked
+        return found[0] if found else None
+
+    def literal_dates(nodes) -> list[str]:
+        # rdflib keeps no order: the display date is the provider's first in the file
+        return sorted({label(o) for o in nodes if isinstance(o, Literal) and label(o)},
+                      key=lambda text: (_position(raw, text), text))
 
     out = []
     for cho in graph.subjects(RDF.type, edm.ProvidedCHO):
@@ -910,18 +1241,23 @@ def read_edm_rdf(path: Path) -> list[dict]:
         def texts(prop):
             return [t for t in (label(o) for o in values(prop)) if t]
 
-        creators = list(
-            dict.fromkeys(t for t in texts(DCNS.creator) if not t.startswith(("http", "auth")))
-        )
+        actors = _edm_actors([(label(o), str(o) if isinstance(o, URIRef) else None)
+                              for o in values(DCNS.creator)])
         date_nodes = values(DCNS.date) + values(DCTERMS.created)
-        # rdflib keeps no order: the display date is the provider's first in the file
-        literals = sorted({label(o) for o in date_nodes if isinstance(o, Literal) and label(o)},
-                          key=lambda t: (_position(raw, t), t))
-        display = _first(literals)
+        kind = _first(texts(edm.type))
+        # a text's issue is its publication; an image's "issued" is often the record's own date
+        issued = values(DCTERMS.issued) if kind == "TEXT" else []
+        linked = [n for n in date_nodes if isinstance(n, URIRef) and not _edm_enrichment(str(n))]
+        display = (
+            _first(literal_dates(date_nodes))
+            or _first(literal_dates(issued))
+            or _first([t for t in (label(n) for n in linked) if t])  # only a time span's label
+        )
         wanted = parse_date(display) if display else None
         spans = []
-        for node in date_nodes + values(DCTERMS.created, europeana) + values(DCNS.date, europeana):
-            if isinstance(node, URIRef) and "data.europeana.eu/timespan/" not in str(node):
+        for node in (date_nodes + issued + values(DCTERMS.created, europeana)
+                     + values(DCNS.date, europeana)):
+            if isinstance(node, URIRef) and not _edm_enrichment(str(node)):
                 lo, hi = (
                     _year(str(graph.value(node, edm.begin) or "")),
                     _year(str(graph.value(node, edm.end) or "")),
@@ -935,17 +1271,26 @@ def read_edm_rdf(path: Path) -> list[dict]:
         ]
         span = (match or spans or [None])[0]
         machine = (*span, "EDM edm:begin/edm:end") if span else None
-        aggregation = next(graph.subjects(edm.aggregatedCHO, cho), None)
+        aggregation = aggregation_of(cho)
+
+        def of_aggregation(prop, aggregation=aggregation):
+            node = graph.value(aggregation, prop) if aggregation is not None else None
+            return None if node is None else label(node) or str(node)
+
         rights = graph.value(aggregation, edm.rights) if aggregation is not None else None
         out.append({
-            "id": str(cho), "title": _first(texts(DCNS.title)), "creators": creators,
+            "id": _edm_id(cho), "title": _first(texts(DCNS.title)),
+            "creators": [a["name"] for a in actors], "actors": actors,
             "date_text": display, "machine_dates": machine,
-            "object_type": _first(texts(DCNS.type)) or _first(texts(edm.type)),
-            "materials": _first(texts(DCTERMS.medium) or texts(DCNS.format)),
+            "object_type": _first(texts(DCNS.type)) or kind,
+            "materials": _first([t for t in texts(DCTERMS.medium) + texts(DCNS.format)
+                                 if not _EDM_FILE_FORMAT.match(t)]),
             "dimensions": _first(texts(DCTERMS.extent)),
             "place": _first(texts(DCTERMS.spatial) or texts(DCNS.coverage)),
             "rights": str(rights) if rights is not None else None,
-            "original": {"about": str(cho), "format": "EDM RDF/XML", "file": str(path)},
+            "original": {"about": _edm_id(cho), "format": "EDM RDF/XML", "file": str(path),
+                         "data_provider": of_aggregation(edm.dataProvider),
+                         "provider": of_aggregation(edm.provider)},
         })
     if not out:
         msg = f"{path}: no edm:ProvidedCHO in this RDF/XML; is it EDM?"

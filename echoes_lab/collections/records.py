@@ -94,12 +94,18 @@ def read(
         ``"oai-file"`` (saved OAI-PMH responses: a file or a folder of them); guessed when omitted
         (XML by its root element, JSON by its keys).
     mapping, preset
-        For CSV: schema field → column, or the name of a preset in
-        :data:`echoes_lab.collections.metadata.PRESETS` (``"tate"``, ``"echoes-demo"``).
+        For CSV and tables: schema field → column, or the name of a preset in
+        :data:`echoes_lab.collections.metadata.PRESETS` (``"tate"``, ``"echoes-demo"``), or
+        ``preset="auto"``: the columns recognised from their labels by
+        :func:`echoes_lab.collections.metadata.guess_mapping` ("Object Number", "Dated",
+        "DateBegin" …; the museum's begin/end years become machine dates). A mapping given
+        beside it wins.
     parse_dates
         Fill ``date_earliest``/``date_latest`` (and the other date columns) from ``date_text``.
     """
     if isinstance(source, pd.DataFrame):
+        if preset == "auto" and not mapping:  # columns recognised from their labels
+            return _frame(metadata.from_frame(source, None), "table:auto").records.parse_dates()
         cols = mapping or metadata.PRESETS.get(preset or "", None)
         if not cols:
             msg = "give a column mapping or a preset to read a table"
@@ -120,9 +126,13 @@ def read(
             df = _frame(metadata.read_oai_file(path), f"oai-file:{path.name}")
         elif fmt == "edm-rdf":
             df = _frame(metadata.read_edm_rdf(path), "edm-rdf")
+        elif fmt == "csv" and preset == "auto" and not mapping:
+            # columns recognised from their labels (metadata.guess_mapping)
+            df = _frame(metadata.read_csv(path, None, encoding=encoding), f"csv:{path.name}")
         elif fmt == "csv":
             if preset is not None and preset not in metadata.PRESETS:
-                msg = f"unknown preset '{preset}' (known: {', '.join(metadata.PRESETS)})"
+                msg = (f"unknown preset '{preset}' (known: {', '.join(metadata.PRESETS)}, "
+                       "or 'auto' to recognise the columns from their labels)")
                 raise DataError(msg)
             cols = mapping or metadata.PRESETS.get(preset or "", None)
             if not cols:
@@ -158,8 +168,10 @@ def _guess(text: str) -> str:
     if lower.endswith((".csv", ".tsv", ".csv.gz", ".txt")):
         return "csv"
     if lower.endswith((".xml", ".rdf")):
-        root = _root_tag(path)
-        if root == "OAI-PMH":
+        ns, root = _root_tag(path)
+        # a whole response, or one OAI <record> saved alone (Europeana Metis keeps them so);
+        # a <record> of another namespace (MARCXML's, …) is not OAI-PMH
+        if root == "OAI-PMH" or (root == "record" and ns == metadata.OAI[1:-1]):
             return "oai-file"
         if root == "RDF":
             return "edm-rdf"
@@ -177,17 +189,33 @@ def _guess(text: str) -> str:
     raise DataError(msg)
 
 
-def _root_tag(path: Path) -> str:
-    """The local name of an XML file's root element, read from its first 64 KiB only."""
+def _root_tag(path: Path) -> tuple[str, str]:
+    """The namespace and local name of an XML file's root element, from its first 64 KiB only:
+    defusedxml's parser stops at the root's start tag (no DTD, entity or external reference is
+    followed). Where that start cannot be parsed (a DTD, a broken head), the name as written
+    and no namespace: the reader then says what is wrong with the file."""
+    import io
     import re
+    from xml.etree.ElementTree import ParseError
+
+    import defusedxml.ElementTree as safe_et
+    from defusedxml import DefusedXmlException
 
     try:
-        head = path.open("rb").read(65536).decode("utf-8", "replace")
+        with path.open("rb") as f:
+            head = f.read(65536)
     except OSError as exc:
         msg = f"{path}: cannot be read ({exc.strerror or exc})"
         raise DataError(msg) from None
-    m = re.search(r"<(?![?!])(?:[\w.-]+:)?([\w.-]+)", head)
-    return m.group(1) if m else ""
+    try:
+        for _event, el in safe_et.iterparse(io.BytesIO(head), events=("start",),
+                                            forbid_dtd=True):
+            ns, _, local = el.tag[1:].rpartition("}") if el.tag[:1] == "{" else ("", "", el.tag)
+            return ns, local
+    except (ParseError, DefusedXmlException, ValueError):
+        pass
+    m = re.search(r"<(?![?!])(?:[\w.-]+:)?([\w.-]+)", head.decode("utf-8", "replace"))
+    return "", m.group(1) if m else ""
 
 
 def _norm(s: pd.Series) -> pd.Series:
