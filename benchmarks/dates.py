@@ -77,7 +77,7 @@ REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
 
 
 DATES = REAL / "dates"
-LANGUAGES = ("en", "fr", "it", "de", "es")
+LANGUAGES = ("en", "fr", "it", "de", "es", "nl")
 
 
 def scores(text, lo, hi) -> dict:
@@ -114,8 +114,9 @@ def agreement() -> None:
     """Years parsed from display dates against the years the source itself gives for them:
     the Tate's date_start/date_end, the real-date corpus ``tests/data/real/dates`` (LIDO
     earliestDate/latestDate, the Italian catalogue's DTSI/DTSF, Europeana time spans'
-    edm:begin/edm:end) per source and language, and the machine dates of the readers' corpus
-    (LIDO, EDM edm:begin/end, IIIF navDate). Exact, within ±1 year, and within the parsed span."""
+    edm:begin/edm:end, French and Dutch archives' EAD unitdate/@normal) per source and
+    language, and the machine dates of the readers' corpus (LIDO, EDM edm:begin/end, IIIF
+    navDate). Exact, within ±1 year, and within the parsed span."""
     from echoes_lab.collections.records import read
 
     rows = []

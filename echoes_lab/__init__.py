@@ -31,7 +31,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "read_records": ("echoes_lab.collections.records", "read"),
     "parse_date": ("echoes_lab.collections.dates", "parse"),
     "read_climate": ("echoes_lab.climate.readers", "read_climate"),
-    "read_spectra": ("echoes_lab.colour", "read_spectra"),
+    "read_spectra": ("echoes_lab.spectral", "read_spectra"),
     "read_cube": ("echoes_lab.spectral", "read_cube"),
     # analyse it
     "climate": ("echoes_lab.climate", None),

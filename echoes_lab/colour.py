@@ -271,7 +271,10 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
         notes.append(f"resampled to {wl[0]:g}–{wl[-1]:g} nm by {float(resample):g} nm")
     coords = {"wavelength": ("wavelength", wl, {"units": "nm"})}
     for c in meta_cols:
-        coords[str(c)] = ("measurement", frame[c].to_numpy())
+        # a label column literally called "wavelength" (Ohta's transposed table) must not
+        # replace the wavelength coordinate
+        name = "label" if str(c) == "wavelength" else str(c)
+        coords[name] = ("measurement", frame[c].to_numpy())
     return xr.DataArray(
         values,
         dims=("measurement", "wavelength"),

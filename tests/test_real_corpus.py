@@ -303,7 +303,7 @@ def _variants(path: Path, tmp: Path):
     yield "cp1252-as-bytes", raw.decode("utf-8", "replace").encode("cp1252", "replace")
     if path.suffix in (".csv", ".txt"):
         text = raw.decode("utf-8", "replace")
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = list(csv.reader(io.StringIO(text, newline="")))
         width = max((len(r) for r in rows), default=0)
         order = list(range(width))[::-1]
         out = io.StringIO()

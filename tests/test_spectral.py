@@ -3,6 +3,7 @@ SAM, regions."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -240,3 +241,83 @@ def test_envi_spectral_library_real_file():
     np.testing.assert_array_equal(lib.values, spy.spectra)
     with pytest.raises(SpectralError, match="read_library"):
         read_cube(base / "__speclib_averages.hdr")
+
+
+# -- ENVI spectral libraries: file pairs and their errors ---------------------------------------
+
+REAL_SPECTRA = Path(__file__).parent / "data" / "real" / "spectra"
+
+
+def test_library_with_sli_hdr_naming_and_missing_parts(tmp_path):
+    """ENVI 5 writes ``name.sli.hdr``; a missing data file names what was looked for."""
+    from echoes_lab.spectral import read_library
+
+    src = REAL_SPECTRA / "ntnu-hyperspectral-pigments_averages"
+    shutil.copy(src.with_suffix(".sli"), tmp_path / "lib.sli")
+    shutil.copy(src.with_suffix(".hdr"), tmp_path / "lib.sli.hdr")
+    lib = read_library(tmp_path / "lib.sli")
+    assert lib.sizes == {"spectrum": 5, "wavelength": 186}
+    assert read_library(tmp_path / "lib.sli.hdr").equals(lib)
+    (tmp_path / "lib.sli").unlink()
+    with pytest.raises(SpectralError, match=r"lib\.sli\.hdr: an ENVI spectral library needs "
+                                            r"its data file .*looked for lib\.sli"):
+        read_library(tmp_path / "lib.sli.hdr")
+    with pytest.raises(SpectralError, match=r"needs its header other\.hdr beside it"):
+        read_library(tmp_path / "other.sli")
+
+
+def test_sam_takes_a_cgats_file_as_library(cube):
+    """Reference spectra from a CGATS file (CIE test colour samples) as a SAM library."""
+    wl = cube["wavelength"].values
+    inside = cube.spectral.select(max(wl.min(), 360), min(wl.max(), 830))
+    out = sam(inside, REAL_SPECTRA / "cie-tcs_colord.sp")
+    assert out.attrs["references"][:2] == ["TCS01", "TCS02"]
+    assert out["angle"].sizes["reference"] == 15
+
+
+def test_library_refuses_an_image_header_and_reads_unknown_units_as_micrometres(
+    tmp_path, panel
+):
+    """An image's .hdr is sent to read_cube; 'wavelength units = Unknown' with values under 30
+    (as ENVI writes for Landsat endmember libraries) is micrometres, with a note."""
+    from echoes_lab.spectral import read_library
+
+    with pytest.raises(SpectralError, match=r"an image, not a spectral library.*read_cube"):
+        read_library(panel)
+    src = REAL_SPECTRA / "ntnu-hyperspectral-pigments_averages"
+    text = src.with_suffix(".hdr").read_text()
+    start = text.index("wavelength = {")
+    end = text.index("}", start)
+    wl = [float(w) / 1000 for w in text[start + 14:end].split(",")]
+    text = text[:start] + "wavelength = {" + ", ".join(f"{w:.6f}" for w in wl) + text[end:]
+    (tmp_path / "lib.hdr").write_text(text.replace("wavelength units = { nm }",
+                                                   "wavelength units = Unknown"))
+    shutil.copy(src.with_suffix(".sli"), tmp_path / "lib.sli")
+    lib = read_library(tmp_path / "lib.sli")
+    assert float(lib.wavelength[0]) == pytest.approx(405.37, abs=1e-3)
+    assert "read as micrometres" in lib.attrs["warnings"][0]
+
+
+def test_avasoft_layout_units_line_and_decimal_comma(tmp_path):
+    """The layout of an Avantes AvaSoft ASCII export (described in AvaSoft's manual and seen in
+    public exports: name line, settings, column names, a units line, a blank line, then
+    semicolon-separated rows with decimal commas); the numbers here are made up."""
+    from echoes_lab.spectral import read_spectra
+
+    ava = tmp_path / "tile.txt"
+    ava.write_text(
+        "tile 7\nIntegration time [ms]:  15,000\nAveraging Nr. [scans]: 10\n"
+        "Smoothing Nr. [pixels]: 0\nData measured with spectrometer [name]: 1204091U1\n"
+        "Wave   ;Sample   ;Dark     ;Reference;Reflectance\n"
+        "[nm]   ;[counts] ;[counts] ;[counts] ;[%]\n\n"
+        "400,00;20000,0; 2000,0;40000,0;47,36842\n"
+        "401,00;21000,0; 2000,0;40000,0;50,00000\n"
+        "402,00;22000,0; 2000,0;40000,0;52,63158\n"
+    )
+    s = read_spectra(ava)
+    info = json.loads(s.attrs["layout"])
+    assert s["sample"].item() == "tile 7"
+    assert info["columns_used"] == ["Reflectance"] and info["decimal"] == "comma"
+    assert info["scale_evidence"] == "units line: [%]"
+    assert s.sel(wavelength=401).item() == pytest.approx(0.5)
+    assert info["header"]["Integration time [ms]"] == "15,000"

@@ -36,7 +36,11 @@ French ordinal ending ("[XIXe]", "XVIIe-XVIIIe siècles") and one after "s." ("s
 centuries may share one word ("siglos XVI-XVII", "... principios del XIX"). Dates of the French
 Republican calendar ("an II", "15 nivôse an II", "5e jour complémentaire an IV") become the
 Gregorian years they fall in. Digits of other scripts ("١٨٦٩", "۲۴۹۰") are not read: their
-calendar is not known.
+calendar is not known. Dutch, as the Nationaal Archief's finding aids write it: "19de eeuw",
+"begin/midden/eind der 18de eeuw" (halves and middle as in other languages), "2de helft",
+"laatste helft", "Eind der 16de of begin der 17de eeuw" (one shared "eeuw"), "omstreeks",
+"voor"/"na", "z.j." (no year); digits supplied in brackets ("(14)16", "14(20)") and a typed
+"l" for 1 in a year ("l428") are read as the year they complete.
 """
 
 from __future__ import annotations
@@ -56,18 +60,22 @@ APPROX_YEARS = 5
 
 UNKNOWN = re.compile(
     r"^\s*\(?\s*(n\.?\s?d\.?|no date|undated|date not known|date unknown|unknown|not dated|"
-    r"s\.\s?d\.?|sans date|senza data|s\.\s?d|o\.\s?j\.?|ohne jahr|sin fecha|sine dato)\s*\)?\s*$",
+    r"s\.\s?d\.?|sans date|senza data|s\.\s?d|o\.\s?j\.?|ohne jahr|sin fecha|sine dato|"
+    # Dutch: "z.j." (zonder jaar), "z.d." (zonder datum), "ongedateerd" (Nationaal Archief)
+    r"z\.\s?j\.?|zj\.?|z\.\s?d\.?|zonder jaar|zonder datum|ongedateerd)\s*\)?\s*$",
     re.I,
 )
 APPROX = re.compile(r"\b(c\.|ca\.?|circa|about|around|approx\.?|aprox\.?|aproximadamente|vers|"
-                    r"verso|um|hacia|intorno al|env\.?|environ)(?=\s|\d|\)|\]|$)|\bc(?=\d)|"
+                    r"verso|um|hacia|intorno al|env\.?|environ|omstreeks|ongeveer|rond)"
+                    r"(?=\s|\d|\)|\]|$)|\bc(?=\d)|"
                     r"\bh\.(?=\s*\d{3,4})", re.I)  # "h. 1650": Spanish catalogues' "hacia"
 BEFORE = re.compile(r"\b(before|avant|vor|antes de|antes del|anterior a|antérieur à|prima del|"
-                    r"prima di|ante|until|till|up to|jusqu'à|jusqu'en|jusque|bis|hasta|fino al)\b",
+                    r"prima di|ante|until|till|up to|jusqu'à|jusqu'en|jusque|bis|hasta|fino al|"
+                    r"voor|vóór)\b",
                     re.I)
 AFTER = re.compile(r"\b(after|après|apres|nach|después de|despues de|después del|posterior a|"
                    r"postérieur à|dopo il|dopo|post|from|since|depuis|dès|à partir de|ab|seit|"
-                   r"desde|a partir de|dal)\b", re.I)
+                   r"desde|a partir de|dal|na)\b", re.I)
 EVENTS = re.compile(
     r"\b(exhibited|published|first published|printed|reprinted|cast|engraved|reproduced|"
     r"enlarged version|reconstructed|remade|replica|editioned|reworked|dated|signed|inscribed|"
@@ -151,16 +159,18 @@ def _republican(s: str) -> tuple[str, int]:
 # "zweites Viertel", "seconda metà"); "last" is the final one of its kind.
 _ORDINALS = {
     1: r"first|1st|premier|premi[eè]re|1er|1[eè]re|1re|primo|prima|primer|primera|primero|"
-       r"erste[snr]?|1\.",
+       r"erste[snr]?|1\.|eerste|1ste",
     2: r"second|2nd|deuxi[eè]me|seconde?|2e|2[eè]me|secondo|seconda|segundo|segunda|"
-       r"zweite[snr]?|2\.",
-    3: r"third|3rd|troisi[eè]me|3e|3[eè]me|terzo|terza|tercer|tercera|tercero|dritte[snr]?|3\.",
-    4: r"fourth|4th|quatri[eè]me|4e|4[eè]me|quarto|quarta|cuarto|cuarta|vierte[snr]?|4\.",
-    -1: r"last|final|dernier|derni[eè]re|ultimo|ultima|[uú]ltimo|[uú]ltima|letzte[snr]?",
+       r"zweite[snr]?|2\.|tweede|2de",
+    3: r"third|3rd|troisi[eè]me|3e|3[eè]me|terzo|terza|tercer|tercera|tercero|dritte[snr]?|3\.|"
+       r"derde|3de",
+    4: r"fourth|4th|quatri[eè]me|4e|4[eè]me|quarto|quarta|cuarto|cuarta|vierte[snr]?|4\.|"
+       r"vierde|4de",
+    -1: r"last|final|dernier|derni[eè]re|ultimo|ultima|[uú]ltimo|[uú]ltima|letzte[snr]?|laatste",
 }
-_UNITS = {4: r"quarter|quart|quarto|cuarto|viertel",
+_UNITS = {4: r"quarter|quart|quarto|cuarto|viertel|kwart",
           3: r"third|tiers|terzo|tercio|drittel",
-          2: r"half|moiti[eé]|met[aà]|mitad|h[aä]lfte|haelfte"}
+          2: r"half|moiti[eé]|met[aà]|mitad|h[aä]lfte|haelfte|helft"}
 # "1ª mitad", "2.º cuarto", "1° quarto": a numeral with an ordinal indicator
 _ORDINALS = {k: (v + rf"|{k}\.?[ªº°]" if k > 0 else v) for k, v in _ORDINALS.items()}
 ORDINAL_PART = re.compile(
@@ -178,10 +188,10 @@ FRENCH_THIRDS = [
 ]
 PARTS = FRENCH_THIRDS + [
     (re.compile(r"\b(early|inizio|anfang|fr[üu]he[sn]?|fruehe[sn]?|principios|"
-                r"principio|comienzos)\b", re.I), (0.0, 0.5), "early"),
-    (re.compile(r"\b(mid|middle|met[àa]|mitte|mediados)\b", re.I), (0.3, 0.7), "mid"),
-    (re.compile(r"\b(late|fine|ende|sp[äa]te[sn]?|spaete[sn]?|finales|final|tardo|tarda)\b",
-                re.I),
+                r"principio|comienzos|begin)\b", re.I), (0.0, 0.5), "early"),
+    (re.compile(r"\b(mid|middle|met[àa]|mitte|mediados|midden)\b", re.I), (0.3, 0.7), "mid"),
+    (re.compile(r"\b(late|fine|ende|sp[äa]te[sn]?|spaete[sn]?|finales|final|tardo|tarda|"
+                r"eind|einde|laatst)\b", re.I),
      (0.5, 1.0), "late"),
 ]
 # English part words and a range of two ("mid- to late", "early-mid", "early to mid-"): the
@@ -223,9 +233,10 @@ def _ordinal_span(m: re.Match) -> tuple[float, float]:
 
 
 CENTURY_WORD = (r"(?:century|cent\.?|c\b|siècle|siecle|s\.|secolo|sec\.|jahrhundert[s]?|jh\.?|"
-                r"siglo)")
+                r"siglo|eeuw)")
 CENTURY_NUM = re.compile(
-    rf"(?<![\d.])(?P<n>\d{{1,2}})(?:st|nd|rd|th|e|er|ème|eme|esimo|\.|°|º)?\s*-?\s*{CENTURY_WORD}",
+    rf"(?<![\d.])(?P<n>\d{{1,2}})(?:st|nd|rd|th|ste|de|e|er|ème|eme|esimo|\.|°|º)?\s*-?\s*"
+    rf"{CENTURY_WORD}",
     re.I)
 # "Siglo 19", "secolo 20": the number after the word
 CENTURY_NUM_BEFORE = re.compile(
@@ -291,6 +302,17 @@ CENTURY_PAIR = re.compile(
 # a second century written without its word after a first: "finales del siglo XVIII -
 # principios del XIX", "fin du XVIIIe - début du XIXe"
 CENTURY_CONTINUED = re.compile(r"(?<!\w)(?P<p>(?i:del|al|du|au|dal))\s+(?P<r>[IVXL]{1,7})(?!\w)")
+# Dutch: the first of two centuries without its word, "Eind der 16de of begin der 17de eeuw",
+# "Laatst 17de of begin 18de eeuw" (Nationaal Archief finding aids): the word is shared
+DUTCH_CENTURY_SHARED = re.compile(
+    r"(?<![\w.])(?P<n>\d{1,2}(?:ste|de|e))(?=\s*(?:of|en|tot|-|–)\s+(?:\w+\s+){0,2}"
+    r"\d{1,2}(?:ste|de|e)\s+eeuw\b)", re.I)
+# digits a cataloguer supplied in brackets inside a year, "(14)16", "14(20) sep. 11": one year
+SUPPLIED_DIGITS = re.compile(r"(?<![\d(])(?:\((?P<a>\d{1,3})\)(?P<b>\d{1,3})|"
+                             r"(?P<c>\d{1,3})\((?P<d>\d{1,3})\))(?![\d)])")
+# a lower-case "l" typed for the digit 1 in a four-character year ("l428", "l4l0" in the
+# Nationaal Archief's older finding aids): read as 1, never as the 3-digit year "428"
+LETTER_L_YEAR = re.compile(r"(?<![^\W_])(?=[l\d]{4}(?![^\W_]))(?=[\d]*l)(?=l*\d)[l\d]{4}")
 
 # the French Republican calendar (in use from 22 September 1792, "an I", to 31 December 1805,
 # "11 nivôse an XIV"), still how French archives date the records of those years: "an II",
@@ -351,10 +373,10 @@ MONTH_DATE = re.compile(
 # "a.C." and "J.-C." contain "C.", which would otherwise read as "circa"
 BC = re.compile(r"(?<!\w)(?:B\.?\s?C\.?(?:\s?E\.?)?|before Christ|av(?:ant|\.)?\s*J\.?\s*-?\s*C\.?|"
                 r"a\.\s?C\.?|a\.\s?Chr\.?|v\.\s?Chr\.?|vor Christus|avanti Cristo|"
-                r"antes de Cristo)(?!\w)", re.I)
+                r"antes de Cristo|voor Christus)(?!\w)", re.I)
 AD = re.compile(r"(?<!\w)(?:A\.\s?D\.?|AD|C\.E\.|CE|apr\.?\s*J\.?\s*-?\s*C\.?|d\.\s?C\.?|"
                 r"n\.\s?Chr\.?|(?i:despu[ée]s de Cristo|dopo Cristo|apr[èe]s J[ée]sus-Christ|"
-                r"nach Christus|anno Domini))(?!\w)")
+                r"nach Christus|na Christus|anno Domini))(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -617,8 +639,16 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
         s, n_cont = CENTURY_CONTINUED.subn(lambda m: f"{m.group('p')} siglo {m.group('r')}", s)
     else:
         n_cont = 0
-    if n_pair or n_cont:
+    s, n_dutch = DUTCH_CENTURY_SHARED.subn(lambda m: f"{m.group('n')} eeuw", s)
+    if n_pair or n_cont or n_dutch:
         rules.append("centuries sharing a word")
+    s, n_supplied = SUPPLIED_DIGITS.subn(lambda m: m.group("a") + m.group("b") if m.group("a")
+                                         else m.group("c") + m.group("d"), s)
+    if n_supplied:
+        rules.append("supplied digits")
+    s, n_l = LETTER_L_YEAR.subn(lambda m: m.group(0).replace("l", "1"), s)
+    if n_l:
+        rules.append("letter l as 1")
     # "16e", "début 19e" (French shorthand, the Cité de la musique's MIMO records): a century
     # only when the whole date is that, so "1er janvier" or "2e quart" are never read as one
     if m := FRENCH_SHORT_CENTURY.match(s):
