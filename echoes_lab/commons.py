@@ -518,6 +518,8 @@ def widget(image, canvas: str):
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
+    from echoes_lab.widgets import show_figure
+
     out = w.Output()
     x, y, wd, ht = (w.BoundedIntText(value=v, min=0, max=100000, description=d,
                                      layout=w.Layout(width="140px"))
@@ -530,11 +532,9 @@ def widget(image, canvas: str):
     status = w.HTML()
 
     def draw(*_):
-        out.clear_output(wait=True)
-        with out:
-            fig, ax = plt.subplots(figsize=(8, 6))
-            show(image, canvas=canvas, ax=ax)
-            plt.show()
+        fig, ax = plt.subplots(figsize=(8, 6))
+        show(image, canvas=canvas, ax=ax)
+        show_figure(out, fig)
 
     def add(_):
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import display
+from IPython.display import Image
 
 TABLE_COLUMNS = ["id", "title", "creators", "date_text", "object_type", "materials"]
 
@@ -83,11 +85,22 @@ class Explorer(w.VBox):
             if len(shown)
             else "<i>no records match</i>"
         )
-        self.timeline.clear_output(wait=True)
-        with self.timeline:
-            self.figure = sel.records.timeline()
-            display(self.figure)
-            plt.close(self.figure)
+        self.figure = sel.records.timeline()
+        show_figure(self.timeline, self.figure)
+
+
+def show_figure(out: w.Output, figure) -> None:
+    """Show a matplotlib ``figure`` in ``out``, replacing what it showed, and close it.
+
+    The PNG goes into the widget's outputs directly, not through ``with out:``: capturing by
+    message id can leave a headless run (papermill, nbclient) waiting for a reply that never
+    comes (jupyter/nbclient#312), and the PNG does not depend on the kernel's backend.
+    """
+    png = io.BytesIO()
+    figure.savefig(png, format="png", bbox_inches="tight")
+    plt.close(figure)
+    out.outputs = ()
+    out.append_display_data(Image(data=png.getvalue(), format="png"))
 
 
 def explore(
@@ -97,4 +110,4 @@ def explore(
     return Explorer(df, facets=facets, rows=rows)
 
 
-__all__ = ["Explorer", "explore"]
+__all__ = ["Explorer", "explore", "show_figure"]

@@ -29,3 +29,5 @@ def test_filters_and_slider_drive_table_and_timeline(demo_data):
     assert (sum(b.get_height() for b in ex.figure.axes[0].patches)
             == sel["date_earliest"].notna().sum())
     assert ex.figure.axes[0].get_title().startswith(f"{len(sel):,} of")
+    # one timeline shown, replaced at each change (not appended below the last one)
+    assert len(ex.timeline.outputs) == 1 and "image/png" in ex.timeline.outputs[0]["data"]
