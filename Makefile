@@ -18,12 +18,18 @@ SETTINGS ?= hub_config/local.toml
 hub: install
 	$(BIN)/echoes-lab hub --settings $(SETTINGS)
 
+# the tests without a hub on both cores, then the real-hub tests one at a time (each starts its
+# own hub, proxy, servers and services: side by side they only compete for the two cores);
+# both parts always run, and either failing fails the target
 test: lint system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/python -m pytest -n 2 -m "not integration and not browser" $(PYTEST_ARGS) || status=1; \
+	$(BIN)/python -m pytest -m "integration or browser" $(PYTEST_ARGS) || status=1; \
+	exit $$status
 
 # the fast tests alone (no hub, browser or notebook runs): under a minute
 test-unit: lint
-	$(BIN)/python -m pytest -m "not integration and not browser and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not integration and not browser and not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
