@@ -39,7 +39,7 @@ import requests
 import tomli_w
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from spawn import free_port  # noqa: E402
+from spawn import free_port, wait_for_health  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -69,16 +69,8 @@ class ScaleHub:
         self.proc = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(config)],
                                      cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit((self.root / "hub.log").read_text()[-3000:])
-            try:
-                if requests.get(f"{self.url}/hub/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
+        if not wait_for_health(self.url, self.proc, timeout=300, interval=0.5):
+            raise SystemExit((self.root / "hub.log").read_text()[-3000:])
         secrets = json.loads((self.root / "state" / "secrets.json").read_text())
         self.headers = {"Authorization": f"token {secrets['api_tokens']['echoes-cli']}"}
         self.session = requests.Session()

@@ -27,13 +27,14 @@ import json
 import shutil
 import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
 import psutil
 import requests
 import websocket
+
+from echoes_lab.hub.client import execute as run_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spawn import BenchHub  # noqa: E402
@@ -83,28 +84,13 @@ def execute(hub: BenchHub, name: str, token: str, kid: str, code: str, timeout=1
     ws_url = f"ws://{urlparse(hub.url).netloc}/user/{name}/api/kernels/{kid}/channels"
     ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"],
                                      timeout=timeout)
-    msg_id = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "username": name, "session": uuid.uuid4().hex,
-                   "msg_type": "execute_request", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False},
-    }))
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = json.loads(ws.recv())
-            if (msg.get("parent_header", {}).get("msg_id") == msg_id
-                    and msg["msg_type"] == "execute_reply"):
-                if msg["content"]["status"] != "ok":
-                    failed = f"{code!r} failed: {msg['content']}"
-                    raise RuntimeError(failed)
-                return
-    finally:
-        ws.close()
-    msg = f"no reply to {code!r} within {timeout} s"
-    raise TimeoutError(msg)
+    out = run_code(ws, code, name, timeout)
+    if out["status"] is None:
+        msg = f"no reply to {code!r} within {timeout} s"
+        raise TimeoutError(msg)
+    if out["status"] != "ok":
+        failed = f"{code!r} failed: {out['errors']}"
+        raise RuntimeError(failed)
 
 
 def classify(hub: BenchHub, users: set[str]) -> dict[str, list[psutil.Process]]:

@@ -50,6 +50,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_health(url: str, proc: subprocess.Popen, timeout: float, interval: float) -> bool:
+    """Poll the hub's ``/hub/health`` at ``url`` until it answers or ``timeout`` seconds pass;
+    False if the hub's process ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if requests.get(f"{url}/hub/health", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(interval)
+    return True
+
+
 class BenchHub:
     """A stock or an ECHOES hub on free ports in a temporary folder.
 
@@ -113,18 +129,10 @@ c.Authenticator.allow_all = True
         self.log = open(self.root / "hub.log", "wb")  # noqa: SIM115 - closed with the hub
         self.proc = subprocess.Popen(cmd, cwd=self.root, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.close()  # the proxy it started would outlive it
-                msg = f"{self.kind} hub exited:\n{(self.root / 'hub.log').read_text()[-3000:]}"
-                raise SystemExit(msg)
-            try:
-                if requests.get(f"{self.url}/hub/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
+        if not wait_for_health(self.url, self.proc, timeout=90, interval=0.2):
+            self.close()  # the proxy it started would outlive it
+            msg = f"{self.kind} hub exited:\n{(self.root / 'hub.log').read_text()[-3000:]}"
+            raise SystemExit(msg)
         if self.token is None:
             secrets_file = self.root / "state" / "secrets.json"
             self.token = json.loads(secrets_file.read_text())["api_tokens"]["echoes-cli"]

@@ -35,12 +35,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
 import websocket
+
+from echoes_lab.hub.client import execute as run_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spawn import BIN, REPO, BenchHub  # noqa: E402  the same stock and echoes hubs
@@ -104,49 +105,11 @@ def seat_journey(url: str, name: str, password: str, kernel: str, timeout: float
         timeout=timeout,
         cookie="; ".join(f"{c.name}={c.value}" for c in s.cookies),
     )
-    msg_id = uuid.uuid4().hex
-    ws.send(
-        json.dumps(
-            {
-                "header": {
-                    "msg_id": msg_id,
-                    "username": name,
-                    "session": uuid.uuid4().hex,
-                    "msg_type": "execute_request",
-                    "version": "5.3",
-                },
-                "parent_header": {},
-                "metadata": {},
-                "channel": "shell",
-                "content": {
-                    "code": "print(6*7)",
-                    "silent": False,
-                    "store_history": False,
-                    "user_expressions": {},
-                    "allow_stdin": False,
-                },
-            }
-        )
-    )
-    try:
-        output, status, idle = "", None, False
-        # shell (the reply) and iopub (output, idle) are separate channels: wait for both
-        while not (status and idle):
-            msg = json.loads(ws.recv())
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                output += msg["content"]["text"]
-            elif msg["msg_type"] == "execute_reply":
-                status = msg["content"]["status"]
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                idle = True
-        if status != "ok" or output.strip() != "42":
-            msg_0 = f"{name}: kernel answered {status} {output!r}"
-            raise RuntimeError(msg_0)
-        return time.perf_counter() - t0
-    finally:
-        ws.close()
+    out = run_code(ws, "print(6*7)", name, timeout)
+    if out["status"] != "ok" or out["stdout"].strip() != "42":
+        msg_0 = f"{name}: kernel answered {out['status']} {out['stdout']!r} {out['errors']}"
+        raise RuntimeError(msg_0)
+    return time.perf_counter() - t0
 
 
 def burst(hub: BenchHub, credentials: dict[str, str], kernel: str) -> tuple[list[float], list[str]]:

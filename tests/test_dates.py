@@ -9,6 +9,7 @@ museum turns "c.1830–41" into years. Every EDTF string we emit is read back by
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -272,18 +273,17 @@ REAL = Path(__file__).parent / "data" / "real"
 LANGUAGES = ("en", "fr", "it", "de", "es", "nl")
 
 
-def _real_dates() -> pd.DataFrame:
-    frames = [pd.read_csv(f, dtype=str, keep_default_na=False)
-              for f in sorted((REAL / "dates").glob("*.csv"))]
-    tate = pd.read_csv(REAL / "csv" / "tate-artworks-excerpt.csv", dtype=str, keep_default_na=False)
-    tate = tate[tate["date_start"] != ""]
-    frames.append(pd.DataFrame({
-        "lang": "en", "source": "tategallery/collection (excerpt)", "text": tate["date_text"],
-        "begin": tate["date_start"],
-        "end": tate["date_end"].where(tate["date_end"] != "", tate["date_start"])}))
-    df = pd.concat(frames, ignore_index=True)
-    df["begin"], df["end"] = pd.to_numeric(df["begin"]), pd.to_numeric(df["end"])
-    return df
+def _load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (benchmarks/ is a folder of scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# the benchmark's loader: the test and `benchmarks/dates.py --agreement` read the same corpus
+_real_dates = _load_benchmark("dates").date_corpus
 
 
 def test_real_date_corpus_has_300_strings_in_five_languages():

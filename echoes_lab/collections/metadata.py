@@ -38,6 +38,18 @@ from defusedxml import DefusedXmlException
 from echoes_lab.collections.dates import parse as parse_date
 from echoes_lab.errors import DataError, UnsafeXMLError
 
+# the object table of a TMS (The Museum System) export: the same columns at both museums below
+_TMS_OBJECTS = {
+    "id": "ObjectNumber",
+    "date_text": "Dated",
+    "year_begin": "DateBegin",
+    "year_end": "DateEnd",
+    "object_type": "Classification",
+    "materials": "Medium",
+    "dimensions": "Dimensions",
+    "rights": "CreditLine",
+}
+
 #: column mappings of common exports: schema field -> source column
 PRESETS: dict[str, dict[str, str]] = {
     # the Tate's collection data on GitHub (artwork_data.csv / the flattened snapshot)
@@ -84,26 +96,8 @@ PRESETS: dict[str, dict[str, str]] = {
     # TMS object tables as the National Portrait Gallery (Smithsonian) and Crystal Bridges
     # Museum of American Art gave them to the American Art Collaborative; titles and makers are
     # in separate tables there
-    "npg": {
-        "id": "ObjectNumber",
-        "date_text": "Dated",
-        "year_begin": "DateBegin",
-        "year_end": "DateEnd",
-        "object_type": "Classification",
-        "materials": "Medium",
-        "dimensions": "Dimensions",
-        "rights": "CreditLine",
-    },
-    "crystal-bridges": {
-        "id": "ObjectNumber",
-        "date_text": "Dated",
-        "year_begin": "DateBegin",
-        "year_end": "DateEnd",
-        "object_type": "Classification",
-        "materials": "Medium",
-        "dimensions": "Dimensions",
-        "rights": "CreditLine",
-    },
+    "npg": dict(_TMS_OBJECTS),
+    "crystal-bridges": dict(_TMS_OBJECTS),
     # Autry Museum of the American West (American Art Collaborative): objects, and their dates
     # in a table of their own
     "autry": {

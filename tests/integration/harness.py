@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 import tomllib
-import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,6 +24,8 @@ import psutil
 import requests
 import tomli_w
 import websocket
+
+from echoes_lab.hub.client import execute
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -275,33 +276,9 @@ class Hub:
         ws_url = f"ws://{urlparse(self.url).netloc}/user/{name}/api/kernels/{kid}/channels"
         ws = websocket.create_connection(ws_url, header=[f"Authorization: token {self.token}"],
                                          timeout=timeout)
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": name, "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))
-        out = {"stdout": "", "errors": [], "status": None}
-        idle = False  # iopub's "idle" and shell's reply come on two channels, in either order
-        deadline = time.monotonic() + timeout
         try:
-            while time.monotonic() < deadline and not (idle and out["status"]):
-                msg = json.loads(ws.recv())
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind, content = msg["msg_type"], msg["content"]
-                if kind == "stream" and content["name"] == "stdout":
-                    out["stdout"] += content["text"]
-                elif kind == "error":
-                    out["errors"].append(f"{content['ename']}: {content['evalue']}")
-                elif kind == "execute_reply":
-                    out["status"] = content["status"]
-                elif kind == "status" and content["execution_state"] == "idle":
-                    idle = True
+            out = execute(ws, code, name, timeout)  # closes ws
         finally:
-            ws.close()
             self.remember_processes()
             requests.delete(f"{base}/kernels/{kid}", headers=headers, timeout=30)
         return out

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections import defaultdict
 from urllib.parse import quote
 
@@ -28,6 +27,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from echoes_lab.errors import RunError
+from echoes_lab.hub.client import Execution
 
 log = logging.getLogger("echoes.reports")
 
@@ -307,56 +307,20 @@ class OwnerServers:
 
     @staticmethod
     async def _drive(ws, owner: str, code: str, on_line) -> None:
-        msg_id = uuid.uuid4().hex
-        await ws.write_message(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "username": owner,
-                        "session": uuid.uuid4().hex,
-                        "msg_type": "execute_request",
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "channel": "shell",
-                    "content": {
-                        "code": code,
-                        "silent": False,
-                        "store_history": False,
-                        "user_expressions": {},
-                        "allow_stdin": False,
-                        "stop_on_error": True,
-                    },
-                }
-            )
-        )
-        buffer, replied, idle, error = "", False, False, None
-        while not (replied and idle):
+        run = Execution(code, owner, stop_on_error=True)
+        await ws.write_message(run.request)
+        buffer = ""
+        while not run.done:
             raw = await ws.read_message()
             if raw is None:
                 msg = "the kernel's connection closed before the run finished (kernel died?)"
                 raise RunError(msg)
-            if isinstance(raw, bytes):
-                continue  # binary buffers: not ours
-            msg = json.loads(raw)
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream" and content.get("name") == "stdout":
-                buffer += content["text"]
-                *lines, buffer = buffer.split("\n")
-                for line in lines:
-                    on_line(line)
-            elif kind == "error":
-                error = f"{content['ename']}: {content['evalue']}"
-            elif kind == "execute_reply":
-                replied = True
-            elif kind == "status" and content["execution_state"] == "idle":
-                idle = True
+            buffer += run.feed(raw)
+            *lines, buffer = buffer.split("\n")
+            for line in lines:
+                on_line(line)
         if buffer:
             on_line(buffer)
-        if error:
-            msg = f"the runner in the owner's server failed: {error}"
+        if run.errors:
+            msg = f"the runner in the owner's server failed: {run.errors[-1]}"
             raise RunError(msg)
