@@ -42,13 +42,8 @@ client = compute.cluster(workers=2)
 client.wait_for_workers(2, timeout=120)
 print("SECONDS", time.perf_counter() - t0)
 name = client.cluster.name
-procs = []
-for p in psutil.process_iter():
-    try:
-        if p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == name:
-            procs.append(p)
-    except psutil.Error:
-        pass
+procs = [p for p in psutil.process_iter(["environ"])
+         if (p.info["environ"] or {}).get("DASK_GATEWAY_CLUSTER_NAME") == name]
 print("CPU", cpu_of(procs), "PROCS", len(procs), "KERNEL", cpu_of([psutil.Process()]) - k0)
 client.shutdown()
 """

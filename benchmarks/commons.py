@@ -198,14 +198,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="annotations to create")
     parser.add_argument("--http", type=int, default=2000, help="POSTs through the hub (0: none)")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="echoes-bench-commons-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="echoes-bench-commons-") as folder:
+        tmp = Path(folder)
         plain_sqlite(tmp / "plain.sqlite", args.n)
         ours_store(tmp / "commons.sqlite", args.n)
         if args.http:
             ours_http(tmp / "commons.sqlite", args.http, args.n)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

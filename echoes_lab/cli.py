@@ -7,6 +7,7 @@ a traceback means a bug in ECHOES Lab, not in the user's input.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -63,13 +64,24 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+SETTINGS_HELP = "profile settings file (default: hub_config/local.toml)"
+#: commands of hub features: (command, help, module with ``add_actions(subparsers)`` and
+#: ``run(args)``); each takes ``--settings`` and an action
+HUB_COMMANDS = (
+    ("workshop", "workshops for trainers: seats, materials, collect, close",
+     "echoes_lab.hub.services.workshops.cli"),
+    ("project", "team projects: a shared folder and a hub group each",
+     "echoes_lab.hub.services.projects.cli"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echoes-lab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"echoes-lab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     hub = sub.add_parser("hub", help="start the multi-user hub")
-    hub.add_argument("--settings", help="profile settings file (default: hub_config/local.toml)")
+    hub.add_argument("--settings", help=SETTINGS_HELP)
     hub.add_argument("--log", help="append the hub's output to this file (created mode 0600)")
     hub.set_defaults(func=_hub)
 
@@ -99,12 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_arguments(run)
     run.set_defaults(func=runs.cli)
 
-    from echoes_lab.hub.services.workshops.cli import add_parser as add_workshop_parser
-
-    add_workshop_parser(sub)
-    from echoes_lab.hub.services.projects.cli import add_parser as add_project_parser
-
-    add_project_parser(sub)
+    for command, help_, module in HUB_COMMANDS:
+        tool = importlib.import_module(module)
+        group = sub.add_parser(command, help=help_)
+        group.add_argument("--settings", help=SETTINGS_HELP)
+        tool.add_actions(group.add_subparsers(dest="action", metavar="ACTION", required=True))
+        group.set_defaults(func=tool.run)
     return parser
 
 

@@ -86,7 +86,7 @@ SETTINGS_PATH = "/usr/local/etc/echoes/settings.toml"
 #: our managed services in the hub pod: service name -> the module the hub runs
 SERVICES = {
     "reports": "echoes_lab.hub.services.reports",
-    "workshops": "echoes_lab.hub.services.workshops.service",
+    "workshops": "echoes_lab.hub.services.workshops",
     "commons": "echoes_lab.hub.services.commons",
     "projects": "echoes_lab.hub.services.projects",
 }

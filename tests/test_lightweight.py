@@ -14,13 +14,16 @@ import textwrap
 
 import pytest
 
-HEAVY = ("pandas", "xarray", "dask", "distributed", "matplotlib", "scipy", "colour")
+#: rfc3987_syntax: jsonschema's optional 'iri' checker builds 35 parsers on import (1.2 s in every
+#: hub and server start); ``make install`` removes it
+HEAVY = ("pandas", "xarray", "dask", "distributed", "matplotlib", "scipy", "colour",
+         "rfc3987_syntax")
 
 
-def heavy_modules_after(code: str) -> list[str]:
+def heavy_modules_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     probe = textwrap.dedent(code) + textwrap.dedent(f"""
         import json, sys
-        print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))))
+        print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))))
     """)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -48,6 +51,17 @@ def test_user_server_with_every_extension_loads_no_science_stack(repo_root, tmp_
 ])
 def test_entry_points_import_no_science_stack(module):
     assert heavy_modules_after(f"import {module}") == []
+
+
+@pytest.mark.parametrize("module", [
+    "echoes_lab.hub.launch", "echoes_lab.hub.services.commons.__main__",
+    "echoes_lab.hub.services.reports.__main__", "echoes_lab.hub.services.projects.__main__",
+    "echoes_lab.hub.services.workshops.__main__",
+])
+def test_launcher_and_services_open_their_ports_before_importing_jupyterhub(module):
+    """``echoes-lab hub`` and each service's entry import no JupyterHub (0.4 s): a hub start
+    waits for both, and a service listens before its imports (``services.run``)."""
+    assert heavy_modules_after(f"import {module}", ("jupyterhub", "sqlalchemy")) == []
 
 
 def test_public_names_load_their_area_on_first_use():

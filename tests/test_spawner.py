@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from echoes_lab.hub import spawner
+from echoes_lab.hub.accounts import _legacy_username, system_username
 from echoes_lab.hub.limits import prepare_limits
-from echoes_lab.hub.spawner import _legacy_username, system_username
 
 LINUX_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
 
@@ -54,7 +54,7 @@ def test_an_account_of_the_earlier_mapping_stays_its_users(monkeypatch):
             return entry
         raise KeyError(name)
 
-    monkeypatch.setattr(spawner.pwd, "getpwnam", getpwnam)
+    monkeypatch.setattr("pwd.getpwnam", getpwnam)
     assert system_username("jean.dupont") == legacy
     assert system_username("jeandupont-c6314bc") != legacy
 

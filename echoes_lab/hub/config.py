@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from echoes_lab.hub.secrets import ensure_secrets
-from echoes_lab.hub.services.base import Feature
+from echoes_lab.hub.services import Feature
 from echoes_lab.hub.settings import Settings, load_settings
 
 #: Single-user server extensions a heritage user never sees; skipping them makes spawns faster.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from echoes_lab.hub.services.base import Feature
+from echoes_lab.hub.services import Feature
 from echoes_lab.hub.settings import Settings
 
 HERE = Path(__file__).resolve().parent

@@ -30,10 +30,10 @@ import psutil
 from pydantic import BaseModel
 
 from echoes_lab.errors import SetupError
+from echoes_lab.hub.accounts import isolated
 from echoes_lab.hub.config import kernel_dir, proxy_command
 from echoes_lab.hub.secrets import Secrets, ensure_secrets, read_secrets
 from echoes_lab.hub.settings import Settings, load_settings
-from echoes_lab.hub.spawner import isolated
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SETTINGS = REPO / "hub_config" / "local.toml"

@@ -126,7 +126,7 @@ def prepare_limits(account: str, mem: int | None, cpu: float | None,
     Parameters
     ----------
     account
-        The user's system account (:func:`echoes_lab.hub.spawner.system_username`): the name
+        The user's system account (:func:`echoes_lab.hub.accounts.system_username`): the name
         of their group, shared by all their servers.
     mem
         Bytes, or ``None`` for no memory limit.

@@ -225,32 +225,15 @@ def write_crate(
         # RO-Crate: every data entity is reachable from the root through hasPart
         root.append_to("hasPart", dataset)
 
-    results = []
-    if executed is not None and executed.exists():
-        results.append(
-            crate.add_file(
-                executed,
-                dest_path=executed.relative_to(folder).as_posix(),
-                properties={
-                    "name": f"{executed.name} (executed)",
-                    "encodingFormat": IPYNB,
-                    "description": "The executed notebook"
-                    + (", stopped at the failing cell" if status == "failed" else ""),
-                },
-            )
-        )
-    if html is not None and html.exists():
-        results.append(
-            crate.add_file(
-                html,
-                dest_path=html.relative_to(folder).as_posix(),
-                properties={
-                    "name": html.name,
-                    "encodingFormat": "text/html",
-                    "description": "HTML rendering of the executed notebook (nbconvert)",
-                },
-            )
-        )
+    failed = ", stopped at the failing cell" if status == "failed" else ""
+    outputs = [(executed, f"{executed.name} (executed)" if executed else "", IPYNB,
+                "The executed notebook" + failed),
+               (html, html.name if html else "", "text/html",
+                "HTML rendering of the executed notebook (nbconvert)")]
+    results = [crate.add_file(path, dest_path=path.relative_to(folder).as_posix(),
+                              properties={"name": name, "encodingFormat": fmt,
+                                          "description": text})
+               for path, name, fmt, text in outputs if path is not None and path.exists()]
 
     action = {
         "@type": "CreateAction",

@@ -5,6 +5,7 @@ jupyter-collaboration's real-time editing. Screenshots go to ``test-artifacts/``
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -101,3 +102,10 @@ def test_two_people_edit_one_notebook_live(hub_factory, browser):
         bob.screenshot(path=str(ARTIFACTS / "collaboration-bob.png"))
         a_ctx.close()
         b_ctx.close()
+    # the room was open until now: the server still stops at once (an idle AnyIO worker thread
+    # kept the process alive until the hub's SIGKILL, 30 s later; echoes_lab.hub.singleuser)
+    started = time.monotonic()
+    hub.api("DELETE", "/users/alice/server")
+    wait_for(lambda: not hub.api("GET", "/users/alice").json()["servers"], 40,
+             "alice's server to stop")
+    assert time.monotonic() - started < 10, "the server waited for the hub's SIGKILL"

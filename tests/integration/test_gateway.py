@@ -125,6 +125,12 @@ def test_clusters_per_user_through_the_hub(hub_factory):
     bea_token = _token(hub, "bea")
     ada, bea = _gateway(hub, _token(hub, "ada")), _gateway(hub, bea_token)
     assert name in _names(ada)
+    # a cluster of bea's that nobody uses: its idle timeout runs while the checks below do
+    idle = bea.new_cluster(shutdown_on_close=False)
+    idle_name = idle.name
+    idle.close(shutdown=False)
+    created = time.monotonic()
+    assert idle_name in _names(bea) and idle_name not in _names(ada)
 
     # bea can neither list, nor connect to, nor stop ada's cluster (the gateway's REST API, as
     # the client calls it, with a timeout: a refusal must come back, not hang)
@@ -156,12 +162,7 @@ def test_clusters_per_user_through_the_hub(hub_factory):
         busy.close()
     assert name not in _names(bea)
 
-    # an idle cluster ends by itself after the idle timeout
-    idle = bea.new_cluster(shutdown_on_close=False)
-    idle_name = idle.name
-    idle.close(shutdown=False)
-    created = time.monotonic()
-    assert idle_name in _names(bea)
+    # bea's idle cluster (made above) ends by itself after the idle timeout
     wait_for(lambda: idle_name not in _names(bea), IDLE * 3, "the idle cluster to stop")
     assert time.monotonic() - created >= IDLE * 0.75
     wait_for(lambda: not _cluster_processes(idle_name), 30, "the idle cluster's processes to end")

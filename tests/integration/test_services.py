@@ -53,7 +53,7 @@ def test_service_pages_look_like_the_hub(hub, name):
 
 
 def test_second_instance_refuses_and_sigterm_stops_in_bounded_time(hub):
-    module = "echoes_lab.hub.services.workshops.service"
+    module = "echoes_lab.hub.services.workshops"
     running = service_process(hub, module)
     # started by hand exactly as the hub started it: refused, the first one holds the lock
     second = subprocess.run(running.cmdline(), env=running.environ(), capture_output=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from echoes_lab.hub.spawner import system_username
+from echoes_lab.hub.accounts import system_username
 
 from harness import login
 

@@ -1,8 +1,6 @@
-"""The scaffold every hub service is built on, and the one way a hub feature plugs into the hub.
+"""The scaffold every hub service is built on (the hub side, :class:`Feature`, is in
+:mod:`echoes_lab.hub.services`).
 
-* :class:`Feature` — what :func:`echoes_lab.hub.config.configure` needs from a feature (its
-  managed service, roles, the scopes every user gets, the environment of users' servers, other
-  hub options); ``configure`` walks one table of them (``FEATURES`` in ``config.py``).
 * :class:`Service` — a managed service as one traitlets ``Application``, as
   jupyterhub-idle-culler keeps a whole service in one program: ``--settings FILE`` and the
   hub's ``JUPYTERHUB_*`` variables in, a tornado app from :meth:`Service.handlers` plus the
@@ -13,8 +11,8 @@
   (``Authorization: token …``); pages from Jinja2 templates in ``echoes_lab/hub/templates``
   extending ``service-page.html`` (the hub's navbar and stylesheet); JSON errors for the API.
 
-Started as ``python -m echoes_lab.hub.services.NAME --settings FILE``, a module whose ``main``
-is ``TheService.launch_instance``.
+Started as ``python -m echoes_lab.hub.services.NAME --settings FILE``, whose ``__main__`` calls
+:func:`echoes_lab.hub.services.run` with the service's class.
 """
 
 from __future__ import annotations
@@ -27,15 +25,10 @@ import json
 import logging
 import os
 import signal
-import socket
-import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import responses
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
@@ -48,112 +41,11 @@ from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Application
 
 from echoes_lab.errors import EchoesError
+from echoes_lab.hub.services import access_scope, listen_address, listening
 from echoes_lab.hub.settings import Settings, load_settings
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 LOG_FORMAT = "[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
-
-
-# -- the hub side: one table of features ------------------------------------------------------
-
-def _nothing(*_args) -> None:
-    return None
-
-
-def _no_list(*_args) -> list:
-    return []
-
-
-def _no_dict(*_args) -> dict:
-    return {}
-
-
-def _always(*_args) -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One hub feature, as :func:`echoes_lab.hub.config.configure` sees it.
-
-    Every field but ``name`` is a function of the validated settings; the defaults add nothing.
-
-    Attributes
-    ----------
-    name
-        The feature's name; also its service's name and the key of its API token in
-        ``secrets.api_tokens`` when it runs one.
-    enabled
-        ``enabled(settings) -> bool``: whether ``configure`` uses the feature at all.
-    service
-        ``service(settings, secrets) -> dict | None``: its JupyterHub service definition
-        (see :func:`managed_service`), or None.
-    roles
-        ``roles(settings) -> list[dict]``: JupyterHub roles to load (the service's own, …).
-    user_scopes
-        ``user_scopes(settings) -> list[str]``: scopes added to every user's ``user`` role,
-        e.g. ``access:services!service=NAME``.
-    environment
-        ``environment(settings) -> dict``: variables for users' servers.
-    configure_hub
-        ``configure_hub(c, settings) -> None``: any other hub options (hooks, authenticator).
-    """
-
-    name: str
-    enabled: Callable[[Settings], bool] = _always
-    service: Callable[[Settings, Any], dict | None] = _nothing
-    roles: Callable[[Settings], list[dict]] = _no_list
-    user_scopes: Callable[[Settings], list[str]] = _no_list
-    environment: Callable[[Settings], dict] = _no_dict
-    configure_hub: Callable[[Any, Settings], None] = _nothing
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface now (the hub passes it to the service)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def service_command(module: str, settings: Settings) -> list[str]:
-    """``python -m MODULE --settings FILE`` with this interpreter and the hub's settings file."""
-    return [sys.executable, "-m", module, "--settings", str(Path(settings.source).resolve())]
-
-
-def managed_service(name: str, settings: Settings, command: list[str], port: int = 0,
-                    **extra) -> dict:
-    """A JupyterHub managed-service definition for one of our services.
-
-    Parameters
-    ----------
-    name
-        The service's name (its prefix is ``/services/NAME/``).
-    settings
-        The deployment's settings.
-    command
-        The command the hub runs, e.g. :func:`service_command`.
-    port
-        Its loopback port; 0 picks a free one at each start of the hub.
-    **extra
-        Other keys of the definition (``info``, ``display``, ``environment``…), overriding the
-        defaults: our own services skip the "authorize access?" page and are listed in the
-        hub's Services menu. ``configure`` adds ``api_token`` from the secrets.
-    """
-    service = {
-        "name": name,
-        "url": f"http://127.0.0.1:{port or free_port()}",
-        "command": list(command),
-        "oauth_no_confirm": True,
-        "display": True,
-        "environment": {"PYTHONUNBUFFERED": "1"},
-    }
-    service.update(extra)
-    return service
-
-
-def access_scope(name: str) -> str:
-    """The scope a user needs to reach service ``name``."""
-    return f"access:services!service={name}"
 
 
 # -- pages --------------------------------------------------------------------------------------
@@ -533,13 +425,9 @@ class Service(Application):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
         url = urlparse(self.url)
-        # the hub's URL for the service names a loopback address on one machine, and the
-        # service's own name (http://commons:8080) on Kubernetes, where it listens on its pod
-        host = url.hostname or "127.0.0.1"
-        if not (host == "localhost" or host.startswith("127.") or host == "::1"):
-            host = ""
+        host, port = listen_address(self.url)
         try:  # the port first: a service that cannot serve starts nothing
-            sockets = bind_sockets(url.port, host)
+            sockets = [listening.pop() for _ in list(listening)] or bind_sockets(port, host)
         except OSError as exc:
             self.log.error("cannot listen on %s: %s", url.netloc, exc)
             return 1

@@ -3,7 +3,7 @@ service, its role, the scope every user gets, and where users' labs find it."""
 
 from __future__ import annotations
 
-from echoes_lab.hub.services.base import Feature, access_scope, managed_service, service_command
+from echoes_lab.hub.services import Feature, access_scope, managed_service, service_command
 from echoes_lab.hub.settings import Settings
 
 SERVICE = "commons"

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from echoes_lab.hub.services.base import Feature
+from echoes_lab.hub.services import Feature
 from echoes_lab.hub.settings import Settings
 
 SERVICE = "dask-gateway"

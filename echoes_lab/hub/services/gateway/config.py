@@ -40,9 +40,9 @@ from traitlets import Integer as IntegerTrait
 from traitlets.config import LoggingConfigurable
 
 from echoes_lab.errors import SettingsError
+from echoes_lab.hub.accounts import isolated, system_username
 from echoes_lab.hub.services.gateway import PREFIX, SERVICE
 from echoes_lab.hub.settings import Settings, load_settings
-from echoes_lab.hub.spawner import isolated, system_username
 
 GIB = 2**30
 

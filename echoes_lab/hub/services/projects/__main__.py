@@ -1,6 +1,9 @@
 """``python -m echoes_lab.hub.services.projects --settings FILE``: the projects service."""
 
-from echoes_lab.hub.services.projects.service import main
+from echoes_lab.hub.services import run
+
+#: the service's class, imported by :func:`~echoes_lab.hub.services.run` once the port listens
+TARGET = "echoes_lab.hub.services.projects.service:ProjectsService"
 
 if __name__ == "__main__":
-    main()
+    run(TARGET)

@@ -6,11 +6,8 @@ import argparse
 import json
 
 
-def add_parser(sub) -> None:
-    pr = sub.add_parser("project", help="team projects: a shared folder and a hub group each")
-    pr.add_argument("--settings", help="profile settings file (default: hub_config/local.toml)")
-    pr_sub = pr.add_subparsers(dest="action", metavar="ACTION", required=True)
-
+def add_actions(pr_sub) -> None:
+    """The actions of ``echoes-lab project`` (the command itself is in ``echoes_lab.cli``)."""
     create = pr_sub.add_parser("create", help="a project: hub group, folder, members")
     create.add_argument("name")
     create.add_argument("--members", required=True, action="append",
@@ -32,7 +29,6 @@ def add_parser(sub) -> None:
 
     ar = pr_sub.add_parser("archive", help="close a project; its folder and files stay")
     ar.add_argument("name")
-    pr.set_defaults(func=run)
 
 
 def _describe(p) -> str:

@@ -15,7 +15,7 @@ Besides the ``projects`` managed service it sets what sharing a lab needs from t
 
 from __future__ import annotations
 
-from echoes_lab.hub.services import base
+from echoes_lab.hub import services
 from echoes_lab.hub.services.projects import READ_ONLY_SCOPE, SERVICE
 from echoes_lab.hub.services.projects.storage import projects_root
 from echoes_lab.hub.settings import Settings
@@ -29,7 +29,7 @@ def _port(settings: Settings) -> int:
     # one port per hub start, known both to the service definition and to users' servers
     key = str(settings.source)
     if key not in _ports:
-        _ports[key] = settings.projects.port or base.free_port()
+        _ports[key] = settings.projects.port or services.free_port()
     return _ports[key]
 
 
@@ -38,8 +38,8 @@ def _url(settings: Settings) -> str:
 
 
 def _service(settings: Settings, secrets) -> dict:
-    return base.managed_service(
-        SERVICE, settings, base.service_command("echoes_lab.hub.services.projects", settings),
+    return services.managed_service(
+        SERVICE, settings, services.service_command("echoes_lab.hub.services.projects", settings),
         port=_port(settings),
         info={"description": "Team projects: add and remove members"})
 
@@ -56,7 +56,7 @@ def _roles(settings: Settings) -> list[dict]:
 
 
 def user_scopes(settings: Settings | None = None) -> list[str]:
-    return [base.access_scope(SERVICE), "shares!user", "read:users:name", "read:groups:name",
+    return [services.access_scope(SERVICE), "shares!user", "read:users:name", "read:groups:name",
             f"{READ_ONLY_SCOPE}!user"]
 
 
@@ -79,7 +79,7 @@ def _configure_hub(c, settings: Settings) -> None:
     c.Spawner.server_token_scopes = [*token, *(s for s in user_scopes() if s not in token)]
 
 
-FEATURE = base.Feature(
+FEATURE = services.Feature(
     name=SERVICE,
     enabled=lambda s: s.projects.enabled,
     service=_service,

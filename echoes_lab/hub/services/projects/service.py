@@ -209,6 +209,3 @@ class ProjectsService(Service):
                           user or f"group {group}")
             done += 1
         return done
-
-
-main = ProjectsService.launch_instance

@@ -24,9 +24,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from echoes_lab.hub.accounts import isolated
 from echoes_lab.hub.services.projects import ProjectError, check_name, unix_group
 from echoes_lab.hub.settings import Settings
-from echoes_lab.hub.spawner import isolated
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

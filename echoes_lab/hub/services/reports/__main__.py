@@ -6,11 +6,10 @@ variables; everything else comes from the deployment's settings file given on th
 The service, its pages and API are :mod:`echoes_lab.hub.services.reports.app`.
 """
 
-from __future__ import annotations
+from echoes_lab.hub.services import run
 
-from echoes_lab.hub.services.reports.app import ReportsService
-
-main = ReportsService.launch_instance
+#: the service's class, imported by :func:`~echoes_lab.hub.services.run` once the port listens
+TARGET = "echoes_lab.hub.services.reports.app:ReportsService"
 
 if __name__ == "__main__":
-    main()
+    run(TARGET)

@@ -479,6 +479,3 @@ class ReportsService(Service):
             await self.scheduler.stop()
         if self.store is not None:
             self.store.close()
-
-
-main = ReportsService.launch_instance

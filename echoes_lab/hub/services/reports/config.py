@@ -6,9 +6,9 @@ import os
 import pwd
 
 from echoes_lab.errors import EchoesError
-from echoes_lab.hub.services.base import Feature, access_scope, managed_service, service_command
+from echoes_lab.hub.accounts import isolated
+from echoes_lab.hub.services import Feature, access_scope, managed_service, service_command
 from echoes_lab.hub.settings import Settings
-from echoes_lab.hub.spawner import isolated
 
 SERVICE = "reports"
 

@@ -2,7 +2,7 @@
 
 The tool runs on the hub machine as the hub's administrator. When the hub runs as root every
 user's home belongs to the account ``jupyter-<name>``
-(:func:`echoes_lab.hub.spawner.system_username`). Root creates the home itself, never through a
+(:func:`echoes_lab.hub.accounts.system_username`). Root creates the home itself, never through a
 link; everything *inside* a home is done by a child process running as that account
 (:mod:`~echoes_lab.hub.services.workshops.homes`), so a link a user plants in their home can
 never make root read, write or hand over someone else's files.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from echoes_lab.errors import WorkshopError
+from echoes_lab.hub.accounts import isolated, system_username, useradd_command
 from echoes_lab.hub.settings import Settings
-from echoes_lab.hub.spawner import isolated, system_username, useradd_command
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from markupsafe import escape
 from tornado import web
 from traitlets import Unicode
 
-from echoes_lab.hub.services.base import Feature, managed_service, service_command
+from echoes_lab.hub.services import Feature, managed_service, service_command
 from echoes_lab.hub.services.workshops import registry
 
 
@@ -176,7 +176,7 @@ PAGE_ROLE = {"name": "workshop-trainers-page",
 
 def _service(settings, secrets) -> dict:
     """The ``workshops`` service: the trainers' page, closing workshops at their end time."""
-    command = service_command("echoes_lab.hub.services.workshops.service", settings)
+    command = service_command("echoes_lab.hub.services.workshops", settings)
     return managed_service(SERVICE, settings, command, port=settings.workshops.port,
                            info={"description": "Trainers' page of the workshops"})
 

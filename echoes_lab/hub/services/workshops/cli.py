@@ -6,75 +6,58 @@ import argparse
 import json
 
 
-def add_parser(sub) -> None:
-    ws = sub.add_parser("workshop", help="workshops for trainers: seats, materials, collect, close")
-    ws.add_argument("--settings", help="profile settings file (default: hub_config/local.toml)")
-    ws_sub = ws.add_subparsers(dest="action", metavar="ACTION", required=True)
-
+def add_actions(ws_sub) -> None:
+    """The actions of ``echoes-lab workshop`` (the command itself is in ``echoes_lab.cli``)."""
     create = ws_sub.add_parser("create", help="seats, credentials, trainers' role and materials")
     create.add_argument("name")
     create.add_argument("--seats", type=int, required=True)
     create.add_argument("--trainer", action="append", required=True, dest="trainers")
-    create.add_argument(
-        "--materials", required=True, help="a folder or a git repository (URL or clone)"
-    )
-    create.add_argument(
-        "--ends", required=True, help="end, e.g. 2026-12-01T17:00 (this machine's time)"
-    )
-    create.add_argument(
-        "--credentials",
-        choices=["cards", "shared"],
-        default="cards",
-        help="cards: a password per seat (default); shared: the hub's user password",
-    )
+    create.add_argument("--materials", required=True,
+                        help="a folder or a git repository (URL or clone)")
+    create.add_argument("--ends", required=True,
+                        help="end, e.g. 2026-12-01T17:00 (this machine's time)")
+    create.add_argument("--credentials", choices=["cards", "shared"], default="cards",
+                        help="cards: a password per seat (default); shared: the hub's user "
+                             "password")
     create.add_argument("--mem-limit", help="per-seat memory limit, e.g. 2G")
-    create.add_argument(
-        "--warm",
-        action="store_true",
-        help="start every seat's server now, so the room finds its labs running "
-        "(the idle culler stops unused ones later)",
-    )
-    create.add_argument(
-        "--starts",
-        help="when the room arrives, e.g. 2026-12-01T09:00: the workshops service starts every "
-        "seat's server 10 minutes before",
-    )
-    create.add_argument(
-        "--concurrency", type=int, default=4, help="servers started at a time by --warm (default 4)"
-    )
+    create.add_argument("--warm", action="store_true",
+                        help="start every seat's server now, so the room finds its labs running "
+                             "(the idle culler stops unused ones later)")
+    create.add_argument("--starts",
+                        help="when the room arrives, e.g. 2026-12-01T09:00: the workshops "
+                             "service starts every seat's server 10 minutes before")
+    create.add_argument("--concurrency", type=int, default=4,
+                        help="servers started at a time by --warm (default 4)")
 
-    wm = ws_sub.add_parser("warm", help="start every seat's server before the trainees arrive")
-    wm.add_argument("name")
-    wm.add_argument("--concurrency", type=int, default=4, help="servers started at a time")
+    warm = ws_sub.add_parser("warm", help="start every seat's server before the trainees arrive")
+    warm.add_argument("name")
+    warm.add_argument("--concurrency", type=int, default=4, help="servers started at a time")
 
-    st = ws_sub.add_parser("status", help="who signed in, whose server runs, last activity")
-    st.add_argument("name")
-    st.add_argument("--json", action="store_true")
+    status = ws_sub.add_parser("status", help="who signed in, whose server runs, last activity")
+    status.add_argument("name")
+    status.add_argument("--json", action="store_true")
 
-    up = ws_sub.add_parser("update-materials", help="merge new materials into every seat")
-    up.add_argument("name")
-    up.add_argument(
-        "--materials", help="a new folder or repository (default: the one given at create)"
-    )
+    update = ws_sub.add_parser("update-materials", help="merge new materials into every seat")
+    update.add_argument("name")
+    update.add_argument("--materials",
+                        help="a new folder or repository (default: the one given at create)")
 
-    an = ws_sub.add_parser("announce", help="a message on the hub pages of seats and trainers")
-    an.add_argument("name")
-    an.add_argument("message", help='the text; "" removes the announcement')
+    announce = ws_sub.add_parser("announce",
+                                 help="a message on the hub pages of seats and trainers")
+    announce.add_argument("name")
+    announce.add_argument("message", help='the text; "" removes the announcement')
 
-    co = ws_sub.add_parser("collect", help="copy each seat's submissions/ into the trainer's home")
-    co.add_argument("name")
-    co.add_argument(
-        "--files", nargs="+", help="patterns relative to each home (default: submissions)"
-    )
-    co.add_argument("--trainer", help="whose home receives them (default: the first trainer)")
+    collect = ws_sub.add_parser("collect",
+                                help="copy each seat's submissions/ into the trainer's home")
+    collect.add_argument("name")
+    collect.add_argument("--files", nargs="+",
+                         help="patterns relative to each home (default: submissions)")
+    collect.add_argument("--trainer", help="whose home receives them (default: the first trainer)")
 
-    cl = ws_sub.add_parser("close", help="stop servers, archive every home, disable the seats")
-    cl.add_argument("name")
-    cl.add_argument(
-        "--trainer", help="whose home receives the archives (default: the first trainer)"
-    )
-
-    ws.set_defaults(func=run)
+    close = ws_sub.add_parser("close", help="stop servers, archive every home, disable the seats")
+    close.add_argument("name")
+    close.add_argument("--trainer",
+                       help="whose home receives the archives (default: the first trainer)")
 
 
 def _settings(args) -> str:

@@ -87,9 +87,3 @@ class WorkshopsService(Service):
         if self._closing is not None and not self._closing.done():
             # a close under way finishes (it runs in a thread); the scaffold bounds the wait
             await self._closing
-
-
-main = WorkshopsService.launch_instance
-
-if __name__ == "__main__":
-    main()
