@@ -69,3 +69,54 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("integration") or item.get_closest_marker("browser"):
             group = "hub-a" if item.path.name in HUB_GROUP_A else "hub-b"
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+class Hubs:
+    """Real hubs (``tests/integration/harness.py``) for a test or a module.
+
+    Call it to make one (``start=False``: made, not started; keyword arguments: settings
+    sections to override). At the end every hub is stopped and nothing it ran may be left
+    running; when a test failed meanwhile, the hubs' logs are kept in ``test-artifacts/``.
+    """
+
+    def __init__(self, request):
+        self.request = request
+        self.failed_before = request.session.testsfailed
+        self.hubs = []
+
+    def __call__(self, start: bool = True, **overrides):
+        from harness import Hub, new_root
+
+        hub = Hub(new_root(), **overrides)
+        self.hubs.append(hub)
+        return hub.start(timeout=120) if start else hub  # 120 s: a busy CI machine
+
+    def close(self) -> None:
+        import shutil
+
+        keep = self.request.session.testsfailed > self.failed_before
+        artifacts = REPO / "test-artifacts"
+        left = []
+        for i, hub in enumerate(self.hubs):
+            left += hub.shutdown()
+            if keep and hub.log_path.exists():
+                artifacts.mkdir(exist_ok=True)
+                shutil.copy(hub.log_path, artifacts / f"{self.request.node.name}-hub{i}.log")
+            shutil.rmtree(hub.root, ignore_errors=True)
+        assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture
+def hub_factory(request):
+    """Hubs for one test (see :class:`Hubs`)."""
+    hubs = Hubs(request)
+    yield hubs
+    hubs.close()
+
+
+@pytest.fixture(scope="module")
+def module_hubs(request):
+    """Hubs shared by a module's tests (see :class:`Hubs`)."""
+    hubs = Hubs(request)
+    yield hubs
+    hubs.close()

@@ -1,41 +1,20 @@
-"""Fixtures that start real hubs (see ``harness.py``) and check that nothing is left behind."""
+"""Fixtures of the real-hub tests: a hub shared by a module, and a browser.
+
+``hub_factory`` and ``module_hubs`` (hubs that are stopped, checked for leftovers and whose logs
+are kept when a test fails) are in ``tests/conftest.py``; the harness is ``harness.py``.
+"""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from harness import CHROMIUM, CHROMIUM_FLAGS, Hub, new_root
-
-
-@pytest.fixture
-def hub_factory():
-    """Start hubs with settings overrides; stops them and checks nothing is left behind."""
-    hubs: list[Hub] = []
-
-    def make(start: bool = True, **overrides) -> Hub:
-        hub = Hub(new_root(), **overrides)
-        hubs.append(hub)
-        return hub.start() if start else hub
-
-    yield make
-    leftovers = []
-    for hub in hubs:
-        leftovers += hub.shutdown()
-        shutil.rmtree(hub.root, ignore_errors=True)
-    assert not leftovers, f"processes left behind: {leftovers}"
+from harness import CHROMIUM, CHROMIUM_FLAGS
 
 
 @pytest.fixture(scope="module")
-def hub():
+def hub(module_hubs):
     """One running hub shared by a test module."""
-    h = Hub(new_root()).start()
-    yield h
-    left = h.shutdown()
-    shutil.rmtree(h.root, ignore_errors=True)
-    assert not left, f"processes left behind: {left}"
-
+    return module_hubs()
 
 
 @pytest.fixture(scope="module")

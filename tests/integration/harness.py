@@ -7,6 +7,7 @@ temporary state directory. Nothing here is mocked. Fixtures are in ``conftest.py
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -36,10 +37,26 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 BIN = Path(sys.executable).parent
 
 
+#: ports for this test process's hubs: below the kernel's ephemeral range (32768-60999), from
+#: which outgoing connections and every ``bind(0)`` (kernels, servers) take theirs, and a range
+#: of its own for each pytest-xdist worker; a port chosen here is still free seconds later, when
+#: the hub or its service binds it (with hubs side by side, a port from bind(0) was taken
+#: meanwhile: "address already in use" at the gateway's start)
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_PORTS = range(20000 + 1000 * _WORKER, 21000 + 1000 * _WORKER)
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    for _ in _PORTS:
+        port = _PORTS[next(_next_port) % len(_PORTS)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
@@ -69,6 +86,8 @@ class Hub:
         if "gateway" in base:  # the hub's Dask Gateway: free ports too, hubs run side by side
             base["gateway"].update(port=free_port(), scheduler_port=free_port(),
                                    api_port=free_port())
+        for service in ("workshops", "reports", "projects", "commons"):
+            base.setdefault(service, {})["port"] = free_port()
         for section, values in overrides.items():
             base.setdefault(section, {}).update(values)
         self.settings = base

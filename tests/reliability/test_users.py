@@ -28,16 +28,8 @@ LEAN = {"reports": {"enabled": False}, "commons": {"enabled": False},
 
 
 @pytest.fixture(scope="module")
-def hub():
-    import shutil
-
-    from harness import Hub, new_root
-
-    h = Hub(new_root("echoes-rel-"), **LEAN).start(timeout=120)  # a busy CI machine
-    yield h
-    left = h.shutdown()
-    shutil.rmtree(h.root, ignore_errors=True)
-    assert not left, f"processes left behind: {left}"
+def hub(module_hubs):
+    return module_hubs(**LEAN)
 
 
 def test_thirty_users_sign_in_at_once(hub):

@@ -30,7 +30,7 @@ from echoes_lab.hub.services.workshops.cards import render_cards  # noqa: E402
 from echoes_lab.hub.services.workshops.homes import LocalHomes  # noqa: E402
 from echoes_lab.hub.settings import load_settings  # noqa: E402
 
-from harness import BIN, REPO, Hub, new_root, wait_for  # noqa: E402
+from harness import BIN, REPO, new_root, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attacks need root, as the hub has")
 
@@ -184,7 +184,7 @@ def test_collect_reads_a_seat_as_the_seat(state):
 
 
 @pytest.fixture(scope="module")
-def hub():
+def hub(module_hubs):
     # only what these tests need: workshops and reports (and a lean, fast hub)
     # services trust a checked token for [services] auth_cache_age seconds: 2 here, so that
     # "revoked everywhere" is checked within seconds rather than the default 30
@@ -193,11 +193,7 @@ def hub():
     for other in ("gateway", "commons"):  # projects stays: it makes the labs shareable
         if f"[{other}]" in profile:
             overrides[other] = {"enabled": False}
-    h = Hub(new_root(), **overrides).start()
-    yield h
-    left = h.shutdown()
-    shutil.rmtree(h.root, ignore_errors=True)
-    assert not left, f"processes left behind: {left}"
+    return module_hubs(**overrides)
 
 
 def workshop(hub, *args) -> subprocess.CompletedProcess:
