@@ -48,3 +48,30 @@ def test_records_of_a_lost_key_are_set_aside(tmp_path):
     aside = [p.name for p in tmp_path.iterdir() if ".unreadable-" in p.name]
     assert len(aside) == 1
     assert (tmp_path / "dask-gateway.sqlite").stat().st_size == 0
+
+
+def test_stopping_a_cluster_signals_only_its_own_processes():
+    """A cluster's pid whose process ended may name someone's server by now (pids are reused):
+    the gateway runs as root and must leave such a process alone, and stop its own."""
+    import asyncio
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from echoes_lab.hub.services.gateway.config import EchoesLocalBackend
+
+    backend = EchoesLocalBackend(sigint_timeout=1, sigterm_timeout=1, sigkill_timeout=1)
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    stranger = subprocess.Popen(sleep)  # what a reused pid names: not a gateway process
+    worker = subprocess.Popen(sleep, env={**os.environ, "DASK_GATEWAY_CLUSTER_NAME": "c1"})
+    try:
+        asyncio.run(backend.stop_process(stranger.pid))
+        assert stranger.poll() is None
+        assert not backend._check_status(SimpleNamespace(state={"pid": stranger.pid}))
+        assert backend._check_status(SimpleNamespace(state={"pid": worker.pid}))
+        asyncio.run(backend.stop_process(worker.pid))
+        assert worker.wait(5) is not None
+    finally:
+        for p in (stranger, worker):
+            p.kill()
+            p.wait()

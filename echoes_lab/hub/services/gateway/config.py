@@ -20,7 +20,8 @@ the spawner's isolation:
   clusters run under the hub's account; the gateway still keeps users' clusters apart at its API
   and with a TLS key per cluster, but not at the operating-system level.
 
-Both cap the number of clusters per user (dask-gateway itself has no such limit).
+Both cap the number of clusters per user (dask-gateway itself has no such limit) and signal
+only processes that are still their clusters' (pids are reused).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import signal
 import sys
 import time
 from pathlib import Path
 
+import psutil
 from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
 from dask_gateway_server.options import Float, Integer, Options
@@ -124,8 +127,53 @@ class _WorkersWithoutDashboard(LoggingConfigurable):
         return [*cmd, "--no-dashboard"]
 
 
-class EchoesLocalBackend(_FinishStopping, _WorkersWithoutDashboard, _ClusterCap,
-                         LocalBackend):
+class _SignalOnlyOurProcesses(LoggingConfigurable):
+    """Signal a cluster's scheduler or worker only while its pid still names that process.
+
+    dask-gateway's local backends remember pids and stop them with SIGINT, SIGTERM, then
+    SIGKILL, checking ``kill(pid, 0)`` in between. Pids are reused (``kernel.pid_max`` is 32768
+    on many hosts, this one included): the pid of a worker that already ended may by then name
+    a user's server, which the gateway, running as root, would signal. Only a process whose
+    environment names a gateway cluster is ours, and psutil's signals check that the pid still
+    names the same process (its start time) before each one.
+    """
+
+    async def stop_process(self, pid):
+        proc = _cluster_process(pid)
+        if proc is None:
+            return
+        for sig, timeout in ((signal.SIGINT, self.sigint_timeout),
+                             (signal.SIGTERM, self.sigterm_timeout),
+                             (signal.SIGKILL, self.sigkill_timeout)):
+            self.log.debug("Sending %s to process %d", sig.name, pid)
+            try:
+                proc.send_signal(sig)
+                await asyncio.to_thread(proc.wait, timeout)
+                return
+            except psutil.NoSuchProcess:
+                return
+            except psutil.TimeoutExpired:
+                continue
+        self.log.warning("Failed to stop process %d", pid)
+
+    def _check_status(self, o):
+        pid = o.state.get("pid")
+        return pid is not None and _cluster_process(pid) is not None
+
+
+def _cluster_process(pid: int) -> psutil.Process | None:
+    """The process ``pid`` if it is a gateway cluster's (its environment names the cluster)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() != psutil.STATUS_ZOMBIE and "DASK_GATEWAY_CLUSTER_NAME" in proc.environ():
+            return proc
+    except psutil.Error:
+        pass
+    return None
+
+
+class EchoesLocalBackend(_SignalOnlyOurProcesses, _FinishStopping, _WorkersWithoutDashboard,
+                         _ClusterCap, LocalBackend):
     """``LocalBackend`` running each user's cluster under their ``jupyter-<name>`` account.
 
     dask-gateway's ``LocalBackend`` switches to a system account named like the gateway user;
@@ -173,8 +221,8 @@ class EchoesLocalBackend(_FinishStopping, _WorkersWithoutDashboard, _ClusterCap,
         return env
 
 
-class EchoesUnsafeLocalBackend(_FinishStopping, _WorkersWithoutDashboard, _ClusterCap,
-                               UnsafeLocalBackend):
+class EchoesUnsafeLocalBackend(_SignalOnlyOurProcesses, _FinishStopping, _WorkersWithoutDashboard,
+                               _ClusterCap, UnsafeLocalBackend):
     """``UnsafeLocalBackend`` (all clusters under the hub's account) with the per-user cap."""
 
 
