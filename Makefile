@@ -18,11 +18,11 @@ SETTINGS ?= hub_config/local.toml
 hub: install
 	$(BIN)/echoes-lab hub --settings $(SETTINGS)
 
-# the whole suite on three pytest-xdist workers: the real-hub tests in two groups (each group one
-# test after another on its worker, see tests/conftest.py), the tests without a hub beside them;
-# a real hub mostly waits (for its servers, kernels, timeouts), so three workers fill two cores
+# the whole suite on three pytest-xdist workers, a test module on one worker (a module's hub is
+# shared by its tests): a real hub mostly waits (for its servers, kernels, timeouts), so three
+# workers fill two cores
 test: lint system-deps
-	$(BIN)/python -m pytest -n 3 --dist loadgroup --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # the fast tests alone (no hub, browser or notebook runs): under a minute
 test-unit: lint

@@ -54,22 +54,6 @@ def demo_data(tmp_path_factory) -> Path:
     return out
 
 
-#: ``make test`` runs the suite on three pytest-xdist workers (``--dist loadgroup``): the real-hub
-#: tests in two groups, each run one after another on one worker (a module's hub is shared by its
-#: tests), beside each other and beside the tests without a hub. These modules form the first
-#: group, every other real-hub module the second: about 200 s each, measured serially.
-HUB_GROUP_A = {
-    "test_lifecycle.py", "test_gateway.py", "test_browser_face.py", "test_browser.py",
-    "test_browser_collaboration.py", "test_services.py", "test_users.py",
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("integration") or item.get_closest_marker("browser"):
-            group = "hub-a" if item.path.name in HUB_GROUP_A else "hub-b"
-            item.add_marker(pytest.mark.xdist_group(group))
-
 
 class Hubs:
     """Real hubs (``tests/integration/harness.py``) for a test or a module.

@@ -91,13 +91,13 @@ def test_sigterm_stops_all_and_restart_keeps_servers_and_trainers(hub_factory):
     hub.start(timeout=120, session=True)  # as `make hub` in a terminal: the group gets the signal
     t = lap("start", t)
     ends = (datetime.now() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
-    workshop(hub, "create", "wk", "--seats", "1", "--trainer", "tina",
+    workshop(hub, "create", "wl", "--seats", "1", "--trainer", "tina",
              "--materials", str(MATERIALS), "--ends", ends)
     t = lap("workshop create", t)
     password = hub.secrets["user_password"]
     tina = login(hub, "tina", password, next_url="/hub/home")
     # the trainer's role (authenticator-managed) reaches the seat: the role has a member now
-    assert tina.get(f"{hub.url}/hub/api/users/wk-01", timeout=30).status_code == 200
+    assert tina.get(f"{hub.url}/hub/api/users/wl-01", timeout=30).status_code == 200
     hub.create_user("alice")
     hub.start_server("alice")
     t = lap("alice's server", t)
@@ -123,7 +123,7 @@ def test_sigterm_stops_all_and_restart_keeps_servers_and_trainers(hub_factory):
     assert hub.server_get("alice", "/api").status_code == 200  # through the new proxy
     assert [p.pid for p in server_tree(hub, "alice")][:1] == [server[0].pid]
     tina = login(hub, "tina", password, next_url="/hub/home")
-    assert tina.get(f"{hub.url}/hub/api/users/wk-01", timeout=30).status_code == 200
+    assert tina.get(f"{hub.url}/hub/api/users/wl-01", timeout=30).status_code == 200
     assert service_counts(hub) == services
 
 
