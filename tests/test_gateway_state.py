@@ -61,10 +61,12 @@ def test_stopping_a_cluster_signals_only_its_own_processes():
     from echoes_lab.hub.services.gateway.config import EchoesLocalBackend
 
     backend = EchoesLocalBackend(sigint_timeout=1, sigterm_timeout=1, sigkill_timeout=1)
-    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
-    stranger = subprocess.Popen(sleep)  # what a reused pid names: not a gateway process
-    worker = subprocess.Popen(sleep, env={**os.environ, "DASK_GATEWAY_CLUSTER_NAME": "c1"})
+    sleep = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+    stranger = subprocess.Popen(sleep, stdout=subprocess.PIPE)  # a reused pid's new process
+    worker = subprocess.Popen(sleep, stdout=subprocess.PIPE,
+                              env={**os.environ, "DASK_GATEWAY_CLUSTER_NAME": "c1"})
     try:
+        assert stranger.stdout.readline() == worker.stdout.readline() == b"up\n"
         asyncio.run(backend.stop_process(stranger.pid))
         assert stranger.poll() is None
         assert not backend._check_status(SimpleNamespace(state={"pid": stranger.pid}))
