@@ -427,7 +427,8 @@ class Service(Application):
         url = urlparse(self.url)
         host, port = listen_address(self.url)
         try:  # the port first: a service that cannot serve starts nothing
-            sockets = [listening.pop() for _ in list(listening)] or bind_sockets(port, host)
+            sockets = listening[:] or bind_sockets(port, host)
+            listening.clear()
         except OSError as exc:
             self.log.error("cannot listen on %s: %s", url.netloc, exc)
             return 1

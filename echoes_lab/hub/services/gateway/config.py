@@ -148,17 +148,29 @@ class _SignalOnlyOurProcesses(LoggingConfigurable):
             self.log.debug("Sending %s to process %d", sig.name, pid)
             try:
                 proc.send_signal(sig)
-                await asyncio.to_thread(proc.wait, timeout)
-                return
             except psutil.NoSuchProcess:
                 return
-            except psutil.TimeoutExpired:
-                continue
+            if await _ended(proc, timeout):
+                return
         self.log.warning("Failed to stop process %d", pid)
 
     def _check_status(self, o):
         pid = o.state.get("pid")
         return pid is not None and _cluster_process(pid) is not None
+
+
+async def _ended(proc: psutil.Process, timeout: float) -> bool:
+    """Whether ``proc`` ends (or is a zombie) within ``timeout`` seconds; polled, not waited
+    for, so that asyncio's child watcher still reaps the gateway's own children."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 def _cluster_process(pid: int) -> psutil.Process | None:
