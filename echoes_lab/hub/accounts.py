@@ -1,8 +1,5 @@
-"""Users' system accounts on the ``local`` profile, shared by everything that acts for a user.
-
-The spawner, the gateway's backend, the reports service, the workshop tools and the launcher ask
-:func:`isolated` and :func:`system_username`, so a user's server, clusters, scheduled runs and
-seat share one account. Standard library only: the launcher and the command line import it.
+"""Users' system accounts on the ``local`` profile, shared by everything that acts for a user
+(see :func:`isolated`). Standard library only: the launcher and the command line import it.
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ class EchoesLocalBackend(_SignalOnlyOurProcesses, _FinishStopping, _WorkersWitho
     """``LocalBackend`` running each user's cluster under their ``jupyter-<name>`` account.
 
     dask-gateway's ``LocalBackend`` switches to a system account named like the gateway user;
-    the hub's users map to ``jupyter-<name>`` (see ``echoes_lab.hub.spawner``), so every place
+    the hub's users map to ``jupyter-<name>`` (see ``echoes_lab.hub.accounts``), so every place
     that names the account goes through :func:`system_username`.
     """
 
