@@ -7,7 +7,7 @@ server without indexes does; SimpleAnnotationServer's SQLite back end stores JSO
 
 Ours, at two levels, on the same machine in the same run:
 
-1. the store (:class:`echoes_lab.hub.services.commons.store.Store`): each create is one
+1. the store (:class:`echoes_lab.commons.store.Store`): each create is one
    transaction writing the annotation, its version 1 and its search keys;
 2. the service behind a real hub and proxy (hub token, W3C protocol): ``--http`` POSTs from 4
    client threads, and the queries a IIIF viewer and a notebook make (all annotations of one
@@ -97,8 +97,8 @@ def query_loop(name: str, fn, repeat: int) -> dict:
 
 
 def ours_store(path: Path, n: int) -> list[dict]:
-    from echoes_lab.hub.services.commons.model import CC_BY, prepare
-    from echoes_lab.hub.services.commons.store import Store, Viewer
+    from echoes_lab.commons.model import CC_BY, prepare
+    from echoes_lab.commons.store import Store, Viewer
 
     store = Store(f"sqlite:///{path}")
     lat = []

@@ -54,18 +54,13 @@ def _env(name: str) -> str:
     return value
 
 
-def _session():
-    import requests
-
-    s = requests.Session()
-    s.headers["Authorization"] = f"token {_env('JUPYTERHUB_API_TOKEN')}"
-    return s
-
-
 def _call(method: str, url: str, ok=(200, 201, 204), **kw):
-    from echoes_lab.hub.client import call_json
+    # the library's own small client: the hub side's (echoes_lab.hub.client) would load
+    # pydantic settings and the secrets module into the user's kernel
+    from echoes_lab._rest import call_json, session
 
-    return call_json(_session(), method, url, ok=ok, error=ShareError, timeout=30, **kw)
+    return call_json(session(_env("JUPYTERHUB_API_TOKEN")), method, url, ok=ok,
+                     error=ShareError, timeout=30, **kw)
 
 
 def _server_url(server: str | None) -> tuple[str, str, str]:

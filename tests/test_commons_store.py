@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from echoes_lab.hub.services.commons.model import AnnotationError, index_keys, prepare
-from echoes_lab.hub.services.commons.store import Store, StoreError, Viewer, new_id
+from echoes_lab.commons.model import AnnotationError, index_keys, prepare
+from echoes_lab.commons.store import Store, StoreError, Viewer, new_id
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BASE = "http://hub.example/services/commons/"
@@ -76,7 +76,7 @@ def store(request, tmp_path):
     s = Store(url, clock=Clock())
     yield s
     if not s.sqlite:  # one cluster for the module: empty it for the next test
-        from echoes_lab.hub.services.commons.store import metadata
+        from echoes_lab.commons.store import metadata
 
         metadata.drop_all(s.engine)
     s.close()
@@ -194,7 +194,7 @@ def test_acknowledged_write_survives_a_killed_process(tmp_path):
     db = tmp_path / "c.sqlite"
     code = (
         "import os, signal, sys\n"
-        "from echoes_lab.hub.services.commons.store import Store\n"
+        "from echoes_lab.commons.store import Store\n"
         f"s = Store('sqlite:///{db}')\n"
         "for i in range(20):\n"
         "    s.create(f'a{i}', 'alice', {'type': 'Annotation', 'target': 't', 'body': str(i)})\n"

@@ -2,11 +2,12 @@
 W3C Web Annotations, with their history and provenance.
 
 A managed hub service (``python -m echoes_lab.hub.services.commons --settings FILE``) built on
-:mod:`echoes_lab.hub.services.base`; its entry in the hub is :data:`FEATURE`:
+:mod:`echoes_lab.hub.services.base`; its entry in the hub is :data:`FEATURE`. The data model
+and the store are the notebook library's own, shared with the local commons of a laptop:
 
-* :mod:`~echoes_lab.hub.services.commons.model` — the data model's rules: the server sets the
+* :mod:`echoes_lab.commons.model` — the data model's rules: the server sets the
   creator (the hub identity), the generator (a registered software actor), times, licence;
-* :mod:`~echoes_lab.hub.services.commons.store` — SQLAlchemy tables (SQLite or PostgreSQL):
+* :mod:`echoes_lab.commons.store` — SQLAlchemy tables (SQLite or PostgreSQL):
   annotations, every version, tombstones, moderation, actors, search keys;
 * :mod:`~echoes_lab.hub.services.commons.app` — the W3C Web Annotation Protocol at
   ``/services/commons/annotations/``, search, actors, exports;

@@ -39,16 +39,16 @@ from urllib.parse import quote, urlencode
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
-from echoes_lab.hub.services.commons.feature import db_url, public_base
-from echoes_lab.hub.services.commons.model import (
+from echoes_lab.commons.model import (
     CONTEXT,
     MEDIA_TYPE,
     AnnotationError,
     iso,
     prepare,
 )
-from echoes_lab.hub.services.commons.store import Record, Store, StoreError, Viewer, new_id
+from echoes_lab.commons.store import Record, Store, StoreError, Viewer, new_id
+from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services.commons.feature import db_url, public_base
 
 log = logging.getLogger("echoes.commons")
 

@@ -25,6 +25,11 @@ one is in use; :func:`connect` chooses explicitly.
 The targets heritage work needs are built by the helpers of :class:`target`: an object
 record, a IIIF canvas region, a climate sensor's time range, a region or pixel class of a
 spectral cube, a catalogue dataset.
+
+The rules and the storage are this package's own and the hub's commons service builds on
+them: :mod:`echoes_lab.commons.model` (the data model: what the server sets, what an
+annotation is found by) and :mod:`echoes_lab.commons.store` (SQLAlchemy tables on SQLite or
+PostgreSQL, loaded on first use of a local commons).
 """
 
 from __future__ import annotations
@@ -211,7 +216,7 @@ class _Local:
     """A commons in a SQLite file, for work outside a hub: the same rules, nothing shared."""
 
     def __init__(self, path: Path, user: str):
-        from echoes_lab.hub.services.commons.store import Store, Viewer
+        from echoes_lab.commons.store import Store, Viewer
 
         self.path = Path(path).resolve()
         self.user = user
@@ -220,7 +225,7 @@ class _Local:
         self.viewer = Viewer(user, admin=True)
 
     def _prepare(self, ann: dict, iri: str, actor=None, previous=None) -> dict:
-        from echoes_lab.hub.services.commons.model import CC_BY, AnnotationError, prepare
+        from echoes_lab.commons.model import CC_BY, AnnotationError, prepare
 
         run = ann.get("generator", {}).get("homepage") if isinstance(ann.get("generator"),
                                                                       dict) else None
@@ -249,7 +254,7 @@ class _Local:
         return {**rec.data, "visibility": rec.visibility}
 
     def post(self, ann: dict) -> dict:
-        from echoes_lab.hub.services.commons.store import StoreError, new_id
+        from echoes_lab.commons.store import StoreError, new_id
 
         ann_id = new_id()
         actor = self._actor_of(ann)

@@ -50,8 +50,8 @@ from sqlalchemy import (
     update,
 )
 
+from echoes_lab.commons.model import CC_BY, index_keys
 from echoes_lab.errors import EchoesError
-from echoes_lab.hub.services.commons.model import CC_BY, index_keys
 
 metadata = MetaData()
 
