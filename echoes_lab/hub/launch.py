@@ -30,15 +30,15 @@ import psutil
 from pydantic import BaseModel
 
 from echoes_lab.errors import SetupError
+from echoes_lab.hub import HUB_CONFIG_DIR, KERNELS_DIR
 from echoes_lab.hub.accounts import isolated
 from echoes_lab.hub.config import kernel_dir, proxy_command
 from echoes_lab.hub.secrets import Secrets, ensure_secrets, read_secrets
 from echoes_lab.hub.settings import Settings, load_settings
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SETTINGS = REPO / "hub_config" / "local.toml"
-HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"
-KERNEL_TEMPLATE = REPO / "kernels" / "echoes"
+DEFAULT_SETTINGS = HUB_CONFIG_DIR / "local.toml"
+HUB_CONFIG = HUB_CONFIG_DIR / "jupyterhub_config.py"
+KERNEL_TEMPLATE = KERNELS_DIR / "echoes"
 
 
 def say(line: str) -> None:
@@ -82,7 +82,7 @@ def install_lab_settings(prefix: Path) -> Path:
     """
     dest = prefix / "share" / "jupyter" / "lab" / "settings"
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(REPO / "hub_config" / "lab" / "overrides.json", dest / "overrides.json")
+    shutil.copy2(HUB_CONFIG_DIR / "lab" / "overrides.json", dest / "overrides.json")
     return dest / "overrides.json"
 
 
@@ -489,10 +489,11 @@ def announce(settings: Settings, secrets: Secrets, first_run: bool) -> None:
 
 
 def hub_command(settings_file: Path) -> tuple[list[str], dict[str, str]]:
-    exe = Path(sys.executable).with_name("jupyterhub")
+    # this interpreter's JupyterHub, as every service is started (python -m): an environment
+    # whose packages come from elsewhere (a layered image) may have no jupyterhub script
     env = {**os.environ, "ECHOES_SETTINGS": str(settings_file)}
-    env["PATH"] = os.pathsep.join([str(exe.parent), env.get("PATH", os.defpath)])
-    return [str(exe), "-f", str(HUB_CONFIG)], env
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    return [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], env
 
 
 def _die_with_parent(parent: int):

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
+from echoes_lab.hub import HUB_CONFIG_DIR
 from echoes_lab.hub.services import Feature
 from echoes_lab.hub.settings import Settings
 
 SERVICE = "dask-gateway"
 PREFIX = f"/services/{SERVICE}"
-CONFIG_FILE = Path(__file__).resolve().parents[4] / "hub_config" / "dask_gateway_config.py"
+CONFIG_FILE = HUB_CONFIG_DIR / "dask_gateway_config.py"
 ACCESS = f"access:services!service={SERVICE}"
 
 
