@@ -46,6 +46,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "commons": ("echoes_lab.commons", None),
     "share": ("echoes_lab.sharing", "share"),
     "sharing": ("echoes_lab.sharing", None),  # sharing.shares(), sharing.revoke()
+    # ask the knowledge base: Linked Art, annotations, runs in one graph (SPARQL)
+    "knowledge": ("echoes_lab.knowledge", None),
 }
 
 __all__ = ["__version__", *_LAZY]

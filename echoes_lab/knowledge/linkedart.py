@@ -1,0 +1,277 @@
+"""Collection records as Linked Art (CIDOC-CRM in JSON-LD), built with ``cromulent``.
+
+A row of the records schema (:mod:`echoes_lab.collections.records`) becomes a
+``HumanMadeObject``; its makers become ``Person`` records and its place of creation a ``Place``.
+The shapes follow the Linked Art 1.0 model and API (https://linked.art/model/,
+https://linked.art/api/1.0/), and every document validates against the profile's JSON schemas
+(linked-art/json-validator; ``tests/test_knowledge.py`` checks the real corpus):
+
+========================  =====================================================================
+record field              Linked Art
+========================  =====================================================================
+``id``                    ``identified_by`` Identifier (AccessionNumber for museum exports)
+``title``                 ``identified_by`` Name classified as Primary Name (aat:300404670)
+``creators``/``actors``   ``produced_by.carried_out_by`` (a role: a ``part`` of the production
+                          classified by the role's name)
+``date_text`` + years     ``produced_by.timespan``: ``begin_of_the_begin``/``end_of_the_end``
+                          from the widened interval of :func:`echoes_lab.collections.dates.parse`,
+                          the display string kept as the time-span's Display Name
+``object_type``           ``classified_as`` an AAT type where the word is a known one (painting
+                          aat:300033618 …), else a statement classified as Type of Work
+``materials``             ``referred_to_by`` Material Statement (aat:300010358)
+``dimensions``            ``referred_to_by`` Dimension Statement (aat:300435430)
+``rights``                ``referred_to_by`` Rights Statement (aat:300435434)
+``place``                 ``produced_by.took_place_at``
+IIIF manifests            ``subject_of`` a text carried by a DigitalObject whose
+                          ``access_point`` is the manifest, conforming to IIIF Presentation
+========================  =====================================================================
+
+References
+----------
+Linked Art, *Data model* and *API 1.0*, https://linked.art/ (CC BY 4.0).
+ICOM/CIDOC, *Definition of the CIDOC Conceptual Reference Model*, version 7.1.3 (2024).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from echoes_lab.errors import DataError
+
+#: Linked Art's JSON-LD context; documents name it, conversion to RDF uses cromulent's copy
+CONTEXT = "https://linked.art/ns/v1/linked-art.json"
+#: IRIs of the objects, people and places we mint, unless a base is given
+DEFAULT_BASE = "urn:echoes:"
+IIIF_PRESENTATION = "http://iiif.io/api/presentation"
+
+# object-type words -> cromulent vocab class (each carries its AAT type)
+_TYPES = {
+    "painting": "Painting", "paintings": "Painting", "print": "Print", "prints": "Print",
+    "drawing": "Drawing", "drawings": "Drawing", "photograph": "Photograph",
+    "photographs": "Photograph", "photography": "Photograph", "sculpture": "Sculpture",
+    "sculptures": "Sculpture", "coin": "Coin", "coins": "Coin",
+}
+_ACCESSION_SOURCES = ("csv:", "table:", "lido")
+
+_lock = threading.Lock()  # cromulent's factory is module state
+
+
+def _slug(text: str) -> str:
+    return quote(re.sub(r"\s+", "-", text.strip().lower()), safe="-._~")
+
+
+def _text(value) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        import pandas as pd
+
+        if value is pd.NA:
+            return None
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    text = str(value).strip()
+    return text or None
+
+
+def _year(value) -> int | None:
+    text = _text(value)
+    return None if text is None else int(float(text))
+
+
+def _instant(year: int, end: bool) -> str:
+    """A historical year as the xsd:dateTime Linked Art writes (``-0299`` is 300 BC: XSD 1.1
+    counts astronomically, so 1 BC is year 0000)."""
+    astro = year + 1 if year < 0 else year
+    sign = "-" if astro < 0 else ""
+    stamp = "12-31T23:59:59Z" if end else "01-01T00:00:00Z"
+    return f"{sign}{abs(astro):04d}-{stamp}"
+
+
+def person_iri(name: str, base: str = DEFAULT_BASE) -> str:
+    """The IRI we give a maker known only by name (one per spelling)."""
+    return f"{base}person/{_slug(name)}"
+
+
+def place_iri(name: str, base: str = DEFAULT_BASE) -> str:
+    return f"{base}place/{_slug(name)}"
+
+
+def object_iri(source_system: str, ident: str, base: str = DEFAULT_BASE) -> str:
+    return f"{base}object/{_slug(source_system or 'records')}/{quote(ident, safe='')}"
+
+
+def _made(cls, iri: str, label: str):
+    """A cromulent entity with our IRI: cromulent would prefix an ``urn:`` identifier with its
+    own base URL, so the id is set after construction."""
+    entity = cls(label=label)
+    entity.id = iri
+    return entity
+
+
+def _row_dict(row) -> dict:
+    return row if isinstance(row, dict) else row.to_dict()
+
+
+def record_to_linked_art(row, base: str = DEFAULT_BASE) -> dict:
+    """One record (a row of ``read_records``) as a Linked Art ``HumanMadeObject`` document.
+
+    Parameters
+    ----------
+    row
+        A mapping or a pandas row with the records schema's fields; parsed dates
+        (``date_earliest_widened`` …, from ``df.records.parse_dates()``) are used when present.
+    base
+        The start of the IRIs minted for objects, people and places.
+
+    Raises
+    ------
+    DataError
+        The record has no ``id``.
+    """
+    from cromulent import model, vocab
+
+    r = _row_dict(row)
+    ident = _text(r.get("id"))
+    if ident is None:
+        msg = (f"record {r.get('title')!r} has no 'id': Linked Art needs an identifier for "
+               "every object; give the column holding accession numbers as 'id'")
+        raise DataError(msg)
+    source = _text(r.get("source_system")) or "records"
+    title = _text(r.get("title"))
+    with _lock:
+        model.factory.auto_assign_id = False
+        kind = _TYPES.get((_text(r.get("object_type")) or "").lower())
+        cls = getattr(vocab, kind) if kind else model.HumanMadeObject
+        obj = _made(cls, object_iri(source, ident, base), title or ident)
+        if title:
+            obj.identified_by = vocab.PrimaryName(content=title)
+        number = (vocab.AccessionNumber(content=ident) if source.startswith(_ACCESSION_SOURCES)
+                  else model.Identifier(content=ident))
+        obj.identified_by = number
+        otype = _text(r.get("object_type"))
+        if otype and not kind:
+            statement = model.LinguisticObject(content=otype)
+            statement.classified_as = model.Type(ident="http://vocab.getty.edu/aat/300435443",
+                                                 label="Type of Work")
+            obj.referred_to_by = statement
+        for field, statement_cls in (("materials", vocab.MaterialStatement),
+                                     ("dimensions", vocab.DimensionStatement),
+                                     ("rights", vocab.RightsStatement)):
+            value = _text(r.get(field))
+            if value:
+                obj.referred_to_by = statement_cls(content=value)
+        production = _production(r, base, model, vocab)
+        if production is not None:
+            obj.produced_by = production
+        manifest = _manifest(r)
+        if manifest:
+            page = model.LinguisticObject(label="IIIF manifest")
+            carrier = model.DigitalObject(label="IIIF manifest")
+            carrier.access_point = model.DigitalObject(ident=manifest)
+            carrier.conforms_to = model.InformationObject(ident=IIIF_PRESENTATION)
+            page.digitally_carried_by = carrier
+            obj.subject_of = page
+        return model.factory.toJSON(obj)
+
+
+def _production(r: dict, base: str, model, vocab):
+    actors = [a for a in (r.get("actors") or []) if isinstance(a, dict) and _text(a.get("name"))]
+    if not actors:
+        actors = [{"name": n, "role": ""} for n in (r.get("creators") or []) if _text(n)]
+    display = _text(r.get("date_text"))
+    lo = _year(r.get("date_earliest_widened", r.get("date_earliest")))
+    hi = _year(r.get("date_latest_widened", r.get("date_latest")))
+    lo = lo if lo is not None else _year(r.get("date_earliest"))
+    hi = hi if hi is not None else _year(r.get("date_latest"))
+    place = _text(r.get("place"))
+    if not (actors or display or lo is not None or hi is not None or place):
+        return None
+    prod = model.Production()
+    parts: dict[str, object] = {}  # one part of the production per role, as Linked Art does
+    for actor in actors:
+        name = _text(actor["name"])
+        person = _made(model.Person, person_iri(name, base), name)
+        role = _text(actor.get("role"))
+        if role:
+            if role not in parts:
+                parts[role] = model.Production()
+                parts[role].classified_as = _made(model.Type, f"{base}role/{_slug(role)}", role)
+                prod.part = parts[role]
+            parts[role].carried_out_by = person
+        else:
+            prod.carried_out_by = person
+    if display or lo is not None or hi is not None:
+        span = model.TimeSpan()
+        if lo is not None:
+            span.begin_of_the_begin = _instant(lo, end=False)
+        if hi is not None:
+            span.end_of_the_end = _instant(hi, end=True)
+        if display:
+            span.identified_by = vocab.DisplayName(content=display)
+        prod.timespan = span
+    if place:
+        prod.took_place_at = _made(model.Place, place_iri(place, base), place)
+    return prod
+
+
+def _manifest(r: dict) -> str | None:
+    if not str(r.get("source_system") or "").startswith("iiif"):
+        return None
+    original = r.get("original")
+    if isinstance(original, dict):
+        ident = original.get("id") or original.get("@id")
+        return ident if isinstance(ident, str) and ident.startswith("http") else None
+    return None
+
+
+def people(records: Iterable, base: str = DEFAULT_BASE) -> list[dict]:
+    """The makers named in records, one Linked Art ``Person`` document each (by spelling)."""
+    from cromulent import model, vocab
+
+    names: dict[str, None] = {}
+    for row in records:
+        r = _row_dict(row)
+        for a in r.get("actors") or []:
+            if isinstance(a, dict) and _text(a.get("name")):
+                names[_text(a["name"])] = None
+        for n in r.get("creators") or []:
+            if _text(n):
+                names[_text(n)] = None
+    out = []
+    with _lock:
+        model.factory.auto_assign_id = False
+        for name in names:
+            person = _made(model.Person, person_iri(name, base), name)
+            person.identified_by = vocab.PrimaryName(content=name)
+            out.append(model.factory.toJSON(person))
+    return out
+
+
+def places(records: Iterable, base: str = DEFAULT_BASE) -> list[dict]:
+    """The places of creation named in records, one Linked Art ``Place`` document each."""
+    from cromulent import model, vocab
+
+    names = dict.fromkeys(p for p in (_text(_row_dict(r).get("place")) for r in records) if p)
+    out = []
+    with _lock:
+        model.factory.auto_assign_id = False
+        for name in names:
+            place = _made(model.Place, place_iri(name, base), name)
+            place.identified_by = vocab.PrimaryName(content=name)
+            out.append(model.factory.toJSON(place))
+    return out
+
+
+def records_to_linked_art(df, base: str = DEFAULT_BASE) -> list[dict]:
+    """Every record of a records table as Linked Art: the objects, then their people and
+    places (dates parsed first when the table has not been)."""
+    if "date_parsed" not in df.columns and "date_text" in df.columns:
+        df = df.records.parse_dates()
+    rows = [r for _, r in df.iterrows()]
+    return ([record_to_linked_art(r, base) for r in rows] + people(rows, base)
+            + places(rows, base))
