@@ -65,7 +65,7 @@ def test_project_folder_is_for_members_only(hub_factory):
     assert denied.split() == ["False", "denied"]
 
     # bob leaves: at his next server start he has neither the link nor the group; files stay
-    assert "their access ends at their next server start" in project(hub, "remove", "p1", "bob")
+    assert "their access ended now" in project(hub, "remove", "p1", "bob")
     assert hub.api("DELETE", "/users/bob/server").status_code in (202, 204)
     wait_for(lambda: not hub.api("GET", "/users/bob").json().get("servers"), 60,
              "bob's server to stop")

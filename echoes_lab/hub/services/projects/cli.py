@@ -20,14 +20,14 @@ def add_actions(pr_sub) -> None:
     add.add_argument("users", nargs="+")
     add.add_argument("--admin", action="store_true", help="make them project admins too")
 
-    rm = pr_sub.add_parser("remove", help="remove members (files stay)")
+    rm = pr_sub.add_parser("remove", help="remove members at once (servers restarted; files stay)")
     rm.add_argument("name")
     rm.add_argument("users", nargs="+")
 
     ls = pr_sub.add_parser("list", help="every project with its members")
     ls.add_argument("--json", action="store_true")
 
-    ar = pr_sub.add_parser("archive", help="close a project; its folder and files stay")
+    ar = pr_sub.add_parser("archive", help="close a project: read-only folder, files stay")
     ar.add_argument("name")
 
 
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
                                    admins=args.admin)))
     elif args.action == "remove":
         print(_describe(manage.remove(settings, args.name, manage.split_names(args.users))))
-        print("their access ends at their next server start; the files stay")
+        print("their access ended now (running servers restarted without the project's group, "
+              "setuid/setgid files stripped); the files stay")
     elif args.action == "list":
         projects = manage.list_projects(settings)
         if args.json:
@@ -68,5 +69,5 @@ def run(args: argparse.Namespace) -> int:
                 print("no projects")
     elif args.action == "archive":
         print(_describe(manage.archive(settings, args.name)))
-        print("members lose it at their next server start; the folder and files stay")
+        print("members lost it now (servers restarted); the folder is read-only, files stay")
     return 0

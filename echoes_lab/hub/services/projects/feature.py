@@ -48,9 +48,10 @@ def _roles(settings: Settings) -> list[dict]:
     return [{
         "name": "projects-service",
         "description": "membership of projects' groups; revokes expired shares",
-        # groups: add and remove members (not create); shares: revoke an expired share
+        # groups: add and remove members (not create); shares: revoke an expired share;
+        # servers: restart a removed member's servers without the project's group
         "scopes": ["list:groups", "read:groups", "groups", "list:users", "read:users:name",
-                   "shares"],
+                   "shares", "read:servers", "servers"],
         "services": [SERVICE],
     }]
 

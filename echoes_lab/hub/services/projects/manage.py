@@ -5,13 +5,21 @@ the ``echoes-cli`` token, as every tool on the hub machine); its admins and its 
 the group's ``properties`` (``echoes_project``, ``admins``, ``archived``, ``created``), so the
 hub's database is the one record and the projects page reads the same. The folder is made by
 :mod:`.storage`.
+
+Removing members and archiving take effect at once: the people concerned lose the group in
+the hub, their running servers are stopped through the REST API, whatever process still holds
+the group is killed and the folder is cleared of setuid/setgid files and of the leavers'
+ownership (:func:`.storage.revoke`); then the servers that ran are started again, without the
+group.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from echoes_lab.errors import HubError
 from echoes_lab.hub.client import HubClient, connect
@@ -132,14 +140,54 @@ def add(settings_file: str | Path, project: str, users: list[str], admins: bool 
     return get_with_folder(settings_file, project)
 
 
+def _server_path(user: str, server: str) -> str:
+    user = quote(user, safe="")
+    return f"/users/{user}/servers/{quote(server, safe='')}" if server else f"/users/{user}/server"
+
+
+def stop_servers(hub: HubClient, users: list[str], timeout: float = 120) -> dict[str, list[str]]:
+    """Stop every running server of ``users`` through the REST API and wait until they are
+    down; returns the servers that ran, by user (to start them again afterwards)."""
+    ran: dict[str, list[str]] = {}
+    for user in users:
+        model = hub.api("GET", f"/users/{quote(user, safe='')}", ok=(200, 404)) or {}
+        names = [name for name, s in (model.get("servers") or {}).items()
+                 if s.get("ready") or s.get("pending") == "spawn"]
+        for name in names:
+            hub.api("DELETE", _server_path(user, name), ok=(202, 204, 400, 404))
+        if names:
+            ran[user] = names
+    deadline = time.monotonic() + timeout
+    while ran and time.monotonic() < deadline:
+        up = [u for u in ran if (hub.api("GET", f"/users/{quote(u, safe='')}", ok=(200, 404))
+                                 or {}).get("servers")]
+        if not up:
+            break
+        time.sleep(0.5)  # the hub's REST API has no event for a server's end
+    return ran
+
+
+def start_servers(hub: HubClient, ran: dict[str, list[str]]) -> None:
+    for user, names in ran.items():
+        for name in names:
+            hub.api("POST", _server_path(user, name), ok=(201, 202, 400))
+
+
 def remove(settings_file: str | Path, project: str, users: list[str]) -> Project:
-    """Remove members (and their admin right). Their access ends at their next server start;
-    the folder and every file in it stay."""
+    """Remove members (and their admin right), at once: their servers restart without the
+    project's group and what the group gave them is revoked (:func:`.storage.revoke`). The
+    folder and every file in it stay."""
+    settings = load_settings(settings_file)
     hub = connect(settings_file)
     proj = get(hub, project)
     hub.api("DELETE", f"/groups/{group_name(project)}/users", json={"users": users})
     if set(users) & set(proj.admins):
         _set_properties(hub, proj, admins=sorted(set(proj.admins) - set(users)))
+    ran = stop_servers(hub, users)
+    try:
+        storage.revoke(settings, project, users)
+    finally:
+        start_servers(hub, ran)
     return get_with_folder(settings_file, project)
 
 
@@ -152,13 +200,22 @@ def list_projects(settings_file: str | Path) -> list[Project]:
 
 
 def archive(settings_file: str | Path, project: str) -> Project:
-    """Close a project: no member's lab gets its group or link from their next start on.
+    """Close a project at once: members' servers restart without its group, every process
+    still holding it is killed, and the folder becomes read-only to all (:func:`.storage.revoke`).
 
     The hub group (with its members, for the record) and the folder with every file stay; only
-    the hub's administrator reaches the folder afterwards. Run ``create`` again to reopen it.
+    the hub's administrator reaches the folder afterwards. Run ``create`` again to reopen it
+    (the folder becomes writable again; files inside stay read-only until their owners or the
+    administrator change them).
     """
+    settings = load_settings(settings_file)
     hub = connect(settings_file)
     proj = get(hub, project)
     _set_properties(hub, proj, archived=True,
                     archived_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    ran = stop_servers(hub, proj.members)
+    try:
+        storage.revoke(settings, project, None, archive=True)
+    finally:
+        start_servers(hub, ran)
     return get_with_folder(settings_file, project)

@@ -132,7 +132,9 @@ class ProjectsPage(ServiceHandler):
             message = f"{who} added to {project}: the folder appears at their next server start"
         else:
             await hub("DELETE", f"/groups/{group_name(project)}/users", {"users": [who]})
-            message = f"{who} removed from {project}: access ends at their next server start"
+            await self._service().revoke(project, who)
+            message = (f"{who} removed from {project}: their access ended now (running servers "
+                       f"restarted without the project's group)")
         self.service.log.info("%s: %s by %s", project, message, self.current_user["name"])
         self.render_page("projects.html", projects=await self._projects(), message=message)
 
@@ -195,6 +197,31 @@ class ProjectsService(Service):
             except Exception:  # keep serving; the next round tries again
                 self.log.exception("revoking expired shares failed")
             await asyncio.sleep(self.settings.projects.expiry_check_every)
+
+    async def revoke(self, project: str, user: str, timeout: float = 120) -> None:
+        """End a removed member's access at once: stop their running servers through the hub,
+        revoke the group's traces (:func:`.storage.revoke`, as root, off the event loop), start
+        the servers again (without the group)."""
+        from echoes_lab.hub.services.projects import storage
+
+        path = f"/users/{quote(user, safe='')}"
+        model = await self.hub("GET", path, ok=(404,)) or {}
+        ran = [n for n, s in (model.get("servers") or {}).items()
+               if s.get("ready") or s.get("pending") == "spawn"]
+        for name in ran:
+            await self.hub("DELETE", f"{path}/servers/{quote(name, safe='')}" if name
+                           else f"{path}/server", ok=(202, 204, 400, 404))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while ran and loop.time() < deadline and ((await self.hub("GET", path, ok=(404,)) or {})
+                                                   .get("servers")):
+            await asyncio.sleep(0.5)  # the hub's REST API has no event for a server's end
+        try:
+            await loop.run_in_executor(None, storage.revoke, self.settings, project, [user])
+        finally:
+            for name in ran:
+                await self.hub("POST", f"{path}/servers/{quote(name, safe='')}" if name
+                               else f"{path}/server", {}, ok=(201, 202, 400))
 
     async def expire_due(self) -> int:
         """Revoke every share whose expiry time has passed; return how many."""

@@ -12,16 +12,43 @@ account) and **not isolated** — every user's server can read every project.
 
 Root never follows a path a user controls: the projects root and each project folder are
 created and changed through file descriptors opened with ``O_NOFOLLOW`` relative to their
-parent (``dir_fd``); nothing inside a project folder (where members write) is touched.
+parent (``dir_fd``).
+
+**Leavers keep nothing** (:func:`revoke`, run at every removal and at archive). Inside a
+project folder root only walks the tree with :func:`os.fwalk` (``follow_symlinks=False``: every
+folder is opened relative to its parent's descriptor and checked to be the folder listed, so a
+link swapped in mid-walk leads nowhere) and changes a file only through a descriptor opened
+with ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` to be a regular file:
+
+* setuid and setgid bits are stripped from every file (a member's ``cp /bin/bash; chmod
+  2755`` would otherwise give the project's group to whoever runs it, for ever). The bits
+  belong to the inode, so a hard link the leaver made in their home loses them too. Stripping
+  was chosen over a ``nosuid`` bind mount: mounting needs ``CAP_SYS_ADMIN`` (absent in most
+  containers), must be redone at every boot, and the folder stays reachable by its unmounted
+  path, where ``nosuid`` does not apply;
+* files and folders the leaver owns become root's (group and mode kept, so members keep
+  their access): the owner's rights would let a hard link kept in their home go on reading
+  and writing that file;
+* processes of the leaver (at archive: of anybody) that still hold the project's group —
+  servers are restarted through the hub beforehand, this catches what they left (a
+  ``nohup``, a setgid shell) — are killed (``/proc/PID/status``: ``Gid`` and ``Groups``).
+
+At archive every file and folder also loses its write bits (``chmod`` also narrows the ACL
+mask, so the project's ACL entries lose write too): the folder is read-only to all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import grp
+import logging
 import os
+import pwd
 import shutil
+import signal
+import stat
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from echoes_lab.hub.accounts import isolated
@@ -29,6 +56,11 @@ from echoes_lab.hub.services.projects import ProjectError, check_name, unix_grou
 from echoes_lab.hub.settings import Settings
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: a file root changes inside a project: never through a link, never blocking on a FIFO
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_SPECIAL = stat.S_ISUID | stat.S_ISGID
+_WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+log = logging.getLogger("echoes.projects")
 
 
 def projects_root(settings: Settings) -> Path:
@@ -132,3 +164,164 @@ def isolation_note(settings: Settings) -> str:
         return "writable by its members only (Unix group, setgid folder, default ACLs)"
     return ("NOT isolated: the hub does not run as root, so every user's server runs as one "
             "account and can read and write every project folder")
+
+
+@dataclass
+class Revoked:
+    """What :func:`revoke` changed in a project folder (for the command's and page's reply)."""
+
+    stripped: list[str] = field(default_factory=list)  # setuid/setgid removed (relative paths)
+    disowned: int = 0  # files and folders of leavers given to root
+    killed: list[int] = field(default_factory=list)  # pids of processes holding the group
+    read_only: bool = False
+
+
+def _open_project(settings: Settings, project: str) -> int:
+    root_fd = _open_root(settings)
+    try:
+        return os.open(check_name(project), _DIR, dir_fd=root_fd)
+    except OSError as exc:
+        msg = (f"{folder(settings, project)} is not a folder ({exc.strerror}): "
+               f"run 'echoes-lab project create' to repair it")
+        raise ProjectError(msg) from None
+    finally:
+        os.close(root_fd)
+
+
+def _fix(fd: int, uids: set[int], read_only: bool, is_dir: bool) -> tuple[bool, bool]:
+    """Strip setuid/setgid (files), give leavers' inodes to root, drop write bits (archive).
+
+    Returns whether special bits were stripped and whether the owner was changed.
+    """
+    st = os.fstat(fd)
+    mode = stat.S_IMODE(st.st_mode)
+    disowned = st.st_uid in uids
+    if disowned:
+        # chown clears setuid/setgid of a file by itself; the group (the project's) stays
+        os.fchown(fd, 0, -1)
+    # folders keep setgid: it is what makes new files the project's group
+    new = mode if is_dir else mode & ~_SPECIAL
+    if read_only:
+        new &= ~_WRITE
+    if new != stat.S_IMODE(os.fstat(fd).st_mode):
+        os.fchmod(fd, new)
+    return (not is_dir and bool(mode & _SPECIAL)), disowned
+
+
+def secure_tree(settings: Settings, project: str, leavers: list[str] = (),
+                read_only: bool = False) -> Revoked:
+    """Walk the project folder as root, never following a link (see the module's docstring).
+
+    Parameters
+    ----------
+    leavers
+        System account names whose files become root's.
+    read_only
+        Drop every write bit (archive).
+    """
+    uids = set()
+    for name in leavers:
+        with contextlib.suppress(KeyError):
+            uids.add(pwd.getpwnam(name).pw_uid)
+    done = Revoked(read_only=read_only)
+    top = _open_project(settings, project)
+    try:
+        for dirpath, _dirs, files, dirfd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+            _, owned = _fix(dirfd, uids, read_only, is_dir=True)
+            done.disowned += owned
+            for name in files:
+                try:
+                    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                    if not stat.S_ISREG(st.st_mode):
+                        continue  # links (not followed), FIFOs, sockets
+                    if not (st.st_mode & (_SPECIAL | (_WRITE if read_only else 0))
+                            or st.st_uid in uids):
+                        continue
+                    fd = os.open(name, _FILE, dir_fd=dirfd)
+                except OSError:
+                    continue  # gone or swapped for a link meanwhile: nothing to change
+                try:
+                    if stat.S_ISREG(os.fstat(fd).st_mode):
+                        special, owned = _fix(fd, uids, read_only, is_dir=False)
+                        done.disowned += owned
+                        if special:
+                            done.stripped.append(os.path.normpath(os.path.join(dirpath, name)))
+                finally:
+                    os.close(fd)
+    finally:
+        os.close(top)
+    for path in done.stripped:
+        log.warning("project %s: setuid/setgid bits removed from %s", project, path)
+    return done
+
+
+def _holds(pid: int, gid: int, uids: set[int] | None) -> bool:
+    """Whether process ``pid`` has ``gid`` (real, effective, saved, fs or supplementary) and,
+    when ``uids`` is given, runs as one of them (real, effective or saved uid)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return False  # ended meanwhile
+    gids = {int(g) for key in ("Gid", "Groups") for g in fields.get(key, "").split()}
+    proc_uids = {int(u) for u in fields.get("Uid", "").split()[:3]}
+    if gid not in gids or 0 in proc_uids:
+        return False
+    return uids is None or bool(proc_uids & uids)
+
+
+def kill_group_holders(project: str, leavers: list[str] | None) -> list[int]:
+    """SIGKILL every process holding the project's Unix group: of ``leavers`` (system account
+    names), or of anybody but root when ``leavers`` is None (archive). Rescans until none is
+    left, so a process forking meanwhile is caught too."""
+    try:
+        gid = grp.getgrnam(unix_group(project)).gr_gid
+    except KeyError:
+        return []
+    uids = None
+    if leavers is not None:
+        uids = set()
+        for name in leavers:
+            with contextlib.suppress(KeyError):
+                uids.add(pwd.getpwnam(name).pw_uid)
+        if not uids:
+            return []
+    killed: list[int] = []
+    for _ in range(20):
+        found = [int(p) for p in os.listdir("/proc") if p.isdigit() and _holds(int(p), gid, uids)]
+        found = [p for p in found if p != os.getpid()]
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        killed += found
+    for pid in sorted(set(killed)):
+        log.warning("project %s: killed process %d, which still held %s", project, pid,
+                    unix_group(project))
+    return sorted(set(killed))
+
+
+def revoke(settings: Settings, project: str, leavers: list[str] | None,
+           archive: bool = False) -> Revoked:
+    """After removal (``leavers``: hub user names) or at archive: what the group gave is gone.
+
+    Call it once the hub no longer lists the leavers in the project's group and their servers
+    were stopped (see :func:`echoes_lab.hub.services.projects.manage.remove`). Without root
+    (one account for all) there is no group to revoke and nothing is done.
+    """
+    if not isolated(settings.spawner.isolation):
+        return Revoked()
+    from echoes_lab.hub.accounts import system_username
+
+    accounts = None if leavers is None else [system_username(u) for u in leavers]
+    killed = kill_group_holders(project, None if archive else accounts)
+    done = secure_tree(settings, project, accounts or [], read_only=archive)
+    if archive:
+        top = _open_project(settings, project)
+        try:
+            os.fchmod(top, 0o2550)  # root:echoes-p-NAME r-x; the ACL mask follows (r-x)
+        finally:
+            os.close(top)
+    done.killed = killed
+    return done
