@@ -3,9 +3,11 @@
 A heritage scientist measures the same points of an object with a spectrophotometer every few
 months and wants to know whether, how fast and how visibly it fades. Here:
 
-* :func:`read_spectra` turns an instrument CSV export (one column per wavelength, or one row
-  per wavelength) or a DataFrame into a validated xarray ``reflectance(measurement,
-  wavelength)`` with the other columns (object, point, date...) as coordinates;
+* :func:`read_spectra` (the one reader of spectra, :func:`echoes_lab.spectral.read_spectra`)
+  turns an instrument export, a CSV table (one column per wavelength, or one row per
+  wavelength) or a DataFrame into a validated xarray ``reflectance(measurement,
+  wavelength)`` with the other columns (object, point, date...) as coordinates; the checks
+  are :func:`spectra_from_table`'s;
 * :func:`to_xyz` / :func:`to_lab` give CIE XYZ and CIELAB under D65 or D50 for the CIE 1931 2°
   or CIE 1964 10° observer (CIE 15:2004; tristimulus weights of ASTM E308-22, as implemented
   by colour-science);
@@ -23,7 +25,6 @@ second), so ``import echoes_lab`` stays quick.
 
 from __future__ import annotations
 
-import csv
 import re
 import warnings
 from dataclasses import dataclass
@@ -88,152 +89,39 @@ def _short(value, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _read_cgats(path: Path) -> pd.DataFrame:
-    """A CGATS / X-Rite spectral export (``BEGIN_DATA_FORMAT`` … ``nm380``) read by
-    :func:`colour.io.read_sds_from_xrite_file`, as one row per sample."""
-    import colour
+def spectra_from_table(frame: pd.DataFrame, *, layout: str = "auto", scale: str = "auto",
+                       resample: float | None = None,
+                       negative_tolerance: float = NEGATIVE_TOLERANCE) -> xr.DataArray:
+    """A table of reflectance spectra, validated, as ``reflectance(measurement, wavelength)``.
 
-    try:
-        sds = colour.io.read_sds_from_xrite_file(str(path))
-    except Exception as exc:  # colour raises several kinds on malformed files
-        msg = (
-            f"{path}: not a readable CGATS/X-Rite spectral file "
-            f"({type(exc).__name__}: {_short(str(exc), 120)})"
-        )
-        raise SpectralError(msg) from None
-    if not sds:
-        msg = f"{path}: no spectral data (nm380 … columns) in this CGATS file"
-        raise SpectralError(msg)
-    rows = [
-        {"sample": name, **{f"{w:g}": v for w, v in zip(sd.wavelengths, sd.values, strict=True)}}
-        for name, sd in sds.items()
-    ]
-    return pd.DataFrame(rows)
-
-
-def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
-                 resample: float | None = None,
-                 negative_tolerance: float = NEGATIVE_TOLERANCE) -> xr.DataArray:
-    """Read reflectance spectra from an instrument CSV export or a DataFrame, validated.
-
-    Parameters
-    ----------
-    source
-        Path of a CSV file (leading lines starting with ``#`` are notes), or a DataFrame (e.g.
-        ``echoes_lab.open_dataset("demo-colour")``), or a list of them (combined; their
-        wavelength grids must agree).
-    layout
-        ``"columns"``: one row per measurement, one column per wavelength (headers such as
-        ``400``, ``400 nm``, ``R400``), other columns kept as metadata; ``"rows"``: the first
-        column holds wavelengths and every other column is one measurement; ``"auto"`` decides.
-    scale
-        ``"fraction"`` (0–1), ``"percent"`` (0–100) or ``"auto"`` (percent when any value
-        exceeds 1.5, as no ordinary surface reflects 150 %).
-    resample
-        A wavelength step in nm: spectra on an uneven (or another) grid are interpolated to a
-        regular grid with this step by colour-science (``SpectralDistribution.interpolate``,
-        Sprague or cubic-spline interpolation as CIE 167:2005 recommends).
-    negative_tolerance
-        Negative values no lower than ``-negative_tolerance`` (as a fraction) are floating-point
-        noise: they are clipped to 0 and the clipping is recorded in ``attrs["warnings"]``.
-
-    CGATS / X-Rite exports (``BEGIN_DATA_FORMAT`` … ``nm380`` columns) are read with
-    :func:`colour.io.read_sds_from_xrite_file`; CSV separators (``,`` ``;`` tab) are detected.
+    The checks every reader of spectra ends with (:func:`echoes_lab.read_spectra` gives
+    files, instrument exports and tables to it; the arguments are described there): no
+    missing or non-numeric value, no negative value beyond ``negative_tolerance`` (smaller
+    ones clipped to 0 and recorded in ``attrs["warnings"]``), wavelengths increasing and
+    evenly spaced unless ``resample`` is given, as ASTM E308 requires of the tristimulus
+    integration.
 
     Returns
     -------
     xarray.DataArray
-        ``reflectance(measurement, wavelength)`` as a fraction, metadata columns as coordinates
-        on ``measurement``.
+        Reflectance as a fraction, metadata columns as coordinates on ``measurement``;
+        ``attrs``: ``source``, ``scale_read``, ``warnings``.
 
     Raises
     ------
     SpectralError
-        Missing (NaN) or negative values, wavelengths not increasing or not evenly spaced; the
-        message names the file, the line and the wavelength column.
+        Naming the table's line (or column) and wavelength, and the fix.
     """
-    if isinstance(source, (list, tuple)):
-        parts = [read_spectra(s, layout=layout, scale=scale) for s in source]
-        for part in parts[1:]:
-            a, b = parts[0]["wavelength"].values, part["wavelength"].values
-            if a.shape != b.shape or not np.allclose(a, b):
-                msg = (
-                    f"{part.attrs['source']}: field 'wavelength' ({b[0]:g}–{b[-1]:g} nm, "
-                    f"{b.size} values) differs "
-                    f"from {parts[0].attrs['source']} ({a[0]:g}–{a[-1]:g} nm, {a.size} values); "
-                    "resample one to the other's grid before combining"
-                )
-                raise SpectralError(msg)
-        out = xr.concat(parts, dim="measurement")
-        out.attrs["source"] = ", ".join(p.attrs["source"] for p in parts)
-        return out
-    where = str(source) if isinstance(source, (str, Path)) else "the table"
+    where = "the table"
     notes: list[str] = []
-    if isinstance(source, (str, Path)):
-        from echoes_lab.collections.metadata import guard_table
-
-        guard_table(Path(source))
-        try:
-            with open(source, encoding="utf-8-sig") as fh:  # leading '#' lines: the export's notes
-                head = fh.read(65536)
-            if "BEGIN_DATA_FORMAT" in head:
-                frame = _read_cgats(Path(source))
-            else:
-                lines = head.splitlines()
-                skip = next((i for i, line in enumerate(lines) if not line.startswith("#")), 0)
-                frame = pd.read_csv(source, skiprows=skip, encoding="utf-8-sig", sep=None,
-                                    engine="python")
-        except UnicodeDecodeError as exc:
-            msg = (
-                f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                f"{exc.start}); re-save it as UTF-8, or read it with pandas "
-                "(encoding='cp1252' or 'utf-16') and pass the DataFrame"
-            )
-            raise SpectralError(msg) from None
-        except (OSError, pd.errors.ParserError, csv.Error, ValueError) as exc:
-            msg = f"{source}: cannot be read as CSV ({_short(str(exc), 160)})"
-            raise SpectralError(msg) from None
-    else:
-        frame = source
-    bom = [c for c in frame.columns if str(c).startswith(("\ufeff", "ï»¿", "\ufffe"))]
-    if bom:  # a byte-order mark read as text: the file was decoded with the wrong encoding
-        frame = frame.rename(
-            columns={c: str(c).lstrip("\ufeff\ufffe").removeprefix("ï»¿") for c in bom}
-        )
-        notes.append(
-            f"column {_short(str(bom[0]))} began with a byte-order mark (the file is UTF-8 "
-            "with BOM read as another encoding; read it with encoding='utf-8-sig'); removed"
-        )
-    if layout == "auto":
-        layout = (
-            "columns" if sum(_wavelength(c) is not None for c in frame.columns) >= 3 else "rows"
-        )
-    if layout == "rows":
-        first = pd.to_numeric(frame.iloc[:, 0], errors="coerce")
-        if first.isna().any():
-            line = int(np.argmax(first.isna().to_numpy())) + 2
-            msg = (
-                f"{where}: line {line}, column {_short(str(frame.columns[0]))}: not a "
-                f"wavelength ({_short(frame.iloc[line - 2, 0])}); with one row per wavelength "
-                "the first column must hold wavelengths in nm (check the separator)"
-            )
-            raise SpectralError(msg)
-        frame = frame.set_index(frame.columns[0]).T
-        frame.index.name = "measurement"
-        frame = frame.reset_index()
-        line_of = lambda i, col: f"column '{frame['measurement'].iloc[i]}', wavelength {col}"  # noqa: E731
-    elif layout == "columns":
-        line_of = lambda i, col: f"line {i + 2}, column '{col}'"  # noqa: E731
-    else:
-        msg = f"layout must be 'columns', 'rows' or 'auto', not {layout!r}"
-        raise SpectralError(msg)
+    frame = _without_bom(frame, notes)
+    frame, line_of = _one_row_per_measurement(frame, layout, where)
     wl_cols = [c for c in frame.columns if _wavelength(c) is not None]
     meta_cols = [c for c in frame.columns if c not in wl_cols]
     wl = np.array([_wavelength(c) for c in wl_cols])
-    if resample is None:
+    if resample is None or wl.size < 3 or np.any(np.diff(wl) <= 0):
+        # resampling needs increasing wavelengths: the same error as without
         _check_grid(wl, where)
-    elif wl.size < 3 or np.any(np.diff(wl) <= 0):
-        _check_grid(wl, where)  # resampling needs increasing wavelengths: same error as without
     values = frame[wl_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -245,27 +133,13 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
         raise SpectralError(msg)
     if scale == "auto":
         scale = "percent" if values.max() > 1.5 else "fraction"
-    tolerance = negative_tolerance * (100.0 if scale == "percent" else 1.0)
-    if values.min() < -tolerance:
-        i, j = np.argwhere(values < -tolerance)[0]
-        msg = (
-            f"{where}: {line_of(i, wl_cols[j])}: negative reflectance {values[i, j]:g}; "
-            "check the instrument's white/black calibration"
-        )
-        raise SpectralError(msg)
-    if values.min() < 0:
-        n = int((values < 0).sum())
-        notes.append(
-            f"{n} negative value(s) down to {values.min():.3g} (floating-point noise, within "
-            f"the tolerance of {negative_tolerance:g}) clipped to 0"
-        )
-        warnings.warn(f"{where}: {notes[-1]}", stacklevel=2)
-        values = np.clip(values, 0.0, None)
-    if scale == "percent":
-        values = values / 100.0
-    elif scale != "fraction":
+    if scale not in ("percent", "fraction"):
         msg = f"scale must be 'fraction', 'percent' or 'auto', not {scale!r}"
         raise SpectralError(msg)
+    values = _without_noise(values, scale, negative_tolerance, where, notes,
+                            lambda i, j: line_of(i, wl_cols[j]))
+    if scale == "percent":
+        values = values / 100.0
     if resample is not None:
         wl, values = _resample(wl, values, float(resample), where)
         notes.append(f"resampled to {wl[0]:g}–{wl[-1]:g} nm by {float(resample):g} nm")
@@ -282,6 +156,72 @@ def read_spectra(source, *, layout: str = "auto", scale: str = "auto",
         name="reflectance",
         attrs={"units": "1", "source": where, "scale_read": scale, "warnings": notes},
     )
+
+
+
+
+def _without_bom(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Column names with a byte-order mark read as text (a file decoded with the wrong
+    encoding) put right, and noted."""
+    bom = [c for c in frame.columns if str(c).startswith(("\ufeff", "ï»¿", "\ufffe"))]
+    if not bom:
+        return frame
+    notes.append(
+        f"column {_short(str(bom[0]))} began with a byte-order mark (the file is UTF-8 "
+        "with BOM read as another encoding; read it with encoding='utf-8-sig'); removed"
+    )
+    return frame.rename(
+        columns={c: str(c).lstrip("\ufeff\ufffe").removeprefix("ï»¿") for c in bom})
+
+
+def _one_row_per_measurement(frame: pd.DataFrame, layout: str, where: str):
+    """The table with one row per measurement, and how to name a value's place in the
+    table as the user sees it (a line and column, or a measurement and wavelength)."""
+    if layout == "auto":
+        layout = (
+            "columns" if sum(_wavelength(c) is not None for c in frame.columns) >= 3 else "rows"
+        )
+    if layout == "columns":
+        return frame, lambda i, col: f"line {i + 2}, column '{col}'"
+    if layout != "rows":
+        msg = f"layout must be 'columns', 'rows' or 'auto', not {layout!r}"
+        raise SpectralError(msg)
+    first = pd.to_numeric(frame.iloc[:, 0], errors="coerce")
+    if first.isna().any():
+        line = int(np.argmax(first.isna().to_numpy())) + 2
+        msg = (
+            f"{where}: line {line}, column {_short(str(frame.columns[0]))}: not a "
+            f"wavelength ({_short(frame.iloc[line - 2, 0])}); with one row per wavelength "
+            "the first column must hold wavelengths in nm (check the separator)"
+        )
+        raise SpectralError(msg)
+    frame = frame.set_index(frame.columns[0]).T
+    frame.index.name = "measurement"
+    frame = frame.reset_index()
+    return frame, lambda i, col: f"column '{frame['measurement'].iloc[i]}', wavelength {col}"
+
+
+def _without_noise(values: np.ndarray, scale: str, negative_tolerance: float, where: str,
+                   notes: list[str], place) -> np.ndarray:
+    """Negative values within the tolerance clipped to 0 (noise, noted); beyond it, an
+    error naming the ``place`` of the first."""
+    tolerance = negative_tolerance * (100.0 if scale == "percent" else 1.0)
+    if values.min() < -tolerance:
+        i, j = np.argwhere(values < -tolerance)[0]
+        msg = (
+            f"{where}: {place(i, j)}: negative reflectance {values[i, j]:g}; "
+            "check the instrument's white/black calibration"
+        )
+        raise SpectralError(msg)
+    if values.min() < 0:
+        n = int((values < 0).sum())
+        notes.append(
+            f"{n} negative value(s) down to {values.min():.3g} (floating-point noise, within "
+            f"the tolerance of {negative_tolerance:g}) clipped to 0"
+        )
+        warnings.warn(f"{where}: {notes[-1]}", stacklevel=4)
+        values = np.clip(values, 0.0, None)
+    return values
 
 
 def _resample(wl: np.ndarray, values: np.ndarray, step: float, where: str):
@@ -304,7 +244,7 @@ def _resample(wl: np.ndarray, values: np.ndarray, step: float, where: str):
 
 def _as_spectra(reflectance) -> xr.DataArray:
     if isinstance(reflectance, pd.DataFrame):
-        return read_spectra(reflectance)
+        return spectra_from_table(reflectance)
     if not isinstance(reflectance, xr.DataArray) or "wavelength" not in reflectance.dims:
         msg = (
             "reflectance must be an xarray DataArray with a 'wavelength' dimension "
@@ -665,7 +605,7 @@ class ColourFrameAccessor(_ColourMethods):
         self._frame = frame
 
     def _spectra(self) -> xr.DataArray:
-        return read_spectra(self._frame, layout="columns")
+        return spectra_from_table(self._frame, layout="columns")
 
 
 class ColourArrayAccessor(_ColourMethods):
@@ -676,3 +616,14 @@ class ColourArrayAccessor(_ColourMethods):
 
     def _spectra(self) -> xr.DataArray:
         return _as_spectra(self._array)
+
+
+def __getattr__(name: str):
+    # one reader of spectra for every format: echoes_lab.spectral's, loaded on first use
+    # (spectral imports this module's checks)
+    if name == "read_spectra":
+        from echoes_lab.spectral.readers import read_spectra
+
+        return read_spectra
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
