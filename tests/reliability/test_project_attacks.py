@@ -26,6 +26,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="Unix groups per project need a hub run as root"),
 ]
 
+P1 = "p1-leavers"  # the issue's p1
 LEAN = {section: {"enabled": False}
         for section in ("culler", "gateway", "reports", "workshops", "commons")
         if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
@@ -69,8 +70,10 @@ def gsh(command):
 
 def test_a_removed_member_keeps_no_setgid_shell_file_or_process(hub_factory):
     hub = hub_factory(**LEAN)
-    project(hub, "create", "p1", "--members", "alice,bob", "--admins", "alice")
-    folder = hub.state / "projects" / "p1"
+    # Unix groups are the machine's: a name no other test uses, as archive kills whatever
+    # holds the group (other hubs' tests run beside this one)
+    project(hub, "create", P1, "--members", "alice,bob", "--admins", "alice")
+    folder = hub.state / "projects" / P1
     for user in ("alice", "bob"):
         hub.start_server(user)
 
@@ -93,7 +96,7 @@ print(json.dumps({{"write": gsh("id -Gn; echo x > " + p1 + "/via-gsh"), "sleeper
     assert not gone(sleeper)
     bob_started = server_started(hub, "bob")
 
-    out = project(hub, "remove", "p1", "bob")
+    out = project(hub, "remove", P1, "bob")
     assert "their access ended now" in out, out
 
     # at once: the detached process is gone, bob's server runs again (a new process)
@@ -120,7 +123,7 @@ print(json.dumps({{"write": gsh("echo x > " + p1 + "/after"), "list": gsh("ls " 
     assert after["link"] == "denied"
     assert not (folder / "after").exists()
     assert (folder / "bob.txt").read_text() == "bob's\n"  # the files stay
-    p1_gid = int(hub.api("GET", "/groups/project-p1").json()["properties"]["gid"])
+    p1_gid = int(hub.api("GET", f"/groups/project-{P1}").json()["properties"]["gid"])
     assert p1_gid not in after["groups"]
 
     # alice, still a member, keeps writing (the group and ACLs are untouched)
@@ -133,7 +136,7 @@ print(json.dumps(open({str(folder / 'bob.txt')!r}).read()))
 
     # archive: alice's server restarts without the group; the folder is read-only to all
     alice_started = server_started(hub, "alice")
-    out = project(hub, "archive", "p1")
+    out = project(hub, "archive", P1)
     assert "read-only" in out
     wait_for(lambda: server_started(hub, "alice") not in (None, alice_started), 120,
              "alice's server to run again")

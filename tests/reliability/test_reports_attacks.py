@@ -1,4 +1,5 @@
-"""Attacks on the reports service (issue 13, item 3), on a real hub started as root.
+"""Attacks on the reports service (issue 13, item 3; issue 26, item 5), on a real hub
+started as root.
 
 The reproduction: while alice POSTs ``api/schedules`` for ``work/race.ipynb``, a process of hers
 swaps that path between a real notebook and links to files she may not read (bob's notebook
@@ -10,10 +11,15 @@ never quote a file: no reply may contain any of those files' text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -157,3 +163,139 @@ def test_swapping_links_while_saving_a_schedule_reveals_nothing(hub_factory):
     # what was saved is alice's real notebook's parameters, never bob's
     for s in requests.get(api, headers=alice, timeout=30).json():
         assert set(s["parameters"]) <= {"scale", "label", "dataset"}
+
+
+# -- issue 26, reproduction 7: running someone else's notebook says so ------------------------
+
+NOTEBOOK = """
+import json, os
+import nbformat
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell({code!r})])
+path = os.path.expanduser({path!r})
+nbformat.write(nb, path)
+print(json.dumps(path))
+"""
+
+
+def pwned(marker: str) -> str:
+    # what "evil" code does when it runs: leaves a mark in the home of whoever runs it
+    return (f"import os\nopen(os.path.expanduser('~/{marker}'), 'w').write(str(os.getuid()))\n")
+
+
+def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
+    """carol's notebook in p2: saving a schedule of it, or "Run now", shows carol as its author
+    and asks alice first; a co-member's change to alice's scheduled notebook is refused at the
+    next fire (recorded, with the reason, on the page) until alice confirms the new content;
+    the picker does not follow a co-member's link out of the projects."""
+    import tempfile
+
+    from harness import BIN, login, wait_for
+
+    hub = hub_factory(
+        gateway={"enabled": False},
+        workshops={"enabled": False},
+        commons={"enabled": False},
+        culler={"enabled": False},
+        reports={"retries": 0, "server_linger": 60},
+    )
+    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
+                           str(hub.settings_file), "create", "p2", "--members", "alice,carol"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in ("alice", "carol"):
+        hub.start_server(name)
+
+    def as_user(user, code):
+        out = hub.execute(user, code)
+        assert out["status"] == "ok" and not out["errors"], (user, out)
+        return json.loads(out["stdout"].strip().splitlines()[-1])
+
+    home = hub.state / "homes" / "alice"
+    as_user("carol", NOTEBOOK.format(code=pwned("pwned-evil"), path="~/projects/p2/evil.ipynb"))
+    as_user("alice", NOTEBOOK.format(code="print('alice')", path="~/projects/p2/mine.ipynb"))
+    # carol's link in the project to a folder of hers outside it, readable by alice
+    outside = Path(tempfile.mkdtemp(prefix="echoes-carol-"))
+    os.chmod(outside, 0o755)
+    try:
+        os.chown(outside, *(lambda e: (e.pw_uid, e.pw_gid))(pwd.getpwnam("jupyter-carol")))
+        as_user("carol", NOTEBOOK.format(code=pwned("pwned-link"), path=f"{outside}/far.ipynb")
+                + f"os.symlink({str(outside)!r}, os.path.expanduser('~/projects/p2/far'))\n")
+
+        token = hub.api("POST", "/users/alice/tokens",
+                        json={"scopes": ["access:services!service=reports"]}).json()["token"]
+        alice = {"Authorization": f"token {token}"}
+        api = f"{hub.url}/services/reports/api"
+
+        def post(path, body):
+            return requests.post(f"{api}/{path}", headers=alice, json=body, timeout=120)
+
+        listed = requests.get(f"{api}/notebooks", headers=alice, params={"details": 1},
+                              timeout=120).json()
+        by_path = {n["path"]: n for n in listed}
+        assert by_path["projects/p2/evil.ipynb"]["author"] == "carol", listed
+        assert by_path["projects/p2/mine.ipynb"]["mine"] is True
+        assert not [p for p in by_path if "far" in p], listed
+        r = post("schedules", {"notebook": "projects/p2/far/far.ipynb", "cron": "0 6 * * *"})
+        # refused by the owner's server (a link out of the lab) or by the check in it
+        assert r.status_code == 400 and ("leads out of your home" in r.json()["message"]
+                                         or "HTTP 403" in r.json()["message"]), r.text
+
+        # carol's notebook: 409 naming carol and when; nothing ran
+        evil = hub.state / "projects" / "p2" / "evil.ipynb"
+        r = post("schedules", {"notebook": "projects/p2/evil.ipynb", "cron": "0 6 * * *",
+                               "enabled": False})
+        assert r.status_code == 409, r.text
+        asked = r.json()
+        assert "written by carol" in asked["message"], asked
+        assert asked["confirm"]["sha256"] == hashlib.sha256(evil.read_bytes()).hexdigest()
+        assert asked["confirm"]["author"] == "carol" and asked["confirm"]["modified"]
+        r = post("schedules", {"notebook": "projects/p2/evil.ipynb", "cron": "0 6 * * *",
+                               "enabled": False, "confirm": "0" * 64})
+        assert r.status_code == 409
+        r = post("schedules", {"notebook": "projects/p2/evil.ipynb", "cron": "0 6 * * *",
+                               "enabled": False, "confirm": asked["confirm"]["sha256"]})
+        assert r.status_code == 201 and r.json()["author"] == "carol", r.text
+
+        # alice's own notebook in p2, scheduled (pinned), then changed by carol
+        mine = post("schedules", {"notebook": "projects/p2/mine.ipynb", "cron": "0 6 * * *"})
+        assert mine.status_code == 201, mine.text
+        mine = mine.json()
+        assert mine["author"] == "alice" and len(mine["sha256"]) == 64
+        as_user("carol", NOTEBOOK.format(code=pwned("pwned-mine"),
+                                         path="~/projects/p2/mine.ipynb"))
+        changed = hashlib.sha256((hub.state / "projects/p2/mine.ipynb").read_bytes()).hexdigest()
+        r = post(f"schedules/{mine['id']}/run", {})
+        assert r.status_code == 409 and "changed since you confirmed" in r.json()["message"]
+
+        # 06:00 comes: the run is refused, recorded with its reason; nothing ran
+        due = datetime.fromisoformat(mine["next_run"])
+        offset = (due - datetime.now(UTC)).total_seconds() + 1
+        (hub.state / "reports" / "clock-offset").write_text(str(offset))
+
+        def settled():
+            runs = requests.get(f"{api}/schedules/{mine['id']}", headers=alice,
+                                timeout=30).json()["runs"]
+            return runs if runs and runs[0]["status"] not in ("queued", "running") else None
+
+        [run] = wait_for(settled, 120, "the scheduled run", interval=1)
+        assert run["status"] == "refused", run
+        assert "changed since you confirmed" in run["error"] and "nothing ran" in run["error"]
+        assert not (home / "pwned-mine").exists() and not (home / "pwned-evil").exists()
+        sch = requests.get(f"{api}/schedules/{mine['id']}", headers=alice, timeout=30).json()
+        assert sch["seen"]["sha256"] == changed and sch["sha256"] == mine["sha256"]
+        page = login(hub, "alice", hub.secrets["user_password"], "/hub/home").get(
+            f"{hub.url}/services/reports/", timeout=60)
+        assert "Confirm new content" in page.text and f'data-sha="{changed}"' in page.text
+        assert "refused" in page.text
+
+        # alice reads it and confirms: now it runs (as alice, who chose to)
+        r = post(f"schedules/{mine['id']}/confirm", {"sha256": changed})
+        assert r.status_code == 200 and r.json()["sha256"] == changed and not r.json()["seen"]
+        r = post(f"schedules/{mine['id']}/run", {})
+        assert r.status_code == 202, r.text
+        wait_for(lambda: (settled() or [{}])[0].get("trigger") == "manual", 120, "the run")
+        assert settled()[0]["status"] == "completed", settled()[0]
+        assert (home / "pwned-mine").read_text() == str(pwd.getpwnam("jupyter-alice").pw_uid)
+        assert not (home / "pwned-evil").exists()
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)

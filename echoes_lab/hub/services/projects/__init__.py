@@ -5,7 +5,8 @@
   Under root each project has a Unix group ``echoes-p-NAME``; the folder is
   ``root:echoes-p-NAME`` mode 2770 with default ACLs, and a member's server gets the group as
   a supplementary group at start (:mod:`.lab`), with the folder linked as ``~/projects/NAME``.
-  Leaving a project takes effect at the member's next server start; files stay.
+  Leaving a project, or its archive, takes effect at once (:func:`.storage.revoke`); files
+  stay.
 * ``echoes-lab project …`` (:mod:`.cli`, :mod:`.manage`) is the hub administrator's tool; the
   ``projects`` service (:mod:`.service`) is the page where a project's admins add and remove
   members, and the keeper of shared labs' expiry dates.

@@ -3,10 +3,11 @@
 :func:`preexec_fn` replaces ``jupyterhub.spawner.set_user_setuid`` for the ``local`` spawner:
 the same switch to the user's account (gid, supplementary groups, uid, in that order) with the
 Unix groups of the user's current, non-archived projects added to the supplementary groups.
-They are computed at every start from the hub's groups, so leaving a project takes effect at
-the next start. Then, already as the user, it makes ``~/projects/NAME`` a symbolic link to
-each project folder and removes links to projects the user has left (only symbolic links that
-point into the projects root; the user's own files are never touched). Done as the user, the
+They are computed at every start from the hub's groups; a removal restarts the leaver's
+servers at once (:func:`.manage.remove`). Then, already as the user, it makes
+``~/projects/NAME`` a symbolic link to each project folder and removes links to projects the
+user has left (only symbolic links that point into the projects root; the user's own files are
+never touched). Done as the user, the
 links cannot be turned against anyone else's files.
 """
 

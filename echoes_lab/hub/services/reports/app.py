@@ -11,19 +11,27 @@ API, under the service prefix (``/services/reports/``):
 
 =======  ==================================  ============================================
 GET      ``api/schedules``                   your schedules (admins: everyone's)
-POST     ``api/schedules``                   ``{name, notebook, cron, parameters, enabled}``
+POST     ``api/schedules``                   ``{name, notebook, cron, parameters, enabled,
+                                             confirm}`` (409 when confirmation is needed)
 GET      ``api/schedules/<id>``              one schedule with its run history
 PATCH    ``api/schedules/<id>``              change ``name``/``cron``/``parameters``/``enabled``
 DELETE   ``api/schedules/<id>``              remove it (queued runs are cancelled; files stay)
-POST     ``api/schedules/<id>/run``          run now
+POST     ``api/schedules/<id>/run``          run now (``{confirm}``: as for saving)
+POST     ``api/schedules/<id>/confirm``      ``{sha256}``: run this new content from now on
 GET      ``api/runs/<id>``                   one run
 GET      ``api/runs/<id>/files/<kind>``      ``notebook``, ``html`` or ``crate`` of a run
-GET      ``api/notebooks``                   the ``.ipynb`` files in your home
+GET      ``api/notebooks``                   the ``.ipynb`` files in your home and projects
+                                             (``?details=1``: with their file owners)
 GET      ``api/notebooks/parameters?path=``  a notebook's parameters (name, type, default)
 GET      ``api/cron?expr=``                  the expression in words and its next three times
 POST     ``api/users/<name>/disable``        admins: pause all of a user's schedules (a
                                              closed workshop seat, a deleted user)
 =======  ==================================  ============================================
+
+Whose notebook runs is checked as the owner (:mod:`.authorship`): another user's notebook, or
+a shared one changed since it was confirmed, is answered 409 with its author and last change
+until the request says ``"confirm": <sha256>``; a schedule pins that hash and its runs refuse
+any other content.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from tornado import web
 
 from echoes_lab.errors import EchoesError
 from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services.reports import authorship
 from echoes_lab.hub.services.reports.scheduler import (
     Scheduler,
     check_cron,
@@ -54,7 +63,7 @@ FILES = {
     "html": "text/html; charset=utf-8",
     "crate": "application/ld+json",
 }
-KNOWN = {"name", "notebook", "cron", "parameters", "enabled"}
+KNOWN = {"name", "notebook", "cron", "parameters", "enabled", "confirm"}
 
 
 class _Reports:
@@ -117,6 +126,23 @@ class _Reports:
             raise web.HTTPError(400, f"{path}: not a Jupyter notebook")
         return model["content"]
 
+    async def authorship(self, owner: str, path: str, pinned: str | None,
+                         confirm: str | None) -> dict:
+        """The notebook's author, last change and sha256, read as the owner; 409 (with them)
+        when running it needs the owner's confirmation and ``confirm`` is not its sha256."""
+        try:
+            info = await authorship.inspect(self.servers, owner, path)
+        except EchoesError as exc:
+            raise web.HTTPError(503, str(exc)) from None
+        if "error" in info:
+            raise web.HTTPError(400, info["error"])
+        if authorship.needs_confirmation(info, pinned) and confirm != info["sha256"]:
+            self.set_status(409)
+            self.finish({"status": 409, "message": authorship.ask(info, pinned),
+                         "confirm": {k: info[k] for k in ("sha256", "author", "modified", "path")}})
+            raise web.Finish
+        return info
+
 
 class ReportsAPI(_Reports, APIHandler):
     def prepare(self):
@@ -169,7 +195,11 @@ class ReportsAPI(_Reports, APIHandler):
             params = check_parameters(notebook, params, label=path)
         except EchoesError as exc:
             raise web.HTTPError(400, str(exc)) from None
-        out.update(cron=cron, notebook=path, parameters=params)
+        same = current is not None and current.get("notebook") == path
+        info = await self.authorship(owner, path, current.get("sha256") if same else None,
+                                     data.get("confirm"))
+        out.update(cron=cron, notebook=path, parameters=params, sha256=info["sha256"],
+                   author=info["author"], modified=info["modified"], seen=None)
         return out
 
 
@@ -195,6 +225,7 @@ class SchedulesHandler(ReportsAPI):
             data["cron"],
             next_fire(data["cron"], self.scheduler.clock()),
             data.get("enabled", True),
+            pin=data,
         )
         self.write_json(sch, 201)
 
@@ -230,9 +261,35 @@ class ScheduleHandler(ReportsAPI):
 
 
 class RunNowHandler(ReportsAPI):
-    def post(self, sid):
+    async def post(self, sid):
         sch = self.schedule_or_404(sid)
+        body = self.get_json_body() if self.request.body else {}
+        info = await self.authorship(sch["owner"], sch["notebook"], sch.get("sha256"),
+                                     body.get("confirm"))
+        if info["sha256"] != sch.get("sha256"):
+            sch = self.store.update_schedule(sch["id"], sha256=info["sha256"],
+                                             author=info["author"], modified=info["modified"],
+                                             seen=None)
         self.write_json(self.run_model(self.scheduler.enqueue(sch, "manual")), 202)
+
+
+class ConfirmHandler(ReportsAPI):
+    """The owner confirms a notebook's new content (after a run refused it)."""
+
+    async def post(self, sid):
+        sch = self.schedule_or_404(sid)
+        sha = self.get_json_body().get("sha256")
+        if not isinstance(sha, str) or len(sha) != 64:
+            raise web.HTTPError(400, "'sha256': the content's hash shown on the page")
+        info = await self.authorship(sch["owner"], sch["notebook"], sch.get("sha256"), sha)
+        if info["sha256"] != sha:
+            # changed again since it was shown: confirm only what was read
+            self.set_status(409)
+            self.finish({"status": 409, "message": authorship.ask(info, sch.get("sha256")),
+                         "confirm": {k: info[k] for k in ("sha256", "author", "modified", "path")}})
+            return
+        self.write_json(self.store.update_schedule(sch["id"], sha256=sha, author=info["author"],
+                                                   modified=info["modified"], seen=None))
 
 
 class RunHandler(ReportsAPI):
@@ -271,32 +328,20 @@ class FileHandler(ReportsAPI):
 
 
 class NotebooksHandler(ReportsAPI):
-    """The notebooks in the user's home (listed by their own server), for the page's picker."""
+    """The notebooks in the user's home and projects, for the page's picker: listed in the
+    user's own server without following links (:func:`.authorship.list_notebooks`)."""
 
     async def get(self):
-        owner, found, folders = self.current_user["name"], [], [""]
-        skip = {self.cfg.outputs}
         try:
-            async with self.servers.lease(owner):
-                depth = 0
-                while folders and depth < 4 and len(found) < 500:
-                    nxt = []
-                    for folder in folders:
-                        try:
-                            model = await self.servers.contents(owner, folder, content=1)
-                        except NotFound:
-                            continue
-                        for e in model.get("content") or []:
-                            if e["name"].startswith(".") or e["path"] in skip:
-                                continue
-                            if e["type"] == "directory":
-                                nxt.append(e["path"])
-                            elif e["type"] == "notebook":
-                                found.append(e["path"])
-                    folders, depth = nxt, depth + 1
+            found = await authorship.list_notebooks(self.servers, self.current_user["name"],
+                                                    [self.cfg.outputs])
         except EchoesError as exc:
             raise web.HTTPError(503, str(exc)) from None
-        self.write_json(sorted(found)[:500])
+        found = sorted(found, key=lambda n: n["path"])[:500]
+        if self.get_argument("details", ""):
+            self.write_json(found)
+        else:
+            self.write_json([n["path"] for n in found])
 
 
 class ParametersHandler(ReportsAPI):
@@ -385,6 +430,7 @@ def handlers() -> list[tuple]:
         ("api/schedules", SchedulesHandler),
         (r"api/schedules/(\d+)", ScheduleHandler),
         (r"api/schedules/(\d+)/run", RunNowHandler),
+        (r"api/schedules/(\d+)/confirm", ConfirmHandler),
         (r"api/runs/(\d+)", RunHandler),
         (r"api/runs/(\d+)/files/(\w+)", FileHandler),
         ("api/notebooks", NotebooksHandler),

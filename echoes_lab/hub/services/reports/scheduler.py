@@ -18,6 +18,10 @@ retries.
   ``reports.missed``: ``"run-once"`` runs the notebook once at start-up, noting how many times
   were missed; ``"skip"`` records one ``missed`` entry. Either way the next run is the next fire
   time after start-up.
+* **Pinned content.** Each batch first checks, in the owner's server, that every notebook is
+  the content its owner confirmed (:mod:`.authorship`); a changed shared notebook is
+  ``refused`` (not retried) and its new content waits on the page for the owner's
+  confirmation.
 * **The final state is the truth.** A run still ``running`` when the service restarts is
   looked up in the owner's home: its crate's status wins (a run that completed while the
   service was down is ``completed``); if its runner is still alive the service waits for it;
@@ -38,6 +42,7 @@ from urllib.parse import quote
 from croniter import croniter
 
 from echoes_lab.errors import RunError
+from echoes_lab.hub.services.reports.authorship import guard_code
 from echoes_lab.hub.services.reports.servers import NotFound, OwnerServers
 from echoes_lab.hub.services.reports.store import Store, now, parse
 from echoes_lab.hub.settings import Settings
@@ -296,6 +301,7 @@ class Scheduler:
                     "parameters": sch["parameters"],
                     "timeout": self.cfg.run_timeout,
                     "owner": owner,
+                    "sha256": sch.get("sha256"),
                 }
             )
         if not jobs:
@@ -307,18 +313,25 @@ class Scheduler:
                 return
             event = json.loads(line[len(EVENT) :])
             rid = event["key"]
-            if event["event"] == "end" and rid in runs:
+            if rid not in runs:
+                return
+            sid = runs[rid][1]["id"]
+            seen = event.get("seen") or {}
+            if event["event"] == "checked" and seen.get("sha256"):
+                # the owner's own notebook in their own home, changed by them: pinned anew
+                self.store.update_schedule(sid, sha256=seen["sha256"], author=seen.get("author"),
+                                           modified=seen.get("modified"), seen=None)
+            elif event["event"] == "end":
                 finished.add(rid)
+                if event["status"] == "refused":
+                    self.store.update_schedule(sid, seen=seen if seen.get("sha256") else None)
                 self._finish(rid, event["status"], event.get("error"), event.get("outputs") or {})
 
         def on_kernel(kid: str) -> None:
             for rid in runs:
                 self.store.update_run(rid, kernel=kid)
 
-        code = (
-            "from echoes_lab.runs import serve_jobs\n"
-            f"serve_jobs({json.dumps(json.dumps(jobs))}, workers=2)\n"
-        )
+        code = guard_code(jobs)
         timeout = self.cfg.run_timeout * len(jobs) + 120
         error = None
         try:

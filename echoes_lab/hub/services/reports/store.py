@@ -21,7 +21,11 @@ CREATE TABLE IF NOT EXISTS schedules (
     cron TEXT NOT NULL,
     enabled INTEGER NOT NULL DEFAULT 1,
     created TEXT NOT NULL,
-    next_run TEXT                    -- the next fire time the scheduler will act on
+    next_run TEXT,                   -- the next fire time the scheduler will act on
+    sha256 TEXT,                     -- the notebook content its owner confirmed (pinned)
+    author TEXT,                     -- the notebook's file owner when pinned
+    modified TEXT,                   -- its last change when pinned
+    seen TEXT                        -- JSON: other content a run refused, to confirm
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -30,7 +34,7 @@ CREATE TABLE IF NOT EXISTS runs (
     trigger TEXT NOT NULL,           -- schedule | manual | retry | catch-up
     attempt INTEGER NOT NULL DEFAULT 1,
     status TEXT NOT NULL,            -- queued | running | completed | failed | missed |
-                                     -- interrupted | cancelled
+                                     -- interrupted | cancelled | refused
     queued TEXT NOT NULL,
     started TEXT,
     finished TEXT,
@@ -66,6 +70,10 @@ class Store:
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
         if "kernel" not in columns:  # a database from before runs went through the spawner
             self.db.execute("ALTER TABLE runs ADD COLUMN kernel TEXT")
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(schedules)")}
+        for column in ("sha256", "author", "modified", "seen"):  # before notebooks were pinned
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE schedules ADD COLUMN {column} TEXT")
         self.path.chmod(0o600)  # owners' parameters and notebook paths: the service's only
 
     # -- schedules --------------------------------------------------------------------------
@@ -75,6 +83,7 @@ class Store:
         d = dict(row)
         d["parameters"] = json.loads(d["parameters"])
         d["enabled"] = bool(d["enabled"])
+        d["seen"] = json.loads(d["seen"]) if d.get("seen") else None
         return d
 
     def add_schedule(
@@ -86,11 +95,14 @@ class Store:
         cron: str,
         next_run: datetime,
         enabled: bool = True,
+        pin: dict | None = None,
     ) -> dict:
+        pin = pin or {}
         cur = self.db.execute(
             "INSERT INTO schedules"
-            " (owner, name, notebook, parameters, cron, enabled, created, next_run)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " (owner, name, notebook, parameters, cron, enabled, created, next_run,"
+            " sha256, author, modified)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 owner,
                 name,
@@ -100,6 +112,9 @@ class Store:
                 int(enabled),
                 iso(now()),
                 iso(next_run),
+                pin.get("sha256"),
+                pin.get("author"),
+                pin.get("modified"),
             ),
         )
         return self.schedule(cur.lastrowid)
@@ -123,6 +138,8 @@ class Store:
             fields["enabled"] = int(fields["enabled"])
         if "next_run" in fields:
             fields["next_run"] = iso(fields["next_run"])
+        if "seen" in fields:
+            fields["seen"] = json.dumps(fields["seen"]) if fields["seen"] else None
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
             self.db.execute(f"UPDATE schedules SET {sets} WHERE id = ?", (*fields.values(), sid))
