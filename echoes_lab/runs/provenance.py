@@ -86,82 +86,8 @@ def write_crate(
     env = env or environment()
     # RO-Crate 1.1: the version the Process Run Crate 0.5 profile is written against
     crate = ROCrate(version="1.1")
-    root = crate.root_dataset
-    root["name"] = f"Run of {source.name}"
-    root["description"] = (
-        f"Papermill execution of {source.name} on the '{kernel}' kernel with "
-        f"{len(parameters)} parameter(s); status {status}."
-    )
-    root["datePublished"] = end.isoformat()
-    root["conformsTo"] = {"@id": PROCESS_RUN_CRATE}
-    crate.add(
-        ContextEntity(
-            crate,
-            PROCESS_RUN_CRATE,
-            properties={
-                "@type": ["CreativeWork", "Profile"],
-                "name": "Process Run Crate",
-                "version": "0.5",
-            },
-        )
-    )
-    # the notebook's licence is its author's choice, which a run cannot know
-    licence = crate.add(
-        ContextEntity(
-            crate,
-            "#licence-unspecified",
-            properties={
-                "@type": "CreativeWork",
-                "name": "No licence stated",
-                "description": "The run's owner has not chosen a licence; ask them before reuse.",
-            },
-        )
-    )
-    root["license"] = licence
-
-    python = crate.add(
-        ContextEntity(
-            crate,
-            "#python",
-            properties={
-                "@type": "SoftwareApplication",
-                "name": env["implementation"],
-                "version": env["python"],
-                "url": "https://www.python.org/",
-            },
-        )
-    )
-    requirements = [python]
-    for name, version in env["packages"].items():
-        requirements.append(
-            crate.add(
-                ContextEntity(
-                    crate,
-                    f"#pkg-{name}",
-                    properties={
-                        "@type": "SoftwareApplication",
-                        "name": name,
-                        "version": version,
-                        "url": f"https://pypi.org/project/{name}/{version}/",
-                    },
-                )
-            )
-        )
-    kernel_app = crate.add(
-        ContextEntity(
-            crate,
-            "#kernel",
-            properties={
-                "@type": "SoftwareApplication",
-                "name": f"Jupyter kernel '{kernel}' (ipykernel)",
-                "version": env["packages"].get("ipykernel", "unknown"),
-                "url": "https://pypi.org/project/ipykernel/",
-                "description": f"{env['executable']} -m ipykernel_launcher",
-                "softwareRequirements": requirements,
-            },
-        )
-    )
-
+    _describe_root(crate, source, kernel, parameters, status, end)
+    kernel_app = _software(crate, env, kernel)
     notebook = crate.add_file(
         source,
         dest_path=source.relative_to(folder).as_posix(),
@@ -174,67 +100,8 @@ def write_crate(
             "lists the parameters.",
         },
     )
-
-    objects = []
-    for key, value in parameters.items():
-        objects.append(
-            crate.add(
-                ContextEntity(
-                    crate,
-                    f"#param-{key}",
-                    properties={
-                        "@type": "PropertyValue",
-                        "name": key,
-                        "value": value
-                        if isinstance(value, (str, int, float, bool))
-                        else repr(value),
-                    },
-                )
-            )
-        )
-    for d in datasets:
-        parts = []
-        for f in d["files"]:
-            path = Path(f["path"])
-            props = {
-                "@type": "File",
-                "name": path.name,
-                "sha256": f["sha256"],
-                "description": "Read in place from the shared datasets; not copied into the crate.",
-            }
-            if path.exists():
-                props["contentSize"] = str(path.stat().st_size)
-            parts.append(crate.add(ContextEntity(crate, path.resolve().as_uri(), properties=props)))
-        objects.append(
-            dataset := crate.add(
-                ContextEntity(
-                    crate,
-                    f"#dataset-{d['name']}",
-                    properties={
-                        "@type": "Dataset",
-                        "name": d["name"],
-                        "identifier": d["name"],
-                        "description": f"Opened with echoes_lab.open_dataset('{d['name']}') "
-                        f"from the {d.get('catalogue', '?')} catalogue, every file's sha256 "
-                        "verified.",
-                        "hasPart": parts,
-                    },
-                )
-            )
-        )
-        # RO-Crate: every data entity is reachable from the root through hasPart
-        root.append_to("hasPart", dataset)
-
-    failed = ", stopped at the failing cell" if status == "failed" else ""
-    outputs = [(executed, f"{executed.name} (executed)" if executed else "", IPYNB,
-                "The executed notebook" + failed),
-               (html, html.name if html else "", "text/html",
-                "HTML rendering of the executed notebook (nbconvert)")]
-    results = [crate.add_file(path, dest_path=path.relative_to(folder).as_posix(),
-                              properties={"name": name, "encodingFormat": fmt,
-                                          "description": text})
-               for path, name, fmt, text in outputs if path is not None and path.exists()]
-
+    objects = _parameters(crate, parameters) + _datasets(crate, datasets)
+    results = _outputs(crate, folder, executed, html, status)
     action = {
         "@type": "CreateAction",
         "name": f"Run of {source.name}",
@@ -250,12 +117,118 @@ def write_crate(
     )
     run["instrument"] = [notebook, kernel_app]
     if owner:
-        run["agent"] = crate.add(
-            ContextEntity(crate, f"#owner-{owner}", properties={"@type": "Person", "name": owner})
-        )
-    root["mentions"] = [run]
+        run["agent"] = _entity(crate, f"#owner-{owner}", {"@type": "Person", "name": owner})
+    crate.root_dataset["mentions"] = [run]
     crate.metadata.write(folder)
     return folder / "ro-crate-metadata.json"
+
+
+def _entity(crate: ROCrate, ident: str, properties: dict) -> ContextEntity:
+    return crate.add(ContextEntity(crate, ident, properties=properties))
+
+
+def _describe_root(crate: ROCrate, source: Path, kernel: str, parameters: dict, status: str,
+                   end: datetime) -> None:
+    """The crate's root: what ran, the profile it conforms to, its (unstated) licence."""
+    root = crate.root_dataset
+    root["name"] = f"Run of {source.name}"
+    root["description"] = (
+        f"Papermill execution of {source.name} on the '{kernel}' kernel with "
+        f"{len(parameters)} parameter(s); status {status}."
+    )
+    root["datePublished"] = end.isoformat()
+    root["conformsTo"] = {"@id": PROCESS_RUN_CRATE}
+    _entity(crate, PROCESS_RUN_CRATE, {"@type": ["CreativeWork", "Profile"],
+                                       "name": "Process Run Crate", "version": "0.5"})
+    # the notebook's licence is its author's choice, which a run cannot know
+    root["license"] = _entity(crate, "#licence-unspecified", {
+        "@type": "CreativeWork",
+        "name": "No licence stated",
+        "description": "The run's owner has not chosen a licence; ask them before reuse.",
+    })
+
+
+def _software(crate: ROCrate, env: dict, kernel: str) -> ContextEntity:
+    """The kernel as a SoftwareApplication requiring Python and every installed package."""
+    python = _entity(crate, "#python", {
+        "@type": "SoftwareApplication",
+        "name": env["implementation"],
+        "version": env["python"],
+        "url": "https://www.python.org/",
+    })
+    requirements = [python] + [
+        _entity(crate, f"#pkg-{name}", {
+            "@type": "SoftwareApplication",
+            "name": name,
+            "version": version,
+            "url": f"https://pypi.org/project/{name}/{version}/",
+        })
+        for name, version in env["packages"].items()
+    ]
+    return _entity(crate, "#kernel", {
+        "@type": "SoftwareApplication",
+        "name": f"Jupyter kernel '{kernel}' (ipykernel)",
+        "version": env["packages"].get("ipykernel", "unknown"),
+        "url": "https://pypi.org/project/ipykernel/",
+        "description": f"{env['executable']} -m ipykernel_launcher",
+        "softwareRequirements": requirements,
+    })
+
+
+def _parameters(crate: ROCrate, parameters: dict) -> list[ContextEntity]:
+    """Each parameter as a PropertyValue (a value JSON-LD cannot hold as is: its repr)."""
+    return [
+        _entity(crate, f"#param-{key}", {
+            "@type": "PropertyValue",
+            "name": key,
+            "value": value if isinstance(value, (str, int, float, bool)) else repr(value),
+        })
+        for key, value in parameters.items()
+    ]
+
+
+def _datasets(crate: ROCrate, datasets: list[dict]) -> list[ContextEntity]:
+    """Each dataset the run opened, with its files' sha256, read in place (not copied)."""
+    found = []
+    for d in datasets:
+        parts = []
+        for f in d["files"]:
+            path = Path(f["path"])
+            props = {
+                "@type": "File",
+                "name": path.name,
+                "sha256": f["sha256"],
+                "description": "Read in place from the shared datasets; not copied into the crate.",
+            }
+            if path.exists():
+                props["contentSize"] = str(path.stat().st_size)
+            parts.append(_entity(crate, path.resolve().as_uri(), props))
+        dataset = _entity(crate, f"#dataset-{d['name']}", {
+            "@type": "Dataset",
+            "name": d["name"],
+            "identifier": d["name"],
+            "description": f"Opened with echoes_lab.open_dataset('{d['name']}') "
+            f"from the {d.get('catalogue', '?')} catalogue, every file's sha256 verified.",
+            "hasPart": parts,
+        })
+        # RO-Crate: every data entity is reachable from the root through hasPart
+        crate.root_dataset.append_to("hasPart", dataset)
+        found.append(dataset)
+    return found
+
+
+def _outputs(crate: ROCrate, folder: Path, executed: Path | None, html: Path | None,
+             status: str) -> list:
+    """The executed notebook and its HTML rendering, those the run got as far as writing."""
+    failed = ", stopped at the failing cell" if status == "failed" else ""
+    outputs = [(executed, f"{executed.name} (executed)" if executed else "", IPYNB,
+                "The executed notebook" + failed),
+               (html, html.name if html else "", "text/html",
+                "HTML rendering of the executed notebook (nbconvert)")]
+    return [crate.add_file(path, dest_path=path.relative_to(folder).as_posix(),
+                           properties={"name": name, "encodingFormat": fmt,
+                                       "description": text})
+            for path, name, fmt, text in outputs if path is not None and path.exists()]
 
 
 def _many(value) -> list:
