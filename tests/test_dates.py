@@ -13,6 +13,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from edtf import parse_edtf
@@ -270,7 +271,7 @@ def test_ambiguous_and_range_words_are_not_guessed():
 # Nationaal Archief's unitdate and its @normal) and the Tate excerpt's date_start/date_end;
 # sources and licences in tests/data/real/SOURCES.md.
 REAL = Path(__file__).parent / "data" / "real"
-LANGUAGES = ("en", "fr", "it", "de", "es", "nl")
+LANGUAGES = ("en", "fr", "it", "de", "es", "nl", "sv")
 
 
 def _load_benchmark(name: str):
@@ -296,44 +297,50 @@ def test_real_date_corpus_has_300_strings_in_five_languages():
     assert all(counts.get(lang, 0) >= 15 for lang in LANGUAGES), counts.to_dict()
 
 
-# measured 2026-11-25 with `benchmarks/dates.py --agreement` (benchmarks/README.md, dates);
-# French with the FranceArchives finding aids and the Republican-calendar, century-span and
-# French-thirds rules (before them, on the same 326 strings: 46.9 %, 57.1 %, 63.8 %):
-# strings, exact, ±1 year, source years within ours (±1). Bars a little below the measure.
-# Europeana counts a century from its year 1 ("Siglo XIX" = 1801–1900) where museums and we
-# count from year 0 (1800–1899): exact 0 % but ±1 year 100 % for those. The Italian catalogue
-# gives its specific years (DTSI/DTSF "1760") beside a coarser display ("sec. XVIII"): few are
-# exact, nearly all lie within what the display date says.
-AGREEMENT = {
-    "en": (139, 0.784, 0.921, 0.928),
-    "fr": (326, 0.745, 0.954, 0.963),  # 17 before the FranceArchives finding aids
-    "it": (71, 0.028, 0.648, 0.986),
-    "de": (63, 0.873, 0.984, 1.0),
-    "es": (16, 0.125, 0.937, 0.937),
-    # Nationaal Archief finding aids (ead-nationaal-archief.csv); before the Dutch rules:
-    # 73.9 % exact, 73.9 % ±1 year, 77.5 % within, 87.3 % parsed. Its "ca. 1809" is stored as
-    # 1804/1814 and "begin 19de eeuw" as 1800/1810: within ours, not equal to them
-    "nl": (142, 0.760, 0.802, 0.915),
+# What a cataloguer accepts of a date tool, the bars for every language with >= 15 strings whose
+# source gives its own years (issue 27 item 2, issue 34; not our measured rates):
+# * one year's difference is a convention, not an error: Europeana counts a century from its
+#   year 1 ("Siglo XIX" = 1801-1900, its edm:begin/edm:end), museums and we from year 0
+#   (1800-1899); so is "as written or widened": FranceArchives stores "vers 1779" as 1774 (the
+#   widened start), the Tate "c.1830" as 1830 (as written). A source that records more specific
+#   years than its display date says (the Italian catalogue's DTSI/DTSF "1769-1780" beside
+#   "sec. XVIII", the Nationaal Archief's "begin 19de eeuw" = 1800/1810) agrees when its years
+#   lie inside the display date's span: coarser, never wrong;
+# * 9 strings in 10 agree (AGREE): the acceptance bar of issue 34; the rest are reported as
+#   unparsed or coarser, which a cataloguer reviews;
+# * none is silently wrong by more than WRONG_BEYOND (10) years, the width of a decade facet or a
+#   timeline bin: a date further off moves the object to another period, which no cataloguer
+#   accepts. A string whose source is itself wrong is listed in SOURCE_ERRORS with the reason.
+AGREE = 0.90
+_bench = _load_benchmark("dates")
+SOURCE_ERRORS = {
+    # FranceArchives: unitdate "[1957]" with @normal "1195": a typist's slip in the @normal
+    "[1957]": (1195, 1195),
 }
 
 
-@pytest.mark.parametrize("lang", LANGUAGES)
+def _languages_with_15_strings() -> list[str]:
+    counts = _real_dates()["lang"].value_counts()
+    return sorted(counts[counts >= 15].index)
+
+
+def test_the_languages_held_to_the_bar_are_the_benchmarks():
+    # benchmarks/README.md reports each of them on its own row
+    assert sorted(_bench.LANGUAGES) == _languages_with_15_strings()
+
+
+@pytest.mark.parametrize("lang", _languages_with_15_strings())
 def test_real_display_dates_agree_with_the_sources_own_years(lang):
     df = _real_dates()
     df = df[df["lang"] == lang]
-    parsed = parse_series(df["text"].astype("string"))
-    e = parsed["date_earliest"].astype(float).to_numpy()
-    l_ = parsed["date_latest"].astype(float).to_numpy()
-    lo, hi = df["begin"].to_numpy(float), df["end"].to_numpy(float)
-    exact = ((e == lo) & (l_ == hi)).mean()
-    near = ((abs(e - lo) <= 1) & (abs(l_ - hi) <= 1)).mean()
-    within = ((e - 1 <= lo) & (hi <= l_ + 1)).mean()
-    n, bar_exact, bar_near, bar_within = AGREEMENT[lang]
-    print(
-        f"\n{lang}: {len(df)} strings, exact {exact:.1%}, ±1 year {near:.1%}, within {within:.1%}"
-    )
-    assert len(df) >= n
-    assert exact >= bar_exact - 0.01 and near >= bar_near - 0.01 and within >= bar_within - 0.01
+    flags = _bench.agreement_flags(df["text"], df["begin"], df["end"])
+    known_errors = [SOURCE_ERRORS.get(t) == (b, e) for t, b, e in
+                    zip(df["text"], df["begin"], df["end"], strict=True)]
+    wrong = df[flags["wrong"].to_numpy() & ~np.array(known_errors, dtype=bool)]
+    print(f"\n{lang}: {len(df)} strings, agree {flags['agree'].mean():.1%} (exact "
+          f"{flags['exact'].mean():.1%}), wrong by > {_bench.WRONG_BEYOND} years: {len(wrong)}")
+    assert flags["agree"].mean() >= AGREE
+    assert wrong.empty, wrong[["text", "begin", "end"]].to_dict("records")
 
 
 def test_every_real_string_gives_years_or_a_clean_unparsed_result():
@@ -477,9 +484,10 @@ def test_roman_numerals_that_are_not_centuries_or_republican_years(text):
     assert not parse(text).parsed
 
 
-@pytest.mark.parametrize("text", ["۳۰/۰۵/۲۴۹۰", "١٠/٠٣/١٨٦٩", "El siglo pasado", "Neolithic"])
-def test_other_scripts_digits_and_relative_or_period_names_are_not_guessed(text):
-    # museum-digital writes 10.03.1869 in Persian digits as "۳۰/۰۵/۲۴۹۰": read as 2490 before
+@pytest.mark.parametrize("text", ["۳۰/۰۵/۲۴۹۰", "El siglo pasado", "Neolithic"])
+def test_other_calendars_and_relative_or_period_names_are_not_guessed(text):
+    # museum-digital writes 10.03.1869 in Persian digits as "۳۰/۰۵/۲۴۹۰": a year to come, another
+    # calendar's, refused (its Arabic-Indic "١٠/٠٣/١٨٦٩" is read: tests/test_dates_languages.py)
     r = parse(text)
     assert not r.parsed and r.earliest is None
 

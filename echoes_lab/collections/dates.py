@@ -35,28 +35,62 @@ a bare Roman numeral is a century ("XVIII", the Italian catalogue's DTZG field),
 French ordinal ending ("[XIXe]", "XVIIe-XVIIIe siècles") and one after "s." ("s. XVII"); two
 centuries may share one word ("siglos XVI-XVII", "... principios del XIX"). Dates of the French
 Republican calendar ("an II", "15 nivôse an II", "5e jour complémentaire an IV") become the
-Gregorian years they fall in. Digits of other scripts ("١٨٦٩", "۲۴۹۰") are not read: their
-calendar is not known. Dutch, as the Nationaal Archief's finding aids write it: "19de eeuw",
+Gregorian years they fall in. Dutch, as the Nationaal Archief's finding aids write it: "19de eeuw",
 "begin/midden/eind der 18de eeuw" (halves and middle as in other languages), "2de helft",
 "laatste helft", "Eind der 16de of begin der 17de eeuw" (one shared "eeuw"), "omstreeks",
 "voor"/"na", "z.j." (no year); digits supplied in brackets ("(14)16", "14(20)") and a typed
 "l" for 1 in a year ("l428") are read as the year they complete.
+
+The other languages of Europe's collections (every official EU language, Catalan, Basque,
+Galician, Welsh, Norwegian, Icelandic, Ukrainian, Serbian in both scripts, Turkish, Russian) are
+read from their vocabularies in ``date_languages.LANGUAGES``: centuries with the number before
+or after the word ("20. század", "Século XX", "Secolul al XIX-lea", "15ú haois", "19ος
+αιώνας", "XIX w."), the Nordic hundreds as centuries ("1900-talet", "1900-luku" = 1900–1999,
+rule "hundreds as century") and other years with those endings as decades ("1920-talet",
+"1920'erne", "1920-е годы"), parts before or after the century ("początek XIX wieku", "19.
+század eleje", "1800-talets första hälft"), circa/before/after ("ok.", "före", "után"), eras
+("p.n.e.", "f.Kr.", "π.Χ.", "до н. э.") and month names. Decimal digits of any script
+("١٠/٠٣/١٨٦٩") are read as their values (rule "digits of another script"), unless the year
+they give is still to come: then it is another calendar's and refused. Roman numerals typed in
+Cyrillic look-alikes ("ХІХ"), Unicode Roman numeral signs ("Ⅻ") and Greek alphabetic numerals
+("ιθʹ αιώνας") are read as the numbers they are.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 
 import pandas as pd
 
+from echoes_lab.collections.date_languages import LANGUAGES
+
 __all__ = ["DateRange", "parse", "parse_series", "unparsed"]
 
 #: years added on each side of an approximate ("c.") date in the widened interval
 APPROX_YEARS = 5
+
+
+def _vocab(*keys: str) -> str:
+    """The words of every language in ``date_languages.LANGUAGES`` for ``keys``, longest first
+    (so "talets" is tried before "tal"), as one alternation."""
+    words = {w for entry in LANGUAGES.values() for k in keys for w in entry.get(k, ())}
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+def _words(*keys: str) -> re.Pattern:
+    """A whole-word pattern of the languages' ``keys`` words (bounded by non-letters, so words
+    ending in a full stop, "ок.", "pocz.", match as well)."""
+    return re.compile(_word_pattern(*keys), re.I)
+
+
+def _word_pattern(*keys: str) -> str:
+    return rf"(?<!\w)(?:{_vocab(*keys)})(?![^\W\d_])"
+
 
 UNKNOWN = re.compile(
     r"^\s*\(?\s*(n\.?\s?d\.?|no date|undated|date not known|date unknown|unknown|not dated|"
@@ -68,14 +102,14 @@ UNKNOWN = re.compile(
 APPROX = re.compile(r"\b(c\.|ca\.?|circa|about|around|approx\.?|aprox\.?|aproximadamente|vers|"
                     r"verso|um|hacia|intorno al|env\.?|environ|omstreeks|ongeveer|rond)"
                     r"(?=\s|\d|\)|\]|$)|\bc(?=\d)|"
-                    r"\bh\.(?=\s*\d{3,4})", re.I)  # "h. 1650": Spanish catalogues' "hacia"
+                    r"\bh\.(?=\s*\d{3,4})"  # "h. 1650": Spanish catalogues' "hacia"
+                    "|" + _word_pattern("circa"), re.I)  # "około", "noin", "körül", ...
 BEFORE = re.compile(r"\b(before|avant|vor|antes de|antes del|anterior a|antérieur à|prima del|"
                     r"prima di|ante|until|till|up to|jusqu'à|jusqu'en|jusque|bis|hasta|fino al|"
-                    r"voor|vóór)\b",
-                    re.I)
+                    r"voor|vóór)\b|" + _word_pattern("before"), re.I)
 AFTER = re.compile(r"\b(after|après|apres|nach|después de|despues de|después del|posterior a|"
                    r"postérieur à|dopo il|dopo|post|from|since|depuis|dès|à partir de|ab|seit|"
-                   r"desde|a partir de|dal|na)\b", re.I)
+                   r"desde|a partir de|dal|na)\b|" + _word_pattern("after"), re.I)
 EVENTS = re.compile(
     r"\b(exhibited|published|first published|printed|reprinted|cast|engraved|reproduced|"
     r"enlarged version|reconstructed|remade|replica|editioned|reworked|dated|signed|inscribed|"
@@ -171,6 +205,14 @@ _ORDINALS = {
 _UNITS = {4: r"quarter|quart|quarto|cuarto|viertel|kwart",
           3: r"third|tiers|terzo|tercio|drittel",
           2: r"half|moiti[eé]|met[aà]|mitad|h[aä]lfte|haelfte|helft"}
+# and the other languages' ordinals and units, from their vocabularies ("druga połowa",
+# "első fele", "1800-talets första hälft")
+for _k, _key in ((1, "first"), (2, "second"), (3, "third_ord"), (4, "fourth"), (-1, "last")):
+    if _extra := _vocab(_key):
+        _ORDINALS[_k] += "|" + _extra
+for _k, _key in ((4, "quarter"), (3, "third"), (2, "half")):
+    if _extra := _vocab(_key):
+        _UNITS[_k] += "|" + _extra
 # "1ª mitad", "2.º cuarto", "1° quarto": a numeral with an ordinal indicator
 _ORDINALS = {k: (v + rf"|{k}\.?[ªº°]" if k > 0 else v) for k, v in _ORDINALS.items()}
 ORDINAL_PART = re.compile(
@@ -193,7 +235,17 @@ PARTS = FRENCH_THIRDS + [
     (re.compile(r"\b(late|fine|ende|sp[äa]te[sn]?|spaete[sn]?|finales|final|tardo|tarda|"
                 r"eind|einde|laatst)\b", re.I),
      (0.5, 1.0), "late"),
+    # the other languages' words before the century ("początek XIX wieku", "конец XVIII века",
+    # "slutet av 1800-talet"): halves and middle two fifths, as in English, German and Spanish
+    (_words("early"), (0.0, 0.5), "early"),
+    (_words("mid"), (0.3, 0.7), "mid"),
+    (_words("late"), (0.5, 1.0), "late"),
 ]
+#: part words that follow their century ("19. század eleje", "1800-luvun loppu", "XIX a.
+#: pabaiga", "20. yüzyıl başları")
+PARTS_AFTER = [(re.compile(r"\s*-?\s*(?:" + _vocab(key + "_after") + r")(?![^\W\d_])", re.I),
+                span) for key, span in (("early", (0.0, 0.5)), ("mid", (0.3, 0.7)),
+                                        ("late", (0.5, 1.0)))]
 # English part words and a range of two ("mid- to late", "early-mid", "early to mid-"): the
 # range runs from the first part's start to the second's end
 _EN_PART = r"early|middle|mid|late"
@@ -225,7 +277,7 @@ def _span_of_parts(m: re.Match, spans: dict) -> tuple[float, float]:
 
 
 def _ordinal_span(m: re.Match) -> tuple[float, float]:
-    word, unit = m.group("ord").lower(), m.group("unit").lower()
+    word, unit = m.group("ord"), m.group("unit")
     n = next(k for k, v in _UNITS.items() if re.fullmatch(v, unit, re.I))
     k = next(k for k, v in _ORDINALS.items() if re.fullmatch(v, word, re.I))
     k = n if k == -1 else min(k, n)
@@ -233,20 +285,32 @@ def _ordinal_span(m: re.Match) -> tuple[float, float]:
 
 
 CENTURY_WORD = (r"(?:century|cent\.?|c\b|siècle|siecle|s\.|secolo|sec\.|jahrhundert[s]?|jh\.?|"
-                r"siglo|eeuw)")
+                r"siglo|eeuw|" + _vocab("century") + ")")
+#: the endings of an ordinal number before "century": English, Dutch, French, Italian ("19th",
+#: "19de", "19e", "19esimo"), a full stop (German, the Nordic, Baltic and Slavic languages,
+#: Hungarian, Turkish, Basque: "19. század", "XIX. mendea"), Greek "19ος"/"19ου", Irish "19ú",
+#: Welsh "19eg"/"18fed", Swedish "19:e"/"1:a", Russian/Ukrainian "19-й", Turkish "19'uncu"
+_ORDINAL_END = (r"(?:st|nd|rd|th|ste|de|e|er|ème|eme|esimo|\.|°|º|ος|ου|ός|ού|ο|ú|fed|ed|eg|ain|"
+                r":e|:a|-?й|-?го|-?ти|-?те|'?[iıuü]n?c[iıuü])")
+#: abbreviations of "century" ("XIX w.", "19. sz.", "XV a.", "XIX в."): read only after a Roman
+#: numeral or an ordinal number with its full stop, as they are written, never after a bare
+#: number ("augustus 2 St. Angliae" is no century)
+_CENTURY_ABBR = _vocab("century_abbr")
 CENTURY_NUM = re.compile(
-    rf"(?<![\d.])(?P<n>\d{{1,2}})(?:st|nd|rd|th|ste|de|e|er|ème|eme|esimo|\.|°|º)?\s*-?\s*"
-    rf"{CENTURY_WORD}",
-    re.I)
-# "Siglo 19", "secolo 20": the number after the word
+    rf"(?<![\d.])(?P<n>\d{{1,2}})(?:{_ORDINAL_END}?\s*-?\s*{CENTURY_WORD}"
+    rf"|\.\s*(?:{_CENTURY_ABBR})(?![^\W\d_]))", re.I)
+#: words for "century" written before its number: "Siglo 19", "secolo 20", "século XIX",
+#: "segle XV", "Secolul al XIX-lea", "is-seklu 18"
+_CENTURY_BEFORE = r"secolo|siglo|" + _vocab("century_before")
 CENTURY_NUM_BEFORE = re.compile(
-    r"\b(?:secolo|siglo)\s+(?P<n>\d{1,2})(?![\d.]|\s*(?:st|nd|rd|th)\b)", re.I
+    rf"(?<!\w)(?:{_CENTURY_BEFORE})\s+(?P<n>\d{{1,2}})(?![\d.]|\s*(?:st|nd|rd|th)\b)", re.I
 )
 FRENCH_SHORT_CENTURY = re.compile(
     r"^\s*(?P<part>(?:d[ée]but|milieu|fin)\s+(?:du\s+)?)?(?P<n>[2-9]|1\d|2[01])(?:e|ème|eme)\s*$",
     re.I)
 CENTURY_ROMAN_AFTER = re.compile(
-    rf"\b(?P<r>[IVXL]{{1,7}})(?:e|er|ème|eme|°|º)?\s+{CENTURY_WORD}", re.I)
+    rf"\b(?P<r>[IVXL]{{1,7}})(?:e|er|ème|eme|°|º|\.)?\s+{CENTURY_WORD}"
+    rf"|\b(?P<ra>(?-i:[IVXL]{{1,7}}))\.?\s*(?:{_CENTURY_ABBR})(?![^\W\d_])", re.I)
 # centuries named by their hundreds ("Cinquecento", "'500": the 1500s, Italian usage) or by an
 # ordinal word ("Sedicesimo secolo", "sixteenth century"): rewritten as "16th century" before
 # the years are read, so parts and eras apply to them as to any century
@@ -275,10 +339,17 @@ _ORDINAL_WORDS = {
            "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
            "seventeenth", "eighteenth", "nineteenth", "twentieth", "twenty-first"],
 }
-ORDINAL_WORD = {w: i + 1 for words in _ORDINAL_WORDS.values() for i, w in enumerate(words)}
+# Finnish ordinals before "vuosisata" ("Ensimmäinen vuosisata"), Catalan and Portuguese
+# cardinals after "segle"/"século" ("Segle dinou", "Século vinte"): from their vocabularies
+_NUMBERS_AFTER = [LANGUAGES[k]["numbers_before"] for k in LANGUAGES
+                  if "numbers_before" in LANGUAGES[k]]
+_ORDINAL_WORDS.update({k: v["numbers_before_word"] for k, v in LANGUAGES.items()
+                       if "numbers_before_word" in v})
+ORDINAL_WORD = {w: i + 1 for words in [*_ORDINAL_WORDS.values(), *_NUMBERS_AFTER]
+                for i, w in enumerate(words)}
 _WORDS = "|".join(sorted(ORDINAL_WORD, key=len, reverse=True))
-ORDINAL_CENTURY = re.compile(rf"(?<!\w)(?:(?P<w>{_WORDS})[\s-]+(?:secolo|century)"
-                             rf"|siglo\s+(?P<es>{_WORDS}))(?!\w)", re.I)
+ORDINAL_CENTURY = re.compile(rf"(?<!\w)(?:(?P<w>{_WORDS})[\s-]+(?:secolo|century|vuosisa\w*)"
+                             rf"|(?:siglo|segle|século)\s+(?P<es>{_WORDS}))(?!\w)", re.I)
 # superscript letters of ordinals ("XIXᵉ siècle", "1ᵉʳ quart")
 SUPERSCRIPTS = str.maketrans({"ᵉ": "e", "ʳ": "r", "ᵈ": "d", "ᵗ": "t", "ʰ": "h", "ˢ": "s",
                               "ⁿ": "n"})
@@ -287,7 +358,8 @@ SUPERSCRIPTS = str.maketrans({"ᵉ": "e", "ʳ": "r", "ᵈ": "d", "ᵗ": "t", "ʰ
 PART_AFTER = re.compile(r"\s*[,(]\s*(?P<p>[^,;()]{2,30}?)\s*(?=\)|[,;]|$)")
 # a whole date that is one Roman numeral, with a part perhaps: a century ("XVIII", "XX, inizio")
 BARE_ROMAN = re.compile(r"^\s*(?P<r>[IVXL]{1,7})(?:e|er|ème|eme|°|º)?\s*(?P<rest>,.*)?$")
-CENTURY_ROMAN_BEFORE = re.compile(r"\b(?:secolo|siglo|sec\.)\s+(?P<r>[IVXL]{1,7})\b", re.I)
+CENTURY_ROMAN_BEFORE = re.compile(rf"(?<!\w)(?:{_CENTURY_BEFORE}|sec\.)\s+(?P<r>[IVXL]{{1,7}})\b",
+                                  re.I)
 # "s. XVII" (Spanish and French catalogues): the numeral in capitals, so "s. v." is not one
 CENTURY_S_ROMAN = re.compile(r"(?<!\w)[sS]\.\s*(?P<r>[IVXL]{1,7})\b")
 # a Roman numeral with a French ordinal ending is a century even without "siècle": "[XIXe]",
@@ -297,11 +369,21 @@ CENTURY_ROMAN_ORDINAL = re.compile(
     r"(?<!\w)(?P<r>[IVXL]{1,7})(?:e|er|ème|eme)(?!\w)(?!\s+[A-ZÀ-Ý][a-zà-ÿ])")
 # two centuries under one word: "siglos XVI-XVII", "s. XVI-XVII", "secoli XV-XVI": each is read
 CENTURY_PAIR = re.compile(
-    r"(?<!\w)(?P<w>siglos?|secoli|secolo|sec\.|s\.)\s*(?P<a>(?-i:[IVXL]{1,7}))\s*"
+    r"(?<!\w)(?P<w>siglos?|secoli|secolo|sec\.|s\.|séculos?|segles?)\s*(?P<a>(?-i:[IVXL]{1,7}))\s*"
     r"(?:-|–|/|\by\b|\be\b)\s*(?P<b>(?-i:[IVXL]{1,7}))\b", re.I)
+# two Roman numerals before one word or abbreviation for centuries: "XIX–XX вв.", "XV-XVI wiek",
+# "XVIII-XIX. század", "XVIII і XIX століття" (with the languages' "and"/"or"): each is a century
+CENTURY_PAIR_AFTER = re.compile(
+    r"(?<!\w)(?P<a>[IVXL]{1,7})\.?\s*(?:[-–/]|\s(?:and|or|et|ou|e|o|y|i|і|и|или|або|und|oder|"
+    r"en|of|og|eller|och|ja|tai|és|vagy|ve|ir|un|in|si|și|sau|και|ή|agus|nó|a|ac|neu|u|jew|"
+    r"eta|edo)\s)\s*(?P<b>[IVXL]{1,7})(?=\.?\s*(?i:"
+    + CENTURY_WORD + "|" + _CENTURY_ABBR + r")(?![^\W\d_]))")
 # a second century written without its word after a first: "finales del siglo XVIII -
 # principios del XIX", "fin du XVIIIe - début du XIXe"
-CENTURY_CONTINUED = re.compile(r"(?<!\w)(?P<p>(?i:del|al|du|au|dal))\s+(?P<r>[IVXL]{1,7})(?!\w)")
+# (not Romanian "secolul al XIX-lea", whose "al" belongs to its numeral)
+CENTURY_CONTINUED = re.compile(r"(?<!\w)(?<!(?i:secolul) )(?<!(?i:secolului) )(?<!(?i:sec)\. )"
+                               r"(?<!(?i:veacul) )(?P<p>(?i:del|al|du|au|dal))\s+"
+                               r"(?P<r>[IVXL]{1,7})(?!\w)")
 # Dutch: the first of two centuries without its word, "Eind der 16de of begin der 17de eeuw",
 # "Laatst 17de of begin 18de eeuw" (Nationaal Archief finding aids): the word is shared
 DUTCH_CENTURY_SHARED = re.compile(
@@ -332,7 +414,17 @@ REPUBLICAN_DATE = re.compile(
     r"(?:\s+an\s+(?P<n>(?-i:[IVX]{1,4}))(?!\w))?"
     r"|(?<!\w)(?:\d{1,2}(?:er|e)?\s+[^\W\d_]+\s+)?an\s+(?P<y>(?-i:[IVX]{1,4}))(?!\w)", re.I)
 DECADE = re.compile(r"(?P<y>\d{3}0)(?:'?s\b|er\b(?:\s*jahre)?)", re.I)
-DECADE_WORDED = re.compile(r"\b(?:années|anni|años|decade of the)\s+(?P<y>\d{3}0)\b", re.I)
+DECADE_WORDED = re.compile(r"(?<!\w)(?:années|anni|años|décadas? de|decade of the|"
+                           + _vocab("decade_before") + r")\s+(?P<y>\d{3}0)\b", re.I)
+#: a hundred with a Nordic ending is a century: "1800-talet" (Swedish), "1800-tallet" (Danish,
+#: Norwegian), "1800-luku"/"1800-luvun" (Finnish) are the 19th century, "000-talet" the first,
+#: as Europeana's century entities label them (1801-1900); other years with those endings
+#: are decades ("1920-talet", "1920-luvulla"), as are "1920'erne", "1920-årene", "1920-as
+#: évek", "1920-е годы", "1920'ler", "1920-ih" (DECADE_ENDED)
+HUNDREDS_ENDED = re.compile(
+    r"(?<!\d)(?P<y>\d{0,2}00|0)\s*[-–]?\s*(?:" + _vocab("hundreds") + r")(?![^\W\d_])", re.I)
+DECADE_ENDED = re.compile(
+    r"(?<!\d)(?P<y>\d{3}0)\s*[-–]?\s*(?:" + _vocab("decade") + r")(?![^\W\d_])", re.I)
 _RANGE_SEP = r"\s*(?:[-–—‐/]|\bto\b|\bà\b|\ba\b|\bbis\b|\bal\b)\s*(?:c\.\s*|ca\.?\s*|\?)?"
 RANGE = re.compile(
     rf"(?P<a>\d{{3,4}}){_RANGE_SEP}(?P<b>\d{{1,4}})(?!\d|\s*(?:st|nd|rd|th)\b)", re.I)
@@ -357,26 +449,33 @@ MONTH_YEAR = re.compile(r"(?<![\d./])(?P<m>0?[1-9]|1[0-2])[./](?P<y>\d{4})(?![\d
 # "-31.12.1921": a leading hyphen before a whole calendar date can only mean "until" (a negative
 # astronomical year has no day and month), so it opens the start like "– 1850"
 LEADING_HYPHEN_DATE = re.compile(r"^-\s*(?=\d{1,2}[./](?:\d{1,2}[./])?\d{4}\s*$)")
-# digits of scripts other than Latin: \d would read them, but their calendar is not known
-# (museum-digital writes "۳۰/۰۵/۲۴۹۰" in Persian for a Gregorian 10.03.1869)
+# decimal digits of other scripts ("١٠/٠٣/١٨٦٩", Arabic-Indic, in museum-digital's LIDO for
+# 10.03.1869) are read as the digits they are (Unicode's decimal value); a year after this one
+# written in them is refused as another calendar's (museum-digital's Persian "۳۰/۰۵/۲۴۹۰" for
+# the same day), never read as a Gregorian year
 FOREIGN_DIGIT = re.compile(r"(?![0-9])\d")
 _MONTHS = (r"january|february|march|april|may|june|july|august|september|october|november|"
            r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|"
            r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|"
            r"d[ée]cembre|gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|"
            r"ottobre|dicembre|januar|j[aä]nner|februar|m[aä]rz|juni|juli|oktober|dezember|enero|"
-           r"febrero|abril|mayo|junio|julio|septiembre|setiembre|octubre|noviembre|diciembre")
+           r"febrero|abril|mayo|junio|julio|septiembre|setiembre|octubre|noviembre|diciembre|"
+           + _vocab("months"))
 MONTH_DATE = re.compile(
     rf"(?<!\w)(?:\d{{1,2}}(?:er|\.|º|°|st|nd|rd|th)?\s+(?:de\s+)?)?(?:{_MONTHS})\.?\s+"
     rf"(?:(?:de\s+)?\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?(?:de\s+)?(?P<y>\d{{3,4}})(?!\d)", re.I)
+# the year first, as Hungarian, Lithuanian and Latvian write a date: "1869. március 10."
+YEAR_MONTH_DATE = re.compile(
+    rf"(?<![\w.])(?P<y>\d{{3,4}})\.?\s+(?:m\.\s+|gada\s+)?(?:{_MONTHS})\.?"
+    rf"(?:\s+\d{{1,2}}\.?(?:\s*d\.)?)?(?!\w)", re.I)
 # eras. The era words are blanked out (same length, so positions hold) before the years are read:
 # "a.C." and "J.-C." contain "C.", which would otherwise read as "circa"
 BC = re.compile(r"(?<!\w)(?:B\.?\s?C\.?(?:\s?E\.?)?|before Christ|av(?:ant|\.)?\s*J\.?\s*-?\s*C\.?|"
                 r"a\.\s?C\.?|a\.\s?Chr\.?|v\.\s?Chr\.?|vor Christus|avanti Cristo|"
-                r"antes de Cristo|voor Christus)(?!\w)", re.I)
+                r"antes de Cristo|voor Christus|" + _vocab("bc") + r")(?!\w)", re.I)
 AD = re.compile(r"(?<!\w)(?:A\.\s?D\.?|AD|C\.E\.|CE|apr\.?\s*J\.?\s*-?\s*C\.?|d\.\s?C\.?|"
                 r"n\.\s?Chr\.?|(?i:despu[ée]s de Cristo|dopo Cristo|apr[èe]s J[ée]sus-Christ|"
-                r"nach Christus|na Christus|anno Domini))(?!\w)")
+                r"nach Christus|na Christus|anno Domini|" + _vocab("ad") + r"))(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -427,6 +526,11 @@ def _part(text: str) -> tuple[tuple[float, float], str] | None:
 def _part_after(s: str, end: int) -> tuple[tuple[float, float], str] | None:
     """A part written right after a century ("…, primo quarto", "… (fin)"), if one is there and
     is not itself followed by a date of its own."""
+    for pattern, span in PARTS_AFTER:  # "19. század eleje", "1800-luvun loppupuoli"
+        if pattern.match(s, end):
+            return span, "century-part"
+    if (m := re.compile(r"\s+" + ORDINAL_PART.pattern, re.I).match(s, end)):
+        return _ordinal_span(m), "century-part"  # "19. század első fele"
     m = PART_AFTER.match(s, end)
     if not m or YEAR.search(m.group("p")) or ROMAN.search(m.group("p")):
         return None
@@ -456,7 +560,8 @@ def _items(s: str, bc_before: int = -1) -> list[tuple[int, int, int, int, str, s
                  + list(CENTURY_ROMAN_BEFORE.finditer(s)) + list(CENTURY_NUM_BEFORE.finditer(s))
                  + list(CENTURY_S_ROMAN.finditer(s)) + list(CENTURY_ROMAN_ORDINAL.finditer(s)))
     for m in centuries:
-        n = int(m.group("n")) if "n" in m.groupdict() and m.group("n") else _roman(m.group("r"))
+        n = (int(m.group("n")) if m.groupdict().get("n")
+             else _roman(m.group("r") or m.groupdict().get("ra") or ""))
         if not n or n > 21:
             continue
         window = s[max(0, m.start() - 25):m.end() + 4]
@@ -591,6 +696,43 @@ def _from_edtf(text: str) -> DateRange | None:
                      rule="edtf")
 
 
+# Roman numerals typed with Cyrillic look-alike letters ("ХІХ століття": Cyrillic Kha and the
+# Ukrainian/Belarusian I), and the Unicode Roman numeral signs ("Ⅻ"): read as Latin numerals
+CYRILLIC_ROMAN = re.compile(
+    r"(?<![^\W\d_])(?:(?=[IVXLХІ]*[ХІ])[IVXLХІ]{2,7}|Х)(?![^\W\d_])")
+_CYRILLIC_TO_LATIN = str.maketrans({"Х": "X", "І": "I"})
+ROMAN_SIGNS = re.compile("[\u2160-\u2188]")
+# Greek alphabetic numerals with their keraia before "αιώνας"/"αι.": "ιθʹ αιώνας" = 19th century
+_GREEK_NUMERALS = {"α": 1, "β": 2, "γ": 3, "δ": 4, "ε": 5, "ϛ": 6, "στ": 6, "ζ": 7, "η": 8,
+                   "θ": 9, "ι": 10, "κ": 20}
+GREEK_NUMERAL = re.compile(r"(?<!\w)(?P<g>κ?ι?(?:στ|[α-θϛ])?)[ʹ΄'’](?=\s*αι)", re.I)
+
+
+def _greek_numeral(m: re.Match) -> str:
+    text, total = m.group("g").lower(), 0
+    for token in re.findall(r"στ|.", text):
+        total += _GREEK_NUMERALS[token]
+    return f"{total}ος" if text else m.group(0)
+
+
+def _scripts(s: str) -> tuple[str, list[str]]:
+    """Digits and numerals of other scripts rewritten in Latin ones, with the rules that did."""
+    rules = []
+    if FOREIGN_DIGIT.search(s):
+        s = "".join(str(unicodedata.decimal(c)) if c.isdecimal() and c > "9" else c for c in s)
+        rules.append("digits of another script")
+    if ROMAN_SIGNS.search(s):
+        s = ROMAN_SIGNS.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), s)
+        rules.append("roman numeral signs")
+    s, n = CYRILLIC_ROMAN.subn(lambda m: m.group(0).translate(_CYRILLIC_TO_LATIN), s)
+    if n:
+        rules.append("cyrillic roman numeral")
+    s, n = GREEK_NUMERAL.subn(_greek_numeral, s)
+    if n:
+        rules.append("greek numeral")
+    return s, rules
+
+
 OPEN_END = re.compile(r"\d\s*[-–—]\s*$")
 OPEN_START = re.compile(r"^\s*(?:[–—]\s*|-\s+)\d")
 
@@ -612,14 +754,13 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
         return DateRange(text=raw, known=False, parsed=False, rule="empty")
     if UNKNOWN.match(s):
         return DateRange(text=raw, known=False, edtf=None, rule="no date")
-    if FOREIGN_DIGIT.search(s):
-        return DateRange(text=raw, parsed=False, rule="digits of another script: calendar unknown")
+    s, script_rules = _scripts(s)
     if (EDTF_LIKE.match(s) and re.search(r"[Xu~%\[{]|\d\?$|/", s)
             and not re.search(r"\d\s*[-–]\s*\d", s)):
         hit = _from_edtf(s)
         if hit is not None:
             return DateRange(**{**hit.__dict__, "text": raw})
-    rules: list[str] = []
+    rules: list[str] = list(script_rules)
     if LEADING_HYPHEN_DATE.match(s):  # "-31.12.1921": until that day
         s = LEADING_HYPHEN_DATE.sub("– ", s)
         rules.append("open start")
@@ -630,10 +771,19 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
         lambda m: f"{ORDINAL_WORD[(m.group('w') or m.group('es')).lower()]}th century", s)
     if n_named or n_ordinal:
         rules.append("named century")
+    # "1800-talet", "1900-luku": the Nordic hundreds are centuries; "1920-talet", "1920'erne",
+    # "1920-е годы" decades (rewritten in forms read below, so parts and eras apply)
+    s, n_hundreds = HUNDREDS_ENDED.subn(lambda m: f"{int(m.group('y')) // 100 + 1}th century", s)
+    if n_hundreds:
+        rules.append("hundreds as century")
+    s = DECADE_ENDED.sub(lambda m: f"decade of the {m.group('y')}", s)
     s, n_republican = _republican(s)
     if n_republican:
         rules.append("republican calendar")
     s, n_pair = CENTURY_PAIR.subn(lambda m: f"siglo {m.group('a')} - siglo {m.group('b')}", s)
+    s, n_pair_after = CENTURY_PAIR_AFTER.subn(
+        lambda m: f"siglo {m.group('a')} - siglo {m.group('b')}", s)
+    n_pair += n_pair_after
     if (n_pair or CENTURY_ROMAN_BEFORE.search(s) or CENTURY_ROMAN_AFTER.search(s)
             or CENTURY_S_ROMAN.search(s) or CENTURY_ROMAN_ORDINAL.search(s)):
         s, n_cont = CENTURY_CONTINUED.subn(lambda m: f"{m.group('p')} siglo {m.group('r')}", s)
@@ -662,6 +812,8 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
     s, n_dmy = DMY_DATE.subn(lambda m: m.group("y") if int(m.group("a")) <= 31
                              and int(m.group("b")) <= 31 else m.group(0), s)
     s, n_month = MONTH_DATE.subn(lambda m: m.group("y"), s)
+    s, n_year_month = YEAR_MONTH_DATE.subn(lambda m: m.group("y"), s)
+    n_month += n_year_month
     s, n_month_year = MONTH_YEAR.subn(lambda m: m.group("y"), s)
     if n_iso:
         rules.append("iso-date")
@@ -670,10 +822,11 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
     if n_month_year:
         rules.append("month-year")
     bc_before = -1
-    if bc := BC.search(s):
-        bc_before = bc.start() if AD.search(s) else len(s) + 1
-        rules.append("BC")
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 - keeps positions
+    if bc := BC.search(s):
+        # AD is looked for outside the BC words: "n.e." is inside Polish "p.n.e." (BC)
+        bc_before = bc.start() if AD.search(BC.sub(blank, s)) else len(s) + 1
+        rules.append("BC")
     s = AD.sub(blank, BC.sub(blank, s))
     located = _items(s, bc_before)
     if not located:
@@ -695,6 +848,10 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
     joiner = "or" if re.search(r"\b(or|ou|oder|o)\b", s, re.I) else "and"
     earliest = min(it[0] for it in span)
     latest = max(it[1] for it in span)
+    if "digits of another script" in rules and latest > date.today().year:
+        # a year to come is another calendar's (museum-digital's Persian "۳۰/۰۵/۲۴۹۰"): refused
+        return DateRange(text=raw, parsed=False,
+                         rule="digits of another script: a year after today, another calendar")
     w_lo, w_hi = earliest, latest
     if approximate:
         w_lo, w_hi = earliest - approx_years, latest + approx_years
