@@ -33,6 +33,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "read_climate": ("echoes_lab.climate.readers", "read_climate"),
     "read_spectra": ("echoes_lab.spectral", "read_spectra"),
     "read_cube": ("echoes_lab.spectral", "read_cube"),
+    "read_timed": ("echoes_lab.media.timed", "read_timed"),
+    "media": ("echoes_lab.media", None),
     # analyse it
     "climate": ("echoes_lab.climate", None),
     "blue_wool": ("echoes_lab.colour", "blue_wool"),
