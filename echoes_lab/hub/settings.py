@@ -139,6 +139,22 @@ class CommonsSettings(_Section):
                                             "empty = http://hub.ip:hub.port")
 
 
+class KnowledgeSettings(_Section):
+    """The knowledge base's SPARQL service (see ``echoes_lab.hub.services.knowledge``)."""
+
+    enabled: bool = True
+    port: int = Field(0, ge=0, le=65535, description="loopback port; 0 = a free port at each start")
+    store: str = Field("knowledge", description="the pyoxigraph store's folder, under state_dir")
+    query_timeout: float = Field(20.0, gt=0, le=3600,
+                                 description="seconds a query may run before it is stopped")
+    max_result_bytes: int = Field(20_000_000, gt=0,
+                                  description="bytes of one serialised answer; larger: refused")
+    max_concurrent: int = Field(4, ge=1, le=64,
+                                description="queries running at once, all users together")
+    max_graph_bytes: int = Field(50_000_000, gt=0,
+                                 description="bytes of RDF one Graph Store request may send")
+
+
 class ServicesSettings(_Section):
     """What every service of the hub shares (``echoes_lab.hub.services.base``)."""
 
@@ -160,6 +176,7 @@ class Settings(_Section):
     reports: ReportsSettings = ReportsSettings()
     services: ServicesSettings = ServicesSettings()
     commons: CommonsSettings = CommonsSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     projects: ProjectsSettings = ProjectsSettings()
     source: Path = Field(Path("."), exclude=True)
 

@@ -141,8 +141,10 @@ _SELECTOR_TYPES = {"FragmentSelector", "CssSelector", "XPathSelector", "TextQuot
                    "TextPositionSelector", "DataPositionSelector", "SvgSelector", "RangeSelector"}
 
 
-def _node(value: str | None) -> ox.NamedNode | ox.BlankNode:
-    return N(value) if isinstance(value, str) and ":" in value else ox.BlankNode()
+def _node(value: str | None, mint=None) -> ox.NamedNode | ox.BlankNode:
+    if isinstance(value, str) and ":" in value:
+        return N(value)
+    return mint() if mint else ox.BlankNode()
 
 
 def _many(value) -> list:
@@ -170,11 +172,11 @@ def _agent(agent, graph, out: list, kind: str) -> ox.NamedNode | ox.BlankNode:
     return node
 
 
-def _resource(res, graph, out: list, role: str) -> ox.NamedNode | ox.BlankNode:
+def _resource(res, graph, out: list, role: str, mint=None) -> ox.NamedNode | ox.BlankNode:
     """A body or target: an IRI, a TextualBody or a SpecificResource with its selectors."""
     if isinstance(res, str):
         return N(res)
-    node = _node(res.get("id"))
+    node = _node(res.get("id"), mint)
     rtype = res.get("type")
     if rtype == "TextualBody" or (role == "body" and "value" in res and "source" not in res):
         out.append(ox.Quad(node, N(RDF + "type"), N(OA + "TextualBody"), graph))
@@ -189,7 +191,7 @@ def _resource(res, graph, out: list, role: str) -> ox.NamedNode | ox.BlankNode:
         for sel in _many(res.get("selector")):
             if not isinstance(sel, dict):
                 continue
-            s = _node(sel.get("id"))
+            s = _node(sel.get("id"), mint)
             out.append(ox.Quad(node, N(OA + "hasSelector"), s, graph))
             if sel.get("type") in _SELECTOR_TYPES:
                 out.append(ox.Quad(s, N(RDF + "type"), N(OA + sel["type"]), graph))
@@ -208,8 +210,12 @@ def _resource(res, graph, out: list, role: str) -> ox.NamedNode | ox.BlankNode:
     return node
 
 
-def annotation_quads(ann: dict, graph: ox.NamedNode) -> list[ox.Quad]:
+def annotation_quads(ann: dict, graph: ox.NamedNode, skolem: bool = False) -> list[ox.Quad]:
     """One W3C Web Annotation (the commons' JSON) as quads in ``graph``.
+
+    With ``skolem``, bodies, targets and selectors without an id get IRIs under the
+    annotation's own (``<id>#r1`` …, RDF 1.1 Concepts §3.5 skolemisation), so everything an
+    annotation said can be removed again by its IRI when it changes or leaves.
 
     Raises
     ------
@@ -224,14 +230,17 @@ def annotation_quads(ann: dict, graph: ox.NamedNode) -> list[ox.Quad]:
         raise DataError(msg)
     out: list[ox.Quad] = []
     a = N(ann["id"])
+    counter = iter(range(1, 1 << 30))
+    mint = (lambda: N(f"{ann['id']}#r{next(counter)}")) if skolem else None
     out.append(ox.Quad(a, N(RDF + "type"), N(OA + "Annotation"), graph))
     for m in _many(ann.get("motivation")):
         out.append(ox.Quad(a, N(OA + "motivatedBy"), N(OA + m), graph))
     for body in _many(ann.get("body")):
-        out.append(ox.Quad(a, N(OA + "hasBody"), _resource(body, graph, out, "body"), graph))
-    for target in _many(ann.get("target")):
-        out.append(ox.Quad(a, N(OA + "hasTarget"), _resource(target, graph, out, "target"),
+        out.append(ox.Quad(a, N(OA + "hasBody"), _resource(body, graph, out, "body", mint),
                            graph))
+    for target in _many(ann.get("target")):
+        out.append(ox.Quad(a, N(OA + "hasTarget"),
+                           _resource(target, graph, out, "target", mint), graph))
     for key in ("created", "modified", "generated"):
         if isinstance(ann.get(key), str):
             out.append(ox.Quad(a, N(DCT + key if key != "generated" else DCT + "issued"),

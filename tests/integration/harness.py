@@ -86,7 +86,7 @@ class Hub:
         if "gateway" in base:  # the hub's Dask Gateway: free ports too, hubs run side by side
             base["gateway"].update(port=free_port(), scheduler_port=free_port(),
                                    api_port=free_port())
-        for service in ("workshops", "reports", "projects", "commons"):
+        for service in ("workshops", "reports", "projects", "commons", "knowledge"):
             base.setdefault(service, {})["port"] = free_port()
         for section, values in overrides.items():
             base.setdefault(section, {}).update(values)

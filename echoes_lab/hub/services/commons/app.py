@@ -48,6 +48,7 @@ from echoes_lab.commons.model import (
 )
 from echoes_lab.commons.store import Record, Store, StoreError, Viewer, new_id
 from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services.commons.events import Events, EventsHandler
 from echoes_lab.hub.services.commons.feature import db_url, public_base
 
 log = logging.getLogger("echoes.commons")
@@ -292,6 +293,7 @@ class ContainerHandler(CollectionMixin, CommonsHandler):
                       now=self.settings["service"].utcnow(), licence=self.settings["licence"],
                       actor=actor, run=run)
         rec = self.store.create(ann_id, user["name"], ann, visibility=visibility, actor=actor)
+        self.settings["events"].changed(None, rec.visibility, self.render(rec))
         self.set_header("Location", iri)
         self.set_header("Link", RESOURCE_LINK)
         self.reply_ld(self.render(rec), 201, etag=rec.etag)
@@ -360,6 +362,7 @@ class AnnotationHandler(CommonsHandler):
                       base=self.base, now=self.settings["service"].utcnow(),
                       licence=self.settings["licence"], actor=actor, run=run, previous=rec.data)
         new = self.store.update(ann_id, viewer.name, ann, visibility=visibility, expect=expect)
+        self.settings["events"].changed(rec.visibility, new.visibility, self.render(new))
         self.set_header("Link", RESOURCE_LINK)
         self.reply_ld(self.render(new), etag=new.etag)
 
@@ -368,6 +371,7 @@ class AnnotationHandler(CommonsHandler):
         if rec.owner != viewer.name and not viewer.admin:
             raise web.HTTPError(403, f"annotation {ann_id} belongs to {rec.owner}")
         self.store.delete(ann_id, viewer.name, expect=self.expected_version(rec))
+        self.settings["events"].changed(rec.visibility, None, rec.data)
         self.set_status(204)
         self.finish()
 
@@ -557,6 +561,7 @@ def handlers() -> list[tuple]:
         (r"actors/", ActorsHandler),
         (r"actors/([A-Za-z0-9_-]+)", ActorsHandler),
         (r"people/([^/]+)", PersonHandler),
+        (r"events", EventsHandler),  # public changes as Server-Sent Events (events.py)
     ]
 
 
@@ -579,7 +584,7 @@ class CommonsService(Service):
                                          s.workshops.auth_refresh_age))
         return {"store": self.store, "page_size": s.commons.page_size,
                 "licence": s.commons.licence, "public_base": public_base(s),
-                "hub_users": hub_users}
+                "hub_users": hub_users, "events": Events()}
 
     async def stop_tasks(self) -> None:
         if self.store is not None:

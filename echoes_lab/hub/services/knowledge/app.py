@@ -1,0 +1,555 @@
+"""The knowledge base's web side: SPARQL 1.1 Protocol, Graph Store HTTP Protocol, query page.
+
+Under the service prefix (``/services/knowledge/``):
+
+===========================  ======================  =========================================
+``sparql``                   GET POST                SPARQL 1.1 Protocol (query only): ``query``
+                                                     by GET, POST form or
+                                                     ``application/sparql-query``; answers by
+                                                     content negotiation (JSON, XML, CSV, TSV;
+                                                     Turtle, N-Triples, RDF/XML, JSON-LD)
+``data?graph=IRI``           GET PUT POST DELETE     Graph Store HTTP Protocol (indirect
+                                                     identification) on contributors' graphs
+``graphs``                   GET                     the graphs the asker may see (JSON)
+``""``                       GET                     the query page
+===========================  ======================  =========================================
+
+Access follows the commons: a query sees the public graphs, the asker's own and their hub
+groups' — whatever it says. The protocol's dataset is the allowed graphs (pyoxigraph's
+``default_graph``/``named_graphs``), which replaces ``FROM``/``FROM NAMED`` and bounds
+``GRAPH ?g``; ``SERVICE`` (a query reaching out from this machine) and SPARQL Update are
+refused. Each query runs in its own process, killed at ``knowledge.query_timeout``
+(:mod:`~echoes_lab.hub.services.knowledge.worker`).
+
+Contributors' graphs are named ``<base>graphs/<user>/<name>``; a user writes only under their
+own name, and says who may read with ``visibility=private|public|group:NAME``. The commons'
+public annotations are kept in the public graph ``<base>commons/annotations`` (outside every
+user's namespace), following the commons' event stream
+(:mod:`echoes_lab.hub.services.commons.events`).
+
+Protocols: https://www.w3.org/TR/sparql11-protocol/, https://www.w3.org/TR/sparql11-http-rdf-update/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+import time
+from urllib.parse import quote, urlencode
+
+import pyoxigraph as ox
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services.knowledge import worker
+from echoes_lab.hub.services.knowledge.feature import hub_url, public_base
+
+log = logging.getLogger("echoes.knowledge")
+
+REGISTRY = ox.NamedNode("urn:echoes:knowledge:registry")  # owners and visibility, never queried
+OWNER = ox.NamedNode("urn:echoes:knowledge:owner")
+VISIBILITY = ox.NamedNode("urn:echoes:knowledge:visibility")
+RDF_TYPES = {"text/turtle": ox.RdfFormat.TURTLE, "application/n-triples": ox.RdfFormat.N_TRIPLES,
+             "application/rdf+xml": ox.RdfFormat.RDF_XML, "application/ld+json": None,
+             "application/n-quads": ox.RdfFormat.N_QUADS, "application/trig": ox.RdfFormat.TRIG}
+_UPDATE = re.compile(r"^\s*(?:(?:PREFIX\s+\S*\s*<[^>]*>|BASE\s*<[^>]*>)\s*)*"
+                     r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b", re.I)
+_LEXEMES = re.compile(r'"""(?:.|\n)*?"""|\'\'\'(?:.|\n)*?\'\'\'|"(?:\\.|[^"\\\n])*"|'
+                      r"'(?:\\.|[^'\\\n])*'|<[^<>\"{}|^`\\\s]*>|#[^\n]*")
+
+
+def uses_service(query: str) -> bool:
+    """Whether the query has a ``SERVICE`` clause (strings, IRIs and comments left aside)."""
+    return re.search(r"\bSERVICE\b", _LEXEMES.sub(" ", query), re.I) is not None
+
+
+_FROM = re.compile(r"\bFROM\s+(NAMED\s+)?(?:<([^<>\s]*)>|([A-Za-z][\w.-]*)?:([\w.-]*))", re.I)
+_PREFIX = re.compile(r"\bPREFIX\s+([A-Za-z][\w.-]*)?:\s*<([^<>\s]*)>", re.I)
+
+
+def query_dataset(query: str, prefixes: dict[str, str]) -> tuple[list[str], list[str]] | None:
+    """The graphs the query's ``FROM`` and ``FROM NAMED`` clauses name (default, named), or
+    None when it names none (strings and comments left aside; prefixed names resolved)."""
+    text = _LEXEMES.sub(lambda m: m[0] if m[0].startswith("<") else " ", query)
+    declared = {**prefixes, **{(m[1] or ""): m[2] for m in _PREFIX.finditer(text)}}
+    default: list[str] = []
+    named: list[str] = []
+    found = False
+    for m in _FROM.finditer(text):
+        found = True
+        iri = m[2] if m[2] is not None else declared.get(m[3] or "", "\0") + m[4]
+        (named if m[1] else default).append(iri)
+    return (default, named) if found else None
+
+
+def is_update(query: str) -> bool:
+    return _UPDATE.match(_LEXEMES.sub(lambda m: m[0] if m[0].startswith("<") else " ", query)) \
+        is not None
+
+
+class Registry:
+    """Who owns each graph and who may read it, in a graph of the store no query can reach
+    (it is never in a query's dataset)."""
+
+    def __init__(self, store: ox.Store):
+        self.store = store
+        self.graphs: dict[str, tuple[str, str]] = {}
+        for q in store.quads_for_pattern(None, OWNER, None, REGISTRY):
+            self.graphs[q.subject.value] = (q.object.value, "private")
+        for q in store.quads_for_pattern(None, VISIBILITY, None, REGISTRY):
+            owner = self.graphs.get(q.subject.value, ("", ""))[0]
+            self.graphs[q.subject.value] = (owner, q.object.value)
+
+    def set(self, graph: str, owner: str, visibility: str) -> None:
+        g = ox.NamedNode(graph)
+        for q in list(self.store.quads_for_pattern(g, None, None, REGISTRY)):
+            self.store.remove(q)
+        self.store.extend([ox.Quad(g, OWNER, ox.Literal(owner), REGISTRY),
+                           ox.Quad(g, VISIBILITY, ox.Literal(visibility), REGISTRY)])
+        self.graphs[graph] = (owner, visibility)
+
+    def drop(self, graph: str) -> None:
+        g = ox.NamedNode(graph)
+        for q in list(self.store.quads_for_pattern(g, None, None, REGISTRY)):
+            self.store.remove(q)
+        self.graphs.pop(graph, None)
+
+    def allowed(self, user: str | None, groups: frozenset[str]) -> list[str]:
+        """The graphs ``user`` (None: anonymous) may read."""
+        return [g for g, (owner, vis) in self.graphs.items()
+                if vis == "public" or (user and owner == user)
+                or (vis.startswith("group:") and vis[6:] in groups)]
+
+
+class HubGroups:
+    """Users' hub groups, read with the service's token, kept ``max_age`` seconds."""
+
+    def __init__(self, api_url: str, token: str, max_age: float):
+        self.api_url, self.token, self.max_age = api_url.rstrip("/"), token, max_age
+        self.cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def of(self, user: dict) -> frozenset[str]:
+        name = user["name"]
+        hit = self.cache.get(name)
+        if hit and time.monotonic() - hit[0] < self.max_age:
+            return hit[1]
+        try:
+            resp = await AsyncHTTPClient().fetch(
+                f"{self.api_url}/users/{quote(name)}", request_timeout=10,
+                headers={"Authorization": f"token {self.token}"})
+            groups = frozenset(json.loads(resp.body).get("groups") or ())
+        except (HTTPClientError, OSError) as exc:
+            log.warning("cannot read %s's groups from the hub: %s", name, exc)
+            return hit[1] if hit else frozenset(user.get("groups") or ())
+        self.cache[name] = (time.monotonic(), groups)
+        return groups
+
+
+class KnowledgeHandler(APIHandler):
+    """Needs a hub identity (401 without); the asker's graphs."""
+
+    def prepare(self):
+        if self.current_user is None:
+            raise web.HTTPError(401, "sign in through the hub, or send a hub API token with "
+                                     "the scope access:services!service=knowledge")
+
+    def check_xsrf_cookie(self):
+        # token requests carry no cookie; browser (cookie) requests are checked as the hub does
+        if self.request.headers.get("Authorization"):
+            return None
+        return super().check_xsrf_cookie()
+
+    @property
+    def registry(self) -> Registry:
+        return self.settings["registry"]
+
+    async def allowed(self) -> list[str]:
+        user = self.current_user
+        if user.get("kind", "user") != "user":
+            return self.registry.allowed(None, frozenset())
+        groups = await self.settings["hub_groups"].of(user)
+        return self.registry.allowed(user["name"], groups)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        if status_code == 401:  # RFC 9110 §11.6.1 (set here: send_error clears headers)
+            self.set_header("WWW-Authenticate", 'token realm="knowledge"')
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(self.error_message(status_code, **kwargs) + "\n")
+
+
+class SparqlHandler(KnowledgeHandler):
+    """The SPARQL 1.1 Protocol's query operation (§2.1), over the asker's graphs."""
+
+    async def get(self):
+        await self.answer(self.get_query_argument("query", None),
+                          self.get_query_arguments("default-graph-uri"),
+                          self.get_query_arguments("named-graph-uri"))
+
+    async def post(self):
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype == "application/sparql-query":
+            query = self.request.body.decode("utf-8", errors="replace")
+            await self.answer(query, self.get_query_arguments("default-graph-uri"),
+                              self.get_query_arguments("named-graph-uri"))
+        elif ctype == "application/x-www-form-urlencoded":
+            if self.get_body_argument("update", None) is not None:
+                raise web.HTTPError(400, self.update_message())
+            await self.answer(self.get_body_argument("query", None),
+                              self.get_body_arguments("default-graph-uri"),
+                              self.get_body_arguments("named-graph-uri"))
+        elif ctype == "application/sparql-update":
+            raise web.HTTPError(400, self.update_message())
+        else:
+            raise web.HTTPError(415, "send the query as application/sparql-query or as the "
+                                     "form field 'query' (application/x-www-form-urlencoded)")
+
+    def update_message(self) -> str:
+        return ("SPARQL Update is not accepted at sparql; write your own graphs with the Graph "
+                f"Store Protocol: PUT or POST {self.settings['base']}data?graph="
+                f"{self.settings['base']}graphs/<you>/<name>")
+
+    async def answer(self, query: str | None, default: list[str], named: list[str]) -> None:
+        if not query or not query.strip():
+            raise web.HTTPError(400, "give the query: sparql?query=… (GET), or POST it")
+        if is_update(query):
+            raise web.HTTPError(400, self.update_message())
+        if uses_service(query):
+            raise web.HTTPError(400, "SERVICE is refused: a query here reads only this "
+                                     "knowledge base's graphs")
+        allowed = await self.allowed()
+        # the dataset: the protocol's, else the query's FROM / FROM NAMED, else every graph
+        # the asker may see, always within those (SPARQL 1.1 Query §13.2, Protocol §2.1.4)
+        asked = (default, named) if default or named else query_dataset(
+            query, self.settings["runner"].prefixes)
+        if asked is None:
+            dataset = (allowed, allowed)
+        else:
+            dataset = ([g for g in asked[0] if g in allowed], [g for g in asked[1] if g in allowed])
+        status, ctype, body = await self.settings["runner"].run(
+            query, dataset, self.request.headers.get("Accept"))
+        self.set_status(status)
+        self.set_header("Content-Type", ctype if status == 200 else "text/plain; charset=utf-8")
+        self.set_header("Vary", "Accept, Authorization, Cookie")
+        self.finish(body)
+
+
+class DataHandler(KnowledgeHandler):
+    """The Graph Store HTTP Protocol (indirect graph identification, §4.2)."""
+
+    def graph_iri(self) -> str:
+        if self.get_query_argument("default", None) is not None:
+            raise web.HTTPError(405, "the default graph is not writable here; name a graph of "
+                                     "yours: data?graph=" + self.own_prefix() + "NAME")
+        iri = self.get_query_argument("graph", None)
+        if not iri:
+            raise web.HTTPError(400, "give the graph: data?graph=IRI")
+        return iri
+
+    def own_prefix(self) -> str:
+        return f"{self.settings['base']}graphs/{quote(self.current_user['name'], safe='')}/"
+
+    def owned(self, iri: str) -> None:
+        if self.current_user.get("kind", "user") != "user" or not iri.startswith(
+                self.own_prefix()) or len(iri) == len(self.own_prefix()):
+            raise web.HTTPError(403, f"you write only your own graphs, named "
+                                     f"{self.own_prefix()}NAME")
+
+    async def get(self):
+        iri = self.graph_iri()
+        if iri not in await self.allowed():
+            raise web.HTTPError(404, f"no graph {iri}")
+        mtype = worker.accepted(self.request.headers.get("Accept"),
+                                {k: v for k, v in worker.GRAPH_TYPES.items()
+                                 if k not in ("application/n-quads", "application/trig")})
+        if mtype is None:
+            raise web.HTTPError(406, "ask for text/turtle, application/n-triples, "
+                                     "application/rdf+xml or application/ld+json")
+        fmt = getattr(ox.RdfFormat, worker.GRAPH_TYPES[mtype])
+        data = self.settings["store"].dump(format=fmt, from_graph=ox.NamedNode(iri))
+        self.set_header("Content-Type", fmt.media_type)
+        self.finish(data)
+
+    head = get
+
+    async def put(self):
+        await self.write_graph(replace=True)
+
+    async def post(self):
+        await self.write_graph(replace=False)
+
+    async def write_graph(self, replace: bool) -> None:
+        iri = self.graph_iri()
+        self.owned(iri)
+        visibility = self.get_query_argument("visibility", None)
+        registry = self.registry
+        known = iri in registry.graphs
+        if visibility is None:
+            visibility = registry.graphs[iri][1] if known else "private"
+        if visibility not in ("private", "public") and not visibility.startswith("group:"):
+            raise web.HTTPError(400, "visibility is private, public or group:NAME")
+        if visibility.startswith("group:"):
+            groups = await self.settings["hub_groups"].of(self.current_user)
+            if visibility[6:] not in groups:
+                raise web.HTTPError(403, f"you are not in the hub group {visibility[6:]!r}")
+        quads = self.parse(iri)
+        store: ox.Store = self.settings["store"]
+        g = ox.NamedNode(iri)
+        if replace and known:
+            store.remove_graph(g)
+        store.extend(quads)
+        if not store.contains_named_graph(g):
+            store.add_graph(g)
+        registry.set(iri, self.current_user["name"], visibility)
+        self.set_status(201 if not known else 204)
+        if not known:
+            self.set_header("Location", f"{self.settings['base']}data?{urlencode({'graph': iri})}")
+        self.finish()
+
+    def parse(self, iri: str) -> list[ox.Quad]:
+        from echoes_lab.knowledge import rdf
+        from echoes_lab.knowledge.store import KnowledgeError
+
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype not in RDF_TYPES:
+            raise web.HTTPError(415, f"send RDF as one of {', '.join(RDF_TYPES)}")
+        if len(self.request.body) > self.settings["max_graph_bytes"]:
+            raise web.HTTPError(413, f"more than {self.settings['max_graph_bytes']} bytes")
+        g = ox.NamedNode(iri)
+        try:
+            if RDF_TYPES[ctype] is None:
+                return rdf.jsonld_quads(json.loads(self.request.body), g, "the request body")
+            return [ox.Quad(q.subject, q.predicate, q.object, g)
+                    for q in ox.parse(self.request.body, format=RDF_TYPES[ctype], base_iri=iri)]
+        except ValueError as exc:
+            raise web.HTTPError(400, f"the request body is not {ctype}: {exc}") from None
+        except (SyntaxError, KnowledgeError) as exc:
+            raise web.HTTPError(400, f"the request body does not parse as {ctype}: "
+                                     f"{exc}") from None
+
+    async def delete(self):
+        iri = self.graph_iri()
+        if iri not in await self.allowed():
+            raise web.HTTPError(404, f"no graph {iri}")
+        self.owned(iri)
+        self.settings["store"].remove_graph(ox.NamedNode(iri))
+        self.registry.drop(iri)
+        self.set_status(204)
+        self.finish()
+
+
+class GraphsHandler(KnowledgeHandler):
+    async def get(self):
+        reg = self.registry
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps([{"graph": g, "owner": reg.graphs[g][0],
+                                 "visibility": reg.graphs[g][1]}
+                                for g in sorted(await self.allowed())]))
+
+
+class HomeHandler(ServiceHandler):
+    @web.authenticated
+    async def get(self):
+        self.render_page("knowledge.html", endpoint=f"{self.settings['service_prefix']}sparql",
+                         example=EXAMPLE)
+
+
+EXAMPLE = """SELECT ?object ?title ?begin WHERE {
+  ?object a crm:E22_Human-Made_Object ;
+          rdfs:label ?title .
+  OPTIONAL { ?object crm:P108i_was_produced_by/crm:P4_has_time-span/
+                     crm:P82a_begin_of_the_begin ?begin }
+}
+LIMIT 50"""
+
+
+class QueryRunner:
+    """Queries in killable processes, at most ``concurrent`` at once."""
+
+    def __init__(self, path: str, timeout: float, limit: int, concurrent: int):
+        from echoes_lab.knowledge.store import PREFIXES
+
+        self.path, self.timeout, self.limit = path, timeout, limit
+        self.prefixes = PREFIXES
+        self.slots = asyncio.Semaphore(concurrent)
+        self.ctx = multiprocessing.get_context("forkserver")
+        self.ctx.set_forkserver_preload(["pyoxigraph",
+                                         "echoes_lab.hub.services.knowledge.worker"])
+
+    async def run(self, query: str, dataset: tuple[list[str], list[str]], accept: str | None):
+        """``(status, content type, body)`` of ``query`` over ``dataset`` (default graphs,
+        named graphs)."""
+        async with self.slots:
+            loop = asyncio.get_running_loop()
+            receive, send = self.ctx.Pipe(duplex=False)
+            proc = self.ctx.Process(target=worker.run_query, daemon=True,
+                                    args=(self.path, query, dataset, accept, self.limit,
+                                          self.prefixes, send))
+            proc.start()
+            send.close()
+            try:
+                ready = loop.create_future()
+                loop.add_reader(receive.fileno(), lambda: ready.done() or ready.set_result(1))
+                try:
+                    await asyncio.wait_for(ready, self.timeout)
+                finally:
+                    loop.remove_reader(receive.fileno())
+                try:
+                    return await loop.run_in_executor(None, receive.recv)
+                except EOFError:
+                    return (500, "text/plain", "the query's process ended without an answer "
+                                               f"(exit status {proc.exitcode})")
+            except TimeoutError:
+                return (503, "text/plain", f"the query ran longer than {self.timeout:g} s and "
+                                           "was stopped: narrow it (fewer patterns, a LIMIT, "
+                                           "no unbounded property paths)")
+            finally:
+                receive.close()
+                if proc.is_alive():
+                    proc.kill()
+                await loop.run_in_executor(None, proc.join, 5)
+
+
+class CommonsFollower:
+    """Keeps the public graph of the commons' annotations up to date from its event stream.
+
+    On each (re)connection the public collection is read again (anonymously: only public
+    annotations), then every ``Create``/``Update``/``Delete`` event is applied at once.
+    """
+
+    def __init__(self, store: ox.Store, registry: Registry, commons: str, graph: str):
+        self.store, self.registry, self.commons = store, registry, commons.rstrip("/") + "/"
+        self.graph = ox.NamedNode(graph)
+        self.task: asyncio.Task | None = None
+        self.applied = 0
+
+    def start(self) -> None:
+        self.registry.set(self.graph.value, "", "public")  # nobody's: no user writes it
+        self.task = asyncio.ensure_future(self.follow())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+    def remove(self, ann_id: str) -> None:
+        self.store.update(f"DELETE {{ GRAPH <{self.graph.value}> {{ ?s ?p ?o }} }} WHERE {{ "
+                          f"GRAPH <{self.graph.value}> {{ ?s ?p ?o FILTER(?s = <{ann_id}> || "
+                          f"STRSTARTS(STR(?s), \"{ann_id}#\")) }} }}")
+
+    def put(self, ann: dict) -> None:
+        from echoes_lab.knowledge import rdf
+
+        if not isinstance(ann.get("id"), str) or not ann["id"].startswith(("http", "urn:")):
+            return
+        self.remove(ann["id"])
+        with contextlib.suppress(Exception):  # one malformed annotation must not stop the rest
+            self.store.extend(rdf.annotation_quads(ann, self.graph, skolem=True))
+        self.applied += 1
+
+    def apply(self, kind: str, data: str) -> None:
+        event = json.loads(data)
+        obj = event.get("object") or {}
+        if kind in ("Create", "Update"):
+            self.put(obj)
+        elif kind == "Delete" and isinstance(obj.get("id"), str):
+            self.remove(obj["id"])
+
+    async def resync(self) -> None:
+        url = f"{self.commons}annotations/?iris=0&page=0"
+        seen = []
+        while url:
+            resp = await AsyncHTTPClient().fetch(url, request_timeout=30,
+                                                 headers={"Accept": "application/ld+json"})
+            page = json.loads(resp.body)
+            seen += page.get("items", [])
+            url = page.get("next")
+        self.store.remove_graph(self.graph) if self.store.contains_named_graph(
+            self.graph) else None
+        for ann in seen:
+            self.put(ann)
+
+    async def follow(self) -> None:
+        while True:
+            buf = bytearray()
+            event: dict[str, str] = {}
+
+            def on_chunk(chunk: bytes, buf=buf, event=event) -> None:
+                buf.extend(chunk)
+                while b"\n" in buf:
+                    line, _, rest = bytes(buf).partition(b"\n")
+                    buf[:] = rest
+                    text = line.decode("utf-8").rstrip("\r")
+                    if not text:
+                        if event.get("data"):
+                            try:
+                                self.apply(event.get("event", "message"), event["data"])
+                            except Exception:
+                                log.exception("cannot apply a commons event")
+                        event.clear()
+                    elif not text.startswith(":"):
+                        key, _, value = text.partition(":")
+                        event[key] = value[1:] if value.startswith(" ") else value
+
+            try:
+                stream = AsyncHTTPClient().fetch(HTTPRequest(
+                    f"{self.commons}events", streaming_callback=on_chunk,
+                    request_timeout=0, connect_timeout=10,
+                    headers={"Accept": "text/event-stream"}))
+                await self.resync()
+                await stream
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the commons restarts, the hub is not up yet
+                log.info("commons events: %s; reconnecting", exc)
+            await asyncio.sleep(1)
+
+
+class KnowledgeService(Service):
+    """The SPARQL service of the hub (see :mod:`echoes_lab.hub.services.knowledge`)."""
+
+    service_name = "knowledge"
+    name = "echoes-knowledge"
+    store: ox.Store | None = None
+    follower: CommonsFollower | None = None
+
+    def handlers(self) -> list[tuple]:
+        return [(r"", HomeHandler), (r"sparql", SparqlHandler), (r"data", DataHandler),
+                (r"graphs", GraphsHandler)]
+
+    def tornado_settings(self) -> dict:
+        s = self.settings
+        k = s.knowledge
+        folder = s.state_dir / k.store
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # opened here, before serving: a store that cannot be opened stops the start
+        self.store = ox.Store(str(folder))
+        registry = Registry(self.store)
+        base = public_base(s)
+        commons = hub_url(s) + "/services/commons/"
+        if s.commons.enabled:
+            self.follower = CommonsFollower(self.store, registry, commons,
+                                            f"{base}commons/annotations")
+        hub_groups = HubGroups(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                               max_age=min(s.services.auth_cache_age,
+                                           s.workshops.auth_refresh_age))
+        runner = QueryRunner(str(folder), k.query_timeout, k.max_result_bytes, k.max_concurrent)
+        return {"store": self.store, "registry": registry, "runner": runner, "base": base,
+                "hub_groups": hub_groups, "max_graph_bytes": k.max_graph_bytes,
+                "follower": self.follower}
+
+    async def start_tasks(self) -> None:
+        if self.follower is not None:
+            self.follower.start()
+
+    async def stop_tasks(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
+        if self.store is not None:
+            self.store.flush()
