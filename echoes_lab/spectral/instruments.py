@@ -248,147 +248,65 @@ def _first_numeric(lines: list[str], start: int = 0) -> int | None:
 
 def parse_point_text(path: Path, text: str) -> tuple[pd.DataFrame, dict] | None:
     """Instrument exports with one row per wavelength: Ocean Optics SpectraSuite/OceanView,
-    ECOSTRESS/ASTER library files, USGS splib ASCII, ASD and other two-column exports with
-    a header block. ``None`` when the file is a plain table, for :func:`csv_frame`."""
+    ECOSTRESS/ASTER library files, Spectra Vista ``.sig``, ENVI ASCII plots, USGS splib
+    ASCII, ASD and other two-column exports with a header block. ``None`` when the file is a
+    plain table, for :func:`csv_frame`."""
     lines = text.splitlines()
-    info: dict = {}
-    wl_factor = 1.0
-    name = path.stem
     head = "\n".join(lines[:40])
     if any(_OCEAN_MARKER.match(ln.strip()) for ln in lines[:200]):
-        marker = next(i for i, ln in enumerate(lines) if _OCEAN_MARKER.match(ln.strip()))
-        meta = _key_values(lines[1:marker])
-        info = {"format": "Ocean Optics SpectraSuite/OceanView", "header_lines": marker + 1}
-        for key in ("Spectrometer", "Integration Time (sec)", "Integration Time (usec)",
-                    "Scans to average", "Number of Pixels in Spectrum", "Date"):
-            if key in meta:
-                info[key] = meta[key]
-        first = lines[0].strip()
-        if first.startswith("Data from "):
-            name = first.removeprefix("Data from ").removesuffix(" Node").strip()
-        start = marker + 1
-    elif re.search(r"^\s*X Units:", head, re.M) and re.search(r"^\s*Y Units:", head, re.M):
-        start = _first_numeric(lines)
-        if start is None:
-            msg = f"{path}: an ECOSTRESS/ASTER library file without data lines"
-            raise SpectralError(msg)
-        meta = _key_values(lines[:start])
-        info = {"format": "ECOSTRESS/ASTER spectral library", "header_lines": start}
-        for key in ("Name", "Owner", "Sample No.", "Measurement", "X Units", "Y Units"):
-            if key in meta:
-                info[key] = meta[key]
-        name = meta.get("Name", name)
-        if any(u in meta.get("X Units", "").lower() for u in _MICRONS):
-            wl_factor = 1000.0
-        y_units = meta.get("Y Units", "").lower()
-        if "percent" in y_units:
-            info["scale"], info["scale_evidence"] = "percent", f"Y Units: {meta['Y Units']}"
-    elif lines and lines[0].strip().startswith("/*** Spectra Vista SIG Data ***/"):
-        # SVC .sig (Spectra Vista HR-1024i, GER): "key= value" lines, then "data=" and rows
-        # of wavelength, reference, target and reflectance in percent (SVC HR-1024i manual)
-        start = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith("data=")),
-                     None)
-        if start is None:
-            msg = f"{path}: a Spectra Vista .sig file without its 'data=' line"
-            raise SpectralError(msg)
-        meta = _key_values(lines[1:start - 1], first="=")
-        info = {"format": "Spectra Vista (SVC) .sig", "header_lines": start,
-                "scale": "percent", "scale_evidence": "SVC .sig: 4th column is reflectance %"}
-        for key in ("name", "instrument", "units", "time", "optic"):
-            if key in meta:
-                info[key] = meta[key]
-        wavelength, vals = _two_columns(path, lines, start, None, False)
-        if vals.shape[1] != 3:
-            msg = (
-                f"{path}: line {start + 1}: {vals.shape[1] + 1} columns; an SVC .sig with "
-                "reflectance has 4 (wavelength, reference, target, reflectance %)"
-            )
-            raise SpectralError(msg)
-        return _rows_frame(wavelength, vals[:, 2:], [meta.get("name", path.stem)], info)
-    elif lines and lines[0].strip().lower() == "envi ascii plot file":
-        start = _first_numeric(lines)
-        if start is None:
-            msg = f"{path}: an ENVI ASCII plot file without data lines"
-            raise SpectralError(msg)
-        cols = dict(re.findall(r"^\s*Column (\d+):\s*(.*?)\s*$", "\n".join(lines[:start]), re.M))
-        wavelength, vals = _two_columns(path, lines, start, None, False)
-        names = [cols.get(str(i + 2), f"column {i + 2}") for i in range(vals.shape[1])]
-        info = {"format": "ENVI ASCII plot file", "header_lines": start}
-        if wavelength.max() < 30:
-            wavelength = wavelength * 1000.0
-            info["wavelength_units"] = "micrometres (values under 30; converted to nm)"
-        return _rows_frame(np.round(wavelength, 3), vals, names, info)
-    elif re.match(_USGS_TITLE, lines[0] if lines else ""):
-        title = lines[0].strip()
-        info = {"format": "USGS Spectral Library ASCII (one value per line)", "title": title}
-        if re.search(r"Wavelengths|Bandpass|Resolution", title):
-            msg = (
-                f"{path}: line 1 ({title!r}): this file holds the library's wavelengths or "
-                "bandpasses, not a spectrum; keep it beside the spectra, which read it"
-            )
-            raise SpectralError(msg)
-        values = []
-        for n, line in enumerate(lines[1:], start=2):
-            if line.strip():
-                try:
-                    values.append(float(line))
-                except ValueError:
-                    msg = f"{path}: line {n}: not a number ({line.strip()[:40]!r})"
-                    raise SpectralError(msg) from None
-        wl = _usgs_wavelengths(path, len(values))
-        info["wavelength_file"] = wl.name
-        with open(wl, encoding="utf-8", errors="replace") as fh:
-            wl_values = [float(x) for x in fh.read().split("\n")[1:] if x.strip()]
-        name = re.sub(_USGS_TITLE + r"\s*", "", title)
-        wavelength = np.round(np.asarray(wl_values, float) * 1000.0, 3)
-        vals = np.asarray(values, float)[:, None]
-        info["wavelength_units"] = "micrometres (converted to nm)"
-        return _rows_frame(wavelength, vals, [name], info)
-    else:
-        start = _first_numeric(lines)
-        if start is None:
-            return None
-        notes = next((i for i, ln in enumerate(lines) if not ln.lstrip().startswith("#")), 0)
-        if start == 0 or start == notes + 1 and _plain_csv(lines[notes:]):
-            return None  # a plain table (after its '#' notes, if any): csv_frame reads it
-        sep, comma = _separator(lines[start:start + 50])
+        return _one_value_column(path, lines, *_ocean_header(path, lines))
+    if re.search(r"^\s*X Units:", head, re.M) and re.search(r"^\s*Y Units:", head, re.M):
+        return _one_value_column(path, lines, *_ecostress_header(path, lines))
+    if lines and lines[0].strip().startswith("/*** Spectra Vista SIG Data ***/"):
+        return _svc_sig(path, lines)
+    if lines and lines[0].strip().lower() == "envi ascii plot file":
+        return _envi_plot(path, lines)
+    if re.match(_USGS_TITLE, lines[0] if lines else ""):
+        return _usgs_ascii(path, lines)
+    return _text_export(path, lines)
 
-        def cut(text: str) -> list[str]:
-            return [t.strip() for t in (text.split(sep) if sep else text.split())]
 
-        at = start - 1
-        while at >= 0 and not lines[at].strip():
-            at -= 1  # AvaSoft leaves a blank line before the data
-        units: list[str] = []
-        if at >= 0 and all(re.fullmatch(r"\[.*\]", t) for t in cut(lines[at]) if t):
-            units, at = cut(lines[at])[1:], at - 1  # a units line: [nm] ;[counts] ;[%]
-        header = lines[at] if at >= 0 else ""
-        info = {"format": "text export, one row per wavelength", "header_lines": start}
-        meta = _key_values(lines[: max(0, at)])
-        if meta:
-            info["header"] = dict(list(meta.items())[:10])
-        names = cut(header)[1:]
-        wavelength, vals = _two_columns(path, lines, start, sep, comma)
-        info["separator"] = {"\t": "tab", ";": "semicolon", ",": "comma", None: "whitespace"}[sep]
-        if comma:
-            info["decimal"] = "comma"
-        if len(names) != vals.shape[1] or not all(names):
-            names = [path.stem] if vals.shape[1] == 1 else [
-                f"column {i + 2}" for i in range(vals.shape[1])]
-        refl = [i for i, n in enumerate(names)
-                if re.match(r"(?i)^(reflect|transmi|absorb|%r\b|r%)", n)]
-        if refl and len(names) > 1:  # AvaSoft: wave, sample, dark, reference, reflectance
-            info["columns_used"] = [names[i] for i in refl]
-            if len(refl) == 1 and len(units) > refl[0] and units[refl[0]] == "[%]":
-                info["scale"], info["scale_evidence"] = "percent", f"units line: {units[refl[0]]}"
-            first = lines[0].strip()
-            label = first if at > 0 and first and ":" not in first and len(first) < 80 else None
-            vals = vals[:, refl]
-            names = [label or path.stem] if len(refl) == 1 else [names[i] for i in refl]
-        if wavelength.max() < 30:  # micrometres: no visible/NIR wavelength is under 30 nm
-            wl_factor = 1000.0
-            info["wavelength_units"] = "micrometres (values under 30; converted to nm)"
-        return _rows_frame(np.round(wavelength * wl_factor, 3), vals, names, info)
+def _ocean_header(path: Path, lines: list[str]) -> tuple[int, str, dict, float]:
+    """SpectraSuite/OceanView: the header block above ``>>>>>Begin Spectral Data<<<<<``."""
+    name = path.stem
+    marker = next(i for i, ln in enumerate(lines) if _OCEAN_MARKER.match(ln.strip()))
+    meta = _key_values(lines[1:marker])
+    info = {"format": "Ocean Optics SpectraSuite/OceanView", "header_lines": marker + 1}
+    for key in ("Spectrometer", "Integration Time (sec)", "Integration Time (usec)",
+                "Scans to average", "Number of Pixels in Spectrum", "Date"):
+        if key in meta:
+            info[key] = meta[key]
+    first = lines[0].strip()
+    if first.startswith("Data from "):
+        name = first.removeprefix("Data from ").removesuffix(" Node").strip()
+    return marker + 1, name, info, 1.0
+
+
+def _ecostress_header(path: Path, lines: list[str]) -> tuple[int, str, dict, float]:
+    """ECOSTRESS/ASTER: ``key: value`` lines with ``X Units``/``Y Units`` (micrometres and
+    percent in most files)."""
+    wl_factor = 1.0
+    start = _first_numeric(lines)
+    if start is None:
+        msg = f"{path}: an ECOSTRESS/ASTER library file without data lines"
+        raise SpectralError(msg)
+    meta = _key_values(lines[:start])
+    info = {"format": "ECOSTRESS/ASTER spectral library", "header_lines": start}
+    for key in ("Name", "Owner", "Sample No.", "Measurement", "X Units", "Y Units"):
+        if key in meta:
+            info[key] = meta[key]
+    name = meta.get("Name", path.stem)
+    if any(u in meta.get("X Units", "").lower() for u in _MICRONS):
+        wl_factor = 1000.0
+    y_units = meta.get("Y Units", "").lower()
+    if "percent" in y_units:
+        info["scale"], info["scale_evidence"] = "percent", f"Y Units: {meta['Y Units']}"
+    return start, name, info, wl_factor
+
+
+def _one_value_column(path: Path, lines: list[str], start: int, name: str, info: dict,
+                      wl_factor: float) -> tuple[pd.DataFrame, dict]:
+    """The data lines below a header: wavelength and one value (ECOSTRESS and SpectraSuite)."""
     sep, comma = _separator(lines[start:start + 50])
     if comma:
         info["decimal"] = "comma"
@@ -398,6 +316,128 @@ def parse_point_text(path: Path, text: str) -> tuple[pd.DataFrame, dict] | None:
     if wl_factor != 1.0:
         info["wavelength_units"] = "micrometres (converted to nm)"
     return _rows_frame(np.round(wavelength * wl_factor, 3), vals, [name], info)
+
+
+def _svc_sig(path: Path, lines: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Spectra Vista ``.sig`` (HR-1024i, GER)."""
+    # "key= value" lines, then "data=" and rows of wavelength, reference, target and
+    # reflectance in percent (SVC HR-1024i manual)
+    start = next((i + 1 for i, ln in enumerate(lines) if ln.strip().startswith("data=")),
+                 None)
+    if start is None:
+        msg = f"{path}: a Spectra Vista .sig file without its 'data=' line"
+        raise SpectralError(msg)
+    meta = _key_values(lines[1:start - 1], first="=")
+    info = {"format": "Spectra Vista (SVC) .sig", "header_lines": start,
+            "scale": "percent", "scale_evidence": "SVC .sig: 4th column is reflectance %"}
+    for key in ("name", "instrument", "units", "time", "optic"):
+        if key in meta:
+            info[key] = meta[key]
+    wavelength, vals = _two_columns(path, lines, start, None, False)
+    if vals.shape[1] != 3:
+        msg = (
+            f"{path}: line {start + 1}: {vals.shape[1] + 1} columns; an SVC .sig with "
+            "reflectance has 4 (wavelength, reference, target, reflectance %)"
+        )
+        raise SpectralError(msg)
+    return _rows_frame(wavelength, vals[:, 2:], [meta.get("name", path.stem)], info)
+
+
+def _envi_plot(path: Path, lines: list[str]) -> tuple[pd.DataFrame, dict]:
+    """An ENVI ASCII plot file: wavelength and one column per plotted spectrum."""
+    start = _first_numeric(lines)
+    if start is None:
+        msg = f"{path}: an ENVI ASCII plot file without data lines"
+        raise SpectralError(msg)
+    cols = dict(re.findall(r"^\s*Column (\d+):\s*(.*?)\s*$", "\n".join(lines[:start]), re.M))
+    wavelength, vals = _two_columns(path, lines, start, None, False)
+    names = [cols.get(str(i + 2), f"column {i + 2}") for i in range(vals.shape[1])]
+    info = {"format": "ENVI ASCII plot file", "header_lines": start}
+    if wavelength.max() < 30:
+        wavelength = wavelength * 1000.0
+        info["wavelength_units"] = "micrometres (values under 30; converted to nm)"
+    return _rows_frame(np.round(wavelength, 3), vals, names, info)
+
+
+def _usgs_ascii(path: Path, lines: list[str]) -> tuple[pd.DataFrame, dict]:
+    """USGS splib ASCII: a title line, one value per line, the wavelengths in the library's
+    ``*Wavelengths*`` file beside it."""
+    title = lines[0].strip()
+    info = {"format": "USGS Spectral Library ASCII (one value per line)", "title": title}
+    if re.search(r"Wavelengths|Bandpass|Resolution", title):
+        msg = (
+            f"{path}: line 1 ({title!r}): this file holds the library's wavelengths or "
+            "bandpasses, not a spectrum; keep it beside the spectra, which read it"
+        )
+        raise SpectralError(msg)
+    values = []
+    for n, line in enumerate(lines[1:], start=2):
+        if line.strip():
+            try:
+                values.append(float(line))
+            except ValueError:
+                msg = f"{path}: line {n}: not a number ({line.strip()[:40]!r})"
+                raise SpectralError(msg) from None
+    wl = _usgs_wavelengths(path, len(values))
+    info["wavelength_file"] = wl.name
+    with open(wl, encoding="utf-8", errors="replace") as fh:
+        wl_values = [float(x) for x in fh.read().split("\n")[1:] if x.strip()]
+    name = re.sub(_USGS_TITLE + r"\s*", "", title)
+    wavelength = np.round(np.asarray(wl_values, float) * 1000.0, 3)
+    vals = np.asarray(values, float)[:, None]
+    info["wavelength_units"] = "micrometres (converted to nm)"
+    return _rows_frame(wavelength, vals, [name], info)
+
+
+def _text_export(path: Path, lines: list[str]) -> tuple[pd.DataFrame, dict] | None:
+    """Two-column (or more) text exports with a header block (ASD, Avantes AvaSoft,
+    StellarNet): separator, decimal comma, column names, a units line and micrometres found
+    here; ``None`` for a plain table."""
+    wl_factor = 1.0
+    start = _first_numeric(lines)
+    if start is None:
+        return None
+    notes = next((i for i, ln in enumerate(lines) if not ln.lstrip().startswith("#")), 0)
+    if start == 0 or start == notes + 1 and _plain_csv(lines[notes:]):
+        return None  # a plain table (after its '#' notes, if any): csv_frame reads it
+    sep, comma = _separator(lines[start:start + 50])
+
+    def cut(text: str) -> list[str]:
+        return [t.strip() for t in (text.split(sep) if sep else text.split())]
+
+    at = start - 1
+    while at >= 0 and not lines[at].strip():
+        at -= 1  # AvaSoft leaves a blank line before the data
+    units: list[str] = []
+    if at >= 0 and all(re.fullmatch(r"\[.*\]", t) for t in cut(lines[at]) if t):
+        units, at = cut(lines[at])[1:], at - 1  # a units line: [nm] ;[counts] ;[%]
+    header = lines[at] if at >= 0 else ""
+    info = {"format": "text export, one row per wavelength", "header_lines": start}
+    meta = _key_values(lines[: max(0, at)])
+    if meta:
+        info["header"] = dict(list(meta.items())[:10])
+    names = cut(header)[1:]
+    wavelength, vals = _two_columns(path, lines, start, sep, comma)
+    info["separator"] = {"\t": "tab", ";": "semicolon", ",": "comma", None: "whitespace"}[sep]
+    if comma:
+        info["decimal"] = "comma"
+    if len(names) != vals.shape[1] or not all(names):
+        names = [path.stem] if vals.shape[1] == 1 else [
+            f"column {i + 2}" for i in range(vals.shape[1])]
+    refl = [i for i, n in enumerate(names)
+            if re.match(r"(?i)^(reflect|transmi|absorb|%r\b|r%)", n)]
+    if refl and len(names) > 1:  # AvaSoft: wave, sample, dark, reference, reflectance
+        info["columns_used"] = [names[i] for i in refl]
+        if len(refl) == 1 and len(units) > refl[0] and units[refl[0]] == "[%]":
+            info["scale"], info["scale_evidence"] = "percent", f"units line: {units[refl[0]]}"
+        first = lines[0].strip()
+        label = first if at > 0 and first and ":" not in first and len(first) < 80 else None
+        vals = vals[:, refl]
+        names = [label or path.stem] if len(refl) == 1 else [names[i] for i in refl]
+    if wavelength.max() < 30:  # micrometres: no visible/NIR wavelength is under 30 nm
+        wl_factor = 1000.0
+        info["wavelength_units"] = "micrometres (values under 30; converted to nm)"
+    return _rows_frame(np.round(wavelength * wl_factor, 3), vals, names, info)
 
 
 def _plain_csv(lines: list[str]) -> bool:

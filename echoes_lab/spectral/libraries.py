@@ -74,32 +74,9 @@ def read_library(path) -> xr.DataArray:
     * per-spectrum header lists (e.g. ``pname``, ``pnumber``) become coordinates;
     * micrometres are converted to nm; the ``reflectance scale factor`` is kept in ``attrs``.
     """
-    import spectral.io.envi as envi
-
     path = Path(path).expanduser()
     hdr, raw, looked = _library_pair(path)
-    try:
-        meta = envi.read_envi_header(str(hdr))
-        lines, samples = int(meta["lines"]), int(meta["samples"])
-        dtype = np.dtype(envi.envi_to_dtype[str(meta["data type"])])
-        byte_order = int(meta.get("byte order", 0))
-        offset = int(meta.get("header offset", 0))
-        bands = int(meta.get("bands", 1))
-    except KeyError as exc:
-        msg = f"{hdr}: ENVI header lacks the field {exc} (or gives an unknown data type)"
-        raise SpectralError(msg) from None
-    except Exception as exc:  # SPy raises its own errors for unreadable headers
-        msg = f"{hdr}: not a readable ENVI header ({type(exc).__name__}: {str(exc)[:120]})"
-        raise SpectralError(msg) from None
-    dtype = dtype.newbyteorder(">" if byte_order == 1 else "<")
-    file_type = str(meta.get("file type", "")).strip().lower()
-    if file_type and file_type != "envi spectral library" or bands != 1:
-        msg = (
-            f"{hdr}: field 'file type' = {meta.get('file type')!r}, 'bands' = "
-            f"{meta.get('bands')}: an image, not a spectral library; read it with "
-            f"echoes_lab.read_cube({str(hdr)!r})"
-        )
-        raise SpectralError(msg)
+    meta, lines, samples, dtype, offset = _header(hdr)
     if raw is None:
         msg = (
             f"{path}: an ENVI spectral library needs its data file beside the header "
@@ -116,6 +93,51 @@ def read_library(path) -> xr.DataArray:
         raise SpectralError(msg)
     values = np.fromfile(raw, dtype=dtype, offset=offset).reshape(lines, samples).astype(float)
     notes: list[str] = []
+    wavelength = _wavelengths(hdr, meta, samples, notes)
+    values = _without_ignored(values, meta, notes)
+    wavelength, values = _increasing(wavelength, values, notes)
+    attrs = {"source": str(raw), "header": str(hdr), "format": "ENVI spectral library",
+             "warnings": notes}
+    factor = _scale_factor(meta)
+    if factor is not None:
+        attrs["reflectance_scale_factor"] = factor
+    return xr.DataArray(values, dims=("spectrum", "wavelength"),
+                        coords=_coords(hdr, meta, lines, wavelength), name="reflectance",
+                        attrs=attrs)
+
+
+def _header(hdr: Path) -> tuple[dict, int, int, np.dtype, int]:
+    """The header (Spectral Python's reader) and the layout of the records it describes:
+    spectra (``lines``), bands (``samples``), data type with its byte order, offset."""
+    import spectral.io.envi as envi
+
+    try:
+        meta = envi.read_envi_header(str(hdr))
+        lines, samples = int(meta["lines"]), int(meta["samples"])
+        dtype = np.dtype(envi.envi_to_dtype[str(meta["data type"])])
+        byte_order = int(meta.get("byte order", 0))
+        offset = int(meta.get("header offset", 0))
+        bands = int(meta.get("bands", 1))
+    except KeyError as exc:
+        msg = f"{hdr}: ENVI header lacks the field {exc} (or gives an unknown data type)"
+        raise SpectralError(msg) from None
+    except Exception as exc:  # SPy raises its own errors for unreadable headers
+        msg = f"{hdr}: not a readable ENVI header ({type(exc).__name__}: {str(exc)[:120]})"
+        raise SpectralError(msg) from None
+    file_type = str(meta.get("file type", "")).strip().lower()
+    if file_type and file_type != "envi spectral library" or bands != 1:
+        msg = (
+            f"{hdr}: field 'file type' = {meta.get('file type')!r}, 'bands' = "
+            f"{meta.get('bands')}: an image, not a spectral library; read it with "
+            f"echoes_lab.read_cube({str(hdr)!r})"
+        )
+        raise SpectralError(msg)
+    return meta, lines, samples, dtype.newbyteorder(">" if byte_order == 1 else "<"), offset
+
+
+def _wavelengths(hdr: Path, meta: dict, samples: int, notes: list[str]) -> np.ndarray:
+    """The bands' wavelengths in nm (micrometres converted, also when the units are unknown
+    but every value is under 30, which no nm grid is)."""
     try:
         wavelength = np.asarray(meta.get("wavelength", np.arange(samples)), dtype=float)
     except ValueError:
@@ -133,6 +155,11 @@ def read_library(path) -> xr.DataArray:
             notes.append(f"'wavelength units' = {units or 'missing'!r} but the values are under "
                          "30: read as micrometres")
         wavelength = np.round(wavelength * 1000.0, 3)  # float32 µm: 0.35100001
+    return wavelength
+
+
+def _without_ignored(values: np.ndarray, meta: dict, notes: list[str]) -> np.ndarray:
+    """The header's ``data ignore value`` (USGS: −1.23e34 for deleted channels) as NaN."""
     ignore = meta.get("data ignore value")
     try:
         ignore = float(ignore) if ignore is not None else None
@@ -144,6 +171,12 @@ def read_library(path) -> xr.DataArray:
             values[hit] = np.nan
             notes.append(f"{int(hit.sum())} value(s) equal to the 'data ignore value' "
                          f"{ignore:g} read as missing (NaN)")
+    return values
+
+
+def _increasing(wavelength: np.ndarray, values: np.ndarray, notes: list[str]):
+    """Bands sorted by wavelength, a repeated wavelength's first reading kept (detectors
+    that overlap)."""
     if np.any(np.diff(wavelength) <= 0):
         i = int(np.argmax(np.diff(wavelength) <= 0))
         notes.append(
@@ -153,10 +186,15 @@ def read_library(path) -> xr.DataArray:
         order = np.argsort(wavelength, kind="stable")
         wavelength, values = wavelength[order], values[:, order]
     repeated = np.concatenate([[False], np.diff(wavelength) == 0])
-    if repeated.any():  # detectors overlapping on the same wavelength: keep the first reading
+    if repeated.any():
         notes.append(f"{int(repeated.sum())} repeated wavelength(s) "
                      f"({', '.join(f'{w:g}' for w in wavelength[repeated][:3])} nm): first kept")
         wavelength, values = wavelength[~repeated], values[:, ~repeated]
+    return wavelength, values
+
+
+def _coords(hdr: Path, meta: dict, lines: int, wavelength: np.ndarray) -> dict:
+    """The spectra's names and every per-spectrum header list (``pname``, ``pnumber``)."""
     names = [str(n).strip() for n in meta.get("spectra names", [])] or [
         f"spectrum {i}" for i in range(lines)
     ]
@@ -171,10 +209,4 @@ def read_library(path) -> xr.DataArray:
     for key, value in meta.items():
         if key not in skip and isinstance(value, list) and len(value) == lines and lines > 1:
             coords[key.replace(" ", "_")] = ("spectrum", [str(v).strip() for v in value])
-    attrs = {"source": str(raw), "header": str(hdr), "format": "ENVI spectral library",
-             "warnings": notes}
-    factor = _scale_factor(meta)
-    if factor is not None:
-        attrs["reflectance_scale_factor"] = factor
-    return xr.DataArray(values, dims=("spectrum", "wavelength"), coords=coords,
-                        name="reflectance", attrs=attrs)
+    return coords
