@@ -67,9 +67,16 @@ class EventsHandler(web.RequestHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("Access-Control-Allow-Origin", "*")
 
+    queue: asyncio.Queue | None = None
+
+    def on_connection_close(self):
+        # the client left, or the service stops and closes every connection: end the loop now
+        if self.queue is not None:
+            self.queue.put_nowait(None)
+
     async def get(self):
         events: Events = self.settings["events"]
-        queue: asyncio.Queue = asyncio.Queue()
+        queue = self.queue = asyncio.Queue()
         events.queues.add(queue)
         try:
             last = self.request.headers.get("Last-Event-ID", "")
@@ -83,6 +90,8 @@ class EventsHandler(web.RequestHandler):
                     message = await asyncio.wait_for(queue.get(), self.heartbeat)
                 except TimeoutError:
                     message = ": ping\n\n"
+                if message is None:
+                    break
                 self.write(message)
                 await self.flush()
         except StreamClosedError:

@@ -114,8 +114,9 @@ def run_query(path: str, query: str, dataset: tuple[list[str], list[str]], accep
             return
         sink = _Bounded(limit)
         result.serialize(sink, format=fmt)
-        ctype = fmt.media_type + ("; charset=utf-8" if fmt.media_type.startswith("text/")
-                                  else "")
+        ctype = fmt.media_type
+        if ctype.startswith("text/") and "charset" not in ctype:
+            ctype += "; charset=utf-8"
         conn.send((200, ctype, bytes(sink.buf)))
     except SyntaxError as exc:
         m = _POSITION.search(str(exc))

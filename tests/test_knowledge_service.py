@@ -1,0 +1,107 @@
+"""The knowledge service's rules without a hub (issue 28): which queries are refused, which
+graphs a query names, content negotiation, the commons' public event stream, and a worker
+process answering over a restricted dataset. The real-hub tests are in
+tests/integration/test_knowledge.py."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pyoxigraph as ox
+import pytest
+
+from echoes_lab.hub.services.commons.events import Events
+from echoes_lab.hub.services.knowledge import worker
+from echoes_lab.hub.services.knowledge.app import (
+    Registry,
+    is_update,
+    query_dataset,
+    uses_service,
+)
+
+
+@pytest.mark.parametrize(("query", "refused"), [
+    ("SELECT * WHERE { SERVICE <http://10.0.0.1/sparql> { ?s ?p ?o } }", True),
+    ("select * { service silent <x:y> { ?s ?p ?o } }", True),
+    ('SELECT * WHERE { ?s ?p "SERVICE" }', False),
+    ("SELECT * WHERE { ?s <http://ex.org/SERVICE> ?o } # SERVICE <x:y>", False),
+])
+def test_service_clause_refused_not_the_word(query, refused):
+    assert uses_service(query) is refused
+
+
+@pytest.mark.parametrize(("query", "update"), [
+    ("INSERT DATA { <a:a> <a:b> <a:c> }", True),
+    ("PREFIX ex: <http://ex.org/>\n DELETE WHERE { ?s ?p ?o }", True),
+    ("  clear all", True),
+    ("SELECT ?insert WHERE { ?insert ?p ?o }", False),
+    ('# INSERT\nSELECT * WHERE { ?s ?p "DROP" }', False),
+])
+def test_updates_recognised(query, update):
+    assert is_update(query) is update
+
+
+def test_from_clauses_named_with_prefixes():
+    q = ('PREFIX g: <http://x/g/>\nSELECT ?l FROM <http://a> FROM NAMED g:b '
+         'WHERE { ?s ?p "FROM <http://c>" }')
+    assert query_dataset(q, {}) == (["http://a"], ["http://x/g/b"])
+    assert query_dataset("SELECT * WHERE { ?s ?p ?o }", {}) is None
+    # an unknown prefix names no graph one could be allowed
+    default, _ = query_dataset("SELECT * FROM nope:g WHERE { ?s ?p ?o }", {})
+    assert not default[0].startswith("http")
+
+
+@pytest.mark.parametrize(("accept", "chosen"), [
+    (None, "application/sparql-results+json"),
+    ("text/csv", "text/csv"),
+    ("text/csv;q=0.5, application/sparql-results+xml", "application/sparql-results+xml"),
+    ("text/*", "text/csv"),
+    ("*/*", "application/sparql-results+json"),
+    ("image/png", None),
+    ("text/csv;q=0", None),
+])
+def test_content_negotiation(accept, chosen):
+    assert worker.accepted(accept, worker.SOLUTION_TYPES) == chosen
+
+
+def test_events_tell_only_public_changes_and_replay():
+    ev = Events(keep=3)
+    ev.changed(None, "private", {"id": "a:1"})
+    assert ev.seq == 0
+    ev.changed(None, "public", {"id": "a:2"})
+    ev.changed("public", "public", {"id": "a:2", "v": 2})
+    ev.changed("public", "private", {"id": "a:2"})
+    ev.changed("private", None, {"id": "a:1"})
+    assert ev.seq == 3
+    kinds = [m.split("\n")[1] for m in ev.since(0)]
+    assert kinds == ["event: Create", "event: Update", "event: Delete"]
+    assert '"object": {"id": "a:2"}' in ev.since(2)[0]
+    for i in range(3):
+        ev.changed(None, "public", {"id": f"b:{i}"})
+    assert ev.since(1) is None  # dropped: the client must read the collection again
+    assert ev.since(ev.seq) == []
+
+
+def test_worker_answers_only_over_its_dataset(tmp_path):
+    path = str(tmp_path / "store")
+    store = ox.Store(path)
+    mine, theirs = ox.NamedNode("urn:g:mine"), ox.NamedNode("urn:g:theirs")
+    store.extend([ox.Quad(ox.NamedNode("urn:o:1"), ox.NamedNode("urn:p"), ox.Literal("ok"), mine),
+                  ox.Quad(ox.NamedNode("urn:o:2"), ox.NamedNode("urn:p"), ox.Literal("no"),
+                          theirs)])
+    registry = Registry(store)
+    registry.set(mine.value, "alice", "private")
+    registry.set(theirs.value, "bob", "group:lab")
+    assert registry.allowed("alice", frozenset()) == [mine.value]
+    assert set(registry.allowed("carol", frozenset({"lab"}))) == {theirs.value}
+    store.flush()
+    receive, send = multiprocessing.Pipe(duplex=False)
+    worker.run_query(path, "SELECT ?o FROM NAMED <urn:g:theirs> WHERE { GRAPH ?g { ?s ?p ?o } }",
+                     ([mine.value], [mine.value]), "text/csv", 10_000, {}, send)
+    status, ctype, body = receive.recv()
+    assert (status, ctype) == (200, "text/csv; charset=utf-8")
+    assert body.decode().split() == ["o", "ok"]
+    receive2, send2 = multiprocessing.Pipe(duplex=False)
+    worker.run_query(path, "SELECT * WHERE { ?s ?p ?o }", ([mine.value], []), None, 10, {},
+                     send2)
+    assert receive2.recv()[0] == 413
