@@ -12,9 +12,9 @@
   Presentation 3 AV manifests into one table (``start``, ``end`` in seconds, ``tier``,
   ``speaker``, ``language``, ``text``, ``source``); :func:`write_vtt`, :func:`write_eaf` and
   :func:`write_manifest` write it back (:mod:`echoes_lab.media.timed`).
-* :func:`probe` says what a recording is (:mod:`echoes_lab.media.probe`).
+* :func:`probe` says what a recording is (:mod:`echoes_lab.media.probing`).
 * :func:`transcribe` is the speech-to-text software actor of the commons
-  (:mod:`echoes_lab.media.transcribe`); :func:`target` is a time range of a recording as an
+  (:mod:`echoes_lab.media.speech`); :func:`target` is a time range of a recording as an
   annotation target (``t=start,end``).
 * :func:`player` plays a recording with its transcript in sync and annotates time ranges
   (:mod:`echoes_lab.media.widget`).
@@ -27,8 +27,8 @@ import importlib
 _LAZY = {
     "COLUMNS": "timed", "read_timed": "timed", "write_vtt": "timed", "write_eaf": "timed",
     "write_manifest": "timed", "parse_fragment": "timed", "fragment": "timed",
-    "search": "timed", "probe": "probe", "transcribe": "transcribe", "publish": "transcribe",
-    "target": "transcribe", "player": "widget",
+    "search": "timed", "probe": "probing", "transcribe": "speech", "publish": "speech",
+    "target": "speech", "player": "widget",
 }
 
 __all__ = sorted(_LAZY)
