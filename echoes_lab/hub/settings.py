@@ -45,6 +45,9 @@ class SpawnerSettings(_Section):
     examples: str = Field("../notebooks", description="notebooks copied to ~/examples; \"\" = none")
     disabled_extensions: list[str] = []
     server_args: list[str] = []
+    git_pull_schemes: list[Literal["https", "http", "ssh", "git", "file"]] = Field(
+        ["https"], description="sources nbgitpuller links may clone (git:// and file:// are "
+                               "unauthenticated or read this machine's disk)")
 
 
 class CullerSettings(_Section):

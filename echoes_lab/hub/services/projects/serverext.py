@@ -6,18 +6,32 @@ Loaded in every user's server as the server extension
 * **Read-only shares.** JupyterHub lets a share carry any scope filtered to the shared server,
   but the single-user server only checks ``access:servers``. A share made with
   ``read_only=True`` also carries ``custom:echoes-lab:read-only!server=OWNER/NAME``. The
-  server reads its own shares from the hub (its token may; cached for
-  ``HubOAuth.cache_max_age`` seconds) and makes its identity provider — through which every
-  request is authenticated, including handlers (jupyterlab-git, the lab's settings) that skip
-  jupyter-server's ``@authorized`` — answer 403 to such a user for anything but a plain
-  ``GET``/``HEAD``: no saving, no kernel or terminal, and no websocket at all (the live
-  collaborative editor's websocket accepts edits from whoever is connected, so read-only
-  users cannot join it). They can browse, open and download files, and read notebooks
-  rendered as HTML (``/user/OWNER/nbconvert/html/PATH``). The owner is never read-only.
+  server reads its own shares from the hub — every page of them (JupyterHub returns at most
+  ``api_page_max_limit``, 200, per call), cached for ``HubOAuth.cache_max_age`` seconds — and
+  makes its identity provider, through which every request is authenticated (including
+  handlers that skip jupyter-server's ``@authorized``: jupyterlab-git, the lab's settings,
+  jupyter-server-proxy, Voilà, nbgitpuller), decide for a read-only sharee by **what the
+  request does**: only the routes of :data:`READ_ONLY_ROUTES` are answered, each a ``GET`` or
+  ``HEAD`` that reads (the lab's page and its static files and settings, the file browser, file
+  downloads, notebooks rendered as HTML without running them). Everything else is refused with
+  403 whatever its method: Voilà (rendering runs the notebook), nbgitpuller, nbconvert formats
+  that run programs, server-proxy, terminals, kernels and sessions (also their lists: a
+  sharee does not see the owner's kernels, sessions, terminals or resource metrics), websockets
+  (the live collaborative editor accepts edits from whoever is connected), and any route an
+  extension adds later — an allow-list, so a new extension's ``GET`` with side effects is
+  refused until it is listed here. Files are read only inside the lab: a path with a hidden
+  component (``.local``, ``.ssh``…), or whose resolved target (links followed) leaves the
+  owner's home and the project folders, is refused on every route that takes a path. The same
+  decision is made for browsers (OAuth cookies, whose tokens carry no read-only scope) and API
+  tokens: it rests on the share list, and when that list cannot be read completely a non-owner
+  is treated as read-only (refusing, not allowing). The owner is never read-only; hub services
+  reach labs by their roles, not by shares.
 * **The Share page** at ``/user/NAME/echoes/share`` (File → Share this lab… in the lab,
   ``hub_config/lab/overrides.json``): the owner shares their lab with a user, a project or a
   group, read-only or editing, with an expiry; lists and revokes shares. It calls
   :mod:`echoes_lab.sharing`, i.e. JupyterHub's sharing API with the server's own token.
+* **Links and apps** (:mod:`.links`): nbgitpuller links and Voilà apps of notebooks written by
+  someone else ask before anything runs, and users' proxied web content is sandboxed.
 """
 
 from __future__ import annotations
@@ -25,7 +39,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import time
 from pathlib import Path
+from urllib.parse import unquote
 
 from tornado import web
 
@@ -34,6 +51,28 @@ from echoes_lab.hub.services.projects import READ_ONLY_SCOPE
 HERE = Path(__file__).resolve().parent
 HUB_TEMPLATES = HERE.parents[1] / "templates"
 _SAFE_METHODS = {"GET", "HEAD"}
+
+#: What a read-only sharee may request (``GET``/``HEAD`` only, no websocket), as patterns of
+#: the path under the server's base URL. A named group ``path`` is a file path in the lab,
+#: checked by :func:`path_allowed`. Each entry reads and never runs or changes anything.
+READ_ONLY_ROUTES = [re.compile(p) for p in (
+    r"",                                                  # the server's root: redirects to /lab
+    r"lab",
+    r"lab/(tree|workspaces)(/.*)?",                       # the lab page itself (JS app)
+    r"lab/api/(settings|themes|translations|listings|workspaces|plugins)(/.*)?",
+    r"(lab/)?(static|extensions)/.*",
+    r"(custom/custom\.css|favicon\.ico|logout)",
+    r"api",                                               # server version
+    r"api/me",
+    r"api/kernelspecs(/.*)?",
+    r"kernelspecs/.*",                                    # kernel logos
+    r"api/nbconvert",                                     # the list of export formats
+    r"api/contents(/(?P<path>.*?))?(/checkpoints(/[^/]*)?)?",
+    r"files/(?P<path>.*)",
+    # nbconvert formats that render without running anything (not pdf/webpdf: LaTeX, Chromium)
+    r"nbconvert/(html|markdown|rst|script|asciidoc|notebook|python)/(?P<path>.*)",
+    r"tree(/.*)?",
+)]
 
 
 def owner() -> tuple[str, str]:
@@ -50,8 +89,9 @@ def is_read_only(hub_user: dict | None, shares: list[dict] | None = None) -> boo
     Two sources, either suffices: the user's token carries the read-only scope of this server
     (it does when the token was issued for it), or — authoritative, whatever the token says —
     every share of this server that applies to the user (by name, or through one of their
-    groups) carries it. ``shares`` is JupyterHub's list of this server's shares; None means it
-    could not be read, and then a non-owner is treated as read-only (refusing, not allowing).
+    groups) carries it. ``shares`` is JupyterHub's complete list of this server's shares; None
+    means it could not be read completely, and then a non-owner is treated as read-only
+    (refusing, not allowing).
     """
     if not hub_user or _is_owner(hub_user):
         return False
@@ -61,11 +101,16 @@ def is_read_only(hub_user: dict | None, shares: list[dict] | None = None) -> boo
         return True
     if shares is None:
         return True
+    found = applying(hub_user, shares)
+    return bool(found) and all(marker in s.get("scopes", []) for s in found)
+
+
+def applying(hub_user: dict, shares: list[dict]) -> list[dict]:
+    """The shares that give this hub user access (by name, or through one of their groups)."""
     groups = set(hub_user.get("groups") or [])
-    applying = [s for s in shares
-                if (s.get("user") or {}).get("name") == hub_user.get("name")
-                or (s.get("group") or {}).get("name") in groups]
-    return bool(applying) and all(marker in s.get("scopes", []) for s in applying)
+    return [s for s in shares
+            if (s.get("user") or {}).get("name") == hub_user.get("name")
+            or (s.get("group") or {}).get("name") in groups]
 
 
 def refused(handler) -> bool:
@@ -76,31 +121,104 @@ def refused(handler) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
+def lab_path(handler) -> str:
+    """The request's path under the server's base URL, without slashes at either end."""
+    base = handler.settings.get("base_url", "/")
+    path = handler.request.path
+    if path.startswith(base):
+        path = path[len(base):]
+    elif path + "/" == base:
+        path = ""
+    return path.strip("/")
+
+
+def shared_roots(root_dir: str) -> list[str]:
+    """Where files of this lab may resolve to: the owner's home and the project folders."""
+    roots = [os.path.realpath(root_dir)]
+    projects = os.environ.get("ECHOES_PROJECTS", "")
+    if projects:
+        roots.append(os.path.realpath(projects))
+    return roots
+
+
+def path_allowed(path: str, root_dir: str) -> bool:
+    """Whether a sharee may read ``path`` (relative to the lab's root, URL-encoded or not).
+
+    Refused: a hidden component (``.local``, ``.jupyter``…), ``..``, and a target that, links
+    followed, leaves :func:`shared_roots` or is hidden inside them (a link ``projects/p2/rt`` to
+    ``~/.local/share/jupyter/runtime`` planted by a co-member).
+    """
+    parts = [p for p in unquote(path).split("/") if p]
+    if any(p.startswith(".") for p in parts):
+        return False
+    target = os.path.realpath(os.path.join(root_dir, *parts))
+    for root in shared_roots(root_dir):
+        if target == root:
+            return True
+        if target.startswith(root + os.sep):
+            inner = os.path.relpath(target, root).split(os.sep)
+            return not any(p.startswith(".") for p in inner)
+    return False
+
+
+def read_only_allows(handler, root_dir: str) -> bool:
+    """Whether a read-only sharee's request is on :data:`READ_ONLY_ROUTES` (and its file path,
+    if any, passes :func:`path_allowed`)."""
+    if refused(handler):
+        return False
+    path = lab_path(handler)
+    for route in READ_ONLY_ROUTES:
+        match = route.fullmatch(path)
+        if match:
+            file_path = match.groupdict().get("path")
+            return not file_path or path_allowed(file_path, root_dir)
+    return False
+
+
 class _SharesCache:
-    """This server's shares from the hub (the server's own token may read them), kept for
-    as long as the server trusts a checked token (``HubOAuth.cache_max_age``)."""
+    """This server's shares from the hub (the server's own token may read them), every page,
+    kept for as long as the server trusts a checked token (``HubOAuth.cache_max_age``)."""
+
+    #: shares per page asked for; JupyterHub gives at most its ``api_page_max_limit`` (200)
+    PAGE = 200
+    #: pages read at most (a loop bound; a lab shared 200,000 times is refused to non-owners)
+    MAX_PAGES = 1000
 
     def __init__(self):
         self.at, self.items = 0.0, None
 
     async def get(self, max_age: float) -> list[dict] | None:
-        import time
-
-        from tornado.httpclient import AsyncHTTPClient
-
         if self.items is not None and time.monotonic() - self.at < max_age:
             return self.items
+        items = await self.read_all()
+        if items is not None:
+            self.at, self.items = time.monotonic(), items
+        return items
+
+    async def read_all(self) -> list[dict] | None:
+        """Every share of this server, or None when the list cannot be read completely."""
+        from tornado.httpclient import AsyncHTTPClient
+
         name, server = owner()
         url = f"{os.environ.get('JUPYTERHUB_API_URL', '').rstrip('/')}/shares/{name}/{server}"
+        headers = {"Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}",
+                   "Accept": "application/jupyterhub-pagination+json"}
+        items: list[dict] = []
         try:
-            resp = await AsyncHTTPClient().fetch(url, headers={
-                "Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}"},
-                request_timeout=10)
-            items = json.loads(resp.body).get("items", [])
+            for _ in range(self.MAX_PAGES):
+                resp = await AsyncHTTPClient().fetch(
+                    f"{url}?offset={len(items)}&limit={self.PAGE}", headers=headers,
+                    request_timeout=10)
+                body = json.loads(resp.body)
+                page, total = body["items"], int(body["_pagination"]["total"])
+                items += page
+                if len(items) >= total:
+                    return items
+                if not page:  # shares revoked while paging: the count no longer adds up
+                    return None
         except Exception:  # the hub is unreachable or refuses: refuse, do not allow
             return None
-        self.at, self.items = time.monotonic(), items
-        return items
+        return None
 
 
 _shares = _SharesCache()
@@ -114,15 +232,28 @@ class ReadOnlyGuard:
         if asyncio.iscoroutine(user) or isinstance(user, asyncio.Future):
             user = await user
         hub_user = getattr(user, "hub_user", None)
-        if user is None or not hub_user or _is_owner(hub_user) or not refused(handler):
+        if user is None or not hub_user:
             return user
         if hub_user.get("kind") == "service":  # services reach labs by their roles, not shares
             return user
-        max_age = getattr(getattr(self, "hub_auth", None), "cache_max_age", 30)
-        if is_read_only(hub_user, await _shares.get(max_age)):
-            msg = (f"{user.username} has read-only access to this lab: reading files only "
-                   f"(ask its owner for an editing share)")
-            raise web.HTTPError(403, msg)
+        if not _is_owner(hub_user):
+            max_age = getattr(getattr(self, "hub_auth", None), "cache_max_age", 30)
+            root_dir = handler.settings.get("server_root_dir") or os.getcwd()
+            shares = await _shares.get(max_age)
+            if shares is not None and not applying(hub_user, shares):
+                # a share made since the list was read: read it again rather than treat the
+                # user as one with access by role (an administrator, a workshop's trainer)
+                shares = await _shares.get(min(max_age, 1.0))
+            if (is_read_only(hub_user, shares)
+                    and not read_only_allows(handler, os.path.expanduser(root_dir))):
+                msg = (f"{user.username} has read-only access to this lab: reading its files "
+                       f"only (ask its owner for an editing share)")
+                handler.current_user = user  # the error page names them
+                raise web.HTTPError(403, msg)
+        from echoes_lab.hub.services.projects import links
+
+        handler.current_user = user
+        links.check(handler, user)  # the owner's (and editors') links and apps: ask first
         return user
 
 
@@ -206,8 +337,11 @@ def _jupyter_server_extension_points():
 def _load_jupyter_server_extension(serverapp) -> None:
     from jupyter_server.utils import url_path_join
 
+    from echoes_lab.hub.services.projects import links
+
     guard(serverapp.identity_provider)
     web_app = serverapp.web_app
     web_app.settings["echoes_share_env"] = _environment()
     route = url_path_join(web_app.settings["base_url"], "echoes", "share")
-    web_app.add_handlers(".*$", [(route, _share_page_handler())])
+    web_app.add_handlers(".*$", [(route, _share_page_handler()), *links.handlers(web_app)])
+    web_app.add_transform(links.SandboxUserContent)
