@@ -167,6 +167,8 @@ def configure(c, settings_file: str | Path) -> Settings:
     # waits for them); SIGTERM stops it cleanly in about a second.
     c.LocalProcessSpawner.interrupt_timeout = 1
     c.Spawner.args = singleuser_args(s)
+    # what nbgitpuller links may clone (echoes_lab.hub.services.projects.links)
+    c.Spawner.environment.update({"ECHOES_GIT_PULL_SCHEMES": ",".join(sp.git_pull_schemes)})
     if sp.mem_limit:
         c.Spawner.mem_limit = sp.mem_limit
 
