@@ -202,14 +202,16 @@ class KnowledgeGraph:
 
     def add(self, data, graph: str | None = None, *, base: str | None = None) -> str:
         """Add what the library reads: a records table (``read_records``) becomes Linked Art;
-        annotations (a list of W3C annotations, e.g. from the commons) become OA; Linked Art
-        documents (a dict or a list of them) are read as JSON-LD.
+        annotations (``commons.annotations(...)`` or a list of W3C annotations) become OA;
+        Linked Art documents (a dict or a list of them) are read as JSON-LD.
 
         Returns the named graph's IRI. Adding to an existing graph replaces its content.
         """
         from echoes_lab.knowledge import linkedart
 
         base = base or linkedart.DEFAULT_BASE
+        if hasattr(data, "columns") and "annotation" in data.columns:
+            data = list(data["annotation"])  # commons.annotations(...): the JSON of each
         if hasattr(data, "columns") and "id" in getattr(data, "columns", ()):
             source = str(data["source_system"].iloc[0]) if "source_system" in data.columns \
                 and len(data) else "records"
