@@ -104,41 +104,11 @@ def create(
     commit, "pull": {seat: status}, "shares": {seat: status}, "warnings": [...]}`` (and
     ``"warm"`` when asked).
     """
-    registry.check_name(name)
-    if not 1 <= seats <= MAX_SEATS:
-        msg = f"--seats {seats}: a workshop has between 1 and {MAX_SEATS} seats"
-        raise WorkshopError(msg)
-    if not trainers:
-        msg = "name at least one --trainer (a hub user who may open the seats' labs)"
-        raise WorkshopError(msg)
-    if credentials not in ("cards", "shared"):
-        msg = f"--credentials {credentials!r}: choose 'cards' or 'shared'"
-        raise WorkshopError(msg)
-    end = registry.parse_ends(ends)
-    if end <= registry.now():
-        msg = f"--ends {ends}: that time has already passed"
-        raise WorkshopError(msg)
-    start = registry.parse_ends(starts, "--starts") if starts else None
-    if start is not None and not registry.now() < start < end:
-        msg = f"--starts {starts}: give a time after now and before --ends {ends}"
-        raise WorkshopError(msg)
+    end, start = _check_request(name, seats, trainers, credentials, ends, starts)
     settings, hub = _open(settings_file)
     homes = homes_for(settings)
-    if registry.record_path(settings.state_dir, name).exists():
-        msg = f"a workshop named {name!r} already exists (see 'echoes-lab workshop status {name}')"
-        raise WorkshopError(msg)
     names = registry.seat_names(name, seats)
-    clash = sorted(set(trainers) & set(names))
-    if clash:
-        msg = f"--trainer {clash[0]}: that is one of the seats' names"
-        raise WorkshopError(msg)
-    if _exists(hub, f"/groups/{name}"):
-        msg = f"the hub already has a group named {name!r}: choose another workshop name"
-        raise WorkshopError(msg)
-    taken = [seat for seat in names if _exists(hub, f"/users/{seat}")]
-    if taken:  # a seat must never take over someone's account
-        msg = f"the hub already has a user {taken[0]!r}: choose another workshop name"
-        raise WorkshopError(msg)
+    _check_free(hub, settings, name, names, trainers)
 
     # materials first: a wrong folder or URL stops here, before anything exists in the hub
     warnings: list[str] = []
@@ -169,6 +139,69 @@ def create(
     pulled = homes.pull_materials(accounts, url, workshop.materials_dir)
     shares = share_with_trainers(hub, workshop)
 
+    cards = _deliver_cards(settings, homes, workshop, passwords, end, warnings)
+    out = {
+        "seats": names,
+        "cards": cards,
+        "materials": commit,
+        "pull": pulled,
+        "shares": shares,
+        "warnings": warnings,
+    }
+    if warm:
+        out["warm"] = start_servers(hub, names, concurrency=concurrency)
+        workshop.warmed = registry.now().isoformat(timespec="seconds")
+        registry.save(settings.state_dir, workshop)
+    return out
+
+
+def _check_request(name: str, seats: int, trainers: list[str], credentials: str, ends: str,
+                   starts: str | None):
+    """What the trainer asked for, checked before anything is made: → (end, start)."""
+    registry.check_name(name)
+    if not 1 <= seats <= MAX_SEATS:
+        msg = f"--seats {seats}: a workshop has between 1 and {MAX_SEATS} seats"
+        raise WorkshopError(msg)
+    if not trainers:
+        msg = "name at least one --trainer (a hub user who may open the seats' labs)"
+        raise WorkshopError(msg)
+    if credentials not in ("cards", "shared"):
+        msg = f"--credentials {credentials!r}: choose 'cards' or 'shared'"
+        raise WorkshopError(msg)
+    end = registry.parse_ends(ends)
+    if end <= registry.now():
+        msg = f"--ends {ends}: that time has already passed"
+        raise WorkshopError(msg)
+    start = registry.parse_ends(starts, "--starts") if starts else None
+    if start is not None and not registry.now() < start < end:
+        msg = f"--starts {starts}: give a time after now and before --ends {ends}"
+        raise WorkshopError(msg)
+    return end, start
+
+
+def _check_free(hub: HubClient, settings, name: str, names: list[str],
+                trainers: list[str]) -> None:
+    """The workshop's name, group and seats' accounts are not anyone's yet."""
+    if registry.record_path(settings.state_dir, name).exists():
+        msg = f"a workshop named {name!r} already exists (see 'echoes-lab workshop status {name}')"
+        raise WorkshopError(msg)
+    clash = sorted(set(trainers) & set(names))
+    if clash:
+        msg = f"--trainer {clash[0]}: that is one of the seats' names"
+        raise WorkshopError(msg)
+    if _exists(hub, f"/groups/{name}"):
+        msg = f"the hub already has a group named {name!r}: choose another workshop name"
+        raise WorkshopError(msg)
+    taken = [seat for seat in names if _exists(hub, f"/users/{seat}")]
+    if taken:  # a seat must never take over someone's account
+        msg = f"the hub already has a user {taken[0]!r}: choose another workshop name"
+        raise WorkshopError(msg)
+
+
+def _deliver_cards(settings, homes, workshop, passwords: dict, end, warnings: list[str]):
+    """The seats' cards (HTML and CSV) in the trainer's home, else in the private workshop
+    folder with a warning; → their paths."""
+    name, names = workshop.name, list(workshop.seats)
     if not passwords:  # shared: the cards carry the hub's user password
         from echoes_lab.hub.secrets import read_secrets
 
@@ -185,19 +218,7 @@ def create(
         cards = (trainer.home / folder / "cards.html", trainer.home / folder / "cards.csv")
     except WorkshopError as exc:  # the workshop exists: say where the cards are instead
         warnings.append(f"{exc}; the cards are in {private} (root only)")
-    out = {
-        "seats": names,
-        "cards": cards,
-        "materials": commit,
-        "pull": pulled,
-        "shares": shares,
-        "warnings": warnings,
-    }
-    if warm:
-        out["warm"] = start_servers(hub, names, concurrency=concurrency)
-        workshop.warmed = registry.now().isoformat(timespec="seconds")
-        registry.save(settings.state_dir, workshop)
-    return out
+    return cards
 
 
 def _wait_ready(hub: HubClient, seat: str, timeout: float) -> str:
