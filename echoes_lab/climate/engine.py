@@ -2,41 +2,50 @@
 ``ds.climate.ashrae()``.
 
 The per-reading definitions stay in :mod:`echoes_lab.climate.metrics` (each formula with its
-reference); this module evaluates all of them together, block by block of sensors, so that a
-national network of loggers is analysed in bounded memory and at the speed of the hardware:
+reference); this module evaluates all of them together, sensor by sensor, at the speed of
+the memory:
 
-1. per block of sensors (whole records, the library chooses the block: ``BLOCK_BYTES`` per
-   variable), the 30-day centred moving means of T and RH in O(n) (running sums, the same
-   arithmetic as :func:`~echoes_lab.climate.metrics.moving_average`), the record means and the
-   EN 15757 percentiles of the RH fluctuations (xarray's own reductions, as the accessor's);
-2. one fused loop over the readings (numba, compiled once and cached) that evaluates dew
-   point, wood EMC, the IPI preservation index, mould risk, the EN 15757 band, the six ASHRAE
-   classes and the agreed band at each reading and keeps only what the tables need: counts,
-   minima, maxima, sums, per period shares and first failures.
+1. per sensor, in one compiled function (numba, ``nogil``): the 30-day centred moving means
+   of T and RH in O(n) (running sums, the arithmetic of
+   :func:`~echoes_lab.climate.metrics.moving_average`), the record means, the EN 15757
+   percentiles of the RH fluctuations (numpy's default "linear" quantile, Hyndman & Fan 1996
+   type 7, by partial selection instead of a sort), then one fused loop over the readings that
+   evaluates dew point, wood EMC, the IPI preservation index, mould risk, the EN 15757 band,
+   the six ASHRAE classes and the agreed band at each reading and keeps only what the tables
+   need: counts, minima, maxima, sums, per-period shares and first failures;
+2. NumPy-backed data (what :func:`echoes_lab.read_climate` returns) go straight to that
+   function on a thread pool, a slice of sensors per thread: no dask graph, no hashing of the
+   data, no copy of a float64 record (scratch is three rows per thread). Dask-backed data (a
+   Zarr store larger than memory, a gateway cluster) become one dask task per block of whole
+   sensor records, each running the same function, with a progress bar.
 
-Nothing per reading is ever stored beyond the block being worked on. Blocks are dask tasks:
-the same call runs on the threads of a laptop, on a ``LocalCluster`` or on a Dask Gateway
-cluster (one task per block, so workers share the blocks), with a progress bar in notebooks
-and a log line per stage in scripts. ``tests/test_climate_engine.py`` holds the previous,
-array-at-a-time implementation as the oracle: the two agree to 1e-9.
+The compiled code is cached by numba (``cache=True``) beside this file, in
+``echoes_lab/climate/__pycache__``; ``make install`` compiles it there once
+(:func:`warm`). A user whose kernel cannot write into the installed package (every user of a
+shared hub) gets numba's per-user cache instead (``~/.cache/numba`` or ``NUMBA_CACHE_DIR``),
+and :func:`_seed_user_cache` copies the install-time files there before the first call, so no
+kernel of any user compiles anything while the package is unchanged.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numba
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from echoes_lab.climate import metrics as m
 
 log = logging.getLogger("echoes_lab.climate")
 
-#: bytes of one variable in one block (a block is whole records of a few sensors)
+#: bytes of one variable in one block of a dask-backed record (whole records of a few sensors)
 BLOCK_BYTES = 64 * 2**20
 
 #: ASHRAE classes as table columns (metrics.ASHRAE_CLASSES, with "no limit" as ±inf)
@@ -53,6 +62,12 @@ _CLASS_FIELDS = (
     "rh_max_inclusive",
     "t_max",
 )
+
+#: columns of the integer accumulators per sensor
+_COUNTS = ("readings", "valid", "flagged", "mould", "excursions", "in_t", "in_rh", "in_both")
+#: columns of the float accumulators per sensor
+_STATS = ("T mean", "RH mean", "T min", "T max", "RH min", "RH max", "dew point max", "EMC min",
+          "EMC max", "inverse PI sum", "inverse PI count")
 
 
 def _class_table() -> np.ndarray:
@@ -82,84 +97,209 @@ def _class_table() -> np.ndarray:
 
 
 @numba.njit(nogil=True, cache=True)
-def _centred_means(x, half, out):  # pragma: no cover - compiled
-    """Row-wise centred moving mean over ``2·half + 1`` steps, NaN skipped, at least ``half``
-    valid readings: exactly :func:`echoes_lab.climate.metrics._centred_mean`'s arithmetic
-    (sequential running sums, then ``(S[hi] − S[lo]) / count``)."""
-    s, n = x.shape
-    sums = np.empty(n + 1)
-    counts = np.empty(n + 1, dtype=np.int64)
-    for i in range(s):
-        sums[0] = 0.0
-        counts[0] = 0
-        for j in range(n):
-            v = x[i, j]
+def _centred_mean(x, half, out):  # pragma: no cover - compiled
+    """Centred moving mean of one record over ``2·half + 1`` steps, NaN skipped, NaN where
+    fewer than ``half`` readings are valid (:func:`echoes_lab.climate.metrics.moving_average`).
+
+    A sliding window sum (add the reading entering, subtract the one leaving): O(n) whatever
+    the window; its rounding error grows as √n·ε·|sum|, about 1e-13 of the mean for a year at
+    5 minutes, below the cumulative-sum form's.
+    """
+    n = x.shape[0]
+    total, count = 0.0, 0
+    full = 2 * half + 1
+    inv_full = 1.0 / full
+    for j in range(min(half, n)):
+        v = x[j]
+        if v == v:
+            total += v
+            count += 1
+    for j in range(n):
+        a = j + half
+        if a < n:
+            v = x[a]
             if v == v:
-                sums[j + 1] = sums[j] + v
-                counts[j + 1] = counts[j] + 1
-            else:
-                sums[j + 1] = sums[j] + 0.0
-                counts[j + 1] = counts[j]
-        for j in range(n):
-            hi = min(j + half + 1, n)
-            lo = max(j - half, 0)
-            c = counts[hi] - counts[lo]
-            out[i, j] = (sums[hi] - sums[lo]) / c if c >= half and c > 0 else np.nan
+                total += v
+                count += 1
+        r = j - half - 1
+        if r >= 0:
+            v = x[r]
+            if v == v:
+                total -= v
+                count -= 1
+        if count == full:
+            out[j] = total * inv_full
+        elif count >= half and count > 0:
+            out[j] = total / count
+        else:
+            out[j] = np.nan
 
 
 @numba.njit(nogil=True, cache=True)
-def _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups, seconds, classes,
-           setpoint, t_band, rh_band):  # pragma: no cover - compiled
-    """Every per-reading metric at once; returns the per-sensor and per-period accumulators.
+def _order_statistics(values, lo, hi, ranks, out):  # pragma: no cover - compiled
+    """``out[r]`` = the ``ranks[r]``-th smallest of ``values`` (0-based), exactly; ``ranks``
+    come in pairs of a rank and the next.
 
-    The expressions are those of :mod:`echoes_lab.climate.metrics` term for term (same order
-    of operations), so the results equal the array-at-a-time definitions.
+    A selection by histogram: count the values in 4,096 equal bins between their minimum
+    ``lo`` and maximum ``hi``, find the bins holding the wanted ranks, then sort only the
+    values of those bins (Knuth, *TAOCP* vol. 3, §5.3.3 on selection; the bucket step is
+    "distribution counting", §5.2). Two passes over the values instead of an O(n log n) sort.
+    """
+    m = values.shape[0]
+    if not hi > lo:  # all values equal
+        out[:] = lo
+        return
+    nb = 4096
+    scale = nb / (hi - lo)
+    counts = np.zeros(nb, dtype=np.int64)
+    for j in range(m):
+        counts[min(int((values[j] - lo) * scale), nb - 1)] += 1
+    start = np.empty(nb + 1, dtype=np.int64)
+    start[0] = 0
+    for b in range(nb):
+        start[b + 1] = start[b] + counts[b]
+    bins = np.searchsorted(start[1:], ranks, side="right")
+    # ranks come in pairs (a rank and the next): the values of each pair's bins, sorted
+    pairs = ranks.shape[0] // 2
+    size = 0
+    for p in range(pairs):
+        size = max(size, start[bins[2 * p + 1] + 1] - start[bins[2 * p]])
+    picked = np.empty((pairs, size))
+    filled = np.zeros(pairs, dtype=np.int64)
+    for j in range(m):
+        v = values[j]
+        b = min(int((v - lo) * scale), nb - 1)
+        for p in range(pairs):
+            if b >= bins[2 * p] and b <= bins[2 * p + 1]:
+                picked[p, filled[p]] = v
+                filled[p] += 1
+    for p in range(pairs):
+        row = np.sort(picked[p, : filled[p]])
+        for r in (2 * p, 2 * p + 1):
+            out[r] = row[ranks[r] - start[bins[2 * p]]]
+
+
+@numba.njit(nogil=True, cache=True)
+def _linear_quantile(ordered, m, q):  # pragma: no cover - compiled
+    """numpy's default quantile (method "linear", Hyndman & Fan 1996, Amer. Stat. 50, 361,
+    definition 7) of ``m`` values: ``ordered`` = the order statistics at ranks ``⌊(m−1)q⌋``
+    and the next; numpy's ``_lerp`` (the upper form where the weight is ≥ 0.5)."""
+    virtual = (m - 1) * q
+    gamma = virtual - math.floor(virtual)
+    a, b = ordered[0], ordered[1]
+    diff = b - a
+    return b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
+@numba.njit(nogil=True, cache=True)
+def g_flush(g_ok, g_valid, g_fail, i, g, n_g, ok_g, fail_g):  # pragma: no cover - compiled
+    """Store one period's ASHRAE counters (nothing before the first period)."""
+    if g >= 0:
+        g_valid[i, g] = n_g
+        g_ok[i, g, :] = ok_g
+        g_fail[i, g, :] = fail_g
+
+
+@numba.njit(nogil=True, cache=True)
+def _sensors(t, rh, quality, half, quantiles, min_half_width, group, seconds, classes, setpoint,
+             t_band, rh_band, counts, stats, ok_total, g_valid, g_ok, g_fail):  # pragma: no cover
+    """Every accumulator of the records ``t[i], rh[i]``, written into row ``i`` of the outputs.
+
+    The per-reading expressions are those of :mod:`echoes_lab.climate.metrics` (with their
+    references), rearranged only where the value is the same up to rounding: one division for
+    the EMC, ``365·exp(−x)`` for 1/PI, and the dew point computed only for readings that may
+    exceed the maximum so far (below).
     """
     s, n = t.shape
     k = classes.shape[0]
     nan = np.nan
-    # per sensor: readings, valid, flagged, mould, excursions, in band T/RH/both
-    counts = np.zeros((s, 8), dtype=np.int64)
-    # per sensor: T min/max, RH min/max, dew point max, EMC min/max, sum of 1/PI, n of 1/PI
-    stats = np.full((s, 9), nan)
-    ok_total = np.zeros((s, k), dtype=np.int64)
-    g_valid = np.zeros((s, n_groups), dtype=np.int64)
-    g_ok = np.zeros((s, n_groups, k), dtype=np.int64)
-    g_fail = np.full((s, n_groups, k), nan)
+    b_, c_ = m.MAGNUS_B, m.MAGNUS_C
+    ts, rhs, buf = np.empty(n), np.empty(n), np.empty(n)
     has_quality = quality.shape[1] == n
+    lim = np.empty((k, 4))  # the seasonal set-point limits of the precision classes
+    precision, rh_short, t_short = classes[:, 0] > 0, classes[:, 1].copy(), classes[:, 4].copy()
+    rh_least, rh_most, t_most = classes[:, 7].copy(), classes[:, 8].copy(), classes[:, 10].copy()
+    inclusive = classes[:, 9] > 0
+    ok_g = np.zeros(k, dtype=np.int64)
+    fail_g = np.full(k, nan)
+    ranks = np.empty(4, dtype=np.int64)
+    ordered = np.empty(4)
     for i in range(s):
-        tm, hm = t_mean[i], rh_mean[i]
-        setpoint_ok = tm >= setpoint[0] and tm <= setpoint[1]
-        inv_pi_sum, inv_pi_n = 0.0, 0
+        x, h_row = t[i], rh[i]
+        _centred_mean(x, half, ts)
+        _centred_mean(h_row, half, rhs)
+        # record means (NaN skipped) and the fluctuations of RH around its seasonal cycle
+        t_sum, t_n, h_sum, h_n, f_n = 0.0, 0, 0.0, 0, 0
+        f_lo, f_hi = np.inf, -np.inf
         for j in range(n):
-            tt, h = t[i, j], rh[i, j]
+            tt, h = x[j], h_row[j]
+            if tt == tt:
+                t_sum += tt
+                t_n += 1
+            if h == h:
+                h_sum += h
+                h_n += 1
+                f = h - rhs[j]
+                if f == f:
+                    buf[f_n] = f
+                    f_n += 1
+                    f_lo = min(f_lo, f)
+                    f_hi = max(f_hi, f)
+        tm = t_sum / t_n if t_n else nan
+        hm = h_sum / h_n if h_n else nan
+        low, high = nan, nan
+        if f_n:
+            for r in range(2):
+                lo_rank = int(math.floor((f_n - 1) * quantiles[r]))
+                ranks[2 * r] = lo_rank
+                ranks[2 * r + 1] = min(lo_rank + 1, f_n - 1)
+            _order_statistics(buf[:f_n], f_lo, f_hi, ranks, ordered)
+            low = _linear_quantile(ordered[0:2], f_n, quantiles[0])
+            high = _linear_quantile(ordered[2:4], f_n, quantiles[1])
+            if min_half_width == min_half_width:
+                low, high = min(low, -min_half_width), max(high, min_half_width)
+        setpoint_ok = tm >= setpoint[0] and tm <= setpoint[1]
+        for c in range(k):
+            lim[c, 0], lim[c, 1] = hm - classes[c, 3], hm + classes[c, 2]
+            lim[c, 2], lim[c, 3] = tm - classes[c, 6], tm + classes[c, 5]
+        n_read, n_valid, n_flag, n_mould, n_exc, n_in_t, n_in_h, n_in_both = 0, 0, 0, 0, 0, 0, 0, 0
+        t_min, t_max, h_min, h_max, e_min, e_max = np.inf, -np.inf, np.inf, -np.inf, np.inf, -np.inf
+        # dew point maximum: the reading (h*, t*) with the largest γ so far
+        g_best, h_best, t_best, ct_best, inv_h_best = -np.inf, 0.0, 0.0, 1.0, 0.0
+        inv_pi_sum, inv_pi_n = 0.0, 0
+        g_now, n_g = -1, 0
+        for j in range(n):
+            tt, h = x[j], h_row[j]
             t_ok, h_ok = tt == tt, h == h
             if has_quality and quality[i, j] > 1:
-                counts[i, 2] += 1
+                n_flag += 1
             if t_ok:
-                counts[i, 0] += 1
-                if not (stats[i, 0] <= tt):
-                    stats[i, 0] = tt
-                if not (stats[i, 1] >= tt):
-                    stats[i, 1] = tt
+                n_read += 1
+                t_min = min(t_min, tt)
+                t_max = max(t_max, tt)
+            season = rhs[j]
             if h_ok:
-                if not (stats[i, 2] <= h):
-                    stats[i, 2] = h
-                if not (stats[i, 3] >= h):
-                    stats[i, 3] = h
-                season = rhs[i, j]
-                if season == season and (h < season + low[i] or h > season + high[i]):
-                    counts[i, 4] += 1
+                h_min = min(h_min, h)
+                h_max = max(h_max, h)
+                if season == season and (h < season + low or h > season + high):
+                    n_exc += 1
             if not (t_ok and h_ok):
                 continue
-            counts[i, 1] += 1
-            # dew point (Magnus; metrics.dew_point)
-            gamma = np.log(h / 100.0) + m.MAGNUS_B * tt / (m.MAGNUS_C + tt)
-            dp = m.MAGNUS_C * gamma / (m.MAGNUS_B - gamma)
-            if dp == dp and not (stats[i, 4] >= dp):
-                stats[i, 4] = dp
-            # wood EMC (metrics.emc_wood)
-            # (x * x is what numpy computes for x ** 2, bit for bit, without a call to pow)
+            n_valid += 1
+            # dew point (Magnus; metrics.dew_point) is increasing in γ = ln(RH/100) + bT/(c+T),
+            # so its maximum is at the largest γ. With ln(u) ≤ u − 1 (u = h/h*) and
+            # bT/(c+T) − bT*/(c+T*) = bc(T−T*)/((c+T)(c+T*)), γ > γ* is only possible when
+            # (h−h*)/h*·(c+T)(c+T*) + bc(T−T*) > 0 (both factors are positive above −c °C):
+            # a few multiplications rule out most readings before the logarithm.
+            ct = c_ + tt
+            if g_best == -np.inf or (
+                (h - h_best) * inv_h_best * ct * ct_best + b_ * c_ * (tt - t_best) > 0
+            ):
+                gamma = np.log(h / 100.0) + b_ * tt / ct
+                if gamma > g_best:
+                    g_best, h_best, t_best, ct_best = gamma, h, tt, ct
+                    inv_h_best = 1.0 / h if h > 0 else np.inf
+            # wood EMC (metrics.emc_wood): 1800/W·[Kh/(1−Kh) + A/B] over one denominator
             hh, t2 = h / 100.0, tt * tt
             w = 349.0 + 1.29 * tt + 0.0135 * t2
             kk = 0.805 + 0.000736 * tt - 0.00000273 * t2
@@ -167,22 +307,18 @@ def _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups,
             k2 = 1.91 + 0.0407 * tt - 0.000293 * t2
             kh = kk * hh
             kh2 = kh * kh
-            emc = (
-                1800.0
-                / w
-                * (kh / (1 - kh) + (k1 * kh + 2 * k1 * k2 * kh2) / (1 + k1 * kh + k1 * k2 * kh2))
+            num_b = 1 + k1 * kh + k1 * k2 * kh2
+            one_kh = 1 - kh
+            emc = 1800.0 * (kh * num_b + (k1 * kh + 2 * k1 * k2 * kh2) * one_kh) / (
+                w * one_kh * num_b
             )
             if emc == emc:
-                if not (stats[i, 5] <= emc):
-                    stats[i, 5] = emc
-                if not (stats[i, 6] >= emc):
-                    stats[i, 6] = emc
+                e_min = min(e_min, emc)
+                e_max = max(e_max, emc)
             # IPI preservation index (metrics.preservation_index), summed as a rate for TWPI
-            pi = (
-                np.exp((95220.0 - 134.9 * h) / (8.314 * (tt + 273.15)) + 0.0284 * h - 28.023)
-                / 365.0
+            inv = 365.0 * np.exp(
+                -((95220.0 - 134.9 * h) / (8.314 * (tt + 273.15)) + 0.0284 * h - 28.023)
             )
-            inv = 1.0 / pi
             if inv == inv:
                 inv_pi_sum += inv
                 inv_pi_n += 1
@@ -193,90 +329,203 @@ def _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups,
                 and tt <= 45
                 and h >= 100.0 * (0.02633 * np.cosh(0.10083 * (tt - 30.0)) + 0.7153)
             ):
-                counts[i, 3] += 1
+                n_mould += 1
             # the agreed band (metrics.ClimateAccessor.time_in_band)
             in_t = tt >= t_band[0] and tt <= t_band[1]
             in_h = h >= rh_band[0] and h <= rh_band[1]
-            counts[i, 5] += in_t
-            counts[i, 6] += in_h
-            counts[i, 7] += in_t and in_h
-            # ASHRAE classes (metrics.ClimateAccessor.ashrae_compliance)
+            n_in_t += in_t
+            n_in_h += in_h
+            n_in_both += in_t and in_h
+            # ASHRAE classes (metrics.ClimateAccessor.ashrae_compliance), counted per period
+            # in local counters (readings come in time order, so a period's are contiguous)
             g = group[j]
-            g_valid[i, g] += 1
-            t_season = ts[i, j]
+            if g != g_now:
+                g_flush(g_ok, g_valid, g_fail, i, g_now, n_g, ok_g, fail_g)
+                g_now, n_g = g, 0
+                ok_g[:] = 0
+                fail_g[:] = nan
+            n_g += 1
+            t_season = ts[j]
+            seasons_ok = season == season and t_season == t_season and setpoint_ok
             for c in range(k):
-                ok = True
-                if classes[c, 0] > 0:
-                    lo, up = hm - classes[c, 3], hm + classes[c, 2]
-                    tlo, tup = tm - classes[c, 6], tm + classes[c, 5]
-                    if season != season or t_season != t_season or not setpoint_ok:
+                if precision[c]:
+                    if not seasons_ok:
                         ok = False
                     else:
-                        rh_set = min(max(season, lo), up)
-                        t_set = min(max(t_season, tlo), tup)
-                        ok = abs(h - rh_set) <= classes[c, 1] and abs(tt - t_set) <= classes[c, 4]
-                ok = ok and h >= classes[c, 7]
-                ok = ok and (h <= classes[c, 8] if classes[c, 9] > 0 else h < classes[c, 8])
-                ok = ok and tt <= classes[c, 10]
+                        rh_set = min(max(season, lim[c, 0]), lim[c, 1])
+                        t_set = min(max(t_season, lim[c, 2]), lim[c, 3])
+                        ok = abs(h - rh_set) <= rh_short[c] and abs(tt - t_set) <= t_short[c]
+                else:
+                    ok = True
+                ok = (
+                    ok
+                    and h >= rh_least[c]
+                    and (h <= rh_most[c] if inclusive[c] else h < rh_most[c])
+                    and tt <= t_most[c]
+                )
                 if ok:
-                    ok_total[i, c] += 1
-                    g_ok[i, g, c] += 1
-                elif not (g_fail[i, g, c] <= seconds[j]):
-                    g_fail[i, g, c] = seconds[j]
-        stats[i, 7] = inv_pi_sum
-        stats[i, 8] = inv_pi_n
-    return counts, stats, ok_total, g_valid, g_ok, g_fail
+                    ok_g[c] += 1
+                elif fail_g[c] != fail_g[c]:
+                    fail_g[c] = seconds[j]
+        g_flush(g_ok, g_valid, g_fail, i, g_now, n_g, ok_g, fail_g)
+        counts[i, 0], counts[i, 1], counts[i, 2], counts[i, 3] = n_read, n_valid, n_flag, n_mould
+        counts[i, 4], counts[i, 5], counts[i, 6], counts[i, 7] = n_exc, n_in_t, n_in_h, n_in_both
+        for c in range(k):
+            total = 0
+            for g in range(g_ok.shape[1]):
+                total += g_ok[i, g, c]
+            ok_total[i, c] = total
+        dp = c_ * g_best / (b_ - g_best) if g_best > -np.inf else nan
+        none = n_read == 0
+        stats[i, 0], stats[i, 1] = tm, hm
+        stats[i, 2], stats[i, 3] = (nan, nan) if none else (t_min, t_max)
+        stats[i, 4], stats[i, 5] = (nan, nan) if h_n == 0 else (h_min, h_max)
+        stats[i, 6] = dp
+        stats[i, 7], stats[i, 8] = (nan, nan) if e_min == np.inf else (e_min, e_max)
+        stats[i, 9] = inv_pi_sum
+        stats[i, 10] = inv_pi_n
 
 
-# -- one block of sensors ---------------------------------------------------------------------
+# -- blocks of sensors ------------------------------------------------------------------------
 
 
-def _block(t, rh, quality, half, group, n_groups, seconds, classes, params):
-    """All accumulators of one block of whole sensor records (numpy in, numpy out)."""
+def _outputs(n_sensor: int, n_groups: int, k: int) -> tuple[np.ndarray, ...]:
+    return (
+        np.zeros((n_sensor, len(_COUNTS)), dtype=np.int64),
+        np.full((n_sensor, len(_STATS)), np.nan),
+        np.zeros((n_sensor, k), dtype=np.int64),
+        np.zeros((n_sensor, n_groups), dtype=np.int64),
+        np.zeros((n_sensor, n_groups, k), dtype=np.int64),
+        np.full((n_sensor, n_groups, k), np.nan),
+    )
+
+
+def _as_inputs(t, rh, quality):
     t = np.ascontiguousarray(t, dtype=np.float64)
     rh = np.ascontiguousarray(rh, dtype=np.float64)
-    ts, rhs = np.empty_like(t), np.empty_like(rh)
-    _centred_means(t, half, ts)
-    _centred_means(rh, half, rhs)
-    # xarray's own reductions, as the accessor uses them (same numbers, NaN skipped)
-    dims = ("sensor", "time")
-    t_mean = xr.Variable(dims, t).mean("time").values
-    rh_mean = xr.Variable(dims, rh).mean("time").values
-    q = xr.Variable(dims, rh - rhs).quantile(params["quantiles"], dim="time").values
-    low, high = q[0], q[1]
-    if params["min_half_width"] is not None:
-        low = np.minimum(low, -params["min_half_width"])
-        high = np.maximum(high, params["min_half_width"])
     quality = (
         np.zeros((t.shape[0], 0), dtype=np.int16)
         if quality is None
-        else np.ascontiguousarray(quality)
+        else np.ascontiguousarray(quality, dtype=np.int16)
     )
-    out = _fused(t, rh, ts, rhs, quality, t_mean, rh_mean, low, high, group, n_groups, seconds,
-                 classes, params["setpoint"], params["t_band"], params["rh_band"])
-    return (t_mean, rh_mean) + out
+    return t, rh, quality
+
+
+def _run(t, rh, quality, params, out) -> None:
+    """The kernel on whole records ``t, rh`` (numpy), into the accumulators ``out``."""
+    _sensors(t, rh, quality, params["half"], params["quantiles"], params["min_half_width"],
+             params["group"], params["seconds"], params["classes"], params["setpoint"],
+             params["t_band"], params["rh_band"], *out)
+
+
+def _block(t, rh, quality, params):
+    """All accumulators of one block of whole sensor records (a dask task)."""
+    t, rh, quality = _as_inputs(t, rh, quality)
+    out = _outputs(t.shape[0], params["n_groups"], params["classes"].shape[0])
+    _run(t, rh, quality, params, out)
+    return out
+
+
+def threads() -> int:
+    """Cores this process may use (its CPU affinity, which a cgroup or ``taskset`` narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _in_memory(t, rh, quality, params) -> tuple[np.ndarray, ...]:
+    """NumPy records: the kernel on a slice of sensors per thread, writing into one set of
+    accumulators (each thread its own rows); no dask, no copy of float64 C-ordered data."""
+    t, rh, quality = _as_inputs(t, rh, quality)
+    n_sensor = t.shape[0]
+    out = _outputs(n_sensor, params["n_groups"], params["classes"].shape[0])
+    workers = min(threads(), n_sensor)
+    if workers <= 1:
+        _run(t, rh, quality, params, out)
+        return out
+    # a few slices per thread, so that one slow slice (a busy core) does not hold the others
+    edges = np.linspace(0, n_sensor, min(n_sensor, 4 * workers) + 1).astype(int)
+
+    def one(a: int, b: int) -> None:
+        _run(t[a:b], rh[a:b], quality[a:b], params, tuple(o[a:b] for o in out))
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="echoes-climate") as pool:
+        slices = zip(edges[:-1], edges[1:], strict=True)
+        for f in [pool.submit(one, a, b) for a, b in slices if b > a]:
+            f.result()
+    return out
+
+
+def _params(half, group, n_groups, seconds, percentiles=(7, 93), min_half_width=10.0,
+            t_band=(16.0, 25.0), rh_band=(40.0, 60.0)) -> dict:
+    return {
+        "half": half,
+        "quantiles": np.array([p / 100 for p in percentiles], dtype=np.float64),
+        "min_half_width": math.nan if min_half_width is None else float(min_half_width),
+        "group": np.ascontiguousarray(group, dtype=np.int64),
+        "n_groups": n_groups,
+        "seconds": np.ascontiguousarray(seconds, dtype=np.float64),
+        "classes": _class_table(),
+        "setpoint": np.array(m.ASHRAE_SETPOINT_T, dtype=np.float64),
+        "t_band": np.array(t_band, dtype=np.float64),
+        "rh_band": np.array(rh_band, dtype=np.float64),
+    }
+
+
+# -- the compiled code's cache -------------------------------------------------------------------
+
+_KERNELS = (_centred_mean, _order_statistics, _linear_quantile, g_flush, _sensors)
+
+
+def _seed_user_cache() -> int:
+    """Copy the install-time compiled kernels into this user's numba cache if numba chose one.
+
+    numba caches beside the source only where it may write; otherwise (a user's kernel on a
+    package installed by root) it uses a per-user directory and would compile again. Its index
+    and data files do not depend on the directory (the index records the source file's
+    modification time and size, numba's version and the CPU), so the files ``make install``
+    wrote are valid there as they are. Returns the number of files copied.
+    """
+    in_tree = Path(__file__).resolve().parent / "__pycache__"
+    copied = 0
+    for kernel in _KERNELS:
+        # numba's FunctionCache: where it chose to cache, and the index file's name there
+        cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+        index = getattr(cache_file, "_index_name", None)
+        if index is None:  # another numba layout: it compiles as it would have
+            continue
+        path = Path(cache_file._cache_path)
+        if path.resolve() == in_tree or (path / index).exists():
+            continue
+        source = in_tree / index
+        if not source.exists():
+            continue
+        stem = index[: -len(".nbi")]
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            for f in in_tree.glob(f"{stem}.*.nbc"):
+                shutil.copy2(f, path / f.name)
+                copied += 1
+            shutil.copy2(source, path / index)  # the index last: it names the data files
+            copied += 1
+        except OSError as e:  # a read-only home: numba compiles as it would have
+            log.info("climate: could not seed numba's cache in %s (%s)", path, e)
+    return copied
+
+
+_seed_user_cache()
 
 
 def warm() -> None:
-    """Compile the kernels (or load them from numba's cache) on a tiny record."""
+    """Compile the kernels (or load them from numba's cache) on a tiny record.
+
+    ``make install`` runs it once, so that the compiled code is cached beside this file.
+    """
     x = np.full((1, 4), 50.0)
-    _block(
-        x,
-        x,
-        None,
-        1,
-        np.zeros(4, dtype=np.int64),
-        1,
-        np.arange(4.0),
-        _class_table(),
-        {
-            "quantiles": [0.07, 0.93],
-            "min_half_width": 10.0,
-            "setpoint": np.array(m.ASHRAE_SETPOINT_T),
-            "t_band": np.array([16.0, 25.0]),
-            "rh_band": np.array([40.0, 60.0]),
-        },
-    )
+    params = _params(1, np.zeros(4, dtype=np.int64), 1, np.arange(4.0))
+    _block(x, x, None, params)
+    _block(x, x, np.zeros((1, 4), dtype=np.int16), params)
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -290,7 +539,7 @@ def periods(time_index: pd.DatetimeIndex, freq: str) -> tuple[np.ndarray, pd.Dat
 
 
 def block_size(n_time: int, chunks: tuple | None = None) -> int:
-    """Sensors per block: whole records, ``BLOCK_BYTES`` per variable (at least one sensor).
+    """Sensors per dask task: whole records, ``BLOCK_BYTES`` per variable (at least one).
 
     A dask-backed variable already split by sensor keeps its own blocks when they fit in
     twice that (each block then reads whole chunks of a Zarr store, no more), or whole
@@ -330,8 +579,29 @@ def _compute(tasks: list, label: str) -> list:
     return client.gather(futures)
 
 
+def _on_dask(arrays: list, params: dict) -> tuple[np.ndarray, ...]:
+    """Dask records: one task per block of whole sensor records."""
+    import dask
+
+    n_sensor, n_time = arrays[0].shape
+    size = block_size(n_time, getattr(arrays[0], "chunks", None))
+    block = dask.delayed(_block, pure=True)
+    tasks = []
+    for start in range(0, n_sensor, size):
+        parts = [a[start : start + size] for a in arrays]
+        tasks.append(block(parts[0], parts[1], parts[2] if len(parts) > 2 else None, params))
+    log.info("climate: %d sensors x %d readings in %d dask tasks of %d sensors",
+             n_sensor, n_time, len(tasks), size)
+    results = _compute(tasks, "climate metrics")
+    return tuple(np.concatenate(part) for part in zip(*results, strict=True))
+
+
+def _is_dask(a) -> bool:
+    return not isinstance(a, np.ndarray) and hasattr(a, "dask")
+
+
 def assess(
-    ds: xr.Dataset,
+    ds,
     freq: str = "MS",
     window: str = "30D",
     percentiles=(7, 93),
@@ -343,60 +613,30 @@ def assess(
 
     Returns ``(per_sensor, per_period)``: two ``xarray.Dataset`` of plain numbers, indexed by
     ``sensor`` and by ``time`` (period start, as ``resample`` labels it) and ``sensor``.
+    NumPy-backed data are computed here on a thread pool, dask-backed ones as dask tasks.
     """
-    import dask
-
     started = time.perf_counter()
     step = m._step(ds)
     half = int(pd.Timedelta(window) / step) // 2
     time_index = ds.indexes["time"]
     group, labels = periods(time_index, freq)
-    seconds = ((ds["time"] - np.datetime64("1970-01-01")) / np.timedelta64(1, "s")).to_numpy()
-    params = {
-        "quantiles": [p / 100 for p in percentiles],
-        "min_half_width": min_half_width,
-        "setpoint": np.array(m.ASHRAE_SETPOINT_T, dtype=float),
-        "t_band": np.array(t_band, dtype=float),
-        "rh_band": np.array(rh_band, dtype=float),
-    }
-    classes = _class_table()
-    n_sensor, n_time = ds.sizes["sensor"], ds.sizes["time"]
+    seconds = (time_index.values - np.datetime64("1970-01-01")) / np.timedelta64(1, "s")
+    params = _params(half, group, len(labels), seconds, percentiles, min_half_width, t_band,
+                     rh_band)
     names = ["temperature", "relative_humidity"] + (["quality"] if "quality" in ds else [])
     arrays = [ds[v].transpose("sensor", "time").data for v in names]
-    size = block_size(n_time, getattr(arrays[0], "chunks", None))
-    block = dask.delayed(_block, pure=True)
-    tasks = []
-    for start in range(0, n_sensor, size):
-        parts = [a[start : start + size] for a in arrays]
-        tasks.append(
-            block(
-                parts[0],
-                parts[1],
-                parts[2] if len(parts) > 2 else None,
-                half,
-                group,
-                len(labels),
-                seconds,
-                classes,
-                params,
-            )
-        )
-    log.info(
-        "climate: %d sensors x %d readings in %d blocks of %d sensors",
-        n_sensor,
-        n_time,
-        len(tasks),
-        size,
-    )
-    results = _compute(tasks, "climate metrics")
-    log.info("climate: all metrics in %.1f s", time.perf_counter() - started)
-    t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail = (
-        np.concatenate(part) for part in zip(*results, strict=True)
-    )
-    return _tables(ds, t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail, labels)
+    if any(_is_dask(a) for a in arrays):
+        out = _on_dask(arrays, params)
+    else:
+        out = _in_memory(arrays[0], arrays[1], arrays[2] if len(arrays) > 2 else None, params)
+    log.info("climate: %d sensors x %d readings, all metrics in %.2f s", *arrays[0].shape,
+             time.perf_counter() - started)
+    return _tables(ds, *out, labels)
 
 
-def _tables(ds, t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail, labels):
+def _tables(ds, counts, stats, ok_total, g_valid, g_ok, g_fail, labels):
+    import xarray as xr
+
     classes = list(m.ASHRAE_CLASSES)
     sensor = {"sensor": ds["sensor"].to_numpy()}
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -408,16 +648,8 @@ def _tables(ds, t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail,
                 "flagged": ("sensor", counts[:, 2]),
                 "mould": ("sensor", counts[:, 3]),
                 "excursions": ("sensor", counts[:, 4]),
-                "T mean": ("sensor", t_mean),
-                "RH mean": ("sensor", rh_mean),
-                "T min": ("sensor", stats[:, 0]),
-                "T max": ("sensor", stats[:, 1]),
-                "RH min": ("sensor", stats[:, 2]),
-                "RH max": ("sensor", stats[:, 3]),
-                "dew point max": ("sensor", stats[:, 4]),
-                "EMC min": ("sensor", stats[:, 5]),
-                "EMC max": ("sensor", stats[:, 6]),
-                "TWPI (years)": ("sensor", 1.0 / (stats[:, 7] / stats[:, 8])),
+                **{name: ("sensor", stats[:, i]) for i, name in enumerate(_STATS[:9])},
+                "TWPI (years)": ("sensor", 1.0 / (stats[:, 9] / stats[:, 10])),
                 **{
                     f"ASHRAE {c}": ("sensor", ok_total[:, i] / valid) for i, c in enumerate(classes)
                 },
@@ -428,8 +660,7 @@ def _tables(ds, t_mean, rh_mean, counts, stats, ok_total, g_valid, g_ok, g_fail,
             },
             coords=sensor,
         )
-        g_valid = g_valid.astype(float)[:, :, None]
-        share = g_ok / g_valid
+        share = g_ok / g_valid.astype(float)[:, :, None]
     # periods first, as ``resample`` orders its result
     per_period = xr.Dataset(
         {
