@@ -48,6 +48,9 @@ $(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_confi
 	cp hub_config/proxy/package.json hub_config/proxy/package-lock.json $(VENV)/proxy/
 	cd $(VENV)/proxy && npm ci --silent --no-audit --no-fund
 	$(BIN)/python -c "import sys, pathlib; from echoes_lab.hub.launch import install_kernel, install_lab_settings as s; install_kernel(pathlib.Path(sys.prefix) / 'share' / 'jupyter'); s(pathlib.Path(sys.prefix))"
+	# the climate engine's numba kernels, compiled once into echoes_lab/climate/__pycache__: no
+	# kernel of any user compiles them again (engine._seed_user_cache)
+	$(BIN)/python -c "from echoes_lab.climate import engine; engine.warm()"
 	touch $@
 
 # Debian packages the tests need: a real browser for the end-to-end tests, git for materials,
