@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 import harness
-from harness import REPO, new_root
+from harness import REPO, new_root, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -93,9 +93,9 @@ def test_a_hub_starts_from_the_wheel(wheel_env, hub_factory, monkeypatch):
     assert hub.api("GET", "/info").json()["version"]  # /hub/api answers, with a token
     # the hub and its services run the new environment's interpreter, the wheel's code
     hub_cmd = psutil.Process(hub.hub_pid).cmdline()
-    assert hub_cmd[:3] == [str(wheel_env["python"]), "-m", "jupyterhub"], hub_cmd
+    assert hub_cmd[:3] == [str(wheel_env["python"]), "-m", "echoes_lab.hub.app"], hub_cmd
     assert str(wheel_env["site"] / "echoes_lab" / "hub" / "hub_config") in " ".join(hub_cmd)
-    services = hub.service_processes()
-    assert {"commons", "dask-gateway"} <= set(services), sorted(services)
+    services = wait_for(lambda: (found := hub.service_processes()).keys() >= {
+        "commons", "dask-gateway"} and found, 60, "the commons and the gateway to run")
     for name in ("commons", "dask-gateway"):
         assert services[name][0].cmdline()[0] == str(wheel_env["python"]), name
