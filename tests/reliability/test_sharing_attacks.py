@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+import websocket
 
 from harness import BIN, free_port, login, new_root, wait_for
 
@@ -145,6 +146,13 @@ def test_reading_stops_at_hidden_files_and_links_out(hub):
             r = call(hub, "carol", "GET", path)
             assert r.status_code == 403, (path, r.status_code, r.text[:300])
             assert '"key"' not in r.text
+        # nor its websocket (the held list: no websocket at all for a read-only sharee)
+        ws_url = (f"ws://{hub.url.removeprefix('http://')}/user/alice/api/kernels/{kernel}"
+                  f"/channels")
+        with pytest.raises(websocket.WebSocketBadStatusException) as refusal:
+            websocket.create_connection(
+                ws_url, header=[f"Authorization: token {hub.tokens['carol']}"], timeout=30)
+        assert refusal.value.status_code == 403
         # the owner keeps them all
         assert call(hub, "alice", "GET", "/api/kernels").json()[0]["id"] == kernel
         assert call(hub, "alice", "GET", "/api/metrics/v1").status_code == 200
@@ -329,3 +337,39 @@ def test_read_only_past_two_hundred_shares(hub):
     refused = browser.post(f"{hub.url}/user/alice/api/kernels", json={"name": "echoes"},
                            headers={"X-XSRFToken": xsrf or ""}, timeout=60)
     assert refused.status_code == 403, refused.text[:300]
+
+
+@pytest.mark.parametrize(("repo", "scheme"), [
+    ("https://github.com/org/repo", "https"), ("git://127.0.0.1:18766/evil.git", "git"),
+    ("file:///srv/evil.git", "file"), ("/srv/evil.git", "file"), ("../evil", "file"),
+    ("git@github.com:org/repo.git", "ssh"), ("ext::sh -c id", "ext"), ("fd::3", "fd")])
+def test_link_sources_by_scheme(repo, scheme, monkeypatch, tmp_path):
+    """Only the schemes the settings allow are cloned; git's remote helpers never."""
+    from echoes_lab.hub.services.projects import links
+
+    monkeypatch.setenv(links.SCHEMES_ENV, "https")
+    assert links.repo_scheme(repo) == scheme
+    if scheme == "https":
+        assert links.check_link({"repo": repo}, str(tmp_path))["targetpath"] == "repo"
+    else:
+        with pytest.raises(links.LinkError, match="not allowed"):
+            links.check_link({"repo": repo}, str(tmp_path))
+
+
+def test_read_only_paths(tmp_path, monkeypatch):
+    """What a sharee may read: inside the home and the project folders, nothing hidden."""
+    from echoes_lab.hub.services.projects.serverext import path_allowed
+
+    home, projects = tmp_path / "home", tmp_path / "projects"
+    (home / ".local").mkdir(parents=True)
+    (projects / "p2").mkdir(parents=True)
+    (home / "projects").mkdir()
+    (home / "projects" / "p2").symlink_to(projects / "p2")
+    (projects / "p2" / "rt").symlink_to(home / ".local")
+    (projects / "p2" / "up").symlink_to(tmp_path)
+    monkeypatch.setenv("ECHOES_PROJECTS", str(projects))
+    assert path_allowed("projects/p2/notes.txt", str(home))
+    assert path_allowed("projects/p2", str(home))
+    for bad in (".local/x", "projects/p2/rt/x", "projects/p2/rt", "projects/p2/up",
+                "projects/p2/up/home/.local", "%2elocal/x", "a/../.local"):
+        assert not path_allowed(bad, str(home)), bad
