@@ -275,3 +275,69 @@ def test_preset_auto_without_a_recognisable_column_names_the_file(tmp_path):
         records.read(odd, preset="auto")
     with pytest.raises(DataError, match=r"unknown preset 'nope'.*'auto'"):
         records.read(odd, preset="nope")
+
+
+# -- records in their languages (issue 34): titles and descriptions keep their language tags ----
+REAL = Path(__file__).parent / "data" / "real"
+
+
+def test_lido_titles_keep_xml_lang_and_inherit_it_from_descriptive_metadata():
+    # LIDO 1.1 La Primavera: four titles, each with its xml:lang; the description has none of its
+    # own and takes lido:descriptiveMetadata's xml:lang="de"
+    row = records.read(REAL / "lido" / "lido11-LaPrimavera.xml").iloc[0]
+    assert row["titles"] == {"it": ["La Primavera", "allegoria della primavera"],
+                             "en": ["Spring"], "de": ["Der Frühling"],
+                             "fr": ["Allégorie du Printemps"]}
+    assert list(row["descriptions"]) == ["de"]
+    assert row["descriptions"]["de"][0].startswith("Das berühmte Bild")
+    # a DDB record: title and description in the record's German
+    enigma = records.read(REAL / "lido" / "ddb-Deutsches_Museum.xml").iloc[0]
+    assert enigma["titles"] == {"de": ["Chiffriermaschine Enigma I"]}
+
+
+def test_edm_rdf_iiif_and_csv_titles_keep_their_languages():
+    bolton = records.read(REAL / "edm" / "metis-bolton-council-rdf.xml").iloc[0]
+    assert bolton["titles"] == {"en": ["Washing Day"], "fr": ["Jour de lessive"]}
+    # the provider tags both descriptions (English and French text) "pl": kept as the source says
+    assert list(bolton["descriptions"]) == ["pl"] and len(bolton["descriptions"]["pl"]) == 2
+    budapest = records.read(REAL / "edm" / "europeana-record-2026110-budapest.json").iloc[0]
+    assert budapest["titles"] == {"hu": ["Ex libris - Otto und Lilli Wolfskehl"]}
+    # IIIF v2 {"@value", "@language"} lists (Mirador's collection, member 62)
+    members = records.read(REAL / "iiif" / "mirador-v2-collection.json")
+    m62 = members[members["title"].str.startswith("62:", na=False)].iloc[0]
+    assert m62["titles"] == {"fr": ["62: quelque titre"], "en": ["62: some title"]}
+    # a v3 language map with a key that is no language tag ("true"): untagged
+    hamilton = records.read(REAL / "iiif" / "mirador-v3-hamilton.json").iloc[0]
+    assert hamilton["titles"] == {"": ["Letter from Alexander Hamilton Papers (September 6, 1780)"]}
+    # a CSV export has no language: its title is kept untagged
+    tate = records.read(REAL / "csv" / "tate-artworks-excerpt.csv", preset="tate")
+    assert all(t == {"": [title]} for t, title in zip(tate["titles"], tate["title"], strict=True)
+               if pd.notna(title))
+
+
+def test_in_language_picks_the_preferred_language_with_fallbacks():
+    frames = [records.read(REAL / "lido" / "lido11-LaPrimavera.xml"),
+              records.read(REAL / "edm" / "metis-bolton-council-rdf.xml"),
+              records.read(REAL / "lido" / "ddb-Deutsches_Museum.xml")]
+    df = pd.concat(frames, ignore_index=True)
+    fr = df.records.in_language("fr", "en")
+    assert fr["title"].tolist() == ["Allégorie du Printemps", "Jour de lessive",
+                                    "Chiffriermaschine Enigma I"]
+    assert fr["title_language"].tolist() == ["fr", "fr", "de"]  # German: the fallback
+    en = df.records.in_language("en-GB")  # a regional tag takes its language's titles
+    assert en["title"].tolist()[:2] == ["Spring", "Washing Day"]
+    strict = df.records.in_language("fr", fallback=False)
+    assert strict["title"].isna().tolist() == [False, False, True]
+    assert fr["description_language"].tolist() == ["de", "pl", "de"]
+    assert df["title"].tolist()[0] == "La Primavera"  # the original table is left as it was
+
+
+def test_quality_counts_the_languages_of_titles_and_descriptions():
+    df = pd.concat([records.read(REAL / "lido" / "lido11-LaPrimavera.xml"),
+                    records.read(REAL / "edm" / "metis-bolton-council-rdf.xml"),
+                    records.read(REAL / "lido" / "ddb-Deutsches_Museum.xml")], ignore_index=True)
+    languages = df.records.quality()["languages"]
+    assert languages.loc["de"].tolist() == [2, 2]  # La Primavera and the Enigma
+    assert languages.loc["fr"].tolist() == [2, 0]
+    assert languages.loc["en", "titles"] == 2 and languages.loc["it", "titles"] == 1
+    assert languages.loc["pl", "descriptions"] == 1

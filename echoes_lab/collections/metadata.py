@@ -143,6 +143,7 @@ COLUMN_LABELS: dict[str, tuple[str, ...]] = {
 }
 
 LIDO = "{http://www.lido-schema.org}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 logger = logging.getLogger(__name__)
 
 
@@ -176,6 +177,43 @@ def _texts(el: Element | None, path: str) -> list[str]:
 
 def _first(values: list[str]) -> str | None:
     return values[0] if values else None
+
+
+# -- languages --------------------------------------------------------------------------------
+
+#: language tags that say "no particular language": untagged values are kept under ""
+#: (Europeana's "def", IIIF's "none", BCP 47 "und" and "zxx")
+UNTAGGED = {"", "def", "none", "und", "zxx"}
+_BCP47 = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{1,8})*$")
+
+
+def lang_key(tag: str | None) -> str:
+    """A language tag as a key of a language map: lower case BCP 47 ("en", "de-at"), "" for
+    none (see ``UNTAGGED``)."""
+    key = (tag or "").strip().lower().replace("_", "-")
+    # a key that is no BCP 47 tag (Mirador's Hamilton manifest labels its title "true") says
+    # nothing about the language: untagged
+    return "" if key in UNTAGGED or not _BCP47.match(key) else key
+
+
+def lang_map(pairs) -> dict[str, list[str]]:
+    """``{language: [texts]}`` from (tag, text) pairs, in order, each text once per language,
+    blank texts dropped: the form every reader gives ``titles`` and ``descriptions`` in."""
+    out: dict[str, list[str]] = {}
+    for tag, text in pairs:
+        text = " ".join(str(text).split()) if text is not None else ""
+        if text and text not in (texts := out.setdefault(lang_key(tag), [])):
+            texts.append(text)
+    return {k: v for k, v in out.items() if v}
+
+
+def _tagged(el: Element | None, path: str, inherited: str | None = None) -> list[tuple]:
+    """(xml:lang, text) of the elements at ``path`` under ``el``; an element without its own
+    xml:lang takes ``inherited`` (the enclosing element's, as XML defines it)."""
+    if el is None:
+        return []
+    return [(e.get(XML_LANG) or inherited, e.text)
+            for e in el.iterfind(path, {"lido": LIDO[1:-1]}) if e.text and e.text.strip()]
 
 
 # -- CSV ------------------------------------------------------------------------------------
@@ -368,7 +406,6 @@ def harvest_oai(
 # -- LIDO -------------------------------------------------------------------------------------
 
 SKOS = "{http://www.w3.org/2004/02/skos/core#}"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 #: LIDO event types whose actors made the object, and whose date is the object's date (LIDO
 #: terminology labels and the usual local terms in English, German, French, Italian, Spanish)
 CREATION_EVENTS = re.compile(
@@ -459,8 +496,19 @@ def _lido_record(rec: Element) -> dict:
     materials = _first(_texts(main, "lido:eventMaterialsTech/lido:displayMaterialsTech")) or _term(
         main.find(f".//{LIDO}materialsTech/{LIDO}termMaterialsTech") if main is not None else None)
     rights_el = rec.find(f".//{LIDO}rightsWorkSet")
+    # titles and descriptions with their xml:lang, inherited from lido:descriptiveMetadata (LIDO
+    # requires it there) or the record when the value has none of its own
+    titles, descriptions = [], []
+    for meta in rec.iterfind(f"{LIDO}descriptiveMetadata"):
+        lang = meta.get(XML_LANG) or rec.get(XML_LANG)
+        for title_set in meta.iterfind(f".//{LIDO}titleWrap/{LIDO}titleSet"):
+            titles += _tagged(title_set, "lido:appellationValue", title_set.get(XML_LANG) or lang)
+        for note in meta.iterfind(f".//{LIDO}objectDescriptionWrap/{LIDO}objectDescriptionSet"):
+            descriptions += _tagged(note, "lido:descriptiveNoteValue", note.get(XML_LANG) or lang)
     return {
         "id": _first(_texts(rec, "lido:lidoRecID")),
+        "titles": lang_map(titles),
+        "descriptions": lang_map(descriptions),
         "title": _first(_texts(rec, ".//lido:titleWrap/lido:titleSet/lido:appellationValue")),
         "creators": [a["name"] for a in actors],
         "actors": actors,
@@ -642,7 +690,13 @@ def _dc_record(dc: Element, ident: str | None) -> dict:
         values("contributor"), "contributor"
     )
     formats = [v for v in values("format") if not _DC_FILE_FORMAT.match(v)]
+
+    def tagged(name):
+        return [(e.get(XML_LANG), normalize("NFC", e.text))
+                for e in dc.iter(f"{DC}{name}") if e.text and e.text.strip()]
+
     return {"id": ident, "title": _first(values("title")),
+            "titles": lang_map(tagged("title")), "descriptions": lang_map(tagged("description")),
             "creators": [a["name"] for a in actors], "actors": actors,
             "date_text": prefer(values("date"), _DC_TIMESTAMP),
             "object_type": prefer(values("type"), _DC_TYPE_CODE),
@@ -788,6 +842,22 @@ def _lang(value) -> list[str]:
     return [str(value)]
 
 
+def _lang_pairs(value, tag: str | None = None) -> list[tuple]:
+    """(language, text) of a IIIF v3 language map ({"en": [...], "none": [...]}) or a v2 value
+    (a string, a list, {"@value", "@language"})."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [(tag, value)]
+    if isinstance(value, list):
+        return [p for v in value for p in _lang_pairs(v, tag)]
+    if isinstance(value, dict):
+        if "@value" in value:
+            return [(value.get("@language") or tag, str(value["@value"]))]
+        return [p for lang, v in value.items() for p in _lang_pairs(v, lang)]
+    return [(tag, str(value))]
+
+
 def _all_labels(value) -> set[str]:
     """Every language's form of a label, normalised for matching."""
     if isinstance(value, dict) and "@value" not in value:
@@ -837,6 +907,9 @@ def _iiif_manifest(doc: dict, version: int) -> dict:
     rec: dict = {
         "id": ident,
         "title": _first(_lang(doc.get("label"))),
+        "titles": lang_map(_lang_pairs(doc.get("label"))),
+        "descriptions": lang_map(_lang_pairs(doc.get("summary" if version == 3
+                                                     else "description"))),
         "creators": [],
         "actors": [],
         "rights": rights,
@@ -1046,6 +1119,19 @@ def _edm_values(value) -> list[str]:
     return [text] if text else []
 
 
+def _edm_pairs(value, tag: str | None = None) -> list[tuple]:
+    """(language, text) of a Record API value in any of the forms ``_edm_values`` reads."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        if "#value" in value:
+            return _edm_pairs(value["#value"], value.get("@lang") or tag)
+        return [p for lang, v in value.items() for p in _edm_pairs(v, lang)]
+    if isinstance(value, list):
+        return [p for v in value for p in _edm_pairs(v, tag)]
+    return [(tag, _edm_text(value))]
+
+
 def read_edm(path: Path) -> list[dict]:
     """Records from Europeana Record API v2 JSON: ``{"object": {...}}`` (full profile),
     ``{"fullbean": ...}``, the bare object (also as Europeana's database exports it), or a list
@@ -1127,6 +1213,10 @@ def read_edm(path: Path) -> list[dict]:
             {
                 "id": obj.get("about") or obj.get("identifier") or _first(chos),
                 "title": _first(get("dcTitle")) or _first(_edm_values(obj.get("title"))),
+                "titles": lang_map([p for x in provider for p in _edm_pairs(x.get("dcTitle"))]
+                                   or _edm_pairs(obj.get("title"))),
+                "descriptions": lang_map([p for x in provider
+                                          for p in _edm_pairs(x.get("dcDescription"))]),
                 "creators": [a["name"] for a in actors],
                 "actors": actors,
                 "date_text": _first([d for d in dates if d]),
@@ -1274,6 +1364,10 @@ def read_edm_rdf(path: Path) -> list[dict]:
         rights = graph.value(aggregation, edm.rights) if aggregation is not None else None
         out.append({
             "id": _edm_id(cho), "title": _first(texts(DCNS.title)),
+            "titles": lang_map((o.language, o) for o in values(DCNS.title)
+                               if isinstance(o, Literal)),
+            "descriptions": lang_map((o.language, o) for o in values(DCNS.description)
+                                     if isinstance(o, Literal)),
             "creators": [a["name"] for a in actors], "actors": actors,
             "date_text": display, "machine_dates": machine,
             "object_type": _first(texts(DCNS.type)) or kind,

@@ -20,6 +20,12 @@ The normalised schema, one row per object (:data:`SCHEMA`, in this order):
 ``dimensions``    dimensions as written ("support: 610 x 508 mm")
 ``place``         place of creation, where given
 ``rights``        rights or credit statement of the record
+``titles``        every title with its language: ``{"de": ["Enigma"], "en": ["Enigma machine"]}``
+                  (LIDO ``xml:lang``, inherited from ``lido:descriptiveMetadata``; EDM and IIIF
+                  language maps; Dublin Core ``xml:lang``); "" for an untagged title (a CSV
+                  export's); ``df.records.in_language("fr", "en")`` picks one per record
+``descriptions``  the descriptions likewise (LIDO ``descriptiveNoteValue``, EDM
+                  ``dc:description``, IIIF ``summary``/``description``, DC ``dc:description``)
 ``source_system`` where the record came from ("csv:tate", "oai:…", "lido", "iiif", "edm")
 ``original``      the untouched source record (a dict, or the XML text for LIDO)
 ================  ==========================================================================
@@ -40,7 +46,8 @@ from echoes_lab.errors import DataError
 
 SCHEMA = ["id", "title", "creators", "actors", "date_text", "date_earliest", "date_latest",
           "date_machine_earliest", "date_machine_latest", "date_machine_source", "object_type",
-          "materials", "dimensions", "place", "rights", "source_system", "original"]
+          "materials", "dimensions", "place", "rights", "titles", "descriptions", "source_system",
+          "original"]
 TEXT_FIELDS = [
     "id",
     "title",
@@ -64,6 +71,11 @@ def _frame(records: list[dict], source_system: str) -> pd.DataFrame:
                     for a, cs in zip(df["actors"], df["creators"], strict=True)]
     for col in TEXT_FIELDS:
         df[col] = df[col].astype("string")
+    # a reader that gives no language map (CSV) still has its title, untagged
+    df["titles"] = [t if isinstance(t, dict) else
+                    ({"": [str(title)]} if pd.notna(title) and str(title).strip() else {})
+                    for t, title in zip(df["titles"], df["title"], strict=True)]
+    df["descriptions"] = df["descriptions"].map(lambda d: d if isinstance(d, dict) else {})
     df["date_earliest"] = pd.array([None] * len(df), dtype="Int64")
     df["date_latest"] = pd.array([None] * len(df), dtype="Int64")
     df["date_machine_earliest"] = pd.array([m[0] for m in machine], dtype="Int64")
@@ -281,7 +293,8 @@ class RecordsAccessor:
         fields = [
             c
             for c in SCHEMA
-            if c not in ("original", "date_earliest", "date_latest", "actors")
+            if c not in ("original", "date_earliest", "date_latest", "actors", "titles",
+                         "descriptions")
             and not c.startswith("date_machine")
             and c in df.columns
         ]
@@ -322,7 +335,59 @@ class RecordsAccessor:
             "unparsed_dates": dates.unparsed(df.loc[has_date, "date_text"]),
             "vocabulary": pd.Series(vocab, dtype=float),
             "date_disagreements": self.date_disagreements(),
+            "languages": self.languages(),
         }
+
+    def languages(self) -> pd.DataFrame:
+        """Records with a title and with a description in each language (rows: language tags,
+        "" = untagged; columns ``titles``, ``descriptions``), most titles first."""
+        counts = {}
+        for column in ("titles", "descriptions"):
+            maps = self._df[column] if column in self._df.columns else pd.Series([], dtype=object)
+            counts[column] = pd.Series(
+                [lang for m in maps if isinstance(m, dict) for lang, texts in m.items() if texts],
+                dtype="string").value_counts()
+        table = pd.DataFrame(counts).fillna(0).astype(int)
+        table.index.name = "language"
+        return table.sort_values(["titles", "descriptions"], ascending=False)
+
+    def in_language(self, *preferred: str, fallback: bool = True) -> pd.DataFrame:
+        """A copy whose ``title`` and ``description`` are in the first of ``preferred`` languages
+        each record has, with ``title_language``/``description_language`` saying which.
+
+        A tag matches its regional forms and back ("en" takes "en-GB", "de-AT" takes "de"). With
+        ``fallback`` a record with none of them keeps its untagged value, else its first language
+        (as the source lists them), so no record loses its title; without, it gets none.
+        ``in_language()`` with no language returns every record's untagged or first title.
+
+        >>> df.records.in_language("fr", "en")   # doctest: +SKIP
+        """
+        wanted = [metadata.lang_key(p) for p in preferred]
+
+        def pick(mapping) -> tuple[str | None, str | None]:
+            mapping = mapping if isinstance(mapping, dict) else {}
+            for want in wanted:  # the tag itself first, then its language's other forms
+                if mapping.get(want) and want:
+                    return mapping[want][0], want
+                primary = want.split("-")[0]
+                for lang, texts in mapping.items():
+                    if texts and primary and lang.split("-")[0] == primary:
+                        return texts[0], lang
+            if not fallback:
+                return None, None
+            if mapping.get(""):
+                return mapping[""][0], ""
+            return next(((texts[0], lang) for lang, texts in mapping.items() if texts),
+                        (None, None))
+
+        out = self._df.copy()
+        for column, single in (("titles", "title"), ("descriptions", "description")):
+            if column not in out.columns:
+                continue
+            chosen = [pick(m) for m in out[column]]
+            out[single] = pd.array([c[0] for c in chosen], dtype="string")
+            out[f"{single}_language"] = pd.array([c[1] for c in chosen], dtype="string")
+        return out
 
     def date_disagreements(self) -> pd.DataFrame:
         """Records whose machine-readable years (LIDO ``earliestDate``/``latestDate``, EDM
