@@ -137,6 +137,30 @@ def test_institutions_linked_art_in_named_graphs_with_provenance(kg):
     assert graphs.loc[g_ans, "triples"] > 50
 
 
+def test_getty_photo_archive_with_its_2017_context(kg):
+    """The Getty Photo Archive's record of Rubens' *St. Sebastian* (Galleria Nazionale d'Arte
+    Antica, Rome), written in 2017 against the context of its day: read offline with that
+    context registered; without it, refused rather than read wrongly."""
+    doc = LA / "getty-photoarchive-rubens-st-sebastian.json"
+    url = "https://linked.art/ns/context/1/full.jsonld"
+    knowledge.rdf.CONTEXTS.pop(url, None)
+    with pytest.raises(EchoesError, match="register_context"):
+        kg.load(doc)
+    knowledge.register_context(url, LA / "contexts" / "linked-art-context-1-full-2017.jsonld")
+    try:
+        kg.load(doc)
+    finally:
+        knowledge.rdf.CONTEXTS.pop(url, None)
+    rows = kg.query("""SELECT ?title ?maker ?begin ?height ?place WHERE {
+        ?o a crm:E22_Man-Made_Object ; rdfs:label ?title ; crm:P108i_was_produced_by ?p ;
+           crm:P43_has_dimension ?d ; crm:P55_has_current_location/rdfs:label ?place .
+        ?p crm:P14_carried_out_by/rdfs:label ?maker ;
+           crm:P4_has_time-span/crm:P82a_begin_of_the_begin ?begin .
+        ?d crm:P2_has_type aat:300055644 ; rdf:value ?height }""")
+    assert rows.to_dict("records") == [{"title": "St. Sebastian", "maker": "Rubens, Peter Paul",
+                                        "begin": "1604", "height": 153, "place": "Rome"}]
+
+
 def test_records_query_typed_dataframe(kg):
     kg.add(read(REAL / "csv" / "tate-artworks-excerpt.csv", preset="tate"))
     df = kg.query("""

@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from echoes_lab.knowledge.rdf import register_context
 from echoes_lab.knowledge.store import KnowledgeError, KnowledgeGraph
 
-__all__ = ["KnowledgeError", "KnowledgeGraph", "default_path", "load_ipython_extension", "open"]
+__all__ = ["KnowledgeError", "KnowledgeGraph", "default_path", "load_ipython_extension", "open",
+           "register_context"]
 
 _opened: dict[Path, KnowledgeGraph] = {}
 

@@ -41,6 +41,17 @@ SCHEMA = "http://schema.org/"
 #: JSON-LD contexts resolved from local copies (url -> loader)
 LINKED_ART_CONTEXTS = ("https://linked.art/ns/v1/linked-art.json",
                        "http://linked.art/ns/v1/linked-art.json")
+#: other contexts registered with :func:`register_context` (url -> the context's content)
+CONTEXTS: dict[str, dict | list] = {}
+
+
+def register_context(url: str, source: str | Path | dict) -> None:
+    """Read documents naming the remote context ``url`` with a local copy (a file or its
+    parsed JSON): nothing is downloaded, so older Linked Art (``…/ns/context/1/full.jsonld``)
+    or a museum's own context must be registered before its documents are loaded."""
+    if not isinstance(source, dict):
+        source = json.loads(Path(source).read_text(encoding="utf-8"))
+    CONTEXTS[url] = source.get("@context", source)
 
 
 def N(iri: str) -> ox.NamedNode:  # noqa: N802 - the RDF libraries' own spelling
@@ -67,6 +78,8 @@ def linked_art_context() -> dict:
 def _local_contexts(ctx):
     """The context with the remote contexts we ship replaced by their content."""
     if isinstance(ctx, str):
+        if ctx in CONTEXTS:
+            return CONTEXTS[ctx]
         return linked_art_context() if ctx in LINKED_ART_CONTEXTS else ctx
     if isinstance(ctx, list):
         return [_local_contexts(c) for c in ctx]
@@ -120,8 +133,8 @@ def jsonld_quads(doc: dict | list, graph: ox.NamedNode, where: str = "the docume
         if isinstance(ctx, str) or (isinstance(ctx, list) and any(isinstance(c, str)
                                                                    for c in ctx)):
             msg = (f"{where}: its JSON-LD context {ctx} is not one we have offline; "
-                   f"Linked Art documents use {LINKED_ART_CONTEXTS[0]}, or give the context "
-                   "inline")
+                   f"Linked Art documents use {LINKED_ART_CONTEXTS[0]}; register a copy of "
+                   "another with knowledge.register_context(url, path), or give it inline")
             raise DataError(msg)
         d = {"@graph": items} if ctx is None else {"@context": ctx, "@graph": items}
         g = rdflib.Graph()
