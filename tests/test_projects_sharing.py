@@ -160,3 +160,39 @@ def test_group_shares_reach_tokens_with_the_hub_fix():
         assert on_alice(narrow) == set()  # the fix never widens a token
     finally:
         scopes.get_scopes_for = original
+
+
+def test_the_folder_is_cleared_of_setid_files_without_following_links(settings, tmp_path):
+    """What a leaver leaves (issue 26): setuid/setgid bits go from every file in the project,
+    also reached through a hard link elsewhere; a link is never followed (its target keeps its
+    bits); folders keep setgid (new files' group); archive drops every write bit."""
+    import stat
+
+    folder = storage.ensure_folder(settings, "p1")
+    (folder / "sub").mkdir()
+    os.chmod(folder / "sub", 0o2770)
+    shell, setuid = folder / ".gsh", folder / "sub" / "su"
+    for f in (shell, setuid):
+        f.write_bytes(b"#!/bin/sh\n")
+    os.chmod(shell, 0o2755)
+    os.chmod(setuid, 0o4755)
+    home_link = tmp_path / "home-gsh"
+    os.link(shell, home_link)  # the leaver's hard link in their home
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"x")
+    os.chmod(victim, 0o4755)
+    (folder / "sub" / "to-victim").symlink_to(victim)
+    os.mkfifo(folder / "fifo")  # opened by no one: the walk must not block on it
+
+    done = storage.secure_tree(settings, "p1")
+    assert sorted(done.stripped) == [".gsh", "sub/su"]
+    mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)  # noqa: E731
+    assert mode(shell) == mode(home_link) == 0o755 and mode(setuid) == 0o755
+    assert mode(victim) == 0o4755
+    assert mode(folder / "sub") == 0o2770
+
+    done = storage.secure_tree(settings, "p1", read_only=True)
+    assert done.stripped == []
+    for path in [folder, folder / "sub", shell, setuid]:
+        assert not mode(path) & 0o222, path
+    assert mode(victim) == 0o4755

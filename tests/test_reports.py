@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -252,3 +256,97 @@ def test_the_named_server_is_stopped_after_its_last_use_even_after_an_error():
     asyncio.run(scenario())
     assert calls == [("start", "ada"), ("start", "ada"), ("stop", "ada"), ("start", "ada"),
                      ("stop", "ada"), ("start", "bob")]
+
+
+# -- whose notebook runs (issue 26): the code the service sends to the owner's kernel ---------
+
+
+def _in_kernel(code: str, home: Path, projects: Path) -> list[str]:
+    """Run the service's kernel code as a kernel would (a fresh interpreter, the owner's HOME
+    and the projects root in its environment); return its output lines."""
+    env = {**os.environ, "HOME": str(home), "ECHOES_PROJECTS": str(projects)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return done.stdout.splitlines()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A home with a notebook, a project linked as ~/projects/p2 with a co-member's notebook,
+    a link out of the home and a link in the project to a folder outside it."""
+    home, projects, outside = tmp_path / "home", tmp_path / "projects", tmp_path / "outside"
+    for folder in (home / "work", home / "projects", projects / "p2", outside, home / "reports"):
+        folder.mkdir(parents=True)
+    (home / "work" / "mine.ipynb").write_text('{"cells": []}')
+    (home / "reports" / "old-run.ipynb").write_text("{}")
+    (projects / "p2" / "theirs.ipynb").write_text('{"cells": ["x"]}')
+    (outside / "far.ipynb").write_text("{}")
+    (home / "projects" / "p2").symlink_to(projects / "p2")
+    (home / "work" / "far.ipynb").symlink_to(outside / "far.ipynb")
+    (projects / "p2" / "far").symlink_to(outside)
+    return home, projects
+
+
+def test_the_picker_and_the_check_do_not_follow_links_out_of_home_and_projects(lab):
+    from echoes_lab.hub.services.reports import authorship
+
+    home, projects = lab
+    [line] = _in_kernel(authorship._code(authorship._LIST, ["reports"]), home, projects)
+    listed = [n["path"] for n in json.loads(line.removeprefix(authorship.LINE))]
+    # the outputs folder is skipped; ~/projects/p2 is the hub's link, so it is walked
+    assert listed == ["work/mine.ipynb", "projects/p2/theirs.ipynb"]
+
+    paths = ["work/far.ipynb", "projects/p2/far/far.ipynb", "projects/p2/theirs.ipynb"]
+    out = _in_kernel(authorship._code(authorship._INSPECT, paths), home, projects)
+    far, far2, theirs = (json.loads(x.removeprefix(authorship.LINE)) for x in out)
+    assert "leads out of your home and your projects" in far["error"]
+    assert "leads out of your home and your projects" in far2["error"]
+    data = (projects / "p2" / "theirs.ipynb").read_bytes()
+    assert theirs["sha256"] == hashlib.sha256(data).hexdigest()
+    assert theirs["shared"] is True and theirs["mine"] is True  # one account here
+
+
+def test_a_changed_shared_notebook_is_refused_and_a_checked_one_runs_from_its_copy(lab):
+    from echoes_lab.hub.services.reports import authorship
+
+    home, projects = lab
+    theirs = projects / "p2" / "theirs.ipynb"
+    pinned = hashlib.sha256(theirs.read_bytes()).hexdigest()
+    jobs = [
+        {"key": 1, "notebook": "projects/p2/theirs.ipynb", "output_dir": "reports/a/1",
+         "sha256": pinned},
+        {"key": 2, "notebook": "projects/p2/theirs.ipynb", "output_dir": "reports/a/2",
+         "sha256": "0" * 64},
+        {"key": 3, "notebook": "work/mine.ipynb", "output_dir": "reports/b/3", "sha256": None},
+        {"key": 4, "notebook": "work/far.ipynb", "output_dir": "reports/c/4", "sha256": None},
+    ]
+    code = authorship._code(authorship._GUARD, jobs) + "print('JOBS ' + _j.dumps(_echoes_jobs))"
+    lines = _in_kernel(code, home, projects)
+    events = [json.loads(x.removeprefix("ECHOES-RUN ")) for x in lines if x.startswith("ECHOES")]
+    status = {e["key"]: (e["event"], e.get("status")) for e in events}
+    assert status == {1: ("checked", None), 2: ("end", "refused"), 3: ("checked", None),
+                      4: ("end", "refused")}
+    refused = next(e for e in events if e["key"] == 2)
+    assert "changed since you confirmed it" in refused["error"]
+    assert refused["seen"]["sha256"] == pinned
+    kept = json.loads(lines[-1].removeprefix("JOBS "))
+    # the shared notebook runs from the copy of the bytes that were checked; the owner's own
+    # notebook in their home runs in place
+    assert [j["notebook"] for j in kept] == ["reports/a/1/pinned/theirs.ipynb", "work/mine.ipynb"]
+    assert (home / "reports/a/1/pinned/theirs.ipynb").read_bytes() == theirs.read_bytes()
+    assert all("sha256" not in j for j in kept)
+
+
+def test_confirmation_is_asked_for_another_users_or_a_changed_shared_notebook():
+    from echoes_lab.hub.services.reports.authorship import ask, needs_confirmation
+
+    info = {"path": "projects/p2/x.ipynb", "sha256": "a" * 64, "author": "carol",
+            "modified": "2026-12-06T10:00:00+00:00", "mine": False, "shared": True}
+    assert needs_confirmation(info, None) and needs_confirmation(info, "b" * 64)
+    assert not needs_confirmation(info, "a" * 64)
+    assert "written by carol" in ask(info, None) and "2026-12-06T10:00" in ask(info, None)
+    own = {**info, "author": "alice", "mine": True}
+    assert not needs_confirmation(own, None)  # a new schedule of one's own notebook
+    assert needs_confirmation(own, "b" * 64)  # a co-member changed it in the project
+    assert "changed since you confirmed it" in ask(own, "b" * 64)
+    assert not needs_confirmation({**own, "shared": False}, "b" * 64)  # own home: own edits

@@ -166,6 +166,9 @@ def _echoes_guard(jobs):
     return keep
 
 _echoes_jobs = _echoes_guard(_j.loads(_echoes_args))
+'''
+
+_RUN = r'''
 if _echoes_jobs:
     from echoes_lab.runs import serve_jobs
     serve_jobs(_j.dumps(_echoes_jobs), workers=2)
@@ -178,7 +181,7 @@ def _code(body: str, args) -> str:
 
 def guard_code(jobs: list[dict]) -> str:
     """The runner's code: check every job's pinned ``sha256``, then run the rest."""
-    return _code(_GUARD, jobs)
+    return _code(_GUARD + _RUN, jobs)
 
 
 async def _results(servers, owner: str, code: str, timeout: float = 120) -> list:
