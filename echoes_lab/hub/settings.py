@@ -154,8 +154,6 @@ class KnowledgeSettings(_Section):
                                   description="bytes of one serialised answer; larger: refused")
     max_concurrent: int = Field(4, ge=1, le=64,
                                 description="queries running at once, all users together")
-    max_graph_bytes: int = Field(50_000_000, gt=0,
-                                 description="bytes of RDF one Graph Store request may send")
 
 
 class ServicesSettings(_Section):

@@ -21,8 +21,9 @@ groups' — whatever it says. The protocol's dataset is the allowed graphs (pyox
 refused. Each query runs in its own process, killed at ``knowledge.query_timeout``
 (:mod:`~echoes_lab.hub.services.knowledge.worker`).
 
-Contributors' graphs are named ``<base>graphs/<user>/<name>``; a user writes only under their
-own name, and says who may read with ``visibility=private|public|group:NAME``. The commons'
+Contributors' graphs are named ``<base>graphs/<user>/<name>``; a request's RDF is bounded by
+``[services] max_body_size`` as every service's body is (413 above); a user writes only under
+their own name, and says who may read with ``visibility=private|public|group:NAME``. The commons'
 public annotations are kept in the public graph ``<base>commons/annotations`` (outside every
 user's namespace), following the commons' event stream
 (:mod:`echoes_lab.hub.services.commons.events`).
@@ -318,8 +319,6 @@ class DataHandler(KnowledgeHandler):
         ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype not in RDF_TYPES:
             raise web.HTTPError(415, f"send RDF as one of {', '.join(RDF_TYPES)}")
-        if len(self.request.body) > self.settings["max_graph_bytes"]:
-            raise web.HTTPError(413, f"more than {self.settings['max_graph_bytes']} bytes")
         g = ox.NamedNode(iri)
         try:
             if RDF_TYPES[ctype] is None:
@@ -541,8 +540,7 @@ class KnowledgeService(Service):
                                            s.workshops.auth_refresh_age))
         runner = QueryRunner(str(folder), k.query_timeout, k.max_result_bytes, k.max_concurrent)
         return {"store": self.store, "registry": registry, "runner": runner, "base": base,
-                "hub_groups": hub_groups, "max_graph_bytes": k.max_graph_bytes,
-                "follower": self.follower}
+                "hub_groups": hub_groups, "follower": self.follower}
 
     async def start_tasks(self) -> None:
         if self.follower is not None:
