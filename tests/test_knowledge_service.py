@@ -105,3 +105,29 @@ def test_worker_answers_only_over_its_dataset(tmp_path):
     worker.run_query(path, "SELECT * WHERE { ?s ?p ?o }", ([mine.value], []), None, 10, {},
                      send2)
     assert receive2.recv()[0] == 413
+
+
+def test_commons_events_applied_and_an_id_cannot_inject_an_update(tmp_path):
+    import json
+
+    from echoes_lab.hub.services.knowledge.app import CommonsFollower
+
+    store = ox.Store(str(tmp_path / "store"))
+    other = ox.Quad(ox.NamedNode("urn:o:1"), ox.NamedNode("urn:p"), ox.Literal("keep"),
+                    ox.NamedNode("urn:g:other"))
+    store.add(other)
+    follower = CommonsFollower(store, Registry(store), "http://127.0.0.1:9/services/commons/",
+                               "http://h/services/knowledge/commons/annotations")
+    ann = {"id": "http://h/services/commons/annotations/a1", "type": "Annotation",
+           "motivation": "describing", "target": "urn:o:1",
+           "body": {"type": "TextualBody", "value": "smalt"}}
+    follower.apply("Create", json.dumps({"type": "Create", "object": ann}))
+    ask = ("ASK { GRAPH <http://h/services/knowledge/commons/annotations> { "
+           "<http://h/services/commons/annotations/a1> <http://www.w3.org/ns/oa#hasBody>/"
+           "<http://www.w3.org/1999/02/22-rdf-syntax-ns#value> 'smalt' } }")
+    assert bool(store.query(ask))
+    evil = "http://x> ?p ?o } } ; DROP ALL ; INSERT DATA { GRAPH <urn:g> { <a:a> <a:b> <a:c>"
+    follower.apply("Delete", json.dumps({"type": "Delete", "object": {"id": evil}}))
+    assert other in store and bool(store.query(ask))
+    follower.apply("Delete", json.dumps({"type": "Delete", "object": {"id": ann["id"]}}))
+    assert not bool(store.query(ask)) and other in store

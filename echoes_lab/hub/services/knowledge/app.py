@@ -65,6 +65,10 @@ _LEXEMES = re.compile(r'"""(?:.|\n)*?"""|\'\'\'(?:.|\n)*?\'\'\'|"(?:\\.|[^"\\\n]
                       r"'(?:\\.|[^'\\\n])*'|<[^<>\"{}|^`\\\s]*>|#[^\n]*")
 
 
+#: an absolute IRI with none of the characters an IRIREF excludes (SPARQL 1.1 Query §19.8)
+_PLAIN_IRI = re.compile(r"^[a-z][a-z0-9+.-]*:[^<>\"{}|^`\\\s]+$", re.I)
+
+
 def uses_service(query: str) -> bool:
     """Whether the query has a ``SERVICE`` clause (strings, IRIs and comments left aside)."""
     return re.search(r"\bSERVICE\b", _LEXEMES.sub(" ", query), re.I) is not None
@@ -438,6 +442,9 @@ class CommonsFollower:
                 await self.task
 
     def remove(self, ann_id: str) -> None:
+        if not _PLAIN_IRI.match(ann_id):  # it goes into an update: nothing but an IRI
+            log.warning("ignoring a commons event for the id %r", ann_id)
+            return
         self.store.update(f"DELETE {{ GRAPH <{self.graph.value}> {{ ?s ?p ?o }} }} WHERE {{ "
                           f"GRAPH <{self.graph.value}> {{ ?s ?p ?o FILTER(?s = <{ann_id}> || "
                           f"STRSTARTS(STR(?s), \"{ann_id}#\")) }} }}")
@@ -445,7 +452,7 @@ class CommonsFollower:
     def put(self, ann: dict) -> None:
         from echoes_lab.knowledge import rdf
 
-        if not isinstance(ann.get("id"), str) or not ann["id"].startswith(("http", "urn:")):
+        if not isinstance(ann.get("id"), str) or not _PLAIN_IRI.match(ann["id"]):
             return
         self.remove(ann["id"])
         with contextlib.suppress(Exception):  # one malformed annotation must not stop the rest
