@@ -118,9 +118,15 @@ def _echoes_list(skip, limit=500, depth=4):
                 if name.startswith(".") or not name.endswith(".ipynb"):
                     continue
                 path = "/".join(p for p in (label, rel, name) if p)
-                info = _echoes_read(path)[0]
-                if "error" not in info:
-                    found.append({"path": path, "author": info["author"], "mine": info["mine"]})
+                real = _o.path.realpath(_o.path.join(folder, name))
+                if not (_echoes_within(real, home) or _echoes_within(real, projects)):
+                    continue  # a link out of the home and the projects
+                try:
+                    uid = _o.stat(real).st_uid  # the owner only: no need to read the file
+                except OSError:
+                    continue
+                found.append({"path": path, "author": _echoes_author(uid),
+                              "mine": uid == _o.getuid()})
                 if len(found) >= limit:
                     return found
     return found
