@@ -95,7 +95,8 @@ def test_read_only_sharee_cannot_run_code_as_the_owner(hub):
                  "/git-pull/api?repo=git%3A%2F%2F127.0.0.1%3A18766%2Fevil.git&targetpath=gp",
                  "/interact?repo=x", f"/proxy/{hub.settings['hub']['port']}/hub/api",
                  "/echoes/git-pull?repo=https%3A%2F%2Fexample.org%2Fr.git",
-                 f"/echoes/app?path={nb}", "/api/collaboration/room/x"):
+                 f"/echoes/app?path={nb}", "/api/collaboration/room/x", "/echoes/share",
+                 "/dask/clusters", "/git/settings", "/lab/api/extensions"):
         r = call(hub, "carol", "GET", path)
         assert r.status_code == 403, (path, r.status_code, r.text[:300])
     assert not (home(hub, "alice") / MARKER).exists()

@@ -186,14 +186,21 @@ class _SharesCache:
 
     def __init__(self):
         self.at, self.items = 0.0, None
+        self._lock: asyncio.Lock | None = None
 
     async def get(self, max_age: float) -> list[dict] | None:
         if self.items is not None and time.monotonic() - self.at < max_age:
             return self.items
-        items = await self.read_all()
-        if items is not None:
-            self.at, self.items = time.monotonic(), items
-        return items
+        # one reading at a time: the lab's page fires dozens of requests at once, and each
+        # would otherwise read every page of the list
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if self.items is not None and time.monotonic() - self.at < max_age:
+                return self.items
+            items = await self.read_all()
+            if items is not None:
+                self.at, self.items = time.monotonic(), items
+            return items
 
     async def read_all(self) -> list[dict] | None:
         """Every share of this server, or None when the list cannot be read completely."""
