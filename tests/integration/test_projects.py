@@ -84,7 +84,7 @@ def test_project_folder_is_for_members_only(hub_factory):
     alice = login(hub, "alice", pw)
     page = alice.get(f"{hub.url}/services/projects/", timeout=60)
     assert page.status_code == 200 and 'id="project-p1"' in page.text
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    alice_xsrf = xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
     r = alice.post(f"{hub.url}/services/projects/", timeout=60,
                    data={"_xsrf": xsrf, "project": "p1", "action": "add", "user": "carol"})
     assert r.status_code == 200 and "carol added to p1" in r.text
@@ -99,3 +99,10 @@ def test_project_folder_is_for_members_only(hub_factory):
     assert r.status_code == 403
     assert "alice" in hub.api("GET", "/groups/project-p1").json()["users"]
 
+    # alice removes carol on the page: at once, as the command does (carol's server restarts)
+    before = hub.api("GET", "/users/carol").json()["servers"][""]["started"]
+    r = alice.post(f"{hub.url}/services/projects/", timeout=240, data={
+        "_xsrf": alice_xsrf, "project": "p1", "action": "remove", "user": "carol"})
+    assert r.status_code == 200 and "their access ended now" in r.text, r.text[-2000:]
+    assert "carol" not in hub.api("GET", "/groups/project-p1").json()["users"]
+    assert hub.start_server("carol")["servers"][""]["started"] != before
