@@ -238,3 +238,16 @@ def test_numerals_of_other_scripts(text, lo, hi, rule):
 def test_words_that_look_like_date_words_are_not_read_as_them(text, expected):
     r = parse(text)
     assert (r.earliest, r.latest) == expected
+
+
+# "between X and Y", the word before the years or after them, in the languages' own words
+@pytest.mark.parametrize("text", [
+    "between 1850 and 1860", "zwischen 1850 und 1860", "tra il 1850 e il 1860",
+    "entre 1850 et 1860", "mezi 1850 a 1860", "między 1850 a 1860", "между 1850 и 1860",
+    "1850 és 1860 között", "1850 ja 1860 välillä", "mellan 1850 och 1860", "mellom 1850 og 1860",
+    "1850 ile 1860 arasında", "între 1850 și 1860", "μεταξύ 1850 και 1860", "idir 1850 agus 1860",
+])
+def test_between_two_years_is_their_range(text):
+    r = parse(text)
+    assert (r.earliest, r.latest, r.qualifier) == (1850, 1860, None)
+    assert "between" in r.rule and r.edtf == "1850/1860"

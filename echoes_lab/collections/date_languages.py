@@ -27,6 +27,8 @@ from __future__ import annotations
 #: "half"/"quarter"/"third", ordinals 1-4 and "last" for halves and quarters, BC and AD, months
 LANGUAGES: dict[str, dict[str, list[str]]] = {
     "bg": {
+        "between": ["между"],
+        "and": ["и"],
         "decade": [r"-?те(?:\s+години)?"],
         "century": [r"век\w*"],
         "century_abbr": [r"в\."],
@@ -58,6 +60,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "ca": {
+        "between": ["entre"],
+        "and": ["i"],
         "decade_before": [r"dècades?\s+de(?:ls)?", r"anys"],
         "century_before": [r"segles?"],
         "circa": [r"cap\s+a", r"vers", r"circa"],
@@ -110,6 +114,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "cs": {
+        "between": ["mezi"],
+        "and": ["a"],
         "century": [r"stolet\w*"],
         "century_abbr": [r"stol\."],
         "circa": [r"kolem", r"asi", r"cca\.?", r"okolo"],
@@ -144,6 +150,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "cy": {
+        "between": ["rhwng"],
+        "and": ["a", "ac"],
         "decade": [r"au"],
         "century": [r"ganrif", r"canrif"],
         "circa": [r"tua"],
@@ -171,6 +179,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "da": {
+        "between": ["mellem"],
+        "and": ["og"],
         "century": [r"århundrede\w*"],
         "century_abbr": [r"årh\."],
         "hundreds": [r"tallet", r"tallets", r"tal"],
@@ -203,6 +213,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "el": {
+        "between": ["μεταξύ"],
+        "and": ["και"],
         "decade_before": [r"δεκαετία\s+του"],
         "century": [r"αιώνα\w*", r"αιών\w*"],
         "century_abbr": [r"αι\."],
@@ -233,6 +245,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "et": {
+        "between_after": ["vahel"],
+        "and": ["ja"],
         "decade": [r"\.?\s*aastad\w*", r"-?ndad"],
         "century": [r"sajand\w*"],
         "century_abbr": [r"saj\."],
@@ -263,6 +277,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "eu": {
+        "between_after": ["artean"],
+        "and": ["eta"],
         "century": [r"mende\w*"],
         "circa": [r"inguru\w*"],
         "before": [r"aurretik", r"aurrekoa"],
@@ -288,6 +304,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "fi": {
+        "between_after": ["välillä", "välisenä aikana"],
+        "and": ["ja"],
         "century": [r"vuosisa\w*", r"vuosisad\w*"],
         "century_abbr": [r"vs\."],
         "hundreds": [r"luku", r"luvun", r"luvulla", r"luvulta", r"luvulle", r"l\."],
@@ -342,6 +360,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "ga": {
+        "between": ["idir"],
+        "and": ["agus", "is"],
         "decade": [r"idí", r"aidí"],
         "century": [r"haois", r"aois"],
         "circa": [r"timpeall", r"thart\s+ar"],
@@ -369,6 +389,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "gl": {
+        "between": ["entre"],
+        "and": ["e"],
         "decade_before": [r"décadas?\s+d[eo]", r"anos"],
         "century_before": [r"séculos?", r"séc\."],
         "circa": [r"cara\s+a", r"arredor\s+de"],
@@ -396,6 +418,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "hr": {
+        "between": ["između"],
+        "and": ["i"],
         "decade": [r"-?ih(?:\s+godina)?"],
         "century": [r"stolje\w*"],
         "century_abbr": [r"st\."],
@@ -427,6 +451,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "hu": {
+        "between_after": ["között"],
+        "and": ["és"],
         "century": [r"század\w*"],
         "century_abbr": [r"sz\."],
         "decade": [r"-?as\s+évek\w*", r"-?es\s+évek\w*"],
@@ -457,6 +483,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "is": {
+        "between": ["milli"],
+        "and": ["og"],
         "century": [r"öld\w*", r"aldar"],
         "circa": [r"um", r"u\.þ\.b\.", r"í\s+kringum"],
         "before": [r"fyrir"],
@@ -482,6 +510,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "lt": {
+        "between": ["tarp"],
+        "and": ["ir"],
         "century": [r"amži\w*"],
         "century_abbr": [r"a\."],
         "circa": [r"apie", r"apyt\."],
@@ -511,6 +541,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "lv": {
+        "between": ["starp"],
+        "and": ["un"],
         "decade": [r"\.\s*gad[ui]\w*"],
         "century": [r"gadsimt\w*"],
         "century_abbr": [r"gs\."],
@@ -541,6 +573,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "mt": {
+        "between": ["bejn"],
+        "and": ["u"],
         "decade_before": [r"is-snin"],
         "century": [r"seklu"],
         "century_before": [r"is-seklu", r"seklu"],
@@ -568,6 +602,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "no": {
+        "between": ["mellom"],
+        "and": ["og"],
         "century": [r"århundre\w*"],
         "century_abbr": [r"årh\."],
         "hundreds": [r"tallet", r"tallets", r"tal"],
@@ -600,6 +636,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "pl": {
+        "between": ["między", "pomiędzy"],
+        "and": ["a"],
         "century": [r"wiek\w*"],
         "century_abbr": [r"w\."],
         "circa": [r"około", r"ok\."],
@@ -631,6 +669,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "pt": {
+        "between": ["entre"],
+        "and": ["e"],
         "decade_before": [r"décadas?\s+de"],
         "century_before": [r"séculos?", r"séc\."],
         "circa": [r"cerca\s+de", r"por\s+volta\s+de", r"c\."],
@@ -687,6 +727,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "ro": {
+        "between": ["între"],
+        "and": ["și", "şi"],
         "decade_before": [r"anii", r"deceniul"],
         "century_before": [
             r"secolului(?:\s+al)?",
@@ -721,6 +763,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "ru": {
+        "between": ["между"],
+        "and": ["и"],
         "century": [r"век\w*"],
         "century_abbr": [r"в\.", r"вв\."],
         "decade": [r"-?е\s+годы", r"-?х\s+годов", r"-?х\s+гг\.?", r"-?е\s+гг\.?"],
@@ -753,6 +797,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "sk": {
+        "between": ["medzi"],
+        "and": ["a"],
         "century": [r"storoč\w*"],
         "century_abbr": [r"stor\."],
         "circa": [r"okolo", r"asi", r"cca\.?"],
@@ -783,6 +829,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "sl": {
+        "between": ["med"],
+        "and": ["in"],
         "decade": [r"-?ih(?:\s+let)?"],
         "century": [r"stoletj\w*"],
         "century_abbr": [r"stol\."],
@@ -814,6 +862,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
     },
     # Serbian in both scripts: "XIX век" / "XIX vek", "19. века" / "19. veka"
     "sr": {
+        "between": ["између", "između"],
+        "and": ["и", "i"],
         "decade": [r"-?их(?:\s+година)?", r"-?ih(?:\s+godina)?"],
         "century": [r"век\w*", r"vek\w*"],
         "circa": [r"око", r"oko"],
@@ -843,6 +893,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "sv": {
+        "between": ["mellan"],
+        "and": ["och"],
         "century": [r"århundrade\w*", r"sekl\w*", r"sekel"],
         "hundreds": [r"talet", r"tal", r"talets"],
         "decade": [r"talet", r"tal", r"talets"],
@@ -874,6 +926,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "tr": {
+        "between_after": ["arasında", "arası"],
+        "and": ["ile", "ve"],
         "century": [r"yüzyıl\w*", r"asır\w*"],
         "century_abbr": [r"yy\.?"],
         "decade": [r"'?l[ie]r", r"'?l[ıi]\s+yıllar\w*"],
@@ -904,6 +958,8 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "uk": {
+        "between": ["між"],
+        "and": ["і", "та"],
         "century": [r"століт\w*"],
         "century_abbr": [r"ст\."],
         "decade": [r"-?ті\s+роки", r"-?х\s+років"],

@@ -733,6 +733,16 @@ def _scripts(s: str) -> tuple[str, list[str]]:
     return s, rules
 
 
+# "between 1850 and 1860" in the languages' words, before the years ("zwischen", "mezi", "entre")
+# or after them ("1850 és 1860 között", "1850 ja 1860 välillä"): the range 1850–1860
+_AND = r"(?:and|et|und|e|y|en|" + _vocab("and") + ")"
+_ART = r"(?:(?:il|l'|le|el|the|dem|den|de)\s*)?"
+BETWEEN = re.compile(
+    rf"(?<!\w)(?:between|entre|zwischen|tra|fra|tussen|{_vocab('between')})\s+{_ART}"
+    rf"(?P<a>\d{{1,4}})\s+{_AND}\s+{_ART}(?P<b>\d{{1,4}})(?!\d)"
+    rf"|(?<![\w.])(?P<c>\d{{1,4}})\s+{_AND}\s+(?P<d>\d{{1,4}})\s+(?:{_vocab('between_after')})"
+    r"(?![^\W\d_])", re.I)
+
 OPEN_END = re.compile(r"\d\s*[-–—]\s*$")
 OPEN_START = re.compile(r"^\s*(?:[–—]\s*|-\s+)\d")
 
@@ -777,6 +787,10 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
     if n_hundreds:
         rules.append("hundreds as century")
     s = DECADE_ENDED.sub(lambda m: f"decade of the {m.group('y')}", s)
+    s, n_between = BETWEEN.subn(lambda m: f"{m.group('a') or m.group('c')}–"
+                                          f"{m.group('b') or m.group('d')}", s)
+    if n_between:
+        rules.append("between")
     s, n_republican = _republican(s)
     if n_republican:
         rules.append("republican calendar")
