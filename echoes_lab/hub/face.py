@@ -40,6 +40,7 @@ APPS = [
 #: What each hub service is for, in the home page's words (shown only to users who may use it).
 SERVICES = {
     "commons": "Interpretations of objects, images and sensor data: record, find, reply, assess.",
+    "knowledge": "One SPARQL question across museums' Linked Art, records and the commons.",
     "reports": "Schedule a notebook to run with parameters, and keep every run's report.",
     "workshops": "Trainers: your workshops' seats, their labs and the collected work.",
     "projects": "Team projects: a shared folder, a shared lab and notebook history.",
