@@ -196,3 +196,31 @@ def test_the_folder_is_cleared_of_setid_files_without_following_links(settings, 
     for path in [folder, folder / "sub", shell, setuid]:
         assert not mode(path) & 0o222, path
     assert mode(victim) == 0o4755
+
+
+def test_a_folder_deeper_than_pythons_recursion_is_cleared_too(settings):
+    """A member's folder 1100 levels deep (os.fwalk recurses, and would stop at Python's
+    recursion limit, leaving a setgid shell at the bottom) is walked to its end."""
+    import stat
+
+    depth = 1100
+    folder = storage.ensure_folder(settings, "deep")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    made = os.open("gsh", os.O_WRONLY | os.O_CREAT, 0o755, dir_fd=fd)
+    os.fchmod(made, 0o2755)
+    os.close(made)
+    os.close(fd)
+    bottom = folder / ("d/" * depth + "gsh")
+    try:
+        done = storage.secure_tree(settings, "deep")
+        assert done.stripped == ["d/" * depth + "gsh"]
+        assert stat.S_IMODE(os.stat(bottom).st_mode) == 0o755
+    finally:  # rmtree recurses too: remove it from the bottom up
+        os.unlink(bottom)
+        for level in range(depth, 0, -1):
+            os.rmdir(folder / ("d/" * level))

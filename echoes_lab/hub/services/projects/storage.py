@@ -15,10 +15,10 @@ created and changed through file descriptors opened with ``O_NOFOLLOW`` relative
 parent (``dir_fd``).
 
 **Leavers keep nothing** (:func:`revoke`, run at every removal and at archive). Inside a
-project folder root only walks the tree with :func:`os.fwalk` (``follow_symlinks=False``: every
-folder is opened relative to its parent's descriptor and checked to be the folder listed, so a
-link swapped in mid-walk leads nowhere) and changes a file only through a descriptor opened
-with ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` to be a regular file:
+project folder root only walks the tree folder by folder (:func:`_walk`: every folder opened
+relative to its parent's descriptor with ``O_NOFOLLOW | O_DIRECTORY``, so a link swapped in
+mid-walk leads nowhere) and changes a file only through a descriptor opened with
+``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` to be a regular file:
 
 * setuid and setgid bits are stripped from every file (a member's ``cp /bin/bash; chmod
   2755`` would otherwise give the project's group to whoever runs it, for ever). The bits
@@ -40,10 +40,12 @@ mask, so the project's ACL entries lose write too): the folder is read-only to a
 from __future__ import annotations
 
 import contextlib
+import errno
 import grp
 import logging
 import os
 import pwd
+import resource
 import shutil
 import signal
 import stat
@@ -208,6 +210,59 @@ def _fix(fd: int, uids: set[int], read_only: bool, is_dir: bool) -> tuple[bool, 
     return (not is_dir and bool(mode & _SPECIAL)), disowned
 
 
+def _walk(top: int, skipped: list[str]):
+    """Every entry under the folder open as ``top``: ``(path, fd, None)`` for each folder (open
+    as ``fd``), then ``(path, fd, name)`` for each other entry in it.
+
+    Depth first and without recursion (a member's folder 5000 levels deep is walked, where
+    :func:`os.fwalk` recurses); only the folders on the current path are open, each opened
+    relative to its parent with ``O_NOFOLLOW | O_DIRECTORY``, so a link swapped in for a
+    folder is refused, never followed. Folders that cannot be opened or listed are added to
+    ``skipped``.
+    """
+    with contextlib.suppress(ValueError, OSError):  # more open folders allowed, up to the cap
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    first = os.dup(top)
+    stack = [(".", first, iter(sorted(os.listdir(first))))]
+    try:
+        yield ".", first, None
+        while stack:
+            path, fd, names = stack[-1]
+            name = next(names, None)
+            if name is None:
+                os.close(fd)
+                stack.pop()
+                continue
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue  # gone meanwhile
+            if not stat.S_ISDIR(st.st_mode):
+                yield path, fd, name
+                continue
+            where = os.path.normpath(os.path.join(path, name))
+            try:
+                child = os.open(name, _DIR, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                    skipped.append(where)  # not swapped or removed: a folder left unchecked
+                continue
+            try:
+                entries = iter(sorted(os.listdir(child)))
+            except OSError:
+                os.close(child)
+                skipped.append(where)
+                continue
+            stack.append((where, child, entries))
+            yield where, child, None
+    finally:
+        for _, fd, _ in stack:
+            os.close(fd)
+
+
 def secure_tree(settings: Settings, project: str, leavers: list[str] = (),
                 read_only: bool = False) -> Revoked:
     """Walk the project folder as root, never following a link (see the module's docstring).
@@ -224,32 +279,38 @@ def secure_tree(settings: Settings, project: str, leavers: list[str] = (),
         with contextlib.suppress(KeyError):
             uids.add(pwd.getpwnam(name).pw_uid)
     done = Revoked(read_only=read_only)
+    skipped: list[str] = []
     top = _open_project(settings, project)
     try:
-        for dirpath, _dirs, files, dirfd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
-            _, owned = _fix(dirfd, uids, read_only, is_dir=True)
-            done.disowned += owned
-            for name in files:
-                try:
-                    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-                    if not stat.S_ISREG(st.st_mode):
-                        continue  # links (not followed), FIFOs, sockets
-                    if not (st.st_mode & (_SPECIAL | (_WRITE if read_only else 0))
-                            or st.st_uid in uids):
-                        continue
-                    fd = os.open(name, _FILE, dir_fd=dirfd)
-                except OSError:
-                    continue  # gone or swapped for a link meanwhile: nothing to change
-                try:
-                    if stat.S_ISREG(os.fstat(fd).st_mode):
-                        special, owned = _fix(fd, uids, read_only, is_dir=False)
-                        done.disowned += owned
-                        if special:
-                            done.stripped.append(os.path.normpath(os.path.join(dirpath, name)))
-                finally:
-                    os.close(fd)
+        for path, fd, name in _walk(top, skipped):
+            if name is None:  # the folder itself, open as fd
+                done.disowned += _fix(fd, uids, read_only, is_dir=True)[1]
+                continue
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # links (not followed), FIFOs, sockets
+                if not (st.st_mode & (_SPECIAL | (_WRITE if read_only else 0))
+                        or st.st_uid in uids):
+                    continue
+                file_fd = os.open(name, _FILE, dir_fd=fd)
+            except OSError:
+                continue  # gone or swapped for a link meanwhile: nothing to change
+            try:
+                if stat.S_ISREG(os.fstat(file_fd).st_mode):
+                    special, owned = _fix(file_fd, uids, read_only, is_dir=False)
+                    done.disowned += owned
+                    if special:
+                        done.stripped.append(os.path.normpath(os.path.join(path, name)))
+            finally:
+                os.close(file_fd)
     finally:
         os.close(top)
+    if skipped:
+        msg = (f"project {project}: {len(skipped)} folder(s) could not be checked for setuid/"
+               f"setgid files (e.g. {skipped[0]}); move them out of the project folder and run "
+               f"the command again")
+        raise ProjectError(msg)
     for path in done.stripped:
         log.warning("project %s: setuid/setgid bits removed from %s", project, path)
     return done
