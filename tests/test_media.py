@@ -284,3 +284,39 @@ def test_unknown_format_and_missing_file():
         echoes_lab.read_timed(REAL / "SOURCES.md")
     with pytest.raises(DataError, match="no such file"):
         echoes_lab.read_timed(REAL / "absent.vtt")
+
+
+# -- the player widget (its Python side; the browser side in integration/test_browser_media.py) ----
+
+def test_player_clicked_line_fills_the_range_and_annotates_into_the_commons(tmp_path,
+                                                                            monkeypatch):
+    from echoes_lab import commons
+    from echoes_lab.media.widget import Player
+
+    monkeypatch.delenv("ECHOES_COMMONS_URL", raising=False)
+    monkeypatch.setenv("ECHOES_COMMONS_DB", str(tmp_path / "commons.sqlite"))
+    monkeypatch.setattr(commons, "_current", None)
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF....WAVEfmt ")  # embedded as it is: the browser decodes it
+    table = echoes_lab.read_timed(REAL / "scihist-small-sample-vtt-ohms.xml")
+    box = media.player(table, wav, media="https://archive.example.org/oh/1.mp3")
+    play = box.children[0]
+    assert isinstance(play, Player) and play.src.startswith("data:audio/")
+    assert play.cues[0] == {"start": 3603.0, "end": 3618.0, "speaker": "SCHNEIDER",
+                            "text": table.text.iloc[0]}
+    form = {type(w).__name__ + ":" + getattr(w, "description", ""): w
+            for row in box.children[1:] for w in (row.children if hasattr(row, "children")
+                                                   else [row])}
+    play.clicked = 3  # what a click on the fourth line sends from the browser
+    assert (form["BoundedFloatText:from (s)"].value, form["BoundedFloatText:to (s)"].value) == (
+        3638.0, 3674.0)
+    form["Dropdown:about"].value = "place"
+    form["Text:note"].value = "Museum of Natural History, Washington"
+    form["Button:Annotate this range"].click()
+    found = commons.annotations(tag="place")
+    assert found.selector.tolist() == ["t=3638,3674"]
+    assert found.target.tolist() == ["https://archive.example.org/oh/1.mp3"]
+    assert found.text.tolist() == ["Museum of Natural History, Washington"]
+    play.current_time = 3700.25  # the player moved on; "to = now" takes its time
+    form["Button:to = now"].click()
+    assert form["BoundedFloatText:to (s)"].value == 3700.25

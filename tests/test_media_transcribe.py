@@ -3,8 +3,8 @@ PocketSphinx with the model its package ships, recorded in a local commons with 
 
 The word error rate threshold is from measurement (benchmarks/README.md, "Media"): with the
 voice ``en-us+klatt`` at 160 words per minute and the dither of
-:data:`echoes_lab.media.speech.DITHER`, this text gives WER 0.16; other espeak-ng voices
-give 0.4-0.9. The test allows 0.35: a regression (no dither: 0.6-0.9) fails it.
+:data:`echoes_lab.media.speech.DITHER`, this text gives WER 0.27 (0.58 without the dither);
+other espeak-ng voices give 0.27-0.92. The test allows 0.40: losing the dither fails it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TEXT = ("My grandmother taught me basket weaving in the village. "
         "We gathered willow by the river in the spring. "
         "My grandfather played the fiddle at every wedding.")
 VOICE, SPEED = "en-us+klatt", "160"
-MAX_WER = 0.35
+MAX_WER = 0.40
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                 reason="espeak-ng (Debian) speaks the test's text; "
