@@ -99,6 +99,7 @@ def test_read_only_sharee_cannot_run_code_as_the_owner(hub):
                  "/dask/clusters", "/git/settings", "/lab/api/extensions"):
         r = call(hub, "carol", "GET", path)
         assert r.status_code == 403, (path, r.status_code, r.text[:300])
+        assert "read-only access to this lab" in r.text, (path, r.text[:300])  # says why
     assert not (home(hub, "alice") / MARKER).exists()
     assert not (home(hub, "alice") / "gp-git").exists()
     # what a read-only share is for

@@ -256,7 +256,7 @@ class ReadOnlyGuard:
                 msg = (f"{user.username} has read-only access to this lab: reading its files "
                        f"only (ask its owner for an editing share)")
                 handler.current_user = user  # the error page names them
-                raise web.HTTPError(403, msg)
+                raise web.HTTPError(403, msg, reason="read-only access to this lab")
         from echoes_lab.hub.services.projects import links
 
         handler.current_user = user
