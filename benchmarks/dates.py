@@ -78,7 +78,7 @@ REAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
 
 DATES = REAL / "dates"
 #: the languages with at least 15 source-dated strings in the corpus, each reported on its own
-LANGUAGES = ("en", "fr", "it", "de", "es", "nl", "sv")
+LANGUAGES = ("en", "fr", "it", "de", "es", "nl", "sv", "ru")
 
 
 #: a parsed date further than this from the source's own years (no overlap, in years) moves the

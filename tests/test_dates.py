@@ -271,7 +271,7 @@ def test_ambiguous_and_range_words_are_not_guessed():
 # Nationaal Archief's unitdate and its @normal) and the Tate excerpt's date_start/date_end;
 # sources and licences in tests/data/real/SOURCES.md.
 REAL = Path(__file__).parent / "data" / "real"
-LANGUAGES = ("en", "fr", "it", "de", "es", "nl", "sv")
+LANGUAGES = ("en", "fr", "it", "de", "es", "nl", "sv", "ru")
 
 
 def _load_benchmark(name: str):

@@ -213,8 +213,10 @@ for _k, _key in ((1, "first"), (2, "second"), (3, "third_ord"), (4, "fourth"), (
 for _k, _key in ((4, "quarter"), (3, "third"), (2, "half")):
     if _extra := _vocab(_key):
         _UNITS[_k] += "|" + _extra
-# "1ª mitad", "2.º cuarto", "1° quarto": a numeral with an ordinal indicator
-_ORDINALS = {k: (v + rf"|{k}\.?[ªº°]" if k > 0 else v) for k, v in _ORDINALS.items()}
+# "1ª mitad", "2.º cuarto", "1° quarto": a numeral with an ordinal indicator; "4-я четверть",
+# "2-га половина": with a Russian or Ukrainian ending
+_ORDINALS = {k: (v + rf"|{k}\.?[ªº°]|{k}-?(?:я|й|ая|ой|ий|га|ша)" if k > 0 else v)
+             for k, v in _ORDINALS.items()}
 ORDINAL_PART = re.compile(
     r"(?<!\w)(?P<ord>" + "|".join(f"(?:{v})" for v in _ORDINALS.values()) + r")\s+(?P<unit>"
     + "|".join(f"(?:{v})" for v in _UNITS.values()) + r")(?!\w)", re.I)
