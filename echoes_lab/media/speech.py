@@ -34,7 +34,8 @@ RATE = 16_000  # the acoustic model's sampling rate (Hz)
 FRAME = 0.01  # PocketSphinx frame shift: 100 frames per second
 #: standard deviation of the dither added to the samples (16-bit LSB, about -61 dBFS): digital
 #: silence (exact zeros, as synthesisers and edited files have) gives log(0) spectral energies
-#: that throw the model off; measured on espeak-ng speech: WER 0.89 -> 0.53 (benchmarks/README)
+#: that throw the model off; measured on espeak-ng voices: WER 0.58 -> 0.27 (en-us+klatt),
+#: 0.81 -> 0.54 (en-us) (benchmarks/README.md, "media.py")
 DITHER = 30.0
 #: a pause this long (seconds) ends a cue
 PAUSE = 0.3
