@@ -22,7 +22,7 @@ hub: install
 # shared by its tests): a real hub mostly waits (for its servers, kernels, timeouts), so three
 # workers fill two cores
 test: lint system-deps
-	$(BIN)/python -m pytest -n 3 --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadfile -rs --durations=15 $(PYTEST_ARGS)
 
 # the fast tests alone (no hub, browser or notebook runs): under a minute
 test-unit: lint

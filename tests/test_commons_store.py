@@ -14,7 +14,24 @@ import pytest
 from echoes_lab.commons.model import AnnotationError, index_keys, prepare
 from echoes_lab.commons.store import Store, StoreError, Viewer, new_id
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def postgres_bin() -> Path | None:
+    """The folder of PostgreSQL's server programs (``initdb``, ``pg_ctl``), of any version.
+
+    ``pg_config --bindir`` names it (Debian: ``/usr/lib/postgresql/<major>/bin``); without
+    ``pg_config``, the newest major of the layout Debian's ``pg_ctlcluster`` uses.
+    """
+    if shutil.which("pg_config"):
+        done = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        bindir = Path(done.stdout.strip())
+        if done.returncode == 0 and (bindir / "initdb").exists():
+            return bindir
+    found = [b for b in Path("/usr/lib/postgresql").glob("*/bin") if (b / "initdb").exists()]
+    found.sort(key=lambda b: int(b.parent.name) if b.parent.name.isdigit() else 0)
+    return found[-1] if found else None
+
+
+PG_BIN = postgres_bin()
 BASE = "http://hub.example/services/commons/"
 CANVAS = "https://iiif.example/manifest/1/canvas/p1"
 
@@ -29,12 +46,13 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    """A throwaway PostgreSQL 15 cluster in a temporary folder (unix socket, free port).
+    """A throwaway PostgreSQL cluster in a temporary folder (unix socket, free port).
 
     PostgreSQL refuses to run as root, so under root the cluster belongs to ``nobody``.
     """
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 binaries not installed (Debian package postgresql-15)")
+    if PG_BIN is None:
+        pytest.skip("PostgreSQL's initdb is not installed (neither pg_config --bindir nor "
+                    "/usr/lib/postgresql/*/bin has it): apt-get install postgresql")
     root = Path(tempfile.mkdtemp(prefix="echoes-pg-"))
     data, sock = root / "data", root / "sock"
     sock.mkdir()

@@ -7,6 +7,7 @@ HTTP requests, signalled for real. Its hub is an address where nothing listens.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -21,6 +22,8 @@ from traitlets.config import Config
 
 from echoes_lab.hub.services import Feature, free_port
 from echoes_lab.hub.services.base import Service
+
+from harness import gone, wait_for, wait_gone
 
 #: services that are not ours: JupyterHub's idle culler and Dask's gateway server
 THIRD_PARTY = {"jupyterhub_idle_culler", "dask_gateway_server"}
@@ -93,15 +96,15 @@ class DemoProcess:
                                          stderr=subprocess.STDOUT)
 
     def wait_serving(self, timeout: float = 30) -> DemoProcess:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             assert self.proc.poll() is None, self.log.read_text()
             try:
-                requests.get(self.url + "api/teapot", timeout=1)
-                return self
+                return requests.get(self.url + "api/teapot", timeout=1) is not None
             except requests.ConnectionError:
-                time.sleep(0.1)
-        raise TimeoutError(self.log.read_text())
+                return False
+
+        wait_for(answers, timeout, f"the demo service to answer:\n{self.log}", interval=0.1)
+        return self
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -267,17 +270,20 @@ def test_the_service_exits_when_its_parent_hub_is_killed(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", parent_code, *command], env=demo.env,
                               stdout=subprocess.PIPE, text=True)
     child = psutil.Process(int(parent.stdout.readline()))
+
+    def serving() -> bool:
+        assert not gone(child), "the service ended before it served"
+        return (demo.state / "services" / "demo.pid").exists()
+
     try:
-        deadline = time.monotonic() + 30
-        while not (demo.state / "services" / "demo.pid").exists():
-            assert time.monotonic() < deadline and child.is_running()
-            time.sleep(0.1)
+        wait_for(serving, 30, "the service's pid file", interval=0.1)
         parent.kill()
         parent.wait()
-        child.wait(10)  # psutil.TimeoutExpired if it runs on
-        assert not child.is_running()
+        # the orphan is not our child: PID 1 reaps it, on some machines late (a zombie)
+        wait_gone([child], 10, "the orphaned service to notice and exit")
         assert not (demo.state / "services" / "demo.pid").exists()  # a clean stop
     finally:
         parent.kill()
-        if child.is_running():
-            child.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if not gone(child):
+                child.kill()

@@ -490,10 +490,11 @@ def announce(settings: Settings, secrets: Secrets, first_run: bool) -> None:
 
 def hub_command(settings_file: Path) -> tuple[list[str], dict[str, str]]:
     # this interpreter's JupyterHub, as every service is started (python -m): an environment
-    # whose packages come from elsewhere (a layered image) may have no jupyterhub script
+    # whose packages come from elsewhere (a layered image) may have no jupyterhub script;
+    # echoes_lab.hub.app is JupyterHub stopping its services at once on SIGTERM/SIGINT
     env = {**os.environ, "ECHOES_SETTINGS": str(settings_file)}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
-    return [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], env
+    return [sys.executable, "-m", "echoes_lab.hub.app", "-f", str(HUB_CONFIG)], env
 
 
 def _die_with_parent(parent: int):

@@ -59,6 +59,48 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {_PORTS}")
 
 
+def gone(proc: int | psutil.Process | subprocess.Popen) -> bool:
+    """Whether a process has ended: the one test for it, for any process, ours or not.
+
+    A zombie has ended: only its exit status waits for its parent, and when that is not us (a
+    hub's service, a process reparented to PID 1, which on some machines reaps late)
+    ``psutil.Process.wait`` would time out and ``is_running`` says True. A ``psutil.Process``
+    also ends when its pid now belongs to a newer process (psutil compares start times). A
+    ``Popen`` of ours is polled, which reaps it.
+    """
+    if isinstance(proc, subprocess.Popen):
+        return proc.poll() is not None
+    try:
+        p = proc if isinstance(proc, psutil.Process) else psutil.Process(proc)
+        return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # psutil.ZombieProcess is one too
+        return True
+    except psutil.AccessDenied:  # it exists, and is not ours to read
+        return False
+
+
+def wait_gone(procs, timeout: float, what: str) -> None:
+    """Wait until every process of ``procs`` (pids, ``psutil.Process``, ``Popen``) has ended."""
+    procs = list(procs)
+    wait_for(lambda: all(gone(p) for p in procs), timeout, what, interval=0.1)
+
+
+def processes(match) -> list[psutil.Process]:
+    """The running processes (zombies left out) for which ``match(process)`` is true.
+
+    A process may end between the listing and the look at it, or be unreadable: it is left
+    out, never an error (``psutil.process_iter`` lists, ``match`` reads later).
+    """
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and match(p):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,6 +109,10 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Hub:
@@ -100,15 +146,19 @@ class Hub:
         self.seen: dict[int, float] = {}  # pid -> create_time of every process the hub ran
 
     # -- life cycle ---------------------------------------------------------------
-    def start(self, timeout: float = 60, session: bool = False) -> "Hub":
+    def start(self, timeout: float = 60, session: bool = False,
+              sigint_ignored: bool = False) -> "Hub":
         """Start ``echoes-lab hub``; ``session``: in a process group of its own, as ``make hub``
-        is in a terminal (then :meth:`stop_hub` signals the whole group)."""
+        is in a terminal (then :meth:`stop_hub` signals the whole group); ``sigint_ignored``:
+        with SIGINT ignored, as a background job of a non-interactive shell (``make hub &``)
+        starts, and hands on to what it runs."""
         # the hub's log is private (0600), as an operator's would be
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         log = os.fdopen(fd, "ab")
         self.proc = subprocess.Popen(
             [str(BIN / "echoes-lab"), "hub", "--settings", str(self.settings_file)],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=session,
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
         )
         log.close()
         self.signal_group = session
@@ -151,9 +201,9 @@ class Hub:
         for pid, created in self.seen.items():
             try:
                 p = psutil.Process(pid)
-                if abs(p.create_time() - created) < 0.01 and p.status() != psutil.STATUS_ZOMBIE:
+                if abs(p.create_time() - created) < 0.01 and not gone(p):
                     left.append(p)
-            except psutil.NoSuchProcess:
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
         return left
 
@@ -166,17 +216,8 @@ class Hub:
         """
         api = f"127.0.0.1:{self.settings['hub']['hub_port']}/"
         port = f"--port {self.settings['hub']['port']} "
-        found = []
-        for p in psutil.process_iter():
-            try:
-                if p.status() == psutil.STATUS_ZOMBIE:
-                    continue
-                if (api in p.environ().get("JUPYTERHUB_API_URL", "")
-                        or port in " ".join(p.cmdline()) + " "):
-                    found.append(p)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                pass
-        return found
+        return processes(lambda p: api in p.environ().get("JUPYTERHUB_API_URL", "")
+                         or port in " ".join(p.cmdline()) + " ")
 
     def shutdown(self) -> list[str]:
         """Stop every server through the API, then the hub; return what was left behind."""
@@ -213,15 +254,14 @@ class Hub:
         """
         api = f"127.0.0.1:{self.settings['hub']['hub_port']}/"
         found: dict[int, tuple[str, psutil.Process]] = {}
-        for p in psutil.process_iter():
-            try:
-                if p.status() == psutil.STATUS_ZOMBIE:
-                    continue
-                env = p.environ()
-                if env.get("JUPYTERHUB_SERVICE_NAME") and api in env.get("JUPYTERHUB_API_URL", ""):
-                    found[p.pid] = (env["JUPYTERHUB_SERVICE_NAME"], p)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                pass
+
+        def service(p: psutil.Process) -> bool:
+            env = p.environ()
+            if env.get("JUPYTERHUB_SERVICE_NAME") and api in env.get("JUPYTERHUB_API_URL", ""):
+                found[p.pid] = (env["JUPYTERHUB_SERVICE_NAME"], p)
+            return False
+
+        processes(service)
         services: dict[str, list[psutil.Process]] = {}
         for name, p in found.values():
             try:
@@ -239,7 +279,7 @@ class Hub:
             pid = int((self.state / "jupyterhub.pid").read_text())
         except (OSError, ValueError):
             return None
-        return pid if psutil.pid_exists(pid) else None
+        return None if gone(pid) else pid
 
     def log_tail(self, n: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])

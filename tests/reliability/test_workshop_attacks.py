@@ -30,7 +30,7 @@ from echoes_lab.hub.services.workshops.cards import render_cards  # noqa: E402
 from echoes_lab.hub.services.workshops.homes import LocalHomes  # noqa: E402
 from echoes_lab.hub.settings import load_settings  # noqa: E402
 
-from harness import BIN, REPO, new_root, wait_for  # noqa: E402
+from harness import BIN, REPO, gone, new_root, processes, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attacks need root, as the hub has")
 
@@ -330,14 +330,8 @@ def test_close_ends_every_process_and_token(hub, closed):
     assert done.returncode == 0, done
     assert closed["uid"] == os.stat(hub.state / "homes" / seat).st_uid  # the seat's own account
 
-    def gone(pid):
-        try:
-            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
     assert gone(closed["pid"]), "the detached process of the seat survived close"
-    assert not [p for p in psutil.process_iter() if closed["uid"] in p.uids()]
+    assert not processes(lambda p: closed["uid"] in p.uids())
     assert "other processes ended" in done.stdout
     auth = {"Authorization": f"token {closed['token']}"}
     assert hub.api("GET", "/user", token=closed["token"]).status_code == 403

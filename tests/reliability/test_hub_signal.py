@@ -1,0 +1,177 @@
+"""SIGTERM and SIGINT to the JupyterHub process itself, after a user's session (issue 27).
+
+An operator's ``kill``, systemd or a container runtime signals the hub's own pid
+(``.state/jupyterhub.pid``), not the ``echoes-lab hub`` launcher that stops the services all at
+once. JupyterHub then stops its managed services one after another, each with SIGINT and 30 s
+of patience before SIGTERM. A hub started as a background job of a non-interactive shell
+(``make hub &``) has SIGINT ignored and handed that on to its services: the idle culler, which
+has no handler of its own, held the shutdown for 30 s, and everything else after it (34.5 s in
+the issue). The session here is the issue's: a user's server with a notebook's kernel, an open
+collaboration room, a Voilà app's kernel and a Dask cluster; then the hub's pid is signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+import warnings
+from urllib.parse import urlparse
+
+import psutil
+import pytest
+import requests
+import websocket
+
+from echoes_lab.hub.client import execute
+
+from harness import gone, processes, wait_for, wait_gone
+
+pytestmark = pytest.mark.integration
+
+#: what the issue asks: the hub, its proxy and every service gone within this many seconds
+DEADLINE = 30
+APP = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+                  "outputs": [], "source": "print('the app', 6 * 7)"}],
+       "metadata": {"kernelspec": {"name": "echoes", "display_name": "ECHOES",
+                                   "language": "python"}},
+       "nbformat": 4, "nbformat_minor": 5}
+
+
+def server_tree(hub, user: str) -> list:
+    """``user``'s server (found by its environment) and its kernels."""
+    api = f"127.0.0.1:{hub.settings['hub']['hub_port']}/"
+    servers = processes(lambda p: p.environ().get("JUPYTERHUB_USER") == user
+                        and api in p.environ().get("JUPYTERHUB_API_URL", ""))
+    tree = []
+    for server in servers:
+        tree.append(server)
+        with contextlib.suppress(psutil.Error):  # it ended while we looked
+            tree += server.children(recursive=True)
+    return [p for p in tree if not gone(p)]
+
+
+def hub_side(hub, keep: list) -> list[str]:
+    """What still runs of the hub (launcher, hub, proxy, services, clusters), not ``keep``."""
+    pids = {p.pid for p in keep}
+    left = []
+    for p in {p.pid: p for p in [*hub.alive(), *hub.strays()]}.values():
+        if p.pid in pids or gone(p):
+            continue
+        with contextlib.suppress(psutil.Error):  # it ended meanwhile
+            left.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
+    return left
+
+
+def session(hub, user: str) -> list:
+    """The issue's session in ``user``'s lab → (what must stay open while the hub stops, the
+    name of the user's Dask cluster)."""
+    token = {"Authorization": f"token {hub.token}"}
+    lab = f"{hub.url}/user/{user}"
+    netloc = urlparse(hub.url).netloc
+
+    # a notebook's kernel, with state in it (left running, as in an open lab)
+    r = requests.post(f"{lab}/api/kernels", json={"name": "echoes"}, headers=token, timeout=60)
+    assert r.status_code == 201, r.text
+    auth = [f"Authorization: {token['Authorization']}"]
+    ws = websocket.create_connection(
+        f"ws://{netloc}/user/{user}/api/kernels/{r.json()['id']}/channels", header=auth, timeout=60)
+    out = execute(ws, "import echoes_lab\nx = 6 * 7\nprint('x', x)", user, 60)
+    assert out["errors"] == [] and "x 42" in out["stdout"], out
+
+    # a collaboration room on a notebook, its websocket open
+    r = requests.put(f"{lab}/api/contents/app.ipynb", headers=token, timeout=30,
+                     json={"type": "notebook", "format": "json", "content": APP})
+    assert r.status_code in (200, 201), r.text
+    r = requests.put(f"{lab}/api/collaboration/session/app.ipynb", headers=token, timeout=30,
+                     json={"format": "json", "type": "notebook"})
+    assert r.status_code in (200, 201), r.text
+    room = r.json()
+    room_ws = websocket.create_connection(
+        f"ws://{netloc}/user/{user}/api/collaboration/room/json:notebook:{room['fileId']}"
+        f"?sessionId={room['sessionId']}", header=auth, timeout=60)
+    assert room_ws.recv()  # the room's first sync message: it is open
+
+    # a Voilà app (its kernel stays for the page's widgets)
+    page = requests.get(f"{lab}/voila/render/app.ipynb", headers=token, timeout=120)
+    assert page.status_code == 200 and "the app 42" in page.text, page.text[-2000:]
+
+    # a Dask cluster from the hub's gateway, as the user
+    from dask_gateway import Gateway
+    from dask_gateway.auth import JupyterHubAuth
+
+    r = hub.api("POST", f"/users/{user}/tokens", json={
+        "scopes": ["access:services!service=dask-gateway"], "expires_in": 600})
+    assert r.status_code == 201, r.text
+    gw = hub.settings["gateway"]
+    gateway = Gateway(f"{hub.url}/services/dask-gateway",
+                      proxy_address=f"gateway://127.0.0.1:{gw['scheduler_port']}",
+                      auth=JupyterHubAuth(api_token=r.json()["token"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dask-gateway warns about the closed event loop
+        cluster = gateway.new_cluster(shutdown_on_close=False)
+    name = cluster.name
+    cluster.close()  # the client only; the cluster runs on
+    gateway.close()
+
+    assert wait_for(lambda: cluster_processes(name), 60, "the cluster's scheduler")
+    return [room_ws], name
+
+
+def cluster_processes(name: str) -> list:
+    """A gateway cluster's scheduler and workers: the user's, like their server, they outlive
+    the gateway (``stop_clusters_on_shutdown = False``) and end with the user's server."""
+    return processes(lambda p: p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == name)
+
+
+def signal_hub(hub, signum: int, server: list) -> float:
+    """Signal the hub's own pid; wait until nothing of the hub runs; return the seconds taken."""
+    pid = hub.hub_pid
+    assert pid is not None and pid != hub.proc.pid, "the hub's pid file names the launcher"
+    started = time.monotonic()
+    os.kill(pid, signum)
+    try:
+        wait_for(lambda: not hub_side(hub, server), DEADLINE,
+                 f"the hub's processes to end after {signal.Signals(signum).name}", interval=0.1)
+    except TimeoutError:
+        pytest.fail(f"still running {DEADLINE} s after {signal.Signals(signum).name} to the "
+                    f"hub: {hub_side(hub, server)}\n{hub.log_tail(40)}")
+    took = time.monotonic() - started
+    print(f"{signal.Signals(signum).name}: the hub's processes ended in {took:.1f} s")
+    return took
+
+
+def test_sigterm_to_the_hub_after_a_session_then_sigint(hub_factory):
+    hub = hub_factory(start=False)
+    hub.start(timeout=120, sigint_ignored=True)  # as `make hub &` from a script starts it
+    hub.create_user("sig")
+    hub.start_server("sig")
+    keep, cluster = session(hub, "sig")
+    try:
+        # the server, the notebook's kernel, the Voilà app's kernel; the user's Dask cluster
+        server = server_tree(hub, "sig")
+        assert len(server) >= 3, server
+        users = [*server, *cluster_processes(cluster)]
+        took = signal_hub(hub, signal.SIGTERM, users)
+        assert took < DEADLINE
+        assert all(not gone(p) for p in users), "a user's server, kernels and cluster stay up"
+    finally:
+        for ws in keep:
+            ws.close()
+
+    # the next hub finds the server, and reaches it through its new proxy
+    hub.start(timeout=120)
+    model = hub.api("GET", "/users/sig").json()
+    assert model["servers"][""]["ready"], model
+    assert hub.server_get("sig", "/api").status_code == 200
+    assert [p.pid for p in server_tree(hub, "sig")][:1] == [server[0].pid]
+    kernels = json.loads(hub.server_get("sig", "/api/kernels").text)
+    assert len(kernels) >= 2, kernels  # the notebook's and the app's kernels survived
+    # stopped through the new hub, the server takes its cluster with it
+    assert hub.api("DELETE", "/users/sig/server").status_code in (202, 204)
+    wait_gone(users, 60, "sig's server, kernels and cluster to end with the server's stop")
+
+    # SIGINT (Ctrl-C to a hub in the foreground, or `kill -INT`) ends it the same way
+    assert signal_hub(hub, signal.SIGINT, []) < DEADLINE
