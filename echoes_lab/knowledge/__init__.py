@@ -15,6 +15,8 @@ In a notebook, ``%load_ext echoes_lab.knowledge`` gives the ``%%sparql`` cell ma
 * :mod:`~echoes_lab.knowledge.rdf` — Linked Art, W3C annotations, runs (PROV-O), datasets
   (DCAT) as RDF quads
 * :mod:`~echoes_lab.knowledge.store` — :class:`KnowledgeGraph` on pyoxigraph
+* :mod:`~echoes_lab.knowledge.remote` — the hub's knowledge service from a lab
+  (``knowledge.remote().query(...)``: the public graphs, yours and your groups')
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import os
 from pathlib import Path
 
 from echoes_lab.knowledge.rdf import register_context
+from echoes_lab.knowledge.remote import Remote, remote
 from echoes_lab.knowledge.store import KnowledgeError, KnowledgeGraph
 
-__all__ = ["KnowledgeError", "KnowledgeGraph", "default_path", "load_ipython_extension", "open",
-           "register_context"]
+__all__ = ["KnowledgeError", "KnowledgeGraph", "Remote", "default_path",
+           "load_ipython_extension", "open", "register_context", "remote"]
 
 _opened: dict[Path, KnowledgeGraph] = {}
 

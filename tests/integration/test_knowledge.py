@@ -194,6 +194,16 @@ def test_protocol_negotiation_forms_and_errors(kb):
     assert r.status_code == 400 and "SERVICE" in r.text
     r = requests.get(f"{base}sparql", params={"query": q}, headers={**t, "Accept": "image/png"})
     assert r.status_code == 406
+    # from a notebook: the same typed tables as a local store
+    from echoes_lab import knowledge
+    from echoes_lab.errors import EchoesError
+
+    kb_remote = knowledge.remote(base, t["Authorization"].split()[1])
+    table = kb_remote.query(q)
+    assert list(table["l"]) == ["public record"] and str(table["l"].dtype) == "string"
+    assert kb_remote.query(f"ASK {{ <{EX}notes> ?p ?o }}") is False
+    with pytest.raises(EchoesError, match="400.*line 1"):
+        kb_remote.query("SELECT ?x WHERE { ?x ?y }")
 
 
 def test_query_past_time_limit_stopped_while_others_go_on(kb):
