@@ -292,6 +292,8 @@ def _reader(path: Path):
         return echoes_lab.read_spectra
     if part == "csv":
         return lambda p: read(p, preset="tate")
+    if part == "media":
+        return echoes_lab.read_timed
     return read
 
 

@@ -125,6 +125,19 @@ def _seconds_text(value: float) -> str:
     return text or "0"
 
 
+def _read_text(path: Path) -> str:
+    """A text file's content: UTF-8 (as WebVTT requires), or UTF-16 with its byte order mark
+    (Windows tools export captions so); anything else is refused, naming the byte."""
+    raw = path.read_bytes()
+    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        msg = (f"{path}: byte {exc.start} is not {encoding.split('-sig')[0].upper()} text; "
+               "save the file as UTF-8")
+        raise DataError(msg) from None
+
+
 # -- WebVTT and SubRip -----------------------------------------------------------------------------
 
 # WebVTT §4.1 timestamps: (hh:)mm:ss.ttt; SubRip writes hh:mm:ss,ttt
@@ -181,7 +194,7 @@ def read_vtt(path, text: str | None = None, source: str | None = None,
     from webvtt.errors import MalformedFileError
 
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig") if text is None else text
+    text = _read_text(path) if text is None else text
     if not text.lstrip("\ufeff").startswith("WEBVTT"):
         msg = f"{path}, line 1: a WebVTT file starts with 'WEBVTT' (found {text[:20]!r})"
         raise DataError(msg)
@@ -198,13 +211,16 @@ def read_vtt(path, text: str | None = None, source: str | None = None,
 
 def read_srt(path) -> pd.DataFrame:
     """Read a SubRip (.srt) file: one row per numbered subtitle."""
+    import io
+
     import webvtt
     from webvtt.errors import MalformedFileError
 
     path = Path(path)
-    _check_timings(path, path.read_text(encoding="utf-8-sig"), "SubRip")
+    text = _read_text(path)
+    _check_timings(path, text, "SubRip")
     try:
-        srt = webvtt.from_srt(str(path))
+        srt = webvtt.from_buffer(io.StringIO(text), format="srt")
     except MalformedFileError as exc:
         msg = f"{path}: not a readable SubRip file: {exc}"
         raise DataError(msg) from None
@@ -564,7 +580,7 @@ def read_iiif(path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         msg = f"{path}, line {exc.lineno}: not JSON: {exc.msg}"
         raise DataError(msg) from None
