@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,30 @@ _RH = re.compile(r"\brh\b|%\s*rh|rel.*hum|humid|feuchte|^hr\b|^hum", re.I)
 _SENSOR = re.compile(r"^(sensor|logger|serial|device|channel|probe|station|transmitter)", re.I)
 _ROOM = re.compile(r"^(room|location|space|gallery|site|raum|salle|standort|description)", re.I)
 _FAHRENHEIT = re.compile(r"°\s*f\b|\bdeg\s*f\b|degf|fahrenheit|\(f\)|\bf\)", re.I)
+
+
+_warming: threading.Thread | None = None
+
+
+def _warm_engine() -> None:
+    """Load the climate engine's compiled kernels in a background thread while the data are
+    read: numba's first use in a process sets up LLVM and its target (about 0.5 s of CPU,
+    whoever pays it), which the read then hides from the first ``risk_table()``. Once per
+    process; a failure here only means the first call pays it."""
+    global _warming
+    if _warming is not None:
+        return
+
+    def warm():
+        try:
+            from echoes_lab.climate import engine
+
+            engine.warm()
+        except Exception:  # noqa: BLE001 - the call itself will report anything real
+            return
+
+    _warming = threading.Thread(target=warm, name="echoes-climate-warm", daemon=True)
+    _warming.start()
 
 
 def read_climate(source, *, sensor: str | None = None, room: str | None = None,
@@ -106,6 +131,7 @@ def read_climate(source, *, sensor: str | None = None, room: str | None = None,
         No timestamp, temperature or RH column, or timestamps that cannot be parsed; the
         message names the file and the line.
     """
+    _warm_engine()
     layout: dict = {}
     if isinstance(source, xr.Dataset):
         return _validate_gridded(source, "dataset", temperature_unit, rh_range, t_range)
