@@ -261,11 +261,15 @@ def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
         assert mine.status_code == 201, mine.text
         mine = mine.json()
         assert mine["author"] == "alice" and len(mine["sha256"]) == 64
-        as_user("carol", NOTEBOOK.format(code=pwned("pwned-mine"),
-                                         path="~/projects/p2/mine.ipynb"))
+        # carol replaces it with a notebook of hers (the folder is the members'): now it is
+        # carol's notebook that alice's "Run now" would run
+        as_user("carol", "import os\nos.unlink(os.path.expanduser('~/projects/p2/mine.ipynb'))\n"
+                + NOTEBOOK.format(code=pwned("pwned-mine"), path="~/projects/p2/mine.ipynb"))
         changed = hashlib.sha256((hub.state / "projects/p2/mine.ipynb").read_bytes()).hexdigest()
         r = post(f"schedules/{mine['id']}/run", {})
-        assert r.status_code == 409 and "changed since you confirmed" in r.json()["message"]
+        assert r.status_code == 409, r.text
+        assert "changed since you confirmed it (file owner carol" in r.json()["message"]
+        assert r.json()["confirm"]["sha256"] == changed
 
         # 06:00 comes: the run is refused, recorded with its reason; nothing ran
         due = datetime.fromisoformat(mine["next_run"])
@@ -280,6 +284,7 @@ def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
         [run] = wait_for(settled, 120, "the scheduled run", interval=1)
         assert run["status"] == "refused", run
         assert "changed since you confirmed" in run["error"] and "nothing ran" in run["error"]
+        assert "file owner carol" in run["error"]
         assert not (home / "pwned-mine").exists() and not (home / "pwned-evil").exists()
         sch = requests.get(f"{api}/schedules/{mine['id']}", headers=alice, timeout=30).json()
         assert sch["seen"]["sha256"] == changed and sch["sha256"] == mine["sha256"]
