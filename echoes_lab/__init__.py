@@ -24,6 +24,13 @@ from echoes_lab._version import __version__
 _LAZY: dict[str, tuple[str, str | None]] = {
     "errors": ("echoes_lab.errors", None),
     "widgets": ("echoes_lab.widgets", None),
+    # the modules themselves, as the README names them (echoes_lab.spectral.read_library, ...)
+    "collections": ("echoes_lab.collections", None),
+    "colour": ("echoes_lab.colour", None),
+    "datasets": ("echoes_lab.datasets", None),
+    "demo": ("echoes_lab.demo", None),
+    "runs": ("echoes_lab.runs", None),
+    "spectral": ("echoes_lab.spectral", None),
     # open a dataset
     "catalog": ("echoes_lab.datasets", "catalog"),
     "open_dataset": ("echoes_lab.datasets", "open_dataset"),

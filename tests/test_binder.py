@@ -52,3 +52,38 @@ def test_binder_scripts_install_kernel_and_data(repo_root):
     assert "install_kernel" in text and "python -m echoes_lab.demo" in text
     assert "ECHOES_DATA" in start.read_text() and 'exec "$@"' in start.read_text()
     assert (repo_root / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
+
+
+#: what a curated notebook's code uses -> the Debian packages that provide it
+SYSTEM_NEEDS = {
+    "pytesseract": ("tesseract-ocr", "tesseract-ocr-eng"),  # Tesseract and its English data
+    "/usr/share/fonts/truetype/dejavu/": ("fonts-dejavu-core",),
+}
+
+
+def _makefile_packages(repo_root) -> set[str]:
+    text = (repo_root / "Makefile").read_text()
+    line = re.search(r"^DEBIAN_PACKAGES\s*:=\s*(.*)$", text, re.MULTILINE)
+    assert line, "the Makefile has no DEBIAN_PACKAGES line"
+    return set(line.group(1).split())
+
+
+def test_binder_installs_the_system_packages_the_curated_notebooks_need(repo_root):
+    """repo2docker installs ``binder/apt.txt`` with apt: every package a curated notebook
+    needs (Tesseract for 05-commons), each one the Makefile installs for the tests too."""
+    import json
+
+    apt = {line.split("#")[0].strip() for line in
+           (repo_root / "binder" / "apt.txt").read_text().splitlines()} - {""}
+    needed: dict[str, str] = {}
+    for path in sorted((repo_root / "notebooks").rglob("*.ipynb")):
+        code = "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
+                         if cell["cell_type"] == "code")
+        for marker, packages in SYSTEM_NEEDS.items():
+            if marker in code:
+                needed.update(dict.fromkeys(packages, path.name))
+    assert "tesseract-ocr" in needed, "05-commons reads a label with Tesseract"
+    missing = {p: nb for p, nb in needed.items() if p not in apt}
+    assert not missing, f"binder/apt.txt lacks what these notebooks need: {missing}"
+    untested = apt - _makefile_packages(repo_root)
+    assert not untested, f"binder/apt.txt has packages the Makefile does not install: {untested}"
