@@ -311,6 +311,9 @@ class DataHandler(KnowledgeHandler):
         if not store.contains_named_graph(g):
             store.add_graph(g)
         registry.set(iri, self.current_user["name"], visibility)
+        # to disk now: each query's process opens the store read-only and would otherwise
+        # replay this write from the log every time
+        store.flush()
         self.set_status(201 if not known else 204)
         if not known:
             self.set_header("Location", f"{self.settings['base']}data?{urlencode({'graph': iri})}")
@@ -342,6 +345,7 @@ class DataHandler(KnowledgeHandler):
         self.owned(iri)
         self.settings["store"].remove_graph(ox.NamedNode(iri))
         self.registry.drop(iri)
+        self.settings["store"].flush()
         self.set_status(204)
         self.finish()
 
