@@ -253,3 +253,11 @@ def test_between_two_years_is_their_range(text):
     r = parse(text)
     assert (r.earliest, r.latest, r.qualifier) == (1850, 1860, None)
     assert "between" in r.rule and r.edtf == "1850/1860"
+
+
+# "no date" in the languages' own abbreviations: a known absence, not an unparsed string
+@pytest.mark.parametrize("text", ["b.d.", "bez daty", "b.r.", "u.å.", "udateret", "б.г.",
+                                  "без года", "sem data", "tarihsiz", "év nélkül"])
+def test_no_date_in_other_languages_is_a_known_absence(text):
+    r = parse(text)
+    assert r.parsed and not r.known and r.earliest is None and r.rule == "no date"

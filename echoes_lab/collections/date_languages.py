@@ -27,6 +27,7 @@ from __future__ import annotations
 #: "half"/"quarter"/"third", ordinals 1-4 and "last" for halves and quarters, BC and AD, months
 LANGUAGES: dict[str, dict[str, list[str]]] = {
     "bg": {
+        "no_date": ["б\\.\\s?г\\.?", "без\\s+година"],
         "between": ["между"],
         "and": ["и"],
         "decade": [r"-?те(?:\s+години)?"],
@@ -60,6 +61,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "ca": {
+        "no_date": ["s\\.\\s?d\\.?", "sense\\s+data"],
         "between": ["entre"],
         "and": ["i"],
         "decade_before": [r"dècades?\s+de(?:ls)?", r"anys"],
@@ -114,6 +116,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "cs": {
+        "no_date": ["b\\.\\s?r\\.?", "bez\\s+roku", "bez\\s+data"],
         "between": ["mezi"],
         "and": ["a"],
         "century": [r"stolet\w*"],
@@ -179,6 +182,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "da": {
+        "no_date": ["u\\.\\s?å\\.?", "uden\\s+år", "udateret"],
         "between": ["mellem"],
         "and": ["og"],
         "century": [r"århundrede\w*"],
@@ -213,6 +217,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "el": {
+        "no_date": ["χ\\.\\s?χ\\.?", "άνευ\\s+χρονολογίας"],
         "between": ["μεταξύ"],
         "and": ["και"],
         "decade_before": [r"δεκαετία\s+του"],
@@ -304,6 +309,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "fi": {
+        "no_date": ["vuosi\\s+tuntematon", "ajoittamaton", "päiväämätön"],
         "between_after": ["välillä", "välisenä aikana"],
         "and": ["ja"],
         "century": [r"vuosisa\w*", r"vuosisad\w*"],
@@ -418,6 +424,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "hr": {
+        "no_date": ["b\\.\\s?g\\.?", "bez\\s+godine"],
         "between": ["između"],
         "and": ["i"],
         "decade": [r"-?ih(?:\s+godina)?"],
@@ -451,6 +458,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "hu": {
+        "no_date": ["é\\.\\s?n\\.?", "év\\s+nélkül", "dátum\\s+nélkül"],
         "between_after": ["között"],
         "and": ["és"],
         "century": [r"század\w*"],
@@ -510,6 +518,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "lt": {
+        "no_date": ["b\\.\\s?m\\.?", "be\\s+metų"],
         "between": ["tarp"],
         "and": ["ir"],
         "century": [r"amži\w*"],
@@ -541,6 +550,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "lv": {
+        "no_date": ["b\\.\\s?g\\.?", "bez\\s+gada"],
         "between": ["starp"],
         "and": ["un"],
         "decade": [r"\.\s*gad[ui]\w*"],
@@ -602,6 +612,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "no": {
+        "no_date": ["u\\.\\s?å\\.?", "uten\\s+år", "udatert"],
         "between": ["mellom"],
         "and": ["og"],
         "century": [r"århundre\w*"],
@@ -636,6 +647,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "pl": {
+        "no_date": ["b\\.\\s?d\\.?", "b\\.\\s?r\\.?", "bez\\s+daty", "bez\\s+roku"],
         "between": ["między", "pomiędzy"],
         "and": ["a"],
         "century": [r"wiek\w*"],
@@ -669,6 +681,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "pt": {
+        "no_date": ["s\\.\\s?d\\.?", "sem\\s+data"],
         "between": ["entre"],
         "and": ["e"],
         "decade_before": [r"décadas?\s+de"],
@@ -727,6 +740,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "ro": {
+        "no_date": ["f\\.\\s?a\\.?", "fără\\s+an", "nedatat"],
         "between": ["între"],
         "and": ["și", "şi"],
         "decade_before": [r"anii", r"deceniul"],
@@ -763,6 +777,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "ru": {
+        "no_date": ["б\\.\\s?г\\.?", "без\\s+года", "без\\s+даты"],
         "between": ["между"],
         "and": ["и"],
         "century": [r"век\w*"],
@@ -797,6 +812,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "sk": {
+        "no_date": ["b\\.\\s?r\\.?", "bez\\s+roku", "bez\\s+dátumu"],
         "between": ["medzi"],
         "and": ["a"],
         "century": [r"storoč\w*"],
@@ -829,6 +845,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "sl": {
+        "no_date": ["b\\.\\s?l\\.?", "brez\\s+letnice"],
         "between": ["med"],
         "and": ["in"],
         "decade": [r"-?ih(?:\s+let)?"],
@@ -862,6 +879,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
     },
     # Serbian in both scripts: "XIX век" / "XIX vek", "19. века" / "19. veka"
     "sr": {
+        "no_date": ["б\\.\\s?г\\.?", "b\\.\\s?g\\.?", "без\\s+године", "bez\\s+godine"],
         "between": ["између", "između"],
         "and": ["и", "i"],
         "decade": [r"-?их(?:\s+година)?", r"-?ih(?:\s+godina)?"],
@@ -893,6 +911,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "sv": {
+        "no_date": ["u\\.\\s?å\\.?", "utan\\s+år", "odaterad"],
         "between": ["mellan"],
         "and": ["och"],
         "century": [r"århundrade\w*", r"sekl\w*", r"sekel"],
@@ -926,6 +945,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "tr": {
+        "no_date": ["tarihsiz", "t\\.\\s?y\\.?"],
         "between_after": ["arasında", "arası"],
         "and": ["ile", "ve"],
         "century": [r"yüzyıl\w*", r"asır\w*"],
@@ -958,6 +978,7 @@ LANGUAGES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "uk": {
+        "no_date": ["б\\.\\s?р\\.?", "без\\s+року", "без\\s+дати"],
         "between": ["між"],
         "and": ["і", "та"],
         "century": [r"століт\w*"],

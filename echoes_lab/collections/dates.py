@@ -96,7 +96,9 @@ UNKNOWN = re.compile(
     r"^\s*\(?\s*(n\.?\s?d\.?|no date|undated|date not known|date unknown|unknown|not dated|"
     r"s\.\s?d\.?|sans date|senza data|s\.\s?d|o\.\s?j\.?|ohne jahr|sin fecha|sine dato|"
     # Dutch: "z.j." (zonder jaar), "z.d." (zonder datum), "ongedateerd" (Nationaal Archief)
-    r"z\.\s?j\.?|zj\.?|z\.\s?d\.?|zonder jaar|zonder datum|ongedateerd)\s*\)?\s*$",
+    r"z\.\s?j\.?|zj\.?|z\.\s?d\.?|zonder jaar|zonder datum|ongedateerd|"
+    # and the other languages' ("b.d.", "u.å.", "б.г.", "bez roku", "tarihsiz")
+    + _vocab("no_date") + r")\s*\)?\s*$",
     re.I,
 )
 APPROX = re.compile(r"\b(c\.|ca\.?|circa|about|around|approx\.?|aprox\.?|aproximadamente|vers|"
