@@ -28,7 +28,7 @@ pytestmark = [
 
 P1 = "p1-leavers"  # the p1
 LEAN = {section: {"enabled": False}
-        for section in ("culler", "gateway", "reports", "workshops", "commons")
+        for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
         if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
 
 

@@ -182,6 +182,7 @@ def pwned(marker: str) -> str:
     return (f"import os\nopen(os.path.expanduser('~/{marker}'), 'w').write(str(os.getuid()))\n")
 
 
+@pytest.mark.browser
 def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
     """carol's notebook in p2: saving a schedule of it, or "Run now", shows carol as its author
     and asks alice first; a co-member's change to alice's scheduled notebook is refused at the
@@ -189,15 +190,15 @@ def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
     the picker does not follow a co-member's link out of the projects."""
     import tempfile
 
-    from harness import BIN, login, wait_for
+    from playwright.sync_api import sync_playwright
 
-    hub = hub_factory(
-        gateway={"enabled": False},
-        workshops={"enabled": False},
-        commons={"enabled": False},
-        culler={"enabled": False},
-        reports={"retries": 0, "server_linger": 60},
-    )
+    from harness import BIN, CHROMIUM, CHROMIUM_FLAGS, wait_for
+
+    # only projects and reports: the other services cost start-up time
+    lean = {section: {"enabled": False}
+            for section in ("culler", "gateway", "workshops", "commons", "knowledge")
+            if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
+    hub = hub_factory(**lean, reports={"retries": 0, "server_linger": 60})
     done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
                            str(hub.settings_file), "create", "p2", "--members", "alice,carol"],
                           capture_output=True, text=True, timeout=120)
@@ -288,14 +289,44 @@ def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
         assert not (home / "pwned-mine").exists() and not (home / "pwned-evil").exists()
         sch = requests.get(f"{api}/schedules/{mine['id']}", headers=alice, timeout=30).json()
         assert sch["seen"]["sha256"] == changed and sch["sha256"] == mine["sha256"]
-        page = login(hub, "alice", hub.secrets["user_password"], "/hub/home").get(
-            f"{hub.url}/services/reports/", timeout=60)
-        assert "Confirm new content" in page.text and f'data-sha="{changed}"' in page.text
-        assert "refused" in page.text
 
-        # alice reads it and confirms: now it runs (as alice, who chose to)
-        r = post(f"schedules/{mine['id']}/confirm", {"sha256": changed})
-        assert r.status_code == 200 and r.json()["sha256"] == changed and not r.json()["seen"]
+        # the page, in a browser: the picker says whose notebook it is; saving carol's asks
+        # first (declined: nothing saved); the changed notebook waits for "Confirm new content"
+        count = len(requests.get(f"{api}/schedules", headers=alice, timeout=30).json())
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page()
+                errors, dialogs = [], []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                page.goto(f"{hub.url}/hub/login?next=/services/reports/")
+                page.fill("#username_input", "alice")
+                page.fill("#password_input", hub.secrets["user_password"])
+                page.click("#login_submit")
+                page.wait_for_url("**/services/reports/**", timeout=120_000)
+                assert "refused" in page.inner_text("#schedules")
+                option = "#notebook option[value='projects/p2/evil.ipynb']"
+                page.wait_for_selector(option, state="attached", timeout=120_000)
+                assert page.inner_text(option).endswith("(by carol)")
+                page.select_option("#notebook", value="projects/p2/evil.ipynb")
+                page.click("#new-schedule button[type=submit]")
+                page.wait_for_function("document.getElementById('msg').textContent.length > 0",
+                                       timeout=120_000)
+                assert dialogs and "written by carol" in dialogs[0], dialogs
+                assert "written by carol" in page.inner_text("#msg")
+                button = f"[data-confirm='{mine['id']}']"
+                assert page.get_attribute(button, "data-sha") == changed
+                # alice reads it and confirms: now it runs (as alice, who chose to)
+                page.click(button)
+                page.wait_for_selector(button, state="detached", timeout=120_000)
+                assert not errors, errors
+            finally:
+                browser.close()
+        assert len(requests.get(f"{api}/schedules", headers=alice, timeout=30).json()) == count
+        sch = requests.get(f"{api}/schedules/{mine['id']}", headers=alice, timeout=30).json()
+        assert sch["sha256"] == changed and not sch["seen"]
         r = post(f"schedules/{mine['id']}/run", {})
         assert r.status_code == 202, r.text
         wait_for(lambda: (settled() or [{}])[0].get("trigger") == "manual", 120, "the run")
