@@ -38,6 +38,8 @@ _KERNEL_LIB = r'''
 import hashlib as _h, json as _j, os as _o, pwd as _p, shutil as _s, stat as _st
 from datetime import datetime as _dt, timezone as _tz
 
+_ECHOES_MAX = 256 << 20  # bytes: a notebook read (and hashed) whole in the owner's kernel
+
 def _echoes_roots():
     home = _o.path.realpath(_o.path.expanduser("~"))
     projects = _o.environ.get("ECHOES_PROJECTS") or ""
@@ -70,6 +72,9 @@ def _echoes_read(path):
         st = _o.fstat(fd)
         if not _st.S_ISREG(st.st_mode):
             return {"path": path, "error": "%s: not a file" % path}, None
+        if st.st_size > _ECHOES_MAX:
+            return {"path": path, "error": "%s: %d MB, more than a notebook of %d MB can be "
+                    "(outputs kept in it?)" % (path, st.st_size >> 20, _ECHOES_MAX >> 20)}, None
         chunks = []
         while True:
             chunk = _o.read(fd, 1 << 20)
