@@ -26,7 +26,7 @@ LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 def kb(module_hubs):
     hub = module_hubs(gateway={"enabled": False}, workshops={"enabled": False},
                       reports={"enabled": False}, projects={"enabled": False},
-                      knowledge={"query_timeout": 3.0, "max_concurrent": 4})
+                      knowledge={"query_timeout": 5.0, "max_concurrent": 4})
     for name in ("alice", "bob", "carol"):
         hub.create_user(name)
     assert hub.api("POST", "/groups/lab").status_code in (201, 409)
@@ -234,9 +234,10 @@ def test_query_past_time_limit_stopped_while_others_go_on(kb):
         answered.append(time.monotonic() - started)
     thread.join()
     assert slow["r"].status_code == 503, slow["r"].text
-    assert "longer than 3 s" in slow["r"].text
-    assert slow["seconds"] < 10
-    assert answered and max(answered) < 3
+    assert "longer than 5 s" in slow["r"].text
+    assert slow["seconds"] < 15
+    # each answered while alice's ran, none waiting for it to end
+    assert answered and max(answered) < 5
 
 
 def test_public_annotation_reaches_the_graph_within_5_s(kb):

@@ -528,6 +528,7 @@ class KnowledgeService(Service):
     name = "echoes-knowledge"
     store: ox.Store | None = None
     follower: CommonsFollower | None = None
+    runner: QueryRunner | None = None
 
     def handlers(self) -> list[tuple]:
         return [(r"", HomeHandler), (r"sparql", SparqlHandler), (r"data", DataHandler),
@@ -550,12 +551,16 @@ class KnowledgeService(Service):
                                max_age=min(s.services.auth_cache_age,
                                            s.workshops.auth_refresh_age))
         runner = QueryRunner(str(folder), k.query_timeout, k.max_result_bytes, k.max_concurrent)
+        self.runner = runner
         return {"store": self.store, "registry": registry, "runner": runner, "base": base,
                 "hub_groups": hub_groups, "follower": self.follower}
 
     async def start_tasks(self) -> None:
         if self.follower is not None:
             self.follower.start()
+        # start the fork server now (an interpreter importing pyoxigraph: a second or more on a
+        # busy machine), not in the first user's query time
+        self._warm = asyncio.ensure_future(self.runner.run("ASK {}", ([], []), None))
 
     async def stop_tasks(self) -> None:
         if self.follower is not None:
