@@ -261,3 +261,15 @@ def test_between_two_years_is_their_range(text):
 def test_no_date_in_other_languages_is_a_known_absence(text):
     r = parse(text)
     assert r.parsed and not r.known and r.earliest is None and r.rule == "no date"
+
+
+# a decade named by its tens within a century, as Slavic catalogues write it
+@pytest.mark.parametrize("text, lo, hi", [
+    ("lata 20. XX wieku", 1920, 1929), ("lata 80. XIX w.", 1880, 1889),
+    ("20. léta 20. století", 1920, 1929), ("20-е годы XX века", 1920, 1929),
+    ("20-ті роки XX століття", 1920, 1929), ("20-ih godina 20. stoljeća", 1920, 1929),
+    ("początek lat 20. XX wieku", 1920, 1925),  # early part of the decade, as "early 1920s"
+])
+def test_decade_of_a_century(text, lo, hi):
+    r = parse(text)
+    assert (r.earliest, r.latest) == (lo, hi) and "decade" in r.rule

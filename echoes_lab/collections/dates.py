@@ -737,6 +737,24 @@ def _scripts(s: str) -> tuple[str, list[str]]:
     return s, rules
 
 
+# a decade named by its tens within a century, as Slavic catalogues write it: "lata 20. XX wieku"
+# (Polish), "20. léta 20. století" (Czech), "20-е годы XX века" (Russian), "20-ті роки XX
+# століття" (Ukrainian), "20-ih godina 20. stoljeća" (Croatian): the 1920s
+DECADE_OF_CENTURY = re.compile(
+    r"(?<!\w)(?:(?:lata|lat|léta|leta|roky)\s+(?P<a>[1-9]0)\.?"
+    r"|(?P<b>[1-9]0)(?:\.|-?е|-?х|-?ті|-?ih|-?их|-?te)?\s*(?:léta|leta|let|roky|rokoch|годы|годов|"
+    r"гг\.|роки|років|godine|godina|години))\s+"
+    rf"(?P<c>[IVXL]{{1,7}}|\d{{1,2}})\.?\s*(?:{CENTURY_WORD}|{_CENTURY_ABBR})(?![^\W\d_])", re.I)
+
+
+def _decade_of_century(m: re.Match) -> str:
+    c = m.group("c")
+    n = int(c) if c.isdigit() else _roman(c)
+    if not n or n > 21:
+        return m.group(0)
+    return f"decade of the {(n - 1) * 100 + int(m.group('a') or m.group('b'))}"
+
+
 # "between 1850 and 1860" in the languages' words, before the years ("zwischen", "mezi", "entre")
 # or after them ("1850 és 1860 között", "1850 ja 1860 välillä"): the range 1850–1860
 _AND = r"(?:and|et|und|e|y|en|" + _vocab("and") + ")"
@@ -790,6 +808,7 @@ def parse(text: str, approx_years: int = APPROX_YEARS) -> DateRange:
     s, n_hundreds = HUNDREDS_ENDED.subn(lambda m: f"{int(m.group('y')) // 100 + 1}th century", s)
     if n_hundreds:
         rules.append("hundreds as century")
+    s = DECADE_OF_CENTURY.sub(_decade_of_century, s)
     s = DECADE_ENDED.sub(lambda m: f"decade of the {m.group('y')}", s)
     s, n_between = BETWEEN.subn(lambda m: f"{m.group('a') or m.group('c')}–"
                                           f"{m.group('b') or m.group('d')}", s)
