@@ -273,3 +273,15 @@ def test_no_date_in_other_languages_is_a_known_absence(text):
 def test_decade_of_a_century(text, lo, hi):
     r = parse(text)
     assert (r.earliest, r.latest) == (lo, hi) and "decade" in r.rule
+
+
+# calendar dates with the languages' month names (genitive forms included): the year is kept
+@pytest.mark.parametrize("text", [
+    "10 marca 1869", "10 martie 1869", "10 Μαρτίου 1869", "10 марта 1869 г.",
+    "1869 m. kovo 10 d.", "10. maaliskuuta 1869", "10 de març de 1869", "10 de março de 1869",
+    "10. března 1869", "10. ožujka 1869.", "10 Mart 1869", "10. marts 1869",
+    "10 березня 1869 р.", "10 Mawrth 1869", "10 Márta 1869", "martxoaren 10, 1869",
+])
+def test_calendar_dates_with_month_names(text):
+    r = parse(text)
+    assert (r.earliest, r.latest) == (1869, 1869) and "day-month-year" in r.rule
