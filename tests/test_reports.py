@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -350,3 +351,25 @@ def test_confirmation_is_asked_for_another_users_or_a_changed_shared_notebook():
     assert needs_confirmation(own, "b" * 64)  # a co-member changed it in the project
     assert "changed since you confirmed it" in ask(own, "b" * 64)
     assert not needs_confirmation({**own, "shared": False}, "b" * 64)  # own home: own edits
+
+
+def test_schedules_from_before_pinning_are_kept_and_run_only_once_confirmed(tmp_path):
+    """A database made before notebooks were pinned opens with the new columns empty; the
+    runner then refuses such a schedule's notebook if it is another user's (see the guard)."""
+
+    old = sqlite3.connect(tmp_path / "reports.sqlite")
+    old.executescript(
+        "CREATE TABLE schedules (id INTEGER PRIMARY KEY AUTOINCREMENT, owner TEXT NOT NULL,"
+        " name TEXT NOT NULL, notebook TEXT NOT NULL, parameters TEXT NOT NULL, cron TEXT NOT"
+        " NULL, enabled INTEGER NOT NULL DEFAULT 1, created TEXT NOT NULL, next_run TEXT);"
+        "INSERT INTO schedules (owner, name, notebook, parameters, cron, created)"
+        " VALUES ('alice', 'r', 'projects/p2/r.ipynb', '{}', '0 6 * * *', '2026-01-01');")
+    old.commit()
+    old.close()
+    store = Store(tmp_path / "reports.sqlite")
+    [sch] = store.schedules()
+    assert sch["notebook"] == "projects/p2/r.ipynb" and sch["sha256"] is None
+    assert sch["seen"] is None
+    seen = {"sha256": "a" * 64, "author": "carol", "modified": "2026-12-06T10:00:00+00:00"}
+    assert store.update_schedule(sch["id"], seen=seen)["seen"] == seen
+    store.close()
