@@ -35,6 +35,8 @@ APPS = [
              "temperature and humidity against the band."},
     {"title": "Collection explorer", "path": "examples/apps/collection-explorer.ipynb",
      "text": "Filter a collection by type and years: counts, a timeline and a quality report."},
+    {"title": "Oral history player", "path": "examples/apps/oral-history-player.ipynb",
+     "text": "Listen with the transcript in sync, search it, and mark what a passage is about."},
 ]
 
 #: What each hub service is for, in the home page's words (shown only to users who may use it).

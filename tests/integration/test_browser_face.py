@@ -50,7 +50,8 @@ def test_home_lists_datasets_and_apps_and_the_climate_app_answers(hub_factory, b
         assert {"tate-collection", "moma-collection", "hyperspectral-pigments",
                 "conscir-climate", "demo-climate"} <= set(listed)
         apps = page.locator("a.echoes-app")
-        assert apps.all_inner_texts() == ["Climate dashboard", "Collection explorer"]
+        assert apps.all_inner_texts() == ["Climate dashboard", "Collection explorer",
+                                          "Oral history player"]
         href = apps.first.get_attribute("href")
         assert href == f"/user/curator/voila/render/{APP}"
         assert page.locator("#echoes-examples a").count() >= 4

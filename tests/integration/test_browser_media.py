@@ -1,9 +1,9 @@
 """The oral history player app in a real browser (Playwright + Debian's chromium), real hub.
 
 A user's lab holds an interview (a known text spoken by espeak-ng, made in their own kernel) and
-its transcript; they open the app (Voilà, in their own server), click the second line of the
-transcript and the player seeks there and highlights it; a search keeps the matching line;
-they mark what the line is about and the annotation reaches the hub's commons service on
+its transcript; they open the app from the home page (Voilà, in their own server), click the
+second line of the transcript and the player seeks there and highlights it; a search keeps the
+matching line; they mark what the line is about and the annotation reaches the hub's commons on
 ``t=start,end`` of the recording. Screenshots go to ``test-artifacts/``.
 """
 
@@ -51,11 +51,16 @@ def test_player_seeks_to_a_clicked_line_and_annotates_into_the_commons(hub, brow
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{hub.url}/hub/login?next=/user/{USER}/voila/render/{APP}")
+        page.goto(f"{hub.url}/hub/login?next=/hub/home")
         page.fill("#username_input", USER)
         page.fill("#password_input", hub.secrets["user_password"])
         page.click("#login_submit")
-        page.wait_for_url(f"**/user/{USER}/voila/render/**", timeout=120_000)
+        # the home page lists the app (a link to a new tab); it runs in the user's own server
+        app = page.locator("a.echoes-app:text-is('Oral history player')")
+        app.wait_for(timeout=60_000)
+        href = app.get_attribute("href")
+        assert href == f"/user/{USER}/voila/render/{APP}"
+        page.goto(f"{hub.url}{href}")
         page.wait_for_selector(".echoes-cue", timeout=180_000)
         assert page.locator(".echoes-cue").count() == 3
         assert "import echoes_lab" not in page.inner_text("body")
