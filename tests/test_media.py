@@ -92,6 +92,26 @@ def test_elan_tiers_languages_vocabularies_and_unaligned_slots():
         2.0, 5.0, "adj"]
 
 
+def test_elan_example_two_speakers_words_parts_of_speech_and_gestures():
+    """ELAN's own example (a route description in Nijmegen, EAF 2.3): tiers per speaker
+    (K-, W-), a word tier subdividing W's utterances in time, parts of speech on the words."""
+    t = echoes_lab.read_timed(REAL / "elan-example1-poio.eaf")
+    assert rows(t, tier="K-Spch").text.tolist()[:2] == ["so from here.", "yeah"]
+    w = rows(t, tier="W-Spch").iloc[0]
+    # a8: ts4 (780 ms) to ts23 (4090 ms)
+    assert (w.start, w.end, w.language) == (0.78, 4.09, "en")
+    assert w.text == "so you go out of the Institute to the Saint Anna Straat."
+    words = rows(t, tier="W-Words")
+    assert words.text.tolist()[:4] == ["so", "you", "go", "out"]
+    assert words.iloc[1][["start", "end"]].tolist() == [1.34, 1.57]
+    # a part of speech (a reference to a word) takes that word's times: "you" is a pronoun
+    pos = rows(t, tier="W-POS")
+    assert pos.iloc[1][["start", "end", "text"]].tolist() == [1.34, 1.57, "pro"]
+    assert t.attrs["vocabularies"]["POS"]["pro"] == "pronoun"
+    assert t.attrs["vocabularies"]["Gesture phases"]["part.retraction"] == "partial retraction"
+    assert t.source.iloc[0] == "file:///D:/Data/elan/elan-example1.mpg"
+
+
 def test_elan_round_trip(tmp_path):
     t = echoes_lab.read_timed(REAL / "pympi-sample_2.8.eaf")
     part = t[t.tier.isin(["text", "gestures"])].reset_index(drop=True)

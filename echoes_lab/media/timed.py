@@ -305,6 +305,8 @@ def read_eaf(path) -> pd.DataFrame:
     ``DEFAULT_LOCALE``. Controlled vocabularies are in ``table.attrs["vocabularies"]``
     (``{cv_id: {value: description}}``, in the vocabulary's first language).
     """
+    import warnings
+
     import pympi
 
     path = Path(path)
@@ -316,21 +318,46 @@ def read_eaf(path) -> pd.DataFrame:
                 msg = (f"{path}, line {ann.sourceline}: annotation {ann.get('ANNOTATION_ID')} "
                        f"has {ref}={ann.get(ref)!r}, which TIME_ORDER does not define")
                 raise DataError(msg)
+    ids = {a.get("ANNOTATION_ID") for a in root.iter("ALIGNABLE_ANNOTATION", "REF_ANNOTATION")}
+    for ann in root.iter("REF_ANNOTATION"):
+        if ann.get("ANNOTATION_REF") not in ids:
+            msg = (f"{path}, line {ann.sourceline}: annotation {ann.get('ANNOTATION_ID')} has "
+                   f"ANNOTATION_REF={ann.get('ANNOTATION_REF')!r}, which no annotation has as id")
+            raise DataError(msg)
     try:
-        eaf = pympi.Eaf(str(path))
+        with warnings.catch_warnings():  # EAF 2.x: "unknown version"; checked here instead
+            warnings.simplefilter("ignore", UserWarning)
+            eaf = pympi.Eaf(str(path))
     except Exception as exc:  # pympi raises bare KeyError/ValueError on inconsistent files
         msg = f"{path}: not a readable ELAN file ({type(exc).__name__}: {exc})"
         raise DataError(msg) from None
     media = next((m.get("MEDIA_URL") for m in eaf.media_descriptors if m.get("MEDIA_URL")),
                  str(path))
+    # times of the time-aligned annotations, tier by tier (unaligned slots spread); a reference
+    # annotation takes the times of the aligned annotation at the end of its chain (pympi's own
+    # lookup fails when that one is on a subdivision tier, as in ELAN's example file)
+    times: dict[str, tuple[float, float, bool]] = {}
+    for aligned, *_ in eaf.tiers.values():
+        spans = _spread([(eaf.timeslots[a[0]], eaf.timeslots[a[1]]) for a in aligned.values()])
+        times.update(zip(aligned, spans, strict=True))
+
+    def resolve(ann_id: str, depth: int = 0) -> tuple[float, float, bool]:
+        if ann_id in times:
+            return times[ann_id]
+        if depth > len(eaf.annotations):
+            msg = f"{path}: annotation {ann_id} refers to itself through ANNOTATION_REF"
+            raise DataError(msg)
+        return resolve(eaf.tiers[eaf.annotations[ann_id]][1][ann_id][0], depth + 1)
+
     rows = []
-    for tier, (_, _, attrs, _) in eaf.tiers.items():
+    for tier, (aligned, refs, attrs, _) in eaf.tiers.items():
         language = attrs.get("LANG_REF") or attrs.get("DEFAULT_LOCALE")
-        anns = eaf.get_annotation_data_for_tier(tier)
-        for (start, end, aligned), ann in zip(_spread([a[:2] for a in anns]), anns, strict=True):
+        texts = [(i, a[2]) for i, a in aligned.items()] + [(i, r[1]) for i, r in refs.items()]
+        for ann_id, text in texts:
+            start, end, on_time = resolve(ann_id)
             rows.append({"start": start / 1000, "end": end / 1000, "tier": tier,
                          "speaker": attrs.get("PARTICIPANT") or None, "language": language,
-                         "text": ann[2], "source": media, "aligned": aligned})
+                         "text": text, "source": media, "aligned": on_time})
     vocabularies = {}
     for cv_id, (_descriptions, entries, _ext) in eaf.controlled_vocabularies.items():
         vocab = {}
