@@ -131,3 +131,25 @@ def test_commons_events_applied_and_an_id_cannot_inject_an_update(tmp_path):
     assert other in store and bool(store.query(ask))
     follower.apply("Delete", json.dumps({"type": "Delete", "object": {"id": ann["id"]}}))
     assert not bool(store.query(ask)) and other in store
+
+
+def test_query_over_its_memory_stopped_in_its_own_process(tmp_path):
+    import asyncio
+
+    from echoes_lab.hub.services.knowledge.app import QueryRunner
+
+    path = str(tmp_path / "store")
+    store = ox.Store(path)
+    g = ox.NamedNode("urn:g")
+    store.extend([ox.Quad(ox.NamedNode(f"urn:o:{i}"), ox.NamedNode("urn:p"),
+                          ox.Literal(str(i)), g) for i in range(3000)])
+    store.flush()
+    runner = QueryRunner(path, timeout=60, limit=10_000_000, concurrent=1, memory_mb=512)
+    runner.ctx = multiprocessing.get_context("fork")  # no fork server left behind by a test
+    # 9 million rows to sort: far above 512 MB (the store itself opens within it)
+    heavy = "SELECT ?a ?d WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c ?f"
+    status, _, body = asyncio.run(runner.run(heavy, ([g.value], []), None))
+    assert status == 503 and "more than 512 MB" in body
+    status, _, body = asyncio.run(runner.run("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
+                                             ([g.value], []), "text/csv"))
+    assert (status, body.decode().split()) == (200, ["n", "3000"])

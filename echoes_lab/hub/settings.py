@@ -154,6 +154,8 @@ class KnowledgeSettings(_Section):
                                   description="bytes of one serialised answer; larger: refused")
     max_concurrent: int = Field(4, ge=1, le=64,
                                 description="queries running at once, all users together")
+    query_memory: int = Field(2048, ge=512,
+                              description="MB one query's process may allocate; above: stopped")
 
 
 class ServicesSettings(_Section):

@@ -378,10 +378,11 @@ LIMIT 50"""
 class QueryRunner:
     """Queries in killable processes, at most ``concurrent`` at once."""
 
-    def __init__(self, path: str, timeout: float, limit: int, concurrent: int):
+    def __init__(self, path: str, timeout: float, limit: int, concurrent: int,
+                 memory_mb: int = 0):
         from echoes_lab.knowledge.store import PREFIXES
 
-        self.path, self.timeout, self.limit = path, timeout, limit
+        self.path, self.timeout, self.limit, self.memory_mb = path, timeout, limit, memory_mb
         self.prefixes = PREFIXES
         self.slots = asyncio.Semaphore(concurrent)
         self.ctx = multiprocessing.get_context("forkserver")
@@ -396,7 +397,7 @@ class QueryRunner:
             receive, send = self.ctx.Pipe(duplex=False)
             proc = self.ctx.Process(target=worker.run_query, daemon=True,
                                     args=(self.path, query, dataset, accept, self.limit,
-                                          self.prefixes, send))
+                                          self.prefixes, send, self.memory_mb))
             proc.start()
             send.close()
             try:
@@ -409,6 +410,11 @@ class QueryRunner:
                 try:
                     return await loop.run_in_executor(None, receive.recv)
                 except EOFError:
+                    await loop.run_in_executor(None, proc.join, 5)
+                    if proc.exitcode is not None and proc.exitcode < 0:
+                        return (503, "text/plain", "the query needed more than "
+                                f"{self.memory_mb} MB and was stopped: narrow it (a LIMIT, "
+                                "fewer variables to sort or join)")
                     return (500, "text/plain", "the query's process ended without an answer "
                                                f"(exit status {proc.exitcode})")
             except TimeoutError:
@@ -550,7 +556,8 @@ class KnowledgeService(Service):
         hub_groups = HubGroups(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
                                max_age=min(s.services.auth_cache_age,
                                            s.workshops.auth_refresh_age))
-        runner = QueryRunner(str(folder), k.query_timeout, k.max_result_bytes, k.max_concurrent)
+        runner = QueryRunner(str(folder), k.query_timeout, k.max_result_bytes, k.max_concurrent,
+                             k.query_memory)
         self.runner = runner
         return {"store": self.store, "registry": registry, "runner": runner, "base": base,
                 "hub_groups": hub_groups, "follower": self.follower}

@@ -86,15 +86,22 @@ _POSITION = re.compile(r"error at (\d+):(\d+)")
 
 
 def run_query(path: str, query: str, dataset: tuple[list[str], list[str]], accept: str | None,
-              limit: int, prefixes: dict[str, str], conn) -> None:
+              limit: int, prefixes: dict[str, str], conn, memory_mb: int = 0) -> None:
     """Evaluate ``query`` over ``dataset`` (its default graph: the union of the first list;
     its named graphs: the second) and send ``(status, type, body)``.
 
     Statuses: 200 with the answer; 400 the query does not parse (the parser's message, with
     line and column); 406 no acceptable format; 413 the answer is above ``limit`` bytes;
-    500 the store failed.
+    500 the store failed. ``memory_mb`` bounds what the process may allocate (``RLIMIT_DATA``):
+    a query sorting or joining without end fails in its own process, and the machine's memory
+    stays for everyone else (the kernel's OOM killer might otherwise pick the hub).
     """
+    import resource
+
     import pyoxigraph as ox
+
+    if memory_mb:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_mb << 20, memory_mb << 20))
 
     try:
         store = ox.Store.read_only(path)
