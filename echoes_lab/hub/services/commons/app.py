@@ -17,6 +17,8 @@ Everything is under the service prefix (``/services/commons/``):
 ``export/crate?…``                         GET                       RO-Crate (zip) of a search
 ``actors/`` / ``actors/<id>``              GET POST / GET            software agents
 ``people/<name>``                          GET                       a Person
+``events``                                 GET                       public changes, Server-Sent
+                                                                     Events (``events.py``)
 =========================================  ========================  ===========================
 
 Protocol: https://www.w3.org/TR/annotation-protocol/ (container §5, annotations §4, paging
