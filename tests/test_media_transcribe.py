@@ -28,9 +28,12 @@ TEXT = ("My grandmother taught me basket weaving in the village. "
 VOICE, SPEED = "en-us+klatt", "160"
 MAX_WER = 0.40
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                reason="espeak-ng (Debian) speaks the test's text; "
-                                       "'make system-deps' installs it")
+pytestmark = [
+    pytest.mark.slow,  # a speech engine decodes 9 s of audio (about 20 s on a busy machine)
+    pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                       reason="espeak-ng (Debian) speaks the test's text; 'make system-deps' "
+                              "installs it"),
+]
 
 
 def words(text: str) -> str:
