@@ -269,3 +269,28 @@ def test_public_annotation_reaches_the_graph_within_5_s(kb):
                      headers={**t["alice"], **ld})
     assert r.status_code == 200, r.text
     wait_for(lambda: not select(kb, "carol", query), 5, "the annotation to leave the graph")
+
+
+def test_query_page_signed_in_through_the_hub(kb):
+    """The page (hub OAuth, the hub's look) and the request its script makes: the query POSTed
+    with the session cookie and the page's XSRF token; without the token, refused."""
+    import re
+
+    from harness import login
+
+    hub = kb["hub"]
+    browser = login(hub, "carol", hub.secrets["user_password"], next_url="/hub/home")
+    page = browser.get(kb["base"], timeout=30)
+    assert page.status_code == 200 and "The knowledge base" in page.text
+    assert "/hub/static/css/style.min.css" in page.text  # the hub's stylesheet
+    assert not re.search(r"<script[^>]+src=\"https?://", page.text)  # nothing from elsewhere
+    xsrf = re.search(r'<meta name="xsrf" content="([^"]+)"', page.text)[1]
+    q = "SELECT ?l WHERE { ?s rdfs:label ?l }"
+    r = browser.post(f"{kb['base']}sparql", data=q, timeout=30,
+                     headers={"Content-Type": "application/sparql-query", "X-XSRFToken": xsrf,
+                              "Accept": "application/sparql-results+json"})
+    assert r.status_code == 200, r.text
+    assert [b["l"]["value"] for b in r.json()["results"]["bindings"]] == ["public record"]
+    r = browser.post(f"{kb['base']}sparql", data=q, timeout=30,
+                     headers={"Content-Type": "application/sparql-query"})
+    assert r.status_code in (401, 403)  # the cookie alone does not count: no identity
