@@ -225,6 +225,19 @@ def test_iiif_av_manifest_duration_media_captions_and_time_annotations():
     assert len(both) == 12 and (both.text_x == both.text_y).all()
 
 
+def test_iiif_cookbook_opera_table_of_contents_as_time_ranges():
+    """IIIF Cookbook recipe 0026: Donizetti's L'Elisir d'Amore, one video canvas of 7278.422 s
+    and Ranges on canvas#t=…; Atto Secondo's range is open-ended (t=3971.24)."""
+    t = echoes_lab.read_timed(REAL / "cookbook-0026-toc-opera.json")
+    assert t.attrs["duration"] == 7278.422
+    assert t.attrs["media"].endswith("donizetti-elixir/vae0637_accessH264_low.mp4")
+    assert t[["start", "end", "language", "text"]].values.tolist() == [
+        [0.0, 302.05, "it", "Preludio e Coro d'introduzione – Bel conforto al mietitore"],
+        [302.05, 3971.24, "en", "Remainder of Atto Primo"],
+        [3971.24, 7278.422, "it", "Atto Secondo"]]
+    assert set(t.tier) == {"structures"}
+
+
 def test_iiif_manifest_round_trip_validated_by_prezi3(tmp_path):
     vtt = echoes_lab.read_timed(REAL / "ramp-lunchroom_manners.vtt").assign(language="en")
     out = media.write_manifest(vtt, tmp_path / "m.json", media="https://example.org/lm.mp4",

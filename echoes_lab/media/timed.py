@@ -558,6 +558,42 @@ def _lang_text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _lang_of(value) -> str | None:
+    if isinstance(value, dict) and value:
+        lang = next(iter(value))
+        return None if lang == "none" else lang
+    return None
+
+
+def _ranges(ranges, canvases: dict, where: str) -> list[dict]:
+    """Rows of the table of contents: each Range's label on the canvas times it lists
+    (``canvas#t=start,end``; an open end runs to the canvas's duration), nested ranges too."""
+    rows = []
+    for i, r in enumerate(ranges or []):
+        if not isinstance(r, dict) or r.get("type") != "Range":
+            continue
+        here = f"{where}[{i}]"
+        for item in r.get("items", []):
+            ident = item.get("id", "") if isinstance(item, dict) else str(item)
+            kind = item.get("type") if isinstance(item, dict) else "Canvas"
+            if kind != "Canvas" or "#" not in ident:
+                continue
+            canvas, frag = ident.split("#", 1)
+            try:
+                start, end = parse_fragment(frag)
+            except DataError as exc:
+                msg = f"{here} ({r.get('id')}): {exc}"
+                raise DataError(msg) from None
+            if end is None:
+                end = canvases.get(canvas) or start
+            rows.append({"start": start, "end": float(end), "tier": "structures",
+                         "speaker": None, "language": _lang_of(r.get("label")),
+                         "text": _lang_text(r.get("label")) or "", "source": canvas})
+        rows += _ranges([x for x in r.get("items", []) if isinstance(x, dict)], canvases,
+                        f"{here}.items")
+    return rows
+
+
 def _target_times(target, where: str) -> tuple[str, float, float] | None:
     """(canvas, start, end) of an annotation target, or None for a whole-canvas target."""
     if isinstance(target, list):
@@ -601,7 +637,9 @@ def read_iiif(path) -> pd.DataFrame:
 
     A row per annotation with a ``TextualBody`` whose target is a time range (or point) of a
     canvas; ``tier`` is its annotation page's ``label`` or else its ``motivation``;
-    ``speaker`` the annotation's ``label``; ``source`` the canvas. ``table.attrs`` holds
+    ``speaker`` the annotation's ``label``; ``source`` the canvas. The table of contents
+    (``structures``: Ranges listing ``canvas#t=…``) gives rows of tier ``structures``, the
+    range's label as text in its language. ``table.attrs`` holds
     ``duration`` (of the first canvas), ``canvases`` (``{canvas: duration}``), ``media`` (the
     painted audio/video, first choice) and ``captions`` (WebVTT files the manifest links).
     """
@@ -647,6 +685,7 @@ def read_iiif(path) -> pd.DataFrame:
                                      "speaker": _lang_text(ann.get("label")),
                                      "language": b.get("language"), "text": b.get("value", ""),
                                      "source": times[0] or cid})
+    rows += _ranges(doc.get("structures"), canvases, f"{path}: structures")
     first = next(iter(canvases.values()), None)
     return _table(rows, "iiif", duration=first, canvases=canvases,
                   media=media[0] if media else None, captions=captions,
