@@ -297,8 +297,13 @@ def test_an_app_of_someone_elses_notebook_asks_first(hub):
     assert r.status_code == 200
     again = call(hub, "alice", "GET", run.removeprefix("/user/alice"))
     assert again.status_code == 302 and "/echoes/app?" in again.headers["Location"]
-    # alice's own notebooks in her home run straight away (nothing to ask)
+    # nothing to ask about a notebook that is not someone else's, or out of the lab
     assert call(hub, "alice", "GET", "/echoes/app?path=nothing.ipynb").status_code == 404
+    assert call(hub, "alice", "GET", "/echoes/app?path=../../../../etc/passwd").status_code == 404
+    # the held list: Voilà's own path traversal stays refused
+    r = call(hub, "alice", "GET", "/voila/render/%2E%2E/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
+             allow_redirects=True)
+    assert r.status_code != 200 or "root:x:0" not in r.text, r.status_code
 
 
 def test_read_only_past_two_hundred_shares(hub):

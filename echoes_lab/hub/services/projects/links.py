@@ -210,6 +210,8 @@ def check(handler, user) -> None:
     match = re.fullmatch(r"voila/render/(.+)", path)
     if match:
         nb = unquote(match[1])
+        if ".." in nb.split("/"):
+            return  # out of the lab: Voilà refuses it itself (no page of ours about that file)
         root = _root_dir(handler)
         os_path = os.path.join(root, *[p for p in nb.split("/") if p])
         if foreign(os_path, root) is None:
@@ -306,7 +308,7 @@ def handlers(web_app) -> list[tuple]:
             nb = self.get_query_argument("path", "").lstrip("/")
             root = _root_dir(self)
             os_path = os.path.join(root, *[p for p in nb.split("/") if p])
-            about = foreign(os_path, root) if nb else None
+            about = foreign(os_path, root) if nb and ".." not in nb.split("/") else None
             if about is None:
                 raise web.HTTPError(404, f"no notebook {nb!r} of someone else in this lab")
             token = app_token(self.settings.get("cookie_secret", b""),
