@@ -353,3 +353,39 @@ def test_player_clicked_line_fills_the_range_and_annotates_into_the_commons(tmp_
     play.current_time = 3700.25  # the player moved on; "to = now" takes its time
     form["Button:to = now"].click()
     assert form["BoundedFloatText:to (s)"].value == 3700.25
+
+
+# -- probing recordings (PyAV) --------------------------------------------------------------------
+
+def test_probe_reads_what_the_file_says(tmp_path):
+    import wave
+
+    import av
+    import numpy as np
+
+    wav = tmp_path / "stereo.wav"
+    with wave.open(str(wav), "wb") as w:  # 1.5 s of stereo 16-bit silence at 8 kHz
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(12000 * 2 * 2))
+    info = media.probe(wav)
+    assert info["audio"] == {"codec": "pcm_s16le", "channels": 2, "sample_rate": 8000,
+                             "duration": 1.5}
+    assert info["duration"] == 1.5 and info["video"] is None and info["format"] == "wav"
+
+    film = tmp_path / "film.mp4"  # 10 frames at 5 frames per second, 64 × 48
+    with av.open(str(film), "w") as out:
+        stream = out.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8),
+                                               format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    video = media.probe(film)["video"]
+    assert (video["codec"], video["width"], video["height"], video["fps"]) == (
+        "mpeg4", 64, 48, 5.0)
+    assert media.probe(film)["duration"] == pytest.approx(2.0, abs=0.2)
+    with pytest.raises(DataError, match="neither an audio nor a video stream|not an audio"):
+        media.probe(REAL / "ramp-lunchroom_manners.vtt")
