@@ -117,6 +117,7 @@ def test_elan_round_trip(tmp_path):
     part = t[t.tier.isin(["text", "gestures"])].reset_index(drop=True)
     back = echoes_lab.read_timed(media.write_eaf(part, tmp_path / "t.eaf", media="a.wav"))
     pd.testing.assert_frame_equal(back[["tier", *SAME]], part[["tier", *SAME]])
+    assert back.attrs["vocabularies"] == t.attrs["vocabularies"]
 
 
 def test_elan_speakers_become_participants(tmp_path):

@@ -394,9 +394,12 @@ def _spread(times: list[tuple]) -> list[tuple[float, float, bool]]:
     return out
 
 
-def write_eaf(table: pd.DataFrame, path, media: str | None = None) -> Path:
+def write_eaf(table: pd.DataFrame, path, media: str | None = None,
+              vocabularies: dict | None = None) -> Path:
     """Write ``table`` as ELAN EAF 3.0: a tier per ``tier`` (and speaker, ELAN keeping one
-    ``PARTICIPANT`` per tier), ``LANG_REF`` from ``language``, times in milliseconds."""
+    ``PARTICIPANT`` per tier), ``LANG_REF`` from ``language``, times in milliseconds, and the
+    controlled vocabularies (``{cv_id: {value: description}}``; default: the table's
+    ``attrs["vocabularies"]``, as :func:`read_eaf` gives them)."""
     import pympi
 
     path = Path(path)
@@ -420,6 +423,13 @@ def write_eaf(table: pd.DataFrame, path, media: str | None = None) -> Path:
             if end <= start:  # ELAN has no zero-length annotations: a point gets 1 ms
                 end = start + 1
             eaf.add_annotation(tier_id, start, end, str(row.text))
+    vocabularies = table.attrs.get("vocabularies") if vocabularies is None else vocabularies
+    for cv_id, entries in (vocabularies or {}).items():
+        if "und" not in eaf.languages:  # a CV entry names its language; the table has none
+            eaf.add_language("und")
+        eaf.add_controlled_vocabulary(cv_id)
+        for n, (value, description) in enumerate(entries.items(), start=1):
+            eaf.add_cv_entry(cv_id, f"cveid{n}", [(value, "und", description)])
     pympi.Elan.to_eaf(str(path), eaf, pretty=True)
     return path
 
