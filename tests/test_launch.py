@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from echoes_lab.errors import SetupError
 from echoes_lab.hub import launch
 from echoes_lab.hub.secrets import ensure_secrets
 from echoes_lab.hub.settings import load_settings
+
+from harness import wait_for
 
 
 def settings_file(tmp_path, extra: str = ""):
@@ -28,10 +31,17 @@ def settings_file(tmp_path, extra: str = ""):
 
 def sleeper(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> subprocess.Popen:
     """A real process with a chosen environment and command line (as a stale service has)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args],
-                            env={"PATH": os.defpath, **(env or {})})
-    time.sleep(0.2)  # exec done: its environment is readable in /proc
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", *args]
+    proc = subprocess.Popen(argv, env={"PATH": os.defpath, **(env or {})})
+    wait_execd(proc, argv)
     return proc
+
+
+def wait_execd(proc: subprocess.Popen, argv: list[str]) -> None:
+    """Wait until ``proc`` runs ``argv`` (exec done: its environment is readable in /proc)."""
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    wait_for(lambda: cmdline.read_bytes().split(b"\0")[:-1] == [a.encode() for a in argv],
+             10, f"pid {proc.pid} to exec", interval=0.02)
 
 
 def test_every_fixed_port_of_the_profile(tmp_path):
@@ -92,9 +102,9 @@ def test_a_running_hub_of_this_state_is_an_error_not_a_victim(tmp_path):
     path = settings_file(tmp_path)
     s = load_settings(path)
     secrets, _ = ensure_secrets(s.state_dir)
-    hub = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "jupyterhub"],
-                           env={"PATH": os.defpath, "ECHOES_SETTINGS": str(path)})
-    time.sleep(0.2)
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "jupyterhub"]
+    hub = subprocess.Popen(argv, env={"PATH": os.defpath, "ECHOES_SETTINGS": str(path)})
+    wait_execd(hub, argv)
     try:
         with pytest.raises(SetupError, match=f"already running \\(pid {hub.pid}"):
             launch.clear_stale(s, secrets)

@@ -338,19 +338,12 @@ def test_local_homes_cards_collect_and_archive_round_trip(tmp_path):
 def test_kill_processes_ends_detached_ones(tmp_path):
     """Without root all users share one uid: a seat's processes are those the spawner marked
     with its JUPYTERHUB_USER (inherited by children, setsid or not)."""
-    import psutil
-
     from echoes_lab.hub.services.workshops.homes import kill_processes
 
+    from harness import processes
+
     def marked(name):
-        out = []
-        for p in psutil.process_iter():
-            try:
-                if p.environ().get("JUPYTERHUB_USER") == name and p.status() != "zombie":
-                    out.append(p)
-            except psutil.Error:
-                continue
-        return out
+        return processes(lambda p: p.environ().get("JUPYTERHUB_USER") == name)
 
     env = {**os.environ, "JUPYTERHUB_USER": "wk-kill-01"}
     # setsid --fork: the sleep runs detached in a session of its own, its parent exits

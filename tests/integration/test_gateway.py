@@ -17,7 +17,7 @@ import psutil
 import pytest
 import requests
 
-from harness import free_port, wait_for
+from harness import free_port, processes, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -63,14 +63,7 @@ def _gateway(hub, token):
 
 def _cluster_processes(name: str) -> list[psutil.Process]:
     """The scheduler, nannies and workers the gateway started for cluster ``name``."""
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == name:
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
+    return processes(lambda p: p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == name)
 
 
 def _token(hub, user: str) -> str:

@@ -6,13 +6,12 @@ import os
 import re
 import subprocess
 
-import psutil
 import pytest
 import requests
 
 import echoes_lab
 
-from harness import REPO, Hub, login, new_root, wait_for
+from harness import REPO, Hub, gone, login, new_root, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +94,7 @@ def test_hub_restart_keeps_users_and_running_servers(hub_factory):
     hub.start_server("dora")
     pid = next(p.pid for p in hub.alive() if "echoes_lab.hub.singleuser" in p.cmdline())
     hub.stop_hub()
-    assert psutil.pid_exists(pid), "stopping the hub must leave running servers alone"
+    assert not gone(pid), "stopping the hub must leave running servers alone"
 
     hub.start()
     users = {u["name"]: u for u in hub.api("GET", "/users").json()}

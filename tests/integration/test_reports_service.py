@@ -22,7 +22,7 @@ import requests
 
 from echoes_lab.runs.provenance import read_crate, validate_crate
 
-from harness import REPO, login, wait_for
+from harness import REPO, gone, login, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +158,7 @@ def test_a_scheduled_report_runs_in_the_owners_named_server(hub_factory):
     except TimeoutError:
         said = [ln for ln in hub.log_tail(400).splitlines() if "reports" in ln]
         raise AssertionError("\n".join(said[-30:])) from None
-    assert psutil.pid_exists(default_pid)
+    assert not gone(default_pid)
     assert (
         processes(
             hub, "echoes_lab.hub.singleuser", JUPYTERHUB_USER="alice", JUPYTERHUB_SERVER_NAME=""

@@ -10,7 +10,7 @@ import psutil
 import pytest
 import requests
 
-from harness import wait_for
+from harness import gone, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -60,16 +60,11 @@ def test_second_instance_refuses_and_sigterm_stops_in_bounded_time(hub):
                             text=True, timeout=60)
     assert second.returncode != 0
     assert f"another workshops service (pid {running.pid}) holds" in second.stderr
-    assert running.is_running()
-
-    def ended() -> bool:  # the hub reaps its child only at its next poll: a zombie has ended
-        try:
-            return running.status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
+    assert not gone(running)
 
     start = time.monotonic()
     running.send_signal(signal.SIGTERM)
-    wait_for(ended, 10, "the workshops service to exit after SIGTERM", interval=0.1)
+    # the hub reaps its child only at its next poll: a zombie has ended (harness.gone)
+    wait_gone([running], 10, "the workshops service to exit after SIGTERM")
     assert time.monotonic() - start < 10
     assert "workshops service stopped" in hub.log_path.read_text(errors="replace")

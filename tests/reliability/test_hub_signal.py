@@ -6,8 +6,10 @@ once. JupyterHub then stops its managed services one after another, each with SI
 of patience before SIGTERM. A hub started as a background job of a non-interactive shell
 (``make hub &``) has SIGINT ignored and handed that on to its services: the idle culler, which
 has no handler of its own, held the shutdown for 30 s, and everything else after it (34.5 s in
-the issue). The session here is the issue's: a user's server with a notebook's kernel, an open
-collaboration room, a Voilà app's kernel and a Dask cluster; then the hub's pid is signalled.
+the issue). The hub process (``echoes_lab.hub.app``) now stops them at once and hands them a
+working SIGINT. The session here is the issue's: a user's server with a notebook's kernel, an open
+collaboration room, a Voilà app's kernel, a Dask cluster and a running report; then the hub's
+pid is signalled.
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ pytestmark = pytest.mark.integration
 
 #: what the issue asks: the hub, its proxy and every service gone within this many seconds
 DEADLINE = 30
+KERNEL = {"kernelspec": {"name": "echoes", "display_name": "ECHOES", "language": "python"}}
 APP = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
                   "outputs": [], "source": "print('the app', 6 * 7)"}],
-       "metadata": {"kernelspec": {"name": "echoes", "display_name": "ECHOES",
-                                   "language": "python"}},
-       "nbformat": 4, "nbformat_minor": 5}
+       "metadata": KERNEL, "nbformat": 4, "nbformat_minor": 5}
+#: a report that is still running when the hub is signalled
+SLOW = {"cells": [
+    {"cell_type": "code", "execution_count": None, "id": "p1", "outputs": [],
+     "metadata": {"tags": ["parameters"]}, "source": "seconds = 600"},
+    {"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
+     "source": "import time\nprint('started', flush=True)\ntime.sleep(seconds)"}],
+    "metadata": KERNEL, "nbformat": 4, "nbformat_minor": 5}
 
 
 def server_tree(hub, user: str) -> list:
@@ -117,6 +125,32 @@ def session(hub, user: str) -> list:
     gateway.close()
 
     assert wait_for(lambda: cluster_processes(name), 60, "the cluster's scheduler")
+
+    # a report running in the user's 'reports' server (the reports service drives its kernel)
+    r = requests.put(f"{lab}/api/contents/slow.ipynb", headers=token, timeout=30,
+                     json={"type": "notebook", "format": "json", "content": SLOW})
+    assert r.status_code in (200, 201), r.text
+    r = hub.api("POST", f"/users/{user}/tokens", json={
+        "scopes": ["access:services!service=reports"], "expires_in": 600})
+    reports = {"Authorization": f"token {r.json()['token']}"}
+    api = f"{hub.url}/services/reports/api"
+    r = requests.post(f"{api}/schedules", headers=reports, timeout=60,
+                      json={"name": "slow", "notebook": "slow.ipynb", "cron": "0 6 * * *"})
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{api}/schedules/{r.json()['id']}/run", headers=reports, json={},
+                      timeout=60)
+    assert r.status_code == 202, r.text
+    run = f"{api}/runs/{r.json()['id']}"
+
+    def report_kernel():
+        state = requests.get(run, headers=reports, timeout=30).json()["status"]
+        assert state in ("queued", "running"), state
+        return state == "running" and processes(
+            lambda p: p.environ().get("JUPYTERHUB_USER") == user
+            and p.environ().get("JUPYTERHUB_SERVER_NAME") == "reports"
+            and "ipykernel" in " ".join(p.cmdline()))
+
+    wait_for(report_kernel, 120, "the report's kernel in the 'reports' server", interval=0.5)
     return [room_ws], name
 
 
@@ -150,9 +184,10 @@ def test_sigterm_to_the_hub_after_a_session_then_sigint(hub_factory):
     hub.start_server("sig")
     keep, cluster = session(hub, "sig")
     try:
-        # the server, the notebook's kernel, the Voilà app's kernel; the user's Dask cluster
+        # the servers (default, reports), the notebook's, the Voilà app's and the report's
+        # kernels; the user's Dask cluster
         server = server_tree(hub, "sig")
-        assert len(server) >= 3, server
+        assert len(server) >= 5, server
         users = [*server, *cluster_processes(cluster)]
         took = signal_hub(hub, signal.SIGTERM, users)
         assert took < DEADLINE
@@ -161,17 +196,18 @@ def test_sigterm_to_the_hub_after_a_session_then_sigint(hub_factory):
         for ws in keep:
             ws.close()
 
-    # the next hub finds the server, and reaches it through its new proxy
+    # the next hub finds the servers, and reaches them through its new proxy
     hub.start(timeout=120)
     model = hub.api("GET", "/users/sig").json()
-    assert model["servers"][""]["ready"], model
+    assert model["servers"][""]["ready"] and model["servers"]["reports"]["ready"], model
     assert hub.server_get("sig", "/api").status_code == 200
-    assert [p.pid for p in server_tree(hub, "sig")][:1] == [server[0].pid]
+    assert {p.pid for p in server} <= {p.pid for p in server_tree(hub, "sig")}
     kernels = json.loads(hub.server_get("sig", "/api/kernels").text)
     assert len(kernels) >= 2, kernels  # the notebook's and the app's kernels survived
-    # stopped through the new hub, the server takes its cluster with it
-    assert hub.api("DELETE", "/users/sig/server").status_code in (202, 204)
-    wait_gone(users, 60, "sig's server, kernels and cluster to end with the server's stop")
+    # stopped through the new hub, the servers take the cluster with them
+    for path in ("/users/sig/server", "/users/sig/servers/reports"):
+        assert hub.api("DELETE", path).status_code in (202, 204), path
+    wait_gone(users, 60, "sig's servers, kernels and cluster to end with the servers' stop")
 
     # SIGINT (Ctrl-C to a hub in the foreground, or `kill -INT`) ends it the same way
     assert signal_hub(hub, signal.SIGINT, []) < DEADLINE

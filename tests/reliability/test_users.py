@@ -12,12 +12,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 
 from echoes_lab.hub.accounts import system_username
 
-from harness import login
+from harness import login, processes
 
 pytestmark = pytest.mark.integration
 
@@ -74,10 +73,10 @@ def test_names_that_collided_get_two_accounts_and_limits(hub):
 
     # the server runs inside its user's memory group (cgroups, where this machine has them)
     for name in (first, second):
-        server = next(p for p in psutil.process_iter()
-                      if _env(p).get("JUPYTERHUB_USER") == name
-                      and _env(p).get("JUPYTERHUB_API_URL", "").startswith(
-                          f"http://127.0.0.1:{hub.settings['hub']['hub_port']}/"))
+        server = next(iter(processes(
+            lambda p, name=name: p.environ().get("JUPYTERHUB_USER") == name
+            and p.environ().get("JUPYTERHUB_API_URL", "").startswith(
+                f"http://127.0.0.1:{hub.settings['hub']['hub_port']}/"))))
         assert server.uids().real == uids[name]
         groups = dict(line.split(":", 2)[1:] for line in
                       Path(f"/proc/{server.pid}/cgroup").read_text().splitlines())
@@ -88,9 +87,3 @@ def test_names_that_collided_get_two_accounts_and_limits(hub):
         limit = Path("/sys/fs/cgroup/memory") / memory.lstrip("/") / "memory.limit_in_bytes"
         assert int(limit.read_text()) == 2**30
 
-
-def _env(p: psutil.Process) -> dict:
-    try:
-        return p.environ()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return {}
