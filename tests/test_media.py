@@ -167,6 +167,20 @@ def test_textgrid_short_and_long_formats_intervals_and_points():
     assert mary.attrs["duration"] == pytest.approx(1.869687)
 
 
+@pytest.mark.parametrize(("old", "new", "line", "what"), [
+    ("xmin = 0.06469123242311078 \n            xmax = 0.41156462585",
+     "xmin = 0.06469123242311078 \n            xmax = 0.01", 21, "xmax = 0.01 is before"),
+    ("xmax = 0.41156462585", "xmax = 0,41", 21, "xmax = '0,41' is not a time"),
+])
+def test_bad_textgrid_names_the_line(tmp_path, old, new, line, what):
+    text = (REAL / "praatio-bobby_words.TextGrid").read_text()
+    assert old in text
+    bad = tmp_path / "bad.TextGrid"
+    bad.write_text(text.replace(old, new, 1))
+    with pytest.raises(DataError, match=rf"bad.TextGrid, line {line}: {what}"):
+        echoes_lab.read_timed(bad)
+
+
 # -- OHMS (Science History Institute) --------------------------------------------------------------
 
 def test_ohms_index_points_sync_and_record():

@@ -442,6 +442,29 @@ def _mimetype(media: str) -> str:
 
 # -- Praat TextGrid --------------------------------------------------------------------------------
 
+_TG_FIELD = re.compile(r"\s*(xmin|xmax|number)\s*=\s*(\S*)\s*")
+
+
+def _check_textgrid(path: Path, text: str) -> None:
+    """Name the line of the first time that is not a number, or of an interval ending before it
+    starts, in the long text format (praatio's errors name neither)."""
+    last_xmin = None
+    for n, line in enumerate(text.splitlines(), start=1):
+        m = _TG_FIELD.fullmatch(line)
+        if not m:
+            continue
+        try:
+            value = float(m[2])
+        except ValueError:
+            msg = f"{path}, line {n}: {m[1]} = {m[2]!r} is not a time in seconds"
+            raise DataError(msg) from None
+        if m[1] == "xmin":
+            last_xmin = value
+        elif m[1] == "xmax" and last_xmin is not None and value < last_xmin:
+            msg = f"{path}, line {n}: xmax = {value} is before the xmin above it ({last_xmin})"
+            raise DataError(msg)
+
+
 def read_textgrid(path) -> pd.DataFrame:
     """Read a Praat TextGrid (long or short text format): interval tiers give a row per
     non-empty interval, point tiers a row per point (``end == start``)."""
@@ -449,6 +472,7 @@ def read_textgrid(path) -> pd.DataFrame:
     from praatio.utilities.errors import PraatioException
 
     path = Path(path)
+    _check_textgrid(path, _read_text(path))
     try:
         tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
     except (PraatioException, ValueError, IndexError) as exc:
