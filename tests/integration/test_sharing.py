@@ -118,7 +118,7 @@ document.body.appendChild(frame);
 
 
 @pytest.mark.browser
-def test_a_shared_page_cannot_act_on_another_lab(hub_factory, browser):
+def test_a_shared_page_cannot_act_on_another_lab(hub_factory, browser, tmp_path):
     """Issue 26, reproduction 3, in Chromium: carol serves a page through her server-proxy and
     shares her lab with alice; alice opens it. Before, the page ran in the hub's origin: it read
     the hub's cookies and its requests reached alice's server as hers (title on the previous
@@ -129,7 +129,7 @@ def test_a_shared_page_cannot_act_on_another_lab(hub_factory, browser):
     import http.server
     import threading
 
-    from harness import free_port, new_root
+    from harness import free_port
 
     hub = hub_factory(**SETTINGS)
     for user in ("alice", "carol"):
@@ -140,7 +140,7 @@ def test_a_shared_page_cannot_act_on_another_lab(hub_factory, browser):
                      json={"type": "file", "format": "text", "content": "alice-secret"})
     assert r.status_code == 201, r.text
     assert hub.api("POST", "/shares/carol/", json={"user": "alice"}).status_code == 200
-    site = new_root("echoes-evil-site-")
+    site = tmp_path  # served by this process
     (site / "evil.html").write_text(EVIL_PAGE)
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", free_port()),

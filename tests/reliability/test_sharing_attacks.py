@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from harness import BIN, free_port, login, new_root, wait_for
+from harness import BIN, free_port, login, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -178,11 +178,11 @@ def web_server(folder):
         thread.join(10)
 
 
-def test_shared_pages_are_sandboxed(hub):
+def test_shared_pages_are_sandboxed(hub, tmp_path):
     """Reproduction 3: a page carol serves through her server-proxy, and HTML files in a lab,
     come with a CSP sandbox without allow-same-origin (an opaque origin: no hub cookies, no
     reading the hub's pages); the requests such a page fired at alice's server are refused."""
-    site = new_root("echoes-evil-site-")
+    site = tmp_path  # served by this process (root), not read by users' accounts
     (site / "evil3.html").write_text(
         '<img src="/user/alice/git-pull/api?repo=git://127.0.0.1:18766/evil.git">')
     with web_server(site) as port:
@@ -225,7 +225,7 @@ def _git_repo(root):
     return root
 
 
-def test_a_link_asks_before_cloning_and_never_runs_straight_away(hub):
+def test_a_link_asks_before_cloning_and_never_runs_straight_away(hub, tmp_path):
     """Reproduction 2 (and 1b's pull): one click on a git-pull link whose urlpath renders an
     app clones nothing and runs nothing; it shows what it would clone, from where; git://
     is refused; targetpath stays in the home; only the page's POST clones."""
@@ -239,7 +239,7 @@ def test_a_link_asks_before_cloning_and_never_runs_straight_away(hub):
     assert "git:// sources are not allowed" in r.text
     r = browser.get(hub.url + link.format(repo=quote("file:///srv/evil.git", "")), timeout=60)
     assert r.status_code == 400 and "file:// sources are not allowed" in r.text
-    with web_server(_git_repo(new_root("echoes-evil-repo-"))) as port:
+    with web_server(_git_repo(tmp_path)) as port:  # served over HTTP by this process
         _link_asks(hub, browser, link, f"http://127.0.0.1:{port}/evil.git")
 
 
