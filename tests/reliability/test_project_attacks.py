@@ -16,10 +16,9 @@ import os
 import stat
 import subprocess
 
-import psutil
 import pytest
 
-from harness import BIN, REPO, wait_for
+from harness import BIN, REPO, gone, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -43,13 +42,6 @@ def run(hub, user: str, code: str) -> dict:
     out = hub.execute(user, code)
     assert out["status"] == "ok" and not out["errors"], (user, out)
     return json.loads(out["stdout"].strip().splitlines()[-1])
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def server_started(hub, user: str) -> str | None:
