@@ -41,6 +41,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "read_spectra": ("echoes_lab.spectral", "read_spectra"),
     "read_cube": ("echoes_lab.spectral", "read_cube"),
     "read_timed": ("echoes_lab.media.timed", "read_timed"),
+    "read_sites": ("echoes_lab.sites.readers", "read_sites"),
+    "sites": ("echoes_lab.sites", None),
     "media": ("echoes_lab.media", None),
     # analyse it
     "climate": ("echoes_lab.climate", None),

@@ -20,6 +20,9 @@ RULES: dict[str, list[tuple[str, str, str, str]]] = {
          "echoes_lab.collections.records", "RecordsAccessor"),
         ("pandas.api.extensions:register_dataframe_accessor", "colour",
          "echoes_lab.colour", "ColourFrameAccessor"),
+        # gdf.sites: a GeoDataFrame is a DataFrame, so the pandas registration reaches it
+        ("pandas.api.extensions:register_dataframe_accessor", "sites",
+         "echoes_lab.sites", "SitesAccessor"),
     ],
     "xarray": [
         ("xarray:register_dataset_accessor", "climate", "echoes_lab.climate.metrics",

@@ -294,6 +294,8 @@ def _reader(path: Path):
         return lambda p: read(p, preset="tate")
     if part == "media":
         return echoes_lab.read_timed
+    if part == "sites":
+        return echoes_lab.read_sites
     return read
 
 

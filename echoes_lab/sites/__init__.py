@@ -1,0 +1,161 @@
+"""Monuments and sites: inventories on maps, their condition over time, the hazards they face.
+
+>>> import echoes_lab
+>>> sites = echoes_lab.read_sites("merimee.geojson", preset="merimee")   # doctest: +SKIP
+>>> sites.sites.quality()                                                 # doctest: +SKIP
+>>> sites.sites.condition(surveys)                                        # doctest: +SKIP
+>>> sites.sites.hazards(flood_zones, by="zone")                           # doctest: +SKIP
+>>> sites.sites.map()                                                     # doctest: +SKIP
+
+:mod:`echoes_lab.sites.readers` reads the inventories (schema in its docstring);
+:mod:`echoes_lab.sites.condition` holds state-of-conservation surveys, trends and the
+"at risk" rule; this module the accessor ``gdf.sites``, the spatial join with hazard layers and
+the map.
+
+**Places in the commons.** An annotation about a place targets the place itself as a GeoJSON
+Feature, the way IIIF's ``navPlace`` extension (IIIF Presentation 3 extension, 2022) places a
+resource: ``{"type": "Feature", "id": <site URI>, "geometry": {...}, "properties": {"label":
+...}}``, embedded as the annotation's target (W3C Web Annotation Data Model §3.2.3 allows any
+resource as target) — :meth:`SitesAccessor.place_target` builds it. (Not yet sent to the
+commons service or the knowledge base: see the issue.)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+import geopandas as gpd
+import pandas as pd
+
+from echoes_lab.errors import DataError
+from echoes_lab.sites.condition import FACTORS, GRADES, condition_table
+from echoes_lab.sites.readers import COLUMNS, grid_reference, read_sites
+
+__all__ = ["COLUMNS", "FACTORS", "GRADES", "SitesAccessor", "condition_table", "grid_reference",
+           "hazard_join", "read_sites"]
+
+
+def hazard_join(sites: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, by: str) -> pd.DataFrame:
+    """Each site with the hazard class(es) of the polygons it intersects (geopandas ``sjoin``,
+    an STRtree query); a site in no polygon gets class ``'none'``.
+
+    Both layers are compared in WGS84; a hazard layer in another system is transformed first.
+    """
+    if by not in hazards.columns:
+        names = ", ".join(map(str, hazards.columns))
+        msg = f"hazard layer has no column '{by}'; columns are {names}"
+        raise DataError(msg)
+    if hazards.crs is None:
+        msg = "hazard layer has no coordinate system; set it with .set_crs('EPSG:...')"
+        raise DataError(msg)
+    layer = hazards[[by, hazards.geometry.name]].to_crs(sites.crs)
+    joined = gpd.sjoin(sites[["id", "name", sites.geometry.name]], layer, how="left",
+                       predicate="intersects")
+    joined[by] = joined[by].astype("string").fillna("none")
+    return pd.DataFrame(joined.drop(columns=[sites.geometry.name, "index_right"]))
+
+
+class SitesAccessor:
+    """``gdf.sites``: what one does with a table of heritage places."""
+
+    def __init__(self, obj):
+        if "geometry" not in getattr(obj, "columns", ()) or "id" not in obj.columns:
+            msg = "gdf.sites works on a table from echoes_lab.read_sites (columns id, geometry…)"
+            raise AttributeError(msg)
+        self._obj = obj
+
+    def quality(self) -> pd.DataFrame:
+        """What reading found and did: missing places, repaired or unrepaired geometries, a
+        coordinate transformation less accurate than the best (one row each)."""
+        rows = self._obj.attrs.get("quality", [])
+        return pd.DataFrame(rows, columns=["row", "id", "issue", "detail"])
+
+    def condition(self, surveys: pd.DataFrame) -> pd.DataFrame:
+        """Per site: latest grade, trend and the "at risk" verdict with its reason
+        (:func:`echoes_lab.sites.condition.condition_table`)."""
+        table = condition_table(surveys)
+        names = self._obj[["id", "name"]].rename(columns={"id": "site_id"})
+        return names.merge(table, on="site_id", how="inner")
+
+    def hazards(self, hazards: gpd.GeoDataFrame, by: str) -> pd.DataFrame:
+        """Sites per hazard class: ``class``, ``sites`` (count) and ``ids``."""
+        joined = hazard_join(self._obj, hazards, by)
+        table = joined.groupby(by).agg(sites=("id", "nunique"),
+                                       ids=("id", lambda s: sorted(set(s))))
+        return table.reset_index().sort_values("sites", ascending=False, ignore_index=True)
+
+    def place_target(self, site_id: str, base: str = "urn:echoes:site:") -> dict:
+        """The site as a GeoJSON Feature to embed as a Web Annotation target (navPlace style)."""
+        hit = self._obj[self._obj["id"] == site_id]
+        if hit.empty:
+            msg = f"no site with id '{site_id}'"
+            raise DataError(msg)
+        row = hit.iloc[0]
+        return {"id": f"{base}{site_id}", "type": "Feature",
+                "properties": {"label": {"none": [str(row["name"])]}},
+                "geometry": json.loads(gpd.GeoSeries([row.geometry]).to_json())["features"][0][
+                    "geometry"]}
+
+    def geojson(self, columns=("id", "name", "designation", "protection", "period")) -> dict:
+        """The sites as a GeoJSON FeatureCollection with the record's fields as properties."""
+        frame = self._obj[[*columns, self._obj.geometry.name]].copy()
+        for c in columns:
+            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+        return json.loads(frame.to_json(drop_id=True))
+
+    def map(self, *, condition: pd.DataFrame | None = None,
+            basemap: gpd.GeoDataFrame | None = None, tiles: str | None = None,
+            hazards: gpd.GeoDataFrame | None = None):
+        """An ipyleaflet map that needs no internet: no tile layer unless ``tiles`` (a URL
+        template of the deployment's own tile server) is given; ``basemap`` (e.g. countries as
+        polygons, shipped as data) is drawn as a vector layer. A click on a site opens a popup
+        with its record; ``condition`` colours sites by "at risk"; ``hazards`` adds a layer.
+        """
+        import ipyleaflet
+
+        obj = self._obj[self._obj.geometry.notna() & ~self._obj.geometry.is_empty]
+        minx, miny, maxx, maxy = obj.total_bounds if len(obj) else (-10, 35, 30, 60)
+        m = ipyleaflet.Map(center=((miny + maxy) / 2, (minx + maxx) / 2), zoom=5,
+                           scroll_wheel_zoom=True, attribution_control=False)
+        m.clear_layers()  # the default OpenStreetMap tiles would need the internet
+        if tiles:
+            m.add(ipyleaflet.TileLayer(url=tiles, name="tiles", base=True))
+        if basemap is not None:
+            m.add(ipyleaflet.GeoJSON(
+                data=json.loads(basemap.to_crs(4326).to_json()), name="basemap",
+                style={"color": "#888", "weight": 1, "fillOpacity": 0.05}))
+        if hazards is not None:
+            m.add(ipyleaflet.GeoJSON(
+                data=json.loads(hazards.to_crs(4326).to_json()), name="hazards",
+                style={"color": "#c33", "weight": 1, "fillOpacity": 0.2}))
+        data = obj.sites.geojson()
+        risky = set()
+        if condition is not None:
+            risky = set(condition.loc[condition["at_risk"], "site_id"])
+        for feature in data["features"]:
+            feature["properties"]["at_risk"] = feature["properties"]["id"] in risky
+        layer = ipyleaflet.GeoJSON(
+            data=data, name="sites",
+            point_style={"radius": 5, "color": "#1f4e79", "fillOpacity": 0.8, "weight": 1},
+            style_callback=lambda f: {"color": "#b00" if f["properties"]["at_risk"] else "#1f4e79"})
+        popup = ipyleaflet.Popup(close_button=True, auto_close=True)
+
+        def show(event=None, feature=None, **kwargs):
+            props = feature["properties"]
+            coords = feature["geometry"]["coordinates"]
+            while isinstance(coords[0], list):
+                coords = coords[0]
+            from ipywidgets import HTML
+
+            popup.child = HTML("<br>".join(f"<b>{html.escape(k)}</b>: {html.escape(str(v))}"
+                                           for k, v in props.items() if v is not None))
+            popup.location = (coords[1], coords[0])
+            if popup not in m.layers:
+                m.add(popup)
+            popup.open_popup(popup.location)
+
+        layer.on_click(show)
+        m.add(layer)
+        m.add(ipyleaflet.LayersControl(position="topright"))
+        return m

@@ -1,0 +1,272 @@
+"""Monuments and sites (issue 30): real inventories read into one schema, coordinate systems,
+repairs listed, surveys and the "at risk" rule, hazard joins, the offline map."""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Transformer
+
+import echoes_lab
+from echoes_lab.errors import EchoesError
+from echoes_lab.sites import GRADES, grid_reference, hazard_join
+
+REAL = Path(__file__).parent / "data" / "real" / "sites"
+MERIMEE = REAL / "merimee-toulouse.geojson"
+WHC = REAL / "unesco-whc-sites-2019-excerpt.csv"
+
+
+def _metres(lon1, lat1, lon2, lat2) -> float:
+    """Distance on the sphere of radius 6,371,008.8 m (IUGG mean radius; haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
+
+
+@pytest.fixture(scope="module")
+def merimee():
+    return echoes_lab.read_sites(MERIMEE, preset="merimee")
+
+
+def test_merimee_values_a_person_reads(merimee):
+    assert len(merimee) == 59
+    assert list(merimee.columns[:6]) == ["id", "name", "designation", "protection", "authority",
+                                         "period"]
+    row = merimee[merimee["name"] == "cathédrale Saint-Etienne"].iloc[0]
+    assert row["protection"] == "classé MH ; inscrit MH"
+    assert row["period"].startswith("13e siècle")
+    assert row["period_earliest"] == 1200
+    assert row["licence"].startswith("Licence Ouverte")
+    # the file's own WGS84 for the cathedral: 43.5999343977439, 1.45055881252176
+    assert _metres(row.geometry.x, row.geometry.y, 1.45055881252176, 43.5999343977439) < 1
+    assert row["original"]["chpcom"] == "Toulouse"
+    assert merimee.attrs["source_crs"] == "EPSG:4326"
+    sernin = merimee[merimee["name"].str.contains("basilique Saint-Sernin", na=False)].iloc[0]
+    assert sernin["protection"] == "classé MH"
+
+
+def test_merimee_conic_conformal_coordinates_reproject_to_the_published_wgs84(merimee, tmp_path):
+    """The file gives each building in RGF93 / CC43 (EPSG:3943, in its field `chpcoorlb93`) and in
+    WGS84 (`chpcoorwgs84`): read from CC43, every one lands within 1 m of the published WGS84."""
+    rows = []
+    for rec in merimee["original"]:
+        x, y = (float(v) for v in rec["chpcoorlb93"].split(";"))
+        lat, lon = (float(v) for v in rec["chpcoorwgs84"].split(","))
+        rows.append({"nom": rec["chptico"], "x": x, "y": y, "lat_pub": lat, "lon_pub": lon})
+    path = tmp_path / "cc43.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    sites = echoes_lab.read_sites(path, x="x", y="y", crs="EPSG:3943", name="nom")
+    assert sites.attrs["source_crs"] == "EPSG:3943"
+    worst = max(_metres(g.x, g.y, r["lon_pub"], r["lat_pub"])
+                for g, r in zip(sites.geometry, rows, strict=True))
+    assert worst < 1.0
+    assert sites["name"].iloc[0] == rows[0]["nom"]
+
+
+def test_unesco_list_three_countries(tmp_path):
+    whc = echoes_lab.read_sites(WHC, preset="whc", encoding="latin-1")
+    assert len(whc) == 42
+    stonehenge = whc[whc["id"] == "373"].iloc[0]
+    assert stonehenge["name"] == "Stonehenge, Avebury and Associated Sites"
+    assert stonehenge["designation"] == "Cultural"
+    assert (stonehenge.geometry.x, stonehenge.geometry.y) == (-1.825277778, 51.17888889)
+    boyne = whc[whc["id"] == "659"].iloc[0]
+    assert boyne["name"].startswith("Brú na Bóinne")
+    assert boyne["original"]["states_name_en"] == "Ireland"
+    assert whc[whc["id"] == "818"].iloc[0]["name"] == "Mill Network at Kinderdijk-Elshout"
+    states = {r["states_name_en"] for r in whc["original"]}
+    assert {"Ireland", "Netherlands",
+            "United Kingdom of Great Britain and Northern Ireland"} <= states
+    # not UTF-8: an error that says which encoding to try, not mojibake
+    with pytest.raises(EchoesError, match="encoding='latin-1'"):
+        echoes_lab.read_sites(WHC, preset="whc")
+
+
+def test_british_grid_letters():
+    """Ordnance Survey, A Guide to Coordinate Systems in Great Britain, Annex C: TG 51409 13177
+    is E 651409 N 313177; TQ 30 80 the 1 km square at E 530000 N 180000."""
+    assert grid_reference("TG 51409 13177") == (651409.0, 313177.0, 1.0)
+    assert grid_reference("TQ3080") == (530000.0, 180000.0, 1000.0)
+    assert grid_reference("SV 0 0") == (0.0, 0.0, 10000.0)
+    with pytest.raises(EchoesError, match="even number of digits"):
+        grid_reference("TQ 308")
+    with pytest.raises(EchoesError, match="British National Grid"):
+        grid_reference("IQ 30 80")
+
+
+def test_grid_references_in_a_csv_become_wgs84(tmp_path):
+    path = tmp_path / "ngr.csv"
+    path.write_text("name,ngr\nOS Annex C point,TG 51409 13177\nnowhere,\n")
+    sites = echoes_lab.read_sites(path)
+    assert sites.attrs["source_crs"] == "EPSG:27700"
+    # the same square centre through PROJ directly, by the operation recorded
+    op = sites.attrs["transformation"]
+    assert op["accuracy_m"] <= 2.0 and "OSGB36 to WGS 84" in op["operation"]
+    lon, lat = Transformer.from_crs(27700, 4326, always_xy=True).transform(651409.5, 313177.5)
+    assert _metres(sites.geometry.iloc[0].x, sites.geometry.iloc[0].y, lon, lat) < 0.01
+    # and the projection itself against the Annex C worked example (OSGB36 latitude/longitude
+    # 52°39'27.2531"N 1°43'4.5177"E <-> E 651409.903 N 313177.270)
+    e, n = Transformer.from_crs(4277, 27700, always_xy=True).transform(
+        1 + 43 / 60 + 4.5177 / 3600, 52 + 39 / 60 + 27.2531 / 3600)
+    assert abs(e - 651409.903) < 0.01 and abs(n - 313177.270) < 0.01
+    quality = sites.sites.quality()
+    assert "no geometry" in set(quality["issue"])
+    assert "transformation" in set(quality["issue"])  # OSTN15 is not installed: said, not hidden
+
+
+def test_lambert93_and_wkt(tmp_path):
+    """Lambert-93 (EPSG:2154), as the IGN defines it: the point of origin 46°30'N 3°E has
+    X0 = 700 000 m, Y0 = 6 600 000 m (IGN, "Lambert 93", décret 2000-1276 and its annex)."""
+    path = tmp_path / "l93.csv"
+    path.write_text("id;nom;wkt\nO;origine;POINT (700000 6600000)\n")
+    sites = echoes_lab.read_sites(path, wkt="wkt", crs="EPSG:2154", name="nom")
+    g = sites.geometry.iloc[0]
+    assert _metres(g.x, g.y, 3.0, 46.5) < 0.01
+    assert sites["id"].iloc[0] == "O" and sites.attrs["source_crs"] == "EPSG:2154"
+
+
+def test_vector_formats_round_trip(merimee, tmp_path):
+    few = merimee.iloc[:5][["id", "name", "protection", "geometry"]].copy()
+    few["id"] = few["id"].astype(str)
+    few.to_crs(2154).to_file(tmp_path / "sites.gpkg", driver="GPKG")
+    shp = tmp_path / "shp"
+    shp.mkdir()
+    few.to_crs(2154).to_file(shp / "sites.shp")
+    with zipfile.ZipFile(tmp_path / "sites.zip", "w") as z:
+        for p in shp.iterdir():
+            z.write(p, p.name)
+    few.to_file(tmp_path / "sites.kml", driver="KML")
+    for name in ("sites.gpkg", "sites.zip", "sites.kml"):
+        back = echoes_lab.read_sites(tmp_path / name)
+        assert len(back) == 5, name
+        for a, b in zip(back.geometry, few.geometry, strict=True):
+            assert _metres(a.x, a.y, b.x, b.y) < 0.01, name
+    assert echoes_lab.read_sites(tmp_path / "sites.gpkg").attrs["source_crs"] == "EPSG:2154"
+
+
+def test_invalid_polygon_is_repaired_and_listed(tmp_path):
+    bowtie = {"type": "Feature", "properties": {"name": "bow-tie enclosure", "id": "B1"},
+              "geometry": {"type": "Polygon",
+                           "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}}
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [bowtie]}))
+    sites = echoes_lab.read_sites(path)
+    assert shapely.is_valid(sites.geometry.iloc[0])
+    assert sites.geometry.iloc[0].area == pytest.approx(0.5)
+    q = sites.sites.quality()
+    assert q.loc[0, "issue"] == "invalid geometry" and "Self-intersection" in q.loc[0, "detail"]
+    assert q.loc[0, "id"] == "B1"
+
+
+@pytest.mark.parametrize(("text", "kwargs", "match"), [
+    ("name,latitude,longitude\nA,151.2,-0.1\n", {}, "line 2: latitude 151.2"),
+    ("name,latitude,longitude\nA,north,-0.1\n", {}, "'north' is not a number"),
+    ("name,x,y\nA,1,2\n", {"x": "x", "y": "y"}, "crs='EPSG:2154'"),
+    ("name,place\nA,here\n", {}, "no place columns"),
+    ("name,lat,lon\nA,1,2\n", {"lat": "latitude"}, "no column 'latitude'"),
+])
+def test_bad_tables_name_file_and_fix(tmp_path, text, kwargs, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(EchoesError, match=match) as err:
+        echoes_lab.read_sites(path, **kwargs)
+    assert str(path) in str(err.value)
+
+
+def test_unknown_format_and_missing_crs(tmp_path):
+    p = tmp_path / "x.xlsx"
+    p.write_bytes(b"PK")
+    with pytest.raises(EchoesError, match="unknown kind of file"):
+        echoes_lab.read_sites(p)
+    with pytest.raises(EchoesError, match="unknown preset"):
+        echoes_lab.read_sites(MERIMEE, preset="nope")
+
+
+SURVEYS = pd.DataFrame({
+    "site_id": ["A", "A", "A", "B", "B", "C"],
+    "date": ["2015-06-01", "2019-06-01", "2024-06-01", "2016-05-01", "2023-05-01", "2022-01-10"],
+    "assessor": ["ICOMOS mission", "HE", "HE", "HE", "HE", "HE"],
+    "grade": ["good", "fair", "poor", "fair", "generally satisfactory", "fair"],
+    "threats": ["", "4", "Climate change and severe weather events;7", "1", "", "13"],
+    "source": ["SOC 2015"] * 6,
+})
+
+
+def test_condition_trend_and_at_risk_rule():
+    from echoes_lab.sites.condition import condition_table
+
+    t = condition_table(SURVEYS).set_index("site_id")
+    assert t.loc["A", "trend"] == "worsening" and t.loc["A", "at_risk"]
+    assert "latest grade poor" in t.loc["A", "why"]
+    assert "fell from fair to poor" in t.loc["A", "why"]
+    assert t.loc["A", "threats"] == ["Climate change and severe weather events",
+                                     "Local conditions affecting physical fabric"]
+    # ranks 4, 2, 1 at 0, 4.0, 9.0 years: slope = sum(dt*dr)/sum(dt^2) = -13.3/40.7 per year
+    assert t.loc["A", "ranks_per_decade"] == pytest.approx(-3.28, abs=0.01)
+    assert t.loc["B", "trend"] == "improving" and not t.loc["B", "at_risk"]
+    assert t.loc["C", "trend"] == "single survey" and not t.loc["C", "at_risk"]
+    assert GRADES[0] == "very bad"
+
+
+def test_surveys_refuse_unknown_grades_and_threats():
+    from echoes_lab.sites.condition import condition_table
+
+    with pytest.raises(EchoesError, match="row 1: grade 'excellent'"):
+        condition_table(SURVEYS.assign(grade=["excellent"] + list(SURVEYS["grade"][1:])))
+    with pytest.raises(EchoesError, match="row 2: threat 'aliens'"):
+        condition_table(SURVEYS.assign(threats=["", "aliens", "", "", "", ""]))
+
+
+def test_hazard_join_counts_sites_per_class(merimee):
+    """Two real buildings: the cathedral lies in a 200 m zone drawn round it; the others not."""
+    cathedral = merimee[merimee["name"] == "cathédrale Saint-Etienne"].geometry.iloc[0]
+    zone = gpd.GeoSeries([cathedral], crs=4326).to_crs(2154).buffer(200)
+    hazards = gpd.GeoDataFrame({"zone": ["high"]}, geometry=zone, crs=2154)
+    table = merimee.sites.hazards(hazards, by="zone")
+    high = table[table["zone"] == "high"].iloc[0]
+    ids = set(high["ids"])
+    assert merimee.loc[merimee["name"] == "cathédrale Saint-Etienne", "id"].iloc[0] in ids
+    inside = merimee.to_crs(2154).distance(zone.iloc[0]) == 0
+    assert high["sites"] == int(inside.sum())
+    assert table["sites"].sum() == len(merimee)
+    with pytest.raises(EchoesError, match="no column 'class'"):
+        hazard_join(merimee, hazards, by="class")
+
+
+def test_condition_next_to_names(merimee):
+    ids = list(merimee["id"][:2])
+    surveys = SURVEYS[SURVEYS["site_id"].isin(["A", "B"])].replace({"A": ids[0], "B": ids[1]})
+    table = merimee.sites.condition(surveys)
+    assert list(table["site_id"]) == ids and table["name"].iloc[0] == merimee["name"].iloc[0]
+
+
+def test_map_needs_no_internet(merimee):
+    from echoes_lab.sites.condition import condition_table
+
+    ids = list(merimee["id"][:2])
+    surveys = SURVEYS[SURVEYS["site_id"].isin(["A", "B"])].replace({"A": ids[0], "B": ids[1]})
+    m = merimee.sites.map(condition=condition_table(surveys))
+    names = [getattr(layer, "name", "") for layer in m.layers]
+    assert "sites" in names
+    assert not [layer for layer in m.layers if hasattr(layer, "url")]  # no tile server
+    sites = next(layer for layer in m.layers if getattr(layer, "name", "") == "sites")
+    assert len(sites.data["features"]) == 59
+    risky = [f for f in sites.data["features"] if f["properties"]["at_risk"]]
+    assert [f["properties"]["id"] for f in risky] == [ids[0]]
+
+
+def test_place_target_is_a_geojson_feature(merimee):
+    site = merimee["id"].iloc[0]
+    target = merimee.sites.place_target(site)
+    assert target["type"] == "Feature" and target["geometry"]["type"] == "Point"
+    assert target["id"].endswith(site)
+    lon, lat = target["geometry"]["coordinates"]
+    assert (lon, lat) == (merimee.geometry.iloc[0].x, merimee.geometry.iloc[0].y)
