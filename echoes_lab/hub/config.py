@@ -88,6 +88,7 @@ FEATURES: list[Feature | str] = [
     "echoes_lab.hub.services.commons",          # the shared commons, /services/commons/
     "echoes_lab.hub.services.knowledge",        # SPARQL knowledge base, /services/knowledge/
     "echoes_lab.hub.services.projects",         # collaboration projects, /services/projects/
+    "echoes_lab.hub.services.metrics",          # Prometheus, usage dashboard, /services/metrics/
     "echoes_lab.hub.face",                      # templates, logo, home page; Voilà, usage meter
 ]
 

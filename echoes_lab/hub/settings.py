@@ -158,6 +158,19 @@ class KnowledgeSettings(_Section):
                               description="MB one query's process may allocate; above: stopped")
 
 
+class MetricsSettings(_Section):
+    """``[metrics]``: a Prometheus server scraping the hub and every service, its dashboard."""
+
+    enabled: bool = Field(True, description="run Prometheus and the usage dashboard")
+    port: int = Field(0, ge=0, le=65535, description="the dashboard; 0 = a free port at each start")
+    prometheus: str = Field("/usr/bin/prometheus", description="the Prometheus server binary")
+    prometheus_port: int = Field(0, ge=0, le=65535,
+                                 description="Prometheus's loopback port; 0 = a free port")
+    scrape_interval: int = Field(15, ge=1, le=3600, description="seconds between scrapes")
+    retention_days: int = Field(400, ge=1, description="days of samples Prometheus keeps")
+    min_group: int = Field(5, ge=1, description="figures about fewer people are not shown")
+
+
 class ServicesSettings(_Section):
     """What every service of the hub shares (``echoes_lab.hub.services.base``)."""
 
@@ -181,6 +194,7 @@ class Settings(_Section):
     commons: CommonsSettings = CommonsSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     projects: ProjectsSettings = ProjectsSettings()
+    metrics: MetricsSettings = MetricsSettings()
     source: Path = Field(Path("."), exclude=True)
 
     def path(self, value: str, base: Path | None = None) -> Path:

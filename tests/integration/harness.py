@@ -134,6 +134,8 @@ class Hub:
                                    api_port=free_port())
         for service in ("workshops", "reports", "projects", "commons", "knowledge"):
             base.setdefault(service, {})["port"] = free_port()
+        # Prometheus (the metrics service) only in the hubs of tests that ask for it
+        base.setdefault("metrics", {})["enabled"] = False
         for section, values in overrides.items():
             base.setdefault(section, {}).update(values)
         self.settings = base

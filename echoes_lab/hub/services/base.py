@@ -172,6 +172,23 @@ class NotFoundHandler(ServiceHandler):
             super().write_error(status_code, **kwargs)
 
 
+class MetricsHandler(ServiceHandler):
+    """``NAME/metrics``: the service's Prometheus series, for callers with ``read:metrics``.
+
+    As JupyterHub's ``/hub/metrics``: a token (or OAuth cookie) without that scope gets 403.
+    """
+
+    def get(self):
+        from echoes_lab.hub.services import observe
+
+        if not observe.may_read_metrics(self.user_or_none()):
+            raise web.HTTPError(403, f"reading metrics needs the hub's {observe.METRICS_SCOPE} "
+                                     f"scope")
+        body, content_type = observe.metrics_text()
+        self.set_header("Content-Type", content_type)
+        self.finish(body)
+
+
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """The hub's OAuth callback with the service's own :class:`HubOAuth`."""
 
@@ -233,6 +250,12 @@ class ServiceApplication(web.Application):
             return inner
         return _BodyLimit(inner, request_conn, limit, 64 * limit)
 
+    def log_request(self, handler) -> None:
+        super().log_request(handler)
+        from echoes_lab.hub.services import observe  # every request's latency, for /metrics
+
+        observe.observe_request(handler)
+
 
 # -- the service process ------------------------------------------------------------------------
 
@@ -293,6 +316,11 @@ class Service(Application):
 
     async def stop_tasks(self) -> None:
         """Stop background work; must finish within ``stop_timeout`` seconds."""
+
+    def metrics_collectors(self) -> list:
+        """Prometheus collectors of the service's own series (its package's ``metrics.py``),
+        served at ``NAME/metrics`` with every request's latency (:mod:`.observe`)."""
+        return []
 
     def utcnow(self) -> datetime:
         """The current time (UTC); tests patch this instead of waiting."""
@@ -384,9 +412,14 @@ class Service(Application):
         # a revoked token or a closed seat stops working here within the sign-in refresh
         cache_age = min(s.auth_cache_age, self.settings.workshops.auth_refresh_age)
         hub_auth = HubOAuth.instance(parent=self, cache_max_age=cache_age)
-        routes = [(url_path_join(self.prefix, "oauth_callback"), OAuthCallbackHandler)]
+        routes = [(url_path_join(self.prefix, "oauth_callback"), OAuthCallbackHandler),
+                  (url_path_join(self.prefix, "metrics"), MetricsHandler)]
         for path, *rest in self.handlers():
             routes.append((url_path_join(self.prefix, path), *rest))
+        tornado_settings = self.tornado_settings()
+        from echoes_lab.hub.services import observe
+
+        observe.register(self.metrics_collectors())
         return ServiceApplication(
             routes,
             default_handler_class=NotFoundHandler,
@@ -395,7 +428,7 @@ class Service(Application):
             hub_auth=hub_auth, service=self, service_name=self.service_name,
             service_prefix=self.prefix, hub_prefix=self.hub_prefix,
             template_dirs=self.template_dirs, max_body_size=s.max_body_size,
-            **self.tornado_settings(),
+            **tornado_settings,
         )
 
     # -- running ---------------------------------------------------------------------------

@@ -577,6 +577,11 @@ class CommonsService(Service):
     def handlers(self) -> list[tuple]:
         return handlers()
 
+    def metrics_collectors(self) -> list:
+        from echoes_lab.hub.services.commons.metrics import collectors
+
+        return collectors(self)
+
     def tornado_settings(self) -> dict:
         s = self.settings
         # opened here, before serving: a database that cannot be opened stops the start

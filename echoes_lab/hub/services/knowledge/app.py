@@ -540,6 +540,11 @@ class KnowledgeService(Service):
         return [(r"", HomeHandler), (r"sparql", SparqlHandler), (r"data", DataHandler),
                 (r"graphs", GraphsHandler)]
 
+    def metrics_collectors(self) -> list:
+        from echoes_lab.hub.services.knowledge.metrics import collectors
+
+        return collectors(self)
+
     def tornado_settings(self) -> dict:
         s = self.settings
         k = s.knowledge

@@ -180,6 +180,11 @@ class ProjectsService(Service):
     def handlers(self) -> list[tuple]:
         return [("", ProjectsPage), ("api/expiries", ExpiryAPI)]
 
+    def metrics_collectors(self) -> list:
+        from echoes_lab.hub.services.projects.metrics import collectors
+
+        return collectors(self)
+
     async def start_tasks(self) -> None:
         folder = self.settings.state_dir / "services"
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -485,6 +485,11 @@ class ReportsService(Service):
     def handlers(self) -> list[tuple]:
         return handlers()
 
+    def metrics_collectors(self) -> list:
+        from echoes_lab.hub.services.reports.metrics import collectors
+
+        return collectors(self)
+
     def tornado_settings(self) -> dict:
         s = self.settings
         self.state.mkdir(mode=0o700, exist_ok=True)

@@ -54,6 +54,11 @@ class WorkshopsService(Service):
     def handlers(self) -> list[tuple]:
         return [("", TrainerPage)]
 
+    def metrics_collectors(self) -> list:
+        from echoes_lab.hub.services.workshops.metrics import collectors
+
+        return collectors(self)
+
     async def start_tasks(self) -> None:
         self.hub = HubClient(self.hub_api_url.rsplit("/hub/api", 1)[0],
                              os.environ.get("JUPYTERHUB_API_TOKEN", ""))
