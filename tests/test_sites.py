@@ -270,3 +270,46 @@ def test_place_target_is_a_geojson_feature(merimee):
     assert target["id"].endswith(site)
     lon, lat = target["geometry"]["coordinates"]
     assert (lon, lat) == (merimee.geometry.iloc[0].x, merimee.geometry.iloc[0].y)
+
+
+def test_place_annotation_in_the_local_commons_is_listed_and_drawn(merimee, tmp_path,
+                                                                  monkeypatch):
+    """A place annotated through the commons' public API (a local commons outside a hub):
+    the commons lists it by the site's IRI, and the map draws it on its own layer."""
+    from echoes_lab import commons
+    from echoes_lab.sites import annotated_places
+
+    monkeypatch.setenv("ECHOES_COMMONS_DB", str(tmp_path / "commons.sqlite"))
+    monkeypatch.delenv("ECHOES_COMMONS_URL", raising=False)
+    monkeypatch.setattr(commons, "_current", None)  # the module's choice is restored after
+    commons.connect(local=tmp_path / "commons.sqlite")
+    row = merimee[merimee["name"] == "cathédrale Saint-Etienne"].iloc[0]
+    place = merimee.sites.place_target(row["id"])
+    made = commons.annotate(place, "Water ingress at the north transept, 2024 survey",
+                            motivation="assessing", tags=["condition"])
+    listed = commons.annotations(target=place["id"])
+    assert list(listed["id"]) == [made["id"]]
+    assert "north transept" in listed["text"].iloc[0]
+    drawn = annotated_places(commons.annotations(tag="condition"))
+    assert list(drawn["target"]) == [place["id"]]
+    assert drawn.geometry.iloc[0].equals(row.geometry)
+    m = merimee.sites.map(annotations=drawn)
+    layer = next(layer for layer in m.layers if getattr(layer, "name", "") == "annotations")
+    assert layer.data["features"][0]["properties"]["text"].startswith("Water ingress")
+
+
+def test_a_sites_loggers_risk_table_next_to_its_condition(merimee):
+    """The demo climate data's loggers standing for two sites' own: the site's rows carry the
+    climate risk table's figures (as ds.climate computes them) and the site's condition."""
+    raw = echoes_lab.open_dataset("demo-climate")
+    ds = echoes_lab.read_climate(raw, resample="1h")
+    ids = list(merimee["id"][:2])
+    surveys = SURVEYS[SURVEYS["site_id"].isin(["A", "B"])].replace({"A": ids[0], "B": ids[1]})
+    table = merimee.sites.climate(ds, {ids[0]: ["L01", "L03"], ids[1]: ["S0A"]}, surveys)
+    assert list(table["sensor"]) == ["L01", "L03", "S0A"]
+    assert list(table["site_id"]) == [ids[0], ids[0], ids[1]]
+    direct = ds.sel(sensor=["S0A"]).climate.risk_table()
+    assert table.loc[2, "TWPI (years)"] == direct["TWPI (years)"].iloc[0]
+    assert table.loc[0, "latest_grade"] == "poor" and bool(table.loc[0, "at_risk"])
+    with pytest.raises(EchoesError, match="not in the climate data"):
+        merimee.sites.climate(ds, {ids[0]: ["nope"]})

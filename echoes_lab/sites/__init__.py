@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -32,8 +34,61 @@ from echoes_lab.errors import DataError
 from echoes_lab.sites.condition import FACTORS, GRADES, condition_table
 from echoes_lab.sites.readers import COLUMNS, grid_reference, read_sites
 
-__all__ = ["COLUMNS", "FACTORS", "GRADES", "SitesAccessor", "condition_table", "grid_reference",
-           "hazard_join", "read_sites"]
+__all__ = ["COLUMNS", "FACTORS", "GRADES", "SitesAccessor", "basemap", "condition_table",
+           "annotated_places", "example", "grid_reference", "hazard_join", "read_sites"]
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+#: small inventories shipped with the library (excerpts of the real files in
+#: tests/data/real/sites, whose SOURCES.md gives their origin), for notebooks and apps
+EXAMPLES = {
+    "world-heritage": dict(
+        file="sites-world-heritage-gb-ie-nl-2019.csv", preset="whc",
+        source="UNESCO World Heritage List (whc-sites-2019), UK, Ireland, Netherlands"),
+    "merimee-toulouse": dict(
+        file="sites-merimee-toulouse.csv", name="name", designation="designation",
+        protection="protection", period="period", id=None,
+        licence="Licence Ouverte / Open Licence 2.0 (Etalab)",
+        source="Mérimée / Inventaire général du patrimoine culturel, Toulouse"),
+}
+
+#: where a deployment's own tile server is (a URL template); none by default: nothing leaves
+#: the machine unless the operator sets it
+TILES_ENV = "ECHOES_MAP_TILES"
+
+
+def example(name: str) -> gpd.GeoDataFrame:
+    """One of :data:`EXAMPLES`, read by :func:`read_sites`."""
+    if name not in EXAMPLES:
+        msg = f"no example inventory '{name}'; there are {', '.join(EXAMPLES)}"
+        raise DataError(msg)
+    spec = dict(EXAMPLES[name])
+    return read_sites(DATA / spec.pop("file"), **spec)
+
+
+def annotated_places(annotations: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The annotations of the commons whose target is a place (a GeoJSON Feature), as a
+    GeoDataFrame to draw: ``annotation`` (its IRI), ``target``, ``text``, ``creator``, geometry.
+
+    ``annotations`` is what :func:`echoes_lab.commons.annotations` returns.
+    """
+    from shapely.geometry import shape
+
+    rows = []
+    for _, a in annotations.iterrows():
+        targets = a["annotation"].get("target")
+        for t in targets if isinstance(targets, list) else [targets]:
+            if isinstance(t, dict) and t.get("type") == "Feature" and t.get("geometry"):
+                rows.append({"annotation": a["id"], "target": t.get("id"), "text": a["text"],
+                             "creator": a["creator"], "geometry": shape(t["geometry"])})
+    return gpd.GeoDataFrame(rows, columns=["annotation", "target", "text", "creator", "geometry"],
+                            geometry="geometry", crs=4326)
+
+
+def basemap() -> gpd.GeoDataFrame:
+    """The countries of Europe from Natural Earth 1:110m (public domain), shipped as data, so a
+    map has a background with no tile server (coordinates rounded to 0.001°)."""
+    return gpd.read_file(DATA / "countries-europe-naturalearth.json")
 
 
 def hazard_join(sites: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, by: str) -> pd.DataFrame:
@@ -78,6 +133,34 @@ class SitesAccessor:
         names = self._obj[["id", "name"]].rename(columns={"id": "site_id"})
         return names.merge(table, on="site_id", how="inner")
 
+    def climate(self, ds, loggers: dict[str, list[str]], surveys: pd.DataFrame | None = None,
+                **risk) -> pd.DataFrame:
+        """Each site's own climate loggers through ``ds.climate.risk_table`` (one row per
+        logger, with ``site_id`` and ``name``), next to the site's condition when ``surveys``
+        are given (columns ``latest_grade``, ``trend``, ``at_risk``, ``why``).
+
+        ``loggers`` maps a site's id to the names of its sensors in ``ds``; ``risk`` goes to
+        :meth:`echoes_lab.climate.metrics.ClimateAccessor.risk_table` (``t_band``, ``rh_band``).
+        """
+        known = set(map(str, ds["sensor"].values))
+        parts = []
+        for site, sensors in loggers.items():
+            missing = [s for s in sensors if s not in known]
+            if missing:
+                msg = (f"site {site}: logger(s) {missing} are not in the climate data; it has "
+                       f"{', '.join(sorted(known))}")
+                raise DataError(msg)
+            table = ds.sel(sensor=list(sensors)).climate.risk_table(**risk)
+            parts.append(table.rename_axis("sensor").reset_index().assign(site_id=site))
+        out = pd.concat(parts, ignore_index=True)
+        names = self._obj[["id", "name"]].rename(columns={"id": "site_id"})
+        out = names.merge(out, on="site_id", how="inner")
+        if surveys is not None:
+            cond = condition_table(surveys)[["site_id", "latest_grade", "trend", "at_risk", "why"]]
+            out = out.merge(cond, on="site_id", how="left")
+        first = ["site_id", "name", "sensor"]
+        return out[first + [c for c in out.columns if c not in first]]
+
     def hazards(self, hazards: gpd.GeoDataFrame, by: str) -> pd.DataFrame:
         """Sites per hazard class: ``class``, ``sites`` (count) and ``ids``."""
         joined = hazard_join(self._obj, hazards, by)
@@ -106,14 +189,20 @@ class SitesAccessor:
 
     def map(self, *, condition: pd.DataFrame | None = None,
             basemap: gpd.GeoDataFrame | None = None, tiles: str | None = None,
-            hazards: gpd.GeoDataFrame | None = None):
+            hazards: gpd.GeoDataFrame | None = None,
+            annotations: gpd.GeoDataFrame | None = None):
         """An ipyleaflet map that needs no internet: no tile layer unless ``tiles`` (a URL
-        template of the deployment's own tile server) is given; ``basemap`` (e.g. countries as
-        polygons, shipped as data) is drawn as a vector layer. A click on a site opens a popup
-        with its record; ``condition`` colours sites by "at risk"; ``hazards`` adds a layer.
+        template of the deployment's own tile server, or the environment variable
+        ``ECHOES_MAP_TILES``) is given; ``basemap`` (by default :func:`basemap`, Europe's
+        countries shipped as data) is drawn as a vector layer. A click on a site opens a popup
+        with its record; ``condition`` colours sites by "at risk"; ``hazards`` adds a layer;
+        ``annotations`` (from :func:`annotated_places`) draws the places annotated in the
+        commons, each with its text.
         """
         import ipyleaflet
 
+        tiles = tiles if tiles is not None else os.environ.get(TILES_ENV) or None
+        basemap = _basemap() if basemap is None else basemap
         obj = self._obj[self._obj.geometry.notna() & ~self._obj.geometry.is_empty]
         minx, miny, maxx, maxy = obj.total_bounds if len(obj) else (-10, 35, 30, 60)
         m = ipyleaflet.Map(center=((miny + maxy) / 2, (minx + maxx) / 2), zoom=5,
@@ -121,7 +210,7 @@ class SitesAccessor:
         m.clear_layers()  # the default OpenStreetMap tiles would need the internet
         if tiles:
             m.add(ipyleaflet.TileLayer(url=tiles, name="tiles", base=True))
-        if basemap is not None:
+        if len(basemap):
             m.add(ipyleaflet.GeoJSON(
                 data=json.loads(basemap.to_crs(4326).to_json()), name="basemap",
                 style={"color": "#888", "weight": 1, "fillOpacity": 0.05}))
@@ -157,5 +246,16 @@ class SitesAccessor:
 
         layer.on_click(show)
         m.add(layer)
+        if annotations is not None and len(annotations):
+            notes = json.loads(annotations[["annotation", "text", "creator", "geometry"]]
+                               .to_json(drop_id=True))
+            note_layer = ipyleaflet.GeoJSON(
+                data=notes, name="annotations",
+                point_style={"radius": 8, "color": "#d98c00", "fillOpacity": 0.3, "weight": 2})
+            note_layer.on_click(show)
+            m.add(note_layer)
         m.add(ipyleaflet.LayersControl(position="topright"))
         return m
+
+
+_basemap = basemap  # SitesAccessor.map's argument of the same name hides the function
