@@ -41,6 +41,7 @@ from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Application
 
 from echoes_lab.errors import EchoesError
+from echoes_lab.hub import i18n
 from echoes_lab.hub.services import access_scope, listen_address, listening
 from echoes_lab.hub.settings import Settings, load_settings
 
@@ -57,9 +58,9 @@ def template_environment(extra_dirs: tuple[str, ...] = ()) -> Environment:
     """The Jinja2 environment for service pages: ``extra_dirs`` first, then ``TEMPLATES``."""
     key = tuple(str(d) for d in extra_dirs)
     if key not in _environments:
-        _environments[key] = Environment(
+        _environments[key] = i18n.install(Environment(
             loader=FileSystemLoader([*key, str(TEMPLATES)]),
-            autoescape=select_autoescape(default=True, default_for_string=True))
+            autoescape=select_autoescape(default=True, default_for_string=True)))
     return _environments[key]
 
 
@@ -102,12 +103,26 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
             "service_name": self.settings.get("service_name", ""),
             "user": user,
             "xsrf_token": self.xsrf_token.decode() if user else "",
+            "lang": self.page_language(), "languages": i18n.LANGUAGES,
         }
+
+    def page_language(self) -> str:
+        """The page's language (:func:`echoes_lab.hub.i18n.choose`); a ``?lang=`` switch is
+        remembered in a cookie for a year."""
+        switch = self.get_query_argument("lang", None)
+        lang = i18n.choose(switch, self.get_cookie(i18n.COOKIE),
+                           self.request.headers.get("Accept-Language"))
+        if switch and lang == switch.strip().lower() and not self._headers_written:
+            self.set_cookie(i18n.COOKIE, lang, expires_days=365, samesite="Lax",
+                            path=self.settings.get("service_prefix", "/"))
+        return lang
 
     def render_page(self, template: str, **ns) -> None:
         """Finish with ``templates/<template>`` (which extends ``service-page.html``)."""
         env = template_environment(tuple(self.settings.get("template_dirs", ())))
-        self.finish(env.get_template(template).render(**{**self.template_namespace(), **ns}))
+        namespace = {**self.template_namespace(), **ns}
+        with i18n.rendering_in(namespace["lang"]):
+            self.finish(env.get_template(template).render(**namespace))
 
     def error_message(self, status_code: int, **kwargs) -> str:
         # an HTTPError's message is ours to show; any other exception's text stays in the log
@@ -120,9 +135,11 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
         message = self.error_message(status_code, **kwargs)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         env = template_environment(tuple(self.settings.get("template_dirs", ())))
-        self.finish(env.get_template("error.html").render(
-            **self.template_namespace(), status_code=status_code,
-            status_message=responses.get(status_code, "Error"), message=message))
+        namespace = self.template_namespace()
+        with i18n.rendering_in(namespace["lang"]):
+            self.finish(env.get_template("error.html").render(
+                **namespace, status_code=status_code,
+                status_message=responses.get(status_code, "Error"), message=message))
 
 
 class APIHandler(ServiceHandler):

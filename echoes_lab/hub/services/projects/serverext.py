@@ -274,8 +274,11 @@ def guard(identity_provider) -> None:
 def _environment():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    return Environment(loader=FileSystemLoader([str(HUB_TEMPLATES)]),
-                       autoescape=select_autoescape(default=True, default_for_string=True))
+    from echoes_lab.hub import i18n  # service-page.html's strings are gettext calls
+
+    return i18n.install(Environment(loader=FileSystemLoader([str(HUB_TEMPLATES)]),
+                                    autoescape=select_autoescape(default=True,
+                                                                 default_for_string=True)))
 
 
 def _share_page_handler():
