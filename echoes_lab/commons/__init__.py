@@ -11,6 +11,8 @@ the hub's ``commons`` service with its full history, its author and its licence:
 >>> ocr.annotate(page, "ANNO 1642", motivation="transcribing", confidence=0.91)  # doctest: +SKIP
 >>> commons.review(a["id"], "Agreed: the blue has turned grey", verdict="agree")  # doctest: +SKIP
 >>> commons.annotations(canvas="https://iiif.example/ms1/canvas/p3")  # doctest: +SKIP
+>>> lines = [commons.build(page, t, motivation="transcribing") for t in ocr_lines]  # doctest: +SKIP
+>>> ocr.contribute(lines)   # thousands at once, in batches, with a progress bar  # doctest: +SKIP
 
 **Where the annotations go.** In a lab started by the hub, the commons service
 (``ECHOES_COMMONS_URL``, set by the hub) with the server's own token
@@ -35,6 +37,7 @@ PostgreSQL, loaded on first use of a local commons).
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -208,6 +211,53 @@ class _Remote:
         body = {"name": name, "version": version, **({"homepage": homepage} if homepage else {})}
         return self._check(self.http.post(self.url + "actors/", json=body, timeout=60)).json()
 
+    #: bytes a request may carry: the hub services' default ``max_body_size`` (1 MiB), less
+    #: room for the headers
+    max_bytes = 1_000_000
+
+    def post_batch(self, items: list[dict], key: str, patience: float = 300) -> list[dict]:
+        """One batch to ``bulk`` as NDJSON, in requests of at most :attr:`max_bytes`.
+
+        A request is sent again with the same ``Idempotency-Key`` while the service is away
+        (connection refused, 502/503/504: the hub restarts it after a crash), so a request the
+        service stored before its answer was lost is not stored twice. The split depends only
+        on the items, so sending the same batch again gives the same keys.
+        """
+        lines = [json.dumps(a, ensure_ascii=False).encode() for a in items]
+        results, start, part = [], 0, 0
+        while start < len(lines):
+            end, size = start, 0
+            while end < len(lines) and (end == start or size + len(lines[end]) < self.max_bytes):
+                size += len(lines[end]) + 1
+                end += 1
+            for r in self._send(b"\n".join(lines[start:end]), f"{key}.{part}", patience):
+                results.append({**r, "index": start + r["index"]})
+            start, part = end, part + 1
+        return results
+
+    def _send(self, body: bytes, key: str, patience: float) -> list[dict]:
+        import time
+
+        import requests
+
+        headers = {"Content-Type": "application/x-ndjson", "Idempotency-Key": key}
+        deadline, wait = time.monotonic() + patience, 0.5
+        while True:
+            try:
+                r = self.http.post(self.url + "bulk", data=body, headers=headers, timeout=300)
+                if r.status_code not in (409, 502, 503, 504):
+                    return self._check(r).json()["items"]
+                problem = f"{r.status_code} {r.text[:200]}"
+            except requests.ConnectionError as exc:
+                problem = str(exc)
+            if time.monotonic() > deadline:
+                msg = (f"the commons did not take a batch for {patience:.0f} s ({problem}); "
+                       "call contribute again with the same key: what was stored is found, "
+                       "not stored twice")
+                raise CommonsError(msg)
+            time.sleep(wait)  # back off while the service restarts
+            wait = min(wait * 2, 5)
+
     def _iri(self, iri: str) -> str:
         return iri if iri.startswith(("http://", "https://")) else self.url + "annotations/" + iri
 
@@ -296,6 +346,28 @@ class _Local:
         _, recs = self.store.search(self.viewer, limit=None, count=False, **filters)
         return [self._render(r) for r in recs]
 
+    def post_batch(self, items: list[dict], key: str) -> list[dict]:
+        from echoes_lab.commons.store import StoreError, check_visibility, new_id
+
+        results, todo, actors = [], [], {}
+        for i, ann in enumerate(items):
+            try:
+                ann_id = new_id()
+                gen = json.dumps(ann.get("generator"), sort_keys=True)
+                actor = actors[gen] = actors[gen] if gen in actors else self._actor_of(ann)
+                visibility = check_visibility(ann.get("visibility", "private"))
+                data = self._prepare(ann, f"{self.base}annotations/{ann_id}", actor=actor)
+            except (CommonsError, StoreError) as exc:
+                results.append({"index": i, "status": 400, "error": str(exc)})
+                continue
+            results.append({"index": i})
+            todo.append({"id": ann_id, "owner": self.user, "data": data, "actor": actor,
+                         "visibility": visibility, "key": f"{key}#{i}", "result": results[-1]})
+        for item, (ann_id, created) in zip(todo, self.store.create_many(todo), strict=True):
+            item["result"].update(status=201 if created else 200,
+                                  id=f"{self.base}annotations/{ann_id}")
+        return results
+
     def add_actor(self, name: str, version: str, homepage: str | None) -> dict:
         actor = self.store.add_actor(self.user, name, version, homepage)
         return {"id": f"{self.base}actors/{actor['id']}", "type": "Software", "name": name,
@@ -365,6 +437,58 @@ def annotate(target, body=None, motivation: str = "commenting", visibility: str 
                                  licence=licence, tags=tags, confidence=confidence, **extra))
 
 
+def contribute(annotations: list[dict], *, batch: int = 2000, key: str | None = None,
+               progress: bool = True) -> list[dict]:
+    """Send many annotations (made with :func:`build`) at once: a bulk contribution.
+
+    They go in batches of ``batch``; each batch is checked item by item and stored in one
+    transaction by the commons (``POST bulk``), and a batch whose answer was lost is sent again
+    without being stored twice (each item has an idempotency key ``<key>-<batch>#<index>``).
+
+    Parameters
+    ----------
+    annotations
+        Web Annotations as :func:`build` makes them (a ``generator`` names your actor; see
+        :meth:`Actor.contribute`).
+    batch
+        Annotations per request (at most 10,000).
+    key
+        Names this contribution; calling again with the same key after an interruption
+        stores only what was not stored yet. Default: a new random key.
+    progress
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    list of dict
+        One result per annotation, in order: ``{"index", "status", "id"}`` (201 stored, 200
+        stored before under the same key) or ``{"index", "status", "error"}`` with the reason;
+        invalid annotations do not stop the others.
+    """
+    import uuid
+
+    from tqdm.auto import tqdm
+
+    if not 1 <= batch <= 10_000:
+        msg = f"batch={batch}: send 1 to 10,000 annotations a request"
+        raise CommonsError(msg)
+    items = list(annotations)
+    key = key or uuid.uuid4().hex
+    commons, results = _commons(), []
+    with tqdm(total=len(items), unit="annotation", disable=not progress,
+              desc="commons") as bar:
+        for n, start in enumerate(range(0, len(items), batch)):
+            part = items[start:start + batch]
+            for r in commons.post_batch(part, f"{key}-{n}"):
+                results.append({**r, "index": start + r["index"]})
+            bar.update(len(part))
+    failed = [r for r in results if "error" in r]
+    if failed:
+        log.warning("%d of %d annotations were refused; the first: item %d, %s", len(failed),
+                    len(results), failed[0]["index"], failed[0]["error"])
+    return results
+
+
 def get(iri: str) -> dict:
     """One annotation (by IRI or id)."""
     return _commons().get(iri)
@@ -421,6 +545,12 @@ class Actor:
         generator = {"id": self.iri, **({"homepage": self.run} if self.run else {})}
         return annotate(target, body, motivation=motivation, visibility=visibility,
                         confidence=confidence, generator=generator, **kw)
+
+
+    def contribute(self, annotations: list[dict], **kw) -> list[dict]:
+        """:func:`contribute`, as this software (each annotation's ``generator`` is set)."""
+        generator = {"id": self.iri, **({"homepage": self.run} if self.run else {})}
+        return contribute([{**a, "generator": generator} for a in annotations], **kw)
 
 
 def actor(name: str, version: str, run: str | None = None, homepage: str | None = None) -> Actor:

@@ -110,7 +110,7 @@ def check(data) -> None:
 
 def prepare(data: dict, *, iri: str, user: str, display: str | None, base: str, now: datetime,
             licence: str, actor: dict | None = None, run: str | None = None,
-            previous: dict | None = None) -> dict:
+            previous: dict | None = None, copy_data: bool = True) -> dict:
     """The annotation the commons keeps for what a client sent.
 
     Parameters
@@ -130,6 +130,9 @@ def prepare(data: dict, *, iri: str, user: str, display: str | None, base: str, 
         ``run`` (a link to the run's RO-Crate) as its ``homepage``.
     previous
         The stored annotation when this is an update: ``created`` and the agents are kept.
+    copy_data
+        False when ``data`` was just parsed and nothing else holds it (a bulk request): it is
+        then changed in place instead of deep-copied (a third of the time of a bulk item).
 
     Raises
     ------
@@ -138,7 +141,7 @@ def prepare(data: dict, *, iri: str, user: str, display: str | None, base: str, 
         (status 403).
     """
     check(data)
-    out = copy.deepcopy(data)
+    out = copy.deepcopy(data) if copy_data else data
     for key in SERVER_SET:
         out.pop(key, None)
     out.pop("visibility", None)  # a column, put back by the service when it renders

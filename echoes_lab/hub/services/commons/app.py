@@ -11,6 +11,8 @@ Everything is under the service prefix (``/services/commons/``):
 ``annotations/<id>/versions[/<n>]``        GET                       its history
 ``annotations/<id>/restore``               POST                      undo a delete (admins)
 ``annotations/<id>/hidden``                PUT DELETE                hide with a reason (admins)
+``bulk``                                   POST                      many annotations in one
+                                                                     transaction (``bulk.py``)
 ``search?target=&canvas=&creator=…&q=``    GET                       a filtered collection
 ``export/iiif?canvas=IRI``                 GET                       IIIF Presentation 3
                                                                      AnnotationPage
@@ -549,10 +551,13 @@ class HubUsers:
 
 
 def handlers() -> list[tuple]:
+    from echoes_lab.hub.services.commons.bulk import BulkHandler
+
     ann = r"annotations/([A-Za-z0-9_-]+)"
     return [
         (r"", HomeHandler),
         (r"annotations/", ContainerHandler),
+        (r"bulk", BulkHandler),  # many annotations, one transaction (bulk.py)
         (ann, AnnotationHandler),
         (ann + r"/versions", VersionsHandler),
         (ann + r"/versions/(\d+)", VersionsHandler),

@@ -1,0 +1,188 @@
+"""Bulk contributions to the commons through a real hub and proxy (issue 29, item 1): a software
+actor's 20,000 annotations in batches, each there once with its provenance; invalid items
+reported with their reasons while the others are stored; a service killed mid-batch loses
+nothing acknowledged and, retried with the same idempotency keys, stores nothing twice."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+import zipfile
+
+import pytest
+import requests
+
+from harness import gone, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CANVAS = "https://iiif.example.org/manifest/bulk-ms/canvas/p{}"
+CRATE = "https://hub.example/runs/ocr-7/ro-crate-metadata.json"
+LD = {"Content-Type": "application/ld+json"}
+
+
+@pytest.fixture(scope="module")
+def commons_hub(module_hubs):
+    hub = module_hubs(gateway={"enabled": False}, workshops={"enabled": False},
+                      reports={"enabled": False}, projects={"enabled": False},
+                      commons={"page_size": 100})
+    for name in ("bulkocr", "bulkpeer"):
+        hub.create_user(name)
+    base = f"{hub.url}/services/commons/"
+    wait_for(lambda: requests.get(base + "annotations/", timeout=5).status_code == 200, 60,
+             "the commons")
+    return hub, base
+
+
+def token(hub, user: str) -> str:
+    r = hub.api("POST", f"/users/{user}/tokens",
+                json={"scopes": ["access:services!service=commons"], "note": "bulk"})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def line(page: int, n: int, text: str) -> dict:
+    return {"@context": "http://www.w3.org/ns/anno.jsonld", "type": "Annotation",
+            "motivation": "transcribing", "visibility": "public", "confidence": 0.9,
+            "body": {"type": "TextualBody", "value": text, "format": "text/plain"},
+            "target": {"type": "SpecificResource",
+                       "source": {"id": CANVAS.format(page), "type": "Canvas"},
+                       "selector": {"type": "FragmentSelector", "value": f"xywh=0,{n * 20},800,20",
+                                    "conformsTo": "http://www.w3.org/TR/media-frags/"}}}
+
+
+def everything_by(base: str, generator: str) -> list[dict]:
+    """Every annotation of a generator, in one request (the RO-Crate export of a search)."""
+    r = requests.get(f"{base}export/crate", params={"generator": generator}, timeout=300)
+    assert r.status_code == 200, r.text[:300]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        data = json.loads(z.read("annotations.jsonld"))
+    return data["first"]["items"]
+
+
+def test_a_software_actor_posts_20000_annotations_in_batches(commons_hub):
+    from echoes_lab import commons
+
+    hub, base = commons_hub
+    commons.connect(url=base, token=token(hub, "bulkocr"))
+    ocr = commons.actor("bulk-tesseract", "5.3.0", run=CRATE)
+    lines = [line(i // 40, i % 40, f"ligne {i} de la chronique") for i in range(20_000)]
+    started = time.perf_counter()
+    results = ocr.contribute(lines, batch=2000, progress=False)
+    took = time.perf_counter() - started
+    print(f"20,000 annotations through the hub in {took:.1f} s ({20_000 / took:,.0f}/s)")
+    assert [r["status"] for r in results] == [201] * 20_000
+    assert len({r["id"] for r in results}) == 20_000
+
+    stored = everything_by(base, "bulk-tesseract")
+    texts = [a["body"]["value"] for a in stored]
+    assert len(texts) == 20_000 and set(texts) == {f"ligne {i} de la chronique"
+                                                   for i in range(20_000)}
+    assert {a["id"] for a in stored} == {r["id"] for r in results}
+    for a in stored[:: 997]:  # provenance of every item: the person, the software, the run
+        assert a["creator"]["nickname"] == "bulkocr"
+        assert a["generator"]["name"] == "bulk-tesseract" and a["generator"]["version"] == "5.3.0"
+        assert a["generator"]["homepage"] == CRATE and a["rights"].startswith("https://")
+    assert all(a["generator"]["id"] == ocr.iri for a in stored)
+    # the canvas's page of the protocol shows them like any other annotation
+    page = requests.get(f"{base}search", params={"canvas": CANVAS.format(7)}, timeout=60).json()
+    assert page["total"] == 40
+    assert {a["body"]["value"] for a in page["first"]["items"]} == {
+        f"ligne {i} de la chronique" for i in range(280, 320)}
+
+
+def test_a_batch_with_invalid_items_stores_the_others_and_says_why(commons_hub):
+    hub, base = commons_hub
+    auth = {"Authorization": f"token {token(hub, 'bulkpeer')}"}
+    other = requests.post(f"{base}actors/", json={"name": "not-mine", "version": "1"},
+                          headers={"Authorization": f"token {token(hub, 'bulkocr')}"}).json()
+    items = [line(900, i, f"peer line {i}") for i in range(10)]
+    del items[2]["target"]
+    items[5]["motivation"] = "shouting"
+    items[8]["generator"] = {"id": other["id"]}
+    page = {"@context": "http://www.w3.org/ns/anno.jsonld", "type": "AnnotationPage",
+            "items": items}
+    headers = {**auth, **LD, "Idempotency-Key": "peer-batch-1"}
+    r = requests.post(f"{base}bulk", json=page, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["total"], got["created"], got["failed"]) == (10, 7, 3)
+    errors = {x["index"]: x for x in got["items"] if "error" in x}
+    assert set(errors) == {2, 5, 8}
+    assert errors[2]["status"] == 400 and "'target' is required" in errors[2]["error"]
+    assert errors[5]["status"] == 400 and "unknown motivation 'shouting'" in errors[5]["error"]
+    assert errors[8]["status"] == 403 and "not one of yours" in errors[8]["error"]
+    made = {x["index"]: x["id"] for x in got["items"] if x.get("status") == 201}
+    assert set(made) == {0, 1, 3, 4, 6, 7, 9}
+    for i, iri in made.items():
+        assert requests.get(iri, timeout=30).json()["body"]["value"] == f"peer line {i}"
+
+    # the answer was lost: the same batch again finds what was stored, stores nothing twice
+    again = requests.post(f"{base}bulk", json=page, headers=headers, timeout=60).json()
+    assert (again["created"], again["existing"], again["failed"]) == (0, 7, 3)
+    assert {x["index"]: x["id"] for x in again["items"] if "id" in x} == made
+    found = requests.get(f"{base}search", params={"creator": "bulkpeer"}, timeout=60).json()
+    assert found["total"] == 7
+
+    # NDJSON: a line that is not JSON is named by its line number
+    body = "\n".join([json.dumps(line(901, 0, "nd one")), "{not json", "",
+                      json.dumps(line(901, 1, "nd two"))])
+    r = requests.post(f"{base}bulk", data=body.encode(), timeout=60,
+                      headers={**auth, "Content-Type": "application/x-ndjson"})
+    got = r.json()
+    assert r.status_code == 200 and (got["created"], got["failed"]) == (2, 1)
+    assert "line 2 is not JSON" in got["items"][1]["error"]
+    # not a collection at all, or anonymous: the whole request is refused
+    assert requests.post(f"{base}bulk", json={"type": "Annotation"}, headers={**auth, **LD},
+                         timeout=30).status_code == 400
+    assert requests.post(f"{base}bulk", json=page, headers=LD, timeout=30).status_code in (401,
+                                                                                           403)
+
+
+def service_pid(hub) -> int | None:
+    found = hub.service_processes().get("commons") or []
+    return found[0].pid if found else None
+
+
+def test_service_killed_mid_batch_loses_nothing_acknowledged_and_doubles_nothing(commons_hub):
+    from echoes_lab import commons
+
+    hub, base = commons_hub
+    remote = commons.connect(url=base, token=token(hub, "bulkocr"))
+    robot = commons.actor("bulk-crash", "1.0", run=CRATE)
+    batches = [[{**line(2000 + n, i, f"crash {n}-{i}"), "generator": {"id": robot.iri}}
+                for i in range(400)] for n in range(16)]
+    acked: dict[str, str] = {}
+    failure: list[BaseException] = []
+
+    def send():
+        try:
+            for n, batch in enumerate(batches):
+                # post_batch sends again, with the same key, while the service is away
+                for r in remote.post_batch(batch, f"crash-run-{n}", patience=180):
+                    assert r["status"] in (200, 201), r
+                    acked[r["id"]] = f"crash {n}-{r['index']}"
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failure.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_for(lambda: len(acked) >= 3 * 400, 120, "three batches acknowledged")
+    killed = service_pid(hub)
+    os.kill(killed, signal.SIGKILL)  # a crash mid-stream: the hub starts the service again
+    at_kill = len(acked)
+    wait_for(lambda: gone(killed), 30, "the killed service to end")
+    sender.join(300)
+    assert not sender.is_alive() and not failure, failure
+    assert at_kill < 16 * 400 and len(acked) == 16 * 400
+    assert service_pid(hub) not in (None, killed)
+
+    stored = everything_by(base, "bulk-crash")
+    texts = [a["body"]["value"] for a in stored]
+    assert len(texts) == len(set(texts)) == 16 * 400  # every item once
+    by_id = {a["id"]: a["body"]["value"] for a in stored}
+    assert all(by_id.get(iri) == text for iri, text in acked.items())  # nothing acked is lost
