@@ -25,6 +25,8 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
+from echoes_lab.errors import EchoesError
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "echoes"
 #: the languages pages are offered in (English: the templates' own), by their own names
@@ -50,8 +52,12 @@ def translations(lang: str):
     from babel.support import NullTranslations, Translations
 
     path = catalogue_path(lang)
-    if lang == DEFAULT or not path.is_file():
+    if lang not in LANGUAGES or lang == DEFAULT:
         return NullTranslations()
+    if not path.is_file():  # a language offered without its catalogue: a packaging defect
+        msg = (f"{path}: the {LANGUAGES[lang]} catalogue of the hub's pages is missing; "
+               "reinstall echoes-lab (its wheel ships hub/locale/*/LC_MESSAGES/*.po)")
+        raise EchoesError(msg)
     with path.open("rb") as f:
         catalog = read_po(f, locale=lang, domain=DOMAIN)
     buffer = io.BytesIO()
