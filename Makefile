@@ -13,20 +13,28 @@ SYSTEM_STAMP := $(VENV)/.echoes-system
 PROXY := $(VENV)/proxy/node_modules/.bin/configurable-http-proxy
 SETTINGS ?= hub_config/local.toml
 
-.PHONY: hub test test-unit lint install system-deps clean-venv
+.PHONY: hub test test-unit lint install system-deps clean-venv docs
 
 hub: install
+	$(BIN)/sphinx-build -b html -q -d docs/_build/doctrees docs docs/_build/html || \
+		echo "make: the documentation did not build (make docs says why); /hub/docs/ says so" >&2
 	$(BIN)/echoes-lab hub --settings $(SETTINGS)
 
 # the whole suite on three pytest-xdist workers, a test module on one worker (a module's hub is
 # shared by its tests): a real hub mostly waits (for its servers, kernels, timeouts), so three
 # workers fill two cores
-test: lint system-deps
+test: lint system-deps docs
 	$(BIN)/python -m pytest -n 3 --dist loadfile -rs --durations=15 $(PYTEST_ARGS)
 
 # the fast tests alone (no hub, browser or notebook runs): under a minute
 test-unit: lint
 	$(BIN)/python -m pytest -n 2 -m "not integration and not browser and not slow" $(PYTEST_ARGS)
+
+# the documentation (docs/, served by the hub at /hub/docs/): a warning is an error, so a broken
+# internal link or a malformed docstring fails; then every {doctest} example of the guides runs
+docs: install
+	$(BIN)/sphinx-build -b html -W --keep-going -q -d docs/_build/doctrees docs docs/_build/html
+	$(BIN)/sphinx-build -b doctest -W --keep-going -q -d docs/_build/doctrees docs docs/_build/doctest
 
 lint: install
 	$(BIN)/ruff check .

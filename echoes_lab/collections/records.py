@@ -2,7 +2,7 @@
 
 The normalised schema, one row per object (:data:`SCHEMA`, in this order):
 
-================  ==========================================================================
+================= ==========================================================================
 ``id``            the record's identifier in its source (accession number, OAI identifier …)
 ``title``         the object's title
 ``creators``      list of names (makers, artists, authors) as the source writes them, one per person
@@ -12,9 +12,9 @@ The normalised schema, one row per object (:data:`SCHEMA`, in this order):
 ``date_earliest`` first year (nullable integer): the source's machine-readable year where it gives
                   one (LIDO ``earliestDate``, EDM ``edm:begin``, IIIF ``navDate``), else the
                   display date's first year as written
-``date_latest``   last year, likewise
-``date_machine_earliest``, ``date_machine_latest``, ``date_machine_source``
-                  the machine-readable years as given, and which field gave them
+``date_latest``   last year, likewise; then ``date_machine_earliest``, ``date_machine_latest``,
+                  ``date_machine_source``: the machine-readable years as given, and which
+                  field gave them
 ``object_type``   type or classification ("painting", "print")
 ``materials``     materials and techniques ("Oil paint on canvas")
 ``dimensions``    dimensions as written ("support: 610 x 508 mm")
@@ -28,7 +28,7 @@ The normalised schema, one row per object (:data:`SCHEMA`, in this order):
                   ``dc:description``, IIIF ``summary``/``description``, DC ``dc:description``)
 ``source_system`` where the record came from ("csv:tate", "oai:…", "lido", "iiif", "edm")
 ``original``      the untouched source record (a dict, or the XML text for LIDO)
-================  ==========================================================================
+================= ==========================================================================
 
 Read with :func:`read` (files and URLs, format guessed from the name or given) or
 :func:`harvest_oai`.

@@ -89,6 +89,7 @@ FEATURES: list[Feature | str] = [
     "echoes_lab.hub.services.knowledge",        # SPARQL knowledge base, /services/knowledge/
     "echoes_lab.hub.services.projects",         # collaboration projects, /services/projects/
     "echoes_lab.hub.services.metrics",          # Prometheus, usage dashboard, /services/metrics/
+    "echoes_lab.hub.docs",                      # the documentation, /hub/docs/
     "echoes_lab.hub.face",                      # templates, logo, home page; Voilà, usage meter
 ]
 
