@@ -59,6 +59,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "sharing": ("echoes_lab.sharing", None),  # sharing.shares(), sharing.revoke()
     # ask the knowledge base: Linked Art, annotations, runs in one graph (SPARQL)
     "knowledge": ("echoes_lab.knowledge", None),
+    # is what the lab publishes FAIR? (FAIRsFAIR indicators, offline)
+    "fair": ("echoes_lab.fair", None),
 }
 
 __all__ = ["__version__", *_LAZY]
