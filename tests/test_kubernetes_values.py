@@ -1,8 +1,9 @@
 """The kubernetes profile: its `jupyterhub:` values pass the Zero-to-JupyterHub chart's own
 schema (read from the workplace's shared/schemas, never copied here); its settings file passes
-the hub's own loader; every service in it (reports, workshops, commons, projects, the gateway,
-the culler) matches its feature in ``echoes_lab.hub.config.FEATURES`` (command, port, roles,
-users' scopes and environment); its gateway limits are those of the local profile."""
+the hub's own loader; every feature in ``echoes_lab.hub.config.FEATURES`` is either a service
+in it matching the feature (command, port, roles, users' scopes and environment), done by the
+charts, or disabled with its reason in ``docs/kubernetes.md``, so a new feature cannot be left
+out silently; its gateway limits are those of the local profile."""
 
 from __future__ import annotations
 
@@ -86,8 +87,8 @@ SETTINGS_PATH = "/usr/local/etc/echoes/settings.toml"
 #: our managed services in the hub pod: service name -> the module the hub runs
 SERVICES = {
     "reports": "echoes_lab.hub.services.reports",
-    "workshops": "echoes_lab.hub.services.workshops",
     "commons": "echoes_lab.hub.services.commons",
+    "knowledge": "echoes_lab.hub.services.knowledge",
     "projects": "echoes_lab.hub.services.projects",
 }
 
@@ -121,6 +122,50 @@ def test_profile_settings_are_valid_and_delegate_to_the_charts(echoes_settings):
     assert s.spawner.isolation == "none"  # KubeSpawner's pods isolate users
     assert s.commons.db_url.startswith("postgresql")
     assert ":" not in s.commons.db_url.split("//", 1)[1].split("@")[0], "no password in git"
+
+
+def test_every_feature_is_a_service_or_says_why_not(values, echoes_settings, features,
+                                                    repo_root):
+    """The drift check: FEATURES against the profile. A feature the settings enable and that
+    runs a service is in ``hub.services`` (and in :data:`SERVICES`, so the test below checks
+    it); the others are done by the charts or named in kubernetes.py with their reason, and
+    that reason's feature is in the docs' known limits."""
+    from echoes_lab.hub import kubernetes as k8s
+
+    limits = (repo_root / "docs" / "kubernetes.md").read_text().split("## Known limits")[1]
+    hub_services = values["jupyterhub"]["hub"]["services"]
+    for name, feature in features.items():
+        if name in k8s.BY_THE_CHARTS or name in k8s.NOT_ON_KUBERNETES:
+            assert not feature.enabled(echoes_settings), f"{name} must be disabled"
+            assert name not in hub_services or name == "dask-gateway", name
+            if name in k8s.NOT_ON_KUBERNETES:
+                assert f"`{name}`" in limits, f"{name}: not in docs/kubernetes.md's limits"
+            continue
+        if name in k8s.HUB_MACHINE_ONLY:
+            assert f"`{name}`" in limits, f"{name}: not in docs/kubernetes.md's limits"
+            continue
+        if not feature.enabled(echoes_settings):
+            continue
+        if feature.service(echoes_settings, None) is not None:
+            assert name in hub_services, f"feature {name} is not a service of the profile"
+            assert name in SERVICES, f"add {name} to SERVICES (checked below)"
+
+
+def test_a_feature_the_profile_cannot_carry_is_refused(values, tmp_path):
+    """Workshops enabled on the kubernetes profile stop the hub with the reason and the fix."""
+    import tomli_w
+    from traitlets.config import Config
+
+    from echoes_lab.errors import EchoesError
+    from echoes_lab.hub.kubernetes import configure_kubernetes
+
+    data = copy.deepcopy(values["jupyterhub"]["hub"]["extraFiles"]["echoes-settings"]["data"])
+    data["hub"]["state_dir"] = str(tmp_path / "state")
+    data["workshops"]["enabled"] = True
+    path = tmp_path / "settings.toml"
+    path.write_text(tomli_w.dumps(data))
+    with pytest.raises(EchoesError, match=r"\[workshops\] enabled = false"):
+        configure_kubernetes(Config(), path)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
