@@ -13,7 +13,14 @@ Ours, at two levels, on the same machine in the same run:
    client threads, and the queries a IIIF viewer and a notebook make (all annotations of one
    canvas, first page; a text search; one annotation) against the 100,000 already stored.
 
-Run: ``.venv/bin/python benchmarks/commons.py`` (``--n 100000 --http 2000``).
+Bulk contributions (issue 29): ``--bulk N`` fills the store with ``Store.create_many`` in
+batches of 5,000 (people and software actors mixed: every third annotation has a generator)
+instead of the one-transaction-per-annotation loop, so 1 M annotations fit in minutes; and
+sends N annotations through the hub's ``POST bulk`` with ``commons.contribute`` (NDJSON,
+<= 1 MB a request), in the same run as the one-by-one POSTs.
+
+Run: ``.venv/bin/python benchmarks/commons.py`` (``--n 100000 --http 2000``);
+``--n 1000000 --bulk 20000 --http 500`` for the issue-29 figures.
 """
 
 from __future__ import annotations
@@ -125,7 +132,46 @@ def ours_store(path: Path, n: int) -> list[dict]:
     return rows
 
 
-def ours_http(state_db: Path, n: int, stored: int) -> list[dict]:
+def ours_store_bulk(path: Path, n: int, batch: int = 5000) -> list[dict]:
+    """The store filled by ``create_many`` (one transaction per batch), then queried."""
+    from echoes_lab.commons.model import CC_BY, prepare
+    from echoes_lab.commons.store import Store, Viewer
+
+    store = Store(f"sqlite:///{path}")
+    actor = store.add_actor("user1", "bench-ocr", "1.0")
+    now = datetime.now(UTC)
+    lat = []
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        t = time.perf_counter()
+        items = []
+        for i in range(start, min(n, start + batch)):
+            ann_id = f"a{i:07d}"
+            software = actor if i % 3 == 0 else None  # a third by software, as OCR runs are
+            data = prepare(annotation(i), iri=f"{BASE}annotations/{ann_id}",
+                           user=f"user{i % 4}" if software is None else "user1", display=None,
+                           base=BASE, now=now, licence=CC_BY, actor=software, copy_data=False)
+            items.append({"id": ann_id, "owner": "user1" if software else f"user{i % 4}",
+                          "data": data, "visibility": "public", "actor": software})
+        store.create_many(items)
+        lat.append(time.perf_counter() - t)
+        if (start // batch) % 20 == 0:
+            print(f"  ... {start + len(items):,} stored, "
+                  f"{(start + len(items)) / (time.perf_counter() - t0):,.0f}/s", flush=True)
+    rows = [report(f"ours: Store.create_many, batches of {batch}", n, time.perf_counter() - t0,
+                   [x / batch for x in lat])]
+    viewer = Viewer("user0")
+    rows.append(query_loop("ours: canvas query, first page + total", lambda k: store.search(
+        viewer, target=f"https://iiif.example.org/manifest/ms-1/canvas/p{k % CANVASES}",
+        limit=20), 20))
+    rows.append(query_loop("ours: text query q=, first page only", lambda k: store.search(
+        viewer, q=f"word{k % 997}", limit=20, count=False), 20))
+    store.close()
+    return rows
+
+
+def ours_http(state_db: Path, n: int, stored: int, bulk: int = 0,
+              knowledge: bool = True) -> list[dict]:
     """The real service behind a real hub, on the database the store filled."""
     import requests
 
@@ -134,7 +180,7 @@ def ours_http(state_db: Path, n: int, stored: int) -> list[dict]:
     root = new_root("echoes-bench-commons-")
     hub = Hub(root, gateway={"enabled": False}, workshops={"enabled": False},
               reports={"enabled": False}, projects={"enabled": False}, culler={"enabled": False},
-              hub={"log_level": "INFO"})
+              knowledge={"enabled": knowledge}, hub={"log_level": "INFO"})
     hub.state.mkdir(parents=True)
     shutil.copy(state_db, hub.state / "commons.sqlite")
     rows = []
@@ -152,6 +198,20 @@ def ours_http(state_db: Path, n: int, stored: int) -> list[dict]:
             if requests.get(container + "?page=0", timeout=30).status_code == 200:
                 break
             time.sleep(0.3)
+        if bulk:
+            from echoes_lab import commons
+
+            commons.connect(url=f"{hub.url}/services/commons/",
+                            token=heads["user1"]["Authorization"].split()[1])
+            ocr = commons.actor("bench-bulk", "1.0", run="https://hub.example/runs/1/crate")
+            items = [annotation(2 * 10**6 + i) for i in range(bulk)]
+            t0 = time.perf_counter()
+            results = ocr.contribute(items, batch=bulk, progress=False)
+            took = time.perf_counter() - t0
+            assert all(r["status"] == 201 for r in results)
+            label = "on" if knowledge else "off"
+            rows.append(report(f"ours: POST bulk via hub (knowledge {label})", bulk, took,
+                               [took / bulk]))
         lat: list[float] = []
         lock = threading.Lock()
 
@@ -165,14 +225,15 @@ def ours_http(state_db: Path, n: int, stored: int) -> list[dict]:
                     lat.append(time.perf_counter() - t)
 
         threads = [threading.Thread(target=post, args=(u, n // 4, 10**6 + k * n))
-                   for k, u in enumerate(users)]
+                   for k, u in enumerate(users) if n]
         t0 = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        rows.append(report("ours: POST via hub proxy, 4 client threads", len(lat),
-                           time.perf_counter() - t0, lat))
+        if lat:
+            rows.append(report("ours: POST via hub proxy, 4 client threads", len(lat),
+                               time.perf_counter() - t0, lat))
         s = requests.Session()
         h = heads["user0"]
         rows.append(query_loop("ours: GET search?canvas= (IIIF viewer)", lambda k: s.get(
@@ -197,13 +258,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="annotations to create")
     parser.add_argument("--http", type=int, default=2000, help="POSTs through the hub (0: none)")
+    parser.add_argument("--bulk", type=int, default=0,
+                        help="annotations sent through the hub's POST bulk; also fills the "
+                             "store with create_many instead of one transaction each")
+    parser.add_argument("--plain", type=int, default=None,
+                        help="annotations of the plain SQLite loop (default: --n)")
+    parser.add_argument("--no-knowledge", action="store_true",
+                        help="also measure bulk with the knowledge service off")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="echoes-bench-commons-") as folder:
         tmp = Path(folder)
-        plain_sqlite(tmp / "plain.sqlite", args.n)
-        ours_store(tmp / "commons.sqlite", args.n)
-        if args.http:
-            ours_http(tmp / "commons.sqlite", args.http, args.n)
+        plain_sqlite(tmp / "plain.sqlite", args.n if args.plain is None else args.plain)
+        if args.bulk:
+            ours_store_bulk(tmp / "commons.sqlite", args.n)
+        else:
+            ours_store(tmp / "commons.sqlite", args.n)
+        if args.http or args.bulk:
+            ours_http(tmp / "commons.sqlite", args.http, args.n, bulk=args.bulk)
+            if args.bulk and args.no_knowledge:
+                ours_http(tmp / "commons.sqlite", 0, args.n, bulk=args.bulk, knowledge=False)
 
 
 if __name__ == "__main__":

@@ -223,17 +223,21 @@ class _Remote:
         service stored before its answer was lost is not stored twice. The split depends only
         on the items, so sending the same batch again gives the same keys.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         lines = [json.dumps(a, ensure_ascii=False).encode() for a in items]
-        results, start, part = [], 0, 0
+        parts, start = [], 0
         while start < len(lines):
             end, size = start, 0
             while end < len(lines) and (end == start or size + len(lines[end]) < self.max_bytes):
                 size += len(lines[end]) + 1
                 end += 1
-            for r in self._send(b"\n".join(lines[start:end]), f"{key}.{part}", patience):
-                results.append({**r, "index": start + r["index"]})
-            start, part = end, part + 1
-        return results
+            parts.append((start, b"\n".join(lines[start:end]), f"{key}.{len(parts)}"))
+            start = end
+        # two requests in flight: one is sent and parsed while the service stores the other
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda p: (p[0], self._send(p[1], p[2], patience)), parts))
+        return [{**r, "index": first + r["index"]} for first, got in answers for r in got]
 
     def _send(self, body: bytes, key: str, patience: float) -> list[dict]:
         import time
@@ -451,7 +455,8 @@ def contribute(annotations: list[dict], *, batch: int = 2000, key: str | None = 
         Web Annotations as :func:`build` makes them (a ``generator`` names your actor; see
         :meth:`Actor.contribute`).
     batch
-        Annotations per request (at most 10,000).
+        Annotations per batch (the progress bar's step; a hub request carries at most 1 MB,
+        so a large batch goes in several requests).
     key
         Names this contribution; calling again with the same key after an interruption
         stores only what was not stored yet. Default: a new random key.
@@ -469,8 +474,8 @@ def contribute(annotations: list[dict], *, batch: int = 2000, key: str | None = 
 
     from tqdm.auto import tqdm
 
-    if not 1 <= batch <= 10_000:
-        msg = f"batch={batch}: send 1 to 10,000 annotations a request"
+    if batch < 1:
+        msg = f"batch={batch}: give a positive number of annotations per batch"
         raise CommonsError(msg)
     items = list(annotations)
     key = key or uuid.uuid4().hex

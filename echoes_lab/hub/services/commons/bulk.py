@@ -138,13 +138,9 @@ class BulkHandler(CommonsHandler):
             # the same Idempotency-Key sent twice at once: the other request stored the batch
             raise web.HTTPError(409, "a batch with this Idempotency-Key is being stored by "
                                      "another request: send it again to read its results") from None
-        events = self.settings["events"]
         for item, (ann_id, created) in zip(todo, stored, strict=True):
             item["result"].update(status=201 if created else 200,
                                   id=f"{self.container}{ann_id}")
-            if created:
-                events.changed(None, item["visibility"],
-                               {**item["data"], "visibility": item["visibility"]})
         failed = sum(1 for r in results if "error" in r)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({
@@ -152,3 +148,10 @@ class BulkHandler(CommonsHandler):
             "created": sum(1 for _, c in stored if c),
             "existing": sum(1 for _, c in stored if not c), "failed": failed,
             "items": results}, ensure_ascii=False))
+        # told after the answer is on its way (the client prepares its next batch meanwhile):
+        # a fifth of a batch's time in the service is encoding these events
+        events = self.settings["events"]
+        for item, (_, created) in zip(todo, stored, strict=True):
+            if created:
+                events.changed(None, item["visibility"],
+                               {**item["data"], "visibility": item["visibility"]})
