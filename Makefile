@@ -45,7 +45,7 @@ install: $(STAMP)
 # schema uses) in every hub and server process, and that import builds 35 parsers: 1.2 s per
 # start (python-jsonschema/jsonschema#1428, jupyter-server/jupyter_server#1559). Without it
 # jsonschema skips that one format; pip check stays clean.
-$(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_config/proxy/package-lock.json kernels/echoes/kernel.json hub_config/lab/overrides.json
+$(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_config/proxy/package-lock.json hub_config/viewer/package.json hub_config/viewer/package-lock.json kernels/echoes/kernel.json hub_config/lab/overrides.json
 	@command -v node >/dev/null 2>&1 || { echo "make: Node.js ('node') is not installed: apt-get install nodejs npm, then run make again" >&2; exit 3; }
 	@command -v npm >/dev/null 2>&1 || { echo "make: npm is not installed: apt-get install npm, then run make again" >&2; exit 3; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ $(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_confi
 	mkdir -p $(VENV)/proxy
 	cp hub_config/proxy/package.json hub_config/proxy/package-lock.json $(VENV)/proxy/
 	cd $(VENV)/proxy && npm ci --silent --no-audit --no-fund
+	# the commons viewer's OpenSeadragon + Annotorious, served by the commons service (no CDN)
+	mkdir -p $(VENV)/viewer
+	cp hub_config/viewer/package.json hub_config/viewer/package-lock.json $(VENV)/viewer/
+	cd $(VENV)/viewer && npm ci --silent --no-audit --no-fund
 	$(BIN)/python -c "import sys, pathlib; from echoes_lab.hub.launch import install_kernel, install_lab_settings as s; install_kernel(pathlib.Path(sys.prefix) / 'share' / 'jupyter'); s(pathlib.Path(sys.prefix))"
 	# the climate engine's numba kernels, compiled once into echoes_lab/climate/__pycache__: no
 	# kernel of any user compiles them again (engine._seed_user_cache)

@@ -552,6 +552,7 @@ class HubUsers:
 
 def handlers() -> list[tuple]:
     from echoes_lab.hub.services.commons.bulk import BulkHandler
+    from echoes_lab.hub.services.commons.viewer import handlers as viewer_handlers
 
     ann = r"annotations/([A-Za-z0-9_-]+)"
     return [
@@ -569,6 +570,7 @@ def handlers() -> list[tuple]:
         (r"actors/([A-Za-z0-9_-]+)", ActorsHandler),
         (r"people/([^/]+)", PersonHandler),
         (r"events", EventsHandler),  # public changes as Server-Sent Events (events.py)
+        *viewer_handlers(),  # the IIIF viewer page and its assets (viewer.py)
     ]
 
 
