@@ -84,3 +84,24 @@ def test_show_and_widget(local):
     panel.children[3].children[0].click()
     assert "added" in panel.children[3].children[1].value
     assert len(commons.annotations(canvas=CANVAS)) == 2
+
+
+def test_contribute_many_with_an_actor_in_batches(local, capsys):
+    ocr = commons.actor("kraken", "5.2", run="runs/7/ro-crate-metadata.json")
+    lines = [commons.build(commons.target.region(CANVAS, 0, 30 * i, 600, 30), f"Zeile {i}",
+                           motivation="transcribing", visibility="public") for i in range(250)]
+    lines[17] = {"type": "Annotation", "body": "no target"}
+    results = ocr.contribute(lines, batch=100, key="kraken-run-7")
+    assert "250/250" in capsys.readouterr().err  # tqdm's bar reached the end
+    assert [r["index"] for r in results] == list(range(250))
+    assert results[17]["status"] == 400 and "'target' is required" in results[17]["error"]
+    made = [r for r in results if r.get("status") == 201]
+    assert len(made) == 249
+    frame = commons.annotations(canvas=CANVAS)
+    assert len(frame) == 249 and set(frame["generator"]) == {"kraken"}
+    assert commons.get(made[0]["id"])["generator"]["homepage"] == "runs/7/ro-crate-metadata.json"
+    # interrupted and called again with the same key: found, not stored twice
+    again = ocr.contribute(lines, batch=100, key="kraken-run-7", progress=False)
+    assert [r.get("id") for r in again] == [r.get("id") for r in results]
+    assert {r["status"] for r in again if "id" in r} == {200}
+    assert len(commons.annotations(canvas=CANVAS)) == 249

@@ -226,3 +226,55 @@ def test_acknowledged_write_survives_a_killed_process(tmp_path):
     s = Store(f"sqlite:///{db}")
     assert s.search(Viewer(admin=True))[0] == 20
     s.close()
+
+
+def bulk_item(store: Store, owner: str, body: str, key: str | None, actor=None,
+              visibility: str = "public") -> dict:
+    ann_id = new_id()
+    data = prepare({"type": "Annotation", "motivation": "transcribing",
+                    "body": {"type": "TextualBody", "value": body}, "target": region("0,0,9,9")},
+                   iri=f"{BASE}annotations/{ann_id}", user=owner, display=owner, base=BASE,
+                   now=store.clock(), licence="https://creativecommons.org/licenses/by/4.0/",
+                   actor=actor)
+    return {"id": ann_id, "owner": owner, "data": data, "visibility": visibility,
+            "actor": actor, "key": key}
+
+
+def test_create_many_is_one_transaction_and_idempotent(store):
+    ocr = store.add_actor("olga", "tesseract", "5.3.0")
+    batch = [bulk_item(store, "olga", f"Zeile {i}", f"run-1#{i}", actor=ocr) for i in range(300)]
+    made = store.create_many(batch)
+    assert [c for _, c in made] == [True] * 300 and len({i for i, _ in made}) == 300
+    total, recs = store.search(Viewer(), generator="tesseract", limit=None)
+    assert total == 300 and {r.data["body"]["value"] for r in recs} == {
+        f"Zeile {i}" for i in range(300)}
+    rec = store.get(made[7][0])
+    assert rec.version == 1 and rec.owner == "olga" and rec.actor_id == ocr["id"]
+    assert rec.data["generator"]["name"] == "tesseract" and rec.licence.endswith("/by/4.0/")
+    assert [v["action"] for v in store.versions(rec.id)] == ["created"]
+    assert store.search(Viewer(), q="zeile 7", limit=None)[0] >= 1  # its text is searchable
+    assert store.search(Viewer(), source=CANVAS, limit=None)[0] == 300  # and its keys
+
+    # the same keys again (a retried batch): found, not stored twice; new keys are stored
+    again = [bulk_item(store, "olga", f"Zeile {i}", f"run-1#{i}") for i in range(300)]
+    again.append(bulk_item(store, "olga", "Zeile 300", "run-1#300"))
+    redo = store.create_many(again)
+    assert redo[:300] == [(i, False) for i, _ in made] and redo[300][1] is True
+    assert store.search(Viewer(), creator="olga", limit=None)[0] == 301
+    # keys are per owner: another person's "run-1#0" is their own
+    assert store.create_many([bulk_item(store, "piet", "x", "run-1#0")])[0][1] is True
+
+    # one bad item (a visibility that is none) and the whole batch is refused: nothing stored
+    bad = [bulk_item(store, "olga", f"half {i}", None) for i in range(5)]
+    bad[3]["visibility"] = "everyone"
+    with pytest.raises(StoreError, match="visibility must be"):
+        store.create_many(bad)
+    assert store.search(Viewer(), q="half", limit=None)[0] == 0
+    # a failure in the database half-way (two items with one id): the batch is rolled back
+    from sqlalchemy.exc import IntegrityError
+
+    clash = [bulk_item(store, "olga", f"clash {i}", f"run-2#{i}") for i in range(4)]
+    clash[3]["id"] = clash[0]["id"]
+    with pytest.raises(IntegrityError):
+        store.create_many(clash)
+    assert store.search(Viewer(), q="clash", limit=None)[0] == 0
