@@ -1,6 +1,7 @@
 """Metrics with a real hub and a real Prometheus server (issue 33).
 
-A scripted day (people sign in, annotations by a person and by a software actor) is counted
+A scripted day (people sign in, annotations by a person and by a software actor, a report
+that runs and one that fails) is counted
 by the hub's and the services' ``/metrics``, scraped by Debian's ``prometheus`` run by the
 metrics service, and read back from Prometheus's HTTP API and from the admins' dashboard,
 where a figure about fewer than 5 people is withheld. Every ``/metrics`` refuses a caller
@@ -11,23 +12,26 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import stat
 
 import pytest
 import requests
 
-from harness import free_port, login, wait_for
+from harness import REPO, free_port, login, wait_for
 
 pytestmark = [pytest.mark.integration]
 
 SERVICES = ("reports", "commons", "knowledge", "workshops", "projects", "metrics")
 PEOPLE = [f"p10m{i}" for i in range(1, 7)]  # names of this module's own (Unix users are shared)
 PROM_PORT = free_port()
+RUNS = REPO / "tests" / "data" / "runs"
 
 
 @pytest.fixture(scope="module")
 def hub(module_hubs):
-    return module_hubs(gateway={"enabled": False},
+    return module_hubs(gateway={"enabled": False}, data={"install_demo": True, "fetch": []},
+                       reports={"retries": 0, "server_linger": 1},
                        metrics={"enabled": True, "scrape_interval": 1,
                                 "prometheus_port": PROM_PORT})
 
@@ -156,6 +160,46 @@ def test_a_day_is_counted_and_small_groups_are_withheld(hub):
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     shown = next(r for r in rows if r["figure"] == "active users, last 24 h")
     assert float(shown["value"]) == 6 and shown["note"] == ""
+
+
+def test_a_report_that_runs_and_one_that_fails_are_counted(hub):
+    owner = PEOPLE[5]
+    hub.create_user(owner)
+    hub.start_server(owner)
+    token = hub.api("POST", f"/users/{owner}/tokens", json={"scopes": [
+        f"access:servers!user={owner}", "access:services!service=reports"]}).json()["token"]
+    headers = {"Authorization": f"token {token}"}
+    contents = f"{hub.url}/user/{owner}/api/contents"
+    requests.put(f"{contents}/work", json={"type": "directory"}, headers=headers, timeout=30)
+    for name in ("report", "fails"):
+        nb = json.loads((RUNS / f"{name}.ipynb").read_text())
+        r = requests.put(f"{contents}/work/{name}.ipynb", headers=headers, timeout=30,
+                         json={"type": "notebook", "format": "json", "content": nb})
+        assert r.status_code in (200, 201), r.text
+    api = f"{hub.url}/services/reports/api"
+    ids = []
+    for name in ("report", "fails"):
+        r = requests.post(f"{api}/schedules", headers=headers, timeout=60, json={
+            "name": name, "notebook": f"work/{name}.ipynb", "cron": "0 6 * * *"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+        assert requests.post(f"{api}/schedules/{ids[-1]}/run", headers=headers,
+                             timeout=60).status_code == 202
+    expected = {'echoes_reports_runs{status="completed",trigger="manual"}': 1,
+                'echoes_reports_runs{status="failed",trigger="manual"}': 1,
+                'echoes_reports_run_duration_seconds_count{status="completed"}': 1,
+                'echoes_reports_run_duration_seconds_count{status="failed"}': 1}
+    seen = {}
+
+    def counted():
+        seen.update({q: value(q) for q in expected})
+        return seen == expected
+
+    try:
+        wait_for(counted, 180, "the runs' counts in Prometheus", interval=1)
+    except TimeoutError:
+        pytest.fail(f"Prometheus has {seen}, not {expected}\n{hub.log_tail(40)}")
+    assert value('echoes_reports_run_duration_seconds_sum{status="completed"}') > 0
 
 
 def test_prometheus_is_the_metrics_services_child(hub):
