@@ -155,3 +155,24 @@ def test_services_authenticator_and_token_scopes(hub_config, values):
     assert "custom:echoes-lab:read-only" in c.JupyterHub.custom_scopes
     assert "access:services!service=knowledge" in c.Spawner.server_token_scopes
     assert "echoes_lab" in " ".join(c.JupyterHub.template_paths)  # the hub's look
+
+
+def test_the_site_authenticator_from_the_settings(values, hub_config, tmp_path):
+    """``[auth] authenticator`` works on this profile too: the settings choose the site's
+    identity provider and its options."""
+    import tomli_w
+    from jupyterhub.auth import DummyAuthenticator
+    from traitlets.config import Config
+
+    from echoes_lab.hub.kubernetes import configure_kubernetes
+
+    assert "authenticator_class" not in hub_config.JupyterHub  # without: the chart's choice
+    data = copy.deepcopy(values["jupyterhub"]["hub"]["extraFiles"]["echoes-settings"]["data"])
+    data["hub"]["state_dir"] = str(tmp_path / "state2")
+    data["auth"] = {"authenticator": "dummy", "options": {"password": "idp-secret-from-env"}}
+    path = tmp_path / "with-idp.toml"
+    path.write_text(tomli_w.dumps(data))
+    c = Config()
+    configure_kubernetes(c, path)
+    assert c.JupyterHub.authenticator_class is DummyAuthenticator
+    assert DummyAuthenticator(config=c).password == "idp-secret-from-env"

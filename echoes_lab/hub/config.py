@@ -151,6 +151,12 @@ def configure(c, settings_file: str | Path) -> Settings:
     c.Authenticator.allow_all = auth.allow_all
     c.Authenticator.allowed_users = set(auth.allowed_users)
     c.Authenticator.allow_existing_users = True
+    if auth.authenticator:  # the site's identity provider (workshops compose seats with it)
+        from echoes_lab.hub.services.workshops.auth import load_authenticator
+
+        site = load_authenticator(auth.authenticator, s.source)
+        c.JupyterHub.authenticator_class = site
+        c[site.__name__].update(auth.options)
 
     sp = s.spawner
     c.JupyterHub.spawner_class = "echoes_lab.hub.spawner.EchoesSpawner"

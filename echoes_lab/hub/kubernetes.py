@@ -117,6 +117,12 @@ def configure_kubernetes(c, settings_file: str | Path | None = None) -> Settings
 
     settings = load_settings(settings_file or os.environ.get("ECHOES_SETTINGS", SETTINGS_PATH))
     _check(settings)
+    if settings.auth.authenticator:  # else the chart's hub.config / hub.extraConfig choose
+        from echoes_lab.hub.services.workshops.auth import load_authenticator
+
+        site = load_authenticator(settings.auth.authenticator, settings.source)
+        c.JupyterHub.authenticator_class = site
+        c[site.__name__].update(settings.auth.options)
     for feature in features():
         if feature.enabled(settings):
             feature.configure_hub(c, settings)

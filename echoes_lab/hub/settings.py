@@ -34,6 +34,13 @@ class AuthSettings(_Section):
     admins: list[str] = ["admin"]
     allow_all: bool = Field(True, description="anyone with the user password may sign in")
     allowed_users: list[str] = []
+    authenticator: str = Field(
+        "", description="the site's identity provider: a JupyterHub authenticator's name "
+                        "(e.g. \"generic-oauth\", \"ldapauthenticator\") or class; \"\" = the "
+                        "shared password. Workshop seats still sign in with their own passwords")
+    options: dict[str, str | int | float | bool | list[str]] = Field(
+        {}, description="the authenticator's options (its traits, e.g. client_id); secrets "
+                        "from the environment, never here")
 
 
 class SpawnerSettings(_Section):

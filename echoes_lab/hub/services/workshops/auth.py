@@ -13,21 +13,51 @@ workshop, a closed one or an announcement takes effect without restarting the hu
   JupyterHub's authenticator-managed roles (``Authenticator.manage_roles``, JupyterHub >= 5):
   the hub creates the role with scopes filtered to the workshop's group. JupyterHub 6.1 has no
   REST endpoint that creates roles, and this is its supported way to grant one at run time.
+* **Everyone else** signs in through the site's identity provider, ``[auth] authenticator`` in
+  the settings (any JupyterHub authenticator: LDAP, PAM, an OAuth/OIDC provider…), which
+  :class:`WorkshopAuthenticator` composes with the seats; with none set, the hub's shared
+  password. An identity provider with its own sign-in pages (OAuth) keeps them, linked from the
+  sign-in page above the seats' form.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from pathlib import Path
 
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from markupsafe import escape
 from tornado import web
-from traitlets import Unicode
+from traitlets import Unicode, import_item
 
+from echoes_lab.errors import SettingsError
 from echoes_lab.hub.services import Feature, managed_service, service_command
 from echoes_lab.hub.services.workshops import registry
+
+
+def load_authenticator(name: str, source: str | Path = "the settings"):
+    """The authenticator class ``name``: a ``jupyterhub.authenticators`` entry point (as
+    ``JupyterHub.authenticator_class`` takes it) or a dotted class path."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="jupyterhub.authenticators"):
+        if entry.name.lower() == name.lower():
+            return entry.load()
+    try:
+        return import_item(name)
+    except (ImportError, ValueError, AttributeError) as err:
+        names = sorted(e.name for e in entry_points(group="jupyterhub.authenticators"))
+        msg = (f"{source}: [auth] authenticator = {name!r} is neither an installed "
+               f"authenticator ({', '.join(names)}) nor a class that can be imported ({err}); "
+               "install its package in the hub's environment or correct the name")
+        raise SettingsError(msg) from err
+
+
+async def maybe_awaitable(value):
+    """``value``, awaited if the authenticator's method was a coroutine (both are allowed)."""
+    return await value if inspect.isawaitable(value) else value
 
 
 class _Registry:
@@ -63,12 +93,59 @@ class _Registry:
 
 
 class WorkshopAuthenticator(SharedPasswordAuthenticator):
-    """JupyterHub's shared-password authenticator plus workshop seats and trainers."""
+    """Workshop seats and trainers composed with the site's identity provider.
+
+    Seats (names in an open workshop's registry) are decided here; every other name goes to
+    :attr:`site_authenticator` (its sign-in, allow lists and re-checks), or, with none, to
+    JupyterHub's shared-password authenticator this class extends. Trainer roles are added to
+    whatever the site's authenticator returns.
+    """
 
     state_dir = Unicode(
         config=True, help="The hub's state directory (holds workshops/*/workshop.json).")
+    site_authenticator = Unicode(
+        "", config=True,
+        help="The site's authenticator for everyone but seats (entry point name or class); "
+             "\"\": the shared password.")
 
     _registry: _Registry | None = None
+    _site = None
+
+    @property
+    def site(self):
+        """The site's authenticator instance (configured from the same config), or None."""
+        if self.site_authenticator and self._site is None:
+            self._site = load_authenticator(self.site_authenticator)(parent=self, log=self.log)
+        return self._site
+
+    def _is_seat(self, username: str) -> bool:
+        return self.registry.seat(username) is not None
+
+    async def check_allowed(self, username, authentication=None):
+        if self.site is None or self._is_seat(username):
+            return await maybe_awaitable(super().check_allowed(username, authentication))
+        return await maybe_awaitable(self.site.check_allowed(username, authentication))
+
+    def get_handlers(self, app):
+        # the seats' password form stays at /login; an identity provider with its own pages
+        # (OAuth: /oauth_login, /oauth_callback) keeps them, each run by the site's instance
+        handlers = super().get_handlers(app)
+        if self.site is None or not self.site.login_service:
+            return handlers
+        taken = {path for path, _ in handlers}
+        site = self.site
+        for path, handler in site.get_handlers(app):
+            if path in taken:
+                continue
+            handlers.append((path, type(handler.__name__, (handler,), {"authenticator": site})))
+        return handlers
+
+    def get_custom_html(self, base_url):
+        if self.site is None or not self.site.login_service:
+            return ""
+        # JupyterHub's login page shows either this or its form: both are here
+        url = self.site.login_url(base_url)
+        return SITE_AND_SEATS_HTML.format(url=escape(url), service=escape(self.site.login_service))
 
     @property
     def registry(self) -> _Registry:
@@ -103,7 +180,10 @@ class WorkshopAuthenticator(SharedPasswordAuthenticator):
             # does not stall the hub
             ok = await asyncio.to_thread(registry.verify_password, data.get("password", ""), stored)
             return {"name": username} if ok else None
-        result = await super().authenticate(handler, data)
+        if self.site is not None:
+            result = await maybe_awaitable(self.site.authenticate(handler, data))
+        else:
+            result = await super().authenticate(handler, data)
         if result is None:
             return None
         name = result["name"] if isinstance(result, dict) else result
@@ -115,8 +195,15 @@ class WorkshopAuthenticator(SharedPasswordAuthenticator):
         workshop = self.registry.seat(user.name)
         if workshop is not None:
             return workshop.is_open  # False: the hub ends the session and asks to sign in again
+        verdict = True
+        if self.site is not None:
+            verdict = await maybe_awaitable(self.site.refresh_user(user, handler))
+            if not verdict:
+                return verdict  # the identity provider ended the session
         roles = self._trainer_roles(user.name)
-        return {"name": user.name, "roles": roles} if roles is not None else True
+        if roles is None:
+            return verdict
+        return {**(verdict if isinstance(verdict, dict) else {"name": user.name}), "roles": roles}
 
     async def load_managed_roles(self):
         # at hub start: every workshop's role, held by its trainers while it is open
@@ -167,6 +254,28 @@ def seat_limits_hook(state_dir: str | Path, default_mem_limit: str | None):
     return hook
 
 
+#: the sign-in page with a site identity provider of its own pages: its button, and the form
+#: seats use (JupyterHub's login page renders this through Jinja: the XSRF field is its own)
+SITE_AND_SEATS_HTML = """
+<div class="service-login text-center mb-4">
+  <a role="button" class="btn btn-jupyter btn-lg" href="{url}">Sign in with {service}</a>
+</div>
+<form action="{{{{ authenticator_login_url }}}}" method="post" role="form">
+  {{{{ xsrf_form_html() | safe }}}}
+  <div class="auth-form-header"><h2 class="h5">Workshop seat</h2></div>
+  <div class="auth-form-body m-auto">
+    <label for="username_input">Seat name:</label>
+    <input id="username_input" type="text" autocapitalize="off" autocorrect="off"
+           autocomplete="username" class="form-control" name="username" tabindex="1">
+    <label for="password_input">Password from your card:</label>
+    <input type="password" autocomplete="current-password" class="form-control"
+           name="password" id="password_input" tabindex="2">
+    <input type="submit" id="login_submit" class="btn btn-jupyter form-control mt-2"
+           value="Sign in" tabindex="3">
+  </div>
+</form>
+"""
+
 SERVICE = "workshops"
 #: lets a trainer open the trainers' page (the page shows only the workshops they train)
 PAGE_ROLE = {"name": "workshop-trainers-page",
@@ -199,6 +308,8 @@ def configure_hub(c, settings) -> None:
     # a subclass of the shared-password authenticator: its passwords and admins still apply
     c.JupyterHub.authenticator_class = (
         "echoes_lab.hub.services.workshops.auth.WorkshopAuthenticator")
+    # composed with the site's identity provider, not replacing it
+    c.WorkshopAuthenticator.site_authenticator = settings.auth.authenticator
     c.WorkshopAuthenticator.state_dir = state
     c.WorkshopAuthenticator.manage_roles = True
     # JupyterHub 6.1 bug: with manage_roles and reset_managed_roles_on_startup = False,
