@@ -72,7 +72,7 @@ def test_merimee_conic_conformal_coordinates_reproject_to_the_published_wgs84(me
 
 
 def test_unesco_list_three_countries(tmp_path):
-    whc = echoes_lab.read_sites(WHC, preset="whc", encoding="latin-1")
+    whc = echoes_lab.read_sites(WHC, preset="whc", encoding="cp1252")
     assert len(whc) == 42
     stonehenge = whc[whc["id"] == "373"].iloc[0]
     assert stonehenge["name"] == "Stonehenge, Avebury and Associated Sites"
@@ -85,8 +85,10 @@ def test_unesco_list_three_countries(tmp_path):
     states = {r["states_name_en"] for r in whc["original"]}
     assert {"Ireland", "Netherlands",
             "United Kingdom of Great Britain and Northern Ireland"} <= states
+    # the file is Windows-1252: its 0x96 is an en dash (a C1 control in Latin-1)
+    assert whc[whc["id"] == "1150"].iloc[0]["name"] == "Liverpool – Maritime Mercantile City"
     # not UTF-8: an error that says which encoding to try, not mojibake
-    with pytest.raises(EchoesError, match="encoding='latin-1'"):
+    with pytest.raises(EchoesError, match="encoding='cp1252'"):
         echoes_lab.read_sites(WHC, preset="whc")
 
 

@@ -37,6 +37,9 @@ APPS = [
      "text": "Filter a collection by type and years: counts, a timeline and a quality report."},
     {"title": "Oral history player", "path": "examples/apps/oral-history-player.ipynb",
      "text": "Listen with the transcript in sync, search it, and mark what a passage is about."},
+    {"title": "Sites at risk", "path": "examples/apps/sites-at-risk.ipynb",
+     "text": "Monuments and sites on a map that needs no internet: filter by country, "
+             "see each record, which sites are at risk and why."},
 ]
 
 #: What each hub service is for, in the home page's words (shown only to users who may use it).

@@ -22,6 +22,7 @@ not installed (OSTN15 for the British grid), the operation used and its publishe
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -109,15 +110,30 @@ def grid_reference(ref: str) -> tuple[float, float, float]:
 
 
 # ------------------------------------------------------------------------------ reading
+def _c1(err: UnicodeDecodeError) -> tuple[str, int]:
+    """The five bytes windows-1252 leaves undefined read as the C1 controls of the same number,
+    as the WHATWG Encoding Standard's windows-1252 does (browsers read such files so)."""
+    return err.object[err.start:err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("echoes-whatwg-c1", _c1)
+
+
 def _read_text(path: Path, encoding: str | None) -> str:
     raw = path.read_bytes()
     if encoding:
-        return raw.decode(encoding)
+        try:
+            if codecs.lookup(encoding).name == "cp1252":
+                return raw.decode("cp1252", errors="echoes-whatwg-c1")
+            return raw.decode(encoding)
+        except (LookupError, UnicodeDecodeError) as err:
+            msg = f"{path}: cannot be read as {encoding} ({err})"
+            raise DataError(msg) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         msg = (f"{path}: not UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start}); "
-               "pass encoding='latin-1' or 'cp1252', whichever the register used")
+               "pass encoding='cp1252' (Windows) or 'latin-1', whichever the register used")
         raise DataError(msg) from None
 
 
@@ -341,7 +357,7 @@ def read_sites(path, *, preset: str | None = None, layer=None, crs=None, encodin
 
     ids = col("id")
     if cols["id"] is None:
-        ids = pd.array([f"{path}#{i + 1}" for i in range(n)], dtype="string")
+        ids = pd.array([f"{path.name}#{i + 1}" for i in range(n)], dtype="string")
     periods = parse_series(pd.Series(col("period")).fillna(""))
 
     geoms = np.asarray(gdf.geometry.array)

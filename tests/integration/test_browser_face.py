@@ -51,7 +51,7 @@ def test_home_lists_datasets_and_apps_and_the_climate_app_answers(hub_factory, b
                 "conscir-climate", "demo-climate"} <= set(listed)
         apps = page.locator("a.echoes-app")
         assert apps.all_inner_texts() == ["Climate dashboard", "Collection explorer",
-                                          "Oral history player"]
+                                          "Oral history player", "Sites at risk"]
         href = apps.first.get_attribute("href")
         assert href == f"/user/curator/voila/render/{APP}"
         assert page.locator("#echoes-examples a").count() >= 4

@@ -1,0 +1,103 @@
+"""The Sites at risk app in a real browser (Playwright + Debian's chromium), real hub.
+
+A user opens the app from the home page (Voilà, in their own server): the map shows the World
+Heritage sites of the United Kingdom, Ireland and the Netherlands with the offline base map;
+a click on a site opens its record; choosing a country changes what is drawn. The browser is
+cut off from the internet (every request to another host is aborted and recorded): the map, its
+base map, markers and popups come from the machine. The only requests for elsewhere are the two
+Voilà 0.5 itself makes on every app page (Font Awesome from jsDelivr in its ``lab`` template,
+MathJax from cdnjs as its default ``mathjax_url``), not the map's; the test lists them exactly,
+so a new one fails it. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ARTIFACTS = REPO / "test-artifacts"
+APP = "examples/apps/sites-at-risk.ipynb"
+USER = "sitesrisk"
+# the sites layer's markers: ipyleaflet draws each point as an SVG circle with this stroke
+SITE = "path.leaflet-interactive[stroke='#1f4e79'], path.leaflet-interactive[stroke='#b00']"
+LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
+#: what Voilà's own page asks of the internet (voila/templates/lab/index.html.j2, voila/utils.py)
+VOILA_CDN = {("cdn.jsdelivr.net", "/npm/@fortawesome/fontawesome-free@%5E5/css/all.min.css"),
+             ("cdn.jsdelivr.net", "/npm/@fortawesome/fontawesome-free@%5E5/css/v4-shims.min.css"),
+             ("cdnjs.cloudflare.com", "/ajax/libs/mathjax/3.2.2/es5/latest.min.js")}
+
+
+def _offline(route, outside: list[str]) -> None:
+    url = urlsplit(route.request.url)
+    if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in LOCAL:
+        outside.append(route.request.url)
+        route.abort("internetdisconnected")
+    else:
+        route.continue_()
+
+
+def test_app_draws_sites_with_popups_and_filters_without_leaving_the_machine(hub, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    hub.create_user(USER)
+    hub.start_server(USER)
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    requests: list[str] = []
+    outside: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.route("**/*", lambda route: _offline(route, outside))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{hub.url}/hub/login?next=/hub/home")
+        page.fill("#username_input", USER)
+        page.fill("#password_input", hub.secrets["user_password"])
+        page.click("#login_submit")
+        app = page.locator("a.echoes-app:text-is('Sites at risk')")
+        app.wait_for(timeout=60_000)
+        href = app.get_attribute("href")
+        assert href == f"/user/{USER}/voila/render/{APP}"
+        page.goto(f"{hub.url}{href}")
+        page.wait_for_selector(".leaflet-container", timeout=180_000)
+        page.wait_for_selector("#sites-count", timeout=180_000)
+        assert "import echoes_lab" not in page.inner_text("body")
+        # all 42 sites of the excerpt are drawn (one has no coordinates in the list: none)
+        page.wait_for_function(f"document.querySelectorAll(\"{SITE}\").length === 42",
+                               timeout=60_000)
+        assert "42 sites shown" in page.inner_text("#sites-count")
+        # the base map is drawn from data shipped with the library (countries as polygons)
+        assert page.locator("path.leaflet-interactive[stroke='#888']").count() >= 30
+
+        # a click on a site opens a popup with its record (from the kernel)
+        page.locator(SITE).first.dispatch_event("click")
+        page.wait_for_selector(".leaflet-popup-content", timeout=60_000)
+        popup = page.inner_text(".leaflet-popup-content")
+        assert "name" in popup and "designation" in popup
+        names = set(page.inner_text("#sites-table").splitlines())
+        assert any(line.startswith(popup.split("name: ")[1].splitlines()[0][:20])
+                   for line in names), popup
+
+        # a filter changes what is drawn: Ireland has 2 World Heritage sites in the 2019 list
+        country = page.locator(".widget-dropdown:has(label:text-is('Country')) select")
+        country.select_option(value="Ireland")
+        page.wait_for_function(f"document.querySelectorAll(\"{SITE}\").length === 2",
+                               timeout=60_000)
+        page.wait_for_selector("#sites-count:has-text('2 sites shown')", timeout=30_000)
+        page.wait_for_function(
+            "!document.querySelector('#sites-table').innerText.includes('Stonehenge')",
+            timeout=30_000)
+        table = page.inner_text("#sites-table")
+        assert "Sceilg Mhichíl" in table and "Stonehenge" not in table
+        page.screenshot(path=str(ARTIFACTS / "sites-at-risk.png"), full_page=True)
+        assert not errors, f"JavaScript errors: {errors[:3]}"
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "sites-at-risk-last.png"))
+        page.close()
+
+    assert len(requests) > 20
+    asked = {(urlsplit(u).hostname, urlsplit(u).path) for u in outside}
+    assert asked <= VOILA_CDN, f"requests for the internet beyond Voilà's own: {asked - VOILA_CDN}"
