@@ -20,7 +20,7 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -236,3 +236,49 @@ def test_viewer_serves_only_its_listed_library_files(hub):
                       timeout=30)
     assert bad.status_code == 400 and "http(s) URL" in bad.text
     assert requests.get(f"{base}lib/openseadragon.min.js", timeout=30).status_code == 200
+
+
+def test_the_commons_page_searches_and_links_into_the_viewer(hub, browser):
+    user = "viewsearch"
+    hub.create_user(user)
+    token = hub.api("POST", f"/users/{user}/tokens",
+                    json={"scopes": ["access:services!service=commons"], "note": "viewer"})
+    assert token.status_code == 201, token.text
+    headers = {"Authorization": f"token {token.json()['token']}",
+               "Content-Type": "application/ld+json"}
+    manifest = "https://iiif.bodleian.ox.ac.uk/iiif/manifest/9cca8fdd-4a61-4429-8ac1-f648764b4d6d.json"
+    on_canvas = {"source": {"id": CANVAS, "type": "Canvas",
+                            "partOf": [{"id": manifest, "type": "Manifest"}]},
+                 "selector": {"type": "FragmentSelector", "value": "xywh=pixel:10,20,30,40"}}
+    for text, target in (("Umbrella of the wild-born dwarf", on_canvas),
+                         ("Handbill of 1787, printed in the Hay-market", "https://example.org/x")):
+        r = requests.post(f"{hub.url}/services/commons/annotations/", headers=headers,
+                          json={"type": "Annotation", "motivation": "commenting",
+                                "body": {"type": "TextualBody", "value": text},
+                                "target": target, "visibility": "public"}, timeout=30)
+        assert r.status_code == 201, r.text
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+    page.route("**/*", lambda route: _offline(route, outside))
+    page.goto(f"{hub.url}/hub/login?next=/hub/home")
+    page.fill("#username_input", user)
+    page.fill("#password_input", hub.secrets["user_password"])
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/home**", timeout=60_000)
+    page.goto(f"{hub.url}/services/commons/")
+    page.fill("#search-q", "umbrella")
+    page.click("#commons-search button[type=submit]")
+    page.wait_for_url("**/services/commons/?q=umbrella**", timeout=30_000)
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 1 and "Umbrella of the wild-born dwarf" in rows.inner_text()
+    assert page.input_value("#search-q") == "umbrella"
+    href = rows.locator("a.viewer-link").get_attribute("href")
+    query = parse_qs(urlsplit(href).query)
+    assert urlsplit(href).path == "/services/commons/viewer"
+    assert query == {"manifest": [manifest], "canvas": [CANVAS]}
+    page.goto(f"{hub.url}/services/commons/?q=hay-market")
+    assert page.locator("table tbody tr").count() == 1
+    assert page.locator("a.viewer-link").count() == 0  # that target is no canvas of a manifest
+    context.close()
+    assert not outside, outside

@@ -14,6 +14,7 @@ Everything is under the service prefix (``/services/commons/``):
 ``bulk``                                   POST                      many annotations in one
                                                                      transaction (``bulk.py``)
 ``search?target=&canvas=&creator=…&q=``    GET                       a filtered collection
+``search?text=…&lang=fr``                  GET                       full text, stemmed, ranked
 ``export/iiif?canvas=IRI``                 GET                       IIIF Presentation 3
                                                                      AnnotationPage
 ``export/crate?…``                         GET                       RO-Crate (zip) of a search
@@ -66,7 +67,8 @@ CONTAINER_LINK = (f'<{LDP}BasicContainer>; rel="type", '
                   f'rel="{LDP}constrainedBy"')
 RESOURCE_LINK = f'<{LDP}Resource>; rel="type"'
 EXPOSED = "ETag, Link, Allow, Content-Location, Location, Vary, Preference-Applied"
-FILTERS = ("target", "canvas", "source", "creator", "generator", "motivation", "tag", "group", "q")
+FILTERS = ("target", "canvas", "source", "creator", "generator", "motivation", "tag", "group", "q",
+           "text", "lang")  # text: full text, ranked (echoes_lab.commons.fulltext)
 
 
 def prefer_includes(header: str | None) -> set[str]:
@@ -519,11 +521,15 @@ class HomeHandler(ServiceHandler):
 
     @web.authenticated
     async def get(self):
+        from echoes_lab.hub.services.commons.viewer import listing_filters, viewer_link
+
         viewer = await viewer_for(self.current_user, self.settings["hub_users"])
-        total, recs = self.settings["store"].search(viewer, limit=None, count=False)
+        filters = listing_filters(self)  # the page's search form (viewer.py)
+        total, recs = self.settings["store"].search(viewer, limit=None, count=False, **filters)
         recent = sorted(recs, key=lambda r: r.modified, reverse=True)[:50]
         self.render_page("commons.html", total=total, annotations=[r.data for r in recent],
-                         visibility={r.data["id"]: r.visibility for r in recent})
+                         visibility={r.data["id"]: r.visibility for r in recent},
+                         searched=filters, viewer_link=viewer_link)
 
 
 class HubUsers:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
 from tornado import web
 
@@ -93,6 +94,38 @@ class LibHandler(web.StaticFileHandler):
         if not Path(absolute_path).is_file():
             raise web.HTTPError(404, f"{absolute_path} is not installed: run 'make install'")
         return absolute_path
+
+
+#: the commons page's search fields, as the store's search names them
+LISTING_FILTERS = {"q": "q", "canvas": "source", "creator": "creator", "motivation": "motivation"}
+
+
+def listing_filters(handler: web.RequestHandler) -> dict[str, str]:
+    """The commons page's search (``?q=&canvas=&creator=&motivation=``) as keyword arguments
+    of :meth:`echoes_lab.commons.store.Store.search`; empty fields are left out."""
+    got = {}
+    for field, keyword in LISTING_FILTERS.items():
+        value = handler.get_query_argument(field, "").strip()
+        if value:
+            got[keyword] = value
+    return got
+
+
+def viewer_link(base_url: str, annotation: dict) -> str | None:
+    """The viewer's URL for an annotation on a IIIF canvas whose manifest it names (a target
+    ``source`` with ``partOf`` a Manifest, as the viewer writes and IIIF Presentation 3 §3.4
+    recommends); None for any other target."""
+    for target in annotation.get("target") if isinstance(annotation.get("target"), list) \
+            else [annotation.get("target")]:
+        source = target.get("source") if isinstance(target, dict) else None
+        if not isinstance(source, dict) or not isinstance(source.get("id"), str):
+            continue
+        for part in source.get("partOf") or ():
+            manifest = part.get("id") if isinstance(part, dict) else part
+            if isinstance(manifest, str) and manifest.startswith(("https://", "http://")):
+                query = urlencode({"manifest": manifest, "canvas": source["id"]})
+                return f"{base_url}viewer?{query}"
+    return None
 
 
 def handlers() -> list[tuple]:
