@@ -94,8 +94,9 @@ def store(request, tmp_path):
     s = Store(url, clock=Clock())
     yield s
     if not s.sqlite:  # one cluster for the module: empty it for the next test
-        from echoes_lab.commons.store import metadata
+        from echoes_lab.commons.store import metadata, pg_metadata
 
+        pg_metadata.drop_all(s.engine)
         metadata.drop_all(s.engine)
     s.close()
 
@@ -278,3 +279,60 @@ def test_create_many_is_one_transaction_and_idempotent(store):
     with pytest.raises(IntegrityError):
         store.create_many(clash)
     assert store.search(Viewer(), q="clash", limit=None)[0] == 0
+
+
+def add_lang(store: Store, owner: str, text: str, language: str | None, **kw):
+    ann_id = new_id()
+    body = {"type": "TextualBody", "value": text, **({"language": language} if language else {})}
+    data = prepare({"type": "Annotation", "motivation": kw.get("motivation", "commenting"),
+                    "body": body, "target": region("1,2,3,4", kw.get("canvas", CANVAS))},
+                   iri=f"{BASE}annotations/{ann_id}", user=owner, display=owner, base=BASE,
+                   now=store.clock(), licence="https://creativecommons.org/licenses/by/4.0/")
+    return store.create(ann_id, owner, data, visibility=kw.get("visibility", "public"))
+
+
+def found(store, text, **kw) -> list[str]:
+    return [r.data["body"]["value"] for r in store.search(Viewer("zoe"), text=text, **kw)[1]]
+
+
+def test_full_text_in_english_french_and_german_with_stemming(store):
+    """Stems as the Snowball stemmers give them (https://snowballstem.org/algorithms/):
+    English *paintings*/*painting* -> ``paint``, *restored* -> ``restor``; French *chevaux*
+    and *cheval* -> ``cheval``, *restaurées* -> ``restaur``; German *Gemäldes*/*Gemälde* ->
+    ``gemald``, *Häuser*/*Haus* -> ``haus``."""
+    en = add_lang(store, "ann", "The paintings were restored in 1890", "en")
+    add_lang(store, "ann", "A drawing on vellum", "en")
+    fr = add_lang(store, "bea", "Les chevaux de la fresque ont été restaurées", "fr")
+    de = add_lang(store, "carl", "Die Farbe des Gemäldes und der Häuser", "de-AT",
+                  canvas="https://iiif.example/manifest/1/canvas/p2")
+    add_lang(store, "dora", "Gemälde", None, visibility="private")  # dora's own: not zoe's
+
+    assert found(store, "painting restore") == ["The paintings were restored in 1890"]
+    assert found(store, "cheval", lang="fr") == [fr.data["body"]["value"]]
+    assert found(store, "cheval") == [fr.data["body"]["value"]]  # any language's stems
+    assert found(store, "Gemälde haus") == [de.data["body"]["value"]]
+    assert found(store, "gemälde") == [de.data["body"]["value"]]  # the private one is dora's
+    assert found(store, "unicorn") == []
+    # combined with the other filters, and paged
+    assert found(store, "gemälde", source="https://iiif.example/manifest/1/canvas/p2") != []
+    assert found(store, "gemälde", source=CANVAS) == []
+    assert found(store, "restored restaurées", creator="ann") == []  # words are AND-ed
+    assert store.search(Viewer("zoe"), text="restored", creator="ann")[0] == 1
+    add_lang(store, "bea", "Un cheval blanc", "fr")
+    total, page = store.search(Viewer("zoe"), text="chevaux", offset=1, limit=1)
+    assert total == 2 and len(page) == 1
+    # an update is searched by its new words only
+    store.update(en.id, "ann", dict(en.data, body={"type": "TextualBody", "language": "en",
+                                                   "value": "Varnish removed"}))
+    assert found(store, "painting") == [] and found(store, "varnish") == ["Varnish removed"]
+
+
+def test_full_text_is_ranked(store):
+    """More occurrences of the word in a body of the same length rank higher (BM25 on SQLite,
+    S. Robertson & H. Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond", 2009;
+    ``ts_rank``'s frequency weighting on PostgreSQL)."""
+    add_lang(store, "ann", "smalt in a painting of the sky with blue clouds", "en")
+    add_lang(store, "ann", "smalt smalt smalt degraded into grey", "en")
+    add_lang(store, "ann", "azurite and a little smalt beside lead white", "en")
+    ranked = found(store, "smalt")
+    assert ranked[0] == "smalt smalt smalt degraded into grey" and len(ranked) == 3

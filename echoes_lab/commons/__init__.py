@@ -590,11 +590,14 @@ def _texts(body, purpose: str | None = None) -> list[str]:
 def annotations(target: str | None = None, canvas: str | None = None,
                 creator: str | None = None, generator: str | None = None,
                 motivation: str | None = None, tag: str | None = None,
-                group: str | None = None, q: str | None = None):
+                group: str | None = None, q: str | None = None, text: str | None = None,
+                lang: str | None = None):
     """Annotations you may see, matching every criterion given, as a pandas DataFrame.
 
     ``target`` matches target IRIs and the sources of regions; ``canvas`` every region of one
-    canvas; ``creator`` a hub name; ``generator`` a software actor's name; ``q`` the text.
+    canvas; ``creator`` a hub name; ``generator`` a software actor's name; ``q`` a piece of
+    the text; ``text`` words searched in full text, by their stems in the bodies' languages
+    (``lang="fr"``: French stems only), best matches first.
 
     Columns: ``id``, ``created``, ``creator``, ``generator``, ``version`` (of the software),
     ``motivation``, ``target`` (the IRI or the region's source), ``selector`` (``xywh=…``),
@@ -605,7 +608,7 @@ def annotations(target: str | None = None, canvas: str | None = None,
 
     filters = {k: v for k, v in dict(target=target, canvas=canvas, creator=creator,
                                      generator=generator, motivation=motivation, tag=tag,
-                                     group=group, q=q).items() if v}
+                                     group=group, q=q, text=text, lang=lang).items() if v}
     rows = []
     for a in _commons().search(**filters):
         t = a.get("target")

@@ -226,3 +226,21 @@ def index_keys(data: dict) -> tuple[dict[str, set[str]], str]:
             keys["tag"].add(str(body["value"]))
         texts.append(_text(body))
     return keys, " ".join(t for t in texts if t)
+
+
+def texts_by_language(data: dict) -> list[tuple[str | None, str]]:
+    """The text of each body with its language (``language`` of a TextualBody, data model
+    §3.2.4: a BCP 47 tag such as ``fr`` or ``de-CH``; None when not given)."""
+    out: list[tuple[str | None, str]] = []
+    for body in _as_list(data.get("body")) + _as_list(data.get("bodyValue")):
+        if isinstance(body, str):
+            out.append((None, body))
+        elif isinstance(body, dict):
+            if body.get("type") == "Choice" or "items" in body:
+                out += texts_by_language({"body": body.get("items")})
+                continue
+            lang = body.get("language")
+            lang = lang[0] if isinstance(lang, list) and lang else lang
+            if body.get("value"):
+                out.append((lang if isinstance(lang, str) else None, str(body["value"])))
+    return out

@@ -15,6 +15,9 @@ Tables
                  IRIs and the ``source`` of SpecificResources), ``source``, ``motivation``,
                  ``tag``; creator, generator and group are columns of ``annotations``
 ``actors``       software agents registered by a hub user (name, version, owner)
+``fulltext``     the bodies' words for full-text search, stemmed in their languages
+                 (:mod:`echoes_lab.commons.fulltext`): FTS5 on SQLite, ``tsvector`` + GIN on
+                 PostgreSQL; keyed by the annotation's ``seq``
 ``submissions``  the idempotency keys of bulk contributions: (owner, key) -> annotation, so a
                  batch sent again after a lost answer is found, not stored twice
 ===============  ================================================================================
@@ -38,6 +41,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -46,15 +50,22 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
+    cast,
     create_engine,
     event,
     func,
+    inspect,
+    literal,
     or_,
     select,
     update,
 )
+from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
 
-from echoes_lab.commons.model import CC_BY, index_keys
+from echoes_lab.commons import fulltext as ft
+from echoes_lab.commons.model import CC_BY, index_keys, texts_by_language
 from echoes_lab.errors import EchoesError
 
 metadata = MetaData()
@@ -124,6 +135,16 @@ submissions = Table(
     Column("owner", String(255), primary_key=True),
     Column("key", String(300), primary_key=True),
     Column("annotation", String(40), ForeignKey("annotations.id"), nullable=False),
+)
+
+#: PostgreSQL's full-text rows (one per annotation and language); SQLite has an FTS5 table
+pg_metadata = MetaData()
+pg_fulltext = Table(
+    "fulltext", pg_metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("language", String(40), primary_key=True),
+    Column("doc", TSVECTOR, nullable=False),
+    Index("ix_fulltext_doc", "doc", postgresql_using="gin"),
 )
 
 VISIBILITY_HELP = "visibility must be 'private', 'public' or 'group:<hub group name>'"
@@ -220,6 +241,79 @@ class Store:
         if self.sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self._fulltext_setup()
+
+    # -- full text ----------------------------------------------------------------------
+    def _fulltext_setup(self) -> None:
+        """Create the full-text index; a database from before it gets its annotations
+        indexed once, here."""
+        if inspect(self.engine).has_table("fulltext"):
+            return
+        with self.engine.begin() as conn:
+            if self.sqlite:
+                # stems only (no diacritics folding of stems is lost: both sides fold)
+                conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS fulltext USING "
+                                     "fts5(doc, tokenize='unicode61 remove_diacritics 2')")
+            else:
+                pg_metadata.create_all(conn)
+            after = 0
+            while True:
+                rows = conn.execute(select(annotations.c.seq, annotations.c.data)
+                                    .where(annotations.c.seq > after)
+                                    .order_by(annotations.c.seq).limit(5000)).all()
+                if not rows:
+                    break
+                self._index_text(conn, [(r.seq, r.data) for r in rows])
+                after = rows[-1].seq
+
+    def _index_text(self, conn, items: list[tuple[int, dict]], replace: bool = False) -> None:
+        if not items:
+            return
+        if self.sqlite:
+            if replace:
+                conn.exec_driver_sql("DELETE FROM fulltext WHERE rowid = ?",
+                                     [(seq,) for seq, _ in items])
+            conn.exec_driver_sql("INSERT INTO fulltext(rowid, doc) VALUES (?, ?)",
+                                 [(seq, ft.document(texts_by_language(data)))
+                                  for seq, data in items])
+            return
+        if replace:
+            conn.execute(pg_fulltext.delete().where(
+                pg_fulltext.c.seq.in_([seq for seq, _ in items])))
+        rows: dict[tuple[int, str], list[str]] = {}
+        for seq, data in items:
+            for lang, text in texts_by_language(data):
+                rows.setdefault((seq, ft.config(lang)), []).append(text)
+        if rows:
+            conn.execute(pg_fulltext.insert().values(
+                seq=bindparam("b_seq"), language=bindparam("b_language"),
+                doc=func.to_tsvector(cast(bindparam("b_language"), REGCONFIG),
+                                     bindparam("b_text"))),
+                [{"b_seq": seq, "b_language": lang, "b_text": " ".join(texts)}
+                 for (seq, lang), texts in rows.items()])
+
+    def _ranked(self, text: str, lang: str | None):
+        """A subquery ``(seq, score)`` of the annotations matching ``text``, and the order
+        (best first) of its score."""
+        if self.sqlite:
+            match = ft.fts5_query(text, lang)
+            if match is None:
+                msg = f"search text {text!r} has no word to look for"
+                raise StoreError(msg)
+            sub = (sql("SELECT rowid AS seq, bm25(fulltext) AS score FROM fulltext "
+                       "WHERE fulltext MATCH :m").bindparams(m=match)
+                   .columns(seq=Integer, score=Float).subquery("ft"))
+            return sub, sub.c.score.asc()  # bm25: lower is better
+        names = (ft.config(lang),) if lang else ("simple", *ft.CONFIGS)
+        query = None
+        for name in names:
+            one = func.websearch_to_tsquery(cast(literal(name), REGCONFIG), text)
+            query = one if query is None else query.op("||")(one)  # || of tsqueries: OR
+        sub = (select(pg_fulltext.c.seq,
+                      func.max(func.ts_rank(pg_fulltext.c.doc, query)).label("score"))
+               .where(pg_fulltext.c.doc.op("@@")(query)).group_by(pg_fulltext.c.seq)
+               .subquery("ft"))
+        return sub, sub.c.score.desc()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -236,11 +330,12 @@ class Store:
                    licence=data.get("rights") or licence, created=now, modified=now, version=1,
                    data=data)
         with self.engine.begin() as conn:
-            conn.execute(annotations.insert().values(**row))
+            done = conn.execute(annotations.insert().values(**row))
             conn.execute(versions.insert().values(annotation=ann_id, n=1, at=now, by=owner,
                                                   action="created", visibility=visibility,
                                                   data=data))
             self._write_keys(conn, ann_id, found, text)
+            self._index_text(conn, [(done.inserted_primary_key[0], data)])
         return self.get(ann_id)
 
     def create_many(self, items: list[dict]) -> list[tuple[str, bool]]:
@@ -300,6 +395,12 @@ class Store:
                                 (keys, rows_k), (submissions, rows_s)):
                 if rows:
                     self._insert_many(conn, table, rows, encoded)
+            new = {r["id"]: r["data"] for r in rows_a}
+            ids = list(new)
+            for start in range(0, len(ids), 500):
+                found_seq = conn.execute(select(annotations.c.id, annotations.c.seq).where(
+                    annotations.c.id.in_(ids[start:start + 500]))).all()
+                self._index_text(conn, [(seq, new[i]) for i, seq in found_seq])
         return out
 
     def _insert_many(self, conn, table: Table, rows: list[dict], encoded: dict[int, str]) -> None:
@@ -379,6 +480,7 @@ class Store:
             if action == "updated":
                 found, text = index_keys(values["data"])
                 self._write_keys(conn, ann_id, found, text, replace=True)
+                self._index_text(conn, [(cur.seq, values["data"])], replace=True)
         return self.get(ann_id)
 
     def update(self, ann_id: str, by: str, data: dict, *, visibility: str | None = None,
@@ -446,13 +548,16 @@ class Store:
                creator: str | None = None, generator: str | None = None,
                motivation: str | None = None, tag: str | None = None,
                group: str | None = None, visibility: str | None = None,
-               q: str | None = None, count: bool = True) -> tuple[int, list[Record]]:
+               q: str | None = None, text: str | None = None, lang: str | None = None,
+               count: bool = True) -> tuple[int, list[Record]]:
         """Annotations ``viewer`` may see, oldest first, matching every criterion given.
 
         Returns the total number of matches and the ``limit`` records from ``offset``.
         ``q`` matches the text of the bodies, case-insensitively (``LIKE`` on a lower-cased
         copy in the narrow ``texts`` table: portable across SQLite and PostgreSQL, ~70 ms at
-        10⁵ annotations, see ``benchmarks/commons.py``).
+        10⁵ annotations, see ``benchmarks/commons.py``). ``text`` is a full-text search
+        (words reduced to their stems, in ``lang`` or in every supported language; see
+        :mod:`echoes_lab.commons.fulltext`): the results are then ranked, best first.
         """
         conds = [annotations.c.deleted.is_(None)]
         visible = self._visible(viewer)
@@ -475,12 +580,18 @@ class Store:
             words = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             conds.append(annotations.c.id.in_(select(texts.c.annotation).where(
                 texts.c.text.like(f"%{words}%", escape="\\"))))
-        query = select(annotations).where(*conds).order_by(annotations.c.seq)
+        source_ = annotations
+        order = [annotations.c.seq]
+        if text:
+            sub, best = self._ranked(text, lang)
+            source_ = annotations.join(sub, sub.c.seq == annotations.c.seq)
+            order = [best, annotations.c.seq]
+        query = select(annotations).select_from(source_).where(*conds).order_by(*order)
         if limit is not None:
             query = query.offset(offset).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-            total = (conn.execute(select(func.count()).select_from(annotations).where(*conds))
+            total = (conn.execute(select(func.count()).select_from(source_).where(*conds))
                      .scalar_one() if count else len(rows))
         return total, [_record(r) for r in rows]
 

@@ -186,3 +186,35 @@ def test_service_killed_mid_batch_loses_nothing_acknowledged_and_doubles_nothing
     assert len(texts) == len(set(texts)) == 16 * 400  # every item once
     by_id = {a["id"]: a["body"]["value"] for a in stored}
     assert all(by_id.get(iri) == text for iri, text in acked.items())  # nothing acked is lost
+
+
+def test_full_text_search_through_the_hub_in_three_languages(commons_hub):
+    hub, base = commons_hub
+    auth = {"Authorization": f"token {token(hub, 'bulkpeer')}"}
+    texts = [("en", "The paintings were restored"), ("fr", "Les chevaux de la fresque"),
+             ("de", "Die Farbe des Gemäldes"), ("fr", "Un cheval, un cheval blanc, cheval"),
+             ("en", "A drawing of horses")]
+    page = {"type": "AnnotationPage", "items": [
+        {**line(950, i, ""), "body": {"type": "TextualBody", "value": t, "language": lang}}
+        for i, (lang, t) in enumerate(texts)]}
+    assert requests.post(f"{base}bulk", json=page, headers={**auth, **LD},
+                         timeout=60).json()["created"] == 5
+
+    def search(**params) -> list[str]:
+        r = requests.get(f"{base}search", params=params, timeout=60)
+        assert r.status_code == 200, r.text
+        got = r.json()
+        return [a["body"]["value"] for a in got["first"]["items"]] if got["total"] else []
+
+    assert search(text="painting") == ["The paintings were restored"]
+    assert search(text="gemälde") == ["Die Farbe des Gemäldes"]
+    # French stems, ranked: three "cheval" before one "chevaux"
+    assert search(text="chevaux", lang="fr") == ["Un cheval, un cheval blanc, cheval",
+                                                 "Les chevaux de la fresque"]
+    assert search(text="chevaux", creator="bulkocr") == []  # with the other filters
+    assert search(text="chevaux", canvas=CANVAS.format(950)) != []
+    one = requests.get(f"{base}search", params={"text": "cheval", "page": 0}, timeout=60)
+    assert one.status_code == 200  # paged like every collection of the protocol
+    assert one.json()["partOf"]["total"] == 2 and "text=cheval" in one.json()["partOf"]["id"]
+    assert requests.get(f"{base}search", params={"text": "cheval", "page": 1},
+                        timeout=60).status_code == 404
