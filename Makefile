@@ -13,7 +13,7 @@ SYSTEM_STAMP := $(VENV)/.echoes-system
 PROXY := $(VENV)/proxy/node_modules/.bin/configurable-http-proxy
 SETTINGS ?= hub_config/local.toml
 
-.PHONY: hub test test-unit lint install system-deps clean-venv docs
+.PHONY: hub test test-unit lint install system-deps clean-venv docs docs-screenshots
 
 hub: install
 	$(BIN)/sphinx-build -b html -q -d docs/_build/doctrees docs docs/_build/html || \
@@ -35,6 +35,11 @@ test-unit: lint
 docs: install
 	$(BIN)/sphinx-build -b html -W --keep-going -q -d docs/_build/doctrees docs docs/_build/html
 	$(BIN)/sphinx-build -b doctest -W --keep-going -q -d docs/_build/doctrees docs docs/_build/doctest
+
+# the guides' screenshots are committed copies of what the browser test of the docs
+# (tests/integration/test_browser_docs.py) saw last: refresh them after it ran
+docs-screenshots:
+	cp test-artifacts/docs/home.png test-artifacts/docs/lab-help-menu.png docs/_static/screenshots/
 
 lint: install
 	$(BIN)/ruff check .

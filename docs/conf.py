@@ -63,13 +63,13 @@ doctest_test_doctest_blocks = ""
 html_theme = "pydata_sphinx_theme"
 html_title = "ECHOES Lab"
 html_static_path = ["_static"]
+# _templates/hub-link.html: served by the hub at /hub/docs/, every page leads back to its home
+templates_path = ["_templates"]
 html_theme_options = {
     # no fonts, icons or search from elsewhere: the hub serves these pages without internet
-    "navbar_end": ["navbar-icon-links"],
+    "navbar_end": ["hub-link", "navbar-icon-links"],
     "show_prev_next": True,
     "navigation_with_keys": False,
-    # served by the hub at /hub/docs/: every page leads back to the hub's home page
-    "external_links": [{"name": "Back to the hub", "url": "/hub/home"}],
 }
 html_show_sourcelink = False
 html_copy_source = False
