@@ -152,3 +152,32 @@ def test_docs_feature_is_plugged_in():
 
     assert "echoes_lab.hub.docs" in config.FEATURES
     assert sys.modules["echoes_lab.hub.docs"].FEATURE.name == "docs"
+
+
+@pytest.mark.parametrize("page, builder, says", [
+    ("See [the trainer](trainer.md).\n", "html", "trainer"),
+    ("See [setting up](#no-such-heading).\n", "html", "no-such-heading"),
+    ("```{doctest}\n>>> 1 + 1\n3\n```\n", "doctest", "1 failure"),
+], ids=["missing page", "missing anchor", "failing example"])
+def test_make_docs_options_fail_on_a_broken_link_or_example(tmp_path, page, builder, says):
+    """What ``make docs`` runs (``-W --keep-going``, the docs' MyST settings) refuses a link to
+    a page or heading that does not exist, and an example whose output is not the one shown."""
+    from sphinx.cmd.build import build_main
+
+    makefile = (REPO / "Makefile").read_text()
+    assert f"sphinx-build -b {builder} -W --keep-going" in makefile
+    conf = (DOCS / "conf.py").read_text()
+    assert "myst_heading_anchors = 3" in conf and '"sphinx.ext.doctest"' in conf
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text("extensions = ['myst_parser', 'sphinx.ext.doctest']\n"
+                                 "myst_heading_anchors = 3\n")
+    (src / "index.md").write_text(f"# Index\n\n## Setting up\n\n{page}")
+    warnings = tmp_path / "warnings.txt"
+    code = build_main(["-b", builder, "-W", "--keep-going", "-q", "-w", str(warnings),
+                       str(src), str(tmp_path / "out")])
+    assert code != 0
+    output = warnings.read_text()
+    if builder == "doctest":
+        output += (tmp_path / "out" / "output.txt").read_text()
+    assert says in output
