@@ -27,15 +27,21 @@ REQUEST_DURATION = Histogram(
     ["service", "handler", "method", "code"],
 )
 
-_registered: set[int] = set()
+#: the collectors registered, by class: a service made again in one process (tests) replaces its
+#: own, as two collectors of the same series would be refused by the registry
+_registered: dict[str, object] = {}
 
 
 def register(collectors) -> None:
-    """Add a service's collectors to the process's registry (each once)."""
+    """Add a service's collectors to the process's registry, replacing earlier ones of their
+    class."""
     for collector in collectors:
-        if id(collector) not in _registered:
-            REGISTRY.register(collector)
-            _registered.add(id(collector))
+        key = f"{type(collector).__module__}.{type(collector).__qualname__}"
+        old = _registered.pop(key, None)
+        if old is not None:
+            REGISTRY.unregister(old)
+        REGISTRY.register(collector)
+        _registered[key] = collector
 
 
 def observe_request(handler: web.RequestHandler) -> None:
