@@ -43,12 +43,14 @@ IMAGE_W, IMAGE_H = 512, 600  # grace_hopper.jpg
 def iiif_server():
     """The real manifest (image made local) and the real image, on a loopback port, with the
     CORS header IIIF servers send."""
-    manifest = json.loads((IIIF / "mirador-v3-001.json").read_text())
+    original = (IIIF / "mirador-v3-001.json").read_bytes()
+    manifest = json.loads(original)
     image = (IIIF / "images" / "grace_hopper.jpg").read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             files = {"/manifest.json": (json.dumps(manifest).encode(), "application/ld+json"),
+                     "/original.json": (original, "application/ld+json"),
                      "/grace_hopper.jpg": (image, "image/jpeg")}
             if self.path not in files:
                 self.send_error(404)
@@ -138,12 +140,35 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     page.screenshot(path=str(ARTIFACTS / "commons-viewer-curator.png"), full_page=True)
     ctx.close()
 
+    # a software actor's reading of the same canvas, with its confidence
+    token = hub.api("POST", f"/users/{CURATOR}/tokens",
+                    json={"scopes": ["access:services!service=commons"], "note": "ocr"})
+    assert token.status_code == 201, token.text
+    auth = {"Authorization": f"token {token.json()['token']}",
+            "Content-Type": "application/ld+json"}
+    commons = f"{hub.url}/services/commons/"
+    actor = requests.post(f"{commons}actors/", headers=auth, timeout=30,
+                          json={"name": "tesseract", "version": "5.3.0"})
+    assert actor.status_code == 201, actor.text
+    ocr = requests.post(f"{commons}annotations/", headers=auth, timeout=30, json={
+        "type": "Annotation", "motivation": "transcribing", "confidence": 0.87,
+        "generator": actor.json()["id"], "visibility": "public",
+        "body": {"type": "TextualBody", "value": "COMO HOPPER"},
+        "target": {"source": {"id": CANVAS, "type": "Canvas"},  # no conformsTo (optional
+                   "selector": {"type": "FragmentSelector",  # in the model, §4.2.1)
+                                "value": "xywh=pixel:900,8300,800,300"}}})
+    assert ocr.status_code == 201, ocr.text
+
     # the conservator sees it on the same canvas, by a person; replies; draws a polygon
     ctx, page = _open(browser, hub, CONSERVATOR, url, seen, outside, errors)
     card = page.locator("#anno-list .annotation:has-text('gold braid')")
     card.wait_for(timeout=30_000)
     assert card.locator(".agent-person").count() == 1
     assert CURATOR in card.inner_text() and "CC0 1.0" in card.inner_text()
+    machine = page.locator("#anno-list .annotation:has-text('COMO HOPPER')")
+    assert machine.locator(".agent-software").inner_text() == "software: tesseract 5.3.0"
+    assert machine.locator(".confidence").inner_text() == "confidence 0.87"
+    assert machine.locator(".agent-person").count() == 0
     card.locator(".reply-text").fill("Agreed, and the braid has tarnished since")
     card.locator(".reply-send").click()
     card.locator(".reply:has-text('tarnished')").wait_for(timeout=30_000)
@@ -166,10 +191,20 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     page.select_option("#new-visibility", "public")
     page.click("#new-save")
     page.wait_for_selector("#anno-list .annotation:has-text('Foxing')", timeout=30_000)
-    # the filters: software only hides both people's annotations
+    # the filters: by kind of agent, by confidence (people's claims have none), by text
+    count = "document.getElementById('anno-count').textContent === '{}'"
+    page.wait_for_function(count.format(3))
     page.select_option("#filter-kind", "software")
-    page.wait_for_function("document.getElementById('anno-count').textContent === '0'")
+    page.wait_for_function(count.format(1))
+    page.select_option("#filter-kind", "person")
+    page.wait_for_function(count.format(2))
     page.select_option("#filter-kind", "")
+    page.fill("#filter-confidence", "0.9")
+    page.wait_for_function(count.format(2))
+    page.fill("#filter-confidence", "")
+    page.fill("#filter-text", "foxing")
+    page.wait_for_function(count.format(1))
+    page.fill("#filter-text", "")
     page.screenshot(path=str(ARTIFACTS / "commons-viewer-conservator.png"), full_page=True)
     ctx.close()
 
@@ -210,6 +245,26 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     # neither lab was started: the page needs only the commons
     for user in (CURATOR, CONSERVATOR):
         assert not hub.api("GET", f"/users/{user}").json()["servers"]
+
+    # the real manifest as it is, its image on Bodleian's server: offline, the page says the
+    # image cannot be loaded and still lists the canvas's annotations
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    elsewhere: list[str] = []
+    page.route("**/*", lambda route: _offline(route, elsewhere))
+    page.goto(f"{hub.url}/hub/login?next=/hub/home")
+    page.fill("#username_input", CURATOR)
+    page.fill("#password_input", hub.secrets["user_password"])
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/home**", timeout=60_000)
+    page.goto(url.replace("/manifest.json", "/original.json"))
+    page.wait_for_selector("#image-error:not([hidden])", timeout=60_000)
+    assert ("https://iiif.bodleian.ox.ac.uk/iiif/image/9cca8fdd-4a61-4429-8ac1-f648764b4d6d"
+            in page.inner_text("#image-error"))
+    page.wait_for_selector("#anno-list .annotation:has-text('gold braid')", timeout=30_000)
+    assert elsewhere and all(u.startswith("https://iiif.bodleian.ox.ac.uk/iiif/image/")
+                             for u in elsewhere), elsewhere
+    ctx.close()
 
     # nothing left the machine; the viewer's libraries came from the commons service
     assert not outside, f"requests for elsewhere: {outside}"

@@ -17,9 +17,14 @@ user's OAuth cookie and the ``_xsrf`` token of the page, as the commons' forms d
 a user whose lab is not running. Annotations are read with ``search?canvas=IRI`` (all pages),
 replies and assessments with ``search?target=<annotation IRI>``.
 
-Offline: a manifest whose images are on another server shows its canvases, their annotations
-and the drawing tools, but the image area says the image could not be loaded (with its URL);
-OpenSeadragon needs the image's size only from the canvas, so regions keep canvas coordinates.
+Images: a IIIF Image API service of level 1 or 2 is opened as tiles (``info.json``); level 0
+or no service, the painting body's image as one plain image (so a static file server is
+enough). Annotorious draws in the image's pixels; the page converts to and from the canvas's
+coordinates (``width``/``height`` of the canvas), which is what the commons keeps.
+
+Offline: a manifest whose images are on another server shows its canvases and the commons'
+annotations of each canvas in the list (filters, replies, agree/disagree work), but the image
+area says that the image could not be loaded, with its URL, and no region can be drawn.
 """
 
 from __future__ import annotations

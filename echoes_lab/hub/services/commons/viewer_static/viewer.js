@@ -49,7 +49,9 @@
     if (sel.type === "FragmentSelector") {
       const [x, y, w, h] = sel.value.replace(/^xywh=(pixel:)?/, "").split(",").map(Number);
       const v = [x * sx, y * sy, w * sx, h * sy].map((n) => Math.round(n * 100) / 100);
-      return { ...sel, value: `xywh=pixel:${v.join(",")}` };
+      // Annotorious tells a rectangle by conformsTo, which other clients may leave out
+      return { ...sel, conformsTo: "http://www.w3.org/TR/media-frags/",
+               value: `xywh=pixel:${v.join(",")}` };
     }
     if (sel.type === "SvgSelector") {
       const value = sel.value.replace(/points=(["'])([^"']*)\1/, (_, q, pts) => {
