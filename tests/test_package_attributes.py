@@ -1,8 +1,9 @@
-"""``import echoes_lab`` gives every module the README names, each loaded on first access.
+"""``import echoes_lab`` gives every module the README and the guides name, each loaded on first
+access.
 
 Issue 27: after ``import echoes_lab``, ``echoes_lab.datasets``, ``.colour``, ``.spectral`` and
 ``.runs`` raised ``AttributeError`` while the README tells users to call
-``echoes_lab.spectral.read_library``. The list is read from the README's own text; the hub side
+``echoes_lab.spectral.read_library``. The list is read from their own text; the hub side
 (``echoes_lab.hub``) is another layer and never an attribute of the library. Each check runs in
 a fresh interpreter.
 """
@@ -24,8 +25,12 @@ HEAVY = ("pandas", "numpy", "xarray", "dask", "matplotlib", "scipy", "colour", "
 
 
 def readme_modules() -> list[str]:
-    """Every ``echoes_lab.<name>`` of the README whose name is a module of the package."""
-    named = set(re.findall(r"\bechoes_lab\.([a-z][a-z_]*)", (REPO / "README.md").read_text()))
+    """Every ``echoes_lab.<name>`` of the README and the guides (``docs/``, where the README's
+    library section moved, issue 35) whose name is a module of the package."""
+    pages = [REPO / "README.md", *(p for p in (REPO / "docs").rglob("*.md")
+                                   if "_build" not in p.parts and "generated" not in p.parts)]
+    named = {name for page in pages
+             for name in re.findall(r"\bechoes_lab\.([a-z][a-z_]*)", page.read_text())}
     modules = {n for n in named
                if (PACKAGE / f"{n}.py").is_file() or (PACKAGE / n / "__init__.py").is_file()}
     return sorted(modules - NOT_LIBRARY)
