@@ -72,8 +72,9 @@ $(STAMP): pyproject.toml constraints.txt hub_config/proxy/package.json hub_confi
 
 # Debian packages the tests need: a real browser for the end-to-end tests, git for materials,
 # PostgreSQL for the commons' store, Tesseract for the OCR actor, acl for project folders,
-# espeak-ng to speak a known text for the transcription tests.
-DEBIAN_PACKAGES := chromium fonts-dejavu-core git postgresql tesseract-ocr tesseract-ocr-eng acl espeak-ng prometheus
+# espeak-ng to speak a known text for the transcription tests, Slurm (slurmctld, slurmd, munge)
+# with iproute2/nsenter for the two-node cluster of tests/integration/test_slurm.py.
+DEBIAN_PACKAGES := chromium fonts-dejavu-core git postgresql tesseract-ocr tesseract-ocr-eng acl espeak-ng prometheus slurmctld slurmd slurm-client munge iproute2 util-linux
 system-deps: $(SYSTEM_STAMP)
 
 $(SYSTEM_STAMP): Makefile

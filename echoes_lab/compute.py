@@ -17,6 +17,12 @@ and ``DASK_GATEWAY__AUTH__TYPE=jupyterhub``) into every user server's environmen
 configuration reads as ``gateway.address`` (the Kubernetes charts set the same keys). A
 ``~/.config/dask/gateway.yaml`` naming a gateway works too.
 
+On an HPC cluster scheduled by Slurm (the ``slurm`` profile) the workers are Slurm jobs of your
+own, submitted by `dask-jobqueue <https://jobqueue.dask.org>`_'s ``SLURMCluster``: the profile
+sets Dask's ``jobqueue.slurm`` configuration (``DASK_JOBQUEUE__SLURM__QUEUE`` the partition,
+``…__WALLTIME``, ``…__SCHEDULER_OPTIONS`` the address workers reach the scheduler at), and a
+partition there chooses this backend (:func:`slurm_partition`).
+
 A gateway cluster ends when its client's kernel exits (``shutdown_on_close``), when it has been
 idle for the deployment's ``gateway.idle_timeout`` seconds, and when the owner's server stops
 (the hub stops the owner's clusters then); :meth:`distributed.Client.shutdown` ends it at once.
@@ -35,7 +41,7 @@ from echoes_lab.errors import ClusterError
 if TYPE_CHECKING:  # distributed is imported on the first cluster, not with echoes_lab
     from distributed import Client
 
-__all__ = ["OPTIONS", "cluster", "gateway_address"]
+__all__ = ["OPTIONS", "cluster", "gateway_address", "slurm_partition"]
 
 #: Options accepted on every backend, with their meaning; on the hub their bounds come from
 #: the deployment's settings (``gateway.max_worker_cores`` / ``gateway.max_worker_memory``).
@@ -99,7 +105,36 @@ def cluster(workers: int = 2, **options) -> Client:
     address = gateway_address()
     if address:
         return _gateway_client(address, workers, options)
+    if slurm_partition():
+        return _slurm_client(workers, options)
     return _local_client(workers, options)
+
+
+def slurm_partition() -> str | None:
+    """The Slurm partition workers are submitted to, or None: Dask's ``jobqueue.slurm.queue``
+    (``DASK_JOBQUEUE__SLURM__QUEUE``, set by the ``slurm`` profile in users' servers)."""
+    return dask.config.get("jobqueue.slurm.queue", None) or None
+
+
+def _slurm_client(workers: int, options: dict) -> Client:
+    from dask_jobqueue import SLURMCluster
+    from distributed import Client
+
+    cores = int(options.get("worker_cores", 1))
+    memory = float(options.get("worker_memory", 2.0))
+    try:
+        # one worker process per job, its threads the job's cores (as a gateway worker);
+        # the rest (partition, walltime, scheduler address, python) from jobqueue.slurm
+        slurm = SLURMCluster(cores=cores, processes=1, memory=f"{memory}GiB")
+    except (OSError, ValueError) as exc:
+        msg = f"the Slurm cluster could not start (partition {slurm_partition()!r}): {exc}"
+        raise ClusterError(msg) from None
+    try:
+        slurm.scale(jobs=workers)
+        return Client(slurm, set_as_default=True)
+    except BaseException:
+        slurm.close()
+        raise
 
 
 def _local_client(workers: int, options: dict) -> Client:
