@@ -315,3 +315,25 @@ def test_a_sites_loggers_risk_table_next_to_its_condition(merimee):
     assert table.loc[0, "latest_grade"] == "poor" and bool(table.loc[0, "at_risk"])
     with pytest.raises(EchoesError, match="not in the climate data"):
         merimee.sites.climate(ds, {ids[0]: ["nope"]})
+
+
+def test_tile_server_is_deployment_settings(tmp_path, monkeypatch, merimee):
+    """[spawner] map_tiles reaches users' servers as ECHOES_MAP_TILES, which maps then use;
+    none by default, so nothing is asked of the internet."""
+    from traitlets.config import Config
+
+    from echoes_lab.hub.config import configure
+
+    def environment(extra: str) -> dict:
+        path = tmp_path / "settings.toml"
+        path.write_text(f'profile = "test"\n[hub]\nstate_dir = "state"\n{extra}')
+        c = Config()
+        configure(c, path)
+        return c.Spawner.environment.get_value({})  # what the spawner's trait will hold
+
+    assert "ECHOES_MAP_TILES" not in environment("")
+    url = "https://tiles.museum.example/{z}/{x}/{y}.png"
+    assert environment(f'[spawner]\nmap_tiles = "{url}"\n')["ECHOES_MAP_TILES"] == url
+    monkeypatch.setenv("ECHOES_MAP_TILES", url)
+    tiles = [layer for layer in merimee.sites.map().layers if getattr(layer, "url", None)]
+    assert [t.url for t in tiles] == [url]

@@ -177,6 +177,8 @@ def configure(c, settings_file: str | Path) -> Settings:
     c.Spawner.args = singleuser_args(s)
     # what nbgitpuller links may clone (echoes_lab.hub.services.projects.links)
     c.Spawner.environment.update({"ECHOES_GIT_PULL_SCHEMES": ",".join(sp.git_pull_schemes)})
+    if sp.map_tiles:  # echoes_lab.sites maps: the deployment's own tile server
+        c.Spawner.environment.update({"ECHOES_MAP_TILES": sp.map_tiles})
     if sp.mem_limit:
         c.Spawner.mem_limit = sp.mem_limit
 

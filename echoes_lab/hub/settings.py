@@ -52,6 +52,9 @@ class SpawnerSettings(_Section):
     examples: str = Field("../notebooks", description="notebooks copied to ~/examples; \"\" = none")
     disabled_extensions: list[str] = []
     server_args: list[str] = []
+    map_tiles: str = Field("", description="tile server URL template for maps in labs "
+                           "(echoes_lab.sites), e.g. https://tiles.example/{z}/{x}/{y}.png; "
+                           "\"\" = none: maps draw the base map shipped as data, offline")
     git_pull_schemes: list[Literal["https", "http", "ssh", "git", "file"]] = Field(
         ["https"], description="sources nbgitpuller links may clone (git:// and file:// are "
                                "unauthenticated or read this machine's disk)")
