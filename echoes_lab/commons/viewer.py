@@ -22,13 +22,13 @@ def _manifest_of(what) -> str:
         manifest = what.strip()
         where = "the manifest URL"
     elif isinstance(what, Mapping) or hasattr(what, "get"):
-        # a record of echoes_lab.collections.read (a dict or a DataFrame row): a IIIF record's
+        # a record of echoes_lab.read_records (a dict or a DataFrame row): a IIIF record's
         # id is its manifest's IRI
         system = str(what.get("source_system") or "")
         if not system.startswith("iiif"):
             msg = (f"record {what.get('id')!r} comes from {system or 'an unknown source'!r}, "
                    "not from a IIIF manifest: read the manifest with "
-                   "echoes_lab.collections.read(..., format='iiif'), or give its URL")
+                   "echoes_lab.read_records(..., format='iiif'), or give its URL")
             raise EchoesError(msg)
         manifest = str(what.get("id") or "")
         where = f"record {manifest!r}"
@@ -49,8 +49,9 @@ def viewer_url(what, canvas: str | None = None, *, base_url: str | None = None) 
     Parameters
     ----------
     what
-        The manifest's http(s) URL, or a record of :func:`echoes_lab.collections.read` read
-        from a IIIF manifest (its ``id`` is the manifest's IRI).
+        The manifest's http(s) URL, or a record of ``echoes_lab.read_records``
+        (:func:`echoes_lab.collections.records.read`) read from a IIIF manifest (its ``id`` is
+        the manifest's IRI).
     canvas
         The IRI of the canvas to show first (default: the first).
     base_url
