@@ -36,6 +36,26 @@ shutil.rmtree(NOTEBOOKS, ignore_errors=True)
 shutil.copytree(REPO / "notebooks", NOTEBOOKS,
                 ignore=shutil.ignore_patterns(".ipynb_checkpoints", "solutions", "*.md"))
 
+# the API reference lists every public module of the notebook library as the tree has it now
+# (a new module is in the reference without anyone remembering to add it); the hub side is
+# configured through settings (operator/settings.md), the command line has its own page
+LIBRARY = REPO / "echoes_lab"
+MODULES = sorted(({p.stem for p in LIBRARY.glob("[a-z]*.py")}
+                  | {p.parent.name for p in LIBRARY.glob("[a-z]*/__init__.py")})
+                 - {"hub", "cli"})
+(DOCS / "reference" / "index.md").write_text("""# API reference
+
+Generated from the docstrings of the notebook library, `echoes_lab`: what `help()` shows in a
+notebook, searchable. The hub side (`echoes_lab.hub`) is configured through settings, not
+called from notebooks: see the [settings reference](../operator/settings.md).
+
+```{eval-rst}
+.. autosummary::
+   :toctree: generated
+   :recursive:
+
+""" + "".join(f"   echoes_lab.{m}\n" for m in MODULES) + "```\n")
+
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
