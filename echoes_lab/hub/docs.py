@@ -37,6 +37,8 @@ class DocsHandler(web.StaticFileHandler):
 
 def configure_hub(c, settings) -> None:
     """Serve ``docs/_build/html`` at ``/hub/docs/`` (JupyterHub adds its prefix)."""
+    # JupyterHub calls extra_handlers deprecated (3.1: "use services") and still honours them
+    # (5.x); a service would be one more process in every hub only to send static files
     c.JupyterHub.extra_handlers = [
         *c.JupyterHub.get("extra_handlers", []),
         # relative: /hub/docs -> /hub/docs/, whatever the hub's base URL
