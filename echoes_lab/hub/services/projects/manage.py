@@ -215,7 +215,7 @@ def archive(settings_file: str | Path, project: str) -> Project:
                     archived_at=datetime.now(UTC).isoformat(timespec="seconds"))
     ran = stop_servers(hub, proj.members)
     try:
-        storage.revoke(settings, project, None, archive=True)
+        storage.revoke(settings, project, None, archive=True, members=proj.members)
     finally:
         start_servers(hub, ran)
     return get_with_folder(settings_file, project)

@@ -21,7 +21,11 @@ Loaded in every user's server as the server extension
   extension adds later — an allow-list, so a new extension's ``GET`` with side effects is
   refused until it is listed here. Files are read only inside the lab: a path with a hidden
   component (``.local``, ``.ssh``…), or whose resolved target (links followed) leaves the
-  owner's home and the project folders, is refused on every route that takes a path. The same
+  owner's home and the project folders, is refused on every route that takes a path; and
+  what is then read is the file that was checked, not a name looked up again (a co-member
+  swapping a link in after the check won a race, issue 26's second round): the contents
+  manager and ``/files/`` open the file, check where the descriptor leads
+  (``/proc/self/fd``) and read from that same inode (:func:`open_checked`). The same
   decision is made for browsers (OAuth cookies, whose tokens carry no read-only scope) and API
   tokens: it rests on the share list, and when that list cannot be read completely a non-owner
   is treated as read-only (refusing, not allowing). The owner is never read-only; hub services
@@ -37,6 +41,8 @@ Loaded in every user's server as the server extension
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import inspect
 import json
 import os
 import re
@@ -48,6 +54,11 @@ from tornado import web
 
 from echoes_lab.hub.services.projects import READ_ONLY_SCOPE
 
+#: whether the request being answered is a read-only sharee's (set by the guard for each
+#: request; tornado answers each request in its own task, whose context this is)
+_SHAREE: contextvars.ContextVar[bool] = contextvars.ContextVar("echoes_read_only_sharee",
+                                                               default=False)
+_OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 HERE = Path(__file__).resolve().parent
 HUB_TEMPLATES = HERE.parents[1] / "templates"
 _SAFE_METHODS = {"GET", "HEAD"}
@@ -151,7 +162,11 @@ def path_allowed(path: str, root_dir: str) -> bool:
     parts = [p for p in unquote(path).split("/") if p]
     if any(p.startswith(".") for p in parts):
         return False
-    target = os.path.realpath(os.path.join(root_dir, *parts))
+    return target_allowed(os.path.realpath(os.path.join(root_dir, *parts)), root_dir)
+
+
+def target_allowed(target: str, root_dir: str) -> bool:
+    """Whether a resolved path lies in :func:`shared_roots`, not hidden inside them."""
     for root in shared_roots(root_dir):
         if target == root:
             return True
@@ -159,6 +174,100 @@ def path_allowed(path: str, root_dir: str) -> bool:
             inner = os.path.relpath(target, root).split(os.sep)
             return not any(p.startswith(".") for p in inner)
     return False
+
+
+def open_checked(os_path: str, root_dir: str) -> int:
+    """Open ``os_path`` for a read-only sharee and check the file opened, not its name.
+
+    :func:`path_allowed` resolves the name before the request is answered; a co-member who
+    swaps a link in for a checked file (``rename(2)`` in a loop) would have the read follow
+    the link. The descriptor's own path (``/proc/self/fd/N``, the kernel's name for the open
+    inode, ``proc(5)``) must pass :func:`target_allowed`; the caller then reads through the
+    descriptor (or through ``/proc/self/fd/N``, which reopens that same inode).
+    """
+    fd = os.open(os_path, _OPEN)
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        target = ""
+    if not target_allowed(target, root_dir):
+        os.close(fd)
+        raise web.HTTPError(403, "read-only access to this lab: no file out of the lab",
+                            reason="read-only access to this lab")
+    return fd
+
+
+async def _closing(result, fd: int):
+    try:
+        return await result
+    finally:
+        os.close(fd)
+
+
+class CheckedReads:
+    """Mixed into the server's contents manager at extension load: a read-only sharee's file
+    is read from the descriptor :func:`open_checked` checked (notebooks are read through
+    ``_read_file`` too)."""
+
+    def _read_file(self, os_path, *args, **kwargs):
+        if not _SHAREE.get():
+            return super()._read_file(os_path, *args, **kwargs)
+        fd = open_checked(os_path, self.root_dir)
+        try:
+            result = super()._read_file(f"/proc/self/fd/{fd}", *args, **kwargs)
+        except BaseException:
+            os.close(fd)
+            raise
+        if inspect.isawaitable(result):
+            return _closing(result, fd)
+        os.close(fd)
+        return result
+
+
+def _chunks(fd: int, start: int | None, end: int | None):
+    pos = start or 0
+    while end is None or pos < end:
+        chunk = os.pread(fd, 65536 if end is None else min(65536, end - pos), pos)
+        if not chunk:
+            return
+        pos += len(chunk)
+        yield chunk
+
+
+class CheckedFiles:
+    """Given to a read-only sharee's ``/files/`` handler (tornado's ``StaticFileHandler``):
+    the file is opened and checked once (:func:`open_checked`), then its size, time and
+    content come from that descriptor, not from the name."""
+
+    _echoes_fd: int | None = None
+
+    def validate_absolute_path(self, root, absolute_path):
+        path = super().validate_absolute_path(root, absolute_path)
+        if path is not None:
+            self._echoes_fd = open_checked(path, root)
+        return path
+
+    def _stat(self):
+        if self._echoes_fd is None:
+            return super()._stat()
+        if not hasattr(self, "_stat_result"):
+            self._stat_result = os.fstat(self._echoes_fd)
+        return self._stat_result
+
+    def get_content(self, abspath, start=None, end=None):  # tornado's is a classmethod
+        if self._echoes_fd is None:
+            return super().get_content(abspath, start, end)
+        return _chunks(self._echoes_fd, start, end)
+
+    def on_finish(self):
+        if self._echoes_fd is not None:
+            os.close(self._echoes_fd)
+            self._echoes_fd = None
+        super().on_finish()
+
+
+def _mixed(mixin: type, cls: type) -> type:
+    return cls if issubclass(cls, mixin) else type(f"Checked{cls.__name__}", (mixin, cls), {})
 
 
 def read_only_allows(handler, root_dir: str) -> bool:
@@ -243,6 +352,7 @@ class ReadOnlyGuard:
             return user
         if hub_user.get("kind") == "service":  # services reach labs by their roles, not shares
             return user
+        read_only = False
         if not _is_owner(hub_user):
             max_age = getattr(getattr(self, "hub_auth", None), "cache_max_age", 30)
             root_dir = handler.settings.get("server_root_dir") or os.getcwd()
@@ -251,12 +361,18 @@ class ReadOnlyGuard:
                 # a share made since the list was read: read it again rather than treat the
                 # user as one with access by role (an administrator, a workshop's trainer)
                 shares = await _shares.get(min(max_age, 1.0))
-            if (is_read_only(hub_user, shares)
-                    and not read_only_allows(handler, os.path.expanduser(root_dir))):
+            read_only = is_read_only(hub_user, shares)
+            if read_only and not read_only_allows(handler, os.path.expanduser(root_dir)):
                 msg = (f"{user.username} has read-only access to this lab: reading its files "
                        f"only (ask its owner for an editing share)")
                 handler.current_user = user  # the error page names them
                 raise web.HTTPError(403, msg, reason="read-only access to this lab")
+        _SHAREE.set(read_only)
+        if read_only:
+            from jupyter_server.base.handlers import AuthenticatedFileHandler
+
+            if isinstance(handler, AuthenticatedFileHandler):
+                handler.__class__ = _mixed(CheckedFiles, handler.__class__)
         from echoes_lab.hub.services.projects import links
 
         handler.current_user = user
@@ -350,6 +466,9 @@ def _load_jupyter_server_extension(serverapp) -> None:
     from echoes_lab.hub.services.projects import links
 
     guard(serverapp.identity_provider)
+    cm = serverapp.contents_manager
+    if hasattr(cm, "_read_file"):  # file-backed: reads of sharees through checked descriptors
+        cm.__class__ = _mixed(CheckedReads, cm.__class__)
     web_app = serverapp.web_app
     web_app.settings["echoes_share_env"] = _environment()
     route = url_path_join(web_app.settings["base_url"], "echoes", "share")

@@ -29,6 +29,12 @@ mid-walk leads nowhere) and changes a file only through a descriptor opened with
 * files and folders the leaver owns become root's (group and mode kept, so members keep
   their access): the owner's rights would let a hard link kept in their home go on reading
   and writing that file;
+* outside the folder, the same bits are stripped from every file of the project's group in
+  the leavers' homes and the machine's world-writable folders (``/tmp``, ``/var/tmp``,
+  ``/dev/shm``): a member may ``chgrp`` a file of his own to any of his groups and make it
+  setgid (``chmod(2)``), so ``cp /bin/bash ~/.gsh; chgrp echoes-p-NAME ~/.gsh; chmod 2755
+  ~/.gsh`` made a key the project folder's walk never saw (issue 26, second round). At
+  archive, the homes walked are those of the members given by the caller;
 * processes of the leaver (at archive: of anybody) that still hold the project's group —
   servers are restarted through the hub beforehand, this catches what they left (a
   ``nohup``, a setgid shell) — are killed (``/proc/PID/status``: ``Gid`` and ``Groups``).
@@ -316,6 +322,58 @@ def secure_tree(settings: Settings, project: str, leavers: list[str] = (),
     return done
 
 
+#: folders anybody may write in, where a member may have left a setgid file of the group
+_SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def strip_group_keys(project: str, tops: list[str]) -> list[str]:
+    """Strip setuid/setgid from every regular file of the project's group under ``tops``.
+
+    A member can give a file of his own the project's group and the setgid bit anywhere he
+    may write (``chown(2)``/``chmod(2)`` allow both to a member of the group); such a file
+    outside the project folder would give him the group after he left. Walked as
+    :func:`secure_tree` walks (no link followed, files changed through ``O_NOFOLLOW``
+    descriptors); folders that cannot be read are passed over (nothing of the leaver's can be
+    run from a folder nobody can read). Returns the paths changed.
+    """
+    try:
+        gid = grp.getgrnam(unix_group(project)).gr_gid
+    except KeyError:
+        return []
+    stripped: list[str] = []
+    for top in dict.fromkeys(tops):
+        try:
+            top_fd = os.open(top, _DIR)
+        except OSError:
+            continue  # no such home (never started) or not a folder
+        try:
+            for path, fd, name in _walk(top_fd, []):
+                if name is None:
+                    continue
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if not (stat.S_ISREG(st.st_mode) and st.st_gid == gid
+                            and st.st_mode & _SPECIAL):
+                        continue
+                    file_fd = os.open(name, _FILE, dir_fd=fd)
+                except OSError:
+                    continue  # gone or swapped for a link meanwhile
+                try:
+                    st = os.fstat(file_fd)
+                    if (stat.S_ISREG(st.st_mode) and st.st_gid == gid
+                            and st.st_mode & _SPECIAL):
+                        os.fchmod(file_fd, stat.S_IMODE(st.st_mode) & ~_SPECIAL)
+                        stripped.append(os.path.normpath(os.path.join(top, path, name)))
+                finally:
+                    os.close(file_fd)
+        finally:
+            os.close(top_fd)
+    for path in stripped:
+        log.warning("project %s: setuid/setgid bits removed from %s (outside the project "
+                    "folder)", project, path)
+    return stripped
+
+
 def _holds(pid: int, gid: int, uids: set[int] | None) -> bool:
     """Whether process ``pid`` has ``gid`` (real, effective, saved, fs or supplementary) and,
     when ``uids`` is given, runs as one of them (real, effective or saved uid)."""
@@ -364,12 +422,13 @@ def kill_group_holders(project: str, leavers: list[str] | None) -> list[int]:
 
 
 def revoke(settings: Settings, project: str, leavers: list[str] | None,
-           archive: bool = False) -> Revoked:
+           archive: bool = False, members: list[str] = ()) -> Revoked:
     """After removal (``leavers``: hub user names) or at archive: what the group gave is gone.
 
     Call it once the hub no longer lists the leavers in the project's group and their servers
     were stopped (see :func:`echoes_lab.hub.services.projects.manage.remove`). Without root
-    (one account for all) there is no group to revoke and nothing is done.
+    (one account for all) there is no group to revoke and nothing is done. ``members`` (hub
+    user names) are the homes searched for setgid files of the group at archive.
     """
     if not isolated(settings.spawner.isolation):
         return Revoked()
@@ -378,6 +437,12 @@ def revoke(settings: Settings, project: str, leavers: list[str] | None,
     accounts = None if leavers is None else [system_username(u) for u in leavers]
     killed = kill_group_holders(project, None if archive else accounts)
     done = secure_tree(settings, project, accounts or [], read_only=archive)
+    homes = [str(settings.homes_dir / user) for user in (leavers or [])]
+    for account in [system_username(u) for u in (leavers or members)]:
+        with contextlib.suppress(KeyError):
+            homes.append(pwd.getpwnam(account).pw_dir)
+    homes += [str(settings.homes_dir / user) for user in members]
+    done.stripped += strip_group_keys(project, [*homes, *_SHARED_TEMP])
     if archive:
         top = _open_project(settings, project)
         try:

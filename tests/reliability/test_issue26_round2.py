@@ -1,0 +1,177 @@
+"""Issue 26, second round of probes: holes found in the first round's fixes, on a real hub
+started as root (users' servers under their own system accounts).
+
+* **A swapped link.** The read-only guard resolves a path before the request is answered;
+  the contents manager then opened it again by name. A co-member of the owner's project who
+  swaps a link in for a harmless file in a loop (``rename(2)``) had some reads follow the link
+  to the owner's kernel connection file (its key: code as the owner), through
+  ``/api/contents`` and ``/files/``.
+* **A setgid key outside the project folder.** A member need not put the setgid shell in the
+  project folder: the project's group is one of his groups, so a copy of bash in his home (or
+  in ``/tmp``) may be given that group and the setgid bit (``chown(2)``, ``chmod(2)``); the
+  removal's walk of the project folder never saw it, and after ``project remove`` the copy
+  still gave him the group.
+
+Users and projects are named for this module only (Unix accounts are the machine's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+import requests
+
+from harness import BIN, REPO, gone, wait_for
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="users' accounts need root"),
+]
+
+OWNER, LEAVER, SHAREE = "rtwoann", "rtwoben", "rtwocat"
+KEYS_PROJECT, SHARED_PROJECT = "r2-keys", "r2-share"
+READ_ONLY = f"custom:echoes-lab:read-only!server={OWNER}/"
+LEAN = {section: {"enabled": False}
+        for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
+        if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
+
+
+def project(hub, *args) -> str:
+    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
+                           *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
+    return done.stdout
+
+
+def run(hub, user: str, code: str):
+    out = hub.execute(user, code)
+    assert out["status"] == "ok" and not out["errors"], (user, out)
+    return json.loads(out["stdout"].strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def hub(module_hubs):
+    hub = module_hubs(**LEAN, services={"auth_cache_age": 2})
+    project(hub, "create", KEYS_PROJECT, "--members", f"{OWNER},{LEAVER}", "--admins", OWNER)
+    project(hub, "create", SHARED_PROJECT, "--members", f"{OWNER},{SHAREE}")
+    for user in (OWNER, SHAREE):
+        hub.start_server(user)
+    hub.tokens = {u: hub.api("POST", f"/users/{u}/tokens", json={}).json()["token"]
+                  for u in (OWNER, SHAREE)}
+    r = hub.api("POST", f"/shares/{OWNER}/", token=hub.tokens[OWNER], json={
+        "user": SHAREE, "scopes": [f"access:servers!server={OWNER}/", READ_ONLY]})
+    assert r.status_code in (200, 201), r.text
+    return hub
+
+
+def call(hub, user, method, path, **kw):
+    return requests.request(method, f"{hub.url}/user/{OWNER}{path}", timeout=60,
+                            allow_redirects=False,
+                            headers={"Authorization": f"token {hub.tokens[user]}"}, **kw)
+
+
+SWAPPER = """
+import json, os, subprocess, sys
+folder, target = {folder!r}, {target!r}
+loop = '''
+import os, sys, time
+folder, target = sys.argv[1], sys.argv[2]
+os.chdir(folder)
+end = time.monotonic() + 120
+while time.monotonic() < end and not os.path.exists(".stop"):
+    os.symlink(target, ".l")
+    os.rename(".l", "sw")
+    with open(".f", "w") as f:
+        f.write("harmless")
+    os.rename(".f", "sw")
+'''
+with open(os.path.join(folder, "sw"), "w") as f:
+    f.write("harmless")
+p = subprocess.Popen([sys.executable, "-c", loop, folder, target], start_new_session=True)
+print(json.dumps(p.pid))
+"""
+
+
+def test_a_link_swapped_in_after_the_check_is_not_read(hub):
+    """The sharee swaps a link to the owner's kernel connection file in and out of a file of
+    the shared project while reading it: every read gives the harmless file or a refusal,
+    never the key (before the fix, about one read in four gave the key)."""
+    kernel = call(hub, OWNER, "POST", "/api/kernels", json={"name": "echoes"}).json()["id"]
+    folder = hub.state / "projects" / SHARED_PROJECT
+    connection = (hub.state / "homes" / OWNER / ".local" / "share" / "jupyter" / "runtime"
+                  / f"kernel-{kernel}.json")
+    swapper = None
+    try:
+        wait_for(connection.exists, 30, "the owner's connection file")
+        key = json.loads(connection.read_text())["key"]
+        swapper = run(hub, SHAREE, SWAPPER.format(folder=str(folder), target=str(connection)))
+        seen: dict[str, int] = {}
+        deadline = time.monotonic() + 20
+        for i in range(400):
+            route = ("/api/contents/projects/{}/sw", "/files/projects/{}/sw")[i % 2]
+            r = call(hub, SHAREE, "GET", route.format(SHARED_PROJECT))
+            assert key not in r.text, (route, r.status_code)
+            outcome = "harmless" if "harmless" in r.text else str(r.status_code)
+            seen[outcome] = seen.get(outcome, 0) + 1
+            if time.monotonic() > deadline:
+                break
+        assert not gone(swapper), "the swapping loop ended early: the probe proved nothing"
+        # the race ran both ways: harmless reads and refusals of the link
+        assert seen.get("harmless") and seen.get("403"), seen
+    finally:
+        (folder / ".stop").touch()
+        if swapper:
+            wait_for(lambda: gone(swapper), 30, "the swapping loop to end")
+        call(hub, OWNER, "DELETE", f"/api/kernels/{kernel}")
+
+
+KEYS = """
+import grp, json, os, shutil, subprocess
+gid = grp.getgrnam({group!r}).gr_gid
+folder = {folder!r}
+keys = [os.path.expanduser("~/.gsh2"), "/tmp/{leaver}-gsh"]
+def gsh(key, command):
+    done = subprocess.run([key, "-p", "-c", command], capture_output=True, text=True,
+                          timeout=30)
+    return done.returncode, done.stderr.strip()[-200:]
+if {make}:
+    for key in keys:
+        shutil.copy("/bin/bash", key)
+        os.chown(key, -1, gid)  # allowed: the project's group is one of his groups
+        os.chmod(key, 0o2755)
+print(json.dumps([gsh(key, "echo x > " + folder + "/via-" + os.path.basename(key))
+                  for key in keys]))
+"""
+
+
+def test_a_setgid_key_outside_the_project_folder_is_stripped_at_removal(hub):
+    folder = hub.state / "projects" / KEYS_PROJECT
+    group = f"echoes-p-{KEYS_PROJECT}"
+    hub.start_server(LEAVER)
+    keys = [hub.state / "homes" / LEAVER / ".gsh2", f"/tmp/{LEAVER}-gsh"]
+    try:
+        before = run(hub, LEAVER, KEYS.format(group=group, folder=str(folder), leaver=LEAVER,
+                                               make=True))
+        # the keys work while he is a member (else this test would prove nothing)
+        assert [rc for rc, _ in before] == [0, 0], before
+        assert (folder / "via-.gsh2").exists()
+
+        project(hub, "remove", KEYS_PROJECT, LEAVER)
+        wait_for(lambda: (hub.api("GET", f"/users/{LEAVER}").json().get("servers", {})
+                          .get("", {}).get("ready")), 120, "his server to run again")
+
+        for key in keys:
+            st = os.stat(key)
+            assert not st.st_mode & (stat.S_ISGID | stat.S_ISUID), (key, oct(st.st_mode))
+        after = run(hub, LEAVER, KEYS.format(group=group, folder=str(folder), leaver=LEAVER,
+                                              make=False))
+        assert all(rc != 0 and "Permission denied" in err for rc, err in after), after
+    finally:
+        for key in keys:
+            if os.path.lexists(key):
+                os.unlink(key)
