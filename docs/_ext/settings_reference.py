@@ -84,7 +84,8 @@ def _table(rows) -> nodes.table:
         for i, text in enumerate(cells):
             entry = nodes.entry()
             para = nodes.paragraph()
-            para += nodes.literal(text=text) if i < 3 and text else nodes.Text(text)
+            code = target is body and i < 3 and text  # keys, types, defaults as code
+            para += nodes.literal(text=text) if code else nodes.Text(text)
             entry += para
             row += entry
         target += row
