@@ -336,3 +336,19 @@ def test_full_text_is_ranked(store):
     add_lang(store, "ann", "azurite and a little smalt beside lead white", "en")
     ranked = found(store, "smalt")
     assert ranked[0] == "smalt smalt smalt degraded into grey" and len(ranked) == 3
+
+
+def test_moderation_log(store):
+    rec = add(store, "alice", "spam spam")
+    store.hide(rec.id, "mod", "advertising")
+    store.hide(rec.id, "mod", None, why_shown="link removed by the author")
+    store.hide(rec.id, "admin", None)  # showing without a reason is logged too
+    with pytest.raises(StoreError, match="reason for hiding"):
+        store.hide(rec.id, "mod", "  ")
+    total, entries = store.moderation_log()
+    assert total == 3
+    assert [(e["action"], e["by"], e["reason"], e["annotation"]) for e in entries] == [
+        ("shown", "admin", None, rec.id), ("shown", "mod", "link removed by the author", rec.id),
+        ("hidden", "mod", "advertising", rec.id)]
+    assert entries[0]["at"] > entries[2]["at"]
+    assert store.moderation_log(offset=2, limit=5)[1][0]["action"] == "hidden"

@@ -20,7 +20,7 @@ as the English, French, German … stemmers reduce it); ``lang=fr`` restricts it
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 #: BCP 47 primary language subtags -> the name shared by Snowball and PostgreSQL's configurations
 LANGUAGES = {
@@ -47,6 +47,12 @@ def _stemmer(name: str):
     return snowballstemmer.stemmer(name)
 
 
+@lru_cache(maxsize=200_000)
+def _stem(language: str, word: str) -> str:
+    # a corpus repeats its words: the pure-Python Snowball stemmer runs once per distinct word
+    return _stemmer(language).stemWord(word)
+
+
 def words(text: str) -> list[str]:
     return [w.lower() for w in WORD.findall(text)]
 
@@ -54,7 +60,7 @@ def words(text: str) -> list[str]:
 def stems(text: str, language: str) -> list[str]:
     """The words of ``text`` reduced by the stemmer ``language`` (a name of :data:`CONFIGS`)."""
     ws = words(text)
-    return ws if language == "simple" else _stemmer(language).stemWords(ws)
+    return ws if language == "simple" else [_stem(language, w) for w in ws]
 
 
 def document(parts: list[tuple[str | None, str]]) -> str:
@@ -70,6 +76,6 @@ def fts5_query(q: str, lang: str | None = None) -> str | None:
     names = (config(lang),) if lang else ("simple", *CONFIGS)
     terms = []
     for word in words(q):
-        forms = sorted({word} | {_stemmer(n).stemWord(word) for n in names if n != "simple"})
+        forms = sorted({word} | {_stem(n, word) for n in names if n != "simple"})
         terms.append("(" + " OR ".join(f'"{f}"' for f in forms) + ")")
     return " AND ".join(terms) or None

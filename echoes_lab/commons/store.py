@@ -18,6 +18,8 @@ Tables
 ``fulltext``     the bodies' words for full-text search, stemmed in their languages
                  (:mod:`echoes_lab.commons.fulltext`): FTS5 on SQLite, ``tsvector`` + GIN on
                  PostgreSQL; keyed by the annotation's ``seq``
+``moderation``   the public moderation log: who hid or showed again which annotation, when
+                 and why (never the hidden content)
 ``submissions``  the idempotency keys of bulk contributions: (owner, key) -> annotation, so a
                  batch sent again after a lost answer is found, not stored twice
 ===============  ================================================================================
@@ -135,6 +137,16 @@ submissions = Table(
     Column("owner", String(255), primary_key=True),
     Column("key", String(300), primary_key=True),
     Column("annotation", String(40), ForeignKey("annotations.id"), nullable=False),
+)
+
+moderation = Table(
+    "moderation", metadata,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("by", String(255), nullable=False),
+    Column("annotation", String(40), ForeignKey("annotations.id"), nullable=False, index=True),
+    Column("action", String(20), nullable=False),  # hidden | shown
+    Column("reason", Text, nullable=True),
 )
 
 #: PostgreSQL's full-text rows (one per annotation and language); SQLite has an FTS5 table
@@ -504,20 +516,37 @@ class Store:
         """Undo a delete (admins)."""
         return self._change(ann_id, by, "restored", deleted=None, deleted_by=None)
 
-    def hide(self, ann_id: str, by: str, reason: str | None) -> Record:
+    def hide(self, ann_id: str, by: str, reason: str | None, *,
+             why_shown: str | None = None) -> Record:
         """Hide an abusive annotation from everyone but its owner and admins (``reason`` is
-        kept; ``None`` shows it again). Not a new version: the content did not change."""
+        kept; ``None`` shows it again, for the reason ``why_shown`` if given). Not a new
+        version: the content did not change. Each hide and show is written to the moderation
+        log in the same transaction."""
         if reason is not None and not reason.strip():
             msg = "give the reason for hiding the annotation"
             raise StoreError(msg)
+        why = reason if reason is not None else (why_shown or "").strip() or None
+        now = self.clock()
         with self.engine.begin() as conn:
             done = conn.execute(update(annotations).where(annotations.c.id == ann_id).values(
                 hidden_reason=reason, hidden_by=by if reason else None,
-                hidden_at=self.clock() if reason else None))
+                hidden_at=now if reason else None))
             if done.rowcount != 1:
                 msg = f"no annotation {ann_id}"
                 raise StoreError(msg, 404)
+            conn.execute(moderation.insert().values(
+                at=now, by=by, annotation=ann_id, action="hidden" if reason else "shown",
+                reason=why))
         return self.get(ann_id)
+
+    def moderation_log(self, offset: int = 0, limit: int = 100) -> tuple[int, list[dict]]:
+        """The moderation log, newest first: ``(total, entries)``; an entry is ``at``,
+        ``by``, ``annotation`` (its id), ``action`` (``hidden`` | ``shown``), ``reason``."""
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(moderation)).scalar_one()
+            rows = conn.execute(select(moderation).order_by(moderation.c.n.desc())
+                                .offset(offset).limit(limit)).all()
+        return total, [dict(r._mapping) for r in rows]
 
     def versions(self, ann_id: str) -> list[dict]:
         with self.engine.connect() as conn:

@@ -1,7 +1,8 @@
-"""Bulk contributions to the commons through a real hub and proxy (issue 29, item 1): a software
+"""The commons at scale and in the open, through a real hub and proxy (issue 29): a software
 actor's 20,000 annotations in batches, each there once with its provenance; invalid items
 reported with their reasons while the others are stored; a service killed mid-batch loses
-nothing acknowledged and, retried with the same idempotency keys, stores nothing twice."""
+nothing acknowledged and, retried with the same idempotency keys, stores nothing twice; full
+text in three languages; the public moderation log."""
 
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ LD = {"Content-Type": "application/ld+json"}
 def commons_hub(module_hubs):
     hub = module_hubs(gateway={"enabled": False}, workshops={"enabled": False},
                       reports={"enabled": False}, projects={"enabled": False},
-                      commons={"page_size": 100})
+                      commons={"page_size": 100}, auth={"admins": ["bulkadmin"]})
     for name in ("bulkocr", "bulkpeer"):
         hub.create_user(name)
+    hub.create_user("bulkadmin", admin=True)
     base = f"{hub.url}/services/commons/"
     wait_for(lambda: requests.get(base + "annotations/", timeout=5).status_code == 200, 60,
              "the commons")
@@ -218,3 +220,34 @@ def test_full_text_search_through_the_hub_in_three_languages(commons_hub):
     assert one.json()["partOf"]["total"] == 2 and "text=cheval" in one.json()["partOf"]["id"]
     assert requests.get(f"{base}search", params={"text": "cheval", "page": 1},
                         timeout=60).status_code == 404
+
+
+def test_the_moderation_log_shows_hide_and_restore_with_reasons(commons_hub):
+    hub, base = commons_hub
+    peer = {"Authorization": f"token {token(hub, 'bulkpeer')}"}
+    ocr = {"Authorization": f"token {token(hub, 'bulkocr')}"}
+    admin = {"Authorization": f"token {token(hub, 'bulkadmin')}"}
+    secret = "buy cheap pigments at spam.example"
+    made = requests.post(f"{base}annotations/", headers={**peer, **LD}, timeout=30,
+                         json={**line(960, 0, secret)}).json()
+    iri = made["id"]
+    # a person who is not a moderator cannot hide, and nothing is logged
+    r = requests.put(iri + "/hidden", json={"reason": "I dislike it"}, headers=ocr, timeout=30)
+    assert r.status_code == 403
+    assert requests.put(iri + "/hidden", json={"reason": "advertising"}, headers=admin,
+                        timeout=30).status_code == 200
+    assert requests.get(iri, timeout=30).status_code == 404  # hidden from the public
+    r = requests.delete(iri + "/hidden", params={"reason": "the author removed the link"},
+                        headers=admin, timeout=30)
+    assert r.status_code == 204 and requests.get(iri, timeout=30).status_code == 200
+
+    # every signed-in user reads the log; anonymous people do not
+    assert requests.get(f"{base}moderation", timeout=30).status_code == 401
+    log = requests.get(f"{base}moderation", headers=ocr, timeout=30)
+    assert log.status_code == 200, log.text
+    entries = [e for e in log.json()["orderedItems"] if e["object"] == iri]
+    assert [(e["action"], e["by"], e["summary"]) for e in entries] == [
+        ("shown", "bulkadmin", "the author removed the link"),
+        ("hidden", "bulkadmin", "advertising")]
+    assert all(e["published"].endswith("Z") for e in entries)
+    assert secret not in log.text  # the log never shows the content it is about

@@ -11,6 +11,7 @@ Everything is under the service prefix (``/services/commons/``):
 ``annotations/<id>/versions[/<n>]``        GET                       its history
 ``annotations/<id>/restore``               POST                      undo a delete (admins)
 ``annotations/<id>/hidden``                PUT DELETE                hide with a reason (admins)
+``moderation``                             GET                       the public moderation log
 ``bulk``                                   POST                      many annotations in one
                                                                      transaction (``bulk.py``)
 ``search?target=&canvas=&creator=…&q=``    GET                       a filtered collection
@@ -436,9 +437,38 @@ class AdminHandler(CommonsHandler):
         viewer = await self.admin()
         if what != "hidden":
             raise web.HTTPError(405)
-        self.store.hide(ann_id, viewer.name, None)
+        # why it is shown again, for the public moderation log (?reason=… or a JSON body)
+        why = self.get_query_argument("reason", None)
+        if why is None and self.request.body:
+            why = self.get_json_body().get("reason")
+        self.store.hide(ann_id, viewer.name, None, why_shown=why if isinstance(why, str)
+                        else None)
         self.set_status(204)
         self.finish()
+
+
+class ModerationHandler(CommonsHandler):
+    """The public moderation log: who hid or showed again which annotation, when and why,
+    newest first; for every signed-in user (the hidden content itself is not in it)."""
+
+    async def get(self):
+        if self.current_user is None:
+            raise web.HTTPError(401, "sign in to read the moderation log")
+        size = self.settings["page_size"]
+        page = self.get_query_argument("page", "0")
+        n = int(page) if page.isdigit() else 0
+        total, entries = self.store.moderation_log(offset=n * size, limit=size)
+        iri = f"{self.base}moderation"
+        model = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{iri}?page={n}",
+                 "type": "OrderedCollectionPage", "partOf": {"id": iri, "totalItems": total},
+                 "orderedItems": [{
+                     "type": "Remove" if e["action"] == "hidden" else "Add",
+                     "action": e["action"], "object": f"{self.container}{e['annotation']}",
+                     "actor": f"{self.base}people/{quote(e['by'])}", "by": e["by"],
+                     "published": iso(e["at"]), "summary": e["reason"]} for e in entries]}
+        if (n + 1) * size < total:
+            model["next"] = f"{iri}?page={n + 1}"
+        self.reply_ld(model)
 
 
 class ActorsHandler(CommonsHandler):
@@ -572,6 +602,7 @@ def handlers() -> list[tuple]:
         (r"search", SearchHandler),
         (r"export/iiif", IIIFExportHandler),
         (r"export/crate", CrateExportHandler),
+        (r"moderation", ModerationHandler),  # the public moderation log
         (r"actors/", ActorsHandler),
         (r"actors/([A-Za-z0-9_-]+)", ActorsHandler),
         (r"people/([^/]+)", PersonHandler),
