@@ -37,6 +37,7 @@ LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 CANVAS = "https://iiif.bodleian.ox.ac.uk/iiif/canvas/9cca8fdd-4a61-4429-8ac1-f648764b4d6d.json"
 CANVAS_W, CANVAS_H = 5776, 9125
 IMAGE_W, IMAGE_H = 512, 600  # grace_hopper.jpg
+MARKUP = '<img src="nothing.png" onerror="window.pwned = 1">'
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +154,7 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     ocr = requests.post(f"{commons}annotations/", headers=auth, timeout=30, json={
         "type": "Annotation", "motivation": "transcribing", "confidence": 0.87,
         "generator": actor.json()["id"], "visibility": "public",
-        "body": {"type": "TextualBody", "value": "COMO HOPPER"},
+        "body": {"type": "TextualBody", "value": f"COMO HOPPER {MARKUP}"},
         "target": {"source": {"id": CANVAS, "type": "Canvas"},  # no conformsTo (optional
                    "selector": {"type": "FragmentSelector",  # in the model, §4.2.1)
                                 "value": "xywh=pixel:900,8300,800,300"}}})
@@ -169,6 +170,9 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     assert machine.locator(".agent-software").inner_text() == "software: tesseract 5.3.0"
     assert machine.locator(".confidence").inner_text() == "confidence 0.87"
     assert machine.locator(".agent-person").count() == 0
+    # a body is text: markup in it is shown, never run
+    assert MARKUP in machine.locator(".anno-text").inner_text()
+    assert page.evaluate("window.pwned") is None
     card.locator(".reply-text").fill("Agreed, and the braid has tarnished since")
     card.locator(".reply-send").click()
     card.locator(".reply:has-text('tarnished')").wait_for(timeout=30_000)
