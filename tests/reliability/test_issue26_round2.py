@@ -6,6 +6,10 @@ started as root (users' servers under their own system accounts).
   swaps a link in for a harmless file in a loop (``rename(2)``) had some reads follow the link
   to the owner's kernel connection file (its key: code as the owner), through
   ``/api/contents`` and ``/files/``.
+* **A notebook swapped between the app's confirmation and its run.** The confirmation of an
+  app of a co-member's notebook is bound to the file's hash, but the check hashed the file by
+  name and Voila then read it again by name: a co-member swapping an evil notebook in and out
+  (``rename(2)`` in a loop) had the owner's confirmed app run the evil one, as the owner.
 * **A setgid key outside the project folder.** A member need not put the setgid shell in the
   project folder: the project's group is one of his groups, so a copy of bash in his home (or
   in ``/tmp``) may be given that group and the setgid bit (``chown(2)``, ``chmod(2)``); the
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import time
@@ -128,6 +133,75 @@ def test_a_link_swapped_in_after_the_check_is_not_read(hub):
         if swapper:
             wait_for(lambda: gone(swapper), 30, "the swapping loop to end")
         call(hub, OWNER, "DELETE", f"/api/kernels/{kernel}")
+
+
+def notebook(source: str) -> dict:
+    return {"cells": [{"cell_type": "code", "execution_count": None, "id": "c", "metadata": {},
+                       "outputs": [], "source": source}],
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                        "name": "python3"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+MARKER = "ran-r2-evil"
+APP_SWAPPER = """
+import json, os, subprocess, sys
+folder, benign, evil = {folder!r}, {benign!r}, {evil!r}
+loop = '''
+import os, sys, time
+folder, benign, evil = sys.argv[1:4]
+os.chdir(folder)
+end = time.monotonic() + 120
+while time.monotonic() < end and not os.path.exists(".stop-app"):
+    for text in (evil, benign):
+        with open(".n", "w") as f:
+            f.write(text)
+        os.rename(".n", "app.ipynb")
+'''
+with open(os.path.join(folder, "app.ipynb"), "w") as f:
+    f.write(benign)
+p = subprocess.Popen([sys.executable, "-c", loop, folder, benign, evil],
+                     start_new_session=True)
+print(json.dumps(p.pid))
+"""
+
+
+def test_an_app_runs_the_notebook_that_was_confirmed(hub):
+    """The owner confirms a co-member's harmless app; the co-member then swaps an evil
+    notebook in and out of its file: each run renders the confirmed notebook or asks again,
+    never runs the evil one as the owner."""
+    folder = hub.state / "projects" / SHARED_PROJECT
+    marker = hub.state / "homes" / OWNER / MARKER
+    benign = json.dumps(notebook("print('harm' + 'less')"))
+    evil = json.dumps(notebook(
+        f"import os; open(os.path.expanduser('~/{MARKER}'), 'w').write('x')"))
+    path = f"projects/{SHARED_PROJECT}/app.ipynb"
+    run(hub, SHAREE, f"import json; open({str(folder / 'app.ipynb')!r}, 'w').write({benign!r}); "
+                     "print(json.dumps(1))")
+    page = call(hub, OWNER, "GET", f"/echoes/app?path={path}")
+    assert page.status_code == 200, page.text[:300]
+    token = re.search(r"echoes_confirm=([0-9a-f]{64})", page.text)[1]
+    swapper = run(hub, SHAREE, APP_SWAPPER.format(folder=str(folder), benign=benign,
+                                                  evil=evil))
+    seen: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 45
+        for _ in range(12):
+            r = call(hub, OWNER, "GET", f"/voila/render/{path}?echoes_confirm={token}")
+            assert not marker.exists(), "the evil notebook ran as the owner"
+            if r.status_code == 200:
+                assert "harmless" in r.text
+            seen[r.status_code] = seen.get(r.status_code, 0) + 1
+            if time.monotonic() > deadline:
+                break
+        assert not gone(swapper), "the swapping loop ended early: the probe proved nothing"
+        assert seen.get(200) and seen.get(302), seen  # confirmed runs, and asked again
+    finally:
+        (folder / ".stop-app").touch()
+        wait_for(lambda: gone(swapper), 30, "the swapping loop to end")
+        for kernel in call(hub, OWNER, "GET", "/api/kernels").json():
+            call(hub, OWNER, "DELETE", f"/api/kernels/{kernel['id']}")
+    assert not marker.exists()
 
 
 KEYS = """

@@ -19,7 +19,9 @@ sandboxed. Loaded with :mod:`.serverext` in every user's server.
   co-members may change any notebook), the user first sees who owns it and when it last
   changed (``/echoes/app``); the confirmation is bound to the file's content (an HMAC of the
   user, the path and its SHA-256 under the server's cookie secret), so a notebook changed
-  after it was confirmed asks again.
+  after it was confirmed asks again; and Voilà runs the very bytes that were hashed (the file
+  is opened once, hashed and read through that descriptor, :class:`Pin`), not a file a
+  co-member swapped in between the check and the run (issue 26, second round).
 * **One origin per trust level.** Pages a user serves through jupyter-server-proxy
   (``/proxy/…``) get ``Content-Security-Policy: sandbox`` without ``allow-same-origin``
   (:class:`SandboxUserContent`): their scripts run in an opaque origin, so they cannot read
@@ -43,11 +45,14 @@ import os
 import pwd
 import re
 import time
+import weakref
 from urllib.parse import quote, unquote, urlencode, urlparse
 
 from tornado import web
 
 from echoes_lab.hub.services.projects.serverext import (
+    _OPEN,
+    PINNED,
     _environment,
     lab_path,
     owner,
@@ -187,6 +192,27 @@ def app_token(secret: bytes, user: str, path: str, os_path: str) -> str | None:
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
+class Pin:
+    """A notebook opened once for an app: hashed, then read by Voilà, through one descriptor.
+
+    Set in :data:`.serverext.PINNED` for the request; the contents manager reads the pinned
+    path through ``/proc/self/fd/N`` (the same inode) once, then the descriptor is closed (at
+    the latest when the request's handler goes)."""
+
+    def __init__(self, os_path: str):
+        self.os_path = os.path.abspath(os_path)
+        self.fd: int | None = os.open(os_path, _OPEN)
+
+    @property
+    def proc_path(self) -> str:
+        return f"/proc/self/fd/{self.fd}"
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def _root_dir(handler) -> str:
     return os.path.expanduser(handler.settings.get("server_root_dir") or os.getcwd())
 
@@ -217,10 +243,17 @@ def check(handler, user) -> None:
         if foreign(os_path, root) is None:
             return
         given = handler.get_query_argument("echoes_confirm", "")
+        try:
+            pin = Pin(os_path)
+        except OSError:
+            return  # Voilà answers 404 itself
+        weakref.finalize(handler, pin.close)
         expected = app_token(handler.settings.get("cookie_secret", b""), user.username, nb,
-                             os_path)
+                             pin.proc_path)
         if not (expected and given and hmac.compare_digest(given, expected)):
+            pin.close()
             _redirect(handler, "echoes/app", {"path": nb})
+        PINNED.set(pin)  # Voilà reads what was hashed, whatever the name now leads to
 
 
 class SandboxUserContent(web.OutputTransform):

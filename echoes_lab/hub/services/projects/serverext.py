@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import json
 import os
@@ -58,6 +59,9 @@ from echoes_lab.hub.services.projects import READ_ONLY_SCOPE
 #: request; tornado answers each request in its own task, whose context this is)
 _SHAREE: contextvars.ContextVar[bool] = contextvars.ContextVar("echoes_read_only_sharee",
                                                                default=False)
+#: the notebook an app confirmed for this request (:class:`.links.Pin`), read through its
+#: descriptor by the contents manager
+PINNED: contextvars.ContextVar = contextvars.ContextVar("echoes_pinned_app", default=None)
 _OPEN = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 HERE = Path(__file__).resolve().parent
 HUB_TEMPLATES = HERE.parents[1] / "templates"
@@ -197,11 +201,14 @@ def open_checked(os_path: str, root_dir: str) -> int:
     return fd
 
 
-async def _closing(result, fd: int):
+async def _closing(result, fd_or_close):
     try:
         return await result
     finally:
-        os.close(fd)
+        if callable(fd_or_close):
+            fd_or_close()
+        else:
+            os.close(fd_or_close)
 
 
 class CheckedReads:
@@ -210,6 +217,18 @@ class CheckedReads:
     ``_read_file`` too)."""
 
     def _read_file(self, os_path, *args, **kwargs):
+        pin = PINNED.get()
+        if pin is not None and pin.fd is not None and os.path.abspath(os_path) == pin.os_path:
+            PINNED.set(None)
+            try:
+                result = super()._read_file(pin.proc_path, *args, **kwargs)
+            except BaseException:
+                pin.close()
+                raise
+            if inspect.isawaitable(result):
+                return _closing(result, pin.close)
+            pin.close()
+            return result
         if not _SHAREE.get():
             return super()._read_file(os_path, *args, **kwargs)
         fd = open_checked(os_path, self.root_dir)
@@ -266,6 +285,7 @@ class CheckedFiles:
         super().on_finish()
 
 
+@functools.cache
 def _mixed(mixin: type, cls: type) -> type:
     return cls if issubclass(cls, mixin) else type(f"Checked{cls.__name__}", (mixin, cls), {})
 
