@@ -352,3 +352,23 @@ def test_moderation_log(store):
         ("hidden", "mod", "advertising", rec.id)]
     assert entries[0]["at"] > entries[2]["at"]
     assert store.moderation_log(offset=2, limit=5)[1][0]["action"] == "hidden"
+
+
+def test_public_changes_for_the_change_feed(store):
+    a = add(store, "alice", "one")                                   # Create
+    add(store, "alice", "mine only", visibility="private")            # not told
+    b = add(store, "bob", "two")                                     # Create
+    store.update(a.id, "alice", dict(a.data, body={"type": "TextualBody", "value": "1"}))
+    store.update(b.id, "bob", b.data, visibility="private")          # left the public: Delete
+    store.hide(a.id, "mod", "spam")                                  # Delete
+    store.hide(a.id, "mod", None)                                    # back: Create
+    store.delete(a.id, "alice")                                      # Delete
+    store.restore(a.id, "admin")                                     # Create
+    batch = store.create_many([bulk_item(store, "olga", "bulk", None)])  # Create
+    total, entries = store.changes()
+    assert [(e["type"], e["annotation"]) for e in entries] == [
+        ("Create", a.id), ("Create", b.id), ("Update", a.id), ("Delete", b.id),
+        ("Delete", a.id), ("Create", a.id), ("Delete", a.id), ("Create", a.id),
+        ("Create", batch[0][0])]
+    assert total == 9 and [e["n"] for e in entries] == sorted(e["n"] for e in entries)
+    assert store.changes(offset=8, limit=5)[1][0]["annotation"] == batch[0][0]

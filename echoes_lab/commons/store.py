@@ -20,6 +20,9 @@ Tables
                  PostgreSQL; keyed by the annotation's ``seq``
 ``moderation``   the public moderation log: who hid or showed again which annotation, when
                  and why (never the hidden content)
+``changes``      the public changes, in order (``Create`` / ``Update`` / ``Delete`` of what the
+                 public sees), for the IIIF Change Discovery feed; written in the transaction
+                 of the change itself, so the feed misses nothing a crash would lose
 ``submissions``  the idempotency keys of bulk contributions: (owner, key) -> annotation, so a
                  batch sent again after a lost answer is found, not stored twice
 ===============  ================================================================================
@@ -148,6 +151,23 @@ moderation = Table(
     Column("action", String(20), nullable=False),  # hidden | shown
     Column("reason", Text, nullable=True),
 )
+
+changes = Table(
+    "changes", metadata,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("annotation", String(40), ForeignKey("annotations.id"), nullable=False),
+    Column("type", String(10), nullable=False),  # Create | Update | Delete
+)
+
+
+def public_change(before: bool, after: bool) -> str | None:
+    """The Activity Streams type of a change for the public: ``before``/``after`` say whether
+    the public saw the annotation (as ``events.Events.changed`` tells the stream)."""
+    if after:
+        return "Update" if before else "Create"
+    return "Delete" if before else None
+
 
 #: PostgreSQL's full-text rows (one per annotation and language); SQLite has an FTS5 table
 pg_metadata = MetaData()
@@ -348,6 +368,8 @@ class Store:
                                                   data=data))
             self._write_keys(conn, ann_id, found, text)
             self._index_text(conn, [(done.inserted_primary_key[0], data)])
+            if visibility == "public":
+                conn.execute(changes.insert().values(at=now, annotation=ann_id, type="Create"))
         return self.get(ann_id)
 
     def create_many(self, items: list[dict]) -> list[tuple[str, bool]]:
@@ -407,6 +429,10 @@ class Store:
                                 (keys, rows_k), (submissions, rows_s)):
                 if rows:
                     self._insert_many(conn, table, rows, encoded)
+            public = [{"at": now, "annotation": r["id"], "type": "Create"} for r in rows_a
+                      if r["visibility"] == "public"]
+            if public:
+                conn.execute(changes.insert(), public)
             new = {r["id"]: r["data"] for r in rows_a}
             ids = list(new)
             for start in range(0, len(ids), 500):
@@ -489,6 +515,12 @@ class Store:
                                                   action=action,
                                                   visibility=values["visibility"],
                                                   data=values["data"]))
+            seen = cur.visibility == "public" and cur.deleted is None and cur.hidden_reason is None
+            shown = (values["visibility"] == "public" and cur.hidden_reason is None
+                     and action != "deleted" and (cur.deleted is None or action == "restored"))
+            kind = public_change(seen, shown)
+            if kind:
+                conn.execute(changes.insert().values(at=now, annotation=ann_id, type=kind))
             if action == "updated":
                 found, text = index_keys(values["data"])
                 self._write_keys(conn, ann_id, found, text, replace=True)
@@ -528,16 +560,38 @@ class Store:
         why = reason if reason is not None else (why_shown or "").strip() or None
         now = self.clock()
         with self.engine.begin() as conn:
+            cur = conn.execute(select(annotations.c.visibility, annotations.c.deleted,
+                                      annotations.c.hidden_reason)
+                               .where(annotations.c.id == ann_id)).first()
             done = conn.execute(update(annotations).where(annotations.c.id == ann_id).values(
                 hidden_reason=reason, hidden_by=by if reason else None,
                 hidden_at=now if reason else None))
-            if done.rowcount != 1:
+            if done.rowcount != 1 or cur is None:
                 msg = f"no annotation {ann_id}"
                 raise StoreError(msg, 404)
+            public = cur.visibility == "public" and cur.deleted is None
+            kind = public_change(public and cur.hidden_reason is None,
+                                 public and reason is None)
+            if kind:
+                conn.execute(changes.insert().values(at=now, annotation=ann_id, type=kind))
             conn.execute(moderation.insert().values(
                 at=now, by=by, annotation=ann_id, action="hidden" if reason else "shown",
                 reason=why))
         return self.get(ann_id)
+
+    def changes(self, offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
+        """The public changes, oldest first: ``(total, entries)`` with ``n`` (the change's
+        number, increasing), ``at``, ``annotation`` (id) and ``type``."""
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(changes)).scalar_one()
+            query = select(changes).order_by(changes.c.n).offset(offset)
+            rows = conn.execute(query if limit is None else query.limit(limit)).all()
+        return total, [dict(r._mapping) for r in rows]
+
+    def change(self, n: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(changes).where(changes.c.n == n)).first()
+        return dict(row._mapping) if row else None
 
     def moderation_log(self, offset: int = 0, limit: int = 100) -> tuple[int, list[dict]]:
         """The moderation log, newest first: ``(total, entries)``; an entry is ``at``,

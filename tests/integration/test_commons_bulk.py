@@ -251,3 +251,50 @@ def test_the_moderation_log_shows_hide_and_restore_with_reasons(commons_hub):
         ("hidden", "bulkadmin", "advertising")]
     assert all(e["published"].endswith("Z") for e in entries)
     assert secret not in log.text  # the log never shows the content it is about
+
+
+def harvest(base: str, known: set[str]) -> list[tuple[str, str]]:
+    """What an aggregator does (IIIF Change Discovery 1.0 §3.3): from the last page backwards
+    until an activity it already has; returns the new (type, object) oldest first."""
+    feed = requests.get(f"{base}changes", timeout=30).json()
+    assert feed["type"] == "OrderedCollection" and "discovery/1" in feed["@context"]
+    new: list[dict] = []
+    page_ref = feed["last"] if feed["totalItems"] else None
+    while page_ref:
+        page = requests.get(page_ref["id"], timeout=30).json()
+        assert page["type"] == "OrderedCollectionPage" and page["partOf"]["id"] == feed["id"]
+        fresh = [a for a in page["orderedItems"] if a["id"] not in known]
+        new = fresh + new
+        if len(fresh) < len(page["orderedItems"]):
+            break
+        page_ref = page.get("prev")
+    for a in new:
+        assert a["endTime"].endswith("Z") and a["object"]["type"] == "Annotation"
+        known.add(a["id"])
+    return [(a["type"], a["object"]["id"]) for a in new]
+
+
+def test_an_aggregator_harvesting_twice_gets_exactly_the_changes_between(commons_hub):
+    hub, base = commons_hub
+    peer = {"Authorization": f"token {token(hub, 'bulkpeer')}", **LD}
+    known: set[str] = set()
+    before = harvest(base, known)
+    assert len(before) >= 20_000  # the public annotations of the tests before, as Creates
+    assert harvest(base, known) == []
+
+    def post(text, visibility="public"):
+        return requests.post(f"{base}annotations/", json={**line(970, 0, text),
+                                                          "visibility": visibility},
+                             headers=peer, timeout=30).json()
+
+    a, b = post("feed a"), post("feed b")
+    post("feed private", "private")
+    r = requests.put(a["id"], json={**a, "body": {"type": "TextualBody", "value": "feed a2"}},
+                     headers=peer, timeout=30)
+    assert r.status_code == 200
+    assert requests.delete(b["id"], headers=peer, timeout=30).status_code == 204
+    assert harvest(base, known) == [("Create", a["id"]), ("Create", b["id"]),
+                                    ("Update", a["id"]), ("Delete", b["id"])]
+    assert harvest(base, known) == []
+    one = requests.get(f"{base}changes/1", timeout=30)
+    assert one.status_code == 200 and one.json()["type"] == "Create"

@@ -12,6 +12,8 @@ Everything is under the service prefix (``/services/commons/``):
 ``annotations/<id>/restore``               POST                      undo a delete (admins)
 ``annotations/<id>/hidden``                PUT DELETE                hide with a reason (admins)
 ``moderation``                             GET                       the public moderation log
+``changes[?page=N]`` / ``changes/<n>``     GET                       IIIF Change Discovery feed
+                                                                     (``changes.py``)
 ``bulk``                                   POST                      many annotations in one
                                                                      transaction (``bulk.py``)
 ``search?target=&canvas=&creator=…&q=``    GET                       a filtered collection
@@ -588,6 +590,7 @@ class HubUsers:
 
 def handlers() -> list[tuple]:
     from echoes_lab.hub.services.commons.bulk import BulkHandler
+    from echoes_lab.hub.services.commons.changes import ChangesHandler
     from echoes_lab.hub.services.commons.viewer import handlers as viewer_handlers
 
     ann = r"annotations/([A-Za-z0-9_-]+)"
@@ -603,6 +606,8 @@ def handlers() -> list[tuple]:
         (r"export/iiif", IIIFExportHandler),
         (r"export/crate", CrateExportHandler),
         (r"moderation", ModerationHandler),  # the public moderation log
+        (r"changes", ChangesHandler),  # IIIF Change Discovery feed (changes.py)
+        (r"changes/(\d+)", ChangesHandler),
         (r"actors/", ActorsHandler),
         (r"actors/([A-Za-z0-9_-]+)", ActorsHandler),
         (r"people/([^/]+)", PersonHandler),
