@@ -372,3 +372,20 @@ def test_public_changes_for_the_change_feed(store):
         ("Create", batch[0][0])]
     assert total == 9 and [e["n"] for e in entries] == sorted(e["n"] for e in entries)
     assert store.changes(offset=8, limit=5)[1][0]["annotation"] == batch[0][0]
+
+
+def test_a_database_from_before_the_feed_enters_it_once(store):
+    a = add(store, "alice", "old public")
+    add(store, "alice", "old private", visibility="private")
+    from echoes_lab.commons.store import changes
+
+    changes.drop(store.engine)  # as a commons.sqlite written before the feed existed
+    reopened = Store(store.url, clock=store.clock)
+    try:
+        assert [(e["type"], e["annotation"]) for e in reopened.changes()[1]] == [
+            ("Create", a.id)]
+        again = Store(store.url, clock=store.clock)  # opened again: not added twice
+        assert again.changes()[0] == 1
+        again.close()
+    finally:
+        reopened.close()

@@ -272,8 +272,22 @@ class Store:
         self.engine = create_engine(url, **kwargs)
         if self.sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        had_changes = inspect(self.engine).has_table("changes")
         metadata.create_all(self.engine)
         self._fulltext_setup()
+        if not had_changes:
+            self._changes_setup()
+
+    def _changes_setup(self) -> None:
+        """A database from before the change feed: its public annotations enter the feed
+        once, as ``Create`` at their last modification, oldest first."""
+        with self.engine.begin() as conn:
+            conn.execute(changes.insert().from_select(
+                ["at", "annotation", "type"],
+                select(annotations.c.modified, annotations.c.id, literal("Create"))
+                .where(annotations.c.visibility == "public", annotations.c.deleted.is_(None),
+                       annotations.c.hidden_reason.is_(None))
+                .order_by(annotations.c.modified, annotations.c.seq)))
 
     # -- full text ----------------------------------------------------------------------
     def _fulltext_setup(self) -> None:
