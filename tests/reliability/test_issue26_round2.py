@@ -75,8 +75,8 @@ def hub(module_hubs):
 
 
 def call(hub, user, method, path, **kw):
+    kw.setdefault("allow_redirects", False)
     return requests.request(method, f"{hub.url}/user/{OWNER}{path}", timeout=60,
-                            allow_redirects=False,
                             headers={"Authorization": f"token {hub.tokens[user]}"}, **kw)
 
 
@@ -202,6 +202,55 @@ def test_an_app_runs_the_notebook_that_was_confirmed(hub):
         for kernel in call(hub, OWNER, "GET", "/api/kernels").json():
             call(hub, OWNER, "DELETE", f"/api/kernels/{kernel['id']}")
     assert not marker.exists()
+
+
+READER, READERS = "rtwodee", "r2-readers"
+ENCODED = ("//api/kernels", "/api/kernels/", "/api//kernels", "/API/kernels", "/api/kernels;x",
+           "/api/%6Bernels", "/lab/../api/kernels", "/api/contents/%2E%2E/%2E%2E/etc/passwd",
+           "/api/contents/projects%2F..%2F.local", "/files/%2elocal/share/jupyter/runtime",
+           "/api/contents/.local%2Fshare", "/api/contents/projects/../.ssh",
+           "/api/contents/%EF%BC%8Elocal", "/nbconvert/html/.local/x.ipynb")
+DENIED = [(m, "/api/kernels") for m in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")] + [
+    ("GET", p) for p in ("/voila/tree", "/voila/render/x.ipynb",
+                         "/api/collaboration/room/json:notebook:x", "/api/events/subscribe",
+                         "/lsp/status", "/api/metrics/v1", "/api/kernels", "/api/sessions",
+                         "/api/terminals", "/git/settings", "/nbdime/difftool",
+                         "/api/nbconvert/x", "/nbconvert/webpdf/x.ipynb", "/echoes/share",
+                         "/echoes/git-pull?repo=https%3A%2F%2Fexample.org%2Fr.git",
+                         "/git-pull?repo=https%3A%2F%2Fexample.org%2Fr.git")] + [
+    ("POST", "/api/events"), ("PUT", "/lab/api/settings/@jupyterlab/apputils-extension:themes"),
+    ("PUT", "/lab/api/workspaces/x"), ("POST", "/api/contents/projects"),
+    ("HEAD", "/api/kernels"), ("HEAD", "/voila/render/x.ipynb")]
+
+
+def test_a_group_share_is_read_only_on_every_route_and_encoding(hub):
+    """The held list, probed again for a read-only share given to a group: other verbs
+    (HEAD, OPTIONS, PATCH), other extensions' routes (Voila's tree,
+    collaboration, events, LSP, resource usage, git, nbdime, settings and workspaces PUT) and
+    path encodings (double slashes, trailing slash, case, ';', %-escapes, '..', a fullwidth
+    dot) are refused; a token in the query string gets the same answer; reading still works."""
+    hub.create_user(READER)
+    assert hub.api("POST", f"/groups/{READERS}", json={"users": [READER]}).status_code in (
+        201, 409)
+    r = hub.api("POST", f"/shares/{OWNER}/", token=hub.tokens[OWNER], json={
+        "group": READERS, "scopes": [f"access:servers!server={OWNER}/", READ_ONLY]})
+    assert r.status_code in (200, 201), r.text
+    hub.tokens[READER] = hub.api("POST", f"/users/{READER}/tokens", json={}).json()["token"]
+    wait_for(lambda: call(hub, READER, "GET", "/api/contents").status_code == 200, 30,
+             "the group's share to reach the owner's server")
+    for method, path in DENIED:
+        r = call(hub, READER, method, path, json={} if method in ("POST", "PUT", "PATCH")
+                 else None)
+        assert r.status_code == 403, (method, path, r.status_code, r.text[:200])
+    for path in ENCODED:
+        r = call(hub, READER, "GET", path, allow_redirects=True)  # '/x/' redirects to '/x'
+        assert r.status_code in (403, 404), (path, r.status_code, r.text[:200])
+        assert '"key"' not in r.text and "root:x:0" not in r.text
+    in_url = requests.post(f"{hub.url}/user/{OWNER}/api/kernels", timeout=60,
+                           params={"token": hub.tokens[READER]}, json={})
+    assert in_url.status_code == 403
+    assert call(hub, READER, "GET", "/api/kernelspecs").status_code == 200
+    assert call(hub, READER, "GET", f"/api/contents/projects/{SHARED_PROJECT}").status_code == 200
 
 
 KEYS = """
