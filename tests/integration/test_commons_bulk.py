@@ -298,3 +298,23 @@ def test_an_aggregator_harvesting_twice_gets_exactly_the_changes_between(commons
     assert harvest(base, known) == []
     one = requests.get(f"{base}changes/1", timeout=30)
     assert one.status_code == 200 and one.json()["type"] == "Create"
+
+
+def test_a_person_exports_everything_they_contributed(commons_hub):
+    hub, base = commons_hub
+    peer = {"Authorization": f"token {token(hub, 'bulkpeer')}"}
+    mine = requests.post(f"{base}annotations/", headers={**peer, **LD}, timeout=30,
+                         json={**line(980, 0, "only for me"), "visibility": "private",
+                               "rights": "http://creativecommons.org/publicdomain/zero/1.0/"})
+    assert mine.status_code == 201
+    r = requests.get(f"{base}export/mine", headers=peer, timeout=60)
+    assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
+    got = r.json()
+    assert got["type"] == "AnnotationCollection" and got["total"] == len(got["first"]["items"])
+    items = got["first"]["items"]
+    assert {a["creator"]["nickname"] for a in items} == {"bulkpeer"}  # nobody else's
+    private = next(a for a in items if a["id"] == mine.json()["id"])
+    assert private["visibility"] == "private"
+    assert private["rights"] == "http://creativecommons.org/publicdomain/zero/1.0/"  # CC0 kept
+    assert any(a["body"]["value"] == "peer line 0" for a in items)  # the bulk ones too
+    assert requests.get(f"{base}export/mine", timeout=30).status_code == 401

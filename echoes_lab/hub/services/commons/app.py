@@ -21,6 +21,7 @@ Everything is under the service prefix (``/services/commons/``):
 ``export/iiif?canvas=IRI``                 GET                       IIIF Presentation 3
                                                                      AnnotationPage
 ``export/crate?…``                         GET                       RO-Crate (zip) of a search
+``export/mine``                            GET                       all one's own contributions
 ``actors/`` / ``actors/<id>``              GET POST / GET            software agents
 ``people/<name>``                          GET                       a Person
 ``events``                                 GET                       public changes, Server-Sent
@@ -533,6 +534,24 @@ class IIIFExportHandler(CommonsHandler):
         self.finish(json.dumps(page, ensure_ascii=False))
 
 
+class MineExportHandler(CommonsHandler):
+    """Everything the signed-in person contributed (every visibility, their software's too),
+    as one JSON-LD AnnotationCollection to download: their copy, under their licences."""
+
+    async def get(self):
+        if self.current_user is None or self.current_user.get("kind", "user") != "user":
+            raise web.HTTPError(401, "sign in to export your annotations")
+        name = self.current_user["name"]
+        _, records = self.store.search(Viewer(name), creator=name, limit=None, count=False)
+        items = [self.render(r) for r in records]
+        self.set_header("Content-Disposition",
+                        f'attachment; filename="commons-{quote(name)}.jsonld"')
+        self.reply_ld({"@context": CONTEXT, "id": f"{self.base}export/mine",
+                       "type": "AnnotationCollection", "label": f"Contributed by {name}",
+                       "total": len(items),
+                       "first": {"type": "AnnotationPage", "items": items}})
+
+
 class CrateExportHandler(CollectionMixin, CommonsHandler):
     """An RO-Crate (zip) of the annotations a search finds, with their licences and agents."""
 
@@ -605,6 +624,7 @@ def handlers() -> list[tuple]:
         (r"search", SearchHandler),
         (r"export/iiif", IIIFExportHandler),
         (r"export/crate", CrateExportHandler),
+        (r"export/mine", MineExportHandler),  # a person's own contributions (JSON-LD)
         (r"moderation", ModerationHandler),  # the public moderation log
         (r"changes", ChangesHandler),  # IIIF Change Discovery feed (changes.py)
         (r"changes/(\d+)", ChangesHandler),
