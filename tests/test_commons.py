@@ -105,3 +105,13 @@ def test_contribute_many_with_an_actor_in_batches(local, capsys):
     assert [r.get("id") for r in again] == [r.get("id") for r in results]
     assert {r["status"] for r in again if "id" in r} == {200}
     assert len(commons.annotations(canvas=CANVAS)) == 249
+
+
+def test_licence_is_cc_by_by_default_cc0_allowed_nothing_else(local):
+    region = commons.target.region(CANVAS, 1, 2, 3, 4)
+    assert commons.annotate(region, "by default")["rights"] == (
+        "https://creativecommons.org/licenses/by/4.0/")
+    cc0 = "http://creativecommons.org/publicdomain/zero/1.0/"
+    assert commons.annotate(region, "given away", licence=cc0)["rights"] == cc0
+    with pytest.raises(commons.CommonsError, match="'rights' .* choose .*CC0"):
+        commons.annotate(region, "all rights reserved", licence="https://example.org/mine")

@@ -21,6 +21,12 @@ from echoes_lab.errors import EchoesError
 CONTEXT = "http://www.w3.org/ns/anno.jsonld"
 MEDIA_TYPE = 'application/ld+json; profile="http://www.w3.org/ns/anno.jsonld"'
 CC_BY = "https://creativecommons.org/licenses/by/4.0/"
+CC0 = "http://creativecommons.org/publicdomain/zero/1.0/"
+#: the licences a contributor may choose for an annotation: CC BY 4.0 (the default) or the CC0
+#: 1.0 dedication (both as Creative Commons writes them, http or https); the deployment's own
+#: default licence is accepted too
+LICENCES = frozenset({CC_BY, CC_BY.replace("https:", "http:"), CC0,
+                      CC0.replace("http:", "https:")})
 #: the motivations of the data model (§3.3.5)
 MOTIVATIONS = frozenset({
     "assessing", "bookmarking", "classifying", "commenting", "describing", "editing",
@@ -166,6 +172,11 @@ def prepare(data: dict, *, iri: str, user: str, display: str | None, base: str, 
         if given and given != generator["id"]:
             msg = f"'generator' {given} is not your actor {generator['id']}"
             raise AnnotationError(msg, 403)
+    rights = data.get("rights")
+    if rights is not None and rights not in LICENCES and rights != licence:
+        msg = (f"'rights' {rights!r} is not a licence the commons takes: choose {CC_BY} "
+               f"(CC BY 4.0, the default) or {CC0} (CC0 1.0)")
+        raise AnnotationError(msg)
     out["@context"] = data.get("@context") or CONTEXT
     out["id"] = iri
     out["creator"] = creator
