@@ -389,3 +389,25 @@ def test_a_database_from_before_the_feed_enters_it_once(store):
         again.close()
     finally:
         reopened.close()
+
+
+def test_an_account_withdrawn_on_request(store):
+    public = add(store, "wanda", "my public reading of the seal", tags=["seal"])
+    store.update(public.id, "wanda", dict(public.data, body={"type": "TextualBody",
+                                                             "value": "second thoughts"}))
+    private = add(store, "wanda", "a private hunch", visibility="private")
+    group = add(store, "wanda", "for the team", visibility="group:lab")
+    other = add(store, "xavier", "not wanda's")
+    assert store.withdraw_account("wanda", "admin") == {"erased": 2, "withdrawn": 1}
+    assert store.get(private.id) is None and store.get(group.id) is None
+    assert store.versions(private.id) == []
+    tomb = store.get(public.id)
+    assert tomb.deleted is not None and tomb.deleted_by == "admin"
+    assert tomb.data["creator"]["nickname"] == "wanda" and tomb.data["target"]  # attribution
+    assert "body" not in tomb.data and "withdrawn" in tomb.data["bodyValue"]
+    assert all("body" not in v["data"] for v in store.versions(public.id))  # history too
+    for words in ("seal", "second", "hunch", "team"):
+        assert store.search(Viewer(admin=True), q=words)[0] == 0
+        assert store.search(Viewer(admin=True), text=words)[0] == 0
+    assert store.changes()[1][-1]["type"] == "Delete"
+    assert store.get(other.id).data["body"][0]["value"] == "not wanda's"

@@ -593,6 +593,52 @@ class Store:
                 reason=why))
         return self.get(ann_id)
 
+    def withdraw_account(self, owner: str, by: str) -> dict[str, int]:
+        """An account's deletion on request: its private and group annotations are erased
+        (rows, history, search entries); its public ones become tombstones that keep who made
+        them, when and on what (``creator``, ``generator``, ``created``, ``target``) but not
+        what they said, in every version. Returns the counts ``erased`` and ``withdrawn``.
+        """
+        now = self.clock()
+        kept = ("@context", "id", "type", "creator", "generator", "created", "target",
+                "motivation")
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(annotations.c.id, annotations.c.seq,
+                                       annotations.c.visibility, annotations.c.data,
+                                       annotations.c.deleted, annotations.c.hidden_reason)
+                                .where(annotations.c.owner == owner)).all()
+            erase = [r for r in rows if r.visibility != "public"]
+            withdraw = [r for r in rows if r.visibility == "public"]
+            for r in rows:  # the search entries of both go: nothing to find them by content
+                conn.execute(keys.delete().where(keys.c.annotation == r.id))
+                conn.execute(texts.delete().where(texts.c.annotation == r.id))
+            self._unindex_text(conn, [r.seq for r in rows])
+            for r in erase:
+                for table in (versions, submissions, changes, moderation):
+                    conn.execute(table.delete().where(table.c.annotation == r.id))
+                conn.execute(annotations.delete().where(annotations.c.id == r.id))
+            for r in withdraw:
+                stub = {k: r.data[k] for k in kept if k in r.data}
+                stub["bodyValue"] = "(withdrawn at the author's request)"
+                conn.execute(versions.update().where(versions.c.annotation == r.id)
+                             .values(data=stub))
+                gone = {} if r.deleted is not None else {"deleted": now, "deleted_by": by}
+                conn.execute(update(annotations).where(annotations.c.id == r.id)
+                             .values(data=stub, modified=now, **gone))
+                if r.deleted is None and r.hidden_reason is None:
+                    conn.execute(changes.insert().values(at=now, annotation=r.id,
+                                                         type="Delete"))
+        return {"erased": len(erase), "withdrawn": len(withdraw)}
+
+    def _unindex_text(self, conn, seqs: list[int]) -> None:
+        for start in range(0, len(seqs), 500):
+            part = seqs[start:start + 500]
+            if self.sqlite:
+                conn.exec_driver_sql("DELETE FROM fulltext WHERE rowid = ?",
+                                     [(seq,) for seq in part])
+            else:
+                conn.execute(pg_fulltext.delete().where(pg_fulltext.c.seq.in_(part)))
+
     def changes(self, offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
         """The public changes, oldest first: ``(total, entries)`` with ``n`` (the change's
         number, increasing), ``at``, ``annotation`` (id) and ``type``."""

@@ -318,3 +318,28 @@ def test_a_person_exports_everything_they_contributed(commons_hub):
     assert private["rights"] == "http://creativecommons.org/publicdomain/zero/1.0/"  # CC0 kept
     assert any(a["body"]["value"] == "peer line 0" for a in items)  # the bulk ones too
     assert requests.get(f"{base}export/mine", timeout=30).status_code == 401
+
+
+def test_an_account_withdrawn_on_request_keeps_attributed_tombstones(commons_hub):
+    hub, base = commons_hub
+    hub.create_user("bulkgone")
+    gone_auth = {"Authorization": f"token {token(hub, 'bulkgone')}"}
+    public = requests.post(f"{base}annotations/", headers={**gone_auth, **LD}, timeout=30,
+                           json=line(990, 0, "a public reading")).json()
+    private = requests.post(f"{base}annotations/", headers={**gone_auth, **LD}, timeout=30,
+                            json={**line(990, 1, "a private hunch"), "visibility": "private"}
+                            ).json()
+    person = f"{base}people/bulkgone"
+    other = {"Authorization": f"token {token(hub, 'bulkpeer')}"}
+    assert requests.delete(person, params={"confirm": "bulkgone"}, headers=other,
+                           timeout=30).status_code == 403
+    assert requests.delete(person, headers=gone_auth, timeout=30).status_code == 400
+    r = requests.delete(person, params={"confirm": "bulkgone"}, headers=gone_auth, timeout=30)
+    assert r.status_code == 200 and (r.json()["erased"], r.json()["withdrawn"]) == (1, 1)
+    assert requests.get(private["id"], headers=gone_auth, timeout=30).status_code == 404
+    assert requests.get(public["id"], timeout=30).status_code == 410
+    admin = {"Authorization": f"token {token(hub, 'bulkadmin')}"}
+    history = requests.get(public["id"] + "/versions", headers=admin, timeout=30).json()
+    first = history["first"]["items"][0]
+    assert first["creator"]["nickname"] == "bulkgone" and "body" not in first
+    assert "a public reading" not in json.dumps(history)

@@ -511,6 +511,26 @@ class ActorsHandler(CommonsHandler):
 
 
 class PersonHandler(CommonsHandler):
+    allow_methods = "GET, HEAD, OPTIONS, DELETE"
+
+    async def delete(self, name):
+        """An account's annotations withdrawn on request (the person or a hub admin):
+        private and group ones erased, public ones kept as attributed tombstones."""
+        viewer = await self.viewer()
+        if viewer.name != name and not viewer.admin:
+            raise web.HTTPError(403, f"only {name} or a hub admin can withdraw {name}'s "
+                                     "annotations")
+        if self.get_query_argument("confirm", None) != name:
+            raise web.HTTPError(400, f"confirm with ?confirm={name}: private and group "
+                                     "annotations are erased, public ones withdrawn (their "
+                                     "attribution stays)")
+        _, public = self.store.search(Viewer(admin=True), creator=name, visibility="public",
+                                      limit=None, count=False)
+        done = self.store.withdraw_account(name, viewer.name)
+        for rec in public:  # the stream's followers (the knowledge base) drop them too
+            self.settings["events"].changed("public", None, {"id": rec.data["id"]})
+        self.write_json({"person": name, **done})
+
     async def get(self, name):
         self.reply_ld({"@context": CONTEXT, "id": f"{self.base}people/{quote(name)}",
                        "type": "Person", "nickname": name, "name": name})
