@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dask.config
@@ -125,7 +126,12 @@ def _slurm_client(workers: int, options: dict) -> Client:
     try:
         # one worker process per job, its threads the job's cores (as a gateway worker);
         # the rest (partition, walltime, scheduler address, python) from jobqueue.slurm
-        slurm = SLURMCluster(cores=cores, processes=1, memory=f"{memory}GiB")
+        # the jobs' logs in the user's cache, not slurm-N.out files in the notebook's folder
+        logs = dask.config.get("jobqueue.slurm.log-directory", None) or str(
+            Path.home() / ".cache" / "echoes-lab" / "slurm")
+        Path(logs).mkdir(parents=True, exist_ok=True)
+        slurm = SLURMCluster(cores=cores, processes=1, memory=f"{memory}GiB",
+                             log_directory=logs)
     except (OSError, ValueError) as exc:
         msg = f"the Slurm cluster could not start (partition {slurm_partition()!r}): {exc}"
         raise ClusterError(msg) from None

@@ -159,8 +159,9 @@ PartitionName=echoes Nodes={",".join(self.nodes)} Default=YES MaxTime=INFINITE S
 
     # -- reading --------------------------------------------------------------------------
     def run(self, *argv: str, check: bool = True) -> str:
+        # in the cluster's folder: sbatch writes a job's slurm-N.out where it was submitted
         done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60,
-                              check=False)
+                              check=False, cwd=self.root)
         if check and done.returncode:
             msg = f"{' '.join(argv)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
             raise RuntimeError(msg)
