@@ -154,6 +154,7 @@ def test_docs_feature_is_plugged_in():
     assert sys.modules["echoes_lab.hub.docs"].FEATURE.name == "docs"
 
 
+@pytest.mark.slow  # three Sphinx builds: make test runs them, make test-unit leaves them out
 @pytest.mark.parametrize("page, builder, says", [
     ("See [the trainer](trainer.md).\n", "html", "trainer"),
     ("See [setting up](#no-such-heading).\n", "html", "no-such-heading"),
@@ -181,3 +182,20 @@ def test_make_docs_options_fail_on_a_broken_link_or_example(tmp_path, page, buil
     if builder == "doctest":
         output += (tmp_path / "out" / "output.txt").read_text()
     assert says in output
+
+
+def test_readme_is_a_front_page_that_sends_readers_to_the_docs():
+    """Issue 35: at most 150 lines: what ECHOES Lab is, the two set-up commands, a picture of
+    the home page, and where to read on (every docs page it names exists)."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    assert "make hub\nmake test\n" in text
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert pictures and all((REPO / p).is_file() for p in pictures)
+    named = set(re.findall(r"`(docs/[^`]+\.md)`", text))
+    assert {"docs/getting-started.md", "docs/trainer/guide.md",
+            "docs/operator/index.md"} <= named
+    assert all((REPO / p).is_file() for p in named), named
+    assert "/hub/docs/" in text
