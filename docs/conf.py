@@ -43,6 +43,7 @@ LIBRARY = REPO / "echoes_lab"
 MODULES = sorted(({p.stem for p in LIBRARY.glob("[a-z]*.py")}
                   | {p.parent.name for p in LIBRARY.glob("[a-z]*/__init__.py")})
                  - {"hub", "cli"})
+(DOCS / "reference").mkdir(exist_ok=True)
 (DOCS / "reference" / "index.md").write_text("""# API reference
 
 Generated from the docstrings of the notebook library, `echoes_lab`: what `help()` shows in a
