@@ -160,18 +160,25 @@ def cluster_processes(name: str) -> list:
     return processes(lambda p: p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == name)
 
 
-def signal_hub(hub, signum: int, server: list) -> float:
-    """Signal the hub's own pid; wait until nothing of the hub runs; return the seconds taken."""
+def signal_hub(hub, signum: int, server: list, user: str | None = None) -> float:
+    """Signal the hub's own pid; wait until nothing of the hub runs; return the seconds taken.
+
+    ``user``'s server trees are looked up again at each check: a kernel its servers start
+    after ``server`` was listed (a report's, once its notebook was checked) is theirs too."""
     pid = hub.hub_pid
     assert pid is not None and pid != hub.proc.pid, "the hub's pid file names the launcher"
+
+    def left() -> list[str]:
+        return hub_side(hub, [*server, *(server_tree(hub, user) if user else [])])
+
     started = time.monotonic()
     os.kill(pid, signum)
     try:
-        wait_for(lambda: not hub_side(hub, server), DEADLINE,
+        wait_for(lambda: not left(), DEADLINE,
                  f"the hub's processes to end after {signal.Signals(signum).name}", interval=0.1)
     except TimeoutError:
         pytest.fail(f"still running {DEADLINE} s after {signal.Signals(signum).name} to the "
-                    f"hub: {hub_side(hub, server)}\n{hub.log_tail(40)}")
+                    f"hub: {left()}\n{hub.log_tail(40)}")
     took = time.monotonic() - started
     print(f"{signal.Signals(signum).name}: the hub's processes ended in {took:.1f} s")
     return took
@@ -189,7 +196,7 @@ def test_sigterm_to_the_hub_after_a_session_then_sigint(hub_factory):
         server = server_tree(hub, "sig")
         assert len(server) >= 5, server
         users = [*server, *cluster_processes(cluster)]
-        took = signal_hub(hub, signal.SIGTERM, users)
+        took = signal_hub(hub, signal.SIGTERM, users, "sig")
         assert took < DEADLINE
         assert all(not gone(p) for p in users), "a user's server, kernels and cluster stay up"
     finally:
