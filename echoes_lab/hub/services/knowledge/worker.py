@@ -85,6 +85,22 @@ class _Bounded(io.RawIOBase):
 _POSITION = re.compile(r"error at (\d+):(\d+)")
 
 
+def _open_read_only(ox, path: str, attempts: int = 20):
+    """The store, read-only. RocksDB lists its table files, then opens them; the service's
+    own writes compact files away in between now and then, and the open fails with "No such
+    file or directory" although nothing is wrong: listing again finds the current files."""
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return ox.Store.read_only(path)
+        except (RuntimeError, OSError) as exc:
+            if "No such file" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    return None  # not reached: the last attempt raises
+
+
 def run_query(path: str, query: str, dataset: tuple[list[str], list[str]], accept: str | None,
               limit: int, prefixes: dict[str, str], conn, memory_mb: int = 0) -> None:
     """Evaluate ``query`` over ``dataset`` (its default graph: the union of the first list;
@@ -104,7 +120,7 @@ def run_query(path: str, query: str, dataset: tuple[list[str], list[str]], accep
         resource.setrlimit(resource.RLIMIT_DATA, (memory_mb << 20, memory_mb << 20))
 
     try:
-        store = ox.Store.read_only(path)
+        store = _open_read_only(ox, path)
         result = store.query(query, default_graph=[ox.NamedNode(g) for g in dataset[0]],
                              named_graphs=[ox.NamedNode(g) for g in dataset[1]],
                              prefixes=prefixes)
@@ -132,7 +148,7 @@ def run_query(path: str, query: str, dataset: tuple[list[str], list[str]], accep
     except TooLarge:
         conn.send((413, "text/plain", f"the answer is larger than {limit} bytes: add LIMIT, "
                                       "or select fewer variables"))
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # pyoxigraph reports a store's failure as either
         if isinstance(exc.__context__, TooLarge) or "TooLarge" in repr(exc):
             conn.send((413, "text/plain", f"the answer is larger than {limit} bytes: add "
                                           "LIMIT, or select fewer variables"))
