@@ -345,6 +345,9 @@ class Service(Application):
 
     # -- set-up ----------------------------------------------------------------------------
     def initialize(self, argv=None) -> None:
+        # the hub that started us, taken first: a hub killed while we start up must be noticed
+        # too (read when the watch begins, the parent would already be its reaper)
+        self.parent_pid = os.getppid()
         super().initialize(argv)
         self.setup_logging()
         if not self.settings_file:
@@ -520,14 +523,14 @@ class Service(Application):
 
     async def watch_hub(self) -> None:
         """Stop when the hub is gone: our parent changed, or its API stopped answering."""
-        parent = os.getppid()
+        parent = getattr(self, "parent_pid", None) or os.getppid()
         failures = 0
         client = AsyncHTTPClient()
         while True:
-            await asyncio.sleep(self.hub_poll_interval)
             if os.getppid() != parent:
                 self.stop(f"the hub (pid {parent}) is gone")
                 return
+            await asyncio.sleep(self.hub_poll_interval)
             if not self.hub_api_url:
                 continue
             try:
