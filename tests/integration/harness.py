@@ -345,6 +345,14 @@ class Hub:
         return out
 
 
+def sign_in(page, hub: Hub, user: str, next_url: str = "") -> None:
+    """Sign ``user`` in on a browser ``page`` (Playwright) through the hub's login form."""
+    page.goto(f"{hub.url}/hub/login" + (f"?next={next_url}" if next_url else ""))
+    page.fill("#username_input", user)
+    page.fill("#password_input", hub.secrets["user_password"])
+    page.click("#login_submit")
+
+
 def login(hub: Hub, username: str, password: str, next_url: str = "") -> requests.Session:
     """Sign in through the hub's login form with a cookie session, as a browser does.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import REPO, wait_for
+from harness import REPO, sign_in, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -25,10 +25,7 @@ def test_sign_in_open_lab_and_run_collections_notebook(hub_factory, browser):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{hub.url}/hub/login")
-        page.fill("#username_input", "hana")
-        page.fill("#password_input", hub.secrets["user_password"])
-        page.click("#login_submit")
+        sign_in(page, hub, "hana")
         # the hub spawns the server and redirects into the lab
         page.wait_for_url("**/user/hana/lab**", timeout=120_000)
         page.wait_for_selector(".jp-LabShell", timeout=120_000)

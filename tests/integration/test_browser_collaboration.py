@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import REPO, wait_for
+from harness import REPO, sign_in, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -19,13 +19,6 @@ NOTEBOOK = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1",
             "metadata": {"kernelspec": {"name": "echoes", "display_name": "ECHOES Lab (Python 3)",
                                         "language": "python"}},
             "nbformat": 4, "nbformat_minor": 5}
-
-
-def sign_in(page, hub, user: str, next_url: str) -> None:
-    page.goto(f"{hub.url}/hub/login?next={next_url}")
-    page.fill("#username_input", user)
-    page.fill("#password_input", hub.secrets["user_password"])
-    page.click("#login_submit")
 
 
 def open_notebook(page) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO
+from harness import REPO, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -41,10 +41,7 @@ def test_home_to_the_trainers_guide_and_back_and_the_labs_help_menu(hub, browser
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{hub.url}/hub/login")
-        page.fill("#username_input", TRAINER)
-        page.fill("#password_input", hub.secrets["user_password"])
-        page.click("#login_submit")
+        sign_in(page, hub, TRAINER)
         page.wait_for_url(f"**/user/{TRAINER}/**", timeout=120_000)
         hub.remember_processes()
 

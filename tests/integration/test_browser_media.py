@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from harness import REPO
+from harness import REPO, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -51,10 +51,7 @@ def test_player_seeks_to_a_clicked_line_and_annotates_into_the_commons(hub, brow
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{hub.url}/hub/login?next=/hub/home")
-        page.fill("#username_input", USER)
-        page.fill("#password_input", hub.secrets["user_password"])
-        page.click("#login_submit")
+        sign_in(page, hub, USER, "/hub/home")
         # the home page lists the app (a link to a new tab); it runs in the user's own server
         app = page.locator("a.echoes-app:text-is('Oral history player')")
         app.wait_for(timeout=60_000)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness import REPO
+from harness import REPO, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -53,10 +53,7 @@ def test_app_draws_sites_with_popups_and_filters_without_leaving_the_machine(hub
     page.route("**/*", lambda route: _offline(route, outside))
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{hub.url}/hub/login?next=/hub/home")
-        page.fill("#username_input", USER)
-        page.fill("#password_input", hub.secrets["user_password"])
-        page.click("#login_submit")
+        sign_in(page, hub, USER, "/hub/home")
         app = page.locator("a.echoes-app:text-is('Sites at risk')")
         app.wait_for(timeout=60_000)
         href = app.get_attribute("href")

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from harness import REPO, login
+from harness import REPO, login, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -96,10 +96,7 @@ def _open(browser, hub, user: str, url: str, requests_seen: list, outside: list,
     page.on("request", lambda r: requests_seen.append(r.url))
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.route("**/*", lambda route: _offline(route, outside))
-    page.goto(f"{hub.url}/hub/login?next=/hub/home")
-    page.fill("#username_input", user)
-    page.fill("#password_input", hub.secrets["user_password"])
-    page.click("#login_submit")
+    sign_in(page, hub, user, "/hub/home")
     page.wait_for_url("**/hub/home**", timeout=60_000)
     page.goto(url)
     page.wait_for_function("document.getElementById('viewer-status').textContent"
@@ -256,10 +253,7 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     page = ctx.new_page()
     elsewhere: list[str] = []
     page.route("**/*", lambda route: _offline(route, elsewhere))
-    page.goto(f"{hub.url}/hub/login?next=/hub/home")
-    page.fill("#username_input", CURATOR)
-    page.fill("#password_input", hub.secrets["user_password"])
-    page.click("#login_submit")
+    sign_in(page, hub, CURATOR, "/hub/home")
     page.wait_for_url("**/hub/home**", timeout=60_000)
     page.goto(url.replace("/manifest.json", "/original.json"))
     page.wait_for_selector("#image-error:not([hidden])", timeout=60_000)
@@ -320,10 +314,7 @@ def test_the_commons_page_searches_and_links_into_the_viewer(hub, browser):
     page = context.new_page()
     outside: list[str] = []
     page.route("**/*", lambda route: _offline(route, outside))
-    page.goto(f"{hub.url}/hub/login?next=/hub/home")
-    page.fill("#username_input", user)
-    page.fill("#password_input", hub.secrets["user_password"])
-    page.click("#login_submit")
+    sign_in(page, hub, user, "/hub/home")
     page.wait_for_url("**/hub/home**", timeout=60_000)
     page.goto(f"{hub.url}/services/commons/")
     page.fill("#search-q", "umbrella")

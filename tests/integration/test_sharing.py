@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from harness import BIN, REPO, wait_for
+from harness import BIN, REPO, sign_in, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -149,10 +149,7 @@ def test_a_shared_page_cannot_act_on_another_lab(hub_factory, browser, tmp_path)
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(f"{hub.url}/hub/login?next=/user/alice/echoes/share")
-        page.fill("#username_input", "alice")
-        page.fill("#password_input", hub.secrets["user_password"])
-        page.click("#login_submit")
+        sign_in(page, hub, "alice", "/user/alice/echoes/share")
         page.wait_for_url("**/user/alice/echoes/share", timeout=60_000)  # signed in to her lab
         page.goto(f"{hub.url}/user/carol/proxy/{server.server_address[1]}/evil.html")
         page.wait_for_url("**/oauth2/authorize**", timeout=60_000)  # carol's lab: asked once

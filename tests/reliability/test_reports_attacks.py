@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import REPO
+from harness import REPO, sign_in
 
 pytestmark = [
     pytest.mark.integration,
@@ -301,10 +301,7 @@ def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
                 errors, dialogs = [], []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-                page.goto(f"{hub.url}/hub/login?next=/services/reports/")
-                page.fill("#username_input", "alice")
-                page.fill("#password_input", hub.secrets["user_password"])
-                page.click("#login_submit")
+                sign_in(page, hub, "alice", "/services/reports/")
                 page.wait_for_url("**/services/reports/**", timeout=120_000)
                 assert "refused" in page.inner_text("#schedules")
                 option = "#notebook option[value='projects/p2/evil.ipynb']"
