@@ -176,6 +176,17 @@ class APIHandler(ServiceHandler):
         self.finish(json.dumps(model, default=str))
 
 
+class TokenOrXSRF:
+    """Mixed into a handler that takes both hub tokens and browser cookies: a request with an
+    ``Authorization`` header carries no cookie to forge, so only cookie (browser) requests are
+    checked, by the hub's own rule (same-origin ``Sec-Fetch-*`` or the ``_xsrf`` token)."""
+
+    def check_xsrf_cookie(self):
+        if self.request.headers.get("Authorization"):
+            return None
+        return super().check_xsrf_cookie()
+
+
 class NotFoundHandler(ServiceHandler):
     """Unknown paths: JSON under ``…/api/``, an error page elsewhere."""
 

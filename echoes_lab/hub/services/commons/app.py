@@ -56,7 +56,7 @@ from echoes_lab.commons.model import (
     prepare,
 )
 from echoes_lab.commons.store import Record, Store, StoreError, Viewer, new_id
-from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler, TokenOrXSRF
 from echoes_lab.hub.services.commons.events import Events, EventsHandler
 from echoes_lab.hub.services.commons.feature import db_url, public_base
 
@@ -96,7 +96,7 @@ async def viewer_for(user: dict | None, hub_users: HubUsers) -> Viewer:
     return Viewer(user["name"], groups, admin)
 
 
-class CommonsHandler(APIHandler):
+class CommonsHandler(TokenOrXSRF, APIHandler):
     """Anonymous reads allowed; JSON-LD answers; CORS for reads; the viewer's groups."""
 
     allow_methods = "GET, HEAD, OPTIONS"
@@ -126,13 +126,6 @@ class CommonsHandler(APIHandler):
         self.set_header("Access-Control-Max-Age", "600")
         self.set_status(200)
         self.finish()
-
-    def check_xsrf_cookie(self):
-        # token requests carry no cookie; cookie (browser) requests are checked by the hub's
-        # own rule (same-origin Sec-Fetch-* or the _xsrf token)
-        if self.request.headers.get("Authorization"):
-            return None
-        return super().check_xsrf_cookie()
 
     # -- context ------------------------------------------------------------------------------
     @property

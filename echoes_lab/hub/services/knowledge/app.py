@@ -47,7 +47,7 @@ import pyoxigraph as ox
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler, TokenOrXSRF
 from echoes_lab.hub.services.knowledge import worker
 from echoes_lab.hub.services.knowledge.feature import hub_url, public_base
 
@@ -156,19 +156,13 @@ class HubGroups:
         return groups
 
 
-class KnowledgeHandler(APIHandler):
+class KnowledgeHandler(TokenOrXSRF, APIHandler):
     """Needs a hub identity (401 without); the asker's graphs."""
 
     def prepare(self):
         if self.current_user is None:
             raise web.HTTPError(401, "sign in through the hub, or send a hub API token with "
                                      "the scope access:services!service=knowledge")
-
-    def check_xsrf_cookie(self):
-        # token requests carry no cookie; browser (cookie) requests are checked as the hub does
-        if self.request.headers.get("Authorization"):
-            return None
-        return super().check_xsrf_cookie()
 
     @property
     def registry(self) -> Registry:
