@@ -6,9 +6,12 @@ missing from a catalogue."""
 from __future__ import annotations
 
 import html
+import json
 import re
+import sys
 import threading
 from http.client import HTTPConnection
+from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_file
@@ -17,15 +20,21 @@ from jinja2.ext import babel_extract
 
 from echoes_lab.hub import i18n
 from echoes_lab.hub.services.base import TEMPLATES, template_environment
+from echoes_lab.i18n import DEFAULT, LANGUAGES, LOCALE_DIR, app_language, translator
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+HUB = TEMPLATES.parent
 
 
 def _page_strings() -> list[str]:
+    """Every string the pages mark: gettext calls in the templates (service pages and the hub's
+    own) and ``N_`` in the hub modules whose lists the pages show."""
     found = []
-    for name in i18n.TRANSLATED_TEMPLATES:
-        for _line, msgid, _comments, _context in extract_from_file(babel_extract,
-                                                                   TEMPLATES / name):
+    sources = [(babel_extract, TEMPLATES / name, {}) for name in i18n.TRANSLATED_TEMPLATES]
+    sources += [("python", HUB / name, {"keywords": {"N_": None}})
+                for name in i18n.TRANSLATED_MODULES]
+    for method, path, options in sources:
+        for _line, msgid, _comments, _context in extract_from_file(method, path, **options):
             if msgid not in found:
                 found.append(msgid)
     return found
@@ -174,3 +183,173 @@ def test_jupyterlab_offers_the_language_packs():
         assert not message, message
         assert len(pack["jupyterlab"]) > 300, locale
         assert pack["jupyterlab"][english] == [word], locale
+
+
+# -- the apps (echoes_lab.i18n: the library's side) ---------------------------------------------
+
+APPS = sorted((HUB.parents[1] / "notebooks" / "apps").glob("*.ipynb"))
+
+
+def _app_strings() -> list[str]:
+    """Every ``_("…")`` of the apps' code cells (Babel's Python extractor, cell by cell)."""
+    import io
+
+    import nbformat
+    from babel.messages.extract import extract
+
+    found = []
+    for path in APPS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                for _line, msgid, _c, _ctx in extract("python", io.BytesIO(cell.source.encode()),
+                                                      keywords={"_": None}):
+                    if msgid not in found:
+                        found.append(msgid)
+    return found
+
+
+@pytest.mark.parametrize("lang", [code for code in LANGUAGES if code != DEFAULT])
+def test_every_app_string_is_translated_in_every_catalogue(lang):
+    strings = _app_strings()
+    assert len(strings) >= 30 and {"Update", "Country", "# Climate dashboard"} <= set(strings)
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / "apps.po"
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=lang)
+    for msgid in strings:
+        message = catalog.get(msgid)
+        assert message is not None and message.string, f"{lang}: no translation of {msgid!r}"
+        assert set(PLACEHOLDER.findall(message.string)) == set(PLACEHOLDER.findall(msgid)), msgid
+
+
+def test_an_app_takes_the_language_voila_gives_its_kernel():
+    # Voilà's kernel environment: the query (QUERY_STRING) and the browser's header
+    # (HTTP_ACCEPT_LANGUAGE, VoilaConfiguration.http_header_envs); ECHOES_LANG is the lab's
+    assert app_language({"QUERY_STRING": "lang=de", "HTTP_ACCEPT_LANGUAGE": "fr"}) == "de"
+    assert app_language({"QUERY_STRING": "x=1", "HTTP_ACCEPT_LANGUAGE": "fr-FR,fr;q=0.9"}) == "fr"
+    assert app_language({"HTTP_ACCEPT_LANGUAGE": "it", "ECHOES_LANG": "es"}) == "it"
+    assert app_language({"ECHOES_LANG": "es"}) == "es"
+    assert app_language({}) == "en"
+    _ = translator("fr")
+    assert _("Update") == "Mettre à jour"
+    assert (_("%(shown)s sites shown, %(risk)s at risk", shown=42, risk=1)
+            == "42 sites affichés, dont 1 en danger")
+    assert translator("en")("Update") == "Update" and translator("xx").lang == "en"
+
+
+@pytest.mark.parametrize("lang, number, percent", [
+    # CLDR 47's symbols and patterns (Unicode TR35 numbers; Babel's data): French groups with
+    # a narrow no-break space and puts a no-break space before %, German groups with a dot
+    ("en", "12,345.7", "25.6%"),
+    ("fr", "12\u202f345,7", "25,6\u00a0%"),
+    ("de", "12.345,7", "25,6\u00a0%"),
+    ("it", "12.345,7", "25,6%"),
+    ("es", "12.345,7", "25,6\u00a0%"),
+])
+def test_numbers_in_the_users_locale(lang, number, percent):
+    _ = translator(lang)
+    assert _.number(12345.678, 1) == number
+    assert _.percent(0.256, 1) == percent
+
+
+# -- JupyterLab in the user's language ----------------------------------------------------------
+
+def test_the_lab_language_is_written_as_jupyterlab_reads_it(tmp_path):
+    from jupyterlab_server.settings_utils import get_settings
+
+    from echoes_lab.hub.i18n import set_lab_language
+
+    lab = Path(sys.prefix) / "share" / "jupyter" / "lab"
+    settings = tmp_path / "user-settings"
+    written = set_lab_language("fr", settings)
+    assert written is not None and written.stat().st_mode & 0o777 == 0o600
+    # jupyterlab_server's own reader, as the lab's settings API answers the browser
+    found, _warnings = get_settings(str(lab / "settings"), str(lab / "schemas"), str(settings),
+                                    "@jupyterlab/translation-extension:plugin")
+    assert found["settings"]["locale"] == "fr_FR"
+    # the user's own choice (JupyterLab's Settings › Language writes the same file) is kept
+    written.write_text('{"locale": "de_DE"}')
+    assert set_lab_language("es", settings) is None
+    assert json.loads(written.read_text()) == {"locale": "de_DE"}
+    # a language without a pack (or none) writes nothing
+    assert set_lab_language("en", tmp_path / "other") is None
+    assert set_lab_language(None, tmp_path / "other") is None
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_lab_language_never_follows_a_link(tmp_path):
+    from echoes_lab.hub.i18n import LAB_SETTING, set_lab_language
+
+    target = tmp_path / "elsewhere"
+    path = tmp_path.joinpath("settings", *LAB_SETTING)
+    path.parent.mkdir(parents=True)
+    path.symlink_to(target)  # a link where the file goes: left alone, nothing written through it
+    assert set_lab_language("fr", tmp_path / "settings") is None
+    assert not target.exists()
+
+
+# -- the hub's own pages ------------------------------------------------------------------------
+
+def _hub_environment():
+    """A Jinja2 environment arranged as JupyterHub arranges its own (app.py
+    init_tornado_settings: its stock templates under ``templates/``, then the template paths),
+    with the extension the hub configuration lists."""
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
+
+    from echoes_lab.hub import face
+
+    stock = str(Path(sys.prefix) / "share" / "jupyterhub" / "templates")
+    loader = ChoiceLoader([PrefixLoader({"templates": FileSystemLoader([stock])}, "/"),
+                           FileSystemLoader([str(face.TEMPLATES), stock])])
+    return Environment(loader=loader, autoescape=True, extensions=[f"{i18n.__name__}.HubPages"])
+
+
+def test_the_hub_pages_render_in_french():
+    from echoes_lab.hub import face
+
+    class User:
+        name, url = "ada", "/user/ada/"
+        spawner = type("Spawner", (), {"options_form": None})()
+
+        def all_spawners(self, include_default=False):
+            return []
+
+    ns = {"base_url": "/hub/", "prefix": "/", "user": User(), "login_url": "/hub/login",
+          "logout_url": "/hub/logout", "static_url": lambda path, **kw: f"/hub/static/{path}",
+          "services": [], "parsed_scopes": set(), "xsrf": "x", "echoes_apps": face.APPS,
+          "echoes_services": face.SERVICES, "echoes_datasets": [], "echoes_examples": [],
+          "default_server": type("Server", (), {"active": False})(), "url": "/hub/spawn",
+          "allow_named_servers": True, "named_server_limit_per_user": 0,
+          "authenticator_login_url": "/hub/login",
+          "authenticator": type("Authenticator", (), {"request_otp": False})(),
+          "login_error": "Invalid username or password", "status_code": 404,
+          "status_message": "Not Found", "message": "", "server_name": "<b>x</b>",
+          "failed": False, "spawn_url": "/hub/spawn"}
+    expected = {
+        "login.html": ("Connexion", "Nom d'utilisateur :", "Mot de passe :",
+                       "Nom d'utilisateur ou mot de passe incorrect"),
+        "home.html": ("Démarrer mon serveur", "Tableau de bord climatique", "Jeux de données",
+                      "Serveurs nommés", "Ajouter un serveur"),
+        "spawn_pending.html": ("Votre serveur démarre.", "Journal des événements",
+                               "Arrêter le serveur"),
+        "not_running.html": ("Serveur arrêté", "Voulez-vous le démarrer ?"),
+        "error.html": ("404 : Page introuvable", "Retour à l'accueil d'ECHOES Lab"),
+    }
+    env = _hub_environment()
+    for name, texts in expected.items():
+        with i18n.rendering_in("fr"):
+            page = env.get_template(name).render(**ns)
+        text = html.unescape(page)
+        for t in texts:
+            assert t in text, (name, t)
+        assert 'document.documentElement.lang = "fr"' in page
+        assert all(f'href="?lang={code}"' in page for code in LANGUAGES)  # the switch
+        assert "Accueil" in text and "Home</a>" not in text  # JupyterHub's own navbar too
+    # a value in a translated sentence is escaped; the template's own markup is not
+    with i18n.rendering_in("fr"):
+        page = env.get_template("not_running.html").render(**ns)
+    assert "Votre serveur &lt;b&gt;x&lt;/b&gt; n'est pas démarré." in page.replace("&#39;", "'")
+    with i18n.rendering_in("fr"):
+        page = env.get_template("home.html").render(**ns)
+    assert "la bibliothèque <code>echoes_lab</code>" in page
+    with i18n.rendering_in("en"):  # English as written
+        assert "Start My Server" in env.get_template("home.html").render(**ns)

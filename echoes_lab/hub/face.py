@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from echoes_lab.hub import i18n
+from echoes_lab.hub.i18n import N_
 from echoes_lab.hub.services import Feature
 from echoes_lab.hub.settings import Settings
 
@@ -30,26 +32,29 @@ LOGO = HERE / "static" / "echoes-logo.svg"
 #: The apps on the home page: curated notebooks under ``notebooks/apps`` (``~/examples/apps``
 #: in every home), rendered by Voilà at ``/user/<name>/voila/render/<path>``.
 APPS = [
-    {"title": "Climate dashboard", "path": "examples/apps/climate-dashboard.ipynb",
-     "text": "Pick a dataset and a sensor: risk to the objects, the ASHRAE class met, "
-             "temperature and humidity against the band."},
-    {"title": "Collection explorer", "path": "examples/apps/collection-explorer.ipynb",
-     "text": "Filter a collection by type and years: counts, a timeline and a quality report."},
-    {"title": "Oral history player", "path": "examples/apps/oral-history-player.ipynb",
-     "text": "Listen with the transcript in sync, search it, and mark what a passage is about."},
-    {"title": "Sites at risk", "path": "examples/apps/sites-at-risk.ipynb",
-     "text": "Monuments and sites on a map that needs no internet: filter by country, "
-             "see each record, which sites are at risk and why."},
+    {"title": N_("Climate dashboard"), "path": "examples/apps/climate-dashboard.ipynb",
+     "text": N_("Pick a dataset and a sensor: risk to the objects, the ASHRAE class met, "
+                "temperature and humidity against the band.")},
+    {"title": N_("Collection explorer"), "path": "examples/apps/collection-explorer.ipynb",
+     "text": N_("Filter a collection by type and years: counts, a timeline and a quality "
+                "report.")},
+    {"title": N_("Oral history player"), "path": "examples/apps/oral-history-player.ipynb",
+     "text": N_("Listen with the transcript in sync, search it, and mark what a passage is "
+                "about.")},
+    {"title": N_("Sites at risk"), "path": "examples/apps/sites-at-risk.ipynb",
+     "text": N_("Monuments and sites on a map that needs no internet: filter by country, "
+                "see each record, which sites are at risk and why.")},
 ]
 
 #: What each hub service is for, in the home page's words (shown only to users who may use it).
 SERVICES = {
-    "commons": "Interpretations of objects, images and sensor data: record, find, reply, assess.",
-    "knowledge": "One SPARQL question across museums' Linked Art, records and the commons.",
-    "reports": "Schedule a notebook to run with parameters, and keep every run's report.",
-    "workshops": "Trainers: your workshops' seats, their labs and the collected work.",
-    "projects": "Team projects: a shared folder, a shared lab and notebook history.",
-    "dask-gateway": "Dask clusters on demand (from a notebook: echoes_lab.compute.cluster()).",
+    "commons": N_("Interpretations of objects, images and sensor data: record, find, reply, "
+                  "assess."),
+    "knowledge": N_("One SPARQL question across museums' Linked Art, records and the commons."),
+    "reports": N_("Schedule a notebook to run with parameters, and keep every run's report."),
+    "workshops": N_("Trainers: your workshops' seats, their labs and the collected work."),
+    "projects": N_("Team projects: a shared folder, a shared lab and notebook history."),
+    "dask-gateway": N_("Dask clusters on demand (from a notebook: echoes_lab.compute.cluster())."),
 }
 
 
@@ -92,6 +97,7 @@ def configure_hub(c, settings: Settings) -> None:
     """Templates, logo and home-page content on the hub; Voilà and resource usage in labs."""
     c.JupyterHub.template_paths = [str(TEMPLATES), *c.JupyterHub.get("template_paths", [])]
     c.JupyterHub.logo_file = str(LOGO)
+    i18n.configure_hub(c)  # the hub's pages and the labs in the user's language
     c.JupyterHub.template_vars = {
         **c.JupyterHub.get("template_vars", {}),
         "echoes_datasets": datasets(settings), "echoes_examples": examples(settings),

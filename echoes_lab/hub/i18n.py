@@ -13,6 +13,17 @@ A page's language is, in order (:func:`choose`): the ``?lang=xx`` switch every s
 (RFC 9110 §12.5.4: the highest-``q`` language we have; a regional tag takes its language), else
 English, the language the templates are written in.
 
+The hub's own pages (``templates/hub/``: the frame, sign-in, home, spawn pending, not running,
+error) are rendered by JupyterHub's own Jinja2 environments. :class:`HubPages`, a Jinja2
+extension that :func:`configure_hub` lists in ``c.JupyterHub.jinja_environment_options``, gives
+those environments the same ``_``; there the page's language comes from the request being
+rendered (JupyterHub passes every template its handler's bound ``static_url``, whose handler has
+the query, the cookie and the headers), so no handler of JupyterHub's is subclassed or patched.
+
+JupyterLab speaks the language too: at spawn the hub passes the page language of the request
+that started the server (``ECHOES_LANG``), and the user's server, running as the user, writes
+it as the user's JupyterLab language setting unless the user has one (:func:`set_lab_language`).
+
 To add a language: copy a catalogue, translate its ``msgstr`` lines, add the code to
 ``LANGUAGES``; ``tests/test_i18n.py`` fails while a page string is missing from a catalogue.
 """
@@ -20,22 +31,40 @@ To add a language: copy a catalogue, translate its ``msgstr`` lines, add the cod
 from __future__ import annotations
 
 import contextlib
-import io
 from contextvars import ContextVar
-from functools import cache
 from pathlib import Path
 
-from echoes_lab.errors import EchoesError
+from jinja2 import pass_context
+from jinja2.ext import Extension
+from markupsafe import Markup
+
+# the language choice and the catalogue reader are the library's (the apps use them too)
+from echoes_lab.i18n import (
+    COOKIE,
+    DEFAULT,
+    LANGUAGES,
+    choose,
+    parse_accept_language,
+    read_catalogue,
+)
+
+__all__ = ["COOKIE", "DEFAULT", "LANGUAGES", "choose", "parse_accept_language", "HubPages",
+           "configure_hub", "gettext", "install", "language_of", "rendering_in",
+           "set_lab_language", "translations"]
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "echoes"
-#: the languages pages are offered in (English: the templates' own), by their own names
-LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch", "it": "Italiano",
-             "es": "Español"}
-DEFAULT = "en"
-COOKIE = "echoes-lang"
 #: the templates whose strings are marked (the catalogue test extracts them)
-TRANSLATED_TEMPLATES = ("service-page.html", "error.html", "reports.html")
+TRANSLATED_TEMPLATES = ("service-page.html", "error.html", "reports.html", "hub/page.html",
+                        "hub/login.html", "hub/home.html", "hub/spawn_pending.html",
+                        "hub/not_running.html", "hub/error.html")
+#: the Python modules whose page strings are marked with ``N_`` (the home page's lists)
+TRANSLATED_MODULES = ("face.py", "i18n.py")
+#: JupyterLab's language pack for each language a browser may ask for (PyPI's packs; there is
+#: no pt-PT pack, Portuguese is Brazil's)
+LAB_PACKS = {"fr": "fr_FR", "de": "de_DE", "it": "it_IT", "es": "es_ES", "nl": "nl_NL",
+             "pl": "pl_PL", "pt": "pt_BR"}
+LAB_SETTING = ("@jupyterlab", "translation-extension", "plugin.jupyterlab-settings")
 _current: ContextVar[str] = ContextVar("echoes_page_language", default=DEFAULT)
 
 
@@ -43,27 +72,23 @@ def catalogue_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@cache
 def translations(lang: str):
     """The compiled catalogue of ``lang`` (for English or a language without one: the strings
     as written)."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-    from babel.support import NullTranslations, Translations
+    return read_catalogue(catalogue_path(lang), lang, DOMAIN)
 
-    path = catalogue_path(lang)
-    if lang not in LANGUAGES or lang == DEFAULT:
-        return NullTranslations()
-    if not path.is_file():  # a language offered without its catalogue: a packaging defect
-        msg = (f"{path}: the {LANGUAGES[lang]} catalogue of the hub's pages is missing; "
-               "reinstall echoes-lab (its wheel ships hub/locale/*/LC_MESSAGES/*.po)")
-        raise EchoesError(msg)
-    with path.open("rb") as f:
-        catalog = read_po(f, locale=lang, domain=DOMAIN)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer, domain=DOMAIN)
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark, translate later")
+    """Mark ``message`` for the catalogue where it is defined; pages translate it when shown."""
+    return message
+
+
+#: what JupyterHub passes its pages in English: the reasons of the HTTP errors its error page
+#: shows most (``status_message``) and the sign-in page's ``login_error``
+HUB_MESSAGES = (N_("Invalid username or password"), N_("Bad Request"), N_("Forbidden"),
+                N_("Not Found"), N_("Method Not Allowed"), N_("Internal Server Error"),
+                N_("Service Unavailable"), N_("Too Many Requests"), N_("Unauthorized"),
+                N_("Bad Gateway"), N_("Request Timeout"))
 
 
 def gettext(message: str, **variables) -> str:
@@ -93,31 +118,125 @@ def rendering_in(lang: str):
         _current.reset(token)
 
 
-def parse_accept_language(header: str | None) -> list[str]:
-    """The languages of an ``Accept-Language`` header, best first (``q`` weights, ties in the
-    header's order; ``*`` and ``q=0`` dropped), lower case:
-    "fr-CH, fr;q=0.9, en;q=0.8" → ["fr-ch", "fr", "en"]."""
-    ranked = []
-    for position, part in enumerate((header or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        tag, q = tag.strip().lower(), 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if tag and tag != "*" and q > 0:
-            ranked.append((-q, position, tag))
-    return [tag for _, _, tag in sorted(ranked)]
+def language_of(handler, cookie_path: str = "/") -> str:
+    """The language of the page a tornado ``handler`` is answering (:func:`choose` on its
+    ``?lang=``, cookie and ``Accept-Language``); a switch is remembered in the cookie for a year,
+    on ``cookie_path`` (the deployment's root: hub, services and labs share it)."""
+    switch = handler.get_query_argument("lang", None)
+    lang = choose(switch, handler.get_cookie(COOKIE),
+                  handler.request.headers.get("Accept-Language"))
+    if switch and lang == switch.strip().lower() and not handler._headers_written:
+        handler.set_cookie(COOKIE, lang, expires_days=365, samesite="Lax", path=cookie_path)
+    return lang
 
 
-def choose(switch: str | None, cookie: str | None, accept_language: str | None) -> str:
-    """The page's language: the switch, the cookie, the browser's languages, then English."""
-    for tag in (switch, cookie, *parse_accept_language(accept_language)):
-        tag = (tag or "").strip().lower()
-        for candidate in (tag, tag.split("-")[0]):
-            if candidate in LANGUAGES:
-                return candidate
-    return DEFAULT
+def hub_language(context) -> str:
+    """The language of the hub page being rendered in Jinja2 ``context``: its request's (found
+    through the handler's bound ``static_url`` JupyterHub passes every template), else the
+    block's (:func:`rendering_in`)."""
+    handler = getattr(context.get("static_url"), "__self__", None)
+    if handler is None or not hasattr(handler, "request"):
+        return _current.get()
+    lang = getattr(handler, "_echoes_lang", None)
+    if lang is None:  # once per request: the switch's cookie is set once, before any output
+        lang = handler._echoes_lang = language_of(handler, context.get("prefix") or "/")
+    return lang
+
+
+@pass_context
+def _hub_gettext(context, message: str, **variables) -> str:
+    text = translations(hub_language(context)).gettext(message)
+    if variables and context.eval_ctx.autoescape:
+        # as Jinja2's i18n extension does: the catalogue's text is the page's own markup, the
+        # values are escaped unless they are markup themselves (a <code> the template built)
+        return Markup(text) % variables
+    return text % variables if variables else text
+
+
+@pass_context
+def _hub_ngettext(context, singular: str, plural: str, n: int, **variables) -> str:
+    text = translations(hub_language(context)).ngettext(singular, plural, n)
+    return text % {"num": n, **variables}
+
+
+@pass_context
+def _app_query(context) -> str:
+    """``?lang=xx`` for a link to an app when the page's language is not the one the browser
+    asks for (a switch or the cookie chose it: the app, which sees only the browser's
+    ``Accept-Language``, is told), else nothing."""
+    handler = getattr(context.get("static_url"), "__self__", None)
+    lang = hub_language(context)
+    browser = (choose(None, None, handler.request.headers.get("Accept-Language"))
+               if hasattr(handler, "request") else DEFAULT)
+    return "" if lang == browser else f"?lang={lang}"
+
+
+class HubPages(Extension):
+    """Gives JupyterHub's Jinja2 environments ``_``/``gettext``/``ngettext`` in the language of
+    the request being rendered, ``echoes_lang()`` (that language's code) and
+    ``echoes_languages`` (the switch's choices) and ``echoes_app_query()`` (what a link to an
+    app adds to carry a chosen language)."""
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.globals.update(_=_hub_gettext, gettext=_hub_gettext, ngettext=_hub_ngettext,
+                                   echoes_lang=pass_context(hub_language),
+                                   echoes_app_query=_app_query, echoes_languages=LANGUAGES)
+
+
+def spawn_language(spawner) -> str:
+    """``ECHOES_LANG`` of a server: the language of the hub request that started it (a
+    ``c.Spawner.environment`` callable; JupyterHub sets ``spawner.handler`` while it spawns),
+    English for a server started through the REST API without a browser."""
+    handler = getattr(spawner, "handler", None)
+    if handler is None or not hasattr(handler, "request"):
+        return DEFAULT
+    return choose(None, handler.get_cookie(COOKIE), handler.request.headers.get("Accept-Language"))
+
+
+def configure_hub(c) -> None:
+    """The hub's pages translated (:class:`HubPages` in both of JupyterHub's Jinja2
+    environments), every lab started in its user's language (``ECHOES_LANG``) and every app
+    told the browser's languages."""
+    options = dict(c.JupyterHub.get("jinja_environment_options", {}))
+    options["extensions"] = [*options.get("extensions", []), f"{__name__}.HubPages"]
+    c.JupyterHub.jinja_environment_options = options
+    c.Spawner.environment.update({"ECHOES_LANG": spawn_language})
+    # Voilà passes the browser's languages to an app's kernel (HTTP_ACCEPT_LANGUAGE, RFC 3875
+    # §4.1.18), where echoes_lab.i18n.app_language reads them
+    c.Spawner.args = [*c.Spawner.get("args", []),
+                      "--VoilaConfiguration.http_header_envs=['Accept-Language']"]
+
+
+def set_lab_language(lang: str | None, settings_dir: str | Path | None = None) -> Path | None:
+    """Make ``lang`` (a hub language code, ``ECHOES_LANG``) the user's JupyterLab language,
+    unless the user has chosen one (JupyterLab's Settings › Language writes the same file, which
+    is then kept). Runs in the user's server, as the user; returns the file written, if any.
+
+    The setting is ``@jupyterlab/translation-extension:plugin``'s ``locale``; the file lives in
+    JupyterLab's user-settings directory (``$JUPYTERLAB_SETTINGS_DIR``, else
+    ``~/.jupyter/lab/user-settings``, as jupyterlab_server finds it).
+    """
+    import json
+    import os
+
+    pack = LAB_PACKS.get((lang or "").strip().lower())
+    if pack is None:
+        return None
+    if settings_dir is None:
+        from jupyter_core.paths import jupyter_config_dir
+
+        settings_dir = os.environ.get("JUPYTERLAB_SETTINGS_DIR") or os.path.join(
+            jupyter_config_dir(), "lab", "user-settings")
+    path = Path(settings_dir).joinpath(*LAB_SETTING)
+    if path.exists() or path.is_symlink():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"locale": pack}, indent=4) + "\n"
+    try:  # O_EXCL: a file made meanwhile (the user's own choice) is kept, never overwritten
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path

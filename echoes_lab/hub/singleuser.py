@@ -36,8 +36,24 @@ def exit_when_stopped(code: int | None) -> None:
     os._exit(code or 0)
 
 
+def lab_in_user_language() -> None:
+    """JupyterLab in the language the hub saw when it started this server (``ECHOES_LANG``),
+    unless the user chose one (echoes_lab.hub.i18n.set_lab_language; this process runs as the
+    user, so the setting is written as the user, in their own settings folder)."""
+    import logging
+    import os
+
+    from echoes_lab.hub.i18n import set_lab_language
+
+    try:
+        set_lab_language(os.environ.get("ECHOES_LANG"))
+    except OSError as e:  # a read-only or full home: the lab starts, in English
+        logging.getLogger("echoes_lab").warning("JupyterLab's language not set: %s", e)
+
+
 if __name__ == "__main__":
     sys.modules.setdefault("rfc3987_syntax", None)  # import now raises ImportError, as if absent
+    lab_in_user_language()
     from jupyterhub.singleuser import main
 
     exit_when_stopped(main())
