@@ -108,14 +108,11 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
 
     def page_language(self) -> str:
         """The page's language (:func:`echoes_lab.hub.i18n.choose`); a ``?lang=`` switch is
-        remembered in a cookie for a year."""
-        switch = self.get_query_argument("lang", None)
-        lang = i18n.choose(switch, self.get_cookie(i18n.COOKIE),
-                           self.request.headers.get("Accept-Language"))
-        if switch and lang == switch.strip().lower() and not self._headers_written:
-            self.set_cookie(i18n.COOKIE, lang, expires_days=365, samesite="Lax",
-                            path=self.settings.get("service_prefix", "/"))
-        return lang
+        remembered in a cookie for a year, for the whole deployment."""
+        # the cookie is the deployment's (its root, above /hub/): hub pages, every service and
+        # the apps in users' labs follow one switch
+        root = self.hub_prefix.removesuffix("hub/") or "/"
+        return i18n.language_of(self, cookie_path=root)
 
     def render_page(self, template: str, **ns) -> None:
         """Finish with ``templates/<template>`` (which extends ``service-page.html``)."""
