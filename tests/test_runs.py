@@ -231,3 +231,51 @@ def test_every_run_of_a_batch_gets_a_fresh_interpreter(tmp_path, workers):
     assert [ln[0] for ln in lines] == ["STATE"] * 4
     assert [ln[3] for ln in lines] == ["clean"] * 4
     assert len({ln[2] for ln in lines}) == 4  # four kernels, four pids
+
+
+WHERE = {
+    "cells": [
+        {"cell_type": "code", "id": "p1", "metadata": {"tags": ["parameters"]},
+         "source": "step = 0", "outputs": [], "execution_count": None},
+        {"cell_type": "code", "id": "c1", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "import json, os, sys\n"
+                   "preloaded = 'pandas' in sys.modules\n"
+                   "import helper  # next to the notebook, as in a kernel started in its folder\n"
+                   "print('WHERE ' + json.dumps({'ppid': os.getppid(), 'pid': os.getpid(),\n"
+                   "    'cwd': os.getcwd(), 'helper': helper.VALUE, 'preloaded': preloaded,\n"
+                   "    'record': bool(os.environ.get('ECHOES_RUN_RECORD'))}))"},
+    ],
+    "metadata": {"kernelspec": {"name": "echoes", "display_name": "ECHOES", "language": "python"}},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def test_a_batch_forks_its_kernels_from_one_template_in_the_runs_folder(tmp_path):
+    """Kernels of a batch come from one template process (ipykernel and pandas imported once),
+    each in the notebook's folder with its own run record; the template and its kernels are
+    gone when the batch returns. A single run starts its kernel as usual (our child)."""
+    import os
+
+    import psutil
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "helper.py").write_text("VALUE = 42\n")
+    nb = folder / "where.ipynb"
+    nb.write_text(json.dumps(WHERE))
+    table = run_grid(nb, {"step": [1, 2, 3]}, tmp_path / "b", workers=2)
+    assert list(table["status"]) == ["completed"] * 3
+    seen = [json.loads(outputs_of(tmp_path / "b" / n).split("WHERE ", 1)[1])
+            for n in table["notebook"]]
+    assert len({s["ppid"] for s in seen}) == 1 and seen[0]["ppid"] != os.getpid()
+    assert len({s["pid"] for s in seen}) == 3
+    assert all(s["cwd"] == str(folder) and s["helper"] == 42 and s["record"] for s in seen)
+    assert all(s["preloaded"] for s in seen)
+    template = seen[0]["ppid"]
+    assert not psutil.pid_exists(template) or psutil.Process(template).ppid() != os.getpid()
+    assert not any(psutil.pid_exists(s["pid"]) and psutil.Process(s["pid"]).status()
+                   != psutil.STATUS_ZOMBIE for s in seen)
+    one = run(nb, {"step": 9}, tmp_path / "one")
+    alone = json.loads(outputs_of(one.notebook).split("WHERE ", 1)[1])
+    assert alone["ppid"] == os.getpid() and alone["helper"] == 42

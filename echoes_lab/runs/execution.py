@@ -87,7 +87,9 @@ class _Kernel:
     starting it while the previous run executes hides most of the start-up time.
     """
 
-    def __init__(self, name: str, cwd: Path):
+    def __init__(self, name: str, cwd: Path, template=None):
+        import uuid
+
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
@@ -95,6 +97,13 @@ class _Kernel:
         os.close(fd)
         self.record, self.key = Path(record), (name, str(cwd))
         self.km = AsyncKernelManager(kernel_name=name)
+        if template is not None:  # forked from the batch's template (echoes_lab.runs.kernels)
+            from echoes_lab.runs.kernels import ForkedProvisioner
+
+            self.km.kernel_id = str(uuid.uuid4())
+            self.km.provisioner = ForkedProvisioner(
+                kernel_id=self.km.kernel_id, kernel_spec=self.km.kernel_spec, parent=self.km)
+            self.km.provisioner.template = template
         # the kernel reports the datasets it opens through ECHOES_RUN_RECORD (its own file)
         try:
             run_sync(self.km.start_kernel)(cwd=str(cwd), env={**os.environ, RUN_RECORD_ENV: record})
@@ -119,10 +128,14 @@ class _Kernel:
 
 
 def _execute(job: Job, kernel: _Kernel | None) -> RunResult:
-    """Run one job on ``kernel`` (started for it) or on a kernel Papermill starts."""
-    import papermill
+    """Run one job on ``kernel`` (started for it) or on a kernel of its own."""
+    return _execute_notebook(job, kernel)()
 
-    from echoes_lab.runs.provenance import write_crate
+
+def _execute_notebook(job: Job, kernel: _Kernel | None):
+    """Execute one job's notebook; return the function writing its HTML and RO-Crate and
+    returning its :class:`RunResult` (a batch calls it off the next run's path)."""
+    import papermill
 
     source = Path(job.notebook).resolve()
     checked = check_parameters(source, job.parameters)
@@ -154,33 +167,39 @@ def _execute(job: Job, kernel: _Kernel | None) -> RunResult:
     if own and kernel is not None:
         kernel.close()
     status = "failed" if error else "completed"
-    html = _html(executed) if executed.exists() else None
-    crate = write_crate(
-        out,
-        source=copy,
-        executed=executed,
-        html=html,
-        parameters=checked,
-        datasets=datasets,
-        start=start,
-        end=end,
-        status=status,
-        error=error,
-        kernel=job.kernel,
-        owner=job.owner,
-    )
-    return RunResult(
-        status,
-        out,
-        executed,
-        html,
-        crate,
-        checked,
-        start.isoformat(),
-        end.isoformat(),
-        datasets,
-        error,
-    )
+
+    def finish() -> RunResult:
+        from echoes_lab.runs.provenance import write_crate
+
+        html = _html(executed) if executed.exists() else None
+        crate = write_crate(
+            out,
+            source=copy,
+            executed=executed,
+            html=html,
+            parameters=checked,
+            datasets=datasets,
+            start=start,
+            end=end,
+            status=status,
+            error=error,
+            kernel=job.kernel,
+            owner=job.owner,
+        )
+        return RunResult(
+            status,
+            out,
+            executed,
+            html,
+            crate,
+            checked,
+            start.isoformat(),
+            end.isoformat(),
+            datasets,
+            error,
+        )
+
+    return finish
 
 
 def _failed_row(job: Job, exc: Exception) -> RunResult:
@@ -201,15 +220,36 @@ def _failed_row(job: Job, exc: Exception) -> RunResult:
 def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult]:
     """Run ``jobs`` with ``workers`` at a time, each in a fresh kernel started ahead of time.
 
-    Each worker thread keeps one spare kernel booting while its current run executes, so a
-    run rarely waits for a kernel; a kernel serves exactly one run and is then stopped.
-    ``on_event(kind, job, result)`` is called with ``"start"`` (result None) and ``"end"``.
-    Results come back in the order of ``jobs``; a run that could not even start is a failed
-    result, not a lost batch.
+    Each worker thread keeps one spare kernel starting while its current run executes, so a
+    run rarely waits for a kernel; a kernel serves exactly one run and is then stopped. In a
+    batch of more than one run, kernels of this interpreter's IPython are forked from one
+    template that imported ipykernel, numpy and pandas once (:mod:`echoes_lab.runs.kernels`),
+    not started as new interpreters. A run's HTML and RO-Crate are written by a thread of
+    their own while the worker goes on to the next run.
+    ``on_event(kind, job, result)`` is called with ``"start"`` (result None) and ``"end"``
+    (once the run's outputs are written). Results come back in the order of ``jobs``; a run
+    that could not even start is a failed result, not a lost batch.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     results: list[RunResult | None] = [None] * len(jobs)
     todo = list(range(len(jobs)))[::-1]
     lock = threading.Lock()
+    template = None
+    if len(jobs) > 1:
+        from echoes_lab.runs.kernels import Template
+
+        with contextlib.suppress(OSError):  # else each kernel is started as usual
+            template = Template()
+    finishing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoes-run-outputs")
+
+    def finish(i: int, job: Job, write) -> None:
+        try:
+            results[i] = write()
+        except Exception as exc:
+            results[i] = _failed_row(job, exc)
+        if on_event:
+            on_event("end", job, results[i])
 
     def take() -> int | None:
         with lock:
@@ -229,21 +269,24 @@ def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult
                         spare.close()
                         spare = None
                     with contextlib.suppress(Exception):  # else _execute fails it, with a crate
-                        kernel = _Kernel(job.kernel, cwd)
+                        kernel = _Kernel(job.kernel, cwd, template)
                 with lock:
                     more = bool(todo)
                 if more and kernel is not None:
                     with contextlib.suppress(Exception):
-                        spare = _Kernel(job.kernel, cwd)  # boots while this run executes
+                        spare = _Kernel(job.kernel, cwd, template)  # starts while this one runs
                 if on_event:
                     on_event("start", job, None)
-                results[i] = _execute(job, kernel)
+                write = _execute_notebook(job, kernel)
             except Exception as exc:
                 results[i] = _failed_row(job, exc)
+                write = None
             finally:
                 if kernel is not None:
                     kernel.close()
-            if on_event:
+            if write is not None:
+                finishing.submit(finish, i, job, write)
+            elif on_event:
                 on_event("end", job, results[i])
         if spare is not None:
             spare.close()
@@ -252,10 +295,15 @@ def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult
         threading.Thread(target=worker, name=f"echoes-run-{n}", daemon=True)
         for n in range(max(1, min(workers, len(jobs))))
     ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        finishing.shutdown(wait=True)
+        if template is not None:
+            template.close()
     return results
 
 
