@@ -11,6 +11,9 @@ the datasets catalogue (DCAT), as pyoxigraph quads.
 * Runs follow PROV-O (W3C Recommendation, 30 April 2013, https://www.w3.org/TR/prov-o/):
   the run is a ``prov:Activity`` that ``prov:used`` its inputs and parameters,
   ``prov:generated`` its outputs and ``prov:wasAssociatedWith`` the software that ran it.
+* A target that is a place (a GeoJSON Feature, IIIF ``navPlace`` style, as
+  :mod:`echoes_lab.sites` makes them) is a Linked Art Place, ``crm:E53_Place`` defined by its
+  geometry as WKT.
 * Datasets follow DCAT 3 (W3C Recommendation, 22 August 2024, https://www.w3.org/TR/vocab-dcat-3/).
 """
 
@@ -218,9 +221,42 @@ def _resource(res, graph, out: list, role: str, mint=None) -> ox.NamedNode | ox.
                 out.append(ox.Quad(node, N(pred), lit(v), graph))
     if isinstance(res.get("purpose"), str):
         out.append(ox.Quad(node, N(OA + "hasPurpose"), N(OA + res["purpose"]), graph))
+    elif rtype == "Feature":
+        _place(node, res, graph, out, role)
     elif rtype and rtype not in ("TextualBody", "SpecificResource") and isinstance(rtype, str):
         out.append(ox.Quad(node, N(RDF + "type"), N(SCHEMA + rtype), graph))
     return node
+
+
+def _place(node, feature: dict, graph, out: list, role: str) -> None:
+    """A GeoJSON Feature (a place annotated in the commons, ``echoes_lab.sites``) as a Linked
+    Art Place: ``crm:E53_Place``, ``rdfs:label`` from its IIIF-style ``label`` and
+    ``crm:P168_place_is_defined_by`` its geometry as WKT, the way Linked Art's ``defined_by``
+    does (Linked Art model, "Place", https://linked.art/model/place/; CIDOC CRM 7.1.3, P168
+    "place is defined by", whose range E94 Space Primitive Linked Art writes as WKT), so one
+    SPARQL question finds the commons' places beside museums' Linked Art ones.
+    """
+    import shapely.geometry
+    from shapely.errors import ShapelyError
+
+    out.append(ox.Quad(node, N(RDF + "type"), N(CRM + "E53_Place"), graph))
+    label = (feature.get("properties") or {}).get("label")
+    pairs = label.items() if isinstance(label, dict) else [("none", label)]
+    for language, values in pairs:
+        for value in _many(values):
+            if isinstance(value, str):
+                out.append(ox.Quad(node, N(RDFS + "label"), lit(
+                    value, language=None if language == "none" else language), graph))
+    if feature.get("geometry") is None:
+        return  # a place known by name only (GeoJSON allows a null geometry, RFC 7946 §3.2)
+    try:
+        wkt = shapely.geometry.shape(feature["geometry"]).wkt
+    except (KeyError, TypeError, ValueError, AttributeError, ShapelyError) as exc:
+        msg = (f"the {role} {feature.get('id', '')} is a GeoJSON Feature whose 'geometry' is "
+               f"not GeoJSON ({exc}): give a geometry as RFC 7946 §3.1 writes it, e.g. "
+               '{"type": "Point", "coordinates": [lon, lat]}')
+        raise DataError(msg) from exc
+    out.append(ox.Quad(node, N(CRM + "P168_place_is_defined_by"), lit(wkt), graph))
 
 
 def annotation_quads(ann: dict, graph: ox.NamedNode, skolem: bool = False) -> list[ox.Quad]:

@@ -16,8 +16,10 @@ the map.
 Feature, the way IIIF's ``navPlace`` extension (IIIF Presentation 3 extension, 2022) places a
 resource: ``{"type": "Feature", "id": <site URI>, "geometry": {...}, "properties": {"label":
 ...}}``, embedded as the annotation's target (W3C Web Annotation Data Model §3.2.3 allows any
-resource as target) — :meth:`SitesAccessor.place_target` builds it. (Not yet sent to the
-commons service or the knowledge base: see the issue.)
+resource as target) — :meth:`SitesAccessor.place_target` builds it. The commons lists such
+annotations by the site's IRI, :func:`annotated_places` draws them, and the knowledge base
+receives the place as a Linked Art Place (``crm:E53_Place`` with its geometry as WKT,
+:mod:`echoes_lab.knowledge.rdf`).
 """
 
 from __future__ import annotations
