@@ -94,6 +94,10 @@ def test_the_reports_page_renders_in_french():
         assert english not in page
     # the switch on the page, every language by its own name
     assert all(f'href="?lang={code}"' in page for code in i18n.LANGUAGES)
+    # the script's words, from the same catalogue (a JSON object the script reads)
+    words = json.loads(re.search(r"const T = (\{.*?\});", page, re.S).group(1))
+    assert words["next_runs"] == "Prochaines exécutions :"
+    assert words["by"] == "{path} (par {author})"
     with i18n.rendering_in("en"):  # and English as written, in the same environment
         assert "Scheduled reports" in env.get_template("reports.html").render(**ns)
 
@@ -353,3 +357,18 @@ def test_the_hub_pages_render_in_french():
     assert "la bibliothèque <code>echoes_lab</code>" in page
     with i18n.rendering_in("en"):  # English as written
         assert "Start My Server" in env.get_template("home.html").render(**ns)
+
+
+@pytest.mark.parametrize("lang, text", [
+    # CLDR's medium date-time pattern of each language (Babel's data)
+    ("en", "Dec 7, 2026, 7:30:00\u202fAM UTC"),
+    ("fr", "7 déc. 2026, 07:30:00 UTC"),
+    ("de", "07.12.2026, 07:30:00 UTC"),
+    ("it", "7 dic 2026, 07:30:00 UTC"),
+    ("es", "7 dic 2026, 7:30:00 UTC"),
+])
+def test_times_on_service_pages_in_the_users_locale(lang, text):
+    with i18n.rendering_in(lang):
+        assert i18n.when("2026-12-07T07:30:00+00:00") == text
+        assert i18n.when("2026-12-07T07:30:00") == text  # stored without a zone: UTC
+        assert i18n.when("not a time") == "not a time" and i18n.when(None) == ""

@@ -102,9 +102,31 @@ def ngettext(singular: str, plural: str, n: int, **variables) -> str:
     return text % {"num": n, **variables}
 
 
+def when(value) -> str:
+    """A time (a datetime, or the ISO 8601 text the services store) written the way the page's
+    language writes dates and times (CLDR's medium pattern through Babel: "6 déc. 2026,
+    07:30:00" in French), in UTC, which it says; any other text unchanged."""
+    from datetime import UTC, datetime
+
+    from babel.dates import format_datetime
+
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return "" if value is None else str(value)
+    if value.tzinfo is None:  # the services' times are UTC
+        value = value.replace(tzinfo=UTC)
+    return format_datetime(value, "medium", tzinfo=UTC, locale=_current.get()) + " UTC"
+
+
 def install(env):
-    """Give a Jinja2 environment the translating ``_``, ``gettext`` and ``ngettext``."""
+    """Give a Jinja2 environment the translating ``_``, ``gettext`` and ``ngettext``, and the
+    ``when`` filter (times in the page's language)."""
     env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
+    env.filters["when"] = when
     return env
 
 
