@@ -239,8 +239,7 @@ def run_many(jobs: list[Job], workers: int = 2, on_event=None) -> list[RunResult
     if len(jobs) > 1:
         from echoes_lab.runs.kernels import Template
 
-        with contextlib.suppress(OSError):  # else each kernel is started as usual
-            template = Template()
+        template = Template()  # started with the first kernel
     finishing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="echoes-run-outputs")
 
     def finish(i: int, job: Job, write) -> None:

@@ -35,12 +35,21 @@ from jupyter_client.provisioning import LocalProvisioner
 #: kernel imports first (``echoes_lab`` readers return pandas objects)
 PRELOAD = ("ipykernel.kernelapp", "IPython", "numpy", "pandas", "echoes_lab")
 MODULE = "echoes_lab.runs.kernels"
+#: variables set for each kernel (its run record, its parent); every other variable a kernel
+#: gets must be the template's, which imported the modules under them
+PER_RUN = frozenset({"ECHOES_RUN_RECORD", "JPY_PARENT_PID", "JPY_SESSION_NAME"})
 
 
 def forkable(argv: list[str]) -> bool:
     """Whether a kernel spec's ``argv`` is this interpreter's ``ipykernel_launcher``."""
+    # the same path, not the same binary: another environment's python links to it too
     return (len(argv) == 5 and argv[1:3] == ["-m", "ipykernel_launcher"] and argv[3] == "-f"
-            and Path(argv[0]).resolve() == Path(sys.executable).resolve())
+            and os.path.abspath(argv[0]) == os.path.abspath(sys.executable))
+
+
+def _shared(env: dict[str, str]) -> dict[str, str]:
+    """A kernel's environment without what differs from run to run."""
+    return {k: v for k, v in env.items() if k not in PER_RUN}
 
 
 class _Forked:
@@ -95,18 +104,32 @@ class _Forked:
 
 
 class Template:
-    """The process kernels are forked from (one per batch; thread-safe)."""
+    """The process kernels are forked from (one per batch; thread-safe).
+
+    It starts with the first kernel's environment (less :data:`PER_RUN`), so the modules it
+    imports see what that kernel's would; a kernel asked for with another environment is not
+    its to fork (:meth:`accepts`).
+    """
 
     def __init__(self, preload: tuple[str, ...] = PRELOAD):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", MODULE, *preload], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.preload = preload
+        self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] | None = None
         self._lock = threading.Lock()
+
+    def accepts(self, env: dict[str, str]) -> bool:
+        with self._lock:
+            return self.env is None or self.env == _shared(env)
 
     def fork(self, connection_file: str, cwd: str | None, env: dict[str, str]) -> _Forked:
         """A new kernel on ``connection_file``, in ``cwd`` with exactly ``env``."""
         request = {"connection_file": connection_file, "cwd": cwd or os.getcwd(), "env": env}
         with self._lock:
+            if self.proc is None:
+                self.env = _shared(env)
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", MODULE, *self.preload], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, text=True, bufsize=1, env=self.env)
             if self.proc.poll() is not None:
                 msg = f"the kernel template exited with {self.proc.returncode}"
                 raise RuntimeError(msg)
@@ -123,6 +146,8 @@ class Template:
 
     def close(self) -> None:
         """Stop the template (and any kernel of it still running)."""
+        if self.proc is None:
+            return
         if self.proc.poll() is None:
             self.proc.stdin.close()  # the template stops its kernels and exits
             try:
@@ -140,9 +165,9 @@ class ForkedProvisioner(LocalProvisioner):
     template: Template | None = None
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
-        if self.template is None or not forkable(cmd):
-            return await super().launch_kernel(cmd, **kwargs)
         env = kwargs.get("env") or dict(os.environ)
+        if self.template is None or not forkable(cmd) or not self.template.accepts(env):
+            return await super().launch_kernel(cmd, **kwargs)
         self.process = self.template.fork(cmd[4], kwargs.get("cwd"), env)
         self.pid = self.pgid = self.process.pid  # the kernel leads a session of its own
         self.cwd = kwargs.get("cwd", Path.cwd())
