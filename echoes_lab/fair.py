@@ -1,4 +1,5 @@
-"""FAIR assessment of what the lab publishes: the catalogue's datasets and runs' RO-Crates.
+"""FAIR assessment of what the lab publishes: the catalogue's datasets, runs' RO-Crates and the
+commons' exports of annotations (:func:`assess_annotations`).
 
 The indicators are the FAIRsFAIR Data Object Assessment Metrics that F-UJI implements and that
 can be tested without the network (no identifier is resolved, no landing page fetched), each
@@ -222,6 +223,30 @@ def validate_crate(path: str | Path) -> list[str]:
     return validate(folder if folder.is_dir() else folder.parent)
 
 
+#: roc-validator's RO-Crate 1.3 checks that only fetch the JSON-LD context from w3id.org: on a
+#: machine without internet they cannot run (the runs' crates skip their 1.1 twins likewise)
+_CONTEXT_CHECKS = ("ro-crate-1.3_1.1:", "ro-crate-1.2_4.1:")
+
+
+def validate_export(folder: str | Path) -> list[str]:
+    """The problems roc-validator finds in a commons RO-Crate export (unzipped ``folder``):
+    the RO-Crate 1.3 profile's MUST checks, as the ``rocrate`` library writes 1.3.
+
+    Without internet the two checks that fetch the RO-Crate context cannot run and are left
+    out, named in a warning."""
+    import warnings
+
+    from echoes_lab.runs.provenance import validate_crate as validate
+
+    problems = validate(Path(folder), profile="ro-crate-1.3")
+    offline = [p for p in problems if p.startswith(_CONTEXT_CHECKS) and (
+        "Unable to retrieve" in p or "Max retries" in p or "resolve" in p)]
+    if offline:
+        warnings.warn(f"RO-Crate context not reachable: {len(offline)} checks not run "
+                      f"({', '.join(p.split(':', 1)[0] for p in offline)})", stacklevel=2)
+    return [p for p in problems if p not in offline]
+
+
 def assess_crate(path: str | Path) -> Assessment:
     """The FAIR indicators of a run's RO-Crate (a folder or its ``ro-crate-metadata.json``)."""
     path = Path(path)
@@ -258,3 +283,140 @@ def assess_crate(path: str | Path) -> Assessment:
                + ", ".join(str(_ids(a.get("instrument"))) for a in actions)
                if actions else "no CreateAction saying what made the outputs")
     return Assessment("crate", str(path), (f1, f2, a1, i2, r11, r12))
+
+
+# -- commons exports (W3C Web Annotations) ------------------------------------------------------
+
+#: the W3C Web Annotation Data Model's JSON-LD context (§A) and motivations (§3.3.5)
+ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
+MOTIVATIONS = frozenset({"assessing", "bookmarking", "classifying", "commenting", "describing",
+                         "editing", "highlighting", "identifying", "linking", "moderating",
+                         "questioning", "replying", "tagging"})
+#: a Creative Commons licence or dedication IRI (http or https), for its SPDX identifier
+_CC_IRI = re.compile(r"^https?://creativecommons\.org/(?:licenses/([a-z-]+)/(\d\.\d)|"
+                     r"publicdomain/(zero)/(1\.0))/?$")
+
+
+def cc_spdx(iri: str) -> str:
+    """The SPDX identifier of a Creative Commons licence IRI (``CC-BY-4.0``, ``CC0-1.0``), or
+    ``""`` when ``iri`` is not one."""
+    m = _CC_IRI.match(iri or "")
+    if not m:
+        return ""
+    if m.group(3):
+        return f"CC0-{m.group(4)}"
+    return f"CC-{m.group(1).upper()}-{m.group(2)}"
+
+
+def _read_annotations(source) -> dict:
+    """The export as a JSON-LD object: a dict, a ``.json``/``.jsonld`` file, or the commons'
+    RO-Crate ZIP (``export/crate``) holding ``annotations.jsonld``."""
+    import zipfile
+
+    if isinstance(source, dict):
+        return source
+    path = Path(source)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                text = zf.read("annotations.jsonld").decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        doc = json.loads(text)
+    except KeyError:
+        msg = f"{path}: a ZIP without annotations.jsonld; give the commons' export/crate ZIP"
+        raise EchoesError(msg) from None
+    except (OSError, ValueError) as exc:
+        msg = f"{path}: not a readable Web Annotation export ({exc})"
+        raise EchoesError(msg) from None
+    if not isinstance(doc, dict):
+        msg = f"{path}: the export is not a JSON object (an AnnotationCollection or Page)"
+        raise EchoesError(msg)
+    return doc
+
+
+def _items(doc: dict) -> list[dict]:
+    if isinstance(doc.get("items"), list):  # an AnnotationPage
+        return [a for a in doc["items"] if isinstance(a, dict)]
+    first = doc.get("first")
+    if isinstance(first, dict) and isinstance(first.get("items"), list):  # a Collection
+        return [a for a in first["items"] if isinstance(a, dict)]
+    if doc.get("type") == "Annotation":
+        return [doc]
+    return []
+
+
+def assess_annotations(source) -> Assessment:
+    """The FAIR indicators of a commons export: W3C Web Annotations as an
+    ``AnnotationCollection`` (``export/mine``, the annotations' container), an
+    ``AnnotationPage`` or the commons' RO-Crate ZIP (``export/crate``).
+
+    Each indicator passes when it holds for the export and every annotation in it: a
+    persistent identifier for the export; its label and each annotation's ``creator`` and
+    ``created`` (Web Annotation Data Model §3.3.1); annotation ids that are HTTP(S) IRIs, which
+    the W3C Web Annotation Protocol serves; the W3C context and motivations (§3.3.5); a licence
+    per annotation (``rights``, §3.3.6) that is a known SPDX licence; who made each annotation,
+    a person (``creator``) or software (``generator``).
+
+    References
+    ----------
+    Sanderson, R., Ciccarese, P., Young, B. (2017). Web Annotation Data Model. W3C
+    Recommendation, https://www.w3.org/TR/annotation-model/ (§3.3.1 lifecycle, §3.3.5
+    motivation, §3.3.6 rights). Sanderson, R. (2017). Web Annotation Protocol. W3C
+    Recommendation, https://www.w3.org/TR/annotation-protocol/.
+    """
+    doc = _read_annotations(source)
+    items = _items(doc)
+    if not items:
+        msg = ("the export holds no annotations: give an AnnotationCollection (with 'first' "
+               "and its 'items'), an AnnotationPage ('items') or the commons' export/crate ZIP")
+        raise EchoesError(msg)
+    n = len(items)
+    subject = str(doc.get("id") or ("(export)" if isinstance(source, dict) else source))
+    pids = find_pids(str(doc.get("id") or ""), *(_ids(doc.get("identifier"))),
+                     str(doc.get("canonical") or ""))
+    f1 = _ind("FsF-F1-02D", pids, f"stated: {', '.join(pids)}" if pids else
+              f"no DOI, Handle or ARK: the export is identified by {doc.get('id') or 'nothing'}")
+
+    label = doc.get("label")
+    dated = sum(1 for a in items if a.get("creator") and a.get("created"))
+    f2 = _ind("FsF-F2-01M", bool(label) and dated == n,
+              (f"label {label!r}" if label else "no label") +
+              f"; {dated} of {n} annotations state creator and created")
+
+    served = sum(1 for a in items if str(a.get("id", "")).startswith(("https://", "http://")))
+    a1 = _ind("FsF-A1-03D", served == n, f"{served} of {n} annotation ids are HTTP(S) IRIs "
+              "(the W3C Web Annotation Protocol serves them)")
+
+    contexts = doc.get("@context")
+    contexts = contexts if isinstance(contexts, list) else [contexts]
+    used = sorted({m for a in items for m in (a.get("motivation") if isinstance(
+        a.get("motivation"), list) else [a.get("motivation")]) if m})
+    foreign = [m for m in used if m not in MOTIVATIONS]
+    w3c = ANNO_CONTEXT in contexts
+    i2 = _ind("FsF-I2-01M", w3c and not foreign,
+              (f"@context {ANNO_CONTEXT}" if w3c else f"@context {contexts} is not the W3C's")
+              + (f"; motivations {', '.join(used)}" if used else "; no motivation stated")
+              + (f" ({', '.join(foreign)} not in the W3C vocabulary)" if foreign else
+                 (": all in the W3C vocabulary" if used else "")))
+
+    licences: dict[str, int] = {}
+    for a in items:
+        spdx = cc_spdx(str(a.get("rights") or ""))
+        if not spdx and a.get("rights") and spdx_licence(str(a["rights"]))[0]:
+            spdx = str(a["rights"])
+        if spdx:
+            licences[spdx] = licences.get(spdx, 0) + 1
+    licensed = sum(licences.values())
+    r11 = _ind("FsF-R1.1-01M", licensed == n,
+               f"{licensed} of {n} annotations state a known licence"
+               + (" (" + ", ".join(f"{k} x{v}" for k, v in sorted(licences.items())) + ")"
+                  if licences else ""))
+
+    people = sum(1 for a in items if a.get("creator"))
+    software = sum(1 for a in items if a.get("generator"))
+    made = sum(1 for a in items if a.get("creator") or a.get("generator"))
+    r12 = _ind("FsF-R1.2-01M", made == n,
+               f"{made} of {n} annotations name who made them (creator: {people}, "
+               f"generator, i.e. software: {software})")
+    return Assessment("annotations", subject, (f1, f2, a1, i2, r11, r12))

@@ -8,11 +8,14 @@ its Zenodo DOI and every file has a published HTTPS URL; the Tate's artworks fil
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from echoes_lab import fair
 from echoes_lab.errors import EchoesError
+
+REAL = Path(__file__).parent / "data" / "real" / "annotations"
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +95,63 @@ def test_a_file_that_is_not_a_crate_is_refused_by_name(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(EchoesError, match="ro-crate-metadata.json: not a readable RO-Crate"):
         fair.assess_crate(tmp_path)
+
+
+def test_the_w3c_example_collection_scores_what_it_states():
+    """The W3C Working Group's 43 example annotations (tests/data/real/annotations): every id
+    an HTTP IRI, the W3C context and motivations; but a person reads in the file that only 3
+    name their creator, 2 also when (anno11 and anno38), and 1 a licence (anno16, CC0)."""
+    a = fair.assess_annotations(REAL / "w3c-collection1.json")
+    assert a.subject == "http://example.org/collection1"
+    assert a.indicator("FsF-A1-03D").passed and a.indicator("FsF-I2-01M").passed
+    assert a.indicator("FsF-I2-01M").evidence.endswith(
+        "motivations bookmarking, classifying, commenting, tagging: all in the W3C vocabulary")
+    assert a.indicator("FsF-F2-01M").evidence == (
+        "label 'Annotation Examples'; 2 of 43 annotations state creator and created")
+    assert a.indicator("FsF-R1.1-01M").evidence == (
+        "1 of 43 annotations state a known licence (CC0-1.0 x1)")
+    assert a.indicator("FsF-R1.2-01M").evidence.startswith("3 of 43 annotations name who")
+    assert not a.indicator("FsF-F1-02D").passed
+    assert a.score == pytest.approx(2 / 6)
+
+
+def test_the_commons_crate_export_is_assessed_and_validated(tmp_path, monkeypatch):
+    """The commons' RO-Crate export (export/crate) of a person's and a software's annotations
+    from a real (local) commons: licences and makers pass; roc-validator finds no MUST broken
+    in its RO-Crate (1.3, as the rocrate library writes it)."""
+    import zipfile
+
+    from echoes_lab import commons
+    from echoes_lab.hub.services.commons.exports import crate_zip
+
+    monkeypatch.chdir(tmp_path)
+    commons.connect(local=tmp_path / "commons.sqlite")
+    page = commons.target.region("https://iiif.example/ms1/canvas/p3", 120, 40, 300, 90)
+    commons.annotate(page, "Smalt, discoloured", motivation="describing")
+    commons.actor("tesseract", "5.3.0").annotate(page, "ANNO 1642", motivation="describing")
+    found = list(commons.annotations(canvas="https://iiif.example/ms1/canvas/p3")["annotation"])
+    assert len(found) == 2
+    export = tmp_path / "export.zip"
+    export.write_bytes(crate_zip(found, "https://lab.example/services/commons/search?canvas=p3"))
+    a = fair.assess_annotations(export)
+    assert a.indicator("FsF-R1.1-01M").evidence == (
+        "2 of 2 annotations state a known licence (CC-BY-4.0 x2)")
+    assert a.indicator("FsF-R1.2-01M").evidence == (
+        "2 of 2 annotations name who made them (creator: 2, generator, i.e. software: 1)")
+    assert a.indicator("FsF-I2-01M").passed
+    assert not a.indicator("FsF-F1-02D").passed  # a search's URL, not a PID
+    folder = tmp_path / "crate"
+    with zipfile.ZipFile(export) as zf:
+        zf.extractall(folder)
+    # (before software actors had a url and a version: ro-crate-1.2_32.2 and _32.3)
+    assert fair.validate_export(folder) == []
+
+
+def test_an_export_that_is_not_annotations_is_refused_by_name(tmp_path):
+    bad = tmp_path / "manifest.json"
+    bad.write_text('{"type": "Manifest", "items": []}')
+    with pytest.raises(EchoesError, match="holds no annotations"):
+        fair.assess_annotations(bad)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(EchoesError, match="broken.json: not a readable Web Annotation export"):
+        fair.assess_annotations(tmp_path / "broken.json")

@@ -72,7 +72,9 @@ def crate_zip(annotations: list[dict], selection: str) -> bytes:
             if isinstance(agent, dict) and agent.get("id") and agent["id"] not in agents:
                 props = {"@type": kind, "name": agent.get("name") or agent.get("nickname", "")}
                 if agent.get("version"):
-                    props["softwareVersion"] = agent["version"]
+                    # RO-Crate 1.2+ (which the library writes): software MUST have url, version
+                    props["softwareVersion"] = props["version"] = agent["version"]
+                    props["url"] = agent.get("homepage") or agent["id"]
                 agents[agent["id"]] = crate.add(ContextEntity(crate, agent["id"], properties=props))
         if ann.get("rights"):
             licences.add(ann["rights"])
