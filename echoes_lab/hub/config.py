@@ -200,4 +200,8 @@ def configure(c, settings_file: str | Path) -> Settings:
         _grant_users(roles, user_scopes)
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
+    if s.profile == "slurm":  # servers as Slurm jobs (hub_config/slurm.toml)
+        from echoes_lab.hub.slurm import configure_slurm
+
+        configure_slurm(c, s)
     return s

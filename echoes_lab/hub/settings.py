@@ -181,6 +181,30 @@ class MetricsSettings(_Section):
     min_group: int = Field(5, ge=1, description="figures about fewer people are not shown")
 
 
+class SlurmSettings(_Section):
+    """``[slurm]``: the ``slurm`` profile's users' servers as Slurm jobs
+    (``echoes_lab.hub.slurm``); ignored by the other profiles."""
+
+    conf: str = Field("", description="the cluster's slurm.conf; \"\" = Slurm's own default "
+                                      "(/etc/slurm/slurm.conf or configless)")
+    hub_ip: str = Field("", description="the address the hub's API listens on, which the "
+                                        "compute nodes reach (not 127.0.0.1)")
+    shared_fs: str = Field("", description="the file system every node mounts at the same "
+                                           "path; hub.state_dir (homes, shared datasets, "
+                                           "projects) must lie in it")
+    partitions: list[str] = Field(["batch"], min_length=1,
+                                  description="partitions users may choose; the first is the "
+                                              "default")
+    cores: int = Field(1, ge=1, description="CPUs of a server's job by default")
+    max_cores: int = Field(4, ge=1, description="CPUs a user may ask for in the spawn form")
+    memory: float = Field(2.0, gt=0, description="GiB of a server's job by default")
+    max_memory: float = Field(8.0, gt=0, description="GiB a user may ask for")
+    hours: int = Field(8, ge=1, description="a server job's time limit by default")
+    max_hours: int = Field(24, ge=1, description="hours a user may ask for")
+    dask_walltime: str = Field("01:00:00", pattern=r"^\d{1,3}:\d{2}:\d{2}$",
+                               description="time limit of each Dask worker job (H:MM:SS)")
+
+
 class ServicesSettings(_Section):
     """What every service of the hub shares (``echoes_lab.hub.services.base``)."""
 
@@ -205,6 +229,7 @@ class Settings(_Section):
     knowledge: KnowledgeSettings = KnowledgeSettings()
     projects: ProjectsSettings = ProjectsSettings()
     metrics: MetricsSettings = MetricsSettings()
+    slurm: SlurmSettings = SlurmSettings()
     source: Path = Field(Path("."), exclude=True)
 
     def path(self, value: str, base: Path | None = None) -> Path:

@@ -191,8 +191,8 @@ PartitionName=echoes Nodes={",".join(self.nodes)} Default=YES MaxTime=INFINITE S
 
     def close(self) -> list[str]:
         """Stop everything; the processes that would not end (none, normally)."""
-        if "slurmctld" in self.daemons:
-            self.run("scancel", "--full", "-u", "root", check=False)
+        if "slurmctld" in self.daemons and (ids := list(self.jobs())):
+            self.run("scancel", "--full", *ids, check=False)  # every user's
         for name in [n for n in self.daemons if n in self.nodes]:
             self.stop_node(name)
         for name in ("slurmctld", "munged"):
@@ -214,6 +214,23 @@ PartitionName=echoes Nodes={",".join(self.nodes)} Default=YES MaxTime=INFINITE S
         self._links, self._netns = [], []
         shutil.rmtree(self.root, ignore_errors=True)
         return left
+
+
+def slurm_profile(hub, cluster: SlurmCluster, **slurm) -> None:
+    """Make a harness ``Hub`` (not yet started) one of the ``slurm`` profile on ``cluster``:
+    its API on the cluster's bridge address, servers as jobs in the cluster's partition, the
+    features that profile refuses turned off. ``slurm``: more ``[slurm]`` keys."""
+    import tomli_w
+
+    s = hub.settings
+    s["profile"] = "slurm"
+    s["slurm"] = {"conf": str(cluster.conf), "hub_ip": cluster.host_addr,
+                  "shared_fs": str(hub.root),  # one machine: its disk is the shared one
+                  "partitions": ["echoes"], "cores": 1, "max_cores": 2, "memory": 1.0,
+                  "max_memory": 2.0, "hours": 1, "max_hours": 2, **slurm}
+    for section in ("gateway", "workshops"):
+        s.setdefault(section, {})["enabled"] = False
+    hub.settings_file.write_text(tomli_w.dumps(s))
 
 
 def links_left(cluster: SlurmCluster) -> list[str]:

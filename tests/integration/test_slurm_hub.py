@@ -1,0 +1,235 @@
+"""The ``slurm`` profile's hub on a real Slurm cluster: users' servers are Slurm jobs on two
+compute nodes, each in its own network namespace (``slurm_cluster.py``), the hub on this
+machine listening on the cluster's bridge address (``[slurm] hub_ip``).
+
+One cluster and one hub for the module; the tests run in order (alice's server, the port
+report's attacks, a report while she is signed out, then a node lost under her server).
+"""
+
+from __future__ import annotations
+
+import json
+import pwd
+
+import pytest
+import requests
+from slurm_cluster import SlurmCluster, daemons_left, links_left, slurm_profile
+
+from echoes_lab.hub.accounts import system_username
+
+from harness import REPO, login, processes, wait_for
+
+RUNS = REPO / "tests" / "data" / "runs"
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ALICE = "slurm-alice"  # user names of this module only (system accounts are shared)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    cluster = SlurmCluster(nodes=2)
+    try:
+        yield cluster.start()
+        # after the hub's teardown (set up after this fixture): its servers' jobs are gone
+        wait_for(lambda: not cluster.jobs(), 30, f"no jobs after the hub: {cluster.jobs()}")
+    finally:
+        left = cluster.close()
+        assert not left, f"processes left in the nodes' namespaces: {left}"
+        assert not daemons_left(cluster), daemons_left(cluster)
+        assert not links_left(cluster), links_left(cluster)
+
+
+@pytest.fixture(scope="module")
+def hub(slurm, module_hubs):
+    hub = module_hubs(start=False, commons={"enabled": False}, knowledge={"enabled": False},
+                      projects={"enabled": False}, culler={"enabled": False},
+                      reports={"retries": 0, "server_linger": 5})
+    slurm_profile(hub, slurm)
+    return hub.start(timeout=120)
+
+
+def squeue(slurm: SlurmCluster) -> list[dict]:
+    out = slurm.run("squeue", "-h", "-o", "%i|%T|%N|%u|%j", check=False)
+    keys = ("id", "state", "node", "user", "name")
+    return [dict(zip(keys, line.split("|"), strict=True)) for line in out.splitlines() if line]
+
+
+def running_job(slurm: SlurmCluster, user: str) -> dict:
+    account = system_username(user)
+    return wait_for(lambda: next((j for j in squeue(slurm) if j["user"] == account
+                                  and j["state"] == "RUNNING"), None),
+                    30, f"{account}'s running job: {squeue(slurm)}")
+
+
+#: run in a kernel: the address this process leaves by towards the hub, its uid, its job
+WHERE = """
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(({hub_ip!r}, 9))
+print(s.getsockname()[0], os.getuid(), os.environ.get("SLURM_JOB_ID"))
+"""
+
+
+def upload(hub, user: str, path: str, notebook) -> None:
+    """Put a notebook into the user's home through their server's contents API (as them)."""
+    base = f"{hub.url}/user/{user}/api/contents"
+    headers = {"Authorization": f"token {hub.token}"}
+    requests.put(f"{base}/{path.rsplit('/', 1)[0]}", json={"type": "directory"},
+                 headers=headers, timeout=60)
+    r = requests.put(f"{base}/{path}", headers=headers, timeout=60, json={
+        "type": "notebook", "format": "json", "content": json.loads(notebook.read_text())})
+    assert r.status_code in (200, 201), r.text
+
+
+def where(hub, slurm, user: str) -> tuple[str, int, str]:
+    out = hub.execute(user, WHERE.format(hub_ip=slurm.host_addr), timeout=120)
+    assert not out.get("errors"), out
+    addr, uid, job = out["stdout"].split()
+    return addr, int(uid), job
+
+
+def test_alices_server_is_a_job_on_a_compute_node(hub, slurm):
+    hub.create_user(ALICE)
+    hub.start_server(ALICE, timeout=180)
+    job = running_job(slurm, ALICE)
+    assert job["node"] in slurm.nodes, job
+    shown = slurm.run("scontrol", "show", "job", job["id"])
+    assert f"NodeList={job['node']}" in shown and "Partition=echoes" in shown
+    assert "Requeue=0" in shown  # a lost node's server ends, it does not come back elsewhere
+    assert "NumCPUs=1" in shown and "mem=1G" in shown, shown  # the profile's defaults
+    # her notebook, through the hub's proxy: a kernel on that node, as her, in that job
+    addr, uid, job_id = where(hub, slurm, ALICE)
+    assert addr == slurm.nodes[job["node"]]
+    assert uid == pwd.getpwnam(system_username(ALICE)).pw_uid != 0
+    assert job_id == job["id"]
+
+
+def _server_token(user: str) -> str:
+    [server] = processes(lambda p: p.environ().get("JUPYTERHUB_USER") == user
+                         and "echoes_lab.hub.slurm.server" in " ".join(p.cmdline()))
+    return server.environ()["JUPYTERHUB_API_TOKEN"]
+
+
+def test_the_port_report_takes_a_port_and_nothing_else(hub, slurm):
+    """batchspawner's handler set any attribute a request named on the spawner (its submit
+    command, run by the hub as root); the server's own token may report a port, once."""
+    job = running_job(slurm, ALICE)
+    url = f"{hub.url}/hub/api/batchspawner"
+
+    def report(body, token):
+        return requests.post(url, data=json.dumps(body), timeout=30,
+                             headers={"Authorization": f"token {token}"})
+
+    server = _server_token(ALICE)
+    marker = hub.root / "owned"
+    for body in ({"port": 5555, "exec_prefix": f"touch {marker};"},
+                 {"exec_prefix": f"touch {marker};"}, {"cmd": ["/bin/sh"]},
+                 {"ip": "10.0.0.99"}, {"port": "5555"}, {"port": 70000}, {"port": 0},
+                 {"port": True}, {"port": 5555.0}, [5555]):
+        r = report(body, server)
+        assert r.status_code == 400, (body, r.status_code, r.text)
+    # a well-formed port from the right token, but the server runs already: refused
+    r = report({"port": 5555}, server)
+    assert r.status_code == 409, r.text
+    # anyone else's token: alice's own API token, the hub's command-line service
+    user_token = hub.api("POST", f"/users/{ALICE}/tokens", json={}).json()["token"]
+    for token in (user_token, hub.token):
+        r = report({"port": 5555}, token)
+        assert r.status_code == 403, r.text
+    # nothing changed: the same job serves her notebook, nothing ran the injected command
+    assert running_job(slurm, ALICE)["id"] == job["id"]
+    assert where(hub, slurm, ALICE)[2] == job["id"]
+    assert not marker.exists()
+
+
+def test_spawn_options_are_checked_against_the_profiles_limits(hub, slurm):
+    bob = "slurm-bob"
+    hub.create_user(bob)
+    for options, said in (({"cores": 3}, "at most 2"), ({"memory": 64}, "at most 2"),
+                          ({"partition": "gpu"}, "not offered"),
+                          ({"prologue": "id"}, "unknown server option 'prologue'")):
+        r = hub.api("POST", f"/users/{bob}/server", json=options)
+        if r.status_code in (201, 202):  # the spawn failed after the request returned
+            wait_for(lambda: not hub.api("GET", f"/users/{bob}").json()["pending"], 30,
+                     "the refused start to end")
+        assert said in r.text or said in hub.log_tail(200), (options, r.text)
+        assert not [j for j in squeue(slurm) if j["user"] == system_username(bob)]
+        assert not hub.api("GET", f"/users/{bob}").json()["servers"]
+
+    # the spawn form in a browser session: the profile's partitions and limits, then a start
+    browser = login(hub, bob, hub.secrets["user_password"], "/hub/home")
+    form = browser.get(f"{hub.url}/hub/spawn/{bob}", timeout=60)
+    assert form.status_code == 200
+    assert '<option value="echoes">' in form.text and 'max="2"' in form.text, form.text
+    r = browser.post(f"{hub.url}/hub/spawn/{bob}", timeout=120, data={
+        "partition": "echoes", "cores": "1", "memory": "0.5", "hours": "1",
+        "_xsrf": browser.cookies.get("_xsrf")})
+    assert r.status_code == 200, r.text
+    wait_for(lambda: (hub.api("GET", f"/users/{bob}").json()["servers"].get("") or {})
+             .get("ready"), 180, "bob's server from the form")
+    shown = slurm.run("scontrol", "show", "job", running_job(slurm, bob)["id"])
+    assert "mem=512M" in shown and "TimeLimit=01:00:00" in shown, shown
+    assert hub.api("DELETE", f"/users/{bob}/server").status_code in (202, 204)
+    wait_for(lambda: not hub.api("GET", f"/users/{bob}").json()["servers"], 60,
+             "bob's server to stop")
+
+
+def test_a_report_runs_through_slurm_while_its_owner_is_signed_out(hub, slurm):
+    upload(hub, ALICE, "work/report.ipynb", RUNS / "report.ipynb")
+    r = hub.api("DELETE", f"/users/{ALICE}/server")
+    assert r.status_code in (202, 204), r.text
+    wait_for(lambda: not hub.api("GET", f"/users/{ALICE}").json()["servers"], 60,
+             "alice's server to stop")
+    wait_for(lambda: not squeue(slurm), 30, f"her job to end: {squeue(slurm)}")
+
+    token = hub.api("POST", f"/users/{ALICE}/tokens",
+                    json={"scopes": ["access:services!service=reports"]}).json()["token"]
+    headers = {"Authorization": f"token {token}"}
+    api = f"{hub.url}/services/reports/api"
+    r = requests.post(f"{api}/schedules", headers=headers, timeout=60, json={
+        "name": "on slurm", "notebook": "work/report.ipynb", "cron": "0 6 * * *",
+        "parameters": {"scale": 2, "label": "slurm"}})
+    assert r.status_code in (200, 201), r.text
+    schedule = r.json()
+    # saving it read the notebook through her 'reports' server: wait until that has gone
+    wait_for(lambda: not hub.api("GET", f"/users/{ALICE}").json()["servers"], 60,
+             "the checking server to stop")
+
+    from datetime import UTC, datetime
+
+    due = datetime.fromisoformat(schedule["next_run"])
+    (hub.state / "reports" / "clock-offset").write_text(
+        str((due - datetime.now(UTC)).total_seconds() + 1))
+    seen = set()
+
+    def settled():
+        seen.update((j["user"], j["node"]) for j in squeue(slurm) if j["state"] == "RUNNING")
+        runs = requests.get(f"{api}/schedules/{schedule['id']}", headers=headers,
+                            timeout=30).json()["runs"]
+        return runs if runs and runs[0]["status"] in ("completed", "failed") else None
+
+    [run] = wait_for(settled, 180, "the scheduled run", interval=0.5)
+    assert run["status"] == "completed" and run["trigger"] == "schedule", run
+    assert {user for user, _ in seen} == {system_username(ALICE)}, seen
+    assert {node for _, node in seen} <= set(slurm.nodes), seen
+    executed = hub.state / "homes" / ALICE / run["output_dir"] / "report.ipynb"
+    assert executed.stat().st_uid == pwd.getpwnam(system_username(ALICE)).pw_uid
+    wait_for(lambda: not hub.api("GET", f"/users/{ALICE}").json()["servers"], 60,
+             "the reports server to stop after its run")
+
+
+def test_a_lost_node_stops_the_server_and_a_new_start_lands_on_the_other(hub, slurm):
+    hub.start_server(ALICE, timeout=180)
+    lost = running_job(slurm, ALICE)["node"]
+    other = next(n for n in slurm.nodes if n != lost)
+    slurm.stop_node(lost)  # slurmd and every process on the node killed, as in a crash
+    # Slurm declares the node down after SlurmdTimeout (10 s), ending its jobs (no requeue);
+    # the hub's poll of the job (every 10 s) then shows the server as stopped
+    wait_for(lambda: not hub.api("GET", f"/users/{ALICE}").json()["servers"], 120,
+             f"the hub to see the server gone; nodes {slurm.node_states()}")
+    assert slurm.node_states()[lost].startswith("down")
+    hub.start_server(ALICE, timeout=180)
+    assert running_job(slurm, ALICE)["node"] == other
+    addr, _, _ = where(hub, slurm, ALICE)
+    assert addr == slurm.nodes[other]
