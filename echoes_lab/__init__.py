@@ -23,6 +23,7 @@ from echoes_lab._version import __version__
 #: public name -> (module, attribute or None for the module itself); the four verbs in order
 _LAZY: dict[str, tuple[str, str | None]] = {
     "errors": ("echoes_lab.errors", None),
+    "i18n": ("echoes_lab.i18n", None),
     "widgets": ("echoes_lab.widgets", None),
     # the modules themselves, as the README names them (echoes_lab.spectral.read_library, ...)
     "collections": ("echoes_lab.collections", None),
