@@ -20,6 +20,7 @@ from echoes_lab.hub.launch.processes import clear_stale
 from echoes_lab.hub.launch.supervision import start_hub, supervise
 from echoes_lab.hub.secrets import Secrets, ensure_secrets, read_secrets
 from echoes_lab.hub.settings import Settings, load_settings
+from echoes_lab.hub.voila_assets import install_voila_template
 
 DEFAULT_SETTINGS = HUB_CONFIG_DIR / "local.toml"
 
@@ -80,6 +81,7 @@ def prepare(settings: Settings) -> tuple[Secrets, bool]:
     for db in state.glob("*.sqlite*"):  # made by a hub before the umask below was set
         os.chmod(db, 0o600)
     install_kernel(kernel_dir(settings), settings.shared_dir)
+    install_voila_template(kernel_dir(settings))  # Voilà apps with no CDN (hub.voila_assets)
     shared = settings.shared_dir
     shared.mkdir(parents=True, exist_ok=True)
     if settings.data.install_demo and not (shared / "catalog.yaml").exists():
