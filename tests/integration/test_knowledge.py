@@ -1,7 +1,8 @@
 """The knowledge base behind a real hub and proxy (issue 28): who sees which graph whatever the
 query says, the SPARQL 1.1 Protocol (content negotiation, POST forms, errors), the Graph Store
 Protocol on contributors' own graphs, a query past the time limit stopped while another user's
-goes on, and the commons' public annotations reaching the graph within 5 s of their creation."""
+goes on, and the commons' public annotations reaching the graph within 5 s of their creation
+(a place annotated, issue 30, as a Linked Art Place)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from harness import wait_for
+from harness import REPO, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -270,6 +271,31 @@ def test_public_annotation_reaches_the_graph_within_5_s(kb):
     assert r.status_code == 200, r.text
     wait_for(lambda: not select(kb, "carol", query), 5, "the annotation to leave the graph")
 
+
+def test_place_annotation_reaches_the_graph_as_a_linked_art_place(kb):
+    """Issue 30: a place annotated in the commons (its target a GeoJSON Feature that
+    echoes_lab.sites makes from a real register entry, Historic England's list entry 1067865)
+    is, in the public graph, a crm:E53_Place with its name and its point as WKT (Linked Art
+    ``defined_by``), found by the site's IRI."""
+    import echoes_lab
+
+    hub, t = kb["hub"], kb["tokens"]
+    sites = echoes_lab.read_sites(
+        REPO / "tests" / "data" / "real" / "sites" / "trafford-listed-buildings.geojson",
+        id="ListEntry", name="Name", designation="Grade")
+    place = sites.sites.place_target("1067865")
+    r = requests.post(f"{hub.url}/services/commons/annotations/", json={
+        "@context": "http://www.w3.org/ns/anno.jsonld", "type": "Annotation",
+        "motivation": "assessing", "visibility": "public", "target": place,
+        "body": {"type": "TextualBody", "value": "Churchyard wall leaning"}},
+        headers={**t["bob"], "Content-Type": "application/ld+json"})
+    assert r.status_code == 201, r.text
+    query = (f"SELECT ?a ?label ?wkt WHERE {{ ?a oa:hasTarget <{place['id']}> . "
+             f"<{place['id']}> a crm:E53_Place ; rdfs:label ?label ; "
+             "crm:P168_place_is_defined_by ?wkt }")
+    rows = wait_for(lambda: select(kb, "carol", query), 5, "the place in the graph")
+    assert rows == [{"a": r.json()["id"], "label": "Old Church Of Saint Werburg",
+                     "wkt": "POINT (-2.457281027999954 53.402144969000055)"}]
 
 def test_query_page_signed_in_through_the_hub(kb):
     """The page (hub OAuth, the hub's look) and the request its script makes: the query POSTed
