@@ -36,6 +36,19 @@ def kernel_dir(settings: Settings) -> Path:
 
 
 def singleuser_args(settings: Settings) -> list[str]:
+def environment_labextensions() -> list[str]:
+    """The folders of JupyterLab extensions installed with the environment or the system.
+
+    Not a user's own (``~/.local/share/jupyter/labextensions``, first in Jupyter's default
+    search path, ``jupyter_core.paths.jupyter_path``): a lab someone else opens through a share
+    runs in that visitor's browser the JavaScript its owner dropped there. Defence in depth, not
+    isolation: the owner still runs their own server process (docs/operator/isolation.md).
+    """
+    from jupyter_core.paths import ENV_JUPYTER_PATH, SYSTEM_JUPYTER_PATH
+
+    return [str(Path(p) / "labextensions") for p in (*ENV_JUPYTER_PATH, *SYSTEM_JUPYTER_PATH)]
+
+
     disabled = [*DEFAULT_DISABLED_EXTENSIONS, *settings.spawner.disabled_extensions]
     enabled = {e: False for e in [*disabled, *REPLACED_EXTENSIONS]}
     enabled.update({e: True for e in REPLACED_EXTENSIONS.values()})
@@ -53,9 +66,25 @@ def singleuser_args(settings: Settings) -> list[str]:
         "--SQLiteYStore.db_path=.local/share/jupyter/echoes_ystore.db",
     ]
     return args + list(settings.spawner.server_args)
+    # the lab's JavaScript only from the environment (not the owner's data folder); one flag
+    # per folder: LabApp is not the server's own class, so a list literal would be one string
+    args += [f"--LabApp.labextensions_path={p}" for p in environment_labextensions()]
 
 
 def _culler_service(s: Settings, secrets) -> dict:
+def subdomain(name: str, domain: str, kind: str) -> str:
+    """Where JupyterHub puts a user or a service when ``[hub] subdomain_host`` is set.
+
+    One origin per trust level: each user's server on a subdomain of its own (JupyterHub's
+    ``idna`` rule: ``alice.echoes.example.org``), since a user controls what their server
+    serves; the hub's services, which are ours like the hub, on the hub's own origin, where
+    the home page, the labs and the kernels' clients already find them (``/services/NAME/``).
+    """
+    from jupyterhub.utils import subdomain_hook_idna
+
+    return domain if kind == "service" else subdomain_hook_idna(name, domain, kind)
+
+
     # jupyterhub-idle-culler is JupyterHub's own service, not one of ours on the scaffold
     return {"name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler",
@@ -91,7 +120,6 @@ FEATURES: list[Feature | str] = [
     "echoes_lab.hub.services.metrics",          # Prometheus, usage dashboard, /services/metrics/
     "echoes_lab.hub.docs",                      # the documentation, /hub/docs/
     "echoes_lab.hub.face",                      # templates, logo, home page; Voilà, usage meter
-    "echoes_lab.hub.voila_assets",              # Voilà apps with no request for the internet
 ]
 
 
@@ -138,6 +166,9 @@ def configure(c, settings_file: str | Path) -> Settings:
     c.JupyterHub.cleanup_servers = False
 
     c.JupyterHub.proxy_class = "configurable-http-proxy"
+    if hub.subdomain_host:  # each user's server on its own origin (docs/operator/isolation.md)
+        c.JupyterHub.subdomain_host = hub.subdomain_host
+        c.JupyterHub.subdomain_hook = subdomain
     c.ConfigurableHTTPProxy.command = [proxy_command(s)]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
     c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token

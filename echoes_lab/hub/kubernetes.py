@@ -123,6 +123,11 @@ def configure_kubernetes(c, settings_file: str | Path | None = None) -> Settings
         site = load_authenticator(settings.auth.authenticator, settings.source)
         c.JupyterHub.authenticator_class = site
         c[site.__name__].update(settings.auth.options)
+    if settings.hub.subdomain_host:  # each user's pod on its own origin, services at the hub's
+        from echoes_lab.hub.config import subdomain
+
+        c.JupyterHub.subdomain_host = settings.hub.subdomain_host
+        c.JupyterHub.subdomain_hook = subdomain
     for feature in features():
         if feature.enabled(settings):
             feature.configure_hub(c, settings)

@@ -7,11 +7,13 @@ names the file and the key. Relative paths in the file are relative to the file 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from echoes_lab.errors import SettingsError
 
@@ -28,6 +30,24 @@ class HubSettings(_Section):
     hub_port: int = Field(8081, ge=1, le=65535, description="the hub's own (internal) port")
     state_dir: str = Field("../.state", description="database, secrets, homes, shared data")
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
+    subdomain_host: str = Field(
+        "", description="the hub's public address, e.g. \"https://echoes.example.org\": each "
+                        "user's server then has its own origin (https://alice.echoes.example.org), "
+                        "so one user's pages cannot act on another's lab; needs a wildcard DNS "
+                        "entry and certificate. The production setting; \"\" = every lab on the "
+                        "hub's origin (one machine, docs/operator/isolation.md)")
+
+    @field_validator("subdomain_host")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        # JupyterHub takes the origin as given and derives users' hosts from it: a path or an
+        # upper-case host would make addresses the proxy never routes
+        if value and not re.fullmatch(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?",
+                                      value):
+            kind, msg = "origin", ('an origin such as "https://echoes.example.org" '
+                                   "(lower-case host, optional port, no path)")
+            raise PydanticCustomError(kind, msg)
+        return value
 
 
 class AuthSettings(_Section):

@@ -10,7 +10,11 @@ PREFIX = f"/services/{SERVICE}/"
 
 
 def hub_url(s: Settings) -> str:
-    """The hub's address as services and labs on this machine reach it."""
+    """The hub's address as services and labs on this machine reach it: its public origin
+    when users have subdomains (``[hub] subdomain_host``: the proxy then routes by host, and
+    the services are at the hub's own host), else its address on this machine."""
+    if s.hub.subdomain_host:
+        return s.hub.subdomain_host
     host = "127.0.0.1" if s.hub.ip in ("", "0.0.0.0", "::") else s.hub.ip
     return f"http://{host}:{s.hub.port}"
 

@@ -28,11 +28,12 @@ sandboxed. Loaded with :mod:`.serverext` in every user's server.
   the hub's pages or use its cookies to act on another user's server. (jupyter-server already
   sandboxes ``/files/`` and ``/nbconvert/`` output the same way.) Pages that need their own
   origin (a Bokeh or Dask dashboard with live updates over a websocket) then lose it; **in
-  production, set JupyterHub's ``subdomain_host``** (``c.JupyterHub.subdomain_host =
-  "https://echoes.example.org"``, a wildcard DNS entry and certificate): each user's server
-  gets its own origin (``alice.echoes.example.org``), and one user's pages are cross-origin to
-  everyone else's server and to the hub (JupyterHub's documentation, "Subdomains",
-  https://jupyterhub.readthedocs.io/en/stable/reference/subdomains.html).
+  production, set** ``[hub] subdomain_host = "https://echoes.example.org"`` (a wildcard DNS
+  entry and certificate): each user's server gets its own origin
+  (``alice.echoes.example.org``), and one user's pages are cross-origin to everyone else's
+  server and to the hub (JupyterHub's documentation, "Subdomains",
+  https://jupyterhub.readthedocs.io/en/stable/reference/subdomains.html); our pages in a lab
+  then link the hub at its public address (:func:`.serverext.hub_prefix`).
 * No ``GET`` on our own routes changes anything: cloning and sharing are ``POST`` forms.
 """
 
@@ -54,6 +55,7 @@ from echoes_lab.hub.services.projects.serverext import (
     _OPEN,
     PINNED,
     _environment,
+    hub_prefix,
     lab_path,
     owner,
     refused,
@@ -285,10 +287,9 @@ def handlers(web_app) -> list[tuple]:
     class _Page(JupyterHandler):
         def render_page(self, template: str, status: int = 200, **ns) -> None:
             env = self.settings.setdefault("echoes_share_env", _environment())
-            base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
             self.set_status(status)
             self.finish(env.get_template(template).render(
-                hub_prefix=base.rstrip("/") + "/hub/", user={"name": self.current_user.username},
+                hub_prefix=hub_prefix(), user={"name": self.current_user.username},
                 xsrf_token=self.xsrf_token.decode(), owner=owner()[0],
                 lab_url=self.base_url + "lab", base_url=self.base_url, **ns))
 

@@ -5,31 +5,35 @@ Loaded in every user's server as the server extension
 
 * **Read-only shares.** JupyterHub lets a share carry any scope filtered to the shared server,
   but the single-user server only checks ``access:servers``. A share made with
-  ``read_only=True`` also carries ``custom:echoes-lab:read-only!server=OWNER/NAME``. The
-  server reads its own shares from the hub — every page of them (JupyterHub returns at most
+  ``read_only=True`` also carries ``custom:echoes-lab:read-only!server=OWNER/NAME``. The server
+  reads its own shares from the hub — every page of them (JupyterHub returns at most
   ``api_page_max_limit``, 200, per call), cached for ``HubOAuth.cache_max_age`` seconds — and
-  makes its identity provider, through which every request is authenticated (including
-  handlers that skip jupyter-server's ``@authorized``: jupyterlab-git, the lab's settings,
+  makes its identity provider, through which every request is authenticated (including handlers
+  that skip jupyter-server's ``@authorized``: jupyterlab-git, the lab's settings,
   jupyter-server-proxy, Voilà, nbgitpuller), decide for a read-only sharee by **what the
   request does**: only the routes of :data:`READ_ONLY_ROUTES` are answered, each a ``GET`` or
   ``HEAD`` that reads (the lab's page and its static files and settings, the file browser, file
   downloads, notebooks rendered as HTML without running them). Everything else is refused with
   403 whatever its method: Voilà (rendering runs the notebook), nbgitpuller, nbconvert formats
-  that run programs, server-proxy, terminals, kernels and sessions (also their lists: a
-  sharee does not see the owner's kernels, sessions, terminals or resource metrics), websockets
-  (the live collaborative editor accepts edits from whoever is connected), and any route an
-  extension adds later — an allow-list, so a new extension's ``GET`` with side effects is
-  refused until it is listed here. Files are read only inside the lab: a path with a hidden
-  component (``.local``, ``.ssh``…), or whose resolved target (links followed) leaves the
-  owner's home and the project folders, is refused on every route that takes a path; and
-  what is then read is the file that was checked, not a name looked up again (a co-member
-  swapping a link in after the check won a race, issue 26's second round): the contents
-  manager and ``/files/`` open the file, check where the descriptor leads
-  (``/proc/self/fd``) and read from that same inode (:func:`open_checked`). The same
-  decision is made for browsers (OAuth cookies, whose tokens carry no read-only scope) and API
-  tokens: it rests on the share list, and when that list cannot be read completely a non-owner
-  is treated as read-only (refusing, not allowing). The owner is never read-only; hub services
-  reach labs by their roles, not by shares.
+  that run programs, server-proxy, terminals, kernels and sessions, resource metrics,
+  websockets (the live collaborative editor accepts edits from whoever is connected), and any
+  route an extension adds later — an allow-list, so a new extension's ``GET`` with side effects
+  is refused until it is listed here. The lists of kernels, sessions and terminals, which the
+  lab's page polls every few seconds, are answered with an empty list (:data:`EMPTY_LISTS`):
+  the sharee's lab shows no stream of 403 errors, and still sees none of the owner's kernels,
+  sessions or terminals. Files are read only inside the lab: a path with a hidden component
+  (``.local``, ``.ssh``…), or whose resolved target (links followed) leaves the owner's home
+  and the project folders, is refused on every route that takes a path; and what is then read
+  is the file that was checked, not a name looked up again (a co-member swapping a link in
+  after the check won a race, issue 26's second round): the contents manager and ``/files/``
+  open the file, check where the descriptor leads (``/proc/self/fd``) and read from that same
+  inode (:func:`open_checked`); a folder is listed the same way, its names and their details
+  read through the checked folder's descriptor (a link swapped in for the folder between check
+  and listing would otherwise show the names inside a hidden folder). The same decision is made
+  for browsers (OAuth cookies, whose tokens carry no read-only scope) and API tokens: it rests
+  on the share list, and when that list cannot be read completely a non-owner is treated as
+  read-only (refusing, not allowing). The owner is never read-only; hub services reach labs by
+  their roles, not by shares.
 * **The Share page** at ``/user/NAME/echoes/share`` (File → Share this lab… in the lab,
   ``hub_config/lab/overrides.json``): the owner shares their lab with a user, a project or a
   group, read-only or editing, with an expiry; lists and revokes shares. It calls
@@ -45,9 +49,12 @@ import contextvars
 import functools
 import inspect
 import json
+import mimetypes
 import os
 import re
+import stat
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -88,6 +95,19 @@ READ_ONLY_ROUTES = [re.compile(p) for p in (
     r"nbconvert/(html|markdown|rst|script|asciidoc|notebook|python)/(?P<path>.*)",
     r"tree(/.*)?",
 )]
+#: Lists the owner's lab page polls, answered to a read-only sharee's ``GET`` with ``[]``
+#: (neither the owner's kernels nor a 403 in the sharee's lab every few seconds)
+EMPTY_LISTS = re.compile(r"api/(kernels|sessions|terminals)")
+
+
+def hub_prefix() -> str:
+    """The hub's pages (``…/hub/``) as the lab's own pages link them: at the hub's public
+    address when users' servers have origins of their own (``[hub] subdomain_host``; the hub's
+    sign-in cookie is not sent to a lab's host), else by path on the shared origin."""
+    public = os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL", "")
+    if public:
+        return public.rstrip("/") + "/"
+    return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
 
 
 def owner() -> tuple[str, str]:
@@ -180,7 +200,7 @@ def target_allowed(target: str, root_dir: str) -> bool:
     return False
 
 
-def open_checked(os_path: str, root_dir: str) -> int:
+def open_checked(os_path: str, root_dir: str, flags: int = _OPEN) -> int:
     """Open ``os_path`` for a read-only sharee and check the file opened, not its name.
 
     :func:`path_allowed` resolves the name before the request is answered; a co-member who
@@ -189,7 +209,7 @@ def open_checked(os_path: str, root_dir: str) -> int:
     inode, ``proc(5)``) must pass :func:`target_allowed`; the caller then reads through the
     descriptor (or through ``/proc/self/fd/N``, which reopens that same inode).
     """
-    fd = os.open(os_path, _OPEN)
+    fd = os.open(os_path, flags)
     try:
         target = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -241,6 +261,64 @@ class CheckedReads:
             return _closing(result, fd)
         os.close(fd)
         return result
+
+    def _dir_model(self, path, content=True, *args, **kwargs):
+        if not (_SHAREE.get() and content):
+            return super()._dir_model(path, content, *args, **kwargs)
+        fd = open_checked(self._get_os_path(path), self.root_dir, _OPEN | os.O_DIRECTORY)
+        try:
+            model = super()._dir_model(path, False, *args, **kwargs)
+        except BaseException:
+            os.close(fd)
+            raise
+        if inspect.isawaitable(model):
+            return self._listed_async(model, fd, path)
+        try:
+            return self._listed(model, fd, path)
+        finally:
+            os.close(fd)
+
+    async def _listed_async(self, model, fd: int, path: str) -> dict:
+        try:
+            return await asyncio.to_thread(self._listed, await model, fd, path)
+        finally:
+            os.close(fd)
+
+    def _listed(self, model: dict, fd: int, path: str) -> dict:
+        """``model`` (a folder's, without content) with the entries of the folder open as
+        ``fd``: names and details from that descriptor (``dir_fd``), never looked up again by
+        name (the name may lead elsewhere by now)."""
+        keys = dict.fromkeys(model)
+        model.update(_times(os.fstat(fd)), content=[], format="json")
+        for name in sorted(os.listdir(fd)):
+            if name.startswith(".") or not self.should_list(name):
+                continue
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                # a link is listed as what it leads to (reading it is checked when asked)
+                kind = os.stat(name, dir_fd=fd).st_mode if stat.S_ISLNK(st.st_mode) else st.st_mode
+            except OSError:  # gone meanwhile, a broken link, or not ours to see
+                continue
+            if not (stat.S_ISDIR(kind) or stat.S_ISREG(kind)):
+                continue
+            entry = {**keys, **_times(st), "name": name, "content": None, "format": None,
+                     "path": f"{path.strip('/')}/{name}".lstrip("/"), "mimetype": None,
+                     "size": None if stat.S_ISDIR(kind) else st.st_size,
+                     "writable": os.access(name, os.W_OK, dir_fd=fd)}
+            if stat.S_ISDIR(kind):
+                entry["type"] = "directory"
+            elif name.endswith(".ipynb"):
+                entry["type"] = "notebook"
+            else:
+                entry.update(type="file", mimetype=mimetypes.guess_type(name)[0])
+            model["content"].append(entry)
+        return model
+
+
+def _times(st: os.stat_result) -> dict:
+    # as jupyter-server's contents models (UTC); st_ctime stands in for a creation time there too
+    return {"last_modified": datetime.fromtimestamp(st.st_mtime, timezone.utc),
+            "created": datetime.fromtimestamp(st.st_ctime, timezone.utc)}
 
 
 def _chunks(fd: int, start: int | None, end: int | None):
@@ -382,6 +460,12 @@ class ReadOnlyGuard:
                 # user as one with access by role (an administrator, a workshop's trainer)
                 shares = await _shares.get(min(max_age, 1.0))
             read_only = is_read_only(hub_user, shares)
+            base = handler.settings.get("base_url", "/")
+            if read_only and not refused(handler) and handler.request.method == "GET" \
+                    and EMPTY_LISTS.fullmatch(handler.request.path.removeprefix(base)):
+                handler.set_header("Content-Type", "application/json")
+                handler.finish("[]")
+                raise web.Finish()
             if read_only and not read_only_allows(handler, os.path.expanduser(root_dir)):
                 msg = (f"{user.username} has read-only access to this lab: reading its files "
                        f"only (ask its owner for an editing share)")
@@ -434,9 +518,8 @@ def _share_page_handler():
                 items = await asyncio.to_thread(sharing.shares)
             except sharing.ShareError as exc:
                 items, error = [], error or str(exc)
-            base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
             page = self.settings["echoes_share_env"].get_template("lab-share.html").render(
-                hub_prefix=base.rstrip("/") + "/hub/", user={"name": self.current_user.username},
+                hub_prefix=hub_prefix(), user={"name": self.current_user.username},
                 xsrf_token=self.xsrf_token.decode(), shares=items, message=message, error=error,
                 owner=owner()[0], lab_url=self.base_url + "lab")
             self.finish(page)

@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
@@ -54,7 +54,10 @@ class OwnerServers:
     token
         The service's hub token.
     proxy_url
-        Where users' servers are reached (the hub's public address).
+        Where users' servers are reached (the hub's public address). When users have hosts of
+        their own (``[hub] subdomain_host``: the hub's model of a server gives a full URL), a
+        request goes to the same address with the ``Host`` of the owner's server, by which the
+        proxy routes it.
     name
         The named server's name.
     linger
@@ -78,11 +81,19 @@ class OwnerServers:
         self.leases: dict[str, int] = defaultdict(int)
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.stops: dict[str, asyncio.TimerHandle] = {}
+        #: owner -> the host of their server, when servers have hosts of their own
+        self.hosts: dict[str, str] = {}
         self.client = AsyncHTTPClient()
 
     # -- HTTP ------------------------------------------------------------------------------
+    def _headers(self, owner: str | None = None) -> dict:
+        headers = {"Authorization": f"token {self.token}"}
+        if owner in self.hosts:
+            headers["Host"] = self.hosts[owner]
+        return headers
+
     async def _fetch(
-        self, url: str, method: str = "GET", body=None, timeout: float = 60
+        self, url: str, method: str = "GET", body=None, timeout: float = 60, owner=None
     ) -> tuple[int, bytes]:
         data = (
             None
@@ -94,7 +105,7 @@ class OwnerServers:
             method=method,
             body=data,
             request_timeout=timeout,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+            headers={**self._headers(owner), "Content-Type": "application/json"},
             allow_nonstandard_methods=True,
             follow_redirects=False,
         )
@@ -123,7 +134,7 @@ class OwnerServers:
         self, owner: str, method: str, path: str, body=None, timeout: float = 60
     ) -> tuple[int, bytes]:
         """A request to the owner's named server (through the proxy, with our token)."""
-        return await self._fetch(self.base(owner) + path, method, body, timeout)
+        return await self._fetch(self.base(owner) + path, method, body, timeout, owner)
 
     # -- life cycle ----------------------------------------------------------------------
     async def model(self, owner: str) -> dict | None:
@@ -135,7 +146,11 @@ class OwnerServers:
         if code != 200:
             msg = f"the hub answered {code} when asked about {owner}'s servers"
             raise ServerError(msg)
-        return (user.get("servers") or {}).get(self.name)
+        server = (user.get("servers") or {}).get(self.name)
+        url = urlparse((server or {}).get("url") or "")
+        if url.netloc:  # a host of its own (subdomain_host), else a path on the hub's host
+            self.hosts[owner] = url.netloc
+        return server
 
     async def _start(self, owner: str) -> None:
         loop = asyncio.get_running_loop()
@@ -280,9 +295,7 @@ class OwnerServers:
         ws_url = self.base(owner).replace("http", "ws", 1) + f"api/kernels/{kid}/channels"
         try:
             ws = await websocket_connect(
-                HTTPRequest(
-                    ws_url, headers={"Authorization": f"token {self.token}"}, connect_timeout=30
-                )
+                HTTPRequest(ws_url, headers=self._headers(owner), connect_timeout=30)
             )
         except Exception as exc:
             await self.delete_kernel(owner, kid)
