@@ -120,6 +120,7 @@ FEATURES: list[Feature | str] = [
     "echoes_lab.hub.services.metrics",          # Prometheus, usage dashboard, /services/metrics/
     "echoes_lab.hub.docs",                      # the documentation, /hub/docs/
     "echoes_lab.hub.face",                      # templates, logo, home page; Voilà, usage meter
+    "echoes_lab.hub.voila_assets",              # Voilà apps with no request for the internet
 ]
 
 
