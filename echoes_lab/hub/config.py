@@ -35,7 +35,6 @@ def kernel_dir(settings: Settings) -> Path:
     return settings.state_dir / "jupyter"
 
 
-def singleuser_args(settings: Settings) -> list[str]:
 def environment_labextensions() -> list[str]:
     """The folders of JupyterLab extensions installed with the environment or the system.
 
@@ -49,6 +48,7 @@ def environment_labextensions() -> list[str]:
     return [str(Path(p) / "labextensions") for p in (*ENV_JUPYTER_PATH, *SYSTEM_JUPYTER_PATH)]
 
 
+def singleuser_args(settings: Settings) -> list[str]:
     disabled = [*DEFAULT_DISABLED_EXTENSIONS, *settings.spawner.disabled_extensions]
     enabled = {e: False for e in [*disabled, *REPLACED_EXTENSIONS]}
     enabled.update({e: True for e in REPLACED_EXTENSIONS.values()})
@@ -65,13 +65,12 @@ def environment_labextensions() -> list[str]:
         f"--HubOAuth.cache_max_age={settings.services.auth_cache_age}",
         "--SQLiteYStore.db_path=.local/share/jupyter/echoes_ystore.db",
     ]
-    return args + list(settings.spawner.server_args)
     # the lab's JavaScript only from the environment (not the owner's data folder); one flag
     # per folder: LabApp is not the server's own class, so a list literal would be one string
     args += [f"--LabApp.labextensions_path={p}" for p in environment_labextensions()]
+    return args + list(settings.spawner.server_args)
 
 
-def _culler_service(s: Settings, secrets) -> dict:
 def subdomain(name: str, domain: str, kind: str) -> str:
     """Where JupyterHub puts a user or a service when ``[hub] subdomain_host`` is set.
 
@@ -85,6 +84,7 @@ def subdomain(name: str, domain: str, kind: str) -> str:
     return domain if kind == "service" else subdomain_hook_idna(name, domain, kind)
 
 
+def _culler_service(s: Settings, secrets) -> dict:
     # jupyterhub-idle-culler is JupyterHub's own service, not one of ours on the scaffold
     return {"name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler",
@@ -165,11 +165,11 @@ def configure(c, settings_file: str | Path) -> Settings:
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
     # a hub restart must keep users' running servers (nothing lost)
     c.JupyterHub.cleanup_servers = False
-
-    c.JupyterHub.proxy_class = "configurable-http-proxy"
     if hub.subdomain_host:  # each user's server on its own origin (docs/operator/isolation.md)
         c.JupyterHub.subdomain_host = hub.subdomain_host
         c.JupyterHub.subdomain_hook = subdomain
+
+    c.JupyterHub.proxy_class = "configurable-http-proxy"
     c.ConfigurableHTTPProxy.command = [proxy_command(s)]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
     c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token
