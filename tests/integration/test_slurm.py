@@ -2,8 +2,8 @@
 compute nodes, each in its own network namespace (``slurm_cluster.py``), the client and the
 scheduler on this machine, as in a user's server on an HPC login or compute node.
 
-The Slurm profile's hub side (users' servers as jobs through batchspawner) is not here yet:
-see docs/capacity.md and the report of issue 32.
+The Slurm profile's hub side (users' servers as jobs through batchspawner) is tested in
+``test_slurm_hub.py``.
 """
 
 from __future__ import annotations
