@@ -12,6 +12,9 @@ read-only sharee's lab shows.
   own server; the isolation is ``[hub] subdomain_host``, ``tests/integration/test_subdomains.py``).
 * **A read-only sharee's lab polls** the owner's kernels, sessions and terminals every few
   seconds: answered with empty lists (no 403s, none of the owner's kernels shown).
+* **A read that writes.** Reading an unreadable notebook made jupyter-server repair it from its
+  atomic-write intermediate (two renames, as the owner); a read-only sharee's read no longer
+  does.
 
 Users and projects are named for this module only (Unix accounts are the machine's).
 """
@@ -116,6 +119,37 @@ def test_a_listing_has_the_contents_models_fields(tmp_path, monkeypatch):
         for key in ("type", "mimetype", "size", "path", "format", "content", "writable"):
             assert entry[key] == expected[key], (entry["name"], key)
     assert set(sharee) == set(owner) and sharee["type"] == "directory"
+
+
+def test_a_sharees_read_never_repairs_a_notebook(tmp_path, monkeypatch):
+    """jupyter-server answers the read of an unreadable notebook by renaming it aside and
+    its atomic-write intermediate (``.~NAME``) over it: a read-only sharee's ``GET`` made the
+    owner's server write. The sharee now gets the 400; the owner's own read still repairs."""
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+    from tornado import web
+
+    from echoes_lab.hub.services.projects import serverext
+
+    good = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    (tmp_path / "x.ipynb").write_text("{not json")
+    (tmp_path / ".~x.ipynb").write_text(good)
+    monkeypatch.setenv("ECHOES_PROJECTS", str(tmp_path / "projects"))
+    manager = serverext._mixed(serverext.CheckedReads, AsyncLargeFileManager)(
+        root_dir=str(tmp_path))
+    assert manager.use_atomic_writing
+
+    async def read(sharee: bool):
+        serverext._SHAREE.set(sharee)
+        return await manager.get("x.ipynb")
+
+    with pytest.raises(web.HTTPError) as refusal:
+        asyncio.run(read(True))
+    assert refusal.value.status_code == 400
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".~x.ipynb", "x.ipynb"]
+    assert (tmp_path / "x.ipynb").read_text() == "{not json"
+    assert asyncio.run(read(False))["content"]["nbformat"] == 4  # the owner's: repaired
+    assert not (tmp_path / ".~x.ipynb").exists()
+    assert asyncio.run(read(True))["content"]["cells"] == []  # a good notebook reads
 
 
 @pytest.mark.integration

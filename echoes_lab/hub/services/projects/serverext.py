@@ -262,6 +262,20 @@ class CheckedReads:
         os.close(fd)
         return result
 
+    def _read_notebook(self, os_path, as_version=4, capture_validation_error=None, raw=False):
+        if not _SHAREE.get():
+            return super()._read_notebook(os_path, as_version, capture_validation_error, raw)
+        # jupyter-server repairs an unreadable notebook from its atomic-write intermediate
+        # (``.~NAME``) by renaming both files: a write as the owner, which a read-only sharee's
+        # GET must not cause. Their read takes the notebook as it is (400 if unreadable).
+        answer = self._read_file(os_path, "text", raw=raw)
+        if inspect.isawaitable(answer):
+            return self._parsed_async(answer, os_path, as_version, capture_validation_error, raw)
+        return _parsed(answer, os_path, as_version, capture_validation_error, raw)
+
+    async def _parsed_async(self, answer, *args):
+        return _parsed(await answer, *args)
+
     def _dir_model(self, path, content=True, *args, **kwargs):
         if not (_SHAREE.get() and content):
             return super()._dir_model(path, content, *args, **kwargs)
@@ -313,6 +327,17 @@ class CheckedReads:
                 entry.update(type="file", mimetype=mimetypes.guess_type(name)[0])
             model["content"].append(entry)
         return model
+
+
+def _parsed(answer, os_path: str, as_version, capture_validation_error, raw: bool):
+    import nbformat
+
+    try:
+        nb = nbformat.reads(answer[0], as_version=as_version,
+                            capture_validation_error=capture_validation_error)
+    except Exception as exc:  # what jupyter-server answers before it tries a repair
+        raise web.HTTPError(400, f"Unreadable Notebook: {os_path} {exc!r}") from None
+    return (nb, answer[2]) if raw else nb
 
 
 def _times(st: os.stat_result) -> dict:
