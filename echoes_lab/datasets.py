@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -48,6 +49,9 @@ RUN_RECORD_ENV = "ECHOES_RUN_RECORD"
 #: A folder or base URL holding copies of catalogued files at their catalogue paths (also
 #: under ``datasets/``), tried before any download: for air-gapped sites and CI.
 MIRROR_ENV = "ECHOES_MIRROR"
+#: The hub's metrics service, in labs the hub starts: openings of catalogued datasets are
+#: counted there (:func:`open_dataset`).
+METRICS_ENV = "ECHOES_METRICS_URL"
 #: Overrides the user cache folder (default: pooch's ``os_cache("echoes-lab")``).
 CACHE_ENV = "ECHOES_CACHE"
 
@@ -359,7 +363,32 @@ def open_dataset(name: str, data: str | Path | None = None):
     record = os.environ.get(RUN_RECORD_ENV)
     if record:
         Path(record).write_text(json.dumps(opened(), indent=1), encoding="utf-8")
+    if entry["source"] != "user":
+        _count_opening(name)
     return result
+
+
+def _count_opening(name: str) -> None:
+    """Tell the hub's usage counts that a dataset of the deployment's catalogue was opened.
+
+    Only in a lab started by a hub with its metrics service (``$ECHOES_METRICS_URL``), with the
+    lab's own token; the service keeps the dataset's name and the day, not who opened it. A
+    count is not worth a user's analysis: if the service does not answer, the opening is not
+    counted and the notebook goes on (logged at debug level).
+    """
+    url, token = os.environ.get(METRICS_ENV, ""), os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    if not url or not token:
+        return
+    import requests
+
+    from echoes_lab._rest import session
+
+    try:
+        r = session(token).post(url.rstrip("/") + "/api/opened", json={"dataset": name},
+                                timeout=5)
+        r.raise_for_status()
+    except requests.RequestException as exc:
+        logging.getLogger(__name__).debug("opening of %s not counted: %s", name, exc)
 
 
 def opened() -> list[dict]:

@@ -1,11 +1,13 @@
 """Metrics with a real hub and a real Prometheus server (issue 33).
 
 A scripted day (people sign in, annotations by a person and by a software actor, a report
-that runs and one that fails) is counted
-by the hub's and the services' ``/metrics``, scraped by Debian's ``prometheus`` run by the
-metrics service, and read back from Prometheus's HTTP API and from the admins' dashboard,
-where a figure about fewer than 5 people is withheld. Every ``/metrics`` refuses a caller
-without ``read:metrics`` with 403, as JupyterHub's own ``/hub/metrics`` does.
+that runs and one that fails, a catalogued dataset opened in a user's kernel, a server that
+ends, two people in a project) is counted by the hub's and the services' ``/metrics``, scraped
+by Debian's ``prometheus`` run by the metrics service, and read back from Prometheus's HTTP
+API and from the admins' dashboard (its figures, charts and exports), where a figure about
+fewer than 5 people is withheld; in chromium an admin sees the dashboard and another user is
+refused. Every ``/metrics`` refuses a caller without ``read:metrics`` with 403, as
+JupyterHub's own ``/hub/metrics`` does.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import csv
 import io
 import json
 import stat
+import time
+from datetime import datetime
 
 import pytest
 import requests
 
-from harness import REPO, free_port, login, wait_for
+from harness import REPO, free_port, login, sign_in, wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -202,6 +206,150 @@ def test_a_report_that_runs_and_one_that_fails_are_counted(hub):
     assert value('echoes_reports_run_duration_seconds_sum{status="completed"}') > 0
 
 
+def counted_in_prometheus(expected: dict, timeout: float, log: str = "") -> None:
+    seen = {}
+
+    def counted():
+        seen.update({q: value(q) for q in expected})
+        return seen == expected
+
+    try:
+        wait_for(counted, timeout, "the counts in Prometheus", interval=0.5)
+    except TimeoutError:
+        pytest.fail(f"Prometheus has {seen}, not {expected}\n{log}")
+
+
+def test_datasets_opened_servers_ended_and_project_members_are_counted(hub):
+    owner = PEOPLE[5]
+    hub.create_user(owner)
+    hub.start_server(owner)
+    # a catalogued dataset opened in the owner's kernel, as a notebook does
+    out = hub.execute(owner, "from echoes_lab import datasets\n"
+                             "print(len(datasets.open_dataset('demo-collection')))")
+    assert not out.get("errors"), out
+    # a name not in the hub's catalogue is refused, naming the field
+    token = hub.api("POST", f"/users/{owner}/tokens", json={
+        "scopes": ["access:services!service=metrics"], "note": "p10"}).json()["token"]
+    bad = requests.post(f"{hub.url}/services/metrics/api/opened", json={"dataset": "no-such"},
+                        headers={"Authorization": f"token {token}"}, timeout=30)
+    assert bad.status_code == 400 and "'dataset'" in bad.json()["message"], bad.text
+    # the server ends: its lifetime is counted (read from the hub every scrape interval)
+    started = hub.api("GET", f"/users/{owner}").json()["servers"][""]["started"]
+    stopped = time.time()
+    assert hub.api("DELETE", f"/users/{owner}/server").status_code in (202, 204)
+    # two people in a project (its hub group, marked as a project's by a hub admin)
+    group = "project-p10m"
+    for name in PEOPLE[:2]:
+        hub.create_user(name)
+    assert hub.api("POST", f"/groups/{group}", json={"users": PEOPLE[:2]}).status_code == 201
+    assert hub.api("PUT", f"/groups/{group}/properties",
+                   json={"echoes_project": True}).status_code == 200
+    counted_in_prometheus({'echoes_datasets_opened_total{dataset="demo-collection"}': 1,
+                           "echoes_projects_members": 2, "echoes_workshops_active_seats": 0,
+                           # the report test's servers may have ended too: this one at least
+                           "echoes_server_lifetime_seconds_count >= bool 1": 1}, 90,
+                          hub.log_tail(40))
+    # the server was seen gone after its stop was asked for: it lived at least until then
+    lived = stopped - datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
+    assert value("echoes_server_lifetime_seconds_sum") >= lived - 1
+
+    admin = login(hub, "admin", hub.secrets["admin_password"], next_url="/hub/home")
+    # the page (signing in to the service: OAuth), its charts of the last 72 minutes
+    page = admin.get(f"{hub.url}/services/metrics/", params={"days": "0.05"}, timeout=60)
+    assert page.status_code == 200, page.text[:500]
+    assert page.text.count("<svg") == 5 and 'data-chart="datasets opened"' in page.text
+    assert "demo-collection" in page.text
+    r = admin.get(f"{hub.url}/services/metrics/api/usage", timeout=60)
+    assert r.status_code == 200, r.text
+    rows = {(f["figure"], f["label"]): f for f in r.json()["figures"]}
+    assert rows["openings", "demo-collection"]["value"] == 1
+    assert rows["servers ended", ""]["value"] >= 1
+    assert rows["mean lifetime (min)", ""]["value"] > 0
+    members = rows["members", ""]  # 2 people: withheld
+    assert members["value"] is None and members["note"] == "fewer than 5 people"
+    # the charts' points: the openings over the last hour, the small groups' values withheld
+    series = admin.get(f"{hub.url}/services/metrics/api/series", params={"days": "0.05"},
+                       timeout=60).json()
+    charts = {c["title"]: c for c in series["charts"]}
+    assert charts["datasets opened"]["series"]["demo-collection"][-1][1] == 1
+    active = charts["active users, last 24 h"]["series"][""]
+    assert active and all(v is None or v == 0 or v >= 5 for _, v in active)
+    assert admin.get(f"{hub.url}/services/metrics/api/series", params={"days": "-1"},
+                     timeout=30).status_code == 400
+
+
+def test_the_monthly_usage_report_runs_through_the_reports_service(hub):
+    """notebooks/monthly-usage-report.ipynb, scheduled by an admin, reads this hub's figures
+    with the lab's own token (read:metrics reaches admins' labs only)."""
+    owner = "p10madm"
+    # made an admin by the hub's admin (the harness's own token may not grant admin)
+    admin = login(hub, "admin", hub.secrets["admin_password"], next_url="/hub/home")
+    r = admin.post(f"{hub.url}/hub/api/users/{owner}", json={"admin": True},
+                   headers={"X-XSRFToken": admin.cookies.get("_xsrf")}, timeout=30)
+    assert r.status_code == 201, r.text
+    hub.start_server(owner)
+    token = hub.api("POST", f"/users/{owner}/tokens", json={"scopes": [
+        f"access:servers!user={owner}", "access:services!service=reports"]}).json()["token"]
+    headers = {"Authorization": f"token {token}"}
+    nb = json.loads((REPO / "notebooks" / "monthly-usage-report.ipynb").read_text())
+    r = requests.put(f"{hub.url}/user/{owner}/api/contents/usage.ipynb", headers=headers,
+                     json={"type": "notebook", "format": "json", "content": nb}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    api = f"{hub.url}/services/reports/api"
+    r = requests.post(f"{api}/schedules", headers=headers, timeout=60, json={
+        "name": "monthly usage", "notebook": "usage.ipynb", "cron": "0 6 1 * *",
+        "parameters": {"days": 0.05}})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert requests.post(f"{api}/schedules/{sid}/run", headers=headers,
+                         timeout=60).status_code == 202
+
+    def settled():
+        runs = requests.get(f"{api}/schedules/{sid}", headers=headers, timeout=30).json()["runs"]
+        return runs[0] if runs and runs[0]["status"] in ("completed", "failed") else None
+
+    run = wait_for(settled, 180, "the usage report's run", interval=1)
+    assert run["status"] == "completed", f"{run['error']}\n{hub.log_tail(40)}"
+    text = requests.get(f"{hub.url}{run['links']['notebook']}", headers=headers,
+                        timeout=60).text
+    assert "from this hub's metrics service" in text
+    # the day's annotations, one by a person and one by software, in the report's summary
+    assert "annotations by people / by software" in text and "1 / 1" in text
+
+
+@pytest.mark.browser
+def test_an_admin_sees_the_dashboard_and_others_are_refused(hub, browser):
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        page.goto(f"{hub.url}/hub/login?next=/services/metrics/")
+        page.fill("#username_input", "admin")
+        page.fill("#password_input", hub.secrets["admin_password"])
+        page.click("#login_submit")
+        page.wait_for_selector("#usage", timeout=60_000)
+        assert page.locator("h1").inner_text() == "Usage and contributions"
+        # the figures and the charts, drawn on the server (inline SVG, nothing fetched)
+        assert page.locator("#charts figure svg").count() == 5
+        sections = page.locator("#usage tbody td:first-child").all_inner_texts()
+        assert {"people", "servers", "reports", "commons", "datasets"} <= set(sections)
+        person = page.locator('#usage tr[data-figure="annotations by actor"]'
+                              '[data-label="person"] td.value')
+        assert float(person.inner_text()) >= 1
+        with page.expect_download() as download:
+            page.click('a:has-text("CSV")')
+        assert download.value.suggested_filename == "echoes-usage.csv"
+    finally:
+        page.context.clear_cookies()
+        page.close()
+    other = browser.new_page()
+    try:
+        sign_in(other, hub, PEOPLE[2], next_url="/services/metrics/")
+        other.wait_for_load_state()
+        wait_for(lambda: "for the hub's admins" in other.inner_text("body"), 60, "the refusal")
+        assert other.locator("#usage").count() == 0
+    finally:
+        other.close()
+
+
 def test_prometheus_is_the_metrics_services_child(hub):
     from harness import processes
 
@@ -210,7 +358,9 @@ def test_prometheus_is_the_metrics_services_child(hub):
     assert len(found) == 1
     proc = found[0]
     assert f"--web.listen-address=127.0.0.1:{PROM_PORT}" in proc.cmdline()
-    assert "echoes_lab.hub.services.metrics" in " ".join(proc.parent().cmdline())
+    # the metrics service's process: its own, or the one hosting several services
+    parent = " ".join(proc.parent().cmdline())
+    assert "echoes_lab.hub.services.metrics" in parent or "echoes_lab.hub.services.host" in parent
     # the hub's token is in a 0600 file, not in Prometheus's environment
     assert "JUPYTERHUB_API_TOKEN" not in proc.environ()
     # (module_hubs fails the module if it is left running when the hub stops)

@@ -9,9 +9,16 @@ service's ``/metrics`` with this service's hub token (``read:metrics``), which i
 0600 file and which is never logged.
 
 The dashboard (``/services/metrics/``, admins) and its exports (``api/usage`` as JSON,
-``api/usage.csv``) are instant queries of Prometheus. A figure counting people (active users,
-users, running servers, seats) below ``[metrics] min_group`` is not shown: the value is
-``null`` with a note, so a small group's activity cannot be read off the page.
+``api/usage.csv``) are instant queries of Prometheus, with charts of range queries over the
+last ``days`` (:mod:`.charts`; ``api/series`` gives their points as JSON). A figure counting
+people (active users, users, running servers, seats, members) below ``[metrics] min_group`` is
+not shown: the value is ``null`` with a note, so a small group's activity cannot be read off
+the page.
+
+The service also counts what no other part has (:mod:`.counts`): openings of catalogued
+datasets, which users' labs post to ``api/opened``, servers' lifetimes, workshops' active seats
+and projects' members read from the hub's REST API every scrape interval, and Dask Gateway's
+clusters, workers and cores.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import json
 import os
 import signal
 import subprocess
+import time
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -31,8 +40,10 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from echoes_lab.errors import EchoesError
-from echoes_lab.hub.services import free_port
-from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler
+from echoes_lab.hub.services import free_port, observe
+from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler, TokenOrXSRF
+from echoes_lab.hub.services.metrics import charts
+from echoes_lab.hub.services.metrics.counts import Counts, HubReading, MetricsCollector
 
 #: services on our scaffold (``/metrics`` with read:metrics); others are not scraped
 SCAFFOLD_SERVICES = ("reports", "commons", "knowledge", "workshops", "projects", "metrics")
@@ -52,6 +63,11 @@ FIGURES = [
     ("servers", "mean start time (s)", 'sum(jupyterhub_server_spawn_duration_seconds_sum'
      '{status=~".*success"}) / sum(jupyterhub_server_spawn_duration_seconds_count'
      '{status=~".*success"})', "", False),
+    ("servers", "servers ended", "echoes_server_lifetime_seconds_count", "", False),
+    ("servers", "mean lifetime (min)", "echoes_server_lifetime_seconds_sum / 60 / "
+     "echoes_server_lifetime_seconds_count", "", False),
+    ("servers", "servers ended having run at most (s)",
+     'echoes_server_lifetime_seconds_bucket{le!="+Inf"}', "le", False),
     ("reports", "runs", "sum by (status) (echoes_reports_runs)", "status", False),
     ("reports", "missed fires", "echoes_reports_missed_fires", "", False),
     ("reports", "queue", "echoes_reports_queue_length", "", False),
@@ -59,11 +75,20 @@ FIGURES = [
      "actor", False),
     ("commons", "annotations by motivation",
      "sum by (motivation) (echoes_commons_annotations)", "motivation", False),
+    ("datasets", "openings", "sum by (dataset) (echoes_datasets_opened_total)", "dataset",
+     False),
     ("knowledge", "queries", 'sum(echoes_service_request_duration_seconds_count'
      '{service="knowledge", handler="SparqlHandler"})', "", False),
     ("workshops", "workshops", "sum by (state) (echoes_workshops)", "state", False),
     ("workshops", "seats", "sum by (state) (echoes_workshops_seats)", "state", True),
+    ("workshops", "active seats", "echoes_workshops_active_seats", "", True),
     ("projects", "projects", "echoes_projects", "", False),
+    ("projects", "members", "echoes_projects_members", "", True),
+    ("gateway", "Dask clusters", 'echoes_gateway_clusters{status=~"created|submitted|running"}',
+     "status", False),
+    ("gateway", "Dask workers", 'echoes_gateway_workers{status=~"created|submitted|running"}',
+     "status", False),
+    ("gateway", "cores held", "echoes_gateway_cores", "", False),
 ]
 
 
@@ -84,10 +109,18 @@ def _write_private(path: Path, text: str) -> None:
 class MetricsService(Service):
     service_name = "metrics"
     prometheus: subprocess.Popen | None = None
+    counts: Counts | None = None
+    reading: HubReading | None = None
+    _watch: asyncio.Task | None = None
+    _catalogue: tuple[float, frozenset] = (-1.0, frozenset())
 
     def handlers(self) -> list[tuple]:
         return [("", DashboardHandler), ("api/usage", UsageHandler),
-                ("api/usage.csv", UsageCSVHandler)]
+                ("api/usage.csv", UsageCSVHandler), ("api/series", SeriesHandler),
+                ("api/opened", OpenedHandler)]
+
+    def metrics_collectors(self) -> list:
+        return [MetricsCollector(self)]
 
     @property
     def folder(self) -> Path:
@@ -148,8 +181,80 @@ class MetricsService(Service):
                 await asyncio.sleep(0.1)
         self.log.info("prometheus on 127.0.0.1:%d, scraping every %s", self.prometheus_port,
                       interval)
+        self.counts = Counts(self.folder / "counts.sqlite")
+        self._watch = asyncio.ensure_future(self.watch_hub_usage())
+
+    async def watch_hub_usage(self) -> None:
+        """Read the hub's servers and groups every scrape interval (:meth:`read_hub`)."""
+        while True:
+            try:
+                await self.read_hub()
+            except (HTTPClientError, OSError, ValueError, KeyError) as exc:
+                self.log.warning("reading the hub's servers and groups failed: %s", exc)
+            await asyncio.sleep(self.settings.metrics.scrape_interval)
+
+    async def _hub_items(self, path: str) -> list[dict]:
+        """Every item of a paginated list of the hub's REST API."""
+        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        headers = {"Authorization": f"token {token}",
+                   "Accept": "application/jupyterhub-pagination+json"}
+        items, offset = [], 0
+        while True:
+            sep = "&" if "?" in path else "?"
+            r = await AsyncHTTPClient().fetch(
+                f"{self.hub_api_url.rstrip('/')}{path}{sep}offset={offset}&limit=200",
+                headers=headers)
+            page = json.loads(r.body)
+            items += page["items"]
+            after = (page.get("_pagination") or {}).get("next")
+            if not after:
+                return items
+            offset = after["offset"]
+
+    async def read_hub(self) -> None:
+        """Servers' lifetimes, workshops' active seats and projects' members, from the hub."""
+        from echoes_lab.hub.services.projects import is_project_group
+        from echoes_lab.hub.services.workshops import registry
+
+        users = await self._hub_items("/users?state=active")
+        running, with_server = {}, set()
+        for user in users:
+            for server, model in (user.get("servers") or {}).items():
+                if not model.get("started"):
+                    continue
+                with_server.add(user["name"])
+                started = datetime.fromisoformat(model["started"].replace("Z", "+00:00"))
+                key = self.counts.server_key(user["name"], server, model["started"])
+                running[key] = started.timestamp()
+        self.counts.servers_seen(running, self.utcnow().timestamp())
+        seats = set()
+        for workshop in registry.load_all(self.settings.state_dir):
+            if workshop.is_open:
+                seats.update(workshop.seats)
+        members = set()
+        for group in await self._hub_items("/groups"):
+            if is_project_group(group):
+                members.update(group.get("users") or ())
+        self.reading = HubReading(active_seats=len(seats & with_server),
+                                  project_members=len(members))
+
+    def catalogued(self) -> frozenset:
+        """Names of the deployment's catalogued datasets (packaged and shared catalogues)."""
+        from echoes_lab import datasets
+
+        shared = self.settings.shared_dir / "catalog.yaml"
+        stamp = shared.stat().st_mtime if shared.is_file() else 0.0
+        if self._catalogue[0] != stamp:
+            names = frozenset(e["name"] for e in datasets.entries(self.settings.shared_dir)
+                              if e["source"] != "user")
+            self._catalogue = (stamp, names)
+        return self._catalogue[1]
 
     async def stop_tasks(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.counts is not None:
+            self.counts.close()
         proc = self.prometheus
         if proc is None or proc.poll() is not None:
             return
@@ -185,6 +290,34 @@ class MetricsService(Service):
         return rows
 
 
+    async def query_range(self, promql: str, start: float, end: float) -> list[dict]:
+        """A range query from ``start`` to ``end``: about 120 points (at most one a scrape)."""
+        step = max(self.settings.metrics.scrape_interval, (end - start) / 120)
+        body = f"query={_quote(promql)}&start={start:.3f}&end={end:.3f}&step={step:.3f}"
+        r = await AsyncHTTPClient().fetch(
+            f"{self.prometheus_url}/api/v1/query_range", method="POST", body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return json.loads(r.body)["data"]["result"]
+
+    async def series(self, days: float) -> list[dict]:
+        """The charts' series over the last ``days``: title, window (start, end, epoch
+        seconds), series by label, each a list of (time, value), withheld values None."""
+        out = []
+        floor = self.settings.metrics.min_group
+        end = time.time()
+        start = end - days * 86400
+        for title, promql, label, people in charts.CHARTS:
+            lines = {}
+            for item in await self.query_range(promql, start, end):
+                points = [(float(t), float(v)) for t, v in item["values"]]
+                if people:
+                    points = charts.withheld(points, floor)
+                lines[item["metric"].get(label, "") if label else ""] = points
+            out.append({"title": title, "people": people, "window": [start, end],
+                        "series": lines})
+        return out
+
+
 def _quote(text: str) -> str:
     from urllib.parse import quote
 
@@ -193,18 +326,60 @@ def _quote(text: str) -> str:
 
 class _AdminOnly:
     def check_admin(self):
+        # an admin signed in, or a token with read:metrics (an admin's lab: the monthly report)
         user = self.current_user
-        if not user or not user.get("admin"):
+        if not user or not (user.get("admin") or observe.may_read_metrics(user)):
             raise web.HTTPError(403, "the usage dashboard is for the hub's admins")
+
+
+def _days(handler: web.RequestHandler) -> float:
+    """The period charted: ``?days=`` (default 30), a positive number up to the retention."""
+    raw = handler.get_argument("days", "30")
+    try:
+        days = float(raw)
+    except ValueError:
+        days = -1.0
+    limit = handler.service.settings.metrics.retention_days
+    if not 0 < days <= limit:
+        raise web.HTTPError(400, f"'days' is {raw!r}: give a number of days above 0 and at most "
+                                 f"{limit} (the samples kept)")
+    return days
 
 
 class DashboardHandler(_AdminOnly, ServiceHandler):
     @web.authenticated
     async def get(self):
         self.check_admin()
+        days = _days(self)
         rows = await self.service.usage()
         top = max((r["value"] or 0 for r in rows), default=0) or 1
-        self.render_page("metrics.html", rows=rows, top=top)
+        figures = []
+        for chart in await self.service.series(days):
+            svg = await asyncio.to_thread(charts.svg, chart["title"], chart["series"],
+                                          chart["window"])
+            figures.append({**chart, "svg": svg})
+        self.render_page("metrics.html", rows=rows, top=top, charts=figures, days=days,
+                         floor=self.service.settings.metrics.min_group)
+
+
+class SeriesHandler(_AdminOnly, APIHandler):
+    async def get(self):
+        self.check_admin()
+        days = _days(self)
+        self.write_json({"days": days, "charts": await self.service.series(days)})
+
+
+class OpenedHandler(TokenOrXSRF, APIHandler):
+    """``POST api/opened {"dataset": NAME}``: a lab opened a catalogued dataset (counted)."""
+
+    async def post(self):
+        name = self.get_json_body().get("dataset")
+        if not isinstance(name, str) or name not in self.service.catalogued():
+            raise web.HTTPError(400, f"'dataset' is {name!r}: not a dataset of this hub's "
+                                     f"catalogue (echoes-lab datasets list names them)")
+        self.service.counts.count_opening(name, self.service.utcnow().date().isoformat())
+        self.set_status(204)
+        self.finish()
 
 
 class UsageHandler(_AdminOnly, APIHandler):
