@@ -7,12 +7,15 @@ the memory:
 
 1. per sensor, in one compiled function (numba, ``nogil``): the 30-day centred moving means
    of T and RH in O(n) (running sums, the arithmetic of
-   :func:`~echoes_lab.climate.metrics.moving_average`), the record means, the EN 15757
-   percentiles of the RH fluctuations (numpy's default "linear" quantile, Hyndman & Fan 1996
-   type 7, by partial selection instead of a sort), then one fused loop over the readings that
-   evaluates dew point, wood EMC, the IPI preservation index, mould risk, the EN 15757 band,
-   the six ASHRAE classes and the agreed band at each reading and keeps only what the tables
-   need: counts, minima, maxima, sums, per-period shares and first failures;
+   :func:`~echoes_lab.climate.metrics.moving_average`, both records in one loop), the record
+   means, the EN 15757 percentiles of the RH fluctuations (numpy's default "linear" quantile,
+   Hyndman & Fan 1996 type 7, by partial selection instead of a sort), then period by period
+   (a month's readings stay in the cache): the wood EMC and the IPI preservation index in a
+   branch-free loop that LLVM vectorises (AVX2; the exponential by Cody–Waite reduction and a
+   polynomial, because numba's ``exp`` is a scalar libm call), one loop over the readings for
+   dew point, mould risk, the EN 15757 band and the agreed band, and the six ASHRAE classes
+   counted by vectorised loops; only what the tables need is kept: counts, minima, maxima,
+   sums, per-period shares and first failures;
 2. NumPy-backed data (what :func:`echoes_lab.read_climate` returns) go straight to that
    function on a thread pool, a slice of sensors per thread: no dask graph, no hashing of the
    data, no copy of a float64 record (scratch is three rows per thread). Dask-backed data (a
@@ -75,6 +78,7 @@ def _class_table() -> np.ndarray:
     for name, spec in m.ASHRAE_CLASSES.items():
         precision = "rh_short" in spec
         t_down = spec.get("t_down", 0)
+        rh_max = spec.get("rh_max", math.inf)
         rows.append(
             [
                 float(precision),
@@ -85,8 +89,10 @@ def _class_table() -> np.ndarray:
                 spec.get("t_up", 0),
                 math.inf if t_down is None else t_down,
                 spec.get("rh_min", -math.inf),
-                spec.get("rh_max", math.inf),
-                float(name == "C"),  # class C allows RH = 75 %, the others need RH < 75 %
+                # class C allows RH = 75 %, the others need RH < 75 %: tested as RH ≤ the
+                # largest double below the limit, which is the same test exactly
+                rh_max if name == "C" else math.nextafter(rh_max, -math.inf),
+                float(name == "C"),
                 spec.get("t_max", math.inf),
             ]
         )
@@ -96,46 +102,55 @@ def _class_table() -> np.ndarray:
 # -- the kernels --------------------------------------------------------------------------------
 
 
-@numba.njit(nogil=True, cache=True)
-def _centred_mean(x, half, out):  # pragma: no cover - compiled
-    """Centred moving mean of one record over ``2·half + 1`` steps, NaN skipped, NaN where
-    fewer than ``half`` readings are valid (:func:`echoes_lab.climate.metrics.moving_average`).
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _seasonal(x, y, half, xs, ys):  # pragma: no cover - compiled
+    """Centred moving means of two records (T and RH) over ``2·half + 1`` steps, NaN skipped,
+    NaN where fewer than ``half`` readings are valid
+    (:func:`echoes_lab.climate.metrics.moving_average`).
 
     A sliding window sum (add the reading entering, subtract the one leaving): O(n) whatever
     the window; its rounding error grows as √n·ε·|sum|, about 1e-13 of the mean for a year at
-    5 minutes, below the cumulative-sum form's.
+    5 minutes, below the cumulative-sum form's. Both records in one loop: each sum is a chain
+    of dependent additions, and two independent chains keep the core's adders busy; the
+    entering and leaving readings are folded into one addition per chain, without branches.
     """
     n = x.shape[0]
-    total, count = 0.0, 0
     full = 2 * half + 1
     inv_full = 1.0 / full
+    sx, sy, cx, cy = 0.0, 0.0, 0, 0
     for j in range(min(half, n)):
-        v = x[j]
-        if v == v:
-            total += v
-            count += 1
+        vx, vy = x[j], y[j]
+        okx, oky = vx == vx, vy == vy
+        sx += vx if okx else 0.0
+        sy += vy if oky else 0.0
+        cx += okx
+        cy += oky
     for j in range(n):
-        a = j + half
-        if a < n:
-            v = x[a]
-            if v == v:
-                total += v
-                count += 1
-        r = j - half - 1
-        if r >= 0:
-            v = x[r]
-            if v == v:
-                total -= v
-                count -= 1
-        if count == full:
-            out[j] = total * inv_full
-        elif count >= half and count > 0:
-            out[j] = total / count
+        a, r = j + half, j - half - 1
+        ax = x[a] if a < n else np.nan
+        ay = y[a] if a < n else np.nan
+        rx = x[r] if r >= 0 else np.nan
+        ry = y[r] if r >= 0 else np.nan
+        oax, oay, orx, ory = ax == ax, ay == ay, rx == rx, ry == ry
+        sx += (ax if oax else 0.0) - (rx if orx else 0.0)
+        sy += (ay if oay else 0.0) - (ry if ory else 0.0)
+        cx += oax - orx
+        cy += oay - ory
+        if cx == full:
+            xs[j] = sx * inv_full
+        elif cx >= half and cx > 0:
+            xs[j] = sx / cx
         else:
-            out[j] = np.nan
+            xs[j] = np.nan
+        if cy == full:
+            ys[j] = sy * inv_full
+        elif cy >= half and cy > 0:
+            ys[j] = sy / cy
+        else:
+            ys[j] = np.nan
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def _order_statistics(values, lo, hi, ranks, out):  # pragma: no cover - compiled
     """``out[r]`` = the ``ranks[r]``-th smallest of ``values`` (0-based), exactly; ``ranks``
     come in pairs of a rank and the next.
@@ -179,7 +194,7 @@ def _order_statistics(values, lo, hi, ranks, out):  # pragma: no cover - compile
             out[r] = row[ranks[r] - start[bins[2 * p]]]
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def _linear_quantile(ordered, m, q):  # pragma: no cover - compiled
     """numpy's default quantile (method "linear", Hyndman & Fan 1996, Amer. Stat. 50, 361,
     definition 7) of ``m`` values: ``ordered`` = the order statistics at ranks ``⌊(m−1)q⌋``
@@ -191,43 +206,160 @@ def _linear_quantile(ordered, m, q):  # pragma: no cover - compiled
     return b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
-@numba.njit(nogil=True, cache=True)
-def g_flush(g_ok, g_valid, g_fail, i, g, n_g, ok_g, fail_g):  # pragma: no cover - compiled
-    """Store one period's ASHRAE counters (nothing before the first period)."""
-    if g >= 0:
-        g_valid[i, g] = n_g
-        g_ok[i, g, :] = ok_g
-        g_fail[i, g, :] = fail_g
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _class_period(x, h, ts, hs, a, b, c, classes, lim, seasons_ok):  # pragma: no cover
+    """Readings ``a … b−1`` (one period) against ASHRAE class ``c``: how many meet it and the
+    index of the first valid one that does not (``b`` if none).
+
+    metrics.ClimateAccessor.ashrae_compliance. The readings are counted ``_CHUNK`` at a time
+    without branches on the data (the conditions combined with ``&``), so that LLVM turns the
+    loop into SIMD instructions: a reading near a limit no longer costs a mispredicted branch.
+    A reading that meets a class is valid, so a chunk holds a failure when fewer readings met
+    the class than were valid; only the first such chunk is scanned reading by reading for the
+    first failure. A strict limit ``RH < 75`` is stored as ``RH ≤`` the largest double below 75
+    (:func:`_class_table`), the same test exactly.
+    """
+    rh_short, t_short = classes[c, 1], classes[c, 4]
+    rh_least, rh_most, t_most = classes[c, 7], classes[c, 8], classes[c, 10]
+    precise = classes[c, 0] > 0
+    rh_lo, rh_hi, t_lo, t_hi = lim[c, 0], lim[c, 1], lim[c, 2], lim[c, 3]
+    ok_n, first = 0, b
+    for c0 in range(a, b, _CHUNK):
+        c1 = min(c0 + _CHUNK, b)
+        ok_c, valid_c = 0, 0
+        if precise and seasons_ok:
+            for j in range(c0, c1):
+                tt, hh, t_season, season = x[j], h[j], ts[j], hs[j]
+                valid_c += (tt == tt) & (hh == hh)
+                ok_c += ((abs(hh - min(max(season, rh_lo), rh_hi)) <= rh_short)
+                         & (abs(tt - min(max(t_season, t_lo), t_hi)) <= t_short)
+                         & (season == season) & (t_season == t_season)
+                         & (hh >= rh_least) & (hh <= rh_most) & (tt <= t_most))
+        elif precise:  # no valid set point: no reading meets the class
+            for j in range(c0, c1):
+                valid_c += (x[j] == x[j]) & (h[j] == h[j])
+        else:
+            for j in range(c0, c1):
+                tt, hh = x[j], h[j]
+                valid_c += (tt == tt) & (hh == hh)
+                ok_c += (hh >= rh_least) & (hh <= rh_most) & (tt <= t_most)
+        ok_n += ok_c
+        if first == b and ok_c < valid_c:  # a failure in this chunk: the first one
+            for j in range(c0, c1):
+                tt, hh, t_season, season = x[j], h[j], ts[j], hs[j]
+                if tt != tt or hh != hh:
+                    continue
+                ok = hh >= rh_least and hh <= rh_most and tt <= t_most
+                if precise:
+                    ok = (ok and seasons_ok and season == season and t_season == t_season
+                          and abs(hh - min(max(season, rh_lo), rh_hi)) <= rh_short
+                          and abs(tt - min(max(t_season, t_lo), t_hi)) <= t_short)
+                if not ok:
+                    first = j
+                    break
+    return ok_n, first
 
 
-@numba.njit(nogil=True, cache=True)
-def _sensors(t, rh, quality, half, quantiles, min_half_width, group, seconds, classes, setpoint,
+#: readings per step of the ASHRAE count (a few SIMD iterations; bounds the scalar search)
+_CHUNK = 128
+
+#: Cody & Waite's argument reduction for exp (W. J. Cody, W. Waite, *Software Manual for the
+#: Elementary Functions*, 1980, ch. 6), with fdlibm's split of ln 2 (``e_exp.c``: ``ln2HI``
+#: has 32 significant bits, so ``k·ln2HI`` is exact for the k of any double's exponent)
+_LN2_HI, _LN2_LO, _LOG2E = 6.93147180369123816490e-01, 1.90821492927058770002e-10, 1.0 / math.log(2)
+#: |z| below which the reduced exponential is used; beyond, libm's (2^k would leave the normal
+#: range, and the data are then far outside any indoor climate)
+_EXP_SAFE = 700.0
+#: Taylor coefficients 1/n! of e^r, n = 13 … 0: on |r| ≤ ln2/2 the first term left out,
+#: r^14/14!, is below 4e-18, under half an ulp of the result
+_EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(13, -1, -1))
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _exp_reduced(z):  # pragma: no cover - compiled
+    """``(p, k)`` with e^z = p·2^k (|z| < ``_EXP_SAFE``): k = round(z/ln 2), r = z − k·ln 2 in
+    two exact steps (Cody & Waite 1980), p = e^r by its Taylor polynomial in Horner form.
+
+    Only arithmetic, no call into libm, so that LLVM can evaluate four readings per AVX2
+    instruction (numba's ``np.exp`` is a scalar libm call: ~7 ns a reading here; Intel's SVML
+    vector library is not available with the PyPI llvmlite). Agrees with libm's ``exp`` to a
+    few ulp (``tests/test_climate_engine.py``).
+    """
+    kf = np.floor(z * _LOG2E + 0.5)
+    kf = min(max(kf, -1020.0), 1020.0) if kf == kf else 0.0  # int conversion of NaN is undefined
+    r = (z - kf * _LN2_HI) - kf * _LN2_LO
+    p = 0.0
+    for c in _EXP_TAYLOR:
+        p = p * r + c
+    return p, np.int64(np.int32(kf))
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _emc_inverse_pi(x, h_row, emc_s, z_s, p_s, bits):  # pragma: no cover - compiled
+    """Readings ``x, h_row`` (one period): wood EMC into ``emc_s``; the exponent of 1/PI into
+    ``z_s`` and its exponential as ``p_s[j]·2^k``, ``k`` written into ``bits`` as the bits of
+    the double 2^k (IEEE 754: exponent field k + 1023), so that the caller's view of ``bits``
+    as float64 gives 2^k. No branch on the data: LLVM vectorises the loop (AVX2, four
+    readings at once).
+
+    Wood EMC (:func:`echoes_lab.climate.metrics.emc_wood`; Hailwood–Horrobin, Wood Handbook
+    2010, eq. 4-5): 1800/W·[Kh/(1−Kh) + A/B] over one denominator. 1/PI
+    (:func:`echoes_lab.climate.metrics.preservation_index`; Sebera 1994 via IPI) =
+    365·e^z with z = −[(95220 − 134.9·RH)/(8.314·(T + 273.15)) + 0.0284·RH − 28.023].
+    """
+    for j in range(x.shape[0]):
+        tt, h = x[j], h_row[j]
+        hh, t2 = h / 100.0, tt * tt
+        w = 349.0 + 1.29 * tt + 0.0135 * t2
+        kk = 0.805 + 0.000736 * tt - 0.00000273 * t2
+        k1 = 6.27 - 0.00938 * tt - 0.000303 * t2
+        k2 = 1.91 + 0.0407 * tt - 0.000293 * t2
+        kh = kk * hh
+        kh2 = kh * kh
+        num_b = 1 + k1 * kh + k1 * k2 * kh2
+        one_kh = 1 - kh
+        emc_s[j] = 1800.0 * (kh * num_b + (k1 * kh + 2 * k1 * k2 * kh2) * one_kh) / (
+            w * one_kh * num_b
+        )
+        z = -((95220.0 - 134.9 * h) / (8.314 * (tt + 273.15)) + 0.0284 * h - 28.023)
+        z_s[j] = z
+        p, k = _exp_reduced(z)
+        p_s[j] = p
+        bits[j] = (k + 1023) << 52
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _sensors(t, rh, quality, half, quantiles, min_half_width, starts, seconds, classes, setpoint,
              t_band, rh_band, counts, stats, ok_total, g_valid, g_ok, g_fail):  # pragma: no cover
-    """Every accumulator of the records ``t[i], rh[i]``, written into row ``i`` of the outputs.
+    """Every accumulator of the records ``t[i], rh[i]``, written into row ``i`` of the outputs;
+    period ``g`` is readings ``starts[g] … starts[g+1]−1``.
 
     The per-reading expressions are those of :mod:`echoes_lab.climate.metrics` (with their
     references), rearranged only where the value is the same up to rounding: one division for
     the EMC, ``365·exp(−x)`` for 1/PI, and the dew point computed only for readings that may
-    exceed the maximum so far (below).
+    exceed the maximum so far (below). The ASHRAE classes are counted period by period, one
+    class at a time (:func:`_class_period`), while the period's readings are in the cache.
     """
     s, n = t.shape
     k = classes.shape[0]
+    n_groups = starts.shape[0] - 1
     nan = np.nan
     b_, c_ = m.MAGNUS_B, m.MAGNUS_C
     ts, rhs, buf = np.empty(n), np.empty(n), np.empty(n)
+    # one period's EMC and 1/PI (a period at a time: the scratch stays in the cache)
+    longest = 0
+    for g in range(n_groups):
+        longest = max(longest, starts[g + 1] - starts[g])
+    emc_s, z_s, p_s = np.empty(longest), np.empty(longest), np.empty(longest)
+    bits = np.empty(longest, dtype=np.int64)
+    scale_s = bits.view(np.float64)  # 2^k of each exponential, written as bits
     has_quality = quality.shape[1] == n
     lim = np.empty((k, 4))  # the seasonal set-point limits of the precision classes
-    precision, rh_short, t_short = classes[:, 0] > 0, classes[:, 1].copy(), classes[:, 4].copy()
-    rh_least, rh_most, t_most = classes[:, 7].copy(), classes[:, 8].copy(), classes[:, 10].copy()
-    inclusive = classes[:, 9] > 0
-    ok_g = np.zeros(k, dtype=np.int64)
-    fail_g = np.full(k, nan)
     ranks = np.empty(4, dtype=np.int64)
     ordered = np.empty(4)
     for i in range(s):
         x, h_row = t[i], rh[i]
-        _centred_mean(x, half, ts)
-        _centred_mean(h_row, half, rhs)
+        _seasonal(x, h_row, half, ts, rhs)
         # record means (NaN skipped) and the fluctuations of RH around its seasonal cycle
         t_sum, t_n, h_sum, h_n, f_n = 0.0, 0, 0.0, 0, 0
         f_lo, f_hi = np.inf, -np.inf
@@ -266,108 +398,79 @@ def _sensors(t, rh, quality, half, quantiles, min_half_width, group, seconds, cl
         t_min, t_max, h_min, h_max, e_min, e_max = np.inf, -np.inf, np.inf, -np.inf, np.inf, -np.inf
         # dew point maximum: the reading (h*, t*) with the largest γ so far
         g_best, h_best, t_best, ct_best, inv_h_best = -np.inf, 0.0, 0.0, 1.0, 0.0
+        dp_cold = -np.inf  # the largest dew point of readings below −c °C (none indoors)
         inv_pi_sum, inv_pi_n = 0.0, 0
-        g_now, n_g = -1, 0
-        for j in range(n):
-            tt, h = x[j], h_row[j]
-            t_ok, h_ok = tt == tt, h == h
-            if has_quality and quality[i, j] > 1:
-                n_flag += 1
-            if t_ok:
-                n_read += 1
-                t_min = min(t_min, tt)
-                t_max = max(t_max, tt)
-            season = rhs[j]
-            if h_ok:
-                h_min = min(h_min, h)
-                h_max = max(h_max, h)
-                if season == season and (h < season + low or h > season + high):
-                    n_exc += 1
-            if not (t_ok and h_ok):
-                continue
-            n_valid += 1
-            # dew point (Magnus; metrics.dew_point) is increasing in γ = ln(RH/100) + bT/(c+T),
-            # so its maximum is at the largest γ. With ln(u) ≤ u − 1 (u = h/h*) and
-            # bT/(c+T) − bT*/(c+T*) = bc(T−T*)/((c+T)(c+T*)), γ > γ* is only possible when
-            # (h−h*)/h*·(c+T)(c+T*) + bc(T−T*) > 0 (both factors are positive above −c °C):
-            # a few multiplications rule out most readings before the logarithm.
-            ct = c_ + tt
-            if g_best == -np.inf or (
-                (h - h_best) * inv_h_best * ct * ct_best + b_ * c_ * (tt - t_best) > 0
-            ):
-                gamma = np.log(h / 100.0) + b_ * tt / ct
-                if gamma > g_best:
-                    g_best, h_best, t_best, ct_best = gamma, h, tt, ct
-                    inv_h_best = 1.0 / h if h > 0 else np.inf
-            # wood EMC (metrics.emc_wood): 1800/W·[Kh/(1−Kh) + A/B] over one denominator
-            hh, t2 = h / 100.0, tt * tt
-            w = 349.0 + 1.29 * tt + 0.0135 * t2
-            kk = 0.805 + 0.000736 * tt - 0.00000273 * t2
-            k1 = 6.27 - 0.00938 * tt - 0.000303 * t2
-            k2 = 1.91 + 0.0407 * tt - 0.000293 * t2
-            kh = kk * hh
-            kh2 = kh * kh
-            num_b = 1 + k1 * kh + k1 * k2 * kh2
-            one_kh = 1 - kh
-            emc = 1800.0 * (kh * num_b + (k1 * kh + 2 * k1 * k2 * kh2) * one_kh) / (
-                w * one_kh * num_b
-            )
-            if emc == emc:
-                e_min = min(e_min, emc)
-                e_max = max(e_max, emc)
-            # IPI preservation index (metrics.preservation_index), summed as a rate for TWPI
-            inv = 365.0 * np.exp(
-                -((95220.0 - 134.9 * h) / (8.314 * (tt + 273.15)) + 0.0284 * h - 28.023)
-            )
-            if inv == inv:
-                inv_pi_sum += inv
-                inv_pi_n += 1
-            # mould (metrics.mould_risk)
-            if (
-                h >= 65
-                and tt >= 2
-                and tt <= 45
-                and h >= 100.0 * (0.02633 * np.cosh(0.10083 * (tt - 30.0)) + 0.7153)
-            ):
-                n_mould += 1
-            # the agreed band (metrics.ClimateAccessor.time_in_band)
-            in_t = tt >= t_band[0] and tt <= t_band[1]
-            in_h = h >= rh_band[0] and h <= rh_band[1]
-            n_in_t += in_t
-            n_in_h += in_h
-            n_in_both += in_t and in_h
-            # ASHRAE classes (metrics.ClimateAccessor.ashrae_compliance), counted per period
-            # in local counters (readings come in time order, so a period's are contiguous)
-            g = group[j]
-            if g != g_now:
-                g_flush(g_ok, g_valid, g_fail, i, g_now, n_g, ok_g, fail_g)
-                g_now, n_g = g, 0
-                ok_g[:] = 0
-                fail_g[:] = nan
-            n_g += 1
-            t_season = ts[j]
-            seasons_ok = season == season and t_season == t_season and setpoint_ok
+        for g in range(n_groups):
+            a, b = starts[g], starts[g + 1]
+            _emc_inverse_pi(x[a:b], h_row[a:b], emc_s, z_s, p_s, bits)
+            n_g = 0
+            for j in range(a, b):
+                tt, h = x[j], h_row[j]
+                t_ok, h_ok = tt == tt, h == h
+                if has_quality and quality[i, j] > 1:
+                    n_flag += 1
+                if t_ok:
+                    n_read += 1
+                    t_min = min(t_min, tt)
+                    t_max = max(t_max, tt)
+                season = rhs[j]
+                if h_ok:
+                    h_min = min(h_min, h)
+                    h_max = max(h_max, h)
+                    if season == season and (h < season + low or h > season + high):
+                        n_exc += 1
+                if not (t_ok and h_ok):
+                    continue
+                n_valid += 1
+                n_g += 1
+                # dew point (Magnus; metrics.dew_point) is increasing in γ = ln(RH/100) + bT/(c+T),
+                # so its maximum is at the largest γ. With ln(u) ≤ u − 1 (u = h/h*) and
+                # bT/(c+T) − bT*/(c+T*) = bc(T−T*)/((c+T)(c+T*)), γ > γ* is only possible when
+                # (h−h*)/h*·(c+T)(c+T*) + bc(T−T*) > 0 (both factors are positive above −c °C):
+                # a few multiplications rule out most readings before the logarithm.
+                ct = c_ + tt
+                if ct <= 0:  # below −c °C the dew point is not increasing in γ: its own value
+                    gamma = np.log(h / 100.0) + b_ * tt / ct
+                    dp_cold = max(dp_cold, c_ * gamma / (b_ - gamma))
+                elif g_best == -np.inf or (
+                    (h - h_best) * inv_h_best * ct * ct_best + b_ * c_ * (tt - t_best) > 0
+                ):
+                    gamma = np.log(h / 100.0) + b_ * tt / ct
+                    if gamma > g_best:
+                        g_best, h_best, t_best, ct_best = gamma, h, tt, ct
+                        inv_h_best = 1.0 / h if h > 0 else np.inf
+                # wood EMC and 1/PI, computed for the period by _emc_inverse_pi
+                emc = emc_s[j - a]
+                if emc == emc:
+                    e_min = min(e_min, emc)
+                    e_max = max(e_max, emc)
+                z = z_s[j - a]
+                inv = 365.0 * (p_s[j - a] * scale_s[j - a] if z > -_EXP_SAFE and z < _EXP_SAFE
+                               else np.exp(z))
+                if inv == inv:
+                    inv_pi_sum += inv
+                    inv_pi_n += 1
+                # mould (metrics.mould_risk)
+                if (
+                    h >= 65
+                    and tt >= 2
+                    and tt <= 45
+                    and h >= 100.0 * (0.02633 * np.cosh(0.10083 * (tt - 30.0)) + 0.7153)
+                ):
+                    n_mould += 1
+                # the agreed band (metrics.ClimateAccessor.time_in_band)
+                in_t = tt >= t_band[0] and tt <= t_band[1]
+                in_h = h >= rh_band[0] and h <= rh_band[1]
+                n_in_t += in_t
+                n_in_h += in_h
+                n_in_both += in_t and in_h
+            # ASHRAE classes (metrics.ClimateAccessor.ashrae_compliance) in this period
+            g_valid[i, g] = n_g
             for c in range(k):
-                if precision[c]:
-                    if not seasons_ok:
-                        ok = False
-                    else:
-                        rh_set = min(max(season, lim[c, 0]), lim[c, 1])
-                        t_set = min(max(t_season, lim[c, 2]), lim[c, 3])
-                        ok = abs(h - rh_set) <= rh_short[c] and abs(tt - t_set) <= t_short[c]
-                else:
-                    ok = True
-                ok = (
-                    ok
-                    and h >= rh_least[c]
-                    and (h <= rh_most[c] if inclusive[c] else h < rh_most[c])
-                    and tt <= t_most[c]
-                )
-                if ok:
-                    ok_g[c] += 1
-                elif fail_g[c] != fail_g[c]:
-                    fail_g[c] = seconds[j]
-        g_flush(g_ok, g_valid, g_fail, i, g_now, n_g, ok_g, fail_g)
+                ok_n, first = _class_period(x, h_row, ts, rhs, a, b, c, classes, lim,
+                                            setpoint_ok)
+                g_ok[i, g, c] = ok_n
+                g_fail[i, g, c] = seconds[first] if first < b else nan
         counts[i, 0], counts[i, 1], counts[i, 2], counts[i, 3] = n_read, n_valid, n_flag, n_mould
         counts[i, 4], counts[i, 5], counts[i, 6], counts[i, 7] = n_exc, n_in_t, n_in_h, n_in_both
         for c in range(k):
@@ -376,6 +479,8 @@ def _sensors(t, rh, quality, half, quantiles, min_half_width, group, seconds, cl
                 total += g_ok[i, g, c]
             ok_total[i, c] = total
         dp = c_ * g_best / (b_ - g_best) if g_best > -np.inf else nan
+        if dp_cold > -np.inf:
+            dp = dp_cold if dp != dp else max(dp, dp_cold)
         none = n_read == 0
         stats[i, 0], stats[i, 1] = tm, hm
         stats[i, 2], stats[i, 3] = (nan, nan) if none else (t_min, t_max)
@@ -414,7 +519,7 @@ def _as_inputs(t, rh, quality):
 def _run(t, rh, quality, params, out) -> None:
     """The kernel on whole records ``t, rh`` (numpy), into the accumulators ``out``."""
     _sensors(t, rh, quality, params["half"], params["quantiles"], params["min_half_width"],
-             params["group"], params["seconds"], params["classes"], params["setpoint"],
+             params["starts"], params["seconds"], params["classes"], params["setpoint"],
              params["t_band"], params["rh_band"], *out)
 
 
@@ -463,7 +568,8 @@ def _params(half, group, n_groups, seconds, percentiles=(7, 93), min_half_width=
         "half": half,
         "quantiles": np.array([p / 100 for p in percentiles], dtype=np.float64),
         "min_half_width": math.nan if min_half_width is None else float(min_half_width),
-        "group": np.ascontiguousarray(group, dtype=np.int64),
+        # where each period's readings start (``group`` numbers them in time order)
+        "starts": np.searchsorted(np.asarray(group, dtype=np.int64), np.arange(n_groups + 1)),
         "n_groups": n_groups,
         "seconds": np.ascontiguousarray(seconds, dtype=np.float64),
         "classes": _class_table(),
@@ -475,7 +581,8 @@ def _params(half, group, n_groups, seconds, percentiles=(7, 93), min_half_width=
 
 # -- the compiled code's cache -------------------------------------------------------------------
 
-_KERNELS = (_centred_mean, _order_statistics, _linear_quantile, g_flush, _sensors)
+_KERNELS = (_seasonal, _order_statistics, _linear_quantile, _class_period, _exp_reduced,
+            _emc_inverse_pi, _sensors)
 
 
 def _seed_user_cache() -> int:
