@@ -155,3 +155,15 @@ def test_an_export_that_is_not_annotations_is_refused_by_name(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(EchoesError, match="broken.json: not a readable Web Annotation export"):
         fair.assess_annotations(tmp_path / "broken.json")
+
+
+def test_the_hubs_catalogue_shows_each_datasets_fair_score(tmp_path):
+    """The home page's datasets table (echoes_lab.hub.face) has a FAIR column: indicators
+    passed, and which, by their FsF ids."""
+    from echoes_lab.hub import face
+
+    rows = {r["name"]: r for r in face.datasets(type("S", (), {"shared_dir": tmp_path})())}
+    assert rows["moma-collection"]["fair"] == "6/6"
+    assert rows["tate-collection"]["fair"] == "4/6"
+    assert "FsF-F1-02D✗" in rows["tate-collection"]["fair_indicators"]
+    assert "FsF-R1.1-01M✓" in rows["tate-collection"]["fair_indicators"]

@@ -82,14 +82,21 @@ def examples(settings: Settings) -> list[dict]:
 
 
 def datasets(settings: Settings) -> list[dict]:
-    """The catalogue's datasets, for the home page (demo ones marked)."""
+    """The catalogue's datasets, for the home page (demo ones marked), each with its FAIR
+    score: the offline FAIRsFAIR indicators passed (:func:`echoes_lab.fair.assess_dataset`)."""
     from echoes_lab import datasets as catalogue
+    from echoes_lab import fair
 
     rows = []
     for e in catalogue.entries(settings.shared_dir):
+        checked = fair.assess_dataset(e).indicators
         rows.append({"name": e["name"], "title": e["title"], "licence": e["licence"],
                      "demo": bool(e.get("generator")), "homepage": e.get("homepage", ""),
-                     "citation": e["citation"]})
+                     "citation": e["citation"],
+                     "fair": f"{sum(i.passed for i in checked)}/{len(checked)}",
+                     # the indicators' ids (language-neutral), passed or not
+                     "fair_indicators": " ".join(f"{i.metric}{'✓' if i.passed else '✗'}"
+                                                 for i in checked)})
     return sorted(rows, key=lambda r: (r["demo"], r["name"]))
 
 

@@ -279,7 +279,7 @@ def test_datasets_opened_servers_ended_and_project_members_are_counted(hub):
 
 
 def test_the_monthly_usage_report_runs_through_the_reports_service(hub):
-    """notebooks/monthly-usage-report.ipynb, scheduled by an admin, reads this hub's figures
+    """notebooks/09-monthly-usage-report.ipynb, scheduled by an admin, reads this hub's figures
     with the lab's own token (read:metrics reaches admins' labs only)."""
     owner = "p10madm"
     # made an admin by the hub's admin (the harness's own token may not grant admin)
@@ -291,7 +291,7 @@ def test_the_monthly_usage_report_runs_through_the_reports_service(hub):
     token = hub.api("POST", f"/users/{owner}/tokens", json={"scopes": [
         f"access:servers!user={owner}", "access:services!service=reports"]}).json()["token"]
     headers = {"Authorization": f"token {token}"}
-    nb = json.loads((REPO / "notebooks" / "monthly-usage-report.ipynb").read_text())
+    nb = json.loads((REPO / "notebooks" / "09-monthly-usage-report.ipynb").read_text())
     r = requests.put(f"{hub.url}/user/{owner}/api/contents/usage.ipynb", headers=headers,
                      json={"type": "notebook", "format": "json", "content": nb}, timeout=30)
     assert r.status_code in (200, 201), r.text
