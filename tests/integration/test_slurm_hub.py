@@ -175,6 +175,33 @@ def test_spawn_options_are_checked_against_the_profiles_limits(hub, slurm):
              "bob's server to stop")
 
 
+#: run in alice's kernel: the same call as on one machine, workers as Slurm jobs of hers
+DASK = """
+import time
+from echoes_lab import compute
+client = compute.cluster(workers=2, worker_cores=1, worker_memory=0.5)
+try:
+    client.wait_for_workers(2, timeout=150)
+    hosts = sorted(w["host"] for w in client.scheduler_info()["workers"].values())
+    total = client.submit(sum, client.map(lambda x: x * x, range(100))).result()
+    print(compute.slurm_partition(), total, *hosts)
+finally:
+    client.shutdown()
+"""
+
+
+def test_a_dask_cluster_from_her_lab_has_workers_as_slurm_jobs(hub, slurm):
+    lab = where(hub, slurm, ALICE)[2]
+    out = hub.execute(ALICE, DASK, timeout=240)
+    assert not out.get("errors"), out
+    partition, total, *hosts = out["stdout"].split()
+    assert (partition, total) == ("echoes", str(sum(x * x for x in range(100))))
+    # one worker job on each node (a node has 2 CPUs; her lab holds 1 of one of them)
+    assert sorted(hosts) == sorted(slurm.nodes.values()), hosts
+    wait_for(lambda: [j["id"] for j in squeue(slurm)] == [lab], 60,
+             f"only her lab's job left after client.shutdown(): {squeue(slurm)}")
+
+
 def test_a_report_runs_through_slurm_while_its_owner_is_signed_out(hub, slurm):
     """Signed out: no browser session; her lab's server may run (as in test_reports_service),
     the report runs in her named server 'reports', a Slurm job of its own."""

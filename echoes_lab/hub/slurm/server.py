@@ -36,7 +36,20 @@ def report_port(port: int) -> None:
         answer.read()
 
 
+def cluster_address() -> str:
+    """This node's address on the network that reaches the hub (no packet is sent)."""
+    hub = urlparse(os.environ["JUPYTERHUB_API_URL"]).hostname
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((hub, 9))
+        return sock.getsockname()[0]
+
+
 def main() -> None:
+    # Dask from this lab (echoes_lab.compute.cluster): a scheduler here, its workers Slurm jobs
+    # on other nodes, which reach it on the cluster's network; Dask would otherwise advertise
+    # the address of the node's default route, which a compute node may not have
+    os.environ.setdefault("DASK_JOBQUEUE__SLURM__SCHEDULER_OPTIONS",
+                          repr({"host": cluster_address()}))
     port = _free_port()
     report_port(port)
     # the server binds the address and port of JUPYTERHUB_SERVICE_URL (JupyterHub >= 2)
