@@ -337,6 +337,9 @@ def test_the_hub_pages_render_in_french():
                                "Arrêter le serveur"),
         "not_running.html": ("Serveur arrêté", "Voulez-vous le démarrer ?"),
         "error.html": ("404 : Page introuvable", "Retour à l'accueil d'ECHOES Lab"),
+        "404.html": ("404 : Page introuvable", "Il n'y a pas de page à cette adresse."),
+        "token.html": ("Demander un nouveau jeton d'API", "Le jeton expire dans"),
+        "stop_pending.html": ("Votre serveur s'arrête.",),
     }
     env = _hub_environment()
     for name, texts in expected.items():

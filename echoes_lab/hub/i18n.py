@@ -13,12 +13,13 @@ A page's language is, in order (:func:`choose`): the ``?lang=xx`` switch every s
 (RFC 9110 §12.5.4: the highest-``q`` language we have; a regional tag takes its language), else
 English, the language the templates are written in.
 
-The hub's own pages (``templates/hub/``: the frame, sign-in, home, spawn pending, not running,
-error) are rendered by JupyterHub's own Jinja2 environments. :class:`HubPages`, a Jinja2
-extension that :func:`configure_hub` lists in ``c.JupyterHub.jinja_environment_options``, gives
-those environments the same ``_``; there the page's language comes from the request being
-rendered (JupyterHub passes every template its handler's bound ``static_url``, whose handler has
-the query, the cookie and the headers), so no handler of JupyterHub's is subclassed or patched.
+The hub's own pages (``templates/hub/``: the frame, sign-in, home, token, spawn and stop
+pending, not running, error) are rendered by JupyterHub's own Jinja2 environments.
+:class:`HubPages`, a Jinja2 extension that :func:`configure_hub` lists in
+``c.JupyterHub.jinja_environment_options``, gives those environments the same ``_``; there the
+page's language comes from the request being rendered (JupyterHub passes every template its
+handler's bound ``static_url``, whose handler has the query, the cookie and the headers),
+so no handler of JupyterHub's is subclassed or patched.
 
 JupyterLab speaks the language too: at spawn the hub passes the page language of the request
 that started the server (``ECHOES_LANG``), and the user's server, running as the user, writes
@@ -57,7 +58,8 @@ DOMAIN = "echoes"
 #: the templates whose strings are marked (the catalogue test extracts them)
 TRANSLATED_TEMPLATES = ("service-page.html", "error.html", "reports.html", "hub/page.html",
                         "hub/login.html", "hub/home.html", "hub/spawn_pending.html",
-                        "hub/not_running.html", "hub/error.html")
+                        "hub/not_running.html", "hub/error.html", "hub/404.html",
+                        "hub/token.html", "hub/stop_pending.html")
 #: the Python modules whose page strings are marked with ``N_`` (the home page's lists)
 TRANSLATED_MODULES = ("face.py", "i18n.py")
 #: JupyterLab's language pack for each language a browser may ask for (PyPI's packs; there is

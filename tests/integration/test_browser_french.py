@@ -1,6 +1,7 @@
 """A French browser on a real hub (issue 34's acceptance): Debian's chromium driven by
 Playwright with the locale fr-FR (its ``Accept-Language`` and ``navigator.language``) gets the
-sign-in page, the hub's home page, JupyterLab, a Voilà app and the reports form in French, with
+sign-in page, JupyterLab, the hub's home, token and not-found pages, a Voilà app and the
+reports form in French, with
 numbers and times written the French way; the language switch then turns every page German
 through its cookie. Screenshots go to ``test-artifacts/``.
 """
@@ -70,6 +71,12 @@ def test_a_french_browser_gets_the_workbench_in_french(hub_factory, browser):
         href = apps.first.get_attribute("href")
         assert href == f"/user/{USER}/voila/render/{APP}"
         page.screenshot(path=str(ARTIFACTS / "french-home.png"), full_page=True)
+
+        # the token page and a page that does not exist, JupyterHub's own, in French too
+        page.goto(f"{hub.url}/hub/token")
+        assert page.inner_text("#request-token-form button") == "Demander un nouveau jeton d'API"
+        page.goto(f"{hub.url}/hub/nowhere")
+        assert page.inner_text(".error h1") == "404 : Page introuvable"
 
         # the Voilà app: its title, labels, button and messages in French, numbers too
         page.goto(f"{hub.url}{href}")
