@@ -210,10 +210,15 @@ def test_the_owners_extensions_and_kernels_stay_with_the_owner(module_hubs):
         assert [k["id"] for k in call(OWNER, "GET", "/api/kernels").json()] == [kernel]
         for method, path in (("GET", f"/api/kernels/{kernel}"), ("HEAD", "/api/kernels"),
                              ("POST", "/api/kernels"), ("POST", "/api/sessions"),
-                             ("POST", "/api/terminals"), ("GET", "/api/metrics/v1")):
+                             ("POST", "/api/terminals"), ("GET", "/api/metrics/v1"),
+                             # a kernel's files beside its logos (its env may hold secrets)
+                             ("GET", "/kernelspecs/echoes/kernel.json"),
+                             ("GET", "/kernelspecs/python3/kernel.json")):
             r = call(SHAREE, method, path, json={} if method == "POST" else None)
             assert r.status_code == 403, (method, path, r.status_code, r.text[:200])
             assert kernel not in r.text
         assert json.loads(call(SHAREE, "GET", "/api/kernelspecs").text)["kernelspecs"]
+        logo = call(SHAREE, "GET", "/kernelspecs/python3/logo-64x64.png")
+        assert logo.status_code == 200 and logo.content.startswith(b"\x89PNG")
     finally:
         call(OWNER, "DELETE", f"/api/kernels/{kernel}")

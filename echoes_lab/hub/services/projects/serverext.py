@@ -87,7 +87,7 @@ READ_ONLY_ROUTES = [re.compile(p) for p in (
     r"api",                                               # server version
     r"api/me",
     r"api/kernelspecs(/.*)?",
-    r"kernelspecs/.*",                                    # kernel logos
+    r"kernelspecs/[^/]+/logo-[\w.-]+",                    # kernel logos (not kernel.json)
     r"api/nbconvert",                                     # the list of export formats
     r"api/contents(/(?P<path>.*?))?(/checkpoints(/[^/]*)?)?",
     r"files/(?P<path>.*)",
