@@ -22,7 +22,7 @@ def test_the_profile_file_is_valid():
     check(settings)
     assert settings.profile == "slurm"
     assert settings.slurm.partitions == ["interactive", "batch"]
-    assert not settings.gateway.enabled and not settings.workshops.enabled
+    assert not settings.gateway.enabled and settings.workshops.enabled
     assert settings.state_dir.is_relative_to(settings.path(settings.slurm.shared_fs))
 
 
@@ -35,7 +35,6 @@ def test_the_profile_file_is_valid():
     ("slurm", "partitions", [], "slurm.partitions"),
     ("slurm", "dask_walltime", "1h", "slurm.dask_walltime"),
     ("gateway", "enabled", True, "[gateway] enabled = false"),
-    ("workshops", "enabled", True, "[workshops] enabled = false"),
 ])
 def test_what_the_profile_cannot_run_is_refused_by_key(tmp_path, section, key, value, said):
     raw = tomllib.loads(PROFILE.read_text())

@@ -219,7 +219,7 @@ PartitionName=echoes Nodes={",".join(self.nodes)} Default=YES MaxTime=INFINITE S
 def slurm_profile(hub, cluster: SlurmCluster, **slurm) -> None:
     """Make a harness ``Hub`` (not yet started) one of the ``slurm`` profile on ``cluster``:
     its API on the cluster's bridge address, servers as jobs in the cluster's partition, the
-    features that profile refuses turned off. ``slurm``: more ``[slurm]`` keys."""
+    gateway (which that profile refuses) turned off. ``slurm``: more ``[slurm]`` keys."""
     import tomli_w
 
     s = hub.settings
@@ -228,8 +228,7 @@ def slurm_profile(hub, cluster: SlurmCluster, **slurm) -> None:
                   "shared_fs": str(hub.root),  # one machine: its disk is the shared one
                   "partitions": ["echoes"], "cores": 1, "max_cores": 2, "memory": 1.0,
                   "max_memory": 2.0, "hours": 1, "max_hours": 2, **slurm}
-    for section in ("gateway", "workshops"):
-        s.setdefault(section, {})["enabled"] = False
+    s.setdefault("gateway", {})["enabled"] = False  # workers are Slurm jobs (dask-jobqueue)
     hub.settings_file.write_text(tomli_w.dumps(s))
 
 

@@ -8,8 +8,13 @@ report's attacks, a report while she is signed out, then a node lost under her s
 
 from __future__ import annotations
 
+import csv
 import json
 import pwd
+import shutil
+import subprocess
+import tarfile
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -17,7 +22,7 @@ from slurm_cluster import SlurmCluster, daemons_left, links_left, slurm_profile
 
 from echoes_lab.hub.accounts import system_username
 
-from harness import REPO, login, processes, wait_for
+from harness import BIN, REPO, login, processes, wait_for
 
 RUNS = REPO / "tests" / "data" / "runs"
 
@@ -225,7 +230,6 @@ def test_a_report_runs_through_slurm_while_its_owner_is_signed_out(hub, slurm):
     assert r.status_code in (200, 201), r.text
     schedule = r.json()
     note_jobs()
-    from datetime import UTC, datetime
 
     due = datetime.fromisoformat(schedule["next_run"])
     (hub.state / "reports" / "clock-offset").write_text(
@@ -243,6 +247,41 @@ def test_a_report_runs_through_slurm_while_its_owner_is_signed_out(hub, slurm):
     assert "reports" in hub.api("GET", f"/users/{ALICE}").json()["servers"]
     executed = hub.state / "homes" / ALICE / run["output_dir"] / "report.ipynb"
     assert executed.stat().st_uid == pwd.getpwnam(system_username(ALICE)).pw_uid
+
+
+def workshop(hub, *args) -> str:
+    done = subprocess.run([str(BIN / "echoes-lab"), "workshop", "--settings",
+                           str(hub.settings_file), *args],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"{args[0]}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
+    return done.stdout
+
+
+def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
+    materials = hub.root / "materials"
+    shutil.copytree(REPO / "tests" / "data" / "workshops" / "materials-v1", materials)
+    ends = (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
+    out = workshop(hub, "create", "swk", "--seats", "2", "--trainer", "slurm-tina",
+                   "--materials", str(materials), "--ends", ends)
+    assert "materials in 2 of 2 seats" in out, out
+    cards = hub.state / "homes" / "slurm-tina" / "workshops" / "swk" / "cards.csv"
+    with open(cards, newline="") as fh:
+        password = {r["username"]: r["password"] for r in csv.DictReader(fh)}["swk-01"]
+    seat = login(hub, "swk-01", password, "/hub/home")  # the seat's own one-time password
+    assert seat.get(f"{hub.url}/hub/api/user", timeout=30).json()["name"] == "swk-01"
+    hub.start_server("swk-01", timeout=180)
+    job = running_job(slurm, "swk-01")
+    out = hub.execute("swk-01", "import os, pathlib; pathlib.Path('answer.txt').write_text("
+                      "'42'); print(os.environ['SLURM_JOB_ID'], sorted(os.listdir('swk')))")
+    assert not out["errors"] and out["stdout"].split()[0] == job["id"], out
+    assert "01-intro.ipynb" in out["stdout"]
+    workshop(hub, "close", "swk")
+    assert not hub.api("GET", "/users/swk-01").json()["servers"]
+    wait_for(lambda: job["id"] not in {j["id"] for j in squeue(slurm)}, 30,
+             f"the seat's job to end: {squeue(slurm)}")
+    archive = cards.parent / "archive" / "swk-01.tar.gz"
+    with tarfile.open(archive) as tar:
+        assert "swk-01/answer.txt" in tar.getnames(), tar.getnames()
 
 
 def test_a_lost_node_stops_the_server_and_a_new_start_lands_on_the_other(hub, slurm):

@@ -6,7 +6,8 @@ same table of features as on the ``local`` profile; what differs:
 
 * the spawner is :class:`~echoes_lab.hub.slurm.spawner.EchoesSlurmSpawner` (batchspawner's
   ``SlurmSpawner``): partition, cores, memory and hours from ``[slurm]`` and a spawn form;
-  reports' named servers are started by the same spawner, so a report runs as a Slurm job too;
+  reports' named servers and workshop seats' servers are started by the same spawner, so a
+  report or a seat runs as a Slurm job too;
 * the hub's API listens on ``[slurm] hub_ip``, an address the compute nodes reach;
 * users' Dask clusters are Slurm jobs of their own (dask-jobqueue behind
   ``echoes_lab.compute.cluster()``): the servers get Dask's ``jobqueue.slurm`` settings, and
@@ -14,9 +15,9 @@ same table of features as on the ``local`` profile; what differs:
 * homes, shared datasets and projects are folders under ``hub.state_dir``, which must lie in
   ``[slurm] shared_fs``, the file system every node mounts at the same path.
 
-Refused here with the key to change, as on Kubernetes: ``[gateway]`` (see above) and
-``[workshops]`` (seats' homes and archives are implemented for the local profile only,
-``echoes_lab.hub.services.workshops.homes``).
+Workshops work as on one machine: seats' homes, materials and archives are folders on the
+shared file system (``echoes_lab.hub.services.workshops.homes``), seats' servers Slurm jobs.
+Refused here with the key to change, as on Kubernetes: ``[gateway]`` (see above).
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ POLL_INTERVAL = 10
 NOT_ON_SLURM = {
     "gateway": "users' Dask workers are Slurm jobs of their own (dask-jobqueue); the gateway "
                "would run them on the hub's machine",
-    "workshops": "seats' homes, materials and archives are implemented for the local profile "
-                 "only (echoes_lab.hub.services.workshops.homes)",
 }
 
 

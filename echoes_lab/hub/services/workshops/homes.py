@@ -14,6 +14,11 @@ tokens, shares) goes through the hub's REST API in ``manage`` and is the same on
     happens as the seat, writing into a trainer's folder as the trainer; the two meet only in a
     pipe. A link planted in a home then reaches only what its owner could reach already.
 
+``slurm``
+    The same :class:`LocalHomes`: homes are under ``<state>/homes`` on the file system every
+    node mounts (``[slurm] shared_fs``), the accounts are this machine's (and the nodes'), and
+    the seats' servers are Slurm jobs stopped through the hub's API like any server.
+
 ``kubernetes`` (not implemented here; how it plugs in)
     The same five methods, with the hub's KubeSpawner and the profile's storage class:
 
@@ -304,8 +309,8 @@ def kill_processes(account: Account, rounds: int = 5) -> int:
 
 def homes_for(settings: Settings) -> Homes:
     """The :class:`Homes` of the settings' profile."""
-    if settings.profile == "local":
-        return LocalHomes(settings)
+    if settings.profile in ("local", "slurm"):  # slurm: homes on the shared file system,
+        return LocalHomes(settings)               # which the hub's machine mounts too
     msg = (
         f"workshops keep homes on the 'local' profile only so far, not {settings.profile!r}; "
         "see echoes_lab.hub.services.workshops.homes for the Kubernetes design"
