@@ -488,3 +488,21 @@ def test_place_annotation_is_a_linked_art_place_in_the_knowledge_graph(trafford)
     bad = {**ann, "target": {**target, "geometry": {"type": "Point", "coordinates": "x"}}}
     with pytest.raises(EchoesError, match="GeoJSON Feature whose 'geometry' is not GeoJSON"):
         annotation_quads(bad, ox.NamedNode("https://commons.example/graph"))
+
+
+def test_large_maps_draw_on_a_canvas(merimee):
+    """Above CANVAS_ABOVE sites the map draws on one canvas (Leaflet's preferCanvas), not an
+    SVG element per site; the small maps of the app stay SVG (clickable paths)."""
+    from echoes_lab.sites import CANVAS_ABOVE
+
+    assert not merimee.sites.map().prefer_canvas
+    assert merimee.sites.map(canvas=True).prefer_canvas
+    many = gpd.GeoDataFrame(
+        {"id": [f"S{i}" for i in range(CANVAS_ABOVE + 1)], "name": "s", "designation": "",
+         "protection": "", "period": ""},
+        geometry=gpd.points_from_xy([2.0] * (CANVAS_ABOVE + 1), [46.0] * (CANVAS_ABOVE + 1)),
+        crs=4326)
+    m = many.sites.map(basemap=many.iloc[:0])
+    assert m.prefer_canvas
+    sites = next(layer for layer in m.layers if getattr(layer, "name", "") == "sites")
+    assert len(sites.data["features"]) == CANVAS_ABOVE + 1

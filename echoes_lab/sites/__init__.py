@@ -59,6 +59,10 @@ EXAMPLES = {
 #: where a deployment's own tile server is (a URL template); none by default: nothing leaves
 #: the machine unless the operator sets it
 TILES_ENV = "ECHOES_MAP_TILES"
+#: above this many sites, maps draw on a canvas rather than as SVG elements (Leaflet's
+#: ``preferCanvas``): measured in chromium (benchmarks/sites_browser.py), dragging an SVG map
+#: of 10,000 points already stalls up to 1.9 s; a canvas holds no element per point
+CANVAS_ABOVE = 5_000
 
 
 def example(name: str) -> gpd.GeoDataFrame:
@@ -203,14 +207,17 @@ class SitesAccessor:
     def map(self, *, condition: pd.DataFrame | None = None,
             basemap: gpd.GeoDataFrame | None = None, tiles: str | None = None,
             hazards: gpd.GeoDataFrame | None = None,
-            annotations: gpd.GeoDataFrame | None = None):
+            annotations: gpd.GeoDataFrame | None = None, canvas: bool | None = None):
         """An ipyleaflet map that needs no internet: no tile layer unless ``tiles`` (a URL
         template of the deployment's own tile server, or the environment variable
         ``ECHOES_MAP_TILES``) is given; ``basemap`` (by default :func:`basemap`, Europe's
         countries shipped as data) is drawn as a vector layer. A click on a site opens a popup
         with its record; ``condition`` colours sites by "at risk"; ``hazards`` adds a layer;
         ``annotations`` (from :func:`annotated_places`) draws the places annotated in the
-        commons, each with its text.
+        commons, each with its text. ``canvas`` draws every layer on one canvas instead of an
+        SVG element per feature; by default when there are more than :data:`CANVAS_ABOVE`
+        sites. Either way the sites travel to the browser as GeoJSON (about 220 bytes a
+        point), so a map of hundreds of thousands of sites is slow to arrive.
         """
         import ipyleaflet
 
@@ -218,8 +225,10 @@ class SitesAccessor:
         basemap = _basemap() if basemap is None else basemap
         obj = self._obj[self._obj.geometry.notna() & ~self._obj.geometry.is_empty]
         minx, miny, maxx, maxy = obj.total_bounds if len(obj) else (-10, 35, 30, 60)
+        canvas = len(obj) > CANVAS_ABOVE if canvas is None else canvas
         m = ipyleaflet.Map(center=((miny + maxy) / 2, (minx + maxx) / 2), zoom=5,
-                           scroll_wheel_zoom=True, attribution_control=False)
+                           scroll_wheel_zoom=True, attribution_control=False,
+                           prefer_canvas=bool(canvas))
         m.clear_layers()  # the default OpenStreetMap tiles would need the internet
         if tiles:
             m.add(ipyleaflet.TileLayer(url=tiles, name="tiles", base=True))
