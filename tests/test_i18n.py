@@ -375,3 +375,27 @@ def test_times_on_service_pages_in_the_users_locale(lang, text):
         assert i18n.when("2026-12-07T07:30:00+00:00") == text
         assert i18n.when("2026-12-07T07:30:00") == text  # stored without a zone: UTC
         assert i18n.when("not a time") == "not a time" and i18n.when(None) == ""
+
+
+def test_the_workshops_and_projects_pages_render_in_french():
+    from datetime import UTC, datetime
+
+    env = template_environment()
+    ns = {"hub_prefix": "/hub/", "base_url": "/services/workshops/", "service_name": "workshops",
+          "user": {"name": "ada", "admin": False}, "xsrf_token": "x", "lang": "fr",
+          "languages": i18n.LANGUAGES, "message": "",
+          "workshops": [{"name": "w1", "state": "open", "ends_at": datetime(2026, 12, 7, 16, 0,
+                                                                             tzinfo=UTC),
+                         "announcement": "", "signed_in": 3, "running": 2,
+                         "rows": [{"seat": "w1-01", "signed_in": True, "server": "running",
+                                   "last_activity": ""}] * 5}],
+          "projects": [{"name": "p1", "archived": False, "admins": ["ada"],
+                        "members": ["ada", "bo"], "manage": True}]}
+    with i18n.rendering_in("fr"):
+        workshops = html.unescape(env.get_template("workshops.html").render(**ns))
+        projects = html.unescape(env.get_template("projects.html").render(**ns))
+    for text in ("Vos ateliers", "3 connectés sur 5, 2 serveurs en marche.",
+                 "open, fin le 7 déc. 2026, 16:00:00 UTC", "ouvrir le lab", "oui"):
+        assert text in workshops, text
+    for text in ("Projets d'équipe", "Ajouter un membre", "Retirer", "administrateurs : ada"):
+        assert text in projects, text
