@@ -35,6 +35,7 @@ from harness import REPO, wait_for
 OWNER, SHAREE = "rthrann", "rthrcat"
 READ_ONLY = f"custom:echoes-lab:read-only!server={OWNER}/"
 EVIL_EXTENSION = "echoes-r3-evil-extension"
+SECRET = "r3-owners-api-key"
 LEAN = {section: {"enabled": False}
         for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
         if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
@@ -182,7 +183,13 @@ def test_the_owners_extensions_and_kernels_stay_with_the_owner(module_hubs):
         "open(d + '/static/remoteEntry.abc.js', 'w').write('fetch(\"/hub/api/user\")')\n"
         f"json.dump({{'name': {EVIL_EXTENSION!r}, 'version': '1.0.0', 'jupyterlab': "
         "{'_build': {'load': 'static/remoteEntry.abc.js', 'extension': './extension'}}}, "
-        "open(d + '/package.json', 'w'))\n"))
+        "open(d + '/package.json', 'w'))\n"
+        # and a kernel of their own whose environment holds a secret
+        "k = os.path.expanduser('~/.local/share/jupyter/kernels/r3secret')\n"
+        "os.makedirs(k, exist_ok=True)\n"
+        "json.dump({'argv': ['python3', '-m', 'ipykernel_launcher', '-f', '{connection_file}'], "
+        f"'display_name': 'R3', 'language': 'python', 'env': {{'API_KEY': {SECRET!r}}}}}, "
+        "open(k + '/kernel.json', 'w'))\n"))
     assert out["status"] == "ok" and not out["errors"], out
     assert hub.api("DELETE", f"/users/{OWNER}/server").status_code in (202, 204)
     wait_for(lambda: not hub.api("GET", f"/users/{OWNER}").json()["servers"], 60,
@@ -217,7 +224,15 @@ def test_the_owners_extensions_and_kernels_stay_with_the_owner(module_hubs):
             r = call(SHAREE, method, path, json={} if method == "POST" else None)
             assert r.status_code == 403, (method, path, r.status_code, r.text[:200])
             assert kernel not in r.text
-        assert json.loads(call(SHAREE, "GET", "/api/kernelspecs").text)["kernelspecs"]
+        # the owner's kernels are listed to the sharee, without their environment
+        owners = call(OWNER, "GET", "/api/kernelspecs").json()["kernelspecs"]
+        assert owners["r3secret"]["spec"]["env"] == {"API_KEY": SECRET}
+        for path in ("/api/kernelspecs", "/api/kernelspecs/r3secret"):
+            r = call(SHAREE, "GET", path)
+            assert r.status_code == 200 and SECRET not in r.text, (path, r.text[:300])
+        listed = call(SHAREE, "GET", "/api/kernelspecs").json()["kernelspecs"]
+        assert set(listed) == set(owners) and listed["r3secret"]["spec"]["env"] == {}
+        assert listed["r3secret"]["resources"] == owners["r3secret"]["resources"]
         logo = call(SHAREE, "GET", "/kernelspecs/python3/logo-64x64.png")
         assert logo.status_code == 200 and logo.content.startswith(b"\x89PNG")
     finally:

@@ -463,6 +463,35 @@ class _SharesCache:
 _shares = _SharesCache()
 
 
+class WithoutKernelEnv(web.OutputTransform):
+    """A read-only sharee's ``api/kernelspecs`` without each kernel's ``env``.
+
+    The lab's launcher needs the owner's kernels' names, languages and logos; a kernel spec's
+    environment (``kernel.json``, which the owner may have given an API key) is the owner's.
+    A transform (tornado's hook on the reply) rather than a handler of our own: the reply stays
+    jupyter-server's, with only that key emptied.
+    """
+
+    def __init__(self, request):
+        super().__init__(request)
+        self.path = request.path
+
+    def transform_first_chunk(self, status_code, headers, chunk, finishing):
+        base = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+        rel = self.path[len(base):] if self.path.startswith(base) else self.path
+        if not (_SHAREE.get() and rel.startswith("api/kernelspecs") and finishing
+                and status_code == 200 and "Content-Encoding" not in headers):
+            return status_code, headers, chunk
+        model = json.loads(chunk)
+        # the list ({"default", "kernelspecs": {name: model}}) or one kernel's model
+        for spec in model["kernelspecs"].values() if "kernelspecs" in model else [model]:
+            if isinstance(spec.get("spec"), dict) and "env" in spec["spec"]:
+                spec["spec"]["env"] = {}
+        chunk = json.dumps(model).encode()
+        headers["Content-Length"] = str(len(chunk))
+        return status_code, headers, chunk
+
+
 class ReadOnlyGuard:
     """Mixed into the server's identity provider (JupyterHub's) at extension load."""
 
@@ -602,3 +631,4 @@ def _load_jupyter_server_extension(serverapp) -> None:
     route = url_path_join(web_app.settings["base_url"], "echoes", "share")
     web_app.add_handlers(".*$", [(route, _share_page_handler()), *links.handlers(web_app)])
     web_app.add_transform(links.SandboxUserContent)
+    web_app.add_transform(WithoutKernelEnv)
