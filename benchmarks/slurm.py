@@ -3,7 +3,8 @@ servers started by the hub (the ``slurm`` profile against the ``local`` one).
 
 Run as root (it makes network namespaces, as tests/integration/test_slurm.py does):
 
-    PYTEST_XDIST_WORKER=gw9 .venv/bin/python benchmarks/slurm.py [--rounds 3] [--parts dask,hub]
+    PYTEST_XDIST_WORKER=gw9 .venv/bin/python benchmarks/slurm.py [--rounds 3] \
+        [--parts dask,hub,lost]
 
 ``dask``: seconds from ``sbatch`` to RUNNING for a one-core job; seconds from
 ``echoes_lab.compute.cluster(workers=2)`` to two connected workers, through Slurm (one job per
@@ -11,8 +12,9 @@ node) and with local processes. ``hub``: seconds from the REST API's "start alic
 a server that answers, on a slurm-profile hub (the server a Slurm job) and on a local-profile
 hub (a process beside the hub); then servers per node: five users start at once with one core
 each on nodes of two CPUs, and the servers running on each node and those left waiting in the
-queue are counted. Everything made is undone at the end (PYTEST_XDIST_WORKER picks the
-harness's port range, away from tests running beside it).
+queue are counted. ``lost``: a node killed under a running server, seconds until Slurm marks
+it down and until the hub shows the server stopped. Everything made is undone at the end
+(PYTEST_XDIST_WORKER picks the harness's port range, away from tests running beside it).
 """
 
 from __future__ import annotations
@@ -104,18 +106,44 @@ def hub_part(cluster: SlurmCluster, rounds: int) -> None:
                 print("left running (killed):", left)
 
 
+def lost_part(cluster: SlurmCluster) -> None:
+    """A node killed under a running server: seconds until Slurm marks it down and until the
+    hub no longer lists the server (the ``slurm`` profile's hub polls each job every 10 s)."""
+    from harness import Hub, new_root
+
+    hub = Hub(new_root(), **{s: {"enabled": False} for s in (
+        "commons", "knowledge", "projects", "culler", "reports", "workshops")})
+    try:
+        slurm_profile(hub, cluster)
+        hub.start(timeout=180)
+        hub.create_user("bench-lost")
+        hub.start_server("bench-lost", timeout=180)
+        [(_, (_, node))] = cluster.jobs().items()
+        t0 = time.perf_counter()
+        cluster.stop_node(node)
+        down = _until(lambda: cluster.node_states().get(node, "").startswith("down"))
+        shown = _until(lambda: not hub.api("GET", "/users/bench-lost").json()["servers"])
+        print(f"node killed: Slurm marks it down after {down:.1f} s, the hub shows the server "
+              f"stopped after {time.perf_counter() - t0:.1f} s ({shown:.1f} s later)")
+    finally:
+        left = hub.shutdown()
+        if left:
+            print("left running (killed):", left)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--parts", default="dask,hub")
+    parser.add_argument("--parts", default="dask,hub,lost")
     args = parser.parse_args()
     parts = args.parts.split(",")
-    if "hub" in parts:
-        cluster = SlurmCluster(nodes=2).start()
-        try:
-            hub_part(cluster, args.rounds)
-        finally:
-            cluster.close()
+    for part, run in (("hub", lambda c: hub_part(c, args.rounds)), ("lost", lost_part)):
+        if part in parts:
+            cluster = SlurmCluster(nodes=2).start()
+            try:
+                run(cluster)
+            finally:
+                cluster.close()
     if "dask" in parts:
         dask_part(args.rounds)
     print(f"load average at the end: {os.getloadavg()}")
