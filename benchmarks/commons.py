@@ -20,16 +20,21 @@ sends N annotations through the hub's ``POST bulk`` with ``commons.contribute`` 
 <= 1 MB a request), in the same run as the one-by-one POSTs.
 
 Run: ``.venv/bin/python benchmarks/commons.py`` (``--n 100000 --http 2000``);
-``--n 1000000 --bulk 20000 --http 500`` for the issue-29 figures.
+``--n 1000000 --bulk 20000 --http 500`` for the issue-29 figures. ``--store postgres`` runs the
+store and the hub's service on a throwaway PostgreSQL cluster (``initdb`` of
+``pg_config --bindir``, as the tests start one) instead of SQLite.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +59,40 @@ def annotation(i: int) -> dict:
                        "selector": {"type": "FragmentSelector",
                                     "value": f"xywh={i % 800},{i % 600},40,20"}},
             "visibility": "public"}
+
+
+@contextlib.contextmanager
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster (unix socket, loopback port), as
+    ``tests/test_commons_store.py`` starts one; its SQLAlchemy URL. Under root the cluster
+    belongs to ``nobody`` (PostgreSQL refuses to run as root)."""
+    import socket
+
+    bindir = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                 check=True).stdout.strip())
+    root = Path(tempfile.mkdtemp(prefix="echoes-bench-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        run_as = ["runuser", "-u", "nobody", "--"]
+        os.chmod(root, 0o755)
+        data.mkdir()
+        for path in (sock, data):
+            shutil.chown(path, "nobody")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
+                    "postgres"], check=True, capture_output=True)
+    ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log")]
+    subprocess.run([*ctl, "-w", "-o", f"-p {port} -k {sock} -h ''", "start"], check=True,
+                   capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@/postgres?host={sock}&port={port}"
+    finally:
+        subprocess.run([*ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def p95(xs: list[float]) -> float:
@@ -103,11 +142,11 @@ def query_loop(name: str, fn, repeat: int) -> dict:
     return report(name, repeat, time.perf_counter() - t0, lat)
 
 
-def ours_store(path: Path, n: int) -> list[dict]:
+def ours_store(url: str, n: int) -> list[dict]:
     from echoes_lab.commons.model import CC_BY, prepare
     from echoes_lab.commons.store import Store, Viewer
 
-    store = Store(f"sqlite:///{path}")
+    store = Store(url)
     lat = []
     now = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -132,12 +171,12 @@ def ours_store(path: Path, n: int) -> list[dict]:
     return rows
 
 
-def ours_store_bulk(path: Path, n: int, batch: int = 5000) -> list[dict]:
+def ours_store_bulk(url: str, n: int, batch: int = 5000) -> list[dict]:
     """The store filled by ``create_many`` (one transaction per batch), then queried."""
     from echoes_lab.commons.model import CC_BY, prepare
     from echoes_lab.commons.store import Store, Viewer
 
-    store = Store(f"sqlite:///{path}")
+    store = Store(url)
     actor = store.add_actor("user1", "bench-ocr", "1.0")
     now = datetime.now(UTC)
     lat = []
@@ -172,19 +211,23 @@ def ours_store_bulk(path: Path, n: int, batch: int = 5000) -> list[dict]:
     return rows
 
 
-def ours_http(state_db: Path, n: int, stored: int, bulk: int = 0,
+def ours_http(db_url: str, n: int, stored: int, bulk: int = 0,
               knowledge: bool = True) -> list[dict]:
-    """The real service behind a real hub, on the database the store filled."""
+    """The real service behind a real hub, on the database the store filled (a SQLite file,
+    copied into the hub's state, or a PostgreSQL URL the service opens)."""
     import requests
 
     from harness import Hub, new_root
 
     root = new_root("echoes-bench-commons-")
+    pg = not db_url.startswith("sqlite")
     hub = Hub(root, gateway={"enabled": False}, workshops={"enabled": False},
               reports={"enabled": False}, projects={"enabled": False}, culler={"enabled": False},
-              knowledge={"enabled": knowledge}, hub={"log_level": "INFO"})
+              knowledge={"enabled": knowledge}, hub={"log_level": "INFO"},
+              commons={"db_url": db_url if pg else ""})
     hub.state.mkdir(parents=True)
-    shutil.copy(state_db, hub.state / "commons.sqlite")
+    if not pg:
+        shutil.copy(db_url.removeprefix("sqlite:///"), hub.state / "commons.sqlite")
     rows = []
     try:
         hub.start()
@@ -276,18 +319,25 @@ def main() -> None:
                         help="annotations of the plain SQLite loop (default: --n)")
     parser.add_argument("--no-knowledge", action="store_true",
                         help="also measure bulk with the knowledge service off")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the commons' database (postgres: a throwaway cluster)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="echoes-bench-commons-") as folder:
+    with tempfile.TemporaryDirectory(prefix="echoes-bench-commons-") as folder, \
+            (postgres_cluster() if args.store == "postgres"
+             else contextlib.nullcontext(None)) as pg_url:
         tmp = Path(folder)
-        plain_sqlite(tmp / "plain.sqlite", args.n if args.plain is None else args.plain)
+        url = pg_url or f"sqlite:///{tmp / 'commons.sqlite'}"
+        print(f"store: {args.store}", flush=True)
+        if args.plain != 0:
+            plain_sqlite(tmp / "plain.sqlite", args.n if args.plain is None else args.plain)
         if args.bulk:
-            ours_store_bulk(tmp / "commons.sqlite", args.n)
+            ours_store_bulk(url, args.n)
         else:
-            ours_store(tmp / "commons.sqlite", args.n)
+            ours_store(url, args.n)
         if args.http or args.bulk:
-            ours_http(tmp / "commons.sqlite", args.http, args.n, bulk=args.bulk)
+            ours_http(url, args.http, args.n, bulk=args.bulk)
             if args.bulk and args.no_knowledge:
-                ours_http(tmp / "commons.sqlite", 0, args.n, bulk=args.bulk, knowledge=False)
+                ours_http(url, 0, args.n, bulk=args.bulk, knowledge=False)
 
 
 if __name__ == "__main__":

@@ -411,3 +411,42 @@ def test_an_account_withdrawn_on_request(store):
         assert store.search(Viewer(admin=True), text=words)[0] == 0
     assert store.changes()[1][-1]["type"] == "Delete"
     assert store.get(other.id).data["body"][0]["value"] == "not wanda's"
+
+
+def test_imported_copies_are_kept_by_their_origin_iri(store):
+    """An import's state (issue 29.5): origin IRI -> copy, with the origin's digest; the runs
+    of a source counted across calls (what a restarted service reads)."""
+    from echoes_lab.commons.model import imported
+
+    source = "https://other.example/annotations/"
+    items = []
+    for i in range(3):
+        ann_id = new_id()
+        origin = {"id": f"https://other.example/annotations/{i}", "type": "Annotation",
+                  "target": CANVAS, "body": {"type": "TextualBody", "value": f"copied {i}"}}
+        items.append({"id": ann_id, "owner": "import:other.example", "visibility": "public",
+                      "data": imported(origin, iri=f"{BASE}annotations/{ann_id}",
+                                       now=store.clock()),
+                      "origin": origin["id"], "source": source, "digest": f"d{i}",
+                      "licence": ""})
+    made = store.create_many(items)
+    known = store.imported_from(source)
+    assert {o: (a, d) for o, (a, d, _) in known.items()} == {
+        f"https://other.example/annotations/{i}": (made[i][0], f"d{i}") for i in range(3)}
+    assert store.get(made[0][0]).licence == ""  # the origin named none: none invented
+    # the same origin twice is refused by the database (a concurrent run cannot double it)
+    from sqlalchemy.exc import IntegrityError
+
+    again = {**items[0], "id": new_id()}
+    with pytest.raises(IntegrityError):
+        store.create_many([again])
+    store.delete(made[1][0], "import:other.example")
+    store.set_import_digest(items[2]["origin"], "d2-new")
+    known = store.imported_from(source)
+    assert known[items[1]["origin"]][2] is True and known[items[2]["origin"]][1] == "d2-new"
+    assert store.search(Viewer(), q="copied", limit=None)[0] == 2
+
+    assert store.import_run(source)["runs"] == 0
+    store.import_run(source, started=store.clock())
+    end = store.import_run(source, finished=store.clock(), result={"created": 3})
+    assert end["runs"] == 1 and end["result"] == {"created": 3} and end["finished"]

@@ -190,6 +190,34 @@ def prepare(data: dict, *, iri: str, user: str, display: str | None, base: str, 
     return {"@context": out.pop("@context"), "id": out.pop("id"), **out}
 
 
+def imported(data: dict, *, iri: str, now: datetime) -> dict:
+    """The commons' copy of an annotation published by another annotation server.
+
+    Provenance follows the data model's "Other Identities" (§3.3.6): the copy has its own
+    ``id`` (so the protocol's GET, history and change feed work on it as on any annotation);
+    ``via`` is the IRI of the annotation it was copied from; ``canonical`` is kept when the
+    origin gives one, else set to the origin's IRI (the one IRI to cite, whichever copy is
+    read). The origin's ``creator``, ``generator``, ``created``, ``modified`` and ``rights``
+    stay as they are: they say who made it and under which licence, not the commons. No licence
+    is invented when the origin states none. ``generated`` is when this copy was made (§3.3.3).
+
+    Raises
+    ------
+    AnnotationError
+        The item is not a Web Annotation (no ``id``, type or target, unknown motivation).
+    """
+    check(data)
+    origin = data.get("id")
+    if not isinstance(origin, str) or not origin.startswith(("http://", "https://")):
+        msg = "an imported annotation needs its origin's 'id' (an http(s) IRI)"
+        raise AnnotationError(msg)
+    out = {k: v for k, v in data.items() if k not in ("@context", "id", "visibility", "via")}
+    out["via"] = origin
+    out["canonical"] = data.get("canonical") or origin
+    out["generated"] = iso(now)
+    return {"@context": data.get("@context") or CONTEXT, "id": iri, **out}
+
+
 def _resource_keys(resource, keys: dict) -> None:
     for item in _as_list(resource):
         if isinstance(item, str):

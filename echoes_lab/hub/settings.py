@@ -158,6 +158,17 @@ class ProjectsSettings(_Section):
                                     description="seconds between checks of shares' expiry")
 
 
+class CommonsImport(_Section):
+    """``[[commons.imports]]``: another W3C Web Annotation Protocol container whose public
+    annotations the commons copies (``echoes_lab.hub.services.commons.imports``)."""
+
+    url: str = Field(description="the container's IRI (an AnnotationCollection, paged)")
+    every: int = Field(3600, ge=1, description="seconds between two imports from it")
+    private_network: bool = Field(
+        False, description="allow a loopback or private address (refused by default: the "
+                           "import runs inside the hub's network)")
+
+
 class CommonsSettings(_Section):
     """The digital commons: W3C Web Annotations (see ``echoes_lab.hub.services.commons``)."""
 
@@ -170,6 +181,12 @@ class CommonsSettings(_Section):
     page_size: int = Field(20, ge=1, le=1000, description="annotations per AnnotationPage")
     public_url: str = Field("", description="the hub's public address in annotation IRIs; "
                                             "empty = http://hub.ip:hub.port")
+    imports: list[CommonsImport] = Field(
+        [], description="other annotation servers whose public annotations are copied, each "
+                        "{url, every, private_network}")
+    moderators: dict[str, list[str]] = Field(
+        {}, description="hub group -> people who moderate that group's annotations (the "
+                        "hub role commons-moderators-GROUP, scope custom:commons-moderate)")
 
 
 class KnowledgeSettings(_Section):

@@ -10,8 +10,11 @@ Everything is under the service prefix (``/services/commons/``):
                                            DELETE
 ``annotations/<id>/versions[/<n>]``        GET                       its history
 ``annotations/<id>/restore``               POST                      undo a delete (admins)
-``annotations/<id>/hidden``                PUT DELETE                hide with a reason (admins)
+``annotations/<id>/hidden``                PUT DELETE                hide with a reason (admins,
+                                                                     group moderators)
 ``moderation``                             GET                       the public moderation log
+``imports``                                GET POST                  imports from other servers
+                                                                     (``imports.py``)
 ``changes[?page=N]`` / ``changes/<n>``     GET                       IIIF Change Discovery feed
                                                                      (``changes.py``)
 ``bulk``                                   POST                      many annotations in one
@@ -58,7 +61,7 @@ from echoes_lab.commons.model import (
 from echoes_lab.commons.store import Record, Store, StoreError, Viewer, new_id
 from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler, TokenOrXSRF
 from echoes_lab.hub.services.commons.events import Events, EventsHandler
-from echoes_lab.hub.services.commons.feature import db_url, public_base
+from echoes_lab.hub.services.commons.feature import MODERATE_SCOPE, db_url, public_base
 
 log = logging.getLogger("echoes.commons")
 
@@ -403,14 +406,53 @@ class VersionsHandler(CommonsHandler):
                                                       "type": "AnnotationPage", "items": items}})
 
 
+def moderated_groups(scopes) -> set[str] | None:
+    """The hub groups whose annotations the holder of ``scopes`` moderates: None for all
+    (the unfiltered scope), else the groups of its ``!group=`` filters (maybe none)."""
+    groups: set[str] = set()
+    for scope in scopes or ():
+        name, _, filt = scope.partition("!")
+        if name != MODERATE_SCOPE:
+            continue
+        if not filt:
+            return None
+        if filt.startswith("group="):
+            groups.add(filt[6:])
+    return groups
+
+
 class AdminHandler(CommonsHandler):
     allow_methods = "POST, PUT, DELETE"
 
     async def admin(self) -> Viewer:
         viewer = await self.viewer()
         if not viewer.admin:
-            raise web.HTTPError(403, "only hub admins restore and hide annotations")
+            raise web.HTTPError(403, "only hub admins restore annotations")
         return viewer
+
+    async def moderator(self, ann_id: str) -> Viewer:
+        """A hub admin, or a moderator of a group the annotation's author is in (or whose
+        visibility it has): the hub scope ``custom:commons-moderate!group=G``."""
+        viewer = await self.viewer()
+        if viewer.admin:
+            return viewer
+        groups = moderated_groups(self.current_user.get("scopes"))
+        rec = self.store.get(ann_id)
+        if rec is None:
+            raise web.HTTPError(404, f"no annotation {ann_id}")
+        if groups is None:
+            return viewer
+        if groups:
+            info = await self.settings["hub_users"].lookup(rec.owner)
+            theirs = set(info.get("groups") or ())
+            if rec.visibility.startswith("group:"):
+                theirs.add(rec.visibility[6:])
+            if theirs & groups:
+                return viewer
+            raise web.HTTPError(403, f"you moderate the annotations of {', '.join(sorted(groups))}"
+                                     f"; annotation {ann_id} is by {rec.owner}, not a member")
+        raise web.HTTPError(403, "only hub admins and the group's moderators (hub scope "
+                                 f"{MODERATE_SCOPE}!group=G) hide annotations")
 
     async def post(self, ann_id, what):
         viewer = await self.admin()
@@ -420,7 +462,7 @@ class AdminHandler(CommonsHandler):
         self.reply_ld(self.render(rec), etag=rec.etag)
 
     async def put(self, ann_id, what):
-        viewer = await self.admin()
+        viewer = await self.moderator(ann_id)
         if what != "hidden":
             raise web.HTTPError(405)
         reason = self.get_json_body().get("reason")
@@ -430,7 +472,7 @@ class AdminHandler(CommonsHandler):
         self.write_json({"id": ann_id, "hidden": True, "reason": reason})
 
     async def delete(self, ann_id, what):
-        viewer = await self.admin()
+        viewer = await self.moderator(ann_id)
         if what != "hidden":
             raise web.HTTPError(405)
         # why it is shown again, for the public moderation log (?reason=… or a JSON body)
@@ -465,6 +507,37 @@ class ModerationHandler(CommonsHandler):
         if (n + 1) * size < total:
             model["next"] = f"{iri}?page={n + 1}"
         self.reply_ld(model)
+
+
+class ImportsHandler(CommonsHandler):
+    """``GET imports``: each source of ``[[commons.imports]]`` with its runs and the last
+    one's counts (signed-in users); ``POST imports``: run them all now (hub admins)."""
+
+    allow_methods = "GET, HEAD, OPTIONS, POST"
+
+    def state(self) -> list[dict]:
+        out = []
+        for source in self.settings["importer"].sources:
+            run = self.store.import_run(source.url)
+            out.append({"source": source.url, "every": source.every, "runs": run["runs"],
+                        "started": iso(run["started"]) if run["started"] else None,
+                        "finished": iso(run["finished"]) if run["finished"] else None,
+                        "result": run["result"]})
+        return out
+
+    async def get(self):
+        if self.current_user is None:
+            raise web.HTTPError(401, "sign in to read the state of the imports")
+        self.write_json({"imports": self.state()})
+
+    async def post(self):
+        viewer = await self.viewer()
+        if not viewer.admin:
+            raise web.HTTPError(403, "only hub admins start an import out of its schedule")
+        importer = self.settings["importer"]
+        for source in importer.sources:
+            await importer.run(source)
+        self.write_json({"imports": self.state()})
 
 
 class ActorsHandler(CommonsHandler):
@@ -639,6 +712,7 @@ def handlers() -> list[tuple]:
         (r"export/crate", CrateExportHandler),
         (r"export/mine", MineExportHandler),  # a person's own contributions (JSON-LD)
         (r"moderation", ModerationHandler),  # the public moderation log
+        (r"imports", ImportsHandler),  # imports from other servers: state, run now
         (r"changes", ChangesHandler),  # IIIF Change Discovery feed (changes.py)
         (r"changes/(\d+)", ChangesHandler),
         (r"actors/", ActorsHandler),
@@ -671,10 +745,22 @@ class CommonsService(Service):
         hub_users = HubUsers(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
                              max_age=min(s.services.auth_cache_age,
                                          s.workshops.auth_refresh_age))
+        from echoes_lab.hub.services.commons.imports import Importer, sources_of
+
+        events = Events()
+        base = public_base(s) or f"http://127.0.0.1:{s.hub.port}{self.prefix}"
+        self.importer = Importer(self.store, sources_of(s), container=f"{base}annotations/",
+                                 clock=self.utcnow, changed=events.changed)
         return {"store": self.store, "page_size": s.commons.page_size,
                 "licence": s.commons.licence, "public_base": public_base(s),
-                "hub_users": hub_users, "events": Events()}
+                "hub_users": hub_users, "events": events, "importer": self.importer}
+
+    async def start_tasks(self) -> None:
+        self.importer.start()  # the scheduled imports from other servers (imports.py)
 
     async def stop_tasks(self) -> None:
+        importer = getattr(self, "importer", None)
+        if importer is not None:
+            await importer.stop()
         if self.store is not None:
             self.store.close()

@@ -14,10 +14,10 @@ again. The knowledge base follows this stream; IIIF Change Discovery can reuse i
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from datetime import UTC, datetime
 
+import orjson
 from tornado import web
 from tornado.iostream import StreamClosedError
 
@@ -32,9 +32,9 @@ class Events:
 
     def publish(self, kind: str, obj: dict) -> None:
         self.seq += 1
-        payload = json.dumps({"type": kind, "object": obj,
-                              "published": datetime.now(UTC).isoformat(timespec="seconds")},
-                             ensure_ascii=False)
+        payload = orjson.dumps({"type": kind, "object": obj,
+                                "published": datetime.now(UTC).isoformat(timespec="seconds")}
+                               ).decode()
         message = f"id: {self.seq}\nevent: {kind}\ndata: {payload}\n\n"
         self.recent.append((self.seq, message))
         for q in list(self.queues):
@@ -92,8 +92,19 @@ class EventsHandler(web.RequestHandler):
                     message = ": ping\n\n"
                 if message is None:
                     break
-                self.write(message)
+                # what queued up meanwhile goes in the same write: a bulk batch tells
+                # thousands of changes at once, and one flush each was most of its cost here
+                parts, closed = [message], False
+                while not queue.empty():
+                    more = queue.get_nowait()
+                    if more is None:
+                        closed = True
+                        break
+                    parts.append(more)
+                self.write("".join(parts))
                 await self.flush()
+                if closed:
+                    break
         except StreamClosedError:
             pass
         finally:

@@ -3,11 +3,18 @@ service, its role, the scope every user gets, and where users' labs find it."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from echoes_lab.hub.services import Feature, access_scope, managed_service, service_command
 from echoes_lab.hub.settings import Settings
 
 SERVICE = "commons"
 PREFIX = f"/services/{SERVICE}/"
+#: the hub scope of moderators: unfiltered for every annotation, ``!group=G`` for those of G's
+#: members (a JupyterHub custom scope: declared here, granted by roles, read by the service
+#: in the identity the hub gives it for a token or a browser's OAuth sign-in)
+MODERATE_SCOPE = "custom:commons-moderate"
 
 
 def public_base(s: Settings) -> str | None:
@@ -28,14 +35,30 @@ def db_url(s: Settings) -> str:
 def _service(s: Settings, secrets) -> dict:
     return managed_service(SERVICE, s, service_command("echoes_lab.hub.services.commons", s),
                            port=s.commons.port,
+                           # a browser's sign-in token carries the moderator scope it holds
+                           oauth_client_allowed_scopes=[access_scope(SERVICE), MODERATE_SCOPE],
                            info={"description": "The digital commons: annotations by people "
                                                 "and software (W3C Web Annotations)"})
 
 
 def _roles(s: Settings) -> list[dict]:
     # the service reads each user's hub groups and admin flag (group visibility, moderation)
-    return [{"name": SERVICE, "services": [SERVICE],
-             "scopes": ["read:users", "read:users:groups", "read:groups"]}]
+    roles = [{"name": SERVICE, "services": [SERVICE],
+              "scopes": ["read:users", "read:users:groups", "read:groups"]}]
+    # [commons] moderators: a project's or workshop's people who moderate its group's
+    # annotations (hub role names are lower-case: the group's name is kept in the scope)
+    for group, people in sorted(s.commons.moderators.items()):
+        roles.append({"name": f"commons-moderators-{_role_part(group)}",
+                      "description": f"moderate the commons annotations of group {group}",
+                      "scopes": [f"{MODERATE_SCOPE}!group={group}"], "users": list(people)})
+    return roles
+
+
+def _role_part(group: str) -> str:
+    part = re.sub(r"[^a-z0-9\-_.]", "-", group.lower()).strip("-._") or "group"
+    if part != group:  # two groups must not share a role: the name's digest tells them apart
+        part = f"{part}-{hashlib.sha256(group.encode()).hexdigest()[:8]}"
+    return part
 
 
 def _environment(s: Settings) -> dict:
@@ -52,6 +75,12 @@ def _configure_hub(c, s: Settings) -> None:
     token_scopes = (c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner
                     else ["users:activity!user", "access:servers!server"])
     c.Spawner.server_token_scopes = [*token_scopes, access_scope(SERVICE)]
+    custom = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
+    custom[MODERATE_SCOPE] = {
+        "description": "Hide and show again annotations in the commons, with a reason in its "
+                       "public moderation log (!group=G: annotations by members of G).",
+    }
+    c.JupyterHub.custom_scopes = custom
 
 
 FEATURE = Feature(SERVICE, enabled=lambda s: s.commons.enabled, service=_service, roles=_roles,
