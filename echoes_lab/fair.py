@@ -195,20 +195,6 @@ def catalog_table(data: str | Path | None = None):
 
 # -- runs' RO-Crates ----------------------------------------------------------------------------
 
-def _crate_graph(path: Path) -> dict[str, dict]:
-    meta = path / "ro-crate-metadata.json" if path.is_dir() else path
-    try:
-        doc = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        msg = f"{meta}: not a readable RO-Crate metadata file ({exc}); give a run's output folder"
-        raise EchoesError(msg) from None
-    graph = doc.get("@graph")
-    if not isinstance(graph, list):
-        msg = f"{meta}: no @graph list (RO-Crate 1.1 §4: the metadata file is flattened JSON-LD)"
-        raise EchoesError(msg)
-    return {e.get("@id"): e for e in graph if isinstance(e, dict)}
-
-
 def _ids(value) -> list[str]:
     items = value if isinstance(value, list) else [value] if value else []
     return [v.get("@id") if isinstance(v, dict) else v for v in items]
@@ -250,7 +236,23 @@ def validate_export(folder: str | Path) -> list[str]:
 def assess_crate(path: str | Path) -> Assessment:
     """The FAIR indicators of a run's RO-Crate (a folder or its ``ro-crate-metadata.json``)."""
     path = Path(path)
-    g = _crate_graph(path)
+    meta = path / "ro-crate-metadata.json" if path.is_dir() else path
+    try:
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        msg = f"{meta}: not a readable RO-Crate metadata file ({exc}); give a run's output folder"
+        raise EchoesError(msg) from None
+    return assess_crate_metadata(doc, str(path), label=str(meta))
+
+
+def assess_crate_metadata(doc: dict, subject: str, label: str = "the crate") -> Assessment:
+    """:func:`assess_crate` of a crate's metadata already read (``ro-crate-metadata.json`` as
+    a dict); ``subject`` names it in the result, ``label`` in errors."""
+    graph = doc.get("@graph") if isinstance(doc, dict) else None
+    if not isinstance(graph, list):
+        msg = f"{label}: no @graph list (RO-Crate 1.1 §4: the metadata file is flattened JSON-LD)"
+        raise EchoesError(msg)
+    g = {e.get("@id"): e for e in graph if isinstance(e, dict)}
     root_id = next((e.get("about", {}).get("@id") for e in g.values()
                     if e.get("@id") == "ro-crate-metadata.json"), "./")
     root = g.get(root_id, {})
@@ -271,8 +273,7 @@ def assess_crate(path: str | Path) -> Assessment:
     ok, why = spdx_licence(next((i.rsplit("/", 1)[-1] for i in _ids(root.get("license"))),
                                 ""))
     r11 = _ind("FsF-R1.1-01M", ok, why)
-    contexts = json.loads((path / "ro-crate-metadata.json" if path.is_dir() else path)
-                          .read_text(encoding="utf-8")).get("@context")
+    contexts = doc.get("@context")
     std = "https://w3id.org/ro/crate/" in json.dumps(contexts)
     i2 = _ind("FsF-I2-01M", std, f"@context {contexts}: schema.org via the RO-Crate context"
               if std else f"@context {contexts} is not RO-Crate's")
@@ -282,7 +283,7 @@ def assess_crate(path: str | Path) -> Assessment:
                f"{len(actions)} CreateAction(s): instrument "
                + ", ".join(str(_ids(a.get("instrument"))) for a in actions)
                if actions else "no CreateAction saying what made the outputs")
-    return Assessment("crate", str(path), (f1, f2, a1, i2, r11, r12))
+    return Assessment("crate", subject, (f1, f2, a1, i2, r11, r12))
 
 
 # -- commons exports (W3C Web Annotations) ------------------------------------------------------

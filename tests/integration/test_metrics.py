@@ -205,6 +205,21 @@ def test_a_report_that_runs_and_one_that_fails_are_counted(hub):
         pytest.fail(f"Prometheus has {seen}, not {expected}\n{hub.log_tail(40)}")
     assert value('echoes_reports_run_duration_seconds_sum{status="completed"}') > 0
 
+    # the run index links each run's FAIR assessment, its crate read as the owner
+    [run] = requests.get(f"{api}/schedules/{ids[0]}", headers=headers, timeout=30).json()["runs"]
+    assert run["links"]["fair"] == f"/services/reports/api/runs/{run['id']}/fair"
+    r = requests.get(f"{hub.url}{run['links']['fair']}", headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    fair = {i["metric"]: i for i in r.json()["indicators"]}
+    assert r.json()["score"] == 0.5  # no identifier nor licence until someone deposits it
+    assert fair["FsF-R1.2-01M"]["passed"] and "CreateAction" in fair["FsF-R1.2-01M"]["evidence"]
+    assert not fair["FsF-R1.1-01M"]["passed"]
+    hub.create_user(PEOPLE[0])  # another user: the run is not theirs to see
+    other = hub.api("POST", f"/users/{PEOPLE[0]}/tokens", json={
+        "scopes": ["access:services!service=reports"]}).json()["token"]
+    assert requests.get(f"{hub.url}{run['links']['fair']}", timeout=30,
+                        headers={"Authorization": f"token {other}"}).status_code == 404
+
 
 def counted_in_prometheus(expected: dict, timeout: float, log: str = "") -> None:
     seen = {}

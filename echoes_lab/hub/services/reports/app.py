@@ -20,6 +20,8 @@ POST     ``api/schedules/<id>/run``          run now (``{confirm}``: as for savi
 POST     ``api/schedules/<id>/confirm``      ``{sha256}``: run this new content from now on
 GET      ``api/runs/<id>``                   one run
 GET      ``api/runs/<id>/files/<kind>``      ``notebook``, ``html`` or ``crate`` of a run
+GET      ``api/runs/<id>/fair``              the FAIR assessment of a run's crate, with the
+                                             evidence (:func:`echoes_lab.fair.assess_crate`)
 GET      ``api/notebooks``                   the ``.ipynb`` files in your home and projects
                                              (``?details=1``: with their file owners)
 GET      ``api/notebooks/parameters?path=``  a notebook's parameters (name, type, default)
@@ -108,6 +110,8 @@ class _Reports:
         links = {
             k: url_path_join(self.prefix, f"api/runs/{run['id']}/files/{k}") for k in run["outputs"]
         }
+        if "crate" in links:  # the run index links each crate's FAIR assessment
+            links["fair"] = url_path_join(self.prefix, f"api/runs/{run['id']}/fair")
         return {**{k: v for k, v in run.items() if k != "kernel"}, "links": links}
 
     async def read_notebook(self, owner: str, path: str) -> dict:
@@ -327,6 +331,32 @@ class FileHandler(ReportsAPI):
         self.finish(model.get("content") or "")
 
 
+class FairHandler(ReportsAPI):
+    """A run's crate read as the owner (as :class:`FileHandler`), FAIR-assessed."""
+
+    async def get(self, rid):
+        from echoes_lab import fair
+
+        run = self.run_or_404(rid)
+        name = run["outputs"].get("crate")
+        if not name or not run["output_dir"]:
+            raise web.HTTPError(404, f"run {rid} has no crate")
+        try:
+            async with self.servers.lease(run["owner"]):
+                model = await self.servers.contents(
+                    run["owner"], f"{run['output_dir']}/{name}", type="file", format="text",
+                    content=1)
+            doc = json.loads(model.get("content") or "")
+            result = fair.assess_crate_metadata(doc, f"run {rid}", label=f"run {rid}'s crate")
+        except NotFound:
+            raise web.HTTPError(404, f"run {rid}: {name} is no longer there") from None
+        except ValueError:
+            raise web.HTTPError(400, f"run {rid}: its crate is not JSON") from None
+        except EchoesError as exc:
+            raise web.HTTPError(503 if isinstance(exc, ServerError) else 400, str(exc)) from None
+        self.write_json(result.to_dict())
+
+
 class NotebooksHandler(ReportsAPI):
     """The notebooks in the user's home and projects, for the page's picker: listed in the
     user's own server without following links (:func:`.authorship.list_notebooks`)."""
@@ -433,6 +463,7 @@ def handlers() -> list[tuple]:
         (r"api/schedules/(\d+)/confirm", ConfirmHandler),
         (r"api/runs/(\d+)", RunHandler),
         (r"api/runs/(\d+)/files/(\w+)", FileHandler),
+        (r"api/runs/(\d+)/fair", FairHandler),
         ("api/notebooks", NotebooksHandler),
         ("api/notebooks/parameters", ParametersHandler),
         ("api/cron", CronHandler),
