@@ -24,6 +24,7 @@ accounts and limits, and a safe port report.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import html
 import json
 import os
@@ -59,8 +60,8 @@ class PortReportHandler(APIHandler):
         token = self.get_auth_token()
         spawner = None
         if isinstance(user, User):
-            spawner = next((s for s in user.spawners.values()
-                            if s.api_token and s.api_token == token), None)
+            spawner = next((s for s in user.spawners.values() if s.api_token and token
+                            and hmac.compare_digest(s.api_token, token)), None)
         if spawner is None:
             raise web.HTTPError(403, "only a server's own token may report its port")
         try:
@@ -70,10 +71,11 @@ class PortReportHandler(APIHandler):
         if not isinstance(data, dict) or set(data) != {"port"}:
             keys = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise web.HTTPError(400, f"the body must be {{\"port\": N}} and nothing else, "
-                                     f"not {keys}")
+                                     f"not {str(keys)[:80]}")
         port = data["port"]
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            raise web.HTTPError(400, f"port must be a whole number in 1-65535, not {port!r}")
+            raise web.HTTPError(400, "port must be a whole number in 1-65535, not "
+                                     f"{repr(port)[:40]}")
         if spawner.pending != "spawn" or getattr(spawner, "port", 0):
             # a running server moving itself elsewhere would take its proxy route along
             raise web.HTTPError(409, "the port is reported once, while the server starts")
