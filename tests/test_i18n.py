@@ -53,8 +53,12 @@ def test_every_page_string_is_translated_in_every_catalogue(lang):
     for msgid in _page_strings():
         message = catalog.get(msgid)
         assert message is not None and message.string, f"{lang}: no translation of {msgid!r}"
-        # the same placeholders, or a page would fail (or lose a value) in that language
-        assert set(PLACEHOLDER.findall(message.string)) == set(PLACEHOLDER.findall(msgid)), msgid
+        # the same placeholders, or a page would fail (or lose a value) in that language; a
+        # plural (ngettext) has them in every form
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        wanted = set(PLACEHOLDER.findall(msgid if isinstance(msgid, str) else msgid[1]))
+        for form in forms:
+            assert form and set(PLACEHOLDER.findall(form)) == wanted, msgid
 
 
 @pytest.mark.parametrize("header, expected", [
@@ -397,5 +401,15 @@ def test_the_workshops_and_projects_pages_render_in_french():
     for text in ("Vos ateliers", "3 connectés sur 5, 2 serveurs en marche.",
                  "open, fin le 7 déc. 2026, 16:00:00 UTC", "ouvrir le lab", "oui"):
         assert text in workshops, text
-    for text in ("Projets d'équipe", "Ajouter un membre", "Retirer", "administrateurs : ada"):
+    for text in ("Projets d'équipe", "Ajouter un membre", "Retirer", "administrateurs : ada",
+                 "dans son lab sous <code>~/projects/NAME</code>"):
         assert text in projects, text
+    ns.update(base_url="/services/commons/", total=2, annotations=[], visibility={},
+              searched={}, viewer_link=lambda base, a: "")
+    with i18n.rendering_in("fr"):
+        commons = env.get_template("commons.html").render(**ns)
+    for text in ("L&#39;espace commun", "2 annotations visibles pour vous.",
+                 'Le code les lit et les écrit à <a href="/services/commons/annotations/">',
+                 'ouvrez-le dans la <a id="open-viewer" href="/services/commons/viewer">'
+                 "visionneuse</a>.", 'placeholder="Auteur (nom sur le hub)"'):
+        assert text in commons, text

@@ -35,7 +35,7 @@ import contextlib
 from contextvars import ContextVar
 from pathlib import Path
 
-from jinja2 import pass_context
+from jinja2 import pass_context, pass_eval_context
 from jinja2.ext import Extension
 from markupsafe import Markup
 
@@ -57,7 +57,7 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "echoes"
 #: the templates whose strings are marked (the catalogue test extracts them)
 TRANSLATED_TEMPLATES = ("service-page.html", "error.html", "reports.html", "workshops.html",
-                        "projects.html", "hub/page.html",
+                        "projects.html", "commons.html", "hub/page.html",
                         "hub/login.html", "hub/home.html", "hub/spawn_pending.html",
                         "hub/not_running.html", "hub/error.html", "hub/404.html",
                         "hub/token.html", "hub/stop_pending.html")
@@ -125,10 +125,27 @@ def when(value) -> str:
     return format_datetime(value, "medium", tzinfo=UTC, locale=_current.get()) + " UTC"
 
 
+@pass_eval_context
+def _page_gettext(eval_ctx, message: str, **variables) -> str:
+    if variables and eval_ctx.autoescape:  # as on the hub's pages (_hub_gettext)
+        return Markup(translations(_current.get()).gettext(message)) % variables
+    return gettext(message, **variables)
+
+
+@pass_eval_context
+def _page_ngettext(eval_ctx, singular: str, plural: str, n: int, **variables) -> str:
+    if eval_ctx.autoescape:
+        text = Markup(translations(_current.get()).ngettext(singular, plural, n))
+        return text % {"num": n, **variables}
+    return ngettext(singular, plural, n, **variables)
+
+
 def install(env):
     """Give a Jinja2 environment the translating ``_``, ``gettext`` and ``ngettext``, and the
-    ``when`` filter (times in the page's language)."""
-    env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
+    ``when`` filter (times in the page's language). With autoescaping, a translated text is the
+    page's own markup and the values put in it are escaped unless they are markup themselves,
+    as Jinja2's i18n extension does."""
+    env.globals.update(_=_page_gettext, gettext=_page_gettext, ngettext=_page_ngettext)
     env.filters["when"] = when
     return env
 
