@@ -284,6 +284,18 @@ def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
         assert "swk-01/answer.txt" in tar.getnames(), tar.getnames()
 
 
+def test_a_hub_restart_keeps_her_server_job(hub, slurm):
+    """Nothing lost: the hub stops and starts again (cleanup_servers = False); it finds her
+    server's job in its database and in Slurm, and her lab answers through the proxy."""
+    job = where(hub, slurm, ALICE)[2]
+    hub.stop_hub()
+    assert job in {j["id"] for j in squeue(slurm)}  # the job outlives the hub
+    hub.start(timeout=120)
+    server = hub.api("GET", f"/users/{ALICE}").json()["servers"][""]
+    assert server["ready"], server
+    assert where(hub, slurm, ALICE)[2] == job
+
+
 def test_a_lost_node_stops_the_server_and_a_new_start_lands_on_the_other(hub, slurm):
     job = where(hub, slurm, ALICE)[2]  # her lab's server, running since the first test
     lost = next(j["node"] for j in squeue(slurm) if j["id"] == job)
