@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -104,6 +105,7 @@ def hub_part(cluster: SlurmCluster, rounds: int) -> None:
             left = hub.shutdown()
             if left:
                 print("left running (killed):", left)
+            shutil.rmtree(hub.root, ignore_errors=True)
 
 
 def lost_part(cluster: SlurmCluster) -> None:
@@ -129,6 +131,7 @@ def lost_part(cluster: SlurmCluster) -> None:
         left = hub.shutdown()
         if left:
             print("left running (killed):", left)
+        shutil.rmtree(hub.root, ignore_errors=True)
 
 
 def main() -> None:
