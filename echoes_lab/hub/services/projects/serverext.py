@@ -613,6 +613,46 @@ def _share_page_handler():
     return SharePage
 
 
+def voila_files_handler():
+    """Voilà's ``/voila/files/`` handler, signed in and sandboxed like jupyter-server's
+    ``/files/``; None without Voilà.
+
+    Voilà serves a lab's images (``file_allowlist``: ``.png``, ``.jpg``, ``.gif``, ``.svg``)
+    with tornado's bare ``StaticFileHandler``, which asks for no user, follows links and serves
+    hidden files: anyone could read ``/user/NAME/voila/files/projects/p2/x.png`` (a link a
+    co-member planted to the owner's kernel connection file), bypassing the read-only guard,
+    and an ``.svg`` of a co-member ran its script on the owner's origin (issue 26, fourth
+    round). jupyter-server's ``AuthenticatedFileHandler`` mixed in asks for a user allowed the
+    lab's contents, refuses hidden files and adds ``Content-Security-Policy: sandbox``; Voilà's
+    allow- and deny-lists still apply.
+    """
+    try:
+        from voila.static_file_handler import AllowListFileHandler
+    except ImportError:
+        return None
+    from jupyter_server.base.handlers import AuthenticatedFileHandler
+
+    return _mixed(AuthenticatedFileHandler, AllowListFileHandler)
+
+
+def _voila_files_checked(web_app) -> int:
+    """Give Voilà's ``/voila/files/`` routes :func:`voila_files_handler`; how many were given."""
+    checked = voila_files_handler()
+    if checked is None:
+        return 0
+    from voila.static_file_handler import AllowListFileHandler
+
+    found, routers = 0, [web_app.default_router, web_app.wildcard_router]
+    while routers:
+        for rule in routers.pop().rules:
+            target = rule.target
+            if hasattr(target, "rules"):
+                routers.append(target)
+            elif isinstance(target, type) and issubclass(target, AllowListFileHandler):
+                rule.target, found = checked, found + 1
+    return found
+
+
 def _jupyter_server_extension_points():
     return [{"module": "echoes_lab.hub.services.projects.serverext"}]
 
@@ -632,3 +672,14 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app.add_handlers(".*$", [(route, _share_page_handler()), *links.handlers(web_app)])
     web_app.add_transform(links.SandboxUserContent)
     web_app.add_transform(WithoutKernelEnv)
+    if voila_files_handler() is not None:
+        # extensions load in the order of their names, Voilà after this one: it registers
+        # the handler it finds in its module then (the start hook below checks every route)
+        import voila.server_extension
+
+        voila.server_extension.AllowListFileHandler = voila_files_handler()
+
+
+async def _start_jupyter_server_extension(serverapp) -> None:
+    # every extension's routes are in place by now, whatever their order of loading
+    _voila_files_checked(serverapp.web_app)
