@@ -276,7 +276,7 @@ def test_place_annotation_reaches_the_graph_as_a_linked_art_place(kb):
     """Issue 30: a place annotated in the commons (its target a GeoJSON Feature that
     echoes_lab.sites makes from a real register entry, Historic England's list entry 1067865)
     is, in the public graph, a crm:E53_Place with its name and its point as WKT (Linked Art
-    ``defined_by``), found by the site's IRI."""
+    ``defined_by``), found by the site's IRI; it leaves with the last annotation on it."""
     import echoes_lab
 
     hub, t = kb["hub"], kb["tokens"]
@@ -296,6 +296,12 @@ def test_place_annotation_reaches_the_graph_as_a_linked_art_place(kb):
     rows = wait_for(lambda: select(kb, "carol", query), 5, "the place in the graph")
     assert rows == [{"a": r.json()["id"], "label": "Old Church Of Saint Werburg",
                      "wkt": "POINT (-2.457281027999954 53.402144969000055)"}]
+    # made private, the only annotation on the place: the place leaves the public graph too
+    r = requests.put(r.json()["id"], json={**r.json(), "visibility": "private"},
+                     headers={**t["bob"], "Content-Type": "application/ld+json"})
+    assert r.status_code == 200, r.text
+    place_query = f"SELECT ?p ?o WHERE {{ <{place['id']}> ?p ?o }}"
+    wait_for(lambda: not select(kb, "carol", place_query), 5, "the place to leave the graph")
 
 def test_query_page_signed_in_through_the_hub(kb):
     """The page (hub OAuth, the hub's look) and the request its script makes: the query POSTed

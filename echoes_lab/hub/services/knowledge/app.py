@@ -449,8 +449,17 @@ class CommonsFollower:
         if not _PLAIN_IRI.match(ann_id):  # it goes into an update: nothing but an IRI
             log.warning("ignoring a commons event for the id %r", ann_id)
             return
-        self.store.update(f"DELETE {{ GRAPH <{self.graph.value}> {{ ?s ?p ?o }} }} WHERE {{ "
-                          f"GRAPH <{self.graph.value}> {{ ?s ?p ?o FILTER(?s = <{ann_id}> || "
+        graph = self.graph.value
+        # a place annotated (a GeoJSON Feature target: crm:E53_Place under the place's own IRI,
+        # echoes_lab.knowledge.rdf) leaves with the last annotation that targets it
+        self.store.update(
+            "PREFIX oa: <http://www.w3.org/ns/oa#> "
+            "PREFIX crm: <http://www.cidoc-crm.org/cidoc-crm/> "
+            f"DELETE {{ GRAPH <{graph}> {{ ?t ?p ?o }} }} WHERE {{ GRAPH <{graph}> {{ "
+            f"<{ann_id}> oa:hasTarget ?t . ?t a crm:E53_Place ; ?p ?o . FILTER NOT EXISTS {{ "
+            f"?other oa:hasTarget ?t FILTER(?other != <{ann_id}>) }} }} }}")
+        self.store.update(f"DELETE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }} WHERE {{ "
+                          f"GRAPH <{graph}> {{ ?s ?p ?o FILTER(?s = <{ann_id}> || "
                           f"STRSTARTS(STR(?s), \"{ann_id}#\")) }} }}")
 
     def put(self, ann: dict) -> None:
