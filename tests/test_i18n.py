@@ -413,3 +413,11 @@ def test_the_workshops_and_projects_pages_render_in_french():
                  'ouvrez-le dans la <a id="open-viewer" href="/services/commons/viewer">'
                  "visionneuse</a>.", 'placeholder="Auteur (nom sur le hub)"'):
         assert text in commons, text
+    ns.update(base_url="/services/knowledge/", endpoint="/services/knowledge/sparql",
+              example="ASK {}")
+    with i18n.rendering_in("fr"):
+        knowledge = env.get_template("knowledge.html").render(**ns)
+    assert "Les préfixes <code>crm: la:" in knowledge
+    assert "Le code interroge <code>/services/knowledge/sparql</code>" in knowledge
+    words = json.loads(re.search(r"const T = (\{.*?\});", knowledge, re.S).group(1))
+    assert words["rows"] == "{rows} lignes en {seconds} s"

@@ -57,7 +57,7 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "echoes"
 #: the templates whose strings are marked (the catalogue test extracts them)
 TRANSLATED_TEMPLATES = ("service-page.html", "error.html", "reports.html", "workshops.html",
-                        "projects.html", "commons.html", "hub/page.html",
+                        "projects.html", "commons.html", "knowledge.html", "hub/page.html",
                         "hub/login.html", "hub/home.html", "hub/spawn_pending.html",
                         "hub/not_running.html", "hub/error.html", "hub/404.html",
                         "hub/token.html", "hub/stop_pending.html")
