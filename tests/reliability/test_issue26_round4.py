@@ -13,12 +13,14 @@ Users and projects are named for this module only (Unix accounts are the machine
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 
 import pytest
 import requests
 
-from harness import REPO
+from harness import BIN, REPO
 
 OWNER, SHAREE, STRANGER = "rfouann", "rfoucat", "rfoudav"
 READ_ONLY = f"custom:echoes-lab:read-only!server={OWNER}/"
@@ -26,6 +28,8 @@ LEAN = {section: {"enabled": False}
         for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
         if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
 PNG = b"\x89PNG\r\n\x1a\n" + b"rfou-owners-private-image"
+PROJECT = "r4-shared"
+SECRET = "rfou-owners-hidden-secret"
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg"><script>'
        'fetch("/hub/api/user")</script><text>rfou-svg</text></svg>')
 
@@ -37,6 +41,10 @@ def hub(module_hubs):
     hub = module_hubs(**LEAN, services={"auth_cache_age": 2})
     for user in (OWNER, SHAREE, STRANGER):
         hub.create_user(user)
+    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
+                           "create", PROJECT, "--members", f"{OWNER},{SHAREE}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
     hub.start_server(OWNER)
     hub.tokens = {u: hub.api("POST", f"/users/{u}/tokens", json={}).json()["token"]
                   for u in (OWNER, SHAREE, STRANGER)}
@@ -44,11 +52,19 @@ def hub(module_hubs):
         "user": SHAREE, "scopes": [f"access:servers!server={OWNER}/", READ_ONLY]})
     assert r.status_code in (200, 201), r.text
     out = hub.execute(OWNER, (
-        "import os\n"
+        "import json, os\n"
         f"open(os.path.expanduser('~/pic.png'), 'wb').write({PNG!r})\n"
         f"open(os.path.expanduser('~/pic.svg'), 'w').write({SVG!r})\n"
-        f"open(os.path.expanduser('~/.hidden.png'), 'wb').write({PNG!r})\n"))
+        f"open(os.path.expanduser('~/.hidden.png'), 'wb').write({PNG!r})\n"
+        "os.makedirs(os.path.expanduser('~/.rfou'), exist_ok=True)\n"
+        f"open(os.path.expanduser('~/.rfou/secret.txt'), 'w').write({SECRET!r})\n"
+        "import nbformat\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("
+        f"{f'print({SECRET!r})'!r})])\n"
+        "nbformat.write(nb, os.path.expanduser('~/.rfou/nb.ipynb'))\n"
+        "print(json.dumps(os.path.expanduser('~')))\n"))
     assert out["status"] == "ok" and not out["errors"], out
+    hub.owner_home = json.loads(out["stdout"].strip().splitlines()[-1])
     return hub
 
 
@@ -83,3 +99,89 @@ def test_voila_files_ask_for_a_user_and_are_sandboxed(hub):
     hidden = call(hub, OWNER, "GET", "/voila/files/.hidden.png")
     assert hidden.status_code in (403, 404) and b"rfou-" not in hidden.content
     assert call(hub, OWNER, "GET", "/voila/files/notes.ipynb").status_code == 403  # deny-list
+
+
+def plant(hub, name: str, target: str) -> str:
+    """A link the co-member (the sharee) puts in the shared project, as they could."""
+    folder = hub.state / "projects" / PROJECT
+    link = folder / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(target)  # (made by the test, as root: the guard does not trust owners)
+    return f"projects/{PROJECT}/{name}"
+
+
+@pytest.mark.integration
+def test_a_read_only_sharee_reads_nothing_hidden_whatever_the_spelling(hub):
+    """Held: the read-only sharee, also a co-member of a project of the owner's, asks for the
+    owner's hidden ``~/.rfou/secret.txt`` (and a notebook there) by every spelling tried —
+    percent-encoded dots and slashes, double slashes, ``;`` parameters, trailing dots, a link
+    of theirs in the project to the file or its folder, reached through ``…/checkpoints/``
+    (which the guard's pattern splits off the path it checks), through ``/files``, ``/view``,
+    ``/nbconvert`` exporters, Voilà's files, with ``?content=1&format=base64&type=file`` and
+    ``HEAD`` — and never gets the secret."""
+    home = hub.owner_home
+    lnk = plant(hub, "lnk", f"{home}/.rfou/secret.txt")
+    lnkdir = plant(hub, "lnkdir", f"{home}/.rfou")
+    nb = plant(hub, "nb.ipynb", f"{home}/.rfou/nb.ipynb")
+    png = plant(hub, "x.png", f"{home}/.rfou/secret.txt")
+    ckpt = plant(hub, "checkpoints/lnk", f"{home}/.rfou/secret.txt")
+    p = f"projects/{PROJECT}"
+    probes = [
+        "/api/contents/.rfou/secret.txt", "/api/contents/%2Erfou/secret.txt",
+        "/api/contents/%2erfou%2Fsecret.txt", "/api/contents//.rfou/secret.txt",
+        "/api/contents/%252Erfou/secret.txt", f"/api/contents/{p}/%2e%2e/%2e%2e/.rfou/secret.txt",
+        f"/api/contents/{p}%2F..%2F..%2F.rfou%2Fsecret.txt", "/api/contents/.rfou;/secret.txt",
+        "/api/contents/.rfou./secret.txt", f"/api/contents/{lnk}", f"/api/contents/{lnk};x",
+        f"/api/contents/{lnk}?content=1&format=base64&type=file", f"/api/contents/{lnkdir}",
+        f"/api/contents/{lnkdir}/secret.txt", f"/api/contents/{ckpt}",
+        f"/api/contents/{p}/checkpoints/lnk?type=file&format=text",
+        f"/api/contents/{nb}", f"/api/contents/{nb}/checkpoints",
+        f"/files/{lnk}", f"/files/{lnkdir}/secret.txt", "/files/.rfou/secret.txt",
+        "/files/%2Erfou/secret.txt", f"/files/{p}/%2e%2e/%2e%2e/.rfou/secret.txt",
+        f"/view/{lnk}", f"/voila/files/{png}", f"/voila/render/{nb}",
+        f"/voila/render/{p}/x%2F..%2Fnb.ipynb",
+        *(f"/nbconvert/{fmt}/{nb}" for fmt in ("html", "script", "notebook", "markdown",
+                                                 "python", "HTML", "webpdf", "latex")),
+        f"/nbconvert/html/{nb}?download=true", "/nbconvert/script/.rfou/nb.ipynb",
+        f"/lab/tree/{lnk}", f"/api/contents/{ckpt}/checkpoints",
+    ]
+    leaks = []
+    for method in ("GET", "HEAD"):
+        for path in probes:
+            r = call(hub, SHAREE, method, path)
+            if r.status_code < 300 and (SECRET in r.text or (
+                    method == "HEAD" and "rfou" in path and "lab/tree" not in path)):
+                leaks.append((method, path, r.status_code, r.text[:120]))
+            assert SECRET not in r.text, (method, path, r.status_code)
+    assert not leaks, leaks
+    # the owner, who may, reads the same links (the probes' files are there)
+    assert SECRET in call(hub, OWNER, "GET", f"/api/contents/{lnk}").text
+    assert SECRET in call(hub, OWNER, "GET", f"/nbconvert/script/{nb}").text
+
+
+@pytest.mark.integration
+def test_an_app_spelled_with_an_encoded_slash_still_asks(hub):
+    """A co-member's notebook opened as an app by the owner asks first — also when its path
+    hides a ``..`` behind encoded slashes (``x%2F..%2Fevil.ipynb``), which the app check
+    skipped as "out of the lab" while the contents manager resolved it inside."""
+    folder = hub.state / "projects" / PROJECT
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os; print('rfou-ran-as-' + str(os.getuid()))")])
+    nbformat.write(nb, folder / "evil.ipynb")  # any writer: a project's notebooks ask first
+    p = f"projects/{PROJECT}"
+    for path in (f"{p}/evil.ipynb", f"{p}/x%2F..%2Fevil.ipynb", f"{p}/x%2F%2E%2E%2Fevil.ipynb",
+                 f"{p}%2Fevil.ipynb", f"{p}/.%2Fevil.ipynb", f"{p}//evil.ipynb"):
+        r = call(hub, OWNER, "GET", f"/voila/render/{path}")
+        assert "rfou-ran-as-" not in r.text, (path, r.status_code)
+        if r.status_code == 302:  # our page: who wrote it, when; run only if confirmed
+            assert "/echoes/app?" in r.headers["Location"], (path, r.headers["Location"])
+        else:
+            assert r.status_code in (403, 404), (path, r.status_code)
+    # confirmed, the app runs (the probe's notebook works)
+    page = call(hub, OWNER, "GET", f"/voila/render/{p}/evil.ipynb")
+    assert page.status_code == 302
+    confirm = call(hub, OWNER, "GET", page.headers["Location"].split(f"/user/{OWNER}", 1)[1])
+    assert confirm.status_code == 200 and "echoes_confirm=" in confirm.text, confirm.text[:300]

@@ -239,7 +239,11 @@ def check(handler, user) -> None:
     if match:
         nb = unquote(match[1])
         if ".." in nb.split("/"):
-            return  # out of the lab: Voilà refuses it itself (no page of ours about that file)
+            # never "out of the lab, Voilà refuses it": ``x%2F..%2Fnb.ipynb`` (slashes encoded,
+            # so neither browsers nor tornado collapse the ``..``) is a notebook inside the lab
+            # to the contents manager, which a co-member's link ran unasked (issue 26, fourth
+            # round); no page of the lab spells an app's path with ``..``
+            raise web.HTTPError(404, "no app at a path with '..'")
         root = _root_dir(handler)
         os_path = os.path.join(root, *[p for p in nb.split("/") if p])
         if foreign(os_path, root) is None:
