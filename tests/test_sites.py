@@ -269,7 +269,8 @@ def test_place_target_is_a_geojson_feature(merimee):
     site = merimee["id"].iloc[0]
     target = merimee.sites.place_target(site)
     assert target["type"] == "Feature" and target["geometry"]["type"] == "Point"
-    assert target["id"].endswith(site)
+    # the register's id after the base, percent-encoded: an IRI whatever the id holds
+    assert target["id"] == "urn:echoes:site:" + site.replace("#", "%23")
     lon, lat = target["geometry"]["coordinates"]
     assert (lon, lat) == (merimee.geometry.iloc[0].x, merimee.geometry.iloc[0].y)
 
@@ -506,3 +507,40 @@ def test_large_maps_draw_on_a_canvas(merimee):
     assert m.prefer_canvas
     sites = next(layer for layer in m.layers if getattr(layer, "name", "") == "sites")
     assert len(sites.data["features"]) == CANVAS_ABOVE + 1
+
+
+def test_sites_as_linked_art_places_valid_and_in_the_graph(zurich, trafford, merimee):
+    """Every site of the three registers is a Linked Art Place valid against the Linked Art
+    profile's JSON schema (tests/data/real/linked-art/schema); the Grossmünster's document says
+    what the register says, its id makes an IRI (percent-encoded), and in RDF it is a
+    crm:E53_Place defined by its WKT, with the same IRI a place annotation targets."""
+    import pyoxigraph as ox
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    from echoes_lab.knowledge.rdf import jsonld_quads
+
+    schemas = REAL.parent / "linked-art" / "schema"
+    registry, place_schema = Registry(), None
+    for f in schemas.glob("*.json"):
+        doc = json.loads(f.read_text())
+        registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
+        place_schema = doc if f.stem == "place" else place_schema
+    validator = Draft202012Validator(place_schema, registry=registry)
+    for frame in (zurich, trafford, merimee):
+        for doc in frame.sites.linked_art():
+            errors = [e.message for e in validator.iter_errors(doc)]
+            assert not errors, (doc["id"], errors[:2])
+    gross = next(d for d in zurich.sites.linked_art() if d["_label"] == "Grossmünster")
+    assert gross["id"] == "urn:echoes:site:Objekt%203545"
+    assert gross["id"] == zurich.sites.place_target("Objekt 3545")["id"]
+    assert {n["content"] for n in gross["identified_by"]} == {"Grossmünster", "Objekt 3545"}
+    assert gross["referred_to_by"][0]["content"] == "designation: kantonal"
+    point = shapely.from_wkt(gross["defined_by"])
+    assert _metres(point.x, point.y, *_swisstopo_lv95_to_wgs84(2683490, 1247173)) < 1.0
+    store = ox.Store()
+    store.extend(jsonld_quads(gross, ox.NamedNode("https://example.org/sites")))
+    rows = list(store.query(
+        "SELECT ?wkt WHERE { GRAPH ?g { ?p a <http://www.cidoc-crm.org/cidoc-crm/E53_Place> ; "
+        "<http://www.cidoc-crm.org/cidoc-crm/P168_place_is_defined_by> ?wkt } }"))
+    assert [r["wkt"].value for r in rows] == [gross["defined_by"]]

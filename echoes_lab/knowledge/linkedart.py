@@ -113,6 +113,54 @@ def _made(cls, iri: str, label: str):
     return entity
 
 
+#: the start of heritage sites' IRIs (echoes_lab.sites: place annotations and Linked Art)
+SITE_BASE = "urn:echoes:site:"
+
+
+def site_iri(ident, base: str = SITE_BASE) -> str:
+    """The IRI of a heritage site: the register's own id, percent-encoded (RFC 3987), so that
+    an id such as ``Objekt 3545`` (canton of Zürich) still makes an IRI."""
+    return f"{base}{quote(str(ident), safe='')}"
+
+
+def site_to_linked_art(row, base: str = SITE_BASE) -> dict:
+    """A heritage site (a row of :mod:`echoes_lab.sites`' schema) as a Linked Art ``Place``.
+
+    Its name is the Primary Name, the register's id an ``Identifier``, designation and
+    protection a Description statement, and its geometry (WGS84) ``defined_by`` as WKT, as the
+    Linked Art model writes a place's extent (Linked Art, "Place",
+    https://linked.art/model/place/; CIDOC CRM 7.1.3, P168 place is defined by).
+
+    Raises
+    ------
+    DataError
+        The site has no ``id``.
+    """
+    from cromulent import model, vocab
+
+    r = _row_dict(row)
+    ident = _text(r.get("id"))
+    if ident is None:
+        msg = (f"site {r.get('name')!r} has no 'id': a Linked Art place needs one; read the "
+               "inventory with id='<the column of register numbers>'")
+        raise DataError(msg)
+    name = _text(r.get("name"))
+    geometry = r.get("geometry")
+    with _lock:
+        model.factory.auto_assign_id = False
+        place = _made(model.Place, site_iri(ident, base), name or ident)
+        if name:
+            place.identified_by = vocab.PrimaryName(content=name)
+        place.identified_by = model.Identifier(content=ident)
+        said = "; ".join(f"{k}: {v}" for k in ("designation", "protection")
+                         if (v := _text(r.get(k))))
+        if said:
+            place.referred_to_by = vocab.Description(content=said)
+        if geometry is not None and not geometry.is_empty:
+            place.defined_by = geometry.wkt
+        return model.factory.toJSON(place)
+
+
 def _row_dict(row) -> dict:
     return row if isinstance(row, dict) else row.to_dict()
 

@@ -177,16 +177,27 @@ class SitesAccessor:
         return table.reset_index().sort_values("sites", ascending=False, ignore_index=True)
 
     def place_target(self, site_id: str, base: str = "urn:echoes:site:") -> dict:
-        """The site as a GeoJSON Feature to embed as a Web Annotation target (navPlace style)."""
+        """The site as a GeoJSON Feature to embed as a Web Annotation target (navPlace style);
+        its ``id`` is the register's id percent-encoded after ``base``."""
+        from echoes_lab.knowledge.linkedart import site_iri
+
         hit = self._obj[self._obj["id"] == site_id]
         if hit.empty:
             msg = f"no site with id '{site_id}'"
             raise DataError(msg)
         row = hit.iloc[0]
-        return {"id": f"{base}{site_id}", "type": "Feature",
+        return {"id": site_iri(site_id, base), "type": "Feature",
                 "properties": {"label": {"none": [str(row["name"])]}},
                 "geometry": json.loads(gpd.GeoSeries([row.geometry]).to_json())["features"][0][
                     "geometry"]}
+
+    def linked_art(self, base: str = "urn:echoes:site:") -> list[dict]:
+        """Every site as a Linked Art ``Place`` document (``crm:E53_Place`` with its geometry
+        as WKT), for the knowledge base: :func:`echoes_lab.knowledge.linkedart.site_to_linked_art`.
+        """
+        from echoes_lab.knowledge.linkedart import site_to_linked_art
+
+        return [site_to_linked_art(row, base) for _, row in self._obj.iterrows()]
 
     def geojson(self, columns=("id", "name", "designation", "protection", "period")) -> dict:
         """The sites as a GeoJSON FeatureCollection with the record's fields as properties."""
