@@ -62,12 +62,12 @@ print("CPU", cpu_of(procs), "PROCS", len(procs), "KERNEL", cpu_of([psutil.Proces
 client.close(); cluster.close()
 """
 
-#: what the gateway logs on a cluster's way to ready, in order (``hub.log``, INFO)
+#: what the gateway logs on a cluster's way to ready, in order (``hub.log``, INFO); the workers
+#: asked for with the cluster are submitted with "is running", before the client's scale call
 STAGES = [("request", "POST /api/v1/clusters/"), ("created", "Created cluster"),
           ("submitted", "Cluster {} submitted"), ("scheduler up", "Cluster {} is running"),
-          ("scale", "/scale"), ("worker 1 submitted", "submitted"),
-          ("worker 2 submitted", "submitted"), ("worker 1 running", "is running"),
-          ("worker 2 running", "is running")]
+          ("worker 1 submitted", "submitted"), ("worker 2 submitted", "submitted"),
+          ("worker 1 running", "is running"), ("worker 2 running", "is running")]
 
 
 def gateway_timeline(log: str, name: str) -> list[tuple[str, float]]:
@@ -91,7 +91,7 @@ def gateway_timeline(log: str, name: str) -> list[tuple[str, float]]:
             when, line = stamps[i]
             i += 1
             worker_line = "Worker" in line
-            if pattern in line and (("worker" in label) == worker_line or label == "scale"):
+            if pattern in line and ("worker" in label) == worker_line:
                 out.append((label, (when - t0).total_seconds()))
                 break
     return out

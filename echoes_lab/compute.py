@@ -163,6 +163,8 @@ def _gateway_client(address: str, workers: int, options: dict) -> Client:
         wanted = Gateway(address).cluster_options()
         for key, value in options.items():
             wanted[key] = value
+        if "workers" in wanted:  # this hub's gateway starts them together with the scheduler
+            wanted["workers"] = workers
     except (AttributeError, KeyError) as exc:
         msg = f"the gateway at {address} does not offer the option {exc}"
         raise ClusterError(msg) from None

@@ -83,7 +83,7 @@ def test_hub_side_environment_and_service(tmp_path, repo_root):
 
 
 def test_gateway_options_are_bounded_by_the_settings(tmp_path, repo_root):
-    from echoes_lab.hub.services.gateway.config import cluster_options
+    from echoes_lab.hub.services.gateway.config import WORKER_ENVIRONMENT, cluster_options
 
     s = _settings(tmp_path, repo_root, max_worker_cores=3, max_worker_memory=6.0)
     options = cluster_options(s)
@@ -92,7 +92,11 @@ def test_gateway_options_are_bounded_by_the_settings(tmp_path, repo_root):
     with pytest.raises(ValueError, match="worker_cores must be <= 3"):
         options.parse_options({"worker_cores": 4})
     config = options.get_configuration(options.parse_options({"worker_memory": 1.5}), None)
-    assert config == {"worker_cores": 1, "worker_memory": int(1.5 * 2**30)}
+    assert config == {"worker_cores": 1, "worker_memory": int(1.5 * 2**30),
+                      "environment": {**WORKER_ENVIRONMENT, "ECHOES_GATEWAY_WORKERS": "0"}}
+    # the workers asked for with the cluster reach its scheduler, at most max_workers
+    config = options.get_configuration(options.parse_options({"workers": 50}), None)
+    assert config["environment"]["ECHOES_GATEWAY_WORKERS"] == str(s.gateway.max_workers)
 
 
 def test_gateway_config_from_the_same_settings_file(tmp_path, repo_root):
@@ -107,8 +111,8 @@ def test_gateway_config_from_the_same_settings_file(tmp_path, repo_root):
     ensure_secrets(s.state_dir)
     c = Config()
     configure_gateway(c, s.source)
-    assert c.ClusterConfig.scheduler_cmd[-1] == "scheduler"
-    assert c.ClusterConfig.worker_cmd[-1] == "worker"
+    assert c.ClusterConfig.scheduler_cmd[-2:] == ["-m", "distributed.cli.dask_scheduler"]
+    assert c.ClusterConfig.worker_cmd[-2:] == ["-m", "distributed.cli.dask_worker"]
     assert c.ClusterConfig.cluster_max_workers == s.gateway.max_workers
     assert c.ClusterConfig.idle_timeout == s.gateway.idle_timeout
     assert c.Proxy.prefix == "/services/dask-gateway"

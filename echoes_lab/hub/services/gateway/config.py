@@ -45,9 +45,14 @@ from traitlets.config import LoggingConfigurable
 from echoes_lab.errors import SettingsError
 from echoes_lab.hub.accounts import isolated, system_username
 from echoes_lab.hub.services.gateway import PREFIX, SERVICE
+from echoes_lab.hub.services.gateway.scheduler_preload import WORKERS_VARIABLE
 from echoes_lab.hub.settings import Settings, load_settings
 
 GIB = 2**30
+
+#: loaded by every cluster's scheduler by path (importing nothing of echoes_lab there): the
+#: first heartbeat at once, with the workers asked for at creation
+SCHEDULER_PRELOAD = str(Path(__file__).with_name("scheduler_preload.py"))
 
 #: Each worker's nanny forks its worker process instead of spawning a fresh interpreter that
 #: imports ``distributed`` again (0.45 CPU-s per worker; ``benchmarks/cluster.py``). The nanny
@@ -127,6 +132,16 @@ class _WorkersWithoutDashboard(LoggingConfigurable):
         return [*cmd, "--no-dashboard"]
 
 
+class _SchedulerReportsAtOnce(LoggingConfigurable):
+    """Every scheduler also loads :data:`SCHEDULER_PRELOAD`: it reports to the gateway as soon
+    as it has started (not 0.25 s later) with the workers asked for with the cluster, so
+    that they start in the same step that marks the cluster running instead of after the
+    client's scale request (``benchmarks/cluster.py``)."""
+
+    def get_scheduler_command(self, cluster):
+        return [*super().get_scheduler_command(cluster), "--preload", SCHEDULER_PRELOAD]
+
+
 class _SignalOnlyOurProcesses(LoggingConfigurable):
     """Signal a cluster's scheduler or worker only while its pid still names that process.
 
@@ -185,7 +200,7 @@ def _cluster_process(pid: int) -> psutil.Process | None:
 
 
 class EchoesLocalBackend(_SignalOnlyOurProcesses, _FinishStopping, _WorkersWithoutDashboard,
-                         _ClusterCap, LocalBackend):
+                         _SchedulerReportsAtOnce, _ClusterCap, LocalBackend):
     """``LocalBackend`` running each user's cluster under their ``jupyter-<name>`` account.
 
     dask-gateway's ``LocalBackend`` switches to a system account named like the gateway user;
@@ -233,8 +248,9 @@ class EchoesLocalBackend(_SignalOnlyOurProcesses, _FinishStopping, _WorkersWitho
         return env
 
 
-class EchoesUnsafeLocalBackend(_SignalOnlyOurProcesses, _FinishStopping, _WorkersWithoutDashboard,
-                               _ClusterCap, UnsafeLocalBackend):
+class EchoesUnsafeLocalBackend(_SignalOnlyOurProcesses, _FinishStopping,
+                               _WorkersWithoutDashboard, _SchedulerReportsAtOnce, _ClusterCap,
+                               UnsafeLocalBackend):
     """``UnsafeLocalBackend`` (all clusters under the hub's account) with the per-user cap."""
 
 
@@ -253,10 +269,16 @@ def cluster_options(settings: Settings) -> Options:
     gw = settings.gateway
 
     def handler(options):
+        # the workers asked for with the cluster reach its scheduler (scheduler_preload.py)
+        # through its environment; more than max_workers is cut there by the gateway, and the
+        # client's scale request then says the limit
+        workers = str(min(options.workers, gw.max_workers))
         return {"worker_cores": options.worker_cores,
-                "worker_memory": int(options.worker_memory * GIB)}
+                "worker_memory": int(options.worker_memory * GIB),
+                "environment": {**WORKER_ENVIRONMENT, WORKERS_VARIABLE: workers}}
 
     return Options(
+        Integer("workers", default=0, min=0, label="Workers at start"),
         Integer("worker_cores", default=gw.worker_cores, min=1, max=gw.max_worker_cores,
                 label="Worker cores"),
         Float("worker_memory", default=gw.worker_memory, min=0.25, max=gw.max_worker_memory,
@@ -344,9 +366,11 @@ def configure_gateway(c, settings_file: str | Path) -> Settings:
     c.LocalBackend.cluster_options = cluster_options(s)
     persist_clusters(c, state)
 
-    # distributed no longer installs dask-scheduler / dask-worker: the `dask` command does both
-    c.ClusterConfig.scheduler_cmd = [str(bindir / "dask"), "scheduler"]
-    c.ClusterConfig.worker_cmd = [str(bindir / "dask"), "worker"]
+    # distributed's own command modules (what `dask scheduler` / `dask worker` run), without
+    # the `dask` command's discovery of every installed subcommand (0.08 CPU-s per process)
+    python = str(bindir / Path(sys.executable).name)
+    c.ClusterConfig.scheduler_cmd = [python, "-m", "distributed.cli.dask_scheduler"]
+    c.ClusterConfig.worker_cmd = [python, "-m", "distributed.cli.dask_worker"]
     c.ClusterConfig.cluster_max_workers = gw.max_workers
     c.ClusterConfig.worker_cores = gw.worker_cores
     c.ClusterConfig.worker_memory = int(gw.worker_memory * GIB)
