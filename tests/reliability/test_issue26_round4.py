@@ -13,6 +13,7 @@ Users and projects are named for this module only (Unix accounts are the machine
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -185,3 +186,61 @@ def test_an_app_spelled_with_an_encoded_slash_still_asks(hub):
     assert page.status_code == 302
     confirm = call(hub, OWNER, "GET", page.headers["Location"].split(f"/user/{OWNER}", 1)[1])
     assert confirm.status_code == 200 and "echoes_confirm=" in confirm.text, confirm.text[:300]
+
+
+DASK_PAGE = "<html><body><script>document.title='rfou-dask-page'</script>rfou-dask</body></html>"
+
+
+@pytest.mark.integration
+def test_a_users_page_through_the_dask_dashboard_proxy_is_sandboxed(hub):
+    """A user's own web page served as their "Dask dashboard": their dask configuration names
+    any local address as the cluster's dashboard (``distributed.dashboard.link``), and
+    ``/user/NAME/dask/dashboard/ID/…`` proxies it on the hub's origin — the reproduction 3 of
+    the issue (a colleague's page acting on your lab) by another proxy than ``/proxy/``, which
+    alone was sandboxed. Before the fix: 200, the page, no ``Content-Security-Policy``."""
+    from harness import free_port, gone, wait_for
+
+    user, port = STRANGER, free_port()
+    hub.start_server(user)
+    out = hub.execute(user, (
+        "import os\n"
+        "os.makedirs(os.path.expanduser('~/.config/dask'), exist_ok=True)\n"
+        "open(os.path.expanduser('~/.config/dask/rfou.yaml'), 'w').write(\n"
+        f"    'distributed:\\n  dashboard:\\n    link: http://127.0.0.1:{port}/status\\n'\n"
+        "    'labextension:\\n  factory:\\n    module: distributed\\n    class: LocalCluster\\n'\n"
+        "    '    args: []\\n    kwargs: {processes: false, n_workers: 0}\\n')\n"
+        "os.makedirs(os.path.expanduser('~/www'), exist_ok=True)\n"
+        f"open(os.path.expanduser('~/www/evil.html'), 'w').write({DASK_PAGE!r})\n"))
+    assert out["status"] == "ok" and not out["errors"], out
+    # the server reads the dask configuration when it first serves the Dask panel: restart it
+    assert hub.api("DELETE", f"/users/{user}/server").status_code in (202, 204)
+    wait_for(lambda: not hub.api("GET", f"/users/{user}").json()["servers"], 60,
+             "the server to stop")
+    hub.start_server(user)
+    out = hub.execute(user, (
+        "import os, subprocess, sys\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'http.server', '{port}', '--bind', "
+        "'127.0.0.1', '--directory', os.path.expanduser('~/www')], start_new_session=True, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(p.pid)\n"))
+    assert out["status"] == "ok" and not out["errors"], out
+    server_pid = int(out["stdout"].strip().splitlines()[-1])
+    headers = {"Authorization": f"token {hub.tokens[user]}"}
+    base = f"{hub.url}/user/{user}/dask"
+    try:
+        r = requests.put(f"{base}/clusters", headers=headers, timeout=120)
+        assert r.status_code == 200, r.text[:300]
+        cluster = r.json()["id"]
+        url = f"{base}/dashboard/{cluster}/evil.html"
+        wait_for(lambda: requests.get(url, headers=headers, timeout=30).status_code == 200, 30,
+                 "the user's page through the dashboard proxy")
+        page = requests.get(url, headers=headers, timeout=30)
+        assert "rfou-dask" in page.text  # the probe reaches the user's own page
+        policy = page.headers.get("Content-Security-Policy", "")
+        assert "sandbox" in policy and "allow-same-origin" not in policy, policy
+        requests.delete(f"{base}/clusters/{cluster}", headers=headers, timeout=60)
+    finally:
+        import psutil
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(server_pid).kill()
+        wait_for(lambda: gone(server_pid), 30, "the probe's web server to end")

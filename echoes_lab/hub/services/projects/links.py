@@ -23,7 +23,8 @@ sandboxed. Loaded with :mod:`.serverext` in every user's server.
   is opened once, hashed and read through that descriptor, :class:`Pin`), not a file a
   co-member swapped in between the check and the run (issue 26, second round).
 * **One origin per trust level.** Pages a user serves through jupyter-server-proxy
-  (``/proxy/…``) get ``Content-Security-Policy: sandbox`` without ``allow-same-origin``
+  (``/proxy/…``) or the Dask panel's dashboard proxy (``/dask/dashboard/…``) get
+  ``Content-Security-Policy: sandbox`` without ``allow-same-origin``
   (:class:`SandboxUserContent`): their scripts run in an opaque origin, so they cannot read
   the hub's pages or use its cookies to act on another user's server. (jupyter-server already
   sandboxes ``/files/`` and ``/nbconvert/`` output the same way.) Pages that need their own
@@ -67,6 +68,11 @@ SCHEMES_ENV = "ECHOES_GIT_PULL_SCHEMES"
 #: ``urlpath`` prefixes that open something without running it (else: an app, ask first)
 _VIEWS = ("lab", "lab/tree/", "tree", "tree/", "notebooks/", "edit/")
 _SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+#: routes that serve what a program of the user's answers: jupyter-server-proxy's
+#: ``/proxy/PORT/…`` (and ``/proxy/absolute/…``), and the Dask panel's dashboard proxy, whose
+#: target is the cluster's ``dashboard_link`` — any local address the user's own dask
+#: configuration names (``distributed.dashboard.link``; issue 26, fourth round)
+USER_SERVED = ("proxy/", "dask/dashboard/")
 #: notebooks larger than this are not hashed for an app's confirmation (asked every time)
 _MAX_HASHED = 64 * 2**20
 
@@ -277,7 +283,7 @@ class SandboxUserContent(web.OutputTransform):
     def transform_first_chunk(self, status_code, headers, chunk, finishing):
         base = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
         rel = self.path[len(base):] if self.path.startswith(base) else self.path
-        if rel.startswith("proxy/"):  # /proxy/PORT/… and /proxy/absolute/PORT/…
+        if rel.startswith(USER_SERVED):
             headers.add("Content-Security-Policy", _SANDBOX)
         return status_code, headers, chunk
 
