@@ -11,7 +11,8 @@ with every extension installed in the same venv), on free loopback ports:
 2. a kernel is started in that server: ours is the ECHOES kernel after ``import echoes_lab``,
    stock's the default ``python3`` kernel after nothing; its memory likewise;
 3. every process the hub runs besides users' servers: the hub (and our launcher), the proxy,
-   each managed service (and what it started, e.g. dask-gateway's own proxy).
+   each managed service (and what it started, e.g. dask-gateway's own proxy); our services
+   sharing one process (``echoes_lab.hub.services.host``) are one row.
 
 A seat = one idle server + one kernel; the fixed cost = hub + proxy + services. Seats that fit in
 ``--budget`` GiB = (budget - fixed) / seat, by PSS (shared libraries counted once across
@@ -106,7 +107,9 @@ def classify(hub: BenchHub, users: set[str]) -> dict[str, list[psutil.Process]]:
             continue
         if "DASK_GATEWAY_CLUSTER_NAME" in env:
             continue
-        if service := env.get("JUPYTERHUB_SERVICE_NAME"):
+        if hosted := env.get("ECHOES_HOSTED_SERVICES"):  # several services, one process
+            role = "services " + "+".join(h["name"] for h in json.loads(hosted))
+        elif service := env.get("JUPYTERHUB_SERVICE_NAME"):
             role = f"service {service}"
         elif "configurable-http-proxy" in cmd:
             role = "proxy"
@@ -192,7 +195,7 @@ def main() -> None:
     roles = sorted({role for k in kinds for role in res[k]["fixed"]})
     empty = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
     for role in roles:
-        row(f"  {role}"[:34], lambda r, role=role: r["fixed"].get(role, empty))
+        row(f"  {role}", lambda r, role=role: r["fixed"].get(role, empty))
     total = {k: {m: sum(v[m] for v in res[k]["fixed"].values()) for m in ("rss", "pss", "uss")}
              for k in kinds}
     row("hub + proxy + services", lambda r: total[next(k for k in kinds if res[k] is r)])

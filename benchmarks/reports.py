@@ -18,7 +18,11 @@ Both runs happen here, one after the other, on the same demo data; the script ch
 produced the same number for every ``scale`` and prints the wall times, the load average
 before each side and the ratio.
 
-    .venv/bin/python benchmarks/reports.py [--n 50] [--workers 2]
+Kernels: each CLI call starts its kernel as a new interpreter; ours forks each run's kernel from
+one template process that imported ipykernel, numpy and pandas once
+(``echoes_lab.runs.kernels``) — still one fresh process per run, stopped after it.
+
+    .venv/bin/python benchmarks/reports.py [--n 50] [--workers 2] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,6 +69,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=50, help="reports in the batch (default 50)")
     parser.add_argument("--workers", type=int, default=2,
                         help="runs at a time, on both sides (default 2)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds, each side once per round, the first side alternating")
     args = parser.parse_args()
 
     from echoes_lab.runs import run_grid
@@ -79,32 +86,43 @@ def main() -> int:
         os.environ["ECHOES_DATA"] = str(data)  # both runners' kernels inherit it
         scales = list(range(1, args.n + 1))
 
-        (work / "stock").mkdir()
-        load_stock = os.getloadavg()[0]
-        t0 = time.perf_counter()
-        # the CLI, --workers calls at a time: a thread per running call is enough, each waits
-        # on its papermill process
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            list(pool.map(lambda s: papermill_cli(s, work / "stock"), scales))
-        stock = time.perf_counter() - t0
-
-        load_ours = os.getloadavg()[0]
-        t0 = time.perf_counter()
-        table = run_grid(NOTEBOOK, {"scale": scales}, work / "echoes", workers=args.workers)
-        ours = time.perf_counter() - t0
-
-        assert (table["status"] == "completed").all(), table[table["status"] != "completed"]
-        for s, rel in zip(scales, table["notebook"], strict=True):
-            a, b = result_of(work / "stock" / f"out-{s}.ipynb"), result_of(work / "echoes" / rel)
-            assert a == b, f"scale {s}: papermill CLI says {a}, echoes_lab.runs says {b}"
-        print(f"{args.n} reports, same RESULT in both for every scale")
-        per = f"({stock / args.n:.2f} s/report)"
-        print(f"papermill CLI, {args.workers} at a time:            {stock:7.1f} s  {per}"
-              f"  (load before: {load_stock:.1f})")
-        per = f"({ours / args.n:.2f} s/report)"
-        print(f"echoes run --grid ({args.workers} workers, + HTML + crate): {ours:7.1f} s  {per}"
-              f"  (load before: {load_ours:.1f})")
-        print(f"ratio stock / echoes: {stock / ours:.2f}x")
+        ratios = []
+        for rnd in range(args.rounds):
+            # alternate which side goes first: a load that changes during a round then weighs
+            # on each side in turn
+            sides = ["stock", "echoes"] if rnd % 2 == 0 else ["echoes", "stock"]
+            took, load = {}, {}
+            for side in sides:
+                folder = work / f"{side}-{rnd}"
+                folder.mkdir()
+                load[side] = os.getloadavg()[0]
+                t0 = time.perf_counter()
+                if side == "stock":
+                    # the CLI, --workers calls at a time: a thread per running call is
+                    # enough, each waits on its papermill process
+                    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+                        list(pool.map(lambda s, f=folder: papermill_cli(s, f), scales))
+                else:
+                    table = run_grid(NOTEBOOK, {"scale": scales}, folder,
+                                     workers=args.workers)
+                took[side] = time.perf_counter() - t0
+            assert (table["status"] == "completed").all(), table[table["status"] != "completed"]
+            for s, rel in zip(scales, table["notebook"], strict=True):
+                a = result_of(work / f"stock-{rnd}" / f"out-{s}.ipynb")
+                b = result_of(work / f"echoes-{rnd}" / rel)
+                assert a == b, f"scale {s}: papermill CLI says {a}, echoes_lab.runs says {b}"
+            stock, ours = took["stock"], took["echoes"]
+            ratios.append(stock / ours)
+            print(f"round {rnd + 1}: {args.n} reports, same RESULT in both for every scale")
+            per = f"({stock / args.n:.2f} s/report)"
+            print(f"  papermill CLI, {args.workers} at a time:            {stock:7.1f} s  {per}"
+                  f"  (load before: {load['stock']:.1f})")
+            per = f"({ours / args.n:.2f} s/report)"
+            print(f"  echoes run --grid ({args.workers} workers, + HTML + crate): {ours:7.1f} s"
+                  f"  {per}  (load before: {load['echoes']:.1f})")
+            print(f"  ratio stock / echoes: {stock / ours:.2f}x")
+        if len(ratios) > 1:
+            print(f"median ratio over {len(ratios)} rounds: {statistics.median(ratios):.2f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

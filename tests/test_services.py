@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 import requests
 from traitlets.config import Config
 
-from echoes_lab.hub.services import Feature, free_port
+from echoes_lab.hub.services import Feature, free_port, host
 from echoes_lab.hub.services.base import Service
 
 from harness import gone, wait_for, wait_gone
@@ -77,16 +78,7 @@ class DemoProcess:
         script.write_text(DEMO)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/services/demo/"
-        self.env = {
-            **os.environ,
-            "JUPYTERHUB_SERVICE_NAME": "demo",
-            "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{self.port}",
-            "JUPYTERHUB_SERVICE_PREFIX": "/services/demo/",
-            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api",  # nothing there
-            "JUPYTERHUB_API_TOKEN": "not-a-token",
-            "JUPYTERHUB_CLIENT_ID": "service-demo",
-            "DEMO_HANG": "1" if hang else "",
-        }
+        self.env = {**self.environment(self.port), "DEMO_HANG": "1" if hang else ""}
         self.command = [sys.executable, str(script), "--settings", _settings_file(tmp_path),
                         *args]
         self.state = tmp_path / "state"
@@ -94,6 +86,19 @@ class DemoProcess:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(self.command, env=self.env, stdout=log,
                                          stderr=subprocess.STDOUT)
+
+    @staticmethod
+    def environment(port: int) -> dict[str, str]:
+        """What the hub gives its managed service ``demo`` on ``port``."""
+        return {
+            **os.environ,
+            "JUPYTERHUB_SERVICE_NAME": "demo",
+            "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}",
+            "JUPYTERHUB_SERVICE_PREFIX": "/services/demo/",
+            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api",  # nothing there
+            "JUPYTERHUB_API_TOKEN": "not-a-token",
+            "JUPYTERHUB_CLIENT_ID": "service-demo",
+        }
 
     def wait_serving(self, timeout: float = 30) -> DemoProcess:
         def answers() -> bool:
@@ -140,19 +145,223 @@ def test_every_service_in_configure_starts_on_the_scaffold(tmp_path):
     for service in c.JupyterHub.services:
         command = service.get("command")
         if not command:
-            continue  # an API token only (echoes-cli): no process
+            continue  # an API token only (echoes-cli), or run by a host (below): no process
         assert command[:2] == [sys.executable, "-m"], command
         module = command[2]
         if module in THIRD_PARTY:
             continue
         assert command[3:] == ["--settings", str(tmp_path / "settings.toml")]
-        # a package run with -m: its __main__ names the class that run() starts
-        target = importlib.import_module(module + ".__main__").TARGET
-        where, name = target.split(":")
-        cls = getattr(importlib.import_module(where), name)
-        assert issubclass(cls, Service), f"{service['name']}: {target} is not a Service"
-        ours.append(service["name"])
-    assert {"reports", "workshops"} <= set(ours)
+        if module == host.MODULE:  # several services in one process, each on the scaffold
+            targets = [(h["name"], h["target"])
+                       for h in json.loads(service["environment"][host.SERVICES_ENV])]
+        else:  # a package run with -m: its __main__ names the class that run() starts
+            targets = [(service["name"], importlib.import_module(module + ".__main__").TARGET)]
+        for name, target in targets:
+            where, cls_name = target.split(":")
+            cls = getattr(importlib.import_module(where), cls_name)
+            assert issubclass(cls, Service), f"{name}: {target} is not a Service"
+            ours.append(name)
+    assert {"reports", "workshops", "commons", "projects"} <= set(ours)
+    assert len(ours) == len(set(ours)), "a service started twice"
+
+
+def test_services_that_may_share_a_process_run_in_one(tmp_path):
+    """Our services with the hub's account run in one host process (the first one's identity);
+    the others are external services with their own URL, token and OAuth client. Reports, run
+    under its own account when users are isolated, keeps a process of its own."""
+    c = _configured(tmp_path)
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    hosts = [s for s in services.values() if (s.get("command") or [""] * 3)[2] == host.MODULE]
+    assert len(hosts) == 1
+    first = hosts[0]
+    hosted = json.loads(first["environment"][host.SERVICES_ENV])
+    names = [h["name"] for h in hosted]
+    assert names[0] == first["name"] and {"metrics", "projects", "workshops"} <= set(names)
+    assert "reports" not in names and services["reports"]["user"]  # its own account
+    assert services["reports"]["command"][2] == "echoes_lab.hub.services.reports"
+    for name in host.OWN_PROCESS:  # CPU-heavy work in their loops: never in a shared one
+        assert services[name]["command"][2] == f"echoes_lab.hub.services.{name}"
+    secrets = json.loads((tmp_path / "state" / "secrets.json").read_text())["api_tokens"]
+    for h in hosted:
+        s = services[h["name"]]
+        assert h["url"] == s["url"] and s["url"].startswith("http://127.0.0.1:")
+        assert s["api_token"] == secrets[h["name"]]  # its own token, so its own role's scopes
+        assert s["oauth_no_confirm"] and "info" in s
+        if s is not first:
+            assert "command" not in s and "environment" not in s
+    # no secret on the host's command line or in its environment: it reads the secrets file
+    assert not any(t in json.dumps(first) for n, t in secrets.items() if n != first["name"])
+
+
+def test_a_hosted_service_gets_what_the_hub_gives_a_managed_one():
+    base = {"JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api", "JUPYTERHUB_BASE_URL": "/x/",
+            "JUPYTERHUB_SERVICE_NAME": "first", "JUPYTERHUB_API_TOKEN": "first-token",
+            "JUPYTERHUB_PUBLIC_URL": "https://lab.example.org/x/services/first/", "HOME": "/"}
+    env = host.service_environ({"name": "commons", "url": "http://127.0.0.1:9", "environment":
+                                {"PYTHONUNBUFFERED": "1"}, "oauth_client_allowed_scopes":
+                                ["access:services!service=commons", "moderate"]}, "tok", base)
+    assert env == {
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api", "JUPYTERHUB_BASE_URL": "/x/",
+        "PYTHONUNBUFFERED": "1", "JUPYTERHUB_SERVICE_NAME": "commons",
+        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:9",
+        "JUPYTERHUB_SERVICE_PREFIX": "/x/services/commons/", "JUPYTERHUB_API_TOKEN": "tok",
+        "JUPYTERHUB_CLIENT_ID": "service-commons",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": "/x/services/commons/oauth_callback",
+        "JUPYTERHUB_OAUTH_SCOPES": '["access:services!service=commons"]',
+        "JUPYTERHUB_OAUTH_ACCESS_SCOPES": '["access:services!service=commons"]',
+        "JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": '["access:services!service=commons", '
+                                                  '"moderate"]',
+        "JUPYTERHUB_PUBLIC_URL": "https://lab.example.org/x/services/commons/",
+    }
+
+
+def test_services_sharing_a_process_keep_their_own_oauth_client_and_metrics(tmp_path):
+    from prometheus_client import CollectorRegistry, Counter
+
+    from echoes_lab.hub.services import observe
+
+    settings = _settings_file(tmp_path)
+    apps = []
+    for name in ("one", "two"):
+        class Each(Service):
+            service_name = name
+
+        app = Each(config=Config())
+        app.environ = host.service_environ({"name": name, "url": "http://127.0.0.1:1"},
+                                           f"token-{name}", {})
+        app.initialize(["--settings", settings])
+        apps.append(app)
+    auths = [a.make_app().settings["hub_auth"] for a in apps]
+    assert [a.api_token for a in auths] == ["token-one", "token-two"]
+    assert [a.oauth_client_id for a in auths] == ["service-one", "service-two"]
+    assert [a.oauth_redirect_uri for a in auths] == ["/services/one/oauth_callback",
+                                                     "/services/two/oauth_callback"]
+    assert [a.access_scopes for a in auths] == [{"access:services!service=one"},
+                                                {"access:services!service=two"}]
+    assert auths[0].cookie_name != auths[1].cookie_name
+    # each /metrics shows its own series and request latencies, never the other's
+    counters = {}
+    for name in ("one", "two"):
+        counter = Counter(f"echoes_test_{name}_total", name, registry=CollectorRegistry())
+        counter.inc()
+        observe.register([counter], name)
+        observe.REQUEST_DURATION.labels(service=name, handler="H", method="GET",
+                                        code=200).observe(0.1)
+        counters[name] = counter
+    one, two = (observe.metrics_text(n)[0].decode() for n in ("one", "two"))
+    assert "echoes_test_one_total 1.0" in one and "echoes_test_two" not in one
+    assert "echoes_test_two_total 1.0" in two and "echoes_test_one" not in two
+    assert 'service="one"' in one and 'service="two"' not in one
+    assert "process_resident_memory_bytes" in one  # the process's own series, in each
+
+
+HOST_DEMO = textwrap.dedent('''
+    from demo_service import Demo
+
+    class Second(Demo):
+        service_name = "second"
+''')
+
+
+class HostProcess:
+    """Two demo services in one host process, started as the hub starts the host."""
+
+    def __init__(self, tmp_path, *args: str, ports: list[int] | None = None):
+        from echoes_lab.hub.secrets import ensure_secrets
+
+        (tmp_path / "demo_service.py").write_text(DEMO)
+        (tmp_path / "host_demo.py").write_text(HOST_DEMO)
+        ensure_secrets(tmp_path / "state", ("second",))
+        ports = ports or [free_port(), free_port()]
+        self.urls = [f"http://127.0.0.1:{ports[0]}/services/demo/",
+                     f"http://127.0.0.1:{ports[1]}/services/second/"]
+        hosted = [{"name": "demo", "url": f"http://127.0.0.1:{ports[0]}",
+                   "target": "demo_service:Demo"},
+                  {"name": "second", "url": f"http://127.0.0.1:{ports[1]}",
+                   "target": "host_demo:Second"}]
+        self.env = {**DemoProcess.environment(ports[0]),
+                    "PYTHONPATH": str(tmp_path), host.SERVICES_ENV: json.dumps(hosted)}
+        self.state = tmp_path / "state"
+        self.log = tmp_path / "host.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", host.MODULE, "--settings", _settings_file(tmp_path),
+                 *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+
+    def wait_serving(self, timeout: float = 30) -> HostProcess:
+        def answers() -> bool:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                return all(requests.get(u + "api/teapot", timeout=1).status_code == 418
+                           for u in self.urls)
+            except (requests.ConnectionError, requests.Timeout):  # bound, not serving yet
+                return False
+
+        wait_for(answers, timeout, f"both hosted services to answer:\n{self.log}", interval=0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_hosted_services_serve_each_as_itself_and_stop_together_on_sigterm(tmp_path):
+    demo = HostProcess(tmp_path, "--Service.hub_poll_interval=3600")
+    try:
+        demo.wait_serving()
+        for name, url in zip(("demo", "second"), demo.urls, strict=True):
+            # each under its own prefix, naming its own scope: its own settings and sign-in
+            r = requests.post(url + "api/echo", json={}, timeout=10)
+            assert r.status_code == 403 and f"access:services!service={name}" in r.json()[
+                "message"]
+            assert requests.get(url + "api/nothing", timeout=10).json()["message"] == (
+                f"nothing at /services/{name}/api/nothing")
+            # its own lock and pid file, held by the one process
+            assert (demo.state / "services" / f"{name}.pid").read_text().strip() == str(
+                demo.proc.pid)
+        start = time.monotonic()
+        demo.proc.send_signal(signal.SIGTERM)
+        assert demo.proc.wait(10) == 0
+        assert time.monotonic() - start < 10
+        log = demo.log.read_text()
+        assert "demo service stopped" in log and "second service stopped" in log
+        assert not list((demo.state / "services").glob("*.pid"))
+    finally:
+        demo.stop()
+
+
+def test_hosted_services_all_stop_when_their_hub_is_gone(tmp_path):
+    demo = HostProcess(tmp_path, "--Service.hub_poll_interval=0.2")
+    try:
+        assert demo.proc.wait(30) == 0
+        log = demo.log.read_text()
+        assert "did not answer 3 times" in log
+        assert "demo service stopped" in log and "second service stopped" in log
+    finally:
+        demo.stop()
+
+
+def test_a_hosted_service_that_cannot_start_stops_the_host(tmp_path):
+    """A port taken: the host exits with the service's status before serving anything, and the
+    hub sees its managed service fail, as with a service of its own."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        demo = HostProcess(tmp_path, "--Service.hub_poll_interval=3600",
+                           ports=[free_port(), port])
+        try:
+            code = demo.proc.wait(60)
+        finally:
+            demo.stop()
+    out = demo.log.read_text()
+    assert code == 1, out
+    assert f"cannot listen on 127.0.0.1:{port}" in out
+    assert "demo service stopped" in out  # the one that had started, stopped cleanly
+    assert not list((tmp_path / "state" / "services").glob("*.pid"))
 
 
 def test_features_grant_users_their_scopes_and_roles(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from echoes_lab.hub.secrets import ensure_secrets
 from echoes_lab.hub.services import Feature
+from echoes_lab.hub.services.host import share
 from echoes_lab.hub.settings import Settings, load_settings
 
 #: Single-user server extensions a heritage user never sees; skipping them makes spawns faster.
@@ -231,7 +232,8 @@ def configure(c, settings_file: str | Path) -> Settings:
         feature.configure_hub(c, s)
     if user_scopes:
         _grant_users(roles, user_scopes)
-    c.JupyterHub.services = services
+    # our services that may share a process run in one (the hub side's memory, issue 36)
+    c.JupyterHub.services = share(services)
     c.JupyterHub.load_roles = roles
     if s.profile == "slurm":  # servers as Slurm jobs (hub_config/slurm.toml)
         from echoes_lab.hub.slurm import configure_slurm

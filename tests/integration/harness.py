@@ -252,7 +252,8 @@ class Hub:
 
         A service is a process whose environment names it (``JUPYTERHUB_SERVICE_NAME``) and
         this hub's API; processes a service started itself (dask-gateway's proxy) inherit that
-        environment and are not counted again.
+        environment and are not counted again. A process running several of our services
+        (``echoes_lab.hub.services.host``) is listed under each of their names.
         """
         api = f"127.0.0.1:{self.settings['hub']['hub_port']}/"
         found: dict[int, tuple[str, psutil.Process]] = {}
@@ -271,7 +272,12 @@ class Hub:
             except psutil.NoSuchProcess:
                 continue
             if found.get(parent, ("",))[0] != name:
-                services.setdefault(name, []).append(p)
+                try:
+                    hosted = json.loads(p.environ().get("ECHOES_HOSTED_SERVICES") or "[]")
+                except psutil.NoSuchProcess:
+                    continue
+                for each in {name, *(h["name"] for h in hosted)}:
+                    services.setdefault(each, []).append(p)
         return services
 
     @property

@@ -12,7 +12,6 @@ import time
 import zipfile
 
 import jsonschema
-import psutil
 import pytest
 import requests
 
@@ -69,13 +68,9 @@ def note(text: str, **extra) -> dict:
 
 
 def service_pid(hub) -> int | None:
-    for p in psutil.Process(hub.proc.pid).children(recursive=True):
-        try:
-            if "echoes_lab.hub.services.commons" in p.cmdline():
-                return p.pid
-        except psutil.NoSuchProcess:
-            pass
-    return None
+    """The pid of the process running the commons (alone, or with our other services)."""
+    found = hub.service_processes().get("commons") or []
+    return found[0].pid if found else None
 
 
 def test_commons_protocol_access_and_nothing_lost(hub_factory):

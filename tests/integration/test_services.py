@@ -6,7 +6,6 @@ import signal
 import subprocess
 import time
 
-import psutil
 import pytest
 import requests
 
@@ -28,16 +27,6 @@ def sign_in(hub, user: str, password: str) -> requests.Session:
     return session
 
 
-def service_process(hub, module: str) -> psutil.Process:
-    for p in psutil.Process(hub.proc.pid).children(recursive=True):
-        try:
-            if module in p.cmdline():
-                return p
-        except psutil.NoSuchProcess:
-            pass
-    raise AssertionError(f"no process runs {module}")
-
-
 @pytest.mark.parametrize("name", ["workshops", "reports"])
 def test_service_pages_look_like_the_hub(hub, name):
     session = sign_in(hub, "admin", hub.secrets["admin_password"])
@@ -53,8 +42,8 @@ def test_service_pages_look_like_the_hub(hub, name):
 
 
 def test_second_instance_refuses_and_sigterm_stops_in_bounded_time(hub):
-    module = "echoes_lab.hub.services.workshops"
-    running = service_process(hub, module)
+    # the workshops service's process (with the others sharing it: echoes_lab.hub.services.host)
+    running = hub.service_processes()["workshops"][0]
     # started by hand exactly as the hub started it: refused, the first one holds the lock
     second = subprocess.run(running.cmdline(), env=running.environ(), capture_output=True,
                             text=True, timeout=60)

@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.client import responses
 from pathlib import Path
@@ -209,7 +210,7 @@ class MetricsHandler(ServiceHandler):
         if not observe.may_read_metrics(self.user_or_none()):
             raise web.HTTPError(403, f"reading metrics needs the hub's {observe.METRICS_SCOPE} "
                                      f"scope")
-        body, content_type = observe.metrics_text()
+        body, content_type = observe.metrics_text(self.settings.get("service_name", ""))
         self.set_header("Content-Type", content_type)
         self.finish(body)
 
@@ -284,6 +285,13 @@ class ServiceApplication(web.Application):
 
 # -- the service process ------------------------------------------------------------------------
 
+#: HubOAuth's traits and the variables the hub passes them in (a managed service's environment)
+_OAUTH_ENV = {"api_token": "JUPYTERHUB_API_TOKEN", "api_url": "JUPYTERHUB_API_URL",
+              "oauth_client_id": "JUPYTERHUB_CLIENT_ID",
+              "oauth_redirect_uri": "JUPYTERHUB_OAUTH_CALLBACK_URL",
+              "hub_host": "JUPYTERHUB_HOST"}
+
+
 class ServiceLocked(EchoesError):
     """Another instance of the service holds its lock."""
 
@@ -323,6 +331,13 @@ class Service(Application):
         return float(self.settings.services.hub_check_every) if self.settings else 5.0
 
     settings: Settings | None = None
+    #: the service's ``JUPYTERHUB_*`` variables when it shares a process with others
+    #: (:mod:`echoes_lab.hub.services.host`); None: the process's own environment
+    environ: dict[str, str] | None = None
+    #: the service's own hub API token (``JUPYTERHUB_API_TOKEN`` of its environment)
+    api_token: str = ""
+    #: called with the reason when the service stops (the host stops the others)
+    on_stop: Callable[[str], None] | None = None
 
     # -- hooks -----------------------------------------------------------------------------
     def handlers(self) -> list[tuple]:
@@ -366,12 +381,16 @@ class Service(Application):
         except EchoesError as exc:
             self.log.error("%s", exc)
             self.exit(exc.exit_code)
-        env = os.environ
+        env = self.environ if self.environ is not None else os.environ
         self.service_name = env.get("JUPYTERHUB_SERVICE_NAME", self.service_name)
         self.prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{self.service_name}/")
         self.hub_prefix = url_path_join(env.get("JUPYTERHUB_BASE_URL", "/"), "hub/")
         self.hub_api_url = env.get("JUPYTERHUB_API_URL", "")
         self.url = env.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:0")
+        self.api_token = env.get("JUPYTERHUB_API_TOKEN", "")
+        self._oauth = {trait: env[var] for trait, var in _OAUTH_ENV.items() if env.get(var)}
+        if env.get("JUPYTERHUB_OAUTH_ACCESS_SCOPES"):
+            self._oauth["access_scopes"] = set(json.loads(env["JUPYTERHUB_OAUTH_ACCESS_SCOPES"]))
 
     def setup_logging(self) -> None:
         """One format for the service and the libraries it uses, on stderr (the hub's log)."""
@@ -436,10 +455,12 @@ class Service(Application):
     def make_app(self) -> web.Application:
         """The tornado application: :meth:`handlers` under the prefix, plus the OAuth callback."""
         s = self.settings.services
-        HubOAuth.clear_instance()
         # a revoked token or a closed seat stops working here within the sign-in refresh
         cache_age = min(s.auth_cache_age, self.settings.workshops.auth_refresh_age)
-        hub_auth = HubOAuth.instance(parent=self, cache_max_age=cache_age)
+        # the service's own OAuth client, given explicitly: HubOAuth reads the process's
+        # environment by default, which several services sharing a process do not have
+        hub_auth = HubOAuth(parent=self, cache_max_age=cache_age, base_url=self.prefix,
+                            hub_prefix=self.hub_prefix, **getattr(self, "_oauth", {}))
         routes = [(url_path_join(self.prefix, "oauth_callback"), OAuthCallbackHandler),
                   (url_path_join(self.prefix, "metrics"), MetricsHandler)]
         for path, *rest in self.handlers():
@@ -447,7 +468,7 @@ class Service(Application):
         tornado_settings = self.tornado_settings()
         from echoes_lab.hub.services import observe
 
-        observe.register(self.metrics_collectors())
+        observe.register(self.metrics_collectors(), self.service_name)
         return ServiceApplication(
             routes,
             default_handler_class=NotFoundHandler,
@@ -477,24 +498,41 @@ class Service(Application):
         if why:
             self.log.info("stopping: %s", why)
         self._stopping.set()
+        if self.on_stop is not None:  # the services sharing our process stop with us
+            self.on_stop(why)
 
     async def serve(self) -> int:
-        from urllib.parse import urlparse
-
+        """Serve until stopped (a signal, the hub gone); the process's exit status."""
         self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
+        code = await self.begin()
+        if code:
+            return code
+        self.open()
+        await self.stopped()
+        return 0
+
+    async def begin(self, sockets: list | None = None) -> int:
+        """Bind the port (or take ``sockets``), make the app, start the background tasks: all
+        that may fail, before any request is served. 0, or the exit status to end with."""
+        from urllib.parse import urlparse
+
+        if not hasattr(self, "_stopping"):
+            self._stopping = asyncio.Event()
         url = urlparse(self.url)
-        host, port = listen_address(self.url)
-        try:  # the port first: a service that cannot serve starts nothing
-            sockets = listening[:] or bind_sockets(port, host)
-            listening.clear()
-        except OSError as exc:
-            self.log.error("cannot listen on %s: %s", url.netloc, exc)
-            return 1
-        server = HTTPServer(self.make_app(), xheaders=True,
-                            max_body_size=64 * self.settings.services.max_body_size)
+        if sockets is None:
+            host, port = listen_address(self.url)
+            try:  # the port first: a service that cannot serve starts nothing
+                sockets = listening[:] or bind_sockets(port, host)
+                listening.clear()
+            except OSError as exc:
+                self.log.error("cannot listen on %s: %s", url.netloc, exc)
+                return 1
+        self._sockets = sockets
+        self._server = HTTPServer(self.make_app(), xheaders=True,
+                                  max_body_size=64 * self.settings.services.max_body_size)
         try:
             await self.start_tasks()
         except EchoesError as exc:
@@ -502,16 +540,30 @@ class Service(Application):
             for sock in sockets:
                 sock.close()
             return exc.exit_code
-        server.add_sockets(sockets)  # requests are served from here on
-        watch = asyncio.ensure_future(self.watch_hub())
-        self.log.info("%s service on %s%s", self.service_name, url.netloc, self.prefix)
+        return 0
+
+    def open(self) -> None:
+        """Serve requests from here on, and watch the hub."""
+        from urllib.parse import urlparse
+
+        self._server.add_sockets(self._sockets)
+        self._watch = asyncio.ensure_future(self.watch_hub())
+        self.log.info("%s service on %s%s", self.service_name, urlparse(self.url).netloc,
+                      self.prefix)
+
+    async def stopped(self) -> None:
+        """Wait for :meth:`stop`, then stop serving and the background tasks in bounded time."""
         await self._stopping.wait()
         # from here on the process ends in bounded time, whatever a task does
         timer = threading.Timer(self.stop_timeout + 2, self._exit_now)
         timer.daemon = True
         timer.start()
-        watch.cancel()
-        server.stop()
+        if getattr(self, "_watch", None) is not None:
+            self._watch.cancel()
+            self._server.stop()
+        else:  # stopped before it served (a service sharing its process failed to start)
+            for sock in self._sockets:
+                sock.close()
         try:
             await asyncio.wait_for(self.stop_tasks(), self.stop_timeout)
         except TimeoutError:
@@ -519,9 +571,9 @@ class Service(Application):
         except Exception:
             self.log.exception("stopping background tasks failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.close_all_connections(), 1)
+            await asyncio.wait_for(self._server.close_all_connections(), 1)
+        timer.cancel()
         self.log.info("%s service stopped", self.service_name)
-        return 0
 
     def _exit_now(self) -> None:
         self.log.warning("still running %.0f s after the stop: exiting now", self.stop_timeout + 2)

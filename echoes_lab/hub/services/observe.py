@@ -7,6 +7,11 @@ in the Prometheus text format, to a caller whose hub token or OAuth cookie carri
 ``read:metrics`` scope, as JupyterHub guards its own ``/hub/metrics``
 (``JupyterHub.authenticate_prometheus``, on by default): anyone else gets 403.
 
+Several services may share one process (:mod:`echoes_lab.hub.services.host`): each then keeps
+its own series in a registry of its own, and its ``/metrics`` shows its own request latencies
+beside the process's series, never another service's (a sum over the scraped jobs would count
+them twice).
+
 Series counted from a service's own database (runs, annotations, seats) are read at scrape
 time by a collector, so they are right across restarts of the service; events with no row of
 their own (requests) are counted in the process.
@@ -14,7 +19,13 @@ their own (requests) are counted in the process.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+)
 from tornado import web
 
 #: the scope a caller needs for ``/metrics`` (JupyterHub's own, for ``/hub/metrics``)
@@ -27,20 +38,44 @@ REQUEST_DURATION = Histogram(
     ["service", "handler", "method", "code"],
 )
 
-#: the collectors registered, by class: a service made again in one process (tests) replaces its
-#: own, as two collectors of the same series would be refused by the registry
-_registered: dict[str, object] = {}
+#: the collectors registered, by service and class: a service made again in one process (tests)
+#: replaces its own, as two collectors of the same series would be refused by the registry
+_registered: dict[tuple[str, str], object] = {}
+#: each service's own registry (its series, its request latencies, the process's series)
+_registries: dict[str, CollectorRegistry] = {}
 
 
-def register(collectors) -> None:
-    """Add a service's collectors to the process's registry, replacing earlier ones of their
-    class."""
+class _ProcessSeries:
+    """The process's registry as one service sees it: request latencies of that service only."""
+
+    def __init__(self, service: str):
+        self.service = service
+
+    def collect(self):
+        for family in REGISTRY.collect():
+            if family.name == "echoes_service_request_duration_seconds":
+                family.samples = [x for x in family.samples
+                                  if x.labels.get("service") == self.service]
+            yield family
+
+
+def registry(service: str) -> CollectorRegistry:
+    """The registry ``service``'s ``/metrics`` serves."""
+    if service not in _registries:
+        _registries[service] = CollectorRegistry(auto_describe=True)
+        _registries[service].register(_ProcessSeries(service))
+    return _registries[service]
+
+
+def register(collectors, service: str = "") -> None:
+    """Add a service's collectors to its registry, replacing earlier ones of their class."""
+    reg = registry(service)
     for collector in collectors:
-        key = f"{type(collector).__module__}.{type(collector).__qualname__}"
+        key = (service, f"{type(collector).__module__}.{type(collector).__qualname__}")
         old = _registered.pop(key, None)
         if old is not None:
-            REGISTRY.unregister(old)
-        REGISTRY.register(collector)
+            reg.unregister(old)
+        reg.register(collector)
         _registered[key] = collector
 
 
@@ -58,6 +93,7 @@ def may_read_metrics(user: dict | None) -> bool:
     return bool(user) and METRICS_SCOPE in (user.get("scopes") or ())
 
 
-def metrics_text() -> tuple[bytes, str]:
-    """The registry in the Prometheus text exposition format, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def metrics_text(service: str = "") -> tuple[bytes, str]:
+    """``service``'s registry in the Prometheus text exposition format, and its content
+    type."""
+    return generate_latest(registry(service)), CONTENT_TYPE_LATEST

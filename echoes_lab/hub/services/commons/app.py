@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -742,7 +741,7 @@ class CommonsService(Service):
         s = self.settings
         # opened here, before serving: a database that cannot be opened stops the start
         self.store = Store(db_url(s), clock=self.utcnow)
-        hub_users = HubUsers(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+        hub_users = HubUsers(self.hub_api_url, self.api_token,
                              max_age=min(s.services.auth_cache_age,
                                          s.workshops.auth_refresh_age))
         from echoes_lab.hub.services.commons.imports import Importer, sources_of

@@ -38,7 +38,6 @@ import contextlib
 import json
 import logging
 import multiprocessing
-import os
 import re
 import time
 from urllib.parse import quote, urlencode
@@ -561,7 +560,7 @@ class KnowledgeService(Service):
         if s.commons.enabled:
             self.follower = CommonsFollower(self.store, registry, commons,
                                             f"{base}commons/annotations")
-        hub_groups = HubGroups(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+        hub_groups = HubGroups(self.hub_api_url, self.api_token,
                                max_age=min(s.services.auth_cache_age,
                                            s.workshops.auth_refresh_age))
         runner = QueryRunner(str(folder), k.query_timeout, k.max_result_bytes, k.max_concurrent,

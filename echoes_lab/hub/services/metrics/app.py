@@ -152,7 +152,7 @@ class MetricsService(Service):
                    f"false")
             raise EchoesError(msg)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        token = self.api_token
         _write_private(self.folder / "token", token)
         interval = f"{m.scrape_interval}s"
         config = {"global": {"scrape_interval": interval,
@@ -195,7 +195,7 @@ class MetricsService(Service):
 
     async def _hub_items(self, path: str) -> list[dict]:
         """Every item of a paginated list of the hub's REST API."""
-        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        token = self.api_token
         headers = {"Authorization": f"token {token}",
                    "Accept": "application/jupyterhub-pagination+json"}
         items, offset = [], 0

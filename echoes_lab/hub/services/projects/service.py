@@ -189,7 +189,7 @@ class ProjectsService(Service):
         folder = self.settings.state_dir / "services"
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.store = ExpiryStore(folder / "projects.sqlite")
-        self.hub = _Hub(self.hub_api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""))
+        self.hub = _Hub(self.hub_api_url, self.api_token)
         self._expiry = asyncio.ensure_future(self._expire_loop())
 
     async def stop_tasks(self) -> None:

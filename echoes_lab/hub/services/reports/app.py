@@ -527,7 +527,7 @@ class ReportsService(Service):
         self.store = Store(self.state / "reports.sqlite")
         servers = OwnerServers(
             self.hub_api_url,
-            os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            self.api_token,
             proxy_url(s),
             s.reports.server,
             s.reports.server_linger,

@@ -12,7 +12,6 @@ REST API, with its own token (``workshops``).
 from __future__ import annotations
 
 import asyncio
-import os
 
 from tornado import ioloop, web
 from traitlets import Float
@@ -61,7 +60,7 @@ class WorkshopsService(Service):
 
     async def start_tasks(self) -> None:
         self.hub = HubClient(self.hub_api_url.rsplit("/hub/api", 1)[0],
-                             os.environ.get("JUPYTERHUB_API_TOKEN", ""))
+                             self.api_token)
         self._closing: asyncio.Future | None = None
         self._check = ioloop.PeriodicCallback(self._start_check, self.check_every * 1000)
         self._check.start()
