@@ -244,3 +244,79 @@ def test_a_users_page_through_the_dask_dashboard_proxy_is_sandboxed(hub):
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(server_pid).kill()
         wait_for(lambda: gone(server_pid), 30, "the probe's web server to end")
+
+
+KEEP_PROJECT = "r4-keep"
+HARDLINKS = """
+import json, os, pwd, subprocess
+folder, home, make = {folder!r}, os.path.expanduser('~'), {make!r}
+me = pwd.getpwuid(os.getuid()).pw_name
+keys = {{'other': 'shared.py', 'group': 'grp.txt', 'acl': 'acl.txt'}}
+if make:
+    for kind, name in keys.items():
+        path = os.path.join(folder, name)
+        with open(path, 'w') as f:
+            f.write('x = 1\\n')
+        if kind == 'other':   # readable and writable by anybody who reaches the inode
+            os.chmod(path, 0o666)
+        elif kind == 'group':  # of his own primary group, not the project's
+            os.chown(path, -1, os.getgid()); os.chmod(path, 0o660)
+        else:                  # an ACL entry naming him
+            subprocess.run(['setfacl', '-m', f'u:{{me}}:rw,o::---', path], check=True)
+        # a hard link in his home reaches the inode without the project folder
+        os.link(path, os.path.join(home, 'r4-' + name))
+result = {{}}
+for kind, name in keys.items():
+    try:
+        with open(os.path.join(home, 'r4-' + name), 'a') as f:
+            f.write('# changed by the leaver\\n')
+        result[kind] = 'wrote'
+    except OSError as exc:
+        result[kind] = exc.strerror
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.integration
+def test_a_leaver_keeps_no_project_file_through_a_hard_link(hub):
+    """Reproduction 6 without setgid: while a member, the leaver makes files of his in the
+    project readable and writable by others, or of his own group, or names himself in their
+    ACL, and hard-links them into his home. Removal gave his inodes to root but kept their
+    group, mode and ACL: after ``project remove`` he still wrote the project's files through
+    the links (a module the team imports is code he runs as them). Now his inodes become
+    ``root:<project group>``, without access for others or ACL entries of their own."""
+    folder = hub.state / "projects" / KEEP_PROJECT
+    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
+                           "create", KEEP_PROJECT, "--members", f"{OWNER},{STRANGER}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    from harness import wait_for
+
+    # his server again, now with the project's group
+    if hub.api("GET", f"/users/{STRANGER}").json()["servers"]:
+        assert hub.api("DELETE", f"/users/{STRANGER}/server").status_code in (202, 204)
+        wait_for(lambda: not hub.api("GET", f"/users/{STRANGER}").json()["servers"], 60,
+                 "his server to stop")
+    hub.start_server(STRANGER)
+
+    def leaver(make: bool) -> dict:
+        out = hub.execute(STRANGER, HARDLINKS.format(folder=str(folder), make=make))
+        assert out["status"] == "ok" and not out["errors"], out
+        return json.loads(out["stdout"].strip().splitlines()[-1])
+
+    assert leaver(True) == {"other": "wrote", "group": "wrote", "acl": "wrote"}
+    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
+                           "remove", KEEP_PROJECT, STRANGER],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_for(lambda: (hub.api("GET", f"/users/{STRANGER}").json().get("servers", {})
+                      .get("", {}).get("ready")), 120, "his server to run again")
+    after = leaver(False)
+    assert after == {k: "Permission denied" for k in ("other", "group", "acl")}, after
+    # the members (the project's group) still read and write them
+    import grp
+    gid = grp.getgrnam(f"echoes-p-{KEEP_PROJECT}").gr_gid
+    for name in ("shared.py", "grp.txt", "acl.txt"):
+        st = os.stat(folder / name)
+        assert (st.st_uid, st.st_gid) == (0, gid), name
+        assert st.st_mode & 0o060 == 0o060 and not st.st_mode & 0o007, (name, oct(st.st_mode))

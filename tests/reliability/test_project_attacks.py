@@ -54,8 +54,11 @@ SHELL = """
 import json, os, subprocess
 home = os.path.expanduser("~")
 def gsh(command):
-    done = subprocess.run([os.path.join(home, ".gsh"), "-p", "-c", command],
-                          capture_output=True, text=True, timeout=30)
+    try:
+        done = subprocess.run([os.path.join(home, ".gsh"), "-p", "-c", command],
+                              capture_output=True, text=True, timeout=30)
+    except PermissionError as exc:  # his inode became root's, no access for others
+        return 126, exc.strerror
     return done.returncode, done.stderr.strip()[-200:]
 """
 

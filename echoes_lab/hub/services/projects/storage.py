@@ -55,6 +55,7 @@ import resource
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,19 +197,60 @@ def _open_project(settings: Settings, project: str) -> int:
         os.close(root_fd)
 
 
-def _fix(fd: int, uids: set[int], read_only: bool, is_dir: bool) -> tuple[bool, bool]:
+#: ``acl_ea_entry`` tags of a named user and a named group (``acl/libacl.h``; the
+#: ``system.posix_acl_access`` attribute: a 4-byte version, then 8-byte entries tag, perm, id)
+_ACL_USER, _ACL_GROUP = 0x02, 0x08
+
+
+def _foreign_acl(fd: int, gid: int) -> bool:
+    """Whether the file's access ACL names a user, or a group other than ``gid``."""
+    try:
+        raw = os.getxattr(fd, "system.posix_acl_access")
+    except OSError:
+        return False  # no ACL (ENODATA) or no ACL support
+    for off in range(4, len(raw) - 7, 8):
+        tag, _perm, ident = struct.unpack_from("<HHI", raw, off)
+        if tag == _ACL_USER or (tag == _ACL_GROUP and ident != gid):
+            return True
+    return False
+
+
+def _drop_acl(fd: int) -> None:
+    """Remove the file's extended ACL entries (``setfacl -b``; owner, group, others stay)."""
+    setfacl = shutil.which("setfacl")
+    if not setfacl:
+        msg = "setfacl is missing: install the Debian package 'acl'"
+        raise ProjectError(msg)
+    done = subprocess.run([setfacl, "-b", f"/proc/self/fd/{fd}"], pass_fds=(fd,),
+                          capture_output=True, text=True)
+    if done.returncode:
+        msg = f"setfacl -b on a leaver's file failed: {done.stderr.strip()}"
+        raise ProjectError(msg)
+
+
+def _fix(fd: int, uids: set[int], read_only: bool, is_dir: bool,
+         gid: int = -1) -> tuple[bool, bool]:
     """Strip setuid/setgid (files), give leavers' inodes to root, drop write bits (archive).
 
-    Returns whether special bits were stripped and whether the owner was changed.
+    A leaver's inode becomes ``root:<project group>`` with no access for others and no ACL
+    entry naming a user or another group: a hard link he made in his home while a member
+    reaches the inode without the project folder, and its mode, group (his own) or ACL would
+    have kept it his to read and write (issue 26, fourth round). Returns whether special bits
+    were stripped and whether the owner was changed.
     """
     st = os.fstat(fd)
     mode = stat.S_IMODE(st.st_mode)
     disowned = st.st_uid in uids
     if disowned:
-        # chown clears setuid/setgid of a file by itself; the group (the project's) stays
-        os.fchown(fd, 0, -1)
+        # chown clears setuid/setgid of a file by itself
+        os.fchown(fd, 0, gid)
+        if not is_dir and _foreign_acl(fd, gid):
+            _drop_acl(fd)  # (a folder keeps its default ACL: no link reaches into a folder)
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
     # folders keep setgid: it is what makes new files the project's group
     new = mode if is_dir else mode & ~_SPECIAL
+    if disowned:
+        new &= ~stat.S_IRWXO
     if read_only:
         new &= ~_WRITE
     if new != stat.S_IMODE(os.fstat(fd).st_mode):
@@ -286,11 +328,15 @@ def secure_tree(settings: Settings, project: str, leavers: list[str] = (),
             uids.add(pwd.getpwnam(name).pw_uid)
     done = Revoked(read_only=read_only)
     skipped: list[str] = []
+    try:
+        gid = grp.getgrnam(unix_group(project)).gr_gid
+    except KeyError:
+        gid = -1  # no group (not isolated): leavers' inodes keep theirs
     top = _open_project(settings, project)
     try:
         for path, fd, name in _walk(top, skipped):
             if name is None:  # the folder itself, open as fd
-                done.disowned += _fix(fd, uids, read_only, is_dir=True)[1]
+                done.disowned += _fix(fd, uids, read_only, is_dir=True, gid=gid)[1]
                 continue
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -304,7 +350,7 @@ def secure_tree(settings: Settings, project: str, leavers: list[str] = (),
                 continue  # gone or swapped for a link meanwhile: nothing to change
             try:
                 if stat.S_ISREG(os.fstat(file_fd).st_mode):
-                    special, owned = _fix(file_fd, uids, read_only, is_dir=False)
+                    special, owned = _fix(file_fd, uids, read_only, is_dir=False, gid=gid)
                     done.disowned += owned
                     if special:
                         done.stripped.append(os.path.normpath(os.path.join(path, name)))
