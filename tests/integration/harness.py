@@ -41,8 +41,9 @@ BIN = Path(sys.executable).parent
 #: which outgoing connections and every ``bind(0)`` (kernels, servers) take theirs, and a range
 #: of its own for each pytest-xdist worker; a port chosen here is still free seconds later, when
 #: the hub or its service binds it (with hubs side by side, a port from bind(0) was taken
-#: meanwhile: "address already in use" at the gateway's start)
-_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+#: meanwhile: "address already in use" at the gateway's start). Twelve such ranges fit below
+#: 32768; worker numbers beyond wrap round (gw46 once asked for ports above 65535)
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 12
 _PORTS = range(20000 + 1000 * _WORKER, 21000 + 1000 * _WORKER)
 _next_port = itertools.count()
 
