@@ -7,6 +7,14 @@
   through a co-member's link named ``x.png`` that leads to the owner's kernel connection file,
   its key — and an ``.svg`` a co-member put in a project ran its script on the owner's origin
   from one click on ``/hub/user-redirect/voila/files/projects/p2/evil.svg``.
+* **An app's path with ``..`` between encoded slashes** (``x%2F..%2Fevil.ipynb``) skipped the
+  "someone else's notebook" question and ran a co-member's notebook as the owner.
+* **A user's page as their "Dask dashboard"**: the Dask panel's proxy served it on the hub's
+  origin without the sandbox ``/proxy/`` pages get.
+* **A leaver's hard links**: files he made in the project, hard-linked into his home, stayed
+  his to write after removal (access for others, his own group, or an ACL entry).
+* Held (kept as a test): a read-only co-member reads nothing hidden of the owner's, by 38
+  spellings of the path on every reading route, ``GET`` and ``HEAD``.
 
 Users and projects are named for this module only (Unix accounts are the machine's).
 """
