@@ -8,11 +8,11 @@ instead starts one *template* process that imports those modules once, and asks 
 ``set_forkserver_preload`` modules. Each kernel is still a process of its own, started for one
 run and stopped after it, with nothing of an earlier run in it: the template never runs code
 of a notebook; a child of it only changes to the run's folder and environment, then becomes
-an ``IPKernelApp`` on the connection file jupyter_client wrote, exactly as
-``python -m ipykernel_launcher -f FILE`` does.
+an ``IPKernelApp`` on the connection file jupyter_client wrote, exactly as the kernel spec's
+``python -P -m echoes_lab._kernel -f FILE`` does.
 
 :class:`ForkedProvisioner` is the jupyter_client kernel provisioner that does this for a kernel
-spec running this interpreter's ``ipykernel_launcher``; any other kernel spec (another
+spec running this interpreter's ``echoes_lab._kernel``; any other kernel spec (another
 interpreter, another language) is started as usual. A template whose pipe closes (the batch's
 process ended) stops its kernels and exits; a kernel exits when its template does.
 """
@@ -31,6 +31,8 @@ from typing import Any
 import psutil
 from jupyter_client.provisioning import LocalProvisioner
 
+from echoes_lab._kernel import place_folder
+
 #: what the template imports before forking: the kernel itself, and the libraries a report's
 #: kernel imports first (``echoes_lab`` readers return pandas objects)
 PRELOAD = ("ipykernel.kernelapp", "IPython", "numpy", "pandas", "echoes_lab")
@@ -40,10 +42,14 @@ MODULE = "echoes_lab.runs.kernels"
 PER_RUN = frozenset({"ECHOES_RUN_RECORD", "JPY_PARENT_PID", "JPY_SESSION_NAME"})
 
 
+#: the kernel spec's arguments after the interpreter, up to the connection file
+LAUNCHER = ["-P", "-m", "echoes_lab._kernel", "-f"]
+
+
 def forkable(argv: list[str]) -> bool:
-    """Whether a kernel spec's ``argv`` is this interpreter's ``ipykernel_launcher``."""
+    """Whether a kernel spec's ``argv`` is this interpreter's ``echoes_lab._kernel``."""
     # the same path, not the same binary: another environment's python links to it too
-    return (len(argv) == 5 and argv[1:3] == ["-m", "ipykernel_launcher"] and argv[3] == "-f"
+    return (len(argv) == len(LAUNCHER) + 2 and argv[1:-1] == LAUNCHER
             and os.path.abspath(argv[0]) == os.path.abspath(sys.executable))
 
 
@@ -128,7 +134,7 @@ class Template:
             if self.proc is None:
                 self.env = _shared(env)
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", MODULE, *self.preload], stdin=subprocess.PIPE,
+                    [sys.executable, "-P", "-m", MODULE, *self.preload], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, text=True, bufsize=1, env=self.env)
             if self.proc.poll() is not None:
                 msg = f"the kernel template exited with {self.proc.returncode}"
@@ -168,7 +174,7 @@ class ForkedProvisioner(LocalProvisioner):
         env = kwargs.get("env") or dict(os.environ)
         if self.template is None or not forkable(cmd) or not self.template.accepts(env):
             return await super().launch_kernel(cmd, **kwargs)
-        self.process = self.template.fork(cmd[4], kwargs.get("cwd"), env)
+        self.process = self.template.fork(cmd[-1], kwargs.get("cwd"), env)
         self.pid = self.pgid = self.process.pid  # the kernel leads a session of its own
         self.cwd = kwargs.get("cwd", Path.cwd())
         return self.connection_info
@@ -190,9 +196,9 @@ def _child(request: dict, template_pid: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        # as `python -m ipykernel_launcher` in that folder: the folder first on the path
-        # (IPython's init_path puts it back after the launcher removed it)
-        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
+        # as the kernel spec's launcher in that folder (the template started with -P)
+        sys.argv = ["echoes_lab._kernel", "-f", request["connection_file"]]
+        place_folder()
         from ipykernel.kernelapp import IPKernelApp
 
         # the kernel exits when its parent, the template, does (ipykernel's parent poller)

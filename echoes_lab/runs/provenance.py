@@ -170,7 +170,7 @@ def _software(crate: ROCrate, env: dict, kernel: str) -> ContextEntity:
         "name": f"Jupyter kernel '{kernel}' (ipykernel)",
         "version": env["packages"].get("ipykernel", "unknown"),
         "url": "https://pypi.org/project/ipykernel/",
-        "description": f"{env['executable']} -m ipykernel_launcher",
+        "description": f"{env['executable']} -P -m echoes_lab._kernel",
         "softwareRequirements": requirements,
     })
 

@@ -334,11 +334,14 @@ class Hub:
                             headers={"Authorization": f"token {token or self.token}"}, timeout=30)
 
     # -- kernels --------------------------------------------------------------------
-    def execute(self, name: str, code: str, kernel: str = "echoes", timeout: float = 60) -> dict:
-        """Start a kernel in ``name``'s server, run ``code``, return stdout/errors, stop it."""
+    def execute(self, name: str, code: str, kernel: str = "echoes", timeout: float = 60,
+                path: str | None = None) -> dict:
+        """Start a kernel in ``name``'s server (in the folder ``path`` of the lab, as a
+        notebook there would), run ``code``, return stdout/errors, stop it."""
         headers = {"Authorization": f"token {self.token}"}
         base = f"{self.url}/user/{name}/api"
-        r = requests.post(f"{base}/kernels", json={"name": kernel}, headers=headers, timeout=60)
+        body = {"name": kernel} if path is None else {"name": kernel, "path": path}
+        r = requests.post(f"{base}/kernels", json=body, headers=headers, timeout=60)
         assert r.status_code == 201, f"{r.status_code} {r.text}"
         kid = r.json()["id"]
         ws_url = f"ws://{urlparse(self.url).netloc}/user/{name}/api/kernels/{kid}/channels"

@@ -13,6 +13,8 @@
   origin without the sandbox ``/proxy/`` pages get.
 * **A leaver's hard links**: files he made in the project, hard-linked into his home, stayed
   his to write after removal (access for others, his own group, or an ACL entry).
+* **A co-member's module in the project folder** (``ipykernel_launcher.py``, ``numpy.py``)
+  ran as whoever started a kernel there.
 * Held (kept as a test): a read-only co-member reads nothing hidden of the owner's, by 38
   spellings of the path on every reading route, ``GET`` and ``HEAD``.
 
@@ -194,6 +196,44 @@ def test_an_app_spelled_with_an_encoded_slash_still_asks(hub):
     assert page.status_code == 302
     confirm = call(hub, OWNER, "GET", page.headers["Location"].split(f"/user/{OWNER}", 1)[1])
     assert confirm.status_code == 200 and "echoes_confirm=" in confirm.text, confirm.text[:300]
+
+
+PLANTED = "import os\nopen(os.environ['HOME'] + '/rfou-planted-{name}', 'w').write('x')\n"
+
+
+@pytest.mark.integration
+def test_a_co_members_module_does_not_stand_in_for_the_kernels_code(hub):
+    """A co-member's ``ipykernel_launcher.py`` in the project ran as whoever started a kernel
+    there (``python -m`` puts the working folder first on ``sys.path``; before the fix the
+    marker was written with the owner's uid), and a ``numpy.py`` there would have run at the
+    owner's ``import numpy`` (IPython keeps the folder ahead of ``site-packages``). The kernel
+    now starts as ``python -P -m echoes_lab._kernel``, with a folder others can write *last*
+    on the path: nothing planted runs, installed modules are the installed ones, and a module
+    of the team's own next to the notebook is still imported."""
+    import grp
+    import pwd
+
+    folder = hub.state / "projects" / PROJECT
+    if not hub.api("GET", f"/users/{SHAREE}").json()["servers"]:
+        hub.start_server(SHAREE)  # the co-member's account is made with their first server
+    member = pwd.getpwnam(f"jupyter-{SHAREE}").pw_uid
+    group = grp.getgrnam(f"echoes-p-{PROJECT}").gr_gid
+    for name, text in (("ipykernel_launcher", PLANTED.format(name="launcher")),
+                       ("numpy", PLANTED.format(name="numpy")),
+                       ("rfou_team", "VALUE = 'rfou-team-module'\n")):
+        module = folder / f"{name}.py"
+        module.write_text(text)
+        os.chown(module, member, group)  # as the co-member would have written it
+        module.chmod(0o664)
+    code = ("import glob, json, os, numpy, rfou_team\n"
+            "print(json.dumps([numpy.__file__, rfou_team.VALUE, os.getcwd(),\n"
+            "                  glob.glob(os.environ['HOME'] + '/rfou-planted*')]))\n")
+    out = hub.execute(OWNER, code, path=f"projects/{PROJECT}")
+    assert out["status"] == "ok" and not out["errors"], out
+    numpy_file, team, cwd, planted = json.loads(out["stdout"].strip().splitlines()[-1])
+    assert "site-packages" in numpy_file, numpy_file
+    assert team == "rfou-team-module" and cwd.endswith(PROJECT), (team, cwd)
+    assert planted == [], planted
 
 
 DASK_PAGE = "<html><body><script>document.title='rfou-dask-page'</script>rfou-dask</body></html>"
