@@ -68,9 +68,16 @@ def test_users_on_subdomains_services_on_the_hubs_origin(tmp_path):
     assert hook("alice", "echoes.example.org", "user") == "alice.echoes.example.org"
     assert hook("Jean Dupont", "echoes.example.org", "user").endswith(".echoes.example.org")
     assert hook("reports", "echoes.example.org", "service") == "echoes.example.org"
-    # the labs' knowledge client goes to the services' host (the proxy routes by host)
-    assert c.Spawner.environment.get_value({})["ECHOES_KNOWLEDGE_URL"] == (
-        "https://echoes.example.org/services/knowledge/")
+    # the labs' knowledge and commons clients go to the services' host (the proxy routes by
+    # host), and the commons' IRIs start there
+    environment = c.Spawner.environment.get_value({})
+    assert environment["ECHOES_KNOWLEDGE_URL"] == "https://echoes.example.org/services/knowledge/"
+    assert environment["ECHOES_COMMONS_URL"] == "https://echoes.example.org/services/commons/"
+    from echoes_lab.hub.services.commons.feature import public_base
+    from echoes_lab.hub.settings import load_settings
+
+    settings = load_settings(tmp_path / "settings.toml")
+    assert public_base(settings) == "https://echoes.example.org/services/commons/"
     plain = Config()
     (tmp_path / "plain").mkdir()
     configure(plain, _settings(tmp_path / "plain", ""))

@@ -128,6 +128,16 @@ def access_scope(name: str) -> str:
     return f"access:services!service={name}"
 
 
+def hub_url(s: Settings) -> str:
+    """The hub's address as services and labs on this machine reach it: its public origin
+    when users have subdomains (``[hub] subdomain_host``: the proxy then routes by host, and
+    the services are at the hub's own host), else its address on this machine."""
+    if s.hub.subdomain_host:
+        return s.hub.subdomain_host
+    host = "127.0.0.1" if s.hub.ip in ("", "0.0.0.0", "::") else s.hub.ip
+    return f"http://{host}:{s.hub.port}"
+
+
 # -- the service side: listen first, then import ------------------------------------------------
 
 #: the sockets :func:`run` opened before the service was imported (``Service.serve`` takes them)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from echoes_lab.hub.services import Feature, access_scope, managed_service, service_command
+from echoes_lab.hub.services import Feature, access_scope, hub_url, managed_service, service_command
 from echoes_lab.hub.settings import Settings
 
 SERVICE = "commons"
@@ -19,10 +19,13 @@ MODERATE_SCOPE = "custom:commons-moderate"
 
 def public_base(s: Settings) -> str | None:
     """The IRI the commons' annotations start with (``…/services/commons/``): the configured
-    ``public_url``, else the hub's own address; None when the hub listens on every interface
-    without a ``public_url`` (then each request's host is used)."""
+    ``public_url``, else the hub's public origin (users on subdomains) or own address; None
+    when the hub listens on every interface without either (then each request's host is
+    used)."""
     if s.commons.public_url:
         return s.commons.public_url.rstrip("/") + PREFIX
+    if s.hub.subdomain_host:
+        return s.hub.subdomain_host + PREFIX
     if s.hub.ip in ("", "0.0.0.0", "::"):
         return None
     return f"http://{s.hub.ip}:{s.hub.port}{PREFIX}"
@@ -65,8 +68,7 @@ def _environment(s: Settings) -> dict:
     """Users' servers reach the commons through the hub's proxy (``echoes_lab.commons``)."""
     if s.commons.public_url:
         return {"ECHOES_COMMONS_URL": s.commons.public_url.rstrip("/") + PREFIX}
-    host = "127.0.0.1" if s.hub.ip in ("", "0.0.0.0", "::") else s.hub.ip
-    return {"ECHOES_COMMONS_URL": f"http://{host}:{s.hub.port}{PREFIX}"}
+    return {"ECHOES_COMMONS_URL": hub_url(s) + PREFIX}
 
 
 def _configure_hub(c, s: Settings) -> None:

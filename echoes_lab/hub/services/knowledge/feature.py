@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from echoes_lab.hub.services import Feature, access_scope, managed_service, service_command
+from echoes_lab.hub.services import Feature, access_scope, hub_url, managed_service, service_command
 from echoes_lab.hub.settings import Settings
 
 SERVICE = "knowledge"
 PREFIX = f"/services/{SERVICE}/"
-
-
-def hub_url(s: Settings) -> str:
-    """The hub's address as services and labs on this machine reach it: its public origin
-    when users have subdomains (``[hub] subdomain_host``: the proxy then routes by host, and
-    the services are at the hub's own host), else its address on this machine."""
-    if s.hub.subdomain_host:
-        return s.hub.subdomain_host
-    host = "127.0.0.1" if s.hub.ip in ("", "0.0.0.0", "::") else s.hub.ip
-    return f"http://{host}:{s.hub.port}"
 
 
 def public_base(s: Settings) -> str:
