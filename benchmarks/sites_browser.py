@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -248,6 +249,7 @@ def run(points: list[int], lonboard_points: list[int], timeout_s: float,
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
