@@ -60,9 +60,13 @@ TRANSLATED_TEMPLATES = ("service-page.html", "error.html", "reports.html", "work
                         "projects.html", "commons.html", "knowledge.html", "hub/page.html",
                         "hub/login.html", "hub/home.html", "hub/spawn_pending.html",
                         "hub/not_running.html", "hub/error.html", "hub/404.html",
-                        "hub/token.html", "hub/stop_pending.html")
-#: the Python modules whose page strings are marked with ``N_`` (the home page's lists)
-TRANSLATED_MODULES = ("face.py", "i18n.py")
+                        "hub/token.html", "hub/stop_pending.html", "metrics.html",
+                        "commons-viewer.html", "lab-app.html", "lab-git-pull.html",
+                        "lab-share.html")
+#: the Python modules whose page strings are marked with ``N_`` (the home page's lists, the
+#: dashboard's figures and charts, the lab's Share page's messages)
+TRANSLATED_MODULES = ("face.py", "i18n.py", "services/metrics/app.py",
+                      "services/metrics/charts.py", "services/projects/serverext.py")
 #: JupyterLab's language pack for each language a browser may ask for (PyPI's packs; there is
 #: no pt-PT pack, Portuguese is Brazil's)
 LAB_PACKS = {"fr": "fr_FR", "de": "de_DE", "it": "it_IT", "es": "es_ES", "nl": "nl_NL",

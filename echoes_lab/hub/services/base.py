@@ -105,6 +105,9 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
             "user": user,
             "xsrf_token": self.xsrf_token.decode() if user else "",
             "lang": self.page_language(), "languages": i18n.LANGUAGES,
+            # the language switch keeps the page's own query (a viewer's manifest, …)
+            "query": {k: self.get_query_argument(k) for k in self.request.query_arguments
+                      if k != "lang"},
         }
 
     def page_language(self) -> str:

@@ -40,6 +40,8 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from echoes_lab.errors import EchoesError
+from echoes_lab.hub import i18n
+from echoes_lab.hub.i18n import N_
 from echoes_lab.hub.services import free_port, observe
 from echoes_lab.hub.services.base import APIHandler, Service, ServiceHandler, TokenOrXSRF
 from echoes_lab.hub.services.metrics import charts
@@ -49,46 +51,54 @@ from echoes_lab.hub.services.metrics.counts import Counts, HubReading, MetricsCo
 SCAFFOLD_SERVICES = ("reports", "commons", "knowledge", "workshops", "projects", "metrics")
 
 #: the dashboard's figures: (section, figure, PromQL, label shown, counts people); JupyterHub labels
-#: statuses with its enums' str() ("LoginStatus.success"), hence the regular expressions
+#: statuses with its enums' str() ("LoginStatus.success"), hence the regular expressions. The
+#: section and figure are marked for the catalogue: the page shows them in its language, the CSV
+#: and JSON keep them as written
 FIGURES = [
-    ("people", "active users, last 24 h", 'jupyterhub_active_users{period="24h"}', "", True),
-    ("people", "active users, last 7 days", 'jupyterhub_active_users{period="7d"}', "", True),
-    ("people", "active users, last 30 days", 'jupyterhub_active_users{period="30d"}', "", True),
-    ("people", "users", "jupyterhub_total_users", "", True),
-    ("people", "sign-ins", 'sum(jupyterhub_login_duration_seconds_count{status=~".*success"})',
+    (N_("people"), N_("active users, last 24 h"),
+     'jupyterhub_active_users{period="24h"}', "", True),
+    (N_("people"), N_("active users, last 7 days"),
+     'jupyterhub_active_users{period="7d"}', "", True),
+    (N_("people"), N_("active users, last 30 days"),
+     'jupyterhub_active_users{period="30d"}', "", True),
+    (N_("people"), N_("users"), "jupyterhub_total_users", "", True),
+    (N_("people"), N_("sign-ins"),
+     'sum(jupyterhub_login_duration_seconds_count{status=~".*success"})',
      "", False),
-    ("servers", "servers running", "jupyterhub_running_servers", "", True),
-    ("servers", "servers started", 'sum(jupyterhub_server_spawn_duration_seconds_count'
+    (N_("servers"), N_("servers running"), "jupyterhub_running_servers", "", True),
+    (N_("servers"), N_("servers started"), 'sum(jupyterhub_server_spawn_duration_seconds_count'
      '{status=~".*success"})', "", False),
-    ("servers", "mean start time (s)", 'sum(jupyterhub_server_spawn_duration_seconds_sum'
+    (N_("servers"), N_("mean start time (s)"), 'sum(jupyterhub_server_spawn_duration_seconds_sum'
      '{status=~".*success"}) / sum(jupyterhub_server_spawn_duration_seconds_count'
      '{status=~".*success"})', "", False),
-    ("servers", "servers ended", "echoes_server_lifetime_seconds_count", "", False),
-    ("servers", "mean lifetime (min)", "echoes_server_lifetime_seconds_sum / 60 / "
+    (N_("servers"), N_("servers ended"), "echoes_server_lifetime_seconds_count", "", False),
+    (N_("servers"), N_("mean lifetime (min)"), "echoes_server_lifetime_seconds_sum / 60 / "
      "echoes_server_lifetime_seconds_count", "", False),
-    ("servers", "servers ended having run at most (s)",
+    (N_("servers"), N_("servers ended having run at most (s)"),
      'echoes_server_lifetime_seconds_bucket{le!="+Inf"}', "le", False),
-    ("reports", "runs", "sum by (status) (echoes_reports_runs)", "status", False),
-    ("reports", "missed fires", "echoes_reports_missed_fires", "", False),
-    ("reports", "queue", "echoes_reports_queue_length", "", False),
-    ("commons", "annotations by actor", "sum by (actor) (echoes_commons_annotations)",
+    (N_("reports"), N_("runs"), "sum by (status) (echoes_reports_runs)", "status", False),
+    (N_("reports"), N_("missed fires"), "echoes_reports_missed_fires", "", False),
+    (N_("reports"), N_("queue"), "echoes_reports_queue_length", "", False),
+    (N_("commons"), N_("annotations by actor"), "sum by (actor) (echoes_commons_annotations)",
      "actor", False),
-    ("commons", "annotations by motivation",
+    (N_("commons"), N_("annotations by motivation"),
      "sum by (motivation) (echoes_commons_annotations)", "motivation", False),
-    ("datasets", "openings", "sum by (dataset) (echoes_datasets_opened_total)", "dataset",
+    (N_("datasets"), N_("openings"), "sum by (dataset) (echoes_datasets_opened_total)", "dataset",
      False),
-    ("knowledge", "queries", 'sum(echoes_service_request_duration_seconds_count'
+    (N_("knowledge"), N_("queries"), 'sum(echoes_service_request_duration_seconds_count'
      '{service="knowledge", handler="SparqlHandler"})', "", False),
-    ("workshops", "workshops", "sum by (state) (echoes_workshops)", "state", False),
-    ("workshops", "seats", "sum by (state) (echoes_workshops_seats)", "state", True),
-    ("workshops", "active seats", "echoes_workshops_active_seats", "", True),
-    ("projects", "projects", "echoes_projects", "", False),
-    ("projects", "members", "echoes_projects_members", "", True),
-    ("gateway", "Dask clusters", 'echoes_gateway_clusters{status=~"created|submitted|running"}',
+    (N_("workshops"), N_("workshops"), "sum by (state) (echoes_workshops)", "state", False),
+    (N_("workshops"), N_("seats"), "sum by (state) (echoes_workshops_seats)", "state", True),
+    (N_("workshops"), N_("active seats"), "echoes_workshops_active_seats", "", True),
+    (N_("projects"), N_("projects"), "echoes_projects", "", False),
+    (N_("projects"), N_("members"), "echoes_projects_members", "", True),
+    (N_("gateway"), N_("Dask clusters"),
+     'echoes_gateway_clusters{status=~"created|submitted|running"}',
      "status", False),
-    ("gateway", "Dask workers", 'echoes_gateway_workers{status=~"created|submitted|running"}',
+    (N_("gateway"), N_("Dask workers"),
+     'echoes_gateway_workers{status=~"created|submitted|running"}',
      "status", False),
-    ("gateway", "cores held", "echoes_gateway_cores", "", False),
+    (N_("gateway"), N_("cores held"), "echoes_gateway_cores", "", False),
 ]
 
 
@@ -354,9 +364,10 @@ class DashboardHandler(_AdminOnly, ServiceHandler):
         rows = await self.service.usage()
         top = max((r["value"] or 0 for r in rows), default=0) or 1
         figures = []
+        words = i18n.translations(self.page_language())  # the charts' titles in it
         for chart in await self.service.series(days):
-            svg = await asyncio.to_thread(charts.svg, chart["title"], chart["series"],
-                                          chart["window"])
+            svg = await asyncio.to_thread(charts.svg, words.gettext(chart["title"]),
+                                          chart["series"], chart["window"])
             figures.append({**chart, "svg": svg})
         self.render_page("metrics.html", rows=rows, top=top, charts=figures, days=days,
                          floor=self.service.settings.metrics.min_group)

@@ -59,6 +59,7 @@ from echoes_lab.hub.services.projects.serverext import (
     hub_prefix,
     lab_path,
     owner,
+    page_words,
     refused,
     shared_roots,
 )
@@ -296,12 +297,16 @@ def handlers(web_app) -> list[tuple]:
 
     class _Page(JupyterHandler):
         def render_page(self, template: str, status: int = 200, **ns) -> None:
+            from echoes_lab.hub import i18n
+
             env = self.settings.setdefault("echoes_share_env", _environment())
             self.set_status(status)
-            self.finish(env.get_template(template).render(
-                hub_prefix=hub_prefix(), user={"name": self.current_user.username},
-                xsrf_token=self.xsrf_token.decode(), owner=owner()[0],
-                lab_url=self.base_url + "lab", base_url=self.base_url, **ns))
+            words = page_words(self)  # the page's language; the links' checks are above
+            with i18n.rendering_in(words["lang"]):
+                self.finish(env.get_template(template).render(
+                    hub_prefix=hub_prefix(), user={"name": self.current_user.username},
+                    xsrf_token=self.xsrf_token.decode(), owner=owner()[0],
+                    lab_url=self.base_url + "lab", base_url=self.base_url, **words, **ns))
 
     class GitPullPage(_Page):
         """Shows what a git-pull link clones and asks; the form's POST clones."""

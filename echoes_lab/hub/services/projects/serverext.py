@@ -545,6 +545,26 @@ def guard(identity_provider) -> None:
         identity_provider.__class__ = type(f"ReadOnly{cls.__name__}", (ReadOnlyGuard, cls), {})
 
 
+def page_language(handler) -> str:
+    """The language of a lab page (:func:`echoes_lab.hub.i18n.language_of`: its ``?lang=``
+    switch, the ``echoes-lang`` cookie, the browser's ``Accept-Language``); a switch is
+    remembered for the whole deployment (the cookie on JupyterHub's base URL), as on the hub's
+    and the services' pages."""
+    from echoes_lab.hub import i18n
+
+    return i18n.language_of(handler, cookie_path=os.environ.get("JUPYTERHUB_BASE_URL") or "/")
+
+
+def page_words(handler) -> dict:
+    """What a lab page's template needs for its language: the language, the switch's choices
+    and the page's own query (which the switch keeps)."""
+    from echoes_lab.hub import i18n
+
+    return {"lang": page_language(handler), "languages": i18n.LANGUAGES,
+            "query": {k: handler.get_query_argument(k) for k in handler.request.query_arguments
+                      if k != "lang"}}
+
+
 def _environment():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -567,15 +587,23 @@ def _share_page_handler():
 
         async def _render(self, message="", error=""):
             from echoes_lab import sharing
+            from echoes_lab.hub import i18n
 
             try:
                 items = await asyncio.to_thread(sharing.shares)
             except sharing.ShareError as exc:
                 items, error = [], error or str(exc)
-            page = self.settings["echoes_share_env"].get_template("lab-share.html").render(
-                hub_prefix=hub_prefix(), user={"name": self.current_user.username},
-                xsrf_token=self.xsrf_token.decode(), shares=items, message=message, error=error,
-                owner=owner()[0], lab_url=self.base_url + "lab")
+            words = page_words(self)
+            with i18n.rendering_in(words["lang"]):
+                # the handler's own words are (msgid, values), said in the page's language (a
+                # callable value, such as a time, is written in it too)
+                message, error = (
+                    i18n.gettext(m[0], **{k: v() if callable(v) else v for k, v in m[1].items()})
+                    if isinstance(m, tuple) else m for m in (message, error))
+                page = self.settings["echoes_share_env"].get_template("lab-share.html").render(
+                    hub_prefix=hub_prefix(), user={"name": self.current_user.username},
+                    xsrf_token=self.xsrf_token.decode(), shares=items, message=message,
+                    error=error, owner=owner()[0], lab_url=self.base_url + "lab", **words)
             self.finish(page)
 
         @web.authenticated
@@ -586,6 +614,7 @@ def _share_page_handler():
         @web.authenticated
         async def post(self):
             from echoes_lab import sharing
+            from echoes_lab.hub.i18n import N_, when
 
             self._check_owner()
             arg = self.get_body_argument
@@ -593,18 +622,21 @@ def _share_page_handler():
             target = {kind: who} if kind in ("user", "project", "group") and who else None
             try:
                 if target is None:
-                    msg = "give a user, a project or a group"
-                    raise sharing.ShareError(msg)
+                    await self._render(error=(N_("give a user, a project or a group"), {}))
+                    return
                 if arg("action", "share") == "revoke":
                     await asyncio.to_thread(sharing.revoke, **target)
-                    message = f"{who}: share revoked"
+                    message = (N_("%(who)s: share revoked"), {"who": who})
                 else:
                     expires = arg("expires", "").strip() or None
                     model = await asyncio.to_thread(
                         sharing.share, **target, read_only=arg("mode", "edit") == "read",
                         expires=expires)
-                    message = (f"shared with {kind} {who}"
-                               + (f" until {model['expires_at']}" if model["expires_at"] else ""))
+                    message = ((N_("shared with %(who)s until %(until)s"),
+                                {"who": who,
+                                 "until": functools.partial(when, model["expires_at"])})
+                               if model["expires_at"] else
+                               (N_("shared with %(who)s"), {"who": who}))
             except sharing.ShareError as exc:
                 await self._render(error=str(exc))
                 return

@@ -6,6 +6,9 @@
   const cfg = JSON.parse(document.getElementById("viewer-config").textContent);
   const $ = (id) => document.getElementById(id);
   const status = (text) => { $("viewer-status").textContent = text; };
+  // the script's words in the page's language (the catalogue's, as the page's own), {name} filled
+  const T = cfg.words;
+  const fill = (key, values) => T[key].replace(/\{(\w+)\}/g, (m, k) => values[k]);
   const MEDIA = "application/ld+json";
   let canvases = [];
   let current = null;       // the canvas shown: {id, label, width, height, image, service}
@@ -75,13 +78,13 @@
     const items = [];
     let resp = await fetch(`${cfg.base}search?${new URLSearchParams(query)}`,
                            { credentials: "same-origin", headers: { Accept: MEDIA } });
-    if (!resp.ok) throw new Error(`the commons answered ${resp.status} to a search`);
+    if (!resp.ok) throw new Error(fill("answered_search", { status: resp.status }));
     const coll = await resp.json();
     let page = coll.first;
     while (page) {
       if (typeof page === "string") {
         resp = await fetch(page, { credentials: "same-origin", headers: { Accept: MEDIA } });
-        if (!resp.ok) throw new Error(`the commons answered ${resp.status} to ${page}`);
+        if (!resp.ok) throw new Error(fill("answered_page", { status: resp.status, page }));
         page = await resp.json();
       }
       items.push(...(page.items || []));
@@ -95,7 +98,7 @@
       method: "POST", credentials: "same-origin", body: JSON.stringify(model),
       headers: { "Content-Type": MEDIA, Accept: MEDIA, "X-XSRFToken": cfg.xsrf } });
     const body = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(body.message || `the commons answered ${resp.status}`);
+    if (!resp.ok) throw new Error(body.message || fill("answered", { status: resp.status }));
     return body;
   }
 
@@ -158,32 +161,32 @@
   };
 
   function card(a) {
-    const who = a.creator?.nickname || a.creator?.name || "someone";
+    const who = a.creator?.nickname || a.creator?.name || T.someone;
     const sw = isSoftware(a);
     const kids = replies.get(a.id) || [];
     const verdicts = (v) => kids.filter((r) => tags(r).includes(v)).length;
     const agent = sw
       ? el("span", { class: "badge text-bg-info agent-software" },
-           `software: ${a.generator.name || ""} ${a.generator.version || ""}`.trim())
-      : el("span", { class: "badge text-bg-success agent-person" }, "person");
+           fill("software", { name: `${a.generator.name || ""} ${a.generator.version || ""}`.trim() }))
+      : el("span", { class: "badge text-bg-success agent-person" }, T.person);
     const rights = cfg.licences[a.rights] || a.rights || "";
     const item = el("li", { class: "card card-body mb-2 p-2 annotation", "data-id": a.id },
       el("div", { class: "small" }, agent, " ", el("strong", {}, who),
          typeof a.confidence === "number"
-           ? el("span", { class: "ms-1 confidence" }, `confidence ${a.confidence.toFixed(2)}`)
+           ? el("span", { class: "ms-1 confidence" }, fill("confidence", { value: a.confidence.toFixed(2) }))
            : null,
          el("span", { class: "ms-1 text-body-secondary" }, `${a.visibility || ""} · ${rights}`)),
       el("div", { class: "anno-text" }, text(a)),
-      tags(a).length ? el("div", { class: "small" }, `tags: ${tags(a).join(", ")}`) : null,
+      tags(a).length ? el("div", { class: "small" }, fill("tags", { tags: tags(a).join(", ") })) : null,
       el("div", { class: "small text-body-secondary" },
-         `${selectorOf(a)?.type || "whole canvas"} · agree ${verdicts("agree")}`
-         + ` · disagree ${verdicts("disagree")}`),
+         fill("verdicts", { where: selectorOf(a)?.type || T.whole_canvas,
+                            agree: verdicts("agree"), disagree: verdicts("disagree") })),
       el("ol", { class: "list-unstyled ms-3 small replies" },
          ...kids.filter((r) => first(r.motivation) === "replying").map((r) =>
            el("li", { class: "reply" }, el("strong", {}, r.creator?.nickname || ""), ": ",
               text(r)))));
     const input = el("input", { class: "form-control form-control-sm reply-text",
-                                placeholder: "Reply", "aria-label": "Reply" });
+                                placeholder: T.reply, "aria-label": T.reply });
     const button = (cls, name, fn) => {
       const b = el("button", { type: "button", class: `btn btn-sm ${cls}` }, name);
       b.addEventListener("click", () => fn().catch((e) => status(e.message)));
@@ -198,13 +201,13 @@
       redraw();
     };
     item.append(el("div", { class: "input-group input-group-sm mt-1" }, input,
-      button("btn-outline-primary reply-send", "Reply", async () => {
-        if (!input.value.trim()) throw new Error("write the reply first");
+      button("btn-outline-primary reply-send", T.reply, async () => {
+        if (!input.value.trim()) throw new Error(T.reply_first);
         await answer("replying", input.value.trim());
-        status("Reply saved.");
+        status(T.reply_saved);
       }),
-      button("btn-outline-success agree", "Agree", () => answer("assessing", "I agree", "agree")),
-      button("btn-outline-danger disagree", "Disagree",
+      button("btn-outline-success agree", T.agree, () => answer("assessing", "I agree", "agree")),
+      button("btn-outline-danger disagree", T.disagree,
              () => answer("assessing", "I disagree", "disagree"))));
     item.addEventListener("mouseenter", () => anno?.selectAnnotation(a.id));
     return item;
@@ -225,16 +228,16 @@
   osd.addHandler("open-failed", (e) => {
     imageSize = null;
     const err = $("image-error");
-    err.textContent = `The image of this canvas could not be loaded (${current.service
-      ? idOf(current.service) : current.image}): ${e.message || "no answer"}. Its annotations `
-      + "are listed; drawing needs the image.";
+    err.textContent = fill("image_failed", {
+      image: current.service ? idOf(current.service) : current.image,
+      reason: e.message || T.no_answer });
     err.hidden = false;
   });
   for (const tool of ["rect", "polygon"]) {
     $(`tool-${tool}`).addEventListener("click", () => {
       anno.setDrawingTool(tool);
       anno.setDrawingEnabled(true);
-      status(`Draw a ${tool === "rect" ? "rectangle" : "polygon"} on the image.`);
+      status(tool === "rect" ? T.draw_rectangle : T.draw_polygon);
     });
   }
   anno.on("createSelection", (selection) => {
@@ -263,10 +266,10 @@
       pending = null;
       $("new-text").value = "";
       $("new-annotation").hidden = true;
-      status("Annotation saved.");
+      status(T.saved);
       await loadAnnotations();
     } catch (e) {
-      status(`Not saved: ${e.message}`);
+      status(fill("not_saved", { reason: e.message }));
     }
   });
   for (const id of ["filter-text", "filter-kind", "filter-confidence"]) {
@@ -291,25 +294,24 @@
   }
 
   async function start() {
-    if (!cfg.manifest) { status("Give the URL of a IIIF manifest."); return; }
+    if (!cfg.manifest) { status(T.give_manifest); return; }
     let manifest;
     try {
       const resp = await fetch(cfg.manifest, { headers: { Accept: "application/json" } });
-      if (!resp.ok) throw new Error(`its server answered ${resp.status}`);
+      if (!resp.ok) throw new Error(fill("server_answered", { status: resp.status }));
       manifest = await resp.json();
     } catch (e) {
-      status(`The manifest ${cfg.manifest} could not be read: ${e.message} (its server must `
-             + "allow reading from other sites, Access-Control-Allow-Origin, as IIIF asks).");
+      status(fill("manifest_unread", { manifest: cfg.manifest, reason: e.message }));
       return;
     }
     canvases = readManifest(manifest);
-    if (!canvases.length) { status(`The manifest ${cfg.manifest} has no canvases.`); return; }
+    if (!canvases.length) { status(fill("no_canvases", { manifest: cfg.manifest })); return; }
     $("canvas-select").replaceChildren(...canvases.map((c, i) =>
       el("option", { value: String(i) }, c.label || c.id)));
     const wanted = Math.max(0, canvases.findIndex((c) => c.id === cfg.canvas));
     $("canvas-select").value = String(wanted);
     $("canvas-select").addEventListener("change", (e) => show(canvases[Number(e.target.value)]));
-    document.title = `${label(manifest.label)} · Commons viewer`;
+    document.title = fill("title", { label: label(manifest.label) });
     show(canvases[wanted]);
   }
   start();
