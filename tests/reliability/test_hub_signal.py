@@ -35,6 +35,9 @@ pytestmark = pytest.mark.integration
 
 #: what the issue asks: the hub, its proxy and every service gone within this many seconds
 DEADLINE = 30
+#: how a kernel's command line reads: the ECHOES kernel spec's launcher, a report batch's
+#: template (its forked kernels keep its command line), any other IPython kernel
+KERNELS = ("echoes_lab._kernel", "echoes_lab.runs.kernels", "ipykernel")
 KERNEL = {"kernelspec": {"name": "echoes", "display_name": "ECHOES", "language": "python"}}
 APP = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
                   "outputs": [], "source": "print('the app', 6 * 7)"}],
@@ -148,7 +151,7 @@ def session(hub, user: str) -> list:
         return state == "running" and processes(
             lambda p: p.environ().get("JUPYTERHUB_USER") == user
             and p.environ().get("JUPYTERHUB_SERVER_NAME") == "reports"
-            and "ipykernel" in " ".join(p.cmdline()))
+            and any(kernel in " ".join(p.cmdline()) for kernel in KERNELS))
 
     wait_for(report_kernel, 120, "the report's kernel in the 'reports' server", interval=0.5)
     return [room_ws], name
