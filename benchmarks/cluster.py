@@ -42,8 +42,16 @@ client = compute.cluster(workers=2)
 client.wait_for_workers(2, timeout=120)
 print("SECONDS", time.perf_counter() - t0)
 name = client.cluster.name
-procs = [p for p in psutil.process_iter(["environ"])
-         if (p.info["environ"] or {}).get("DASK_GATEWAY_CLUSTER_NAME") == name]
+def of_cluster(p):
+    # exec'd processes show the cluster's environment; forked ones (the gateway's fork server)
+    # show the fork server's and work in the cluster's folder
+    try:
+        env = p.environ()
+        return (env.get("DASK_GATEWAY_CLUSTER_NAME") == name
+                or ("ECHOES_GATEWAY_FORK_SERVER" in env and os.path.basename(p.cwd()) == name))
+    except psutil.Error:
+        return False
+procs = [p for p in psutil.process_iter() if of_cluster(p)]
 print("CPU", cpu_of(procs), "PROCS", len(procs), "KERNEL", cpu_of([psutil.Process()]) - k0)
 client.shutdown()
 """

@@ -17,6 +17,8 @@ import psutil
 import pytest
 import requests
 
+from echoes_lab.hub.services.gateway.forkserver import MARKER
+
 from harness import free_port, processes, wait_for
 
 pytestmark = pytest.mark.integration
@@ -65,8 +67,15 @@ def _gateway(hub, token):
 
 
 def _cluster_processes(name: str) -> list[psutil.Process]:
-    """The scheduler, nannies and workers the gateway started for cluster ``name``."""
-    return processes(lambda p: p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == name)
+    """The scheduler, nannies and workers the gateway started for cluster ``name``: exec'd
+    ones show the cluster's environment, ones from the fork server work in its folder."""
+    def ours(p: psutil.Process) -> bool:
+        environ = p.environ()
+        if environ.get("DASK_GATEWAY_CLUSTER_NAME") == name:
+            return True
+        return MARKER in environ and os.path.basename(p.cwd()) == name
+
+    return processes(ours)
 
 
 def _token(hub, user: str) -> str:

@@ -38,6 +38,7 @@ import psutil
 from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
 from dask_gateway_server.options import Float, Integer, Options
+from traitlets import Bool
 from traitlets import Float as FloatTrait
 from traitlets import Integer as IntegerTrait
 from traitlets.config import LoggingConfigurable
@@ -45,6 +46,7 @@ from traitlets.config import LoggingConfigurable
 from echoes_lab.errors import SettingsError
 from echoes_lab.hub.accounts import isolated, system_username
 from echoes_lab.hub.services.gateway import PREFIX, SERVICE
+from echoes_lab.hub.services.gateway.forkserver import MARKER, ForkServer
 from echoes_lab.hub.services.gateway.scheduler_preload import WORKERS_VARIABLE
 from echoes_lab.hub.settings import Settings, load_settings
 
@@ -154,7 +156,7 @@ class _SignalOnlyOurProcesses(LoggingConfigurable):
     """
 
     async def stop_process(self, pid):
-        proc = _cluster_process(pid)
+        proc = _cluster_process(pid, self.clusters_directory)
         if proc is None:
             return
         for sig, timeout in ((signal.SIGINT, self.sigint_timeout),
@@ -171,7 +173,7 @@ class _SignalOnlyOurProcesses(LoggingConfigurable):
 
     def _check_status(self, o):
         pid = o.state.get("pid")
-        return pid is not None and _cluster_process(pid) is not None
+        return pid is not None and _cluster_process(pid, self.clusters_directory) is not None
 
 
 async def _ended(proc: psutil.Process, timeout: float) -> bool:
@@ -188,25 +190,110 @@ async def _ended(proc: psutil.Process, timeout: float) -> bool:
     return False
 
 
-def _cluster_process(pid: int) -> psutil.Process | None:
-    """The process ``pid`` if it is a gateway cluster's (its environment names the cluster)."""
+def _cluster_process(pid: int, clusters_directory: str | None = None) -> psutil.Process | None:
+    """The process ``pid`` if it is a gateway cluster's.
+
+    A process started with ``exec`` shows the environment it was given, which names its
+    cluster. One forked by the fork server shows the fork server's environment block
+    (``/proc/<pid>/environ`` is what the process started with, whatever it set since), which
+    carries :data:`MARKER`; it works in its cluster's folder, one directly inside the
+    clusters directory (the fork server itself works in ``/``).
+    """
     try:
         proc = psutil.Process(pid)
-        if proc.status() != psutil.STATUS_ZOMBIE and "DASK_GATEWAY_CLUSTER_NAME" in proc.environ():
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        environ = proc.environ()
+        if "DASK_GATEWAY_CLUSTER_NAME" in environ:
+            return proc
+        if (MARKER in environ and clusters_directory is not None
+                and os.path.dirname(proc.cwd()) == os.path.realpath(clusters_directory)):
             return proc
     except psutil.Error:
         pass
     return None
 
 
-class EchoesLocalBackend(_SignalOnlyOurProcesses, _FinishStopping, _WorkersWithoutDashboard,
-                         _SchedulerReportsAtOnce, _ClusterCap, LocalBackend):
+class _ForkedProcesses(LoggingConfigurable):
+    """Schedulers and workers forked by the fork server (``forkserver.py``), not exec'd.
+
+    The fork server has imported ``distributed`` (and bokeh for the scheduler's dashboard)
+    once; each child drops to the user's account and runs the same entry point with the same
+    arguments and environment as a fresh process would (``benchmarks/cluster.py`` measures
+    the difference). The pid is tracked, stopped and checked as before. When the fork server
+    is off, not running or fails, the process is exec'd the stock way.
+    """
+
+    fork_server = Bool(True, help="start schedulers and workers through the fork server"
+                       ).tag(config=True)
+
+    _forks: ForkServer | None = None
+
+    def _account(self, cluster) -> tuple[int | None, int | None]:
+        return None, None
+
+    async def setup(self, app):
+        if self.fork_server:
+            env = {k: os.environ[k] for k in self.inherited_environment if k in os.environ}
+            # no token, no secret: distributed reads these at import, in the fork server
+            self._forks = ForkServer(self.log, {**env, **WORKER_ENVIRONMENT})
+            await self._forks.start()
+        await super().setup(app)
+
+    async def cleanup(self):
+        await super().cleanup()
+        if self._forks is not None:
+            await self._forks.stop()
+
+    async def start_process(self, cluster, cmd, env, name):
+        forks = self._forks
+        if forks is None or not forks.alive or not forks.serves(cmd):
+            return await super().start_process(cluster, cmd, env, name)
+        workdir = cluster.state["workdir"]
+        uid, gid = self._account(cluster)
+        # the logs folder is the user's: opened without following a link put in its place
+        logs = os.open(self.get_logs_directory(workdir),
+                       os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fd = os.open(f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o644, dir_fd=logs)
+        finally:
+            os.close(logs)
+        request = {"module": cmd[2], "args": cmd[3:], "env": env, "cwd": workdir,
+                   "uid": uid, "gid": gid, "umask": _umask(), "name": name}
+        try:
+            return await asyncio.to_thread(forks.spawn, request, fd)
+        except (OSError, ValueError) as exc:
+            self.log.warning("Fork server failed (%s); starting %s of %s the stock way",
+                             exc, name, cluster.name)
+            os.unlink(os.path.join(self.get_logs_directory(workdir), f"{name}.log"))
+            return await super().start_process(cluster, cmd, env, name)
+        finally:
+            os.close(fd)
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` would, for every thread)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+class EchoesLocalBackend(_ForkedProcesses, _SignalOnlyOurProcesses, _FinishStopping,
+                         _WorkersWithoutDashboard, _SchedulerReportsAtOnce, _ClusterCap,
+                         LocalBackend):
     """``LocalBackend`` running each user's cluster under their ``jupyter-<name>`` account.
 
     dask-gateway's ``LocalBackend`` switches to a system account named like the gateway user;
     the hub's users map to ``jupyter-<name>`` (see ``echoes_lab.hub.accounts``), so every place
     that names the account goes through :func:`system_username`.
     """
+
+    def _account(self, cluster):
+        entry = pwd.getpwnam(system_username(cluster.username))
+        return entry.pw_uid, entry.pw_gid
 
     async def start_cluster(self, user, cluster_options):
         try:
