@@ -27,7 +27,16 @@ from jupyterhub.app import JupyterHub
 
 
 class EchoesHub(JupyterHub):
-    """JupyterHub whose shutdown stops the managed services concurrently."""
+    """JupyterHub whose shutdown stops the managed services concurrently, and whose Python
+    services are forked from one process that imported what they share
+    (:mod:`echoes_lab.hub.launch.zygote`)."""
+
+    def init_services(self):
+        super().init_services()
+        # started now, the fork server imports while the hub initialises the rest
+        from echoes_lab.hub.launch.zygote import install
+
+        self._zygote = install(self)
 
     async def cleanup(self):
         managed = [s for s in self._service_map.values() if s.managed]
@@ -40,6 +49,8 @@ class EchoesHub(JupyterHub):
                     self.log.error("Failed to stop service %s: %s", service.name, result)
         # a stopped service's spawner answers its second stop at once (it polls as ended)
         await super().cleanup()
+        if getattr(self, "_zygote", None) is not None:
+            self._zygote.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,136 @@
+"""Our services forked from one fork server (issue 36, :mod:`echoes_lab.hub.launch.zygote`).
+
+On a real hub started by ``echoes-lab hub`` with the whole local profile: every Python service
+(ours and the idle culler) is a child of the zygote, shows its own command and environment, runs
+under its own account (reports as ``reports.service_user`` under root) and holds its own pid
+file; its pages are mostly shared; a service killed with SIGKILL is started again through the
+zygote; SIGTERM to the launcher ends the hub, the zygote and every service within 30 s and
+leaves users' servers running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import sys
+import time
+
+import psutil
+import pytest
+
+from harness import gone, processes, wait_for
+
+pytestmark = pytest.mark.integration
+
+ZYGOTE = "echoes_lab.hub.launch.zygote"
+#: service name -> the module its command runs
+FORKED = {"workshops": "echoes_lab.hub.services.host", "reports": "echoes_lab.hub.services.reports",
+          "commons": "echoes_lab.hub.services.commons",
+          "knowledge": "echoes_lab.hub.services.knowledge",
+          "idle-culler": "jupyterhub_idle_culler"}
+
+
+def zygotes(hub) -> list[psutil.Process]:
+    hub_pid = hub.hub_pid
+    return processes(lambda p: ZYGOTE in " ".join(p.cmdline()) and p.ppid() == hub_pid)
+
+
+def forked(hub) -> dict[str, psutil.Process]:
+    """This hub's services by name, each the one process that runs it."""
+    out = {}
+    for name, procs in hub.service_processes().items():
+        assert len(procs) == 1, (name, procs)
+        out[name] = procs[0]
+    return out
+
+
+@pytest.fixture(scope="module")
+def hub(module_hubs):
+    return module_hubs(culler={"enabled": True})
+
+
+def test_each_service_forked_with_its_command_account_and_pid_file(hub):
+    [zygote] = zygotes(hub)
+    services = forked(hub)
+    assert set(FORKED) <= set(services), services
+    for name, module in FORKED.items():
+        p = services[name]
+        assert p.ppid() == zygote.pid, f"{name} is not the fork server's child"
+        # /proc shows the command and environment JupyterHub gave it, not the zygote's
+        assert p.cmdline()[:3] == [sys.executable, "-m", module]
+        assert p.environ()["JUPYTERHUB_SERVICE_NAME"] in (name, "workshops")
+        assert p.environ()["JUPYTERHUB_API_TOKEN"]
+        assert os.getsid(p.pid) == p.pid  # a session of its own, as JupyterHub starts it
+        if name != "idle-culler":  # ours: each its own pid file (reports' in its own folder)
+            folder = hub.state / ("reports" if name == "reports" else "services")
+            assert (folder / f"{name}.pid").read_text().strip() == str(p.pid)
+    # the zygote holds no token of the hub's
+    assert not any(k.startswith("JUPYTERHUB_") for k in zygote.environ())
+    # the gateway (not one of ours: it starts users' clusters) is the hub's own child still
+    assert services["dask-gateway"].ppid() == hub.hub_pid
+
+    reports = services["reports"]
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam(hub.settings["reports"].get("service_user", "nobody"))
+        assert reports.uids().real == reports.uids().effective == nobody.pw_uid
+        assert reports.gids().real == nobody.pw_gid
+        assert services["commons"].uids().effective == 0
+        # not dumpable: a copy of a root process's memory, which that account may not read
+        assert os.stat(f"/proc/{reports.pid}/environ").st_uid == 0
+    # the service answers through the proxy as before
+    r = hub.api("GET", "/services/reports")
+    assert r.status_code == 200 and r.json()["name"] == "reports"
+
+
+def test_forked_services_share_the_zygotes_pages(hub):
+    services = forked(hub)
+    for name in ("reports", "commons", "idle-culler"):
+        info = services[name].memory_full_info()
+        # most of what each imported is the zygote's, shared (PSS divides it)
+        assert info.uss < 0.6 * info.rss, (name, info)
+        assert info.pss < 0.75 * info.rss, (name, info)
+
+
+def test_killed_service_forked_again(hub):
+    before = forked(hub)
+    victim = before["commons"]
+    victim.kill()
+    wait_for(lambda: gone(victim), 10, "the commons service to die")
+
+    def back():
+        now = forked(hub).get("commons")
+        return now if now is not None and now.pid != victim.pid else None
+
+    # the hub polls its services every 30 s
+    again = wait_for(back, 90, "the commons service to be started again", interval=1)
+    [zygote] = zygotes(hub)
+    assert again.ppid() == zygote.pid
+    pid_file = hub.state / "services" / "commons.pid"
+    wait_for(lambda: pid_file.read_text().strip() == str(again.pid), 30,
+             "the new commons service's pid file")
+    wait_for(lambda: hub.api("GET", "/services/commons").status_code == 200, 30, "commons")
+    assert "Service commons exited" in hub.log_tail(2000)
+    others = {n: p.pid for n, p in forked(hub).items() if n != "commons"}
+    assert others == {n: p.pid for n, p in before.items() if n != "commons"}
+
+
+def test_sigterm_to_launcher_ends_all_within_30_s_servers_stay(hub):
+    hub.create_user("zyg-ada")
+    hub.start_server("zyg-ada")
+    api = f"127.0.0.1:{hub.settings['hub']['hub_port']}/"
+    server = processes(lambda p: p.environ().get("JUPYTERHUB_USER") == "zyg-ada"
+                       and api in p.environ().get("JUPYTERHUB_API_URL", ""))
+    assert server
+    side = [*zygotes(hub), *forked(hub).values()]
+    started = time.monotonic()
+    hub.stop_hub(timeout=35)
+    wait_for(lambda: all(gone(p) for p in side), 30, "the zygote and every service to end")
+    took = time.monotonic() - started
+    assert took < 30, f"{took:.1f} s"
+    assert not any(gone(p) for p in server), "a user's server must outlive the hub"
+    for p in server:  # the hub is gone: the module's clean-up would count it as left behind
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.send_signal(signal.SIGTERM)
+    wait_for(lambda: all(gone(p) for p in server), 30, "zyg-ada's server to stop")
