@@ -77,3 +77,34 @@ def test_stopping_a_cluster_signals_only_its_own_processes():
         for p in (stranger, worker):
             p.kill()
             p.wait()
+
+
+def test_forked_processes_are_recognised_by_their_cluster_folder(tmp_path):
+    """A process from the fork server shows the fork server's environment block (marker, no
+    cluster name): it is a cluster's only while it works in a cluster's folder, so the fork
+    server itself (working in /) and a stranger with the marker elsewhere are left alone."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from echoes_lab.hub.services.gateway.config import EchoesLocalBackend
+    from echoes_lab.hub.services.gateway.forkserver import MARKER
+
+    clusters = tmp_path / "dask-gateway"
+    (clusters / "c1").mkdir(parents=True)
+    backend = EchoesLocalBackend(clusters_directory=str(clusters))
+    sleep = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+    env = {**os.environ, MARKER: "1"}
+    env.pop("DASK_GATEWAY_CLUSTER_NAME", None)
+    procs = {where: subprocess.Popen(sleep, stdout=subprocess.PIPE, env=env, cwd=where)
+             for where in (clusters / "c1", "/", tmp_path)}
+    try:
+        for p in procs.values():
+            assert p.stdout.readline() == b"up\n"
+        seen = {str(where): backend._check_status(SimpleNamespace(state={"pid": p.pid}))
+                for where, p in procs.items()}
+        assert seen == {str(clusters / "c1"): True, "/": False, str(tmp_path): False}
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
