@@ -584,6 +584,70 @@ def test_real_hazard_layer_air_quality_management_area(trafford):
     assert {"Stretford War Memorial", "Civic Theatre", "Trafford Park Hotel"} <= names
 
 
+FLOOD = REAL / "trafford-flood-risk-rofrs-2018.geojson"
+
+
+@pytest.fixture(scope="module")
+def flood():
+    return gpd.read_file(FLOOD)
+
+
+def test_real_flood_layer_values_a_person_reads(flood):
+    """A real flood layer: the Environment Agency's Risk of Flooding from Rivers and Sea
+    (published 2018-03-28) clipped to Trafford by Trafford Data Lab, as published: 1,494
+    polygons, each with its yearly-chance band ``prob_4band`` and the scale it suits."""
+    assert len(flood) == 1494 and flood.crs.to_epsg() == 4326
+    assert flood["prob_4band"].value_counts().to_dict() == {
+        "Medium": 741, "Low": 377, "High": 302, "Very Low": 74}
+    assert set(flood["suitabilit"]) == {"County to Town", "Town to Street"}
+    assert set(flood["area_name"]) == {"Trafford"} and set(flood["area_code"]) == {"E08000009"}
+    first = flood.iloc[0]
+    assert (first["prob_4band"], first["suitabilit"]) == ("High", "County to Town")
+    assert first["st_area_sh"] == pytest.approx(148185.510403)
+    assert str(first["pub_date"]).startswith("2018-03-28")
+
+
+def test_listed_buildings_in_the_flood_risk_bands(trafford, flood):
+    """Sites per flood-risk band (the hazard join) and the risk table, against a point-in-polygon
+    test in the British grid that does not use the join. Brindley's Weir and the Bridgewater
+    Canal aqueduct over the River Mersey stand in the river: band High, as the file says; the
+    Old Church of St Werburg, Warburton, lies in a Low band polygon."""
+    from echoes_lab.sites.hazards import ROFRS_BANDS, risk_table
+
+    table = trafford.sites.hazards(flood, by="prob_4band").set_index("prob_4band")
+    assert table["sites"].to_dict() == {"none": 247, "Low": 9, "High": 5, "Medium": 1}
+    assert set(table.loc["High", "ids"]) == {"1067872", "1121942", "1255540", "1356510",
+                                             "1458867"}
+    assert table.loc["Medium", "ids"] == ["1356532"]
+    names = dict(zip(trafford["id"], trafford["name"], strict=False))
+    assert {names[i] for i in table.loc["High", "ids"]} == {
+        "Bridgewater Canal Aqueduct Over River Mersey", "Bollington Mill", "Brindleys Weir",
+        "Brick Kiln Lane Bridge", "Jackson's Bridge"}
+    # independently: which polygon holds each point, in the British grid (EPSG:27700)
+    grid = flood.to_crs(27700)
+    points = trafford.to_crs(27700)
+    for band, ids in table["ids"].items():
+        if band == "none":
+            continue
+        zone = shapely.union_all(grid.loc[grid["prob_4band"] == band].geometry.to_numpy())
+        assert set(points.loc[points.intersects(zone), "id"]) == set(ids)
+
+    risk = risk_table(trafford, flood, "prob_4band", order=ROFRS_BANDS)
+    assert len(risk) == trafford["id"].nunique() == 262
+    assert risk["worst"].value_counts().to_dict() == {"none": 247, "Low": 9, "High": 5,
+                                                      "Medium": 1}
+    top = risk.iloc[0]
+    assert top["worst"] == "High" and top["rank"] == 0
+    assert top["meaning"] == "3.3 % (1 in 30) or more each year"
+    werburg = risk.set_index("id").loc["1067865"]
+    assert werburg["name"] == "Old Church Of Saint Werburg"
+    assert (werburg["worst"], werburg["classes"]) == ("Low", ["Low"])
+    assert list(risk["rank"]) == sorted(risk["rank"])  # most exposed first
+    # a band the ranking does not know is an error, not a silently wrong "worst"
+    with pytest.raises(EchoesError, match=r"\['Very Low'\].*add them"):
+        risk_table(trafford, flood, "prob_4band", order=["High", "Medium", "Low"])
+
+
 def test_place_annotation_is_a_linked_art_place_in_the_knowledge_graph(trafford):
     """A place annotation's target (a GeoJSON Feature) becomes crm:E53_Place with its label and
     its geometry as WKT (Linked Art ``defined_by``) in the quads the knowledge base stores."""
