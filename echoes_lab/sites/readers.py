@@ -444,3 +444,8 @@ def read_sites(path, *, preset: str | None = None, layer=None, crs=None, encodin
     out.attrs.update(source_crs=note["source_crs"], transformation=note, quality=quality,
                      source=str(path))
     return out
+
+
+# on PROJ's path from the moment the sites module loads, so that geopandas' own to_crs() in the
+# same session (a hazard layer to the British grid, say) takes OSTN15 too, whatever ran first
+use_shipped_grids()
