@@ -550,9 +550,9 @@ def test_missing_grid_is_said_and_a_point_outside_the_grid_loses_its_place(tmp_p
     sites = echoes_lab.read_sites(path, x="e", y="n", crs="EPSG:27700")
     assert sites.geometry.iloc[1] is None
     quality = sites.sites.quality()
-    assert "outside the grid" in set(quality["issue"])
-    assert "OSGB36 to WGS 84 (9)" in quality.loc[quality["issue"] == "outside the grid",
-                                                 "detail"].iloc[0]
+    assert quality[["row", "id", "issue"]].values.tolist() == [
+        [2, "far.csv#2", "outside the grid"]]
+    assert "OSGB36 to WGS 84 (9)" in quality["detail"].iloc[0]
 
     saved = pyproj.datadir.get_data_dir()
     monkeypatch.setattr(readers, "GRIDS", tmp_path / "no-grids-here")

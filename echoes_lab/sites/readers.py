@@ -415,10 +415,16 @@ def read_sites(path, *, preset: str | None = None, layer=None, crs=None, encodin
     periods = parse_series(pd.Series(col("period")).fillna(""))
 
     geoms = np.asarray(gdf.geometry.array)
+    outside = set()
+    for q in quality:  # rows the transformation could not place: name them, list them once
+        if q["issue"] == "outside the grid":
+            q["id"] = ids[q["row"] - 1]
+            outside.add(q["row"])
     for i, g in enumerate(geoms):
         if g is None or shapely.is_empty(g):
-            quality.append({"row": i + 1, "id": ids[i], "issue": "no geometry",
-                            "detail": "the record has no place; kept, not drawn"})
+            if i + 1 not in outside:
+                quality.append({"row": i + 1, "id": ids[i], "issue": "no geometry",
+                                "detail": "the record has no place; kept, not drawn"})
         elif not shapely.is_valid(g):
             reason = shapely.is_valid_reason(g)
             fixed = shapely.make_valid(g)
