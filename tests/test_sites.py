@@ -651,6 +651,22 @@ def test_listed_buildings_in_the_flood_risk_bands(trafford, flood):
         risk_table(trafford, flood, "prob_4band", order=["High", "Medium", "Low"])
 
 
+def test_a_site_in_several_bands_is_reported_once_at_its_worst(trafford, flood):
+    """Bollington Mill lies in a High polygon of the real layer; a Low zone drawn round it as
+    well leaves it High (worst first), listed with both classes, once."""
+    from echoes_lab.sites.hazards import risk_table
+
+    mill = trafford[trafford["id"] == "1121942"].to_crs(27700).geometry.iloc[0]
+    ring = gpd.GeoDataFrame({"prob_4band": ["Low"]}, geometry=[mill.buffer(200)],
+                            crs=27700).to_crs(4326)
+    layer = pd.concat([flood, ring], ignore_index=True)
+    risk = risk_table(trafford, layer, "prob_4band", ["High", "Medium", "Low", "Very Low"])
+    row = risk.set_index("id").loc["1121942"]
+    assert (row["name"], row["worst"], row["rank"]) == ("Bollington Mill", "High", 0)
+    assert row["classes"] == ["High", "Low"]
+    assert "meaning" not in risk.columns and risk["id"].is_unique
+
+
 def test_place_annotation_is_a_linked_art_place_in_the_knowledge_graph(trafford):
     """A place annotation's target (a GeoJSON Feature) becomes crm:E53_Place with its label and
     its geometry as WKT (Linked Art ``defined_by``) in the quads the knowledge base stores."""

@@ -38,7 +38,7 @@ ROFRS_BANDS: dict[str, str] = {
 
 
 def risk_table(sites: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, by: str,
-               order=None) -> pd.DataFrame:
+               order) -> pd.DataFrame:
     """One row per site: the hazard classes it lies in and the most severe of them.
 
     Parameters
@@ -51,8 +51,9 @@ def risk_table(sites: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, by: str,
         The class column, e.g. ``"prob_4band"`` for the EA flood-risk bands.
     order
         The classes, most severe first (a list, or a dict such as :data:`ROFRS_BANDS` whose
-        values describe them). A class in the layer that is not in ``order`` is an error: a
-        ranking that silently skips a class would misreport the worst one.
+        values describe them); required, since only the layer's publisher says which class is
+        worse. A class in the layer that is not in ``order`` is an error: a ranking that
+        silently skipped a class would misreport the worst one.
 
     Returns
     -------
@@ -65,10 +66,8 @@ def risk_table(sites: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, by: str,
     from echoes_lab.sites import hazard_join
 
     joined = hazard_join(sites, hazards, by)
-    ranks = {str(c): i for i, c in enumerate(order if order is not None else ())}
+    ranks = {str(c): i for i, c in enumerate(order)}
     present = set(hazards[by].dropna().astype(str)) - {"none"}
-    if order is None:
-        ranks = {c: i for i, c in enumerate(sorted(present))}
     unknown = sorted(present - set(ranks))
     if unknown:
         msg = (f"hazard layer column '{by}' has class(es) {unknown} that are not in order="
