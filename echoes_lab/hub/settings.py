@@ -17,6 +17,9 @@ from pydantic_core import PydanticCustomError
 
 from echoes_lab.errors import SettingsError
 
+#: a memory limit as JupyterHub's ``mem_limit`` takes it: a number and K, M, G or T
+MEM_LIMIT_PATTERN = r"^\d+(\.\d+)?[KMGT]$"
+
 
 class _Section(BaseModel):
     # strict: "8000" is not a port; extra="forbid": a misspelt key is an error, not ignored
@@ -68,7 +71,9 @@ class SpawnerSettings(_Section):
     start_timeout: int = Field(120, gt=0)
     http_timeout: int = Field(60, gt=0)
     isolation: Literal["auto", "system-users", "none"] = "auto"
-    mem_limit: str | None = None
+    mem_limit: str | None = Field(None, pattern=MEM_LIMIT_PATTERN,
+                                  description="each server's memory, e.g. \"2G\", \"512M\" "
+                                              "(suffix K, M, G or T); on Slurm its job's --mem")
     examples: str = Field("../notebooks", description="notebooks copied to ~/examples; \"\" = none")
     disabled_extensions: list[str] = []
     server_args: list[str] = []
@@ -123,7 +128,8 @@ class WorkshopsSettings(_Section):
     """Trainers' workshops (``echoes-lab workshop``, see ``echoes_lab.hub.services.workshops``)."""
 
     enabled: bool = Field(True, description="seat passwords, trainer roles, announcements")
-    mem_limit: str | None = Field(None, description="default per-seat memory limit, e.g. \"2G\"")
+    mem_limit: str | None = Field(None, pattern=MEM_LIMIT_PATTERN,
+                                  description="default per-seat memory limit, e.g. \"2G\"")
     auth_refresh_age: int = Field(60, gt=0, description="seconds before a login is re-checked")
     port: int = Field(0, ge=0, le=65535,
                       description="the trainers' page service; 0 = any free port")

@@ -135,6 +135,7 @@ SlurmdTimeout=10
 SlurmctldTimeout=10
 InactiveLimit=0
 MinJobAge=5
+GroupUpdateTime=2
 KillWait=2
 {nodes}
 PartitionName=echoes Nodes={",".join(self.nodes)} Default=YES MaxTime=INFINITE State=UP
@@ -218,12 +219,15 @@ PartitionName=echoes Nodes={",".join(self.nodes)} Default=YES MaxTime=INFINITE S
 
 def slurm_profile(hub, cluster: SlurmCluster, **slurm) -> None:
     """Make a harness ``Hub`` (not yet started) one of the ``slurm`` profile on ``cluster``:
-    its API on the cluster's bridge address, servers as jobs in the cluster's partition, the
-    gateway (which that profile refuses) turned off. ``slurm``: more ``[slurm]`` keys."""
+    its API and its proxy on the cluster's bridge address (``hub.url`` too: labs on the nodes
+    reach the services through it), servers as jobs in the cluster's partition, the gateway
+    (which that profile refuses) turned off. ``slurm``: more ``[slurm]`` keys."""
     import tomli_w
 
     s = hub.settings
     s["profile"] = "slurm"
+    s["hub"]["ip"] = cluster.host_addr
+    hub.url = f"http://{cluster.host_addr}:{s['hub']['port']}"
     s["slurm"] = {"conf": str(cluster.conf), "hub_ip": cluster.host_addr,
                   "shared_fs": str(hub.root),  # one machine: its disk is the shared one
                   "partitions": ["echoes"], "cores": 1, "max_cores": 2, "memory": 1.0,

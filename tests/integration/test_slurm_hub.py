@@ -47,8 +47,8 @@ def slurm():
 
 @pytest.fixture(scope="module")
 def hub(slurm, module_hubs):
-    hub = module_hubs(start=False, commons={"enabled": False}, knowledge={"enabled": False},
-                      projects={"enabled": False}, culler={"enabled": False},
+    # every service a lab links to (commons, knowledge, metrics, projects): as on one machine
+    hub = module_hubs(start=False, culler={"enabled": False}, metrics={"enabled": True},
                       reports={"retries": 0, "server_linger": 30})
     slurm_profile(hub, slurm)
     return hub.start(timeout=120)
@@ -110,6 +110,43 @@ def test_alices_server_is_a_job_on_a_compute_node(hub, slurm):
     assert job_id == job["id"]
 
 
+#: run in alice's kernel on her node: the library's commons and links, as on one machine
+LINKS = """
+import json, os, requests
+from echoes_lab import commons
+made = commons.annotate("https://collection.example.org/object/7", "seen from a compute node")
+back = commons.get(made["id"])
+token = {"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]}
+codes = {key: requests.get(os.environ[key], headers=token, allow_redirects=False,
+                           timeout=30).status_code
+         for key in ("ECHOES_KNOWLEDGE_URL", "ECHOES_PROJECTS_URL")}
+# what echoes_lab.datasets does when a lab opens a catalogued dataset (the dashboard is admins')
+codes["opened"] = requests.post(os.environ["ECHOES_METRICS_URL"] + "api/opened", headers=token,
+                                json={"dataset": "tate-collection"}, timeout=30).status_code
+print(json.dumps({"where": commons.where(), "made": made["id"], "back": back, "codes": codes,
+                  "links": {k: v for k, v in os.environ.items() if k.endswith("_URL")
+                            and k.startswith("ECHOES_")}}))
+"""
+
+
+def test_her_labs_links_to_the_services_work_from_the_compute_node(hub, slurm):
+    """The commons, knowledge, metrics and projects links lead through the proxy at its
+    address on the cluster's network (the features make them from loopback addresses, which
+    a node's own namespace cannot reach: connection refused)."""
+    out = hub.execute(ALICE, LINKS, timeout=120)
+    assert not out.get("errors"), out
+    seen = json.loads(out["stdout"])
+    origin = hub.url + "/"
+    assert seen["links"] and all(v.startswith(origin) for v in seen["links"].values()), seen
+    assert seen["where"].startswith(origin + "services/commons/"), seen
+    # the annotation went through the hub and came back as the commons keeps it
+    assert seen["back"]["id"] == seen["made"]
+    assert seen["back"]["target"] == "https://collection.example.org/object/7"
+    assert "seen from a compute node" in json.dumps(seen["back"]["body"])
+    assert seen["codes"] == {"ECHOES_KNOWLEDGE_URL": 200, "ECHOES_PROJECTS_URL": 200,
+                             "opened": 204}, seen["codes"]
+
+
 def _server_token(user: str) -> str:
     [server] = processes(lambda p: p.environ().get("JUPYTERHUB_USER") == user
                          and "echoes_lab.hub.slurm.server" in " ".join(p.cmdline()))
@@ -168,12 +205,14 @@ def test_spawn_options_are_checked_against_the_profiles_limits(hub, slurm):
     assert form.status_code == 200
     assert '<option value="echoes">' in form.text and 'max="2"' in form.text, form.text
     r = browser.post(f"{hub.url}/hub/spawn/{bob}", timeout=120, data={
-        "partition": "echoes", "cores": "1", "memory": "0.5", "hours": "1",
+        "partition": "echoes", "cores": "2", "memory": "0.5", "hours": "1",
         "_xsrf": browser.cookies.get("_xsrf")})
     assert r.status_code == 200, r.text
     wait_for(lambda: (hub.api("GET", f"/users/{bob}").json()["servers"].get("") or {})
              .get("ready"), 180, "bob's server from the form")
     shown = slurm.run("scontrol", "show", "job", running_job(slurm, bob)["id"])
+    # the form's cores as --cpus-per-task, its memory as --mem, its hours as --time
+    assert "NumCPUs=2" in shown and "CPUs/Task=2" in shown, shown
     assert "mem=512M" in shown and "TimeLimit=01:00:00" in shown, shown
     assert hub.api("DELETE", f"/users/{bob}/server").status_code in (202, 204)
     wait_for(lambda: not hub.api("GET", f"/users/{bob}").json()["servers"], 60,
@@ -262,7 +301,7 @@ def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
     shutil.copytree(REPO / "tests" / "data" / "workshops" / "materials-v1", materials)
     ends = (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
     out = workshop(hub, "create", "swk", "--seats", "2", "--trainer", "slurm-tina",
-                   "--materials", str(materials), "--ends", ends)
+                   "--materials", str(materials), "--ends", ends, "--mem-limit", "768M")
     assert "materials in 2 of 2 seats" in out, out
     cards = hub.state / "homes" / "slurm-tina" / "workshops" / "swk" / "cards.csv"
     with open(cards, newline="") as fh:
@@ -271,6 +310,9 @@ def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
     assert seat.get(f"{hub.url}/hub/api/user", timeout=30).json()["name"] == "swk-01"
     hub.start_server("swk-01", timeout=180)
     job = running_job(slurm, "swk-01")
+    # the workshop's per-seat memory limit is the seat's job's --mem (local: the server's)
+    shown = slurm.run("scontrol", "show", "job", job["id"])
+    assert "mem=768M" in shown and "MinMemoryNode=768M" in shown, shown
     out = hub.execute("swk-01", "import os, pathlib; pathlib.Path('answer.txt').write_text("
                       "'42'); print(os.environ['SLURM_JOB_ID'], sorted(os.listdir('swk')))")
     assert not out["errors"] and out["stdout"].split()[0] == job["id"], out
@@ -282,6 +324,75 @@ def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
     archive = cards.parent / "archive" / "swk-01.tar.gz"
     with tarfile.open(archive) as tar:
         assert "swk-01/answer.txt" in tar.getnames(), tar.getnames()
+
+
+def project(hub, *args) -> str:
+    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
+                           str(hub.settings_file), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
+    return done.stdout
+
+
+#: run in a kernel: the job's groups (``id``), and a write into the project's folder
+IN_PROJECT = """
+import json, os, pathlib, subprocess
+folder = pathlib.Path(os.environ["ECHOES_PROJECTS"]) / {project!r}
+link = pathlib.Path.home() / "projects" / {project!r}
+try:
+    (folder / os.environ["JUPYTERHUB_USER"]).write_text("from job " + os.environ["SLURM_JOB_ID"])
+    wrote, seen = "yes", sorted(p.name for p in link.iterdir())
+except OSError as exc:
+    wrote, seen = type(exc).__name__, []
+print(json.dumps({{"groups": subprocess.run(["id", "-Gn"], capture_output=True,
+                                             text=True).stdout.split(),
+                  "job": os.environ["SLURM_JOB_ID"], "link": link.is_symlink(),
+                  "wrote": wrote, "seen": seen}}))
+"""
+
+
+def in_project(hub, user: str, name: str) -> dict:
+    out = hub.execute(user, IN_PROJECT.format(project=name), timeout=120)
+    assert not out.get("errors"), out
+    return json.loads(out["stdout"])
+
+
+def test_a_team_projects_folder_is_shared_by_its_members_jobs_only(hub, slurm):
+    """On one machine the spawner gives a server its projects' groups itself; a Slurm job gets
+    the account's groups from the group database, so the spawner keeps the account's
+    membership there right before each submission (and takes it away when a member leaves)."""
+    bob, carol, name = "slurm-bob", "slurm-carol", "slurmteam"
+    hub.create_user(carol)
+    project(hub, "create", name, "--members", f"{ALICE},{bob}")
+    group = f"echoes-p-{name}"
+    # alice's lab started before the project: her next start has it (as on one machine)
+    hub.api("DELETE", f"/users/{ALICE}/server")
+    wait_for(lambda: "" not in hub.api("GET", f"/users/{ALICE}").json()["servers"], 60,
+             "alice's server to stop")
+    for user in (ALICE, bob, carol):
+        hub.start_server(user, timeout=180)
+    seen = {user: in_project(hub, user, name) for user in (ALICE, bob, carol)}
+    for user in (ALICE, bob):
+        assert group in seen[user]["groups"] and seen[user]["wrote"] == "yes", seen[user]
+        assert seen[user]["link"] and seen[user]["job"] == running_job(slurm, user)["id"]
+    # each member's job reads what the other's wrote, through ~/projects/NAME
+    assert set(seen[bob]["seen"]) >= {ALICE, bob}, seen[bob]
+    assert group not in seen[carol]["groups"] and seen[carol]["wrote"] == "PermissionError"
+    assert not seen[carol]["link"], seen[carol]
+
+    # bob leaves: his server restarts at once, and the new job has no group and no access
+    project(hub, "remove", name, bob)
+    wait_for(lambda: (hub.api("GET", f"/users/{bob}").json()["servers"].get("") or {})
+             .get("ready"), 180, "bob's restarted server")
+    after = in_project(hub, bob, name)
+    assert after["job"] != seen[bob]["job"]
+    assert group not in after["groups"] and after["wrote"] == "PermissionError", after
+    assert not after["link"], after
+    for user in (bob, carol):  # their CPUs back for the tests that follow
+        assert hub.api("DELETE", f"/users/{user}/server").status_code in (202, 204)
+    wait_for(lambda: not [j for j in squeue(slurm) if j["user"] in
+                          {system_username(bob), system_username(carol)}], 60,
+             f"bob's and carol's jobs to end: {squeue(slurm)}")
 
 
 def test_a_hub_restart_keeps_her_server_job(hub, slurm):

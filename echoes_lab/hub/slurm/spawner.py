@@ -24,6 +24,7 @@ accounts and limits, and a safe port report.
 from __future__ import annotations
 
 import asyncio
+import grp
 import hmac
 import html
 import json
@@ -47,6 +48,11 @@ from echoes_lab.hub.spawner import EchoesSpawner
 PORT_REPORT = r"/api/batchspawner"
 #: util-linux's runuser, by its path: the submit command's environment is the user's (no sbin)
 RUNUSER = shutil.which("runuser", path=f"{os.defpath}:/usr/sbin:/sbin") or "/usr/sbin/runuser"
+#: shadow's gpasswd, by its path (root's PATH may lack sbin): project groups' members
+GPASSWD = shutil.which("gpasswd", path=f"{os.defpath}:/usr/sbin:/sbin") or "/usr/bin/gpasswd"
+#: run as the user: ``~/projects/NAME`` links (argv: home, projects root, names)
+_SYNC_LINKS = ("import sys; from echoes_lab.hub.services.projects.lab import sync_links; "
+               "sync_links(sys.argv[1], sys.argv[2], sys.argv[3:])")
 #: the options a user may set (form or REST API ``user_options``)
 OPTIONS = ("partition", "cores", "memory", "hours")
 
@@ -149,13 +155,14 @@ class EchoesSlurmSpawner(SlurmSpawner):
                     f'<input class="form-control" type="number" id="{name}" name="{name}" '
                     f'min="{step}" max="{top:g}" step="{step}" value="{value:g}">')
 
+        cores, max_cores, memory, max_memory = self.limits()
         choices = "".join(f'<option value="{html.escape(p)}">{html.escape(p)}</option>'
                           for p in self.partitions)
         return ('<div class="form-group"><label for="partition">Partition</label>'
                 f'<select class="form-control" id="partition" name="partition">{choices}'
                 "</select>"
-                + number("cores", "Cores", self.cores, self.max_cores, 1)
-                + number("memory", "Memory, GiB", self.memory, self.max_memory, 0.5)
+                + number("cores", "Cores", cores, max_cores, 1)
+                + number("memory", "Memory, GiB", memory, max_memory, 0.5)
                 + number("hours", "Hours", self.hours, self.max_hours, 1) + "</div>")
 
     def options_from_form(self, formdata):
@@ -171,6 +178,34 @@ class EchoesSlurmSpawner(SlurmSpawner):
                     raise ValueError(msg) from None
         return options
 
+    def limits(self) -> tuple[int, int, float, float]:
+        """Default and most cores, default and most memory (GiB) of this user's job.
+
+        The spawner's ``mem_limit`` (``[spawner] mem_limit``, or a workshop seat's, set by the
+        workshops' ``pre_spawn_hook``) and ``cpu_limit`` are what the local profile gives a
+        server: here they are the job's ``--mem`` and ``--cpus-per-task`` by default and the
+        most it may ask for, within the profile's ``max_memory`` and ``max_cores``. A limit
+        above those is refused, naming it: the job would silently get less than it says.
+        """
+        cores, max_cores, memory, max_memory = (self.cores, self.max_cores, self.memory,
+                                                self.max_memory)
+        if self.mem_limit:
+            gib = self.mem_limit / 2**30
+            if gib > self.max_memory:
+                msg = (f"the server's mem_limit ({gib:g} GiB, from [spawner] mem_limit or the "
+                       f"workshop's) is above [slurm] max_memory = {self.max_memory:g}")
+                raise ValueError(msg)
+            memory = max_memory = gib
+        if self.cpu_limit:
+            # whole CPUs: Slurm allocates cores, not fractions of one
+            whole = max(1, int(self.cpu_limit))
+            if whole > self.max_cores:
+                msg = (f"the server's cpu_limit ({self.cpu_limit:g}) is above [slurm] "
+                       f"max_cores = {self.max_cores}")
+                raise ValueError(msg)
+            cores = max_cores = whole
+        return cores, max_cores, memory, max_memory
+
     def resources(self) -> dict:
         """The job's partition, cores, memory (GiB) and hours: ``user_options`` checked against
         the profile's limits, defaults for what they leave out."""
@@ -179,14 +214,15 @@ class EchoesSlurmSpawner(SlurmSpawner):
         if unknown:
             msg = f"unknown server option {unknown[0]!r}: the options are {', '.join(OPTIONS)}"
             raise ValueError(msg)
-        wanted = {"partition": self.partitions[0], "cores": self.cores, "memory": self.memory,
+        cores, max_cores, memory, max_memory = self.limits()
+        wanted = {"partition": self.partitions[0], "cores": cores, "memory": memory,
                   "hours": self.hours, **options}
         if wanted["partition"] not in self.partitions:
             msg = (f"partition {wanted['partition']!r} is not offered here: choose one of "
                    f"{', '.join(self.partitions)}")
             raise ValueError(msg)
-        for key, top, kinds in (("cores", self.max_cores, (int,)),
-                                ("memory", self.max_memory, (int, float)),
+        for key, top, kinds in (("cores", max_cores, (int,)),
+                                ("memory", max_memory, (int, float)),
                                 ("hours", self.max_hours, (int,))):
             value = wanted[key]
             if (not isinstance(value, kinds) or isinstance(value, bool)
@@ -220,13 +256,66 @@ class EchoesSlurmSpawner(SlurmSpawner):
         self.req_nprocs = str(wanted["cores"])
         self.req_memory = f"{round(wanted['memory'] * 1024)}M"
         self.req_runtime = f"{wanted['hours']}:00:00"
-        await self._ensure_account()
+        uid, gid = await self._ensure_account()
+        await self.sync_projects(uid, gid)
         self.notebook_dir = self.home_dir
         node, port = await super().start()
         self.ip = await self.node_address(node)
         self.log.info("server of %s: job %s on %s (%s:%s)", self.user.name, self.job_id, node,
                       self.ip, port)
         return self.ip, port
+
+    async def sync_projects(self, uid: int, gid: int) -> list[str]:
+        """Give the job its owner's team projects: Unix groups and ``~/projects/NAME`` links.
+
+        On one machine the spawner adds the projects' groups to the server's process
+        (:func:`echoes_lab.hub.services.projects.lab.preexec_fn`); a Slurm job instead gets
+        the groups the account has in the group database, looked up by Slurm on the node
+        (``getgrouplist(3)``, cached by ``slurmd`` for ``GroupUpdateTime``). So before each
+        submission the account is made a member (``gpasswd -a``) of exactly its current
+        projects' groups, and removed (``gpasswd -d``) from the groups of projects it left: the
+        projects service restarts a leaver's servers, and the new job no longer has the group.
+        The links are made as the user (root never follows a path in a user's home), by
+        :func:`~echoes_lab.hub.services.projects.lab.sync_links`, as on one machine.
+
+        Returns the names of the user's current projects.
+        """
+        root = (self.environment or {}).get("ECHOES_PROJECTS", "")
+        if not root or not self.isolated:
+            return []
+        from echoes_lab.hub.services.projects import UNIX_PREFIX, unix_group
+        from echoes_lab.hub.services.projects.lab import user_projects
+
+        names = user_projects(self.user)
+        account = self.system_user
+        wanted = {unix_group(name) for name in names}
+        groups = {g.gr_name: g.gr_mem for g in grp.getgrall() if g.gr_name.startswith(UNIX_PREFIX)}
+        changes = [("-a", g) for g in sorted(wanted) if g in groups and account not in groups[g]]
+        changes += [("-d", g) for g, members in sorted(groups.items())
+                    if g not in wanted and account in members]
+        for flag, group in changes:
+            await self._run_checked(GPASSWD, flag, account, group)
+        gids = [grp.getgrnam(g).gr_gid for g in sorted(wanted) if g in groups]
+        try:
+            await self._run_checked(
+                sys.executable, "-c", _SYNC_LINKS, self.home_dir, root, *names,
+                as_user={"user": uid, "group": gid, "extra_groups": gids}, cwd=self.home_dir)
+        except RuntimeError as exc:
+            # as on one machine, the lab still starts; the links come at the next start
+            self.log.warning("could not update the project links of %s: %s", self.user.name,
+                             exc)
+        return names
+
+    async def _run_checked(self, *argv: str, as_user: dict | None = None,
+                           cwd: str | None = None) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={"PATH": f"{os.defpath}:/usr/sbin:/sbin", "LANG": "C.UTF-8"}, cwd=cwd,
+            **(as_user or {}))
+        out, _ = await proc.communicate()
+        if proc.returncode:
+            msg = f"{shlex.join(argv[:2])}… for {self.user.name}: {out.decode()[-500:]}"
+            raise RuntimeError(msg)
 
     async def run_command(self, cmd, input=None, env=None):
         # batchspawner queries and cancels jobs with the hub's own environment, which holds
