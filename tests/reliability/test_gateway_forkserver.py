@@ -103,6 +103,7 @@ def test_forked_clusters_are_their_users_and_the_fork_server_holds_nothing(hub_f
                 tokens[user] = client.run_on_scheduler(
                     lambda: os.environ["DASK_GATEWAY_API_TOKEN"])
             _check(hub, clients, names, tokens)
+            _fork_server_killed(hub, gateways[0], clients, names)
         finally:
             for client in clients.values():
                 client.cluster.shutdown()
@@ -168,6 +169,28 @@ def _check(hub, clients, names, tokens) -> None:
             assert sorted(int(fd) for fd in os.listdir(f"/proc/{p.pid}/fd"))[:3] == [0, 1, 2]
     # and a user cannot look at the fork server's descriptors at all
     assert clients[a].run_on_scheduler(_list_fds, server.pid) == "PermissionError"
+
+
+def _fork_server_killed(hub, gateway, clients, names) -> None:
+    """kill -9 of the fork server: running clusters go on, the next one gets a new server."""
+    a, b = USERS
+    server = _fork_server(hub)
+    running = {p.pid for p in _forked(names[b])}
+    server.kill()
+    server.wait(30)
+    assert {p.pid for p in _forked(names[b])} == running
+    assert clients[b].submit(sum, [1, 2, 3]).result(timeout=60) == 6
+
+    clients[a].cluster.shutdown()
+    clients[a].close()
+    cluster = gateway.new_cluster(workers=1, shutdown_on_close=True)
+    client = clients[a] = cluster.get_client()
+    client.wait_for_workers(1, timeout=90)
+    assert client.submit(lambda x: x * 7, 6, pure=False).result(timeout=60) == 42
+    assert len(wait_for(lambda: len(_forked(cluster.name)) >= 3 and _forked(cluster.name), 30,
+                        "the new cluster's processes from a new fork server")) >= 3
+    assert _fork_server(hub).pid != server.pid
+    assert "Fork server not running: starting it again" in hub.log_path.read_text()
 
 
 def _list_fds(pid: int) -> str:

@@ -237,6 +237,7 @@ class _ForkedProcesses(LoggingConfigurable):
             env = {k: os.environ[k] for k in self.inherited_environment if k in os.environ}
             # no token, no secret: distributed reads these at import, in the fork server
             self._forks = ForkServer(self.log, {**env, **WORKER_ENVIRONMENT})
+            self._restart = asyncio.Lock()
             await self._forks.start()
         await super().setup(app)
 
@@ -246,30 +247,40 @@ class _ForkedProcesses(LoggingConfigurable):
             await self._forks.stop()
 
     async def start_process(self, cluster, cmd, env, name):
+        if self._forks is not None and not self._forks.alive:
+            async with self._restart:  # several processes may be asked for at once
+                if not self._forks.alive:
+                    # it ended (killed, or out of step after a failure): a new one; its
+                    # children, clusters already running, live in sessions of their own
+                    self.log.warning("Fork server not running: starting it again")
+                    await self._forks.stop()
+                    self._forks = ForkServer(self.log, self._forks.environment)
+                    await self._forks.start()
         forks = self._forks
-        if forks is None or not forks.alive or not forks.serves(cmd):
+        if forks is None or not forks.serves(cmd):
             return await super().start_process(cluster, cmd, env, name)
         workdir = cluster.state["workdir"]
         uid, gid = self._account(cluster)
         # the logs folder is the user's: opened without following a link put in its place
         logs = os.open(self.get_logs_directory(workdir),
                        os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = None
         try:
             fd = os.open(f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o644, dir_fd=logs)
+            request = {"module": cmd[2], "args": cmd[3:], "env": env, "cwd": workdir,
+                       "uid": uid, "gid": gid, "umask": _umask(), "name": name}
+            try:
+                return await asyncio.to_thread(forks.spawn, request, fd)
+            except (OSError, ValueError) as exc:
+                self.log.warning("Fork server failed (%s); starting %s of %s the stock way",
+                                 exc, name, cluster.name)
+                os.unlink(f"{name}.log", dir_fd=logs)  # the stock way creates it anew
         finally:
             os.close(logs)
-        request = {"module": cmd[2], "args": cmd[3:], "env": env, "cwd": workdir,
-                   "uid": uid, "gid": gid, "umask": _umask(), "name": name}
-        try:
-            return await asyncio.to_thread(forks.spawn, request, fd)
-        except (OSError, ValueError) as exc:
-            self.log.warning("Fork server failed (%s); starting %s of %s the stock way",
-                             exc, name, cluster.name)
-            os.unlink(os.path.join(self.get_logs_directory(workdir), f"{name}.log"))
-            return await super().start_process(cluster, cmd, env, name)
-        finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
+        return await super().start_process(cluster, cmd, env, name)
 
 
 def _umask() -> int:

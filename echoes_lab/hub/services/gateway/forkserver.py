@@ -177,7 +177,9 @@ def serve(control: socket.socket) -> None:
 class ForkServer:
     """The gateway's handle on its fork server (started by the gateway's backend)."""
 
-    def __init__(self, log, environment: dict[str, str], timeout: float = 60.0):
+    def __init__(self, log, environment: dict[str, str], timeout: float = 120.0):
+        # timeout: for the fork server's reply, which waits for its imports once (seconds on
+        # a busy machine); a request timed out is then exec'd, and the server replaced
         self.log = log
         self.environment = environment
         self.timeout = timeout
