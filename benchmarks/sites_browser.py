@@ -75,6 +75,25 @@ half.observe(pick, "value")
 w.VBox([half, shown, m])
 """
 
+WEBGL = SITES + """
+import ipywidgets as w
+import echoes_lab.sites  # the accessor
+gdf["half"] = np.where(gdf.geometry.x < 1.5, "west", "east")
+m = gdf.sites.map(basemap=gdf.iloc[:0], engine="webgl", key="half")
+m.layout.height = "600px"
+half = w.Dropdown(options=["all", "west"], value="all", description="Sites")
+shown = w.HTML(f"<span id='shown'>{{n}} shown</span>")
+
+
+def pick(change):  # the filter: a category mask, the points are not sent again
+    m.show(None if half.value == "all" else ["west"])
+    shown.value = f"<span id='shown'>{{(gdf['half'] == 'west').sum()}} shown</span>"
+
+
+half.observe(pick, "value")
+w.VBox([half, shown, m])
+"""
+
 LONBOARD = SITES + """
 from lonboard import Map, ScatterplotLayer
 layer = ScatterplotLayer.from_geopandas(gdf[["id", "geometry"]], get_radius=300,
@@ -109,8 +128,11 @@ def _offline(outside: list[str]):
     return handle
 
 
-def _frames(page, selector: str) -> list[float]:
-    """Drag the map 400 px in 40 steps and return the frame intervals seen meanwhile (ms)."""
+def _frames(page, selector: str, counter: str | None = None) -> tuple[list[float], float | None]:
+    """Drag the map 400 px in 40 steps and return the frame intervals seen meanwhile (ms) and,
+    for a map that counts its draws in ``counter`` (an element's ``data-frames``: the WebGL
+    layer, which moves its last frame during the drag and draws when it ends), the seconds
+    from releasing the mouse to the new frame drawn."""
     box = page.locator(selector).first.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.evaluate("""() => { window.__frames = []; window.__rec = true;
@@ -121,10 +143,18 @@ def _frames(page, selector: str) -> list[float]:
     page.mouse.down()
     for i in range(1, 41):
         page.mouse.move(x + 10 * i, y + 4 * i)
+    before = counter and page.get_attribute(counter, "data-frames")
     page.mouse.up()
+    up = time.perf_counter()
+    settle = None
+    if counter:
+        page.wait_for_function(
+            f"document.querySelector(\"{counter}\").dataset.frames !== '{before}'",
+            timeout=120_000, polling="raf")
+        settle = time.perf_counter() - up
     page.wait_for_timeout(300)  # the last frames of the drag
     stamps = page.evaluate("() => { window.__rec = false; return window.__frames; }")
-    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)], settle
 
 
 def _filter(page, n: int) -> float:
@@ -139,6 +169,16 @@ def _filter(page, n: int) -> float:
     return time.perf_counter() - start
 
 
+def _click(page) -> float:
+    """Click the middle of the WebGL map (a site there: they cover the view): seconds until
+    the popup shows the record the kernel sent."""
+    box = page.locator(".echoes-glmap-events").bounding_box()
+    start = time.perf_counter()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector(".echoes-glmap-popup:not([hidden])", timeout=60_000)
+    return time.perf_counter() - start
+
+
 def _summary(intervals: list[float]) -> str:
     if len(intervals) < 3:
         return "no frames"
@@ -148,13 +188,15 @@ def _summary(intervals: list[float]) -> str:
 
 
 def run(points: list[int], lonboard_points: list[int], timeout_s: float,
-        kinds: tuple[str, ...] = ("svg", "canvas")) -> None:
+        kinds: tuple[str, ...] = ("svg", "canvas"), webgl_points: tuple[int, ...] = ()) -> None:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="echoes-sites-browser-"))
     cases = [(kind, n, _notebook(folder, f"{kind}-{n}",
                                  IPYLEAFLET.format(n=n, canvas=kind == "canvas")))
              for kind in kinds for n in points]
+    cases += [("webgl", n, _notebook(folder, f"webgl-{n}", WEBGL.format(n=n)))
+              for n in webgl_points]
     has_lonboard = subprocess.run([sys.executable, "-c", "import lonboard"],
                                   capture_output=True).returncode == 0
     if has_lonboard:
@@ -208,6 +250,10 @@ def run(points: list[int], lonboard_points: list[int], timeout_s: float,
                             f"document.querySelectorAll('path.leaflet-interactive').length >= {n}",
                             timeout=timeout_s * 1000, polling=1000)
                         selector = ".leaflet-container"
+                    elif kind == "webgl":  # drawn: the frame with every point is on screen
+                        page.wait_for_selector(f".echoes-glmap[data-shown='{n}']",
+                                               timeout=timeout_s * 1000)
+                        selector = ".echoes-glmap-events"
                     elif kind == "canvas":  # one canvas, drawn when the layer arrives
                         page.wait_for_selector(".leaflet-overlay-pane canvas",
                                                timeout=timeout_s * 1000)
@@ -227,11 +273,29 @@ def run(points: list[int], lonboard_points: list[int], timeout_s: float,
                         page.wait_for_timeout(5000)  # the data decoded and drawn
                         selector = "canvas"
                     drawn = time.perf_counter() - start
-                    frames = _frames(page, selector)
+                    click = _click(page) if kind == "webgl" else None
+                    frames, settle = _frames(page, selector,
+                                             ".echoes-glmap" if kind == "webgl" else None)
                     print(f"{kind:10s} {n:>9,} points: drawn {drawn:6.1f} s after opening; "
                           f"pan: {_summary(frames)}")
+                    if settle is not None:
+                        print(f"           drawn again {settle:.2f} s after the drag ended")
                     if kind in ("svg", "canvas"):
                         print(f"           filter (about half the sites): {_filter(page, n):.1f} s")
+                    if kind == "webgl":
+                        start = time.perf_counter()
+                        page.locator(".widget-dropdown select").select_option("west")
+                        page.wait_for_function(
+                            f"(e => e && e.dataset.shown !== '{n}')"
+                            f"(document.querySelector('.echoes-glmap'))", timeout=120_000)
+                        took = time.perf_counter() - start
+                        page.wait_for_selector(".echoes-glmap[data-filter-ms]")
+                        gl_ms = page.get_attribute(".echoes-glmap", "data-filter-ms")
+                        kept = page.get_attribute(".echoes-glmap", "data-shown")
+                        print(f"           filter (about half the sites): {took:.2f} s from the "
+                              f"choice to the frame drawn ({int(kept):,} shown), {gl_ms} ms of "
+                              f"it in the browser")
+                        print(f"           click to popup (before the drag): {click:.2f} s")
                 except Exception as exc:  # noqa: BLE001 - a case that cannot draw is a result
                     print(f"{kind:10s} {n:>9,} points: not drawn within {timeout_s:.0f} s "
                           f"({type(exc).__name__}: {str(exc)[:80]})")
@@ -258,8 +322,10 @@ def main() -> None:
     ap.add_argument("--lonboard-points", type=int, nargs="*", default=[1_000_000])
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds a case may take")
     ap.add_argument("--kinds", nargs="*", default=["svg", "canvas"], choices=["svg", "canvas"])
+    ap.add_argument("--webgl-points", type=int, nargs="*", default=[1_000_000],
+                    help="sites drawn by the WebGL layer (gdf.sites.map(engine='webgl'))")
     a = ap.parse_args()
-    run(a.points, a.lonboard_points, a.timeout, tuple(a.kinds))
+    run(a.points, a.lonboard_points, a.timeout, tuple(a.kinds), tuple(a.webgl_points))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ from echoes_lab.sites.condition import FACTORS, GRADES, condition_table
 from echoes_lab.sites.readers import COLUMNS, grid_reference, read_sites
 
 __all__ = ["COLUMNS", "FACTORS", "GRADES", "SitesAccessor", "basemap", "condition_table",
-           "annotated_places", "example", "grid_reference", "hazard_join", "read_sites"]
+           "annotated_places", "example", "grid_reference", "hazard_join", "read_sites",
+           "WEBGL_ABOVE"]
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -63,6 +64,10 @@ TILES_ENV = "ECHOES_MAP_TILES"
 #: ``preferCanvas``): measured in chromium (benchmarks/sites_browser.py), dragging an SVG map
 #: of 10,000 points already stalls up to 1.9 s; a canvas holds no element per point
 CANVAS_ABOVE = 5_000
+#: above this many sites, maps are drawn by WebGL (:class:`echoes_lab.sites.glmap.PointsMap`:
+#: binary buffers, one draw call) rather than by Leaflet: measured in chromium
+#: (benchmarks/sites_browser.py), 100,000 sites take tens of seconds to arrive as GeoJSON
+WEBGL_ABOVE = 50_000
 
 
 def example(name: str) -> gpd.GeoDataFrame:
@@ -218,7 +223,8 @@ class SitesAccessor:
     def map(self, *, condition: pd.DataFrame | None = None,
             basemap: gpd.GeoDataFrame | None = None, tiles: str | None = None,
             hazards: gpd.GeoDataFrame | None = None,
-            annotations: gpd.GeoDataFrame | None = None, canvas: bool | None = None):
+            annotations: gpd.GeoDataFrame | None = None, canvas: bool | None = None,
+            engine: str | None = None, key: str | None = None):
         """An ipyleaflet map that needs no internet: no tile layer unless ``tiles`` (a URL
         template of the deployment's own tile server, or the environment variable
         ``ECHOES_MAP_TILES``) is given; ``basemap`` (by default :func:`basemap`, Europe's
@@ -229,12 +235,24 @@ class SitesAccessor:
         SVG element per feature; by default when there are more than :data:`CANVAS_ABOVE`
         sites. Either way the sites travel to the browser as GeoJSON (about 220 bytes a
         point), so a map of hundreds of thousands of sites is slow to arrive.
-        """
-        import ipyleaflet
 
+        ``engine="webgl"`` (the default above :data:`WEBGL_ABOVE` sites) draws the sites with
+        WebGL instead, sent as binary buffers (:class:`echoes_lab.sites.glmap.PointsMap`: a
+        million sites pan and filter smoothly); ``key`` names a column (at most 256 values)
+        whose values its :meth:`~echoes_lab.sites.glmap.PointsMap.show` filters on. Polygon
+        sites are drawn there at a point inside each.
+        """
         tiles = tiles if tiles is not None else os.environ.get(TILES_ENV) or None
         basemap = _basemap() if basemap is None else basemap
         obj = self._obj[self._obj.geometry.notna() & ~self._obj.geometry.is_empty]
+        if engine not in (None, "webgl", "leaflet"):
+            msg = f"engine '{engine}' is not known: use 'webgl' or 'leaflet'"
+            raise DataError(msg)
+        if engine == "webgl" or (engine is None and len(obj) > WEBGL_ABOVE):
+            return self._webgl_map(obj, condition=condition, basemap=basemap, tiles=tiles,
+                                   hazards=hazards, annotations=annotations, key=key)
+        import ipyleaflet
+
         minx, miny, maxx, maxy = obj.total_bounds if len(obj) else (-10, 35, 30, 60)
         canvas = len(obj) > CANVAS_ABOVE if canvas is None else canvas
         m = ipyleaflet.Map(center=((miny + maxy) / 2, (minx + maxx) / 2), zoom=5,
@@ -289,6 +307,27 @@ class SitesAccessor:
             note_layer.on_click(show)
             m.add(note_layer)
         m.add(ipyleaflet.LayersControl(position="topright"))
+        return m
+
+    def _webgl_map(self, obj, *, condition, basemap, tiles, hazards, annotations, key):
+        from echoes_lab.sites.glmap import PointsMap
+
+        minx, miny, maxx, maxy = obj.total_bounds if len(obj) else (-10, 35, 30, 60)
+        flagged = None
+        if condition is not None:
+            flagged = obj["id"].isin(set(condition.loc[condition["at_risk"], "site_id"]))
+        notes = {}
+        if annotations is not None and len(annotations):
+            notes = json.loads(annotations[["annotation", "text", "creator", "geometry"]]
+                               .to_crs(4326).to_json(drop_id=True))
+        m = PointsMap(obj, key=key, flagged=flagged, tiles=tiles or "",
+                      center=((miny + maxy) / 2, (minx + maxx) / 2), zoom=5,
+                      basemap=json.loads(basemap.to_crs(4326).to_json()) if len(basemap) else {},
+                      hazards=json.loads(hazards.to_crs(4326).to_json())
+                      if hazards is not None else {},
+                      annotations=notes)
+        if len(obj):
+            m.fit((minx, miny, maxx, maxy))
         return m
 
 
