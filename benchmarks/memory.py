@@ -12,19 +12,23 @@ with every extension installed in the same venv), on free loopback ports:
    stock's the default ``python3`` kernel after nothing; its memory likewise;
 3. every process the hub runs besides users' servers: the hub (and our launcher), the proxy,
    each managed service (and what it started, e.g. dask-gateway's own proxy); our services
-   sharing one process (``echoes_lab.hub.services.host``) are one row.
+   sharing one process (``echoes_lab.hub.services.host``) are one row; the fork server our
+   Python services are forked from (``echoes_lab.hub.launch.zygote``) is a row of its own, and
+   PSS divides the pages it shares with them.
 
 A seat = one idle server + one kernel; the fixed cost = hub + proxy + services. Seats that fit in
 ``--budget`` GiB = (budget - fixed) / seat, by PSS (shared libraries counted once across
 processes; RSS counts them in every process and overstates a room).
 
     .venv/bin/python benchmarks/memory.py [--idle 10] [--seats 30] [--budget 24]
+        [--only stock|echoes] [--no-fork-server]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -111,6 +115,10 @@ def classify(hub: BenchHub, users: set[str]) -> dict[str, list[psutil.Process]]:
             role = "services " + "+".join(h["name"] for h in json.loads(hosted))
         elif service := env.get("JUPYTERHUB_SERVICE_NAME"):
             role = f"service {service}"
+        elif "echoes_lab.hub.launch.zygote" in cmd:  # our services are forked from it
+            role = "fork server (zygote)"
+        elif "services/gateway/" in cmd:  # the gateway's fork server of schedulers/workers
+            role = "service dask-gateway"
         elif "configurable-http-proxy" in cmd:
             role = "proxy"
         elif "echoes-lab hub" in cmd or cmd.endswith("echoes-lab hub") or "bin/echoes-lab" in cmd:
@@ -177,7 +185,12 @@ def main() -> None:
     parser.add_argument("--seats", type=int, default=30)
     parser.add_argument("--budget", type=float, default=24.0, help="GiB of the machine")
     parser.add_argument("--only", choices=("stock", "echoes"))
+    parser.add_argument("--no-fork-server", action="store_true",
+                        help="our services started as commands, each importing everything "
+                             "itself (as before issue 36), not forked from one fork server")
     args = parser.parse_args()
+    if args.no_fork_server:  # read by echoes_lab.hub.launch.zygote.install in our hub
+        os.environ["ECHOES_NO_FORK_SERVER"] = "1"
     kinds = [args.only] if args.only else ["stock", "echoes"]
     res = {kind: measure(kind, args.idle) for kind in kinds}
 
@@ -199,6 +212,13 @@ def main() -> None:
     total = {k: {m: sum(v[m] for v in res[k]["fixed"].values()) for m in ("rss", "pss", "uss")}
              for k in kinds}
     row("hub + proxy + services", lambda r: total[next(k for k in kinds if res[k] is r)])
+    if len(kinds) == 2:
+        # issue 36: the services alone (all but the hub and its proxy) against stock's hub + proxy
+        ours = res["echoes"]["fixed"]
+        own = total["echoes"]["pss"] - sum(ours.get(r, empty)["pss"] for r in ("hub", "proxy"))
+        print(f"{'our services (all but hub, proxy)':34} {own:7.1f} MiB PSS = "
+              f"{own / total['stock']['pss']:.2f}x stock hub + proxy; hub side "
+              f"{total['echoes']['pss'] / total['stock']['pss']:.2f}x")
     budget = args.budget * 1024
     print(f"{'idle server CPU, lab open (%)':34}" + "".join(
         f" {res[k]['server_idle_cpu_percent']:23.2f}" for k in kinds))
