@@ -12,18 +12,15 @@ uniforms of the vertex shader. A filter on a category is a 256-bit mask in eight
 points are not sent again), a filter on any other condition one byte per site
 (:meth:`PointsMap.select`).
 
-The projection is Web Mercator (EPSG:3857), the one of web map tiles, in "world units"
-(the world is the unit square; Snyder, *Map Projections: A Working Manual*, USGS Professional
-Paper 1395, 1987, eqs. 7-1 and 7-2):
+The projection is Web Mercator (EPSG:3857), the one of web map tiles, in "world units" (the
+world is the unit square; Snyder, *Map Projections: A Working Manual*, USGS Professional Paper
+1395, 1987, eqs. 7-1 and 7-2, with the radius and origin of the square)::
 
-.. math::
-
-    x = \\frac{\\lambda + 180°}{360°}, \\qquad
-    y = \\frac{1}{2} - \\frac{1}{2\\pi}
-        \\ln \\tan\\left(\\frac{\\pi}{4} + \\frac{\\varphi}{2}\\right)
+    x = (longitude + 180°) / 360°
+    y = 1/2 - ln(tan(π/4 + latitude/2)) / (2π)
 
 with the latitude clamped to ±85.0511° (the square's edge) and a zoom level ``z`` drawing the
-world 256·2\\ :sup:`z` pixels wide, as tile servers do. The basemap, hazard polygons, place
+world 256 × 2^z pixels wide, as tile servers do. The basemap, hazard polygons, place
 annotations and a deployment's own tiles (a URL template) are drawn on a 2D canvas under and
 over the points. A click picks the nearest shown site within a few pixels (a scan of the
 projected coordinates in the browser, a few milliseconds for a million); its record comes from

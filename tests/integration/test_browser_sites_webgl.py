@@ -1,0 +1,141 @@
+"""The WebGL map of sites (echoes_lab.sites.glmap) in a real browser, in a user's lab on a hub.
+
+A user's notebook maps 200,000 sites (above ``WEBGL_ABOVE``: ``gdf.sites.map()`` gives the
+WebGL layer) and is opened as a Voilà app in their own server, in Debian's chromium cut off
+from the internet: every request to another host is aborted and fails the test. What is drawn
+is read back from the WebGL canvas's pixels: all sites fill both halves of France's box, the
+filter "west" leaves the eastern half empty and says how many sites it shows (the number of
+sites west of 1.5° E in the data), and a click on a drawn pixel opens the popup with that
+site's record, sent by the kernel.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import nbformat
+import numpy as np
+import pytest
+import requests
+
+from harness import REPO, sign_in
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ARTIFACTS = REPO / "test-artifacts"
+USER = "glmapper"
+N = 200_000
+SEED = 7
+LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+NOTEBOOK = f"""
+import numpy as np, geopandas as gpd, ipywidgets as w
+import echoes_lab.sites  # the accessor gdf.sites
+rng = np.random.default_rng({SEED})
+n = {N}
+lon, lat = rng.uniform(-4.5, 7.5, n), rng.uniform(43.0, 50.5, n)
+gdf = gpd.GeoDataFrame({{"id": [f"G{{i}}" for i in range(n)],
+                        "name": [f"site {{i}}" for i in range(n)],
+                        "designation": "monument", "protection": "", "period": "",
+                        "half": np.where(lon < 1.5, "west", "east")}},
+                       geometry=gpd.points_from_xy(lon, lat), crs=4326)
+m = gdf.sites.map(key="half")
+m.layout.height = "500px"
+half = w.Dropdown(options=["all", "west", "east"], value="all", description="Half")
+half.observe(lambda change: m.show(None if change["new"] == "all" else [change["new"]]), "value")
+w.VBox([w.HTML(f"<p id='engine'>{{type(m).__name__}}</p>"), half, m])
+"""
+
+# painted pixels of the WebGL canvas left and right of its middle column (±margin), and one
+# painted pixel left of it, in the map's CSS pixels (the canvas reaches 25 % beyond the view)
+READ_BACK = """margin => {
+    const el = document.querySelector('.echoes-glmap');
+    const canvas = el.querySelectorAll('canvas')[1];
+    const gl = canvas.getContext('webgl2');
+    const w = canvas.width, h = canvas.height;
+    const px = new Uint8Array(4 * w * h);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    let left = 0, right = 0, pick = null;
+    const mid = w / 2, dpr = window.devicePixelRatio || 1;
+    const stageLeft = parseFloat(canvas.parentElement.style.left);
+    const stageTop = parseFloat(canvas.parentElement.style.top);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+        if (!px[4 * (y * w + x) + 3]) continue;
+        if (x < mid - margin) {
+            left++;
+            const cx = x / dpr + stageLeft, cy = (h - 1 - y) / dpr + stageTop;
+            // a pixel inside the view, near the middle of the western half
+            if (!pick && cx > el.clientWidth * 0.3 && cy > el.clientHeight * 0.4)
+                pick = [cx, cy];
+        } else if (x > mid + margin) right++;
+    }
+    return {left, right, pick};
+}"""
+
+
+def _offline(route, outside: list[str]) -> None:
+    url = urlsplit(route.request.url)
+    if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in LOCAL:
+        outside.append(route.request.url)
+        route.abort("internetdisconnected")
+    else:
+        route.continue_()
+
+
+def test_webgl_map_draws_filters_and_pops_up_200k_sites_offline(hub, browser):
+    rng = np.random.default_rng(SEED)
+    lon, _lat = rng.uniform(-4.5, 7.5, N), rng.uniform(43.0, 50.5, N)
+    west = int((lon < 1.5).sum())
+    ARTIFACTS.mkdir(exist_ok=True)
+    hub.create_user(USER)
+    hub.start_server(USER)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK)])
+    nb.metadata["kernelspec"] = {"name": "echoes", "display_name": "ECHOES Lab (Python 3)",
+                                 "language": "python"}
+    r = requests.put(f"{hub.url}/user/{USER}/api/contents/glmap.ipynb",
+                     json={"type": "notebook", "format": "json", "content": nb},
+                     headers={"Authorization": f"token {hub.token}"}, timeout=60)
+    assert r.status_code in (200, 201), r.text
+
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    requests_seen: list[str] = []
+    outside: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda req: requests_seen.append(req.url))
+    page.route("**/*", lambda route: _offline(route, outside))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        sign_in(page, hub, USER, "/hub/home")
+        page.wait_for_url("**/hub/home", timeout=60_000)
+        page.goto(f"{hub.url}/user/{USER}/voila/render/glmap.ipynb")
+        # every site drawn: the widget says so once the frame with them is on screen
+        page.wait_for_selector(f".echoes-glmap[data-shown='{N}']", state="attached",
+                               timeout=240_000)
+        assert page.inner_text("#engine") == "PointsMap"
+        before = page.evaluate(READ_BACK, 12)
+        # the sites are uniform over the box: both halves are covered by thousands of pixels
+        assert before["left"] > 10_000 and before["right"] > 10_000, before
+
+        page.locator(".widget-dropdown select").select_option("west")
+        page.wait_for_selector(f".echoes-glmap[data-shown='{west}']", state="attached",
+                               timeout=60_000)
+        after = page.evaluate(READ_BACK, 12)
+        assert after["right"] == 0, after
+        assert after["left"] > 0.8 * before["left"], (before, after)
+        assert after["pick"], after
+
+        # a click on a drawn site: the kernel sends its record; it is a western site
+        box = page.locator(".echoes-glmap").bounding_box()
+        page.mouse.click(box["x"] + after["pick"][0], box["y"] + after["pick"][1])
+        page.wait_for_selector(".echoes-glmap-popup:not([hidden])", timeout=60_000)
+        text = page.inner_text(".echoes-glmap-popup-content")
+        assert "half: west" in text, text
+        index = int(text.split("name: site ")[1].split()[0])
+        assert lon[index] < 1.5
+        assert f"id: G{index}" in text
+        page.screenshot(path=str(ARTIFACTS / "sites-webgl.png"))
+        assert not errors, f"JavaScript errors: {errors[:3]}"
+    finally:
+        page.close()
+    assert len(requests_seen) > 20
+    assert not outside, f"requests for the internet: {outside}"
