@@ -241,6 +241,27 @@ def bulk_item(store: Store, owner: str, body: str, key: str | None, actor=None,
             "actor": actor, "key": key}
 
 
+def test_ids_sort_by_their_time_and_keep_128_random_bits():
+    """An id is 12 hex digits of milliseconds since 1970, then 128 random bits in URL-safe
+    base64 (22 characters): later ids sort after earlier ones (so a batch's rows sit together
+    in the indexes), yet none can be guessed from another."""
+    import base64
+    import time
+
+    first = new_id()
+    ms = int(first[:12], 16)
+    assert abs(ms - time.time_ns() // 1_000_000) < 60_000  # the clock's time, not a counter
+    while time.time_ns() // 1_000_000 <= ms:  # the next millisecond
+        pass
+    later = new_id()
+    assert later > first and int(later[:12], 16) > ms
+    many = [new_id() for _ in range(2000)]
+    randoms = {i[12:] for i in many}
+    assert len(randoms) == 2000
+    assert all(len(r) == 22 and len(base64.urlsafe_b64decode(r + "==")) == 16 for r in randoms)
+    assert many == sorted(many, key=lambda i: i[:12])  # never out of time order
+
+
 def test_create_many_is_one_transaction_and_idempotent(store):
     ocr = store.add_actor("olga", "tesseract", "5.3.0")
     batch = [bulk_item(store, "olga", f"Zeile {i}", f"run-1#{i}", actor=ocr) for i in range(300)]
