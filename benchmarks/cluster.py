@@ -7,11 +7,13 @@ ports, started by the test harness), so both pay the same imports; each figure i
 ``--repeat`` runs, each in a fresh kernel.
 
     .venv/bin/python benchmarks/cluster.py --repeat 3
+    .venv/bin/python benchmarks/cluster.py --repeat 3 --no-fork-server   # as before issue 36
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -119,7 +121,12 @@ def timed(hub: Hub, user: str, code: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-fork-server", action="store_true",
+                        help="the gateway execs each scheduler and worker (as before issue 36) "
+                             "instead of forking them from its fork server")
     args = parser.parse_args()
+    if args.no_fork_server:  # passed to the gateway service by echoes_lab.hub.services.gateway
+        os.environ["ECHOES_GATEWAY_FORK_SERVER"] = "0"
     hub = Hub(new_root("echoes-bench-"), hub={"log_level": "INFO"}).start(timeout=300)
     timelines = []
     try:

@@ -11,6 +11,7 @@ The gateway is Dask's own server (``dask_gateway_server``), not one of ours on t
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from echoes_lab.hub import HUB_CONFIG_DIR
@@ -21,6 +22,8 @@ SERVICE = "dask-gateway"
 PREFIX = f"/services/{SERVICE}"
 CONFIG_FILE = HUB_CONFIG_DIR / "dask_gateway_config.py"
 ACCESS = f"access:services!service={SERVICE}"
+#: "0" in the hub's environment: schedulers and workers exec'd, not forked (see config.py)
+FORK_SERVER_VARIABLE = "ECHOES_GATEWAY_FORK_SERVER"
 
 
 def _url(s: Settings) -> str:
@@ -33,7 +36,9 @@ def _service(s: Settings, secrets) -> dict:
         "name": SERVICE,
         "url": _url(s),
         "command": [sys.executable, "-m", "dask_gateway_server", "-f", str(CONFIG_FILE)],
-        "environment": {"ECHOES_SETTINGS": str(s.source)},
+        "environment": {"ECHOES_SETTINGS": str(s.source),
+                        # "0": no fork server (benchmarks/cluster.py --no-fork-server compares)
+                        **{k: os.environ[k] for k in (FORK_SERVER_VARIABLE,) if k in os.environ}},
         "display": False,
     }
 

@@ -45,7 +45,7 @@ from traitlets.config import LoggingConfigurable
 
 from echoes_lab.errors import SettingsError
 from echoes_lab.hub.accounts import isolated, system_username
-from echoes_lab.hub.services.gateway import PREFIX, SERVICE
+from echoes_lab.hub.services.gateway import FORK_SERVER_VARIABLE, PREFIX, SERVICE
 from echoes_lab.hub.services.gateway.forkserver import MARKER, ForkServer
 from echoes_lab.hub.services.gateway.scheduler_preload import WORKERS_VARIABLE
 from echoes_lab.hub.settings import Settings, load_settings
@@ -457,6 +457,7 @@ def configure_gateway(c, settings_file: str | Path) -> Settings:
     backend = EchoesLocalBackend if isolated(s.spawner.isolation) else EchoesUnsafeLocalBackend
     c.DaskGateway.backend_class = f"{backend.__module__}.{backend.__name__}"
     c.LocalBackend.clusters_per_user = gw.clusters_per_user
+    c.EchoesLocalBackend.fork_server = os.environ.get(FORK_SERVER_VARIABLE, "1") != "0"
     clusters = state / "dask-gateway"
     clusters.mkdir(exist_ok=True)
     os.chmod(clusters, 0o711)  # each cluster's own folder inside is 0700 and the user's
