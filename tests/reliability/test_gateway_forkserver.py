@@ -129,6 +129,13 @@ def _check(hub, clients, names, tokens) -> None:
             for caps in ("CapPrm", "CapEff", "CapAmb"):
                 assert int(status[caps], 16) == 0, (p, caps, status[caps])
             assert p.cwd() == str(clusters / names[user])
+            # /proc shows what an exec'd process would (ps, and whatever finds a cluster's
+            # processes by their environment), not the fork server's command and environment
+            assert p.environ()["DASK_GATEWAY_CLUSTER_NAME"] == names[user]
+            assert p.environ()["USER"] == f"jupyter-{user}"
+            cmd = p.cmdline()
+            assert cmd[1:3] in (["-m", "distributed.cli.dask_scheduler"],
+                                ["-m", "distributed.cli.dask_worker"]), cmd
         # the user sees their own scheduler as one started with exec (dumpable again): its
         # working directory is readable to them, which needs ptrace-read access
         own = clients[user].run_on_scheduler(lambda: os.readlink(f"/proc/{os.getpid()}/cwd"))

@@ -194,10 +194,10 @@ def _cluster_process(pid: int, clusters_directory: str | None = None) -> psutil.
     """The process ``pid`` if it is a gateway cluster's.
 
     A process started with ``exec`` shows the environment it was given, which names its
-    cluster. One forked by the fork server shows the fork server's environment block
-    (``/proc/<pid>/environ`` is what the process started with, whatever it set since), which
-    carries :data:`MARKER`; it works in its cluster's folder, one directly inside the
-    clusters directory (the fork server itself works in ``/``).
+    cluster; so does one forked by the fork server, which points ``/proc/<pid>/environ`` at its
+    new environment. Where the kernel refuses that, a forked process shows the fork server's
+    environment block, which carries :data:`MARKER`, and works in its cluster's folder, one
+    directly inside the clusters directory (the fork server itself works in ``/``).
     """
     try:
         proc = psutil.Process(pid)
@@ -220,8 +220,10 @@ class _ForkedProcesses(LoggingConfigurable):
     The fork server has imported ``distributed`` (and bokeh for the scheduler's dashboard)
     once; each child drops to the user's account and runs the same entry point with the same
     arguments and environment as a fresh process would (``benchmarks/cluster.py`` measures
-    the difference). The pid is tracked, stopped and checked as before. When the fork server
-    is off, not running or fails, the process is exec'd the stock way.
+    the difference). The pid is tracked, stopped and checked as before; ``/proc`` shows the
+    command and environment an exec'd process would have, plus :data:`MARKER`. When the fork
+    server is off or fails, the process is exec'd the stock way; when it ended, a new one is
+    started.
     """
 
     fork_server = Bool(True, help="start schedulers and workers through the fork server"
@@ -268,7 +270,7 @@ class _ForkedProcesses(LoggingConfigurable):
         try:
             fd = os.open(f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o644, dir_fd=logs)
-            request = {"module": cmd[2], "args": cmd[3:], "env": env, "cwd": workdir,
+            request = {"module": cmd[2], "args": cmd[3:], "argv": cmd, "env": env, "cwd": workdir,
                        "uid": uid, "gid": gid, "umask": _umask(), "name": name}
             try:
                 return await asyncio.to_thread(forks.spawn, request, fd)

@@ -22,8 +22,10 @@ The child, in order: new session; default signal handlers, none blocked; stdin f
 umask; the groups, gid and uid of the user's account (checked: real, effective and saved ids
 all the user's, no capability left); dumpable again (the user can see and signal their own
 process, as one started with ``exec``); the cluster's folder as working directory (entered as
-the user); the environment replaced and Dask's configuration re-read from it; then the entry
-point runs as ``__main__``. The gateway tracks the child's pid as it tracks any of its
+the user); the environment replaced (plus :data:`MARKER`) and Dask's configuration re-read from
+it; ``/proc/<pid>/cmdline`` and ``environ`` pointed at that command and environment (as after
+``exec``: what finds processes by them keeps working); then the entry point runs as
+``__main__``. The gateway tracks the child's pid as it tracks any of its
 processes. This module imports nothing of ``echoes_lab`` when run (by path, ``python -P``).
 
 References: fork(2), setresuid(2), capabilities(7) (a uid change from 0 clears the permitted
@@ -59,6 +61,59 @@ def _prctl(option: int, value) -> None:
     if libc.prctl(option, value, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+
+
+class _MMMap(ctypes.Structure):
+    """``struct prctl_mm_map`` (linux/prctl.h)."""
+
+    _fields_ = [*((name, ctypes.c_uint64) for name in (
+        "start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack",
+        "arg_start", "arg_end", "env_start", "env_end", "auxv")),
+        ("auxv_size", ctypes.c_uint32), ("exe_fd", ctypes.c_uint32)]
+
+
+_PR_SET_MM, _PR_SET_MM_MAP = 35, 14
+_SHOWN: list = []  # the strings /proc shows must live as long as the process
+
+
+def _show_in_proc(argv: list[str], env: dict[str, str]) -> bool:
+    """Make ``/proc/<pid>/cmdline`` and ``environ`` show ``argv`` and ``env``, as after exec.
+
+    Without it they show the fork server's (what the process started with). ``prctl(PR_SET_MM,
+    PR_SET_MM_MAP)`` (prctl(2), Linux >= 3.18 with checkpoint/restore; no capability needed
+    while the executable stays the same) replaces the memory map's description: every other
+    field keeps its current value (``/proc/self/stat``, proc(5); the break from ``sbrk(0)``,
+    read again after the call in case a ``malloc`` moved it). Returns whether the kernel
+    agreed; if not, the gateway still recognises the process (see ``config._cluster_process``).
+    The same technique is in ``echoes_lab.hub.launch.zygote`` for the hub's services.
+    """
+    args = b"".join(os.fsencode(a) + b"\0" for a in argv)
+    envs = b"".join(os.fsencode(f"{k}={v}") + b"\0" for k, v in env.items())
+    buf = ctypes.create_string_buffer(args + envs, len(args) + len(envs))
+    _SHOWN.append(buf)
+    start = ctypes.addressof(buf)
+    with open("/proc/self/stat", "rb") as f:
+        stat = f.read().rsplit(b")", 1)[1].split()
+
+    def field(n: int) -> int:  # proc(5) numbers fields from 1; (1) and (2) were cut off
+        return int(stat[n - 3])
+
+    mm = _MMMap(start_code=field(26), end_code=field(27), start_stack=field(28),
+                start_data=field(45), end_data=field(46), start_brk=field(47),
+                arg_start=start, arg_end=start + len(args), env_start=start + len(args),
+                env_end=start + len(args) + len(envs), auxv=0, auxv_size=0, exe_fd=0xFFFFFFFF)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.sbrk.restype = ctypes.c_void_p
+    libc.sbrk.argtypes = [ctypes.c_long]
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
+                           ctypes.c_ulong]
+    for _ in range(5):
+        mm.brk = libc.sbrk(0)
+        if libc.prctl(_PR_SET_MM, _PR_SET_MM_MAP, ctypes.addressof(mm), ctypes.sizeof(mm), 0):
+            return False
+        if libc.sbrk(0) == mm.brk:
+            return True
+    return False
 
 
 def _capabilities() -> dict[str, int]:
@@ -109,12 +164,17 @@ def _run_child(request_fd: int, log_fd: int) -> None:  # pragma: no cover - runs
                 raise RuntimeError(msg)
             _prctl(_PR_SET_DUMPABLE, 1)
         os.chdir(request["cwd"])
+        env = {**request["env"], MARKER: "1"}  # the marker tells operators it was forked
         os.environ.clear()
-        os.environ.update(request["env"])
+        os.environ.update(env)
+        module = request["module"]
+        argv = request.get("argv") or [sys.executable, "-m", module, *request["args"]]
+        if not _show_in_proc(argv, env):
+            sys.stderr.write("fork server: /proc shows the fork server's command and "
+                             "environment (the kernel refused PR_SET_MM_MAP)\n")
         import dask.config
 
         dask.config.refresh()  # the configuration was read from the fork server's environment
-        module = request["module"]
         _prctl(_PR_SET_NAME, module.rsplit(".", 1)[-1].replace("_", "-").encode()[:15])
         sys.argv = [module, *request["args"]]
         import runpy
