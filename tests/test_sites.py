@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -534,6 +535,31 @@ def test_ostn15_forward_etrs89_to_the_published_grid_millimetres():
     published = gpd.GeoSeries(gpd.points_from_xy(both["OSGBEast"], both["OSGBNorth"]),
                               crs=27700)
     assert (grid.distance(published) < 0.01).all()
+
+
+def test_scattered_grid_points_are_transformed_in_order_and_fast(tmp_path):
+    """20,000 points scattered over the British grid, in no spatial order: each lands where
+    PROJ puts it alone, and the whole read stays within seconds (PROJ reads a grid tile per
+    point in row order: 10,000 such points took 12 s, 1,000 times the sorted time)."""
+    import time
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    e, north = rng.uniform(100_000, 650_000, n).round(1), rng.uniform(50_000, 1_000_000, n).round(1)
+    path = tmp_path / "scattered.csv"
+    pd.DataFrame({"name": [f"p{i}" for i in range(n)], "e": e, "n": north}).to_csv(path,
+                                                                                  index=False)
+    start = time.perf_counter()
+    sites = echoes_lab.read_sites(path, x="e", y="n", crs="EPSG:27700")
+    assert time.perf_counter() - start < 10  # row order: about 25 s here
+    one = TransformerGroup(27700, 4326, always_xy=True).transformers[0]
+    for i in rng.choice(n, 40, replace=False):
+        lon, lat = one.transform(e[i], north[i])
+        g = sites.geometry.iloc[i]
+        if not math.isfinite(lon):  # beyond OSTN15's area: no place, and said so
+            assert g is None and i + 1 in set(sites.sites.quality()["row"])
+            continue
+        assert (g.x, g.y) == (lon, lat)
 
 
 def test_missing_grid_is_said_and_a_point_outside_the_grid_loses_its_place(tmp_path,

@@ -319,8 +319,12 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, path: Path,
     geoms = np.asarray(gdf.geometry.array).copy()
     xy = shapely.get_coordinates(geoms, include_z=False)
     if len(xy):
-        x, y = best.transform(xy[:, 0], xy[:, 1])
-        geoms = shapely.set_coordinates(geoms, np.c_[x, y])
+        # in row order a grid-based operation (OSTN15) reads a grid tile per point: 10,000
+        # points scattered over Britain took 12 s, sorted by northing then easting 0.09 s
+        order = np.lexsort((xy[:, 0], xy[:, 1]))
+        out = np.empty_like(xy)
+        out[order, 0], out[order, 1] = best.transform(xy[order, 0], xy[order, 1])
+        geoms = shapely.set_coordinates(geoms, out)
         # PROJ answers infinity outside the grid of a grid-based operation: no place, listed
         lost = ~np.isfinite(shapely.bounds(geoms)).all(axis=1) & ~shapely.is_empty(geoms)
         lost &= ~shapely.is_missing(geoms)
