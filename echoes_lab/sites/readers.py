@@ -25,6 +25,10 @@ operation, its accuracy and the grids it used; where PROJ's best operation needs
 not installed, the fallback used and its accuracy are recorded in the quality report and a
 warning says so rather than silently trusting the result. A point outside the grid of the
 operation (PROJ returns infinity) loses its place and is listed in the quality report.
+Once this module is loaded, geopandas' own ``to_crs`` to or from the British grid takes OSTN15
+too; PROJ then reads a grid tile per point in row order, so sort a large frame of scattered
+points spatially first (``read_sites`` does: 10,000 scattered points, 12 s in row order, 0.09 s
+sorted).
 
 References
 ----------
