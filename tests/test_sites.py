@@ -663,6 +663,7 @@ def test_listed_buildings_in_the_flood_risk_bands(trafford, flood):
 
     risk = risk_table(trafford, flood, "prob_4band", order=ROFRS_BANDS)
     assert len(risk) == trafford["id"].nunique() == 262
+    assert risk.equals(trafford.sites.risk(flood, "prob_4band", ROFRS_BANDS))
     assert risk["worst"].value_counts().to_dict() == {"none": 247, "Low": 9, "High": 5,
                                                       "Medium": 1}
     top = risk.iloc[0]

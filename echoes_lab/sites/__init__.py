@@ -181,6 +181,14 @@ class SitesAccessor:
                                        ids=("id", lambda s: sorted(set(s))))
         return table.reset_index().sort_values("sites", ascending=False, ignore_index=True)
 
+    def risk(self, hazards: gpd.GeoDataFrame, by: str, order) -> pd.DataFrame:
+        """Each site with its most severe hazard class, ``order`` naming the classes most
+        severe first (:func:`echoes_lab.sites.hazards.risk_table`; the EA flood-risk bands
+        are :data:`echoes_lab.sites.hazards.ROFRS_BANDS`)."""
+        from echoes_lab.sites.hazards import risk_table
+
+        return risk_table(self._obj, hazards, by, order)
+
     def place_target(self, site_id: str, base: str = "urn:echoes:site:") -> dict:
         """The site as a GeoJSON Feature to embed as a Web Annotation target (navPlace style);
         its ``id`` is the register's id percent-encoded after ``base``."""
