@@ -1,9 +1,12 @@
 """The ``slurm`` profile's hub on a real Slurm cluster: users' servers are Slurm jobs on two
 compute nodes, each in its own network namespace (``slurm_cluster.py``), the hub on this
-machine listening on the cluster's bridge address (``[slurm] hub_ip``).
+machine, its API and its proxy listening on the cluster's bridge address (``[slurm] hub_ip``),
+with every service a lab links to (commons, knowledge, metrics, projects) and a team project
+of alice and bob from the start.
 
-One cluster and one hub for the module; the tests run in order (alice's server, the port
-report's attacks, a report while she is signed out, then a node lost under her server).
+One cluster and one hub for the module; the tests run in order (alice's server, her lab's
+links to the services, the port report's attacks, limits, Dask, a report while she is signed
+out, a workshop seat, the team project, a hub restart, then a node lost under her server).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ RUNS = REPO / "tests" / "data" / "runs"
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ALICE = "slurm-alice"  # user names of this module only (system accounts are shared)
+BOB = "slurm-bob"
+TEAM = "slurmteam"  # alice's and bob's team project, from the hub's start
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,17 @@ def hub(slurm, module_hubs):
     hub = module_hubs(start=False, culler={"enabled": False}, metrics={"enabled": True},
                       reports={"retries": 0, "server_linger": 30})
     slurm_profile(hub, slurm)
-    return hub.start(timeout=120)
+    hub.start(timeout=120)
+    project(hub, "create", TEAM, "--members", f"{ALICE},{BOB}")
+    return hub
+
+
+def project(hub, *args) -> str:
+    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
+                           str(hub.settings_file), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
+    return done.stdout
 
 
 def squeue(slurm: SlurmCluster) -> list[dict]:
@@ -186,8 +201,7 @@ def test_the_port_report_takes_a_port_and_nothing_else(hub, slurm):
 
 
 def test_spawn_options_are_checked_against_the_profiles_limits(hub, slurm):
-    bob = "slurm-bob"
-    hub.create_user(bob)
+    bob = BOB
     for options, said in (({"cores": 3}, "at most 2"), ({"memory": 64}, "at most 2"),
                           ({"partition": "gpu"}, "not offered"),
                           ({"prologue": "id"}, "unknown server option 'prologue'")):
@@ -326,14 +340,6 @@ def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
         assert "swk-01/answer.txt" in tar.getnames(), tar.getnames()
 
 
-def project(hub, *args) -> str:
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
-                           str(hub.settings_file), *args],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done.stdout
-
-
 #: run in a kernel: the job's groups (``id``), and a write into the project's folder
 IN_PROJECT = """
 import json, os, pathlib, subprocess
@@ -361,15 +367,14 @@ def test_a_team_projects_folder_is_shared_by_its_members_jobs_only(hub, slurm):
     """On one machine the spawner gives a server its projects' groups itself; a Slurm job gets
     the account's groups from the group database, so the spawner keeps the account's
     membership there right before each submission (and takes it away when a member leaves)."""
-    bob, carol, name = "slurm-bob", "slurm-carol", "slurmteam"
+    bob, carol, name = BOB, "slurm-carol", TEAM
     hub.create_user(carol)
-    project(hub, "create", name, "--members", f"{ALICE},{bob}")
     group = f"echoes-p-{name}"
-    # alice's lab started before the project: her next start has it (as on one machine)
-    hub.api("DELETE", f"/users/{ALICE}/server")
-    wait_for(lambda: "" not in hub.api("GET", f"/users/{ALICE}").json()["servers"], 60,
-             "alice's server to stop")
-    for user in (ALICE, bob, carol):
+    # alice's lab runs since the first test; bob's and carol's jobs are submitted together
+    for user in (bob, carol):  # one core each (bob's last start from the form asked for 2)
+        r = hub.api("POST", f"/users/{user}/server", json={"cores": 1})
+        assert r.status_code in (201, 202), r.text
+    for user in (bob, carol):
         hub.start_server(user, timeout=180)
     seen = {user: in_project(hub, user, name) for user in (ALICE, bob, carol)}
     for user in (ALICE, bob):
