@@ -12,13 +12,20 @@ from the internet: a request to another host is aborted and listed.
   percentile; 16.7 ms is 60 frames/s), and a filter's time: a dropdown that keeps about half
   the sites, from the choice to the new count shown (sent by the kernel after the layer's new
   data, as the *Sites at risk* app does).
+* **webgl** (what ``gdf.sites.map()`` draws above ``WEBGL_ABOVE`` sites:
+  :class:`echoes_lab.sites.glmap.PointsMap`, binary buffers and one WebGL2 draw call) for
+  ``--webgl-points`` sites: drawn (the frame with every point presented), a click's popup (the
+  record from the kernel), the same drag (the last frame moves; the time from releasing the
+  mouse to the new frame is printed, and is the drag's worst frame) and the same filter, a
+  category mask (the points are not sent again), from the choice to its frame presented, and
+  how much of it the browser took.
 * **lonboard** (deck.gl, GeoArrow/Parquet to the browser) for ``--lonboard-points``, when it is
   importable (``PYTHONPATH`` may name a folder it was installed into with ``pip --target``):
   whether it draws at all without the internet, and which requests it tried.
 
 Usage: ``.venv/bin/python benchmarks/sites_browser.py [--points 1000 10000 100000]
-[--lonboard-points 1000000]``. Timings of a shared 2-core machine: read them with the load
-average the script prints.
+[--kinds svg canvas] [--webgl-points 1000000] [--lonboard-points 1000000]``. Timings of a
+shared 2-core machine: read them with the load average the script prints.
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ gdf = gpd.GeoDataFrame({{"id": [f"S{{i}}" for i in range(n)],
 IPYLEAFLET = SITES + """
 import ipywidgets as w
 import echoes_lab.sites  # the accessor
-m = gdf.sites.map(basemap=gdf.iloc[:0], canvas={canvas})
+m = gdf.sites.map(basemap=gdf.iloc[:0], canvas={canvas}, engine="leaflet")
 m.layout.height = "600px"
 layer = next(x for x in m.layers if x.name == "sites")
 half = w.Dropdown(options=["all", "west"], value="all", description="Sites")
