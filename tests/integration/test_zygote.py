@@ -19,6 +19,7 @@ import time
 
 import psutil
 import pytest
+import requests
 
 from harness import gone, processes, wait_for
 
@@ -44,6 +45,24 @@ def forked(hub) -> dict[str, psutil.Process]:
         assert len(procs) == 1, (name, procs)
         out[name] = procs[0]
     return out
+
+
+def settled(hub) -> dict[str, psutil.Process] | None:
+    """:func:`forked` once every service runs as one process (services starting or stopping
+    meanwhile: None)."""
+    services = hub.service_processes()
+    if not set(FORKED) <= set(services) or any(len(p) != 1 for p in services.values()):
+        return None
+    return {name: procs[0] for name, procs in services.items()}
+
+
+def answers(hub, name: str) -> bool:
+    """The service answers through the proxy (its page, or a redirect to sign in)."""
+    try:
+        r = requests.get(f"{hub.url}/services/{name}/", allow_redirects=False, timeout=10)
+    except requests.ConnectionError:
+        return False
+    return r.status_code in (200, 302)
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +98,8 @@ def test_each_service_forked_with_its_command_account_and_pid_file(hub):
         assert services["commons"].uids().effective == 0
         # not dumpable: a copy of a root process's memory, which that account may not read
         assert os.stat(f"/proc/{reports.pid}/environ").st_uid == 0
-    # the service answers through the proxy as before
-    r = hub.api("GET", "/services/reports")
-    assert r.status_code == 200 and r.json()["name"] == "reports"
+    # they answer through the proxy as before
+    assert all(answers(hub, name) for name in ("workshops", "reports", "commons", "knowledge"))
 
 
 def test_forked_services_share_the_zygotes_pages(hub):
@@ -100,20 +118,42 @@ def test_killed_service_forked_again(hub):
     wait_for(lambda: gone(victim), 10, "the commons service to die")
 
     def back():
-        now = forked(hub).get("commons")
+        now = (settled(hub) or {}).get("commons")
         return now if now is not None and now.pid != victim.pid else None
 
-    # the hub polls its services every 30 s
-    again = wait_for(back, 90, "the commons service to be started again", interval=1)
+    # the hub polls its services every 3 s (zygote.SERVICE_POLL_INTERVAL)
+    again = wait_for(back, 60, "the commons service to be started again", interval=1)
     [zygote] = zygotes(hub)
     assert again.ppid() == zygote.pid
     pid_file = hub.state / "services" / "commons.pid"
     wait_for(lambda: pid_file.read_text().strip() == str(again.pid), 30,
              "the new commons service's pid file")
-    wait_for(lambda: hub.api("GET", "/services/commons").status_code == 200, 30, "commons")
+    wait_for(lambda: answers(hub, "commons"), 30, "the commons service to answer")
     assert "Service commons exited" in hub.log_tail(2000)
-    others = {n: p.pid for n, p in forked(hub).items() if n != "commons"}
+    others = {n: p.pid for n, p in wait_for(lambda: settled(hub), 30, "every service").items()
+              if n != "commons"}
     assert others == {n: p.pid for n, p in before.items() if n != "commons"}
+
+
+def test_killed_fork_server_its_services_end_and_come_back_as_commands(hub):
+    [zygote] = zygotes(hub)
+    before = wait_for(lambda: settled(hub), 30, "every service running")
+    zygote.kill()
+    # each child's parent-death signal: none is left running without its fork server
+    wait_for(lambda: all(gone(before[n]) for n in FORKED), 30,
+             "the forked services to end with their fork server")
+
+    def back():
+        now = settled(hub)
+        return now if now and all(now[n].pid != before[n].pid for n in FORKED) else None
+
+    # the hub polls its services every 3 s, then starts each as a command
+    now = wait_for(back, 60, "every service started again", interval=1)
+    assert {n: now[n].ppid() for n in FORKED} == {n: hub.hub_pid for n in FORKED}
+    assert not zygotes(hub)
+    assert now["dask-gateway"].pid == before["dask-gateway"].pid  # not the fork server's
+    wait_for(lambda: all(answers(hub, n) for n in ("workshops", "reports", "commons")), 30,
+             "the services to answer")
 
 
 def test_sigterm_to_launcher_ends_all_within_30_s_servers_stay(hub):

@@ -67,6 +67,8 @@ FORKABLE = ("echoes_lab.hub.services.", "jupyterhub_idle_culler")
 PRELOAD = ("echoes_lab.hub.services.base", "echoes_lab.hub.services.host")
 #: seconds the hub waits for the zygote to answer a request before it starts the service itself
 ANSWER_TIMEOUT = 60.0
+#: seconds between the hub's polls of each service it manages (JupyterHub's default: 30)
+SERVICE_POLL_INTERVAL = 3
 #: the largest message (a service's environment; a few KiB in practice)
 MAX_MESSAGE = 1 << 20
 
@@ -331,6 +333,8 @@ class Zygote:
             data = b""
         if not data:
             self.alive = False
+            with contextlib.suppress(Exception):
+                self.proc.wait(5)  # it has ended, or is about to: reap it
             return None
         message = json.loads(data)
         if "exit" in message:
@@ -388,13 +392,18 @@ class ForkedProcess(subprocess.Popen):
         if self.pid in self.zygote.exits:
             self.returncode = self.zygote.exits.pop(self.pid)
         elif not self.zygote.alive:
-            # the zygote ended (its children get SIGTERM): gone once the pid is, status unknown
+            # the zygote ended (its children get SIGTERM): gone once the pid is, or a zombie
+            # that whoever inherited it (init, a subreaper) has not reaped; status unknown
+            import psutil
+
             try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
+                ended = psutil.Process(self.pid).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                ended = True
+            except psutil.Error:
+                ended = False
+            if ended:
                 self.returncode = -signal.SIGTERM
-            except PermissionError:
-                pass
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -429,6 +438,7 @@ def install(app) -> Zygote | None:
     """Start the fork server for ``app``'s (the hub's) managed services that can be forked, and
     have JupyterHub start those through it (its ``_ServiceSpawner``, looked up at each start)."""
     from jupyterhub.services import service as jh_service
+    from traitlets import default
 
     managed = [s for s in app._service_map.values() if s.managed and forkable(s.command)]
     if not managed or os.environ.get("ECHOES_NO_FORK_SERVER"):
@@ -440,6 +450,12 @@ def install(app) -> Zygote | None:
 
     class ZygoteServiceSpawner(base):
         """JupyterHub's service spawner, forking our services from the zygote."""
+
+        @default("poll_interval")
+        def _poll_often(self):
+            # a poll is a select() on the zygote's socket (or a waitpid): a service that died
+            # is started again within seconds, not JupyterHub's 30 s (meant for remote servers)
+            return SERVICE_POLL_INTERVAL
 
         def start(self):
             if not forkable(self.cmd) or not zygote.alive:
