@@ -298,7 +298,8 @@ class EchoesSlurmSpawner(SlurmSpawner):
         gids = [grp.getgrnam(g).gr_gid for g in sorted(wanted) if g in groups]
         try:
             await self._run_checked(
-                sys.executable, "-c", _SYNC_LINKS, self.home_dir, root, *names,
+                # -I: not the home (the working folder) first on the module path
+                sys.executable, "-I", "-c", _SYNC_LINKS, self.home_dir, root, *names,
                 as_user={"user": uid, "group": gid, "extra_groups": gids}, cwd=self.home_dir)
         except RuntimeError as exc:
             # as on one machine, the lab still starts; the links come at the next start
