@@ -147,7 +147,7 @@ def test_killed_fork_server_its_services_end_and_come_back_as_commands(hub):
         now = settled(hub)
         return now if now and all(now[n].pid != before[n].pid for n in FORKED) else None
 
-    # the hub polls its services every 3 s, then starts each as a command
+    # the hub polls forked services every 3 s, then starts each as a command
     now = wait_for(back, 60, "every service started again", interval=1)
     assert {n: now[n].ppid() for n in FORKED} == {n: hub.hub_pid for n in FORKED}
     assert not zygotes(hub)

@@ -453,9 +453,13 @@ def install(app) -> Zygote | None:
 
         @default("poll_interval")
         def _poll_often(self):
-            # a poll is a select() on the zygote's socket (or a waitpid): a service that died
-            # is started again within seconds, not JupyterHub's 30 s (meant for remote servers)
-            return SERVICE_POLL_INTERVAL
+            # a poll of a forked service is a select() on the zygote's socket: one that died is
+            # forked again within seconds (cheap: nothing to import), not after JupyterHub's
+            # 30 s (meant for remote servers); a command, whose restart costs a whole start-up
+            # (a service failing in a loop), keeps JupyterHub's interval
+            if forkable(self.cmd) and zygote.alive:
+                return SERVICE_POLL_INTERVAL
+            return base.poll_interval.default_value
 
         def start(self):
             if not forkable(self.cmd) or not zygote.alive:
