@@ -286,7 +286,10 @@ def run(points: list[int], lonboard_points: list[int], timeout_s: float,
                     print(f"{kind:10s} {n:>9,} points: drawn {drawn:6.1f} s after opening; "
                           f"pan: {_summary(frames)}")
                     if settle is not None:
-                        print(f"           drawn again {settle:.2f} s after the drag ended")
+                        renderer, script = (page.get_attribute(".echoes-glmap", a) for a in
+                                            ("data-renderer", "data-draw-ms"))
+                        print(f"           drawn again {settle:.2f} s after the drag ended "
+                              f"(renderer: {renderer}; the script's draw {script} ms)")
                     if kind in ("svg", "canvas"):
                         print(f"           filter (about half the sites): {_filter(page, n):.1f} s")
                     if kind == "webgl":

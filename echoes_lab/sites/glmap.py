@@ -111,9 +111,12 @@ function render({ model, el }) {
   stage.className = "echoes-glmap-stage";
   const base = document.createElement("canvas");
   const points = document.createElement("canvas");
+  const cpu = document.createElement("canvas");
   const over = document.createElement("canvas");
-  for (const c of [base, points, over]) c.className = "echoes-glmap-layer";
-  stage.append(base, points, over);
+  for (const c of [base, points, cpu, over]) c.className = "echoes-glmap-layer";
+  points.classList.add("echoes-glmap-webgl");
+  cpu.classList.add("echoes-glmap-cpu");
+  stage.append(base, points, cpu, over);
   const events = document.createElement("div");
   events.className = "echoes-glmap-events";
   const popup = document.createElement("div");
@@ -206,6 +209,74 @@ function render({ model, el }) {
   let width = 1, height = 1, padX = 0, padY = 0, dpr = window.devicePixelRatio || 1;
   const PAD = 0.25;
   const ctxBase = base.getContext("2d"), ctxOver = over.getContext("2d");
+  const ctxCpu = cpu.getContext("2d");
+  // a software WebGL (no GPU: SwiftShader, llvmpipe; remote desktops, headless browsers) sets
+  // up each point as a primitive, about 2 µs each: there the points are drawn by the script
+  // into an image, which is much faster for a million (benchmarks/README.md)
+  const info = gl.getExtension("WEBGL_debug_renderer_info");
+  const software = /swiftshader|llvmpipe|software/i.test(
+    String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER)));
+  function onCpu() {
+    const r = model.get("renderer");
+    return r === "cpu" || (r === "auto" && software);
+  }
+  // 0xAABBGGRR (ImageData's bytes on little-endian machines): the sites' blue and the red of
+  // those at risk, each with its darker rim, as the fragment shader draws them
+  const COLOURS = [[0xff794e1f, 0xff553716], [0xff0000b0, 0xff00007b]];
+  function disc(r) {
+    const out = [], k = Math.ceil(r);
+    for (let dy = -k; dy <= k; dy++) {
+      for (let dx = -k; dx <= k; dx++) {
+        const d = (dx * dx + dy * dy) / (r * r);
+        if (d <= 1) out.push(dx, dy, d > 0.48 ? 1 : 0);
+      }
+    }
+    return out;
+  }
+  let centres = new Uint8Array(0);
+  function rasterize() {
+    const W = cpu.width, H = cpu.height;
+    const img = ctxCpu.createImageData(W, H);
+    const buf = new Uint32Array(img.data.buffer);
+    const s = drawn.scale * dpr, ox = W / 2 - drawn.x * s, oy = H / 2 - drawn.y * s;
+    const only = model.get("only_flagged");
+    // first the pixel each shown site falls on (1: a site, 2: a site at risk, which wins),
+    // then one disc per such pixel: a million sites over a few hundred thousand pixels cost
+    // a disc per pixel, not per site
+    if (centres.length !== W * H) centres = new Uint8Array(W * H);
+    else centres.fill(0);
+    for (let i = 0; i < n; i++) {
+      if (!maskBytes[keys[i]] || !vis[i] || (only && !flags[i])) continue;
+      const px = Math.round(xy[2 * i] * s + ox), py = Math.round(xy[2 * i + 1] * s + oy);
+      if (px < 0 || py < 0 || px >= W || py >= H) continue;
+      const c = flags[i] ? 2 : 1, at = py * W + px;
+      if (centres[at] < c) centres[at] = c;
+    }
+    const r = Math.max(0.5, model.get("radius") * dpr), st = disc(r), k = Math.ceil(r);
+    const offsets = [], rims = [];
+    for (let j = 0; j < st.length; j += 3) {
+      offsets.push(st[j + 1] * W + st[j]);
+      rims.push(st[j + 2]);
+    }
+    for (const c of [1, 2]) {  // the sites at risk over the others
+      const colour = COLOURS[c - 1];
+      for (let y = 0; y < H; y++) {
+        const inside = y >= k && y < H - k;
+        for (let x = 0, at = y * W; x < W; x++, at++) {
+          if (centres[at] !== c) continue;
+          if (inside && x >= k && x < W - k) {
+            for (let j = 0; j < offsets.length; j++) buf[at + offsets[j]] = colour[rims[j]];
+          } else {
+            for (let j = 0; j < st.length; j += 3) {
+              const xx = x + st[j], yy = y + st[j + 1];
+              if (xx >= 0 && yy >= 0 && xx < W && yy < H) buf[yy * W + xx] = colour[st[j + 2]];
+            }
+          }
+        }
+      }
+    }
+    ctxCpu.putImageData(img, 0, 0);
+  }
   const tiles = new Map();
   // world units to the stage's CSS pixels, for the view it is drawn for
   function toStage(x, y) {
@@ -288,6 +359,7 @@ function render({ model, el }) {
   let frames = 0, pending = false, shownCount = -1, filterAt = 0;
   function draw() {
     pending = false;
+    const began = performance.now();
     drawn = { ...view };
     for (const ctx of [ctxBase, ctxOver]) {
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -299,22 +371,27 @@ function render({ model, el }) {
     gl.viewport(0, 0, points.width, points.height);
     gl.clearColor(0, 0, 0, 0);
     gl.clear(gl.COLOR_BUFFER_BIT);
+    const renderer = onCpu() ? "cpu" : "webgl";
+    el.dataset.renderer = renderer;
+    if (renderer === "cpu") rasterize();
+    else ctxCpu.clearRect(0, 0, cpu.width, cpu.height);
     gl.uniform2f(U("u_center"), drawn.x, drawn.y);
     gl.uniform1f(U("u_scale"), drawn.scale);
     gl.uniform2f(U("u_size"), width + 2 * padX, height + 2 * padY);
     gl.uniform1f(U("u_radius"), model.get("radius") * dpr);
     gl.uniform1f(U("u_only_flag"), model.get("only_flagged") ? 1 : 0);
     gl.bindVertexArray(vao);
-    if (n) gl.drawArrays(gl.POINTS, 0, n);
+    if (n && renderer === "webgl") gl.drawArrays(gl.POINTS, 0, n);
     drawNotes();
     follow();
     // what tests and benchmarks read, once the frame is presented (the next animation frame
     // comes when the GPU has drawn this one): frames drawn, sites shown by the filter, and the
     // milliseconds from a filter's arrival in the browser to its frame
-    const shownNow = shownCount, since = filterAt;
+    const shownNow = shownCount, since = filterAt, took = performance.now() - began;
     filterAt = 0;
     requestAnimationFrame(() => {
       el.dataset.frames = ++frames;
+      el.dataset.drawMs = took.toFixed(1);  // the script's share of the frame
       el.dataset.shown = shownNow;
       if (since) el.dataset.filterMs = (performance.now() - since).toFixed(1);
     });
@@ -329,7 +406,7 @@ function render({ model, el }) {
     Object.assign(stage.style, { left: `${-padX}px`, top: `${-padY}px`,
                                  width: `${width + 2 * padX}px`,
                                  height: `${height + 2 * padY}px` });
-    for (const c of [base, points, over]) {
+    for (const c of [base, points, cpu, over]) {
       c.width = Math.round((width + 2 * padX) * dpr);
       c.height = Math.round((height + 2 * padY) * dpr);
     }
@@ -414,7 +491,7 @@ function render({ model, el }) {
   model.on("change:shown_keys", () => { filterAt = performance.now(); loadMask(); refilter(); });
   model.on("change:only_flagged", refilter);
   model.on("change:popup", showPopup);
-  for (const t of ["basemap", "hazards", "annotations", "tiles", "radius"]) {
+  for (const t of ["basemap", "hazards", "annotations", "tiles", "radius", "renderer"]) {
     model.on(`change:${t}`, schedule);
   }
   let fitted = false;
@@ -476,6 +553,7 @@ class PointsMap(anywidget.AnyWidget):
     view = traitlets.Tuple().tag(sync=True)
     height = traitlets.Unicode("500px").tag(sync=True)
     radius = traitlets.Float(3.0).tag(sync=True)
+    renderer = traitlets.Enum(["auto", "webgl", "cpu"], "auto").tag(sync=True)
     tiles = traitlets.Unicode("").tag(sync=True)
     basemap = traitlets.Dict().tag(sync=True)
     hazards = traitlets.Dict().tag(sync=True)

@@ -5,8 +5,9 @@ WebGL layer) and is opened as a Voilà app in their own server, in Debian's chro
 from the internet: every request to another host is aborted and fails the test. What is drawn
 is read back from the WebGL canvas's pixels: all sites fill both halves of France's box, the
 filter "west" leaves the eastern half empty and says how many sites it shows (the number of
-sites west of 1.5° E in the data), and a click on a drawn pixel opens the popup with that
-site's record, sent by the kernel.
+sites west of 1.5° E in the data), the same with either renderer (WebGL's points, or the
+script's image that a software WebGL such as this headless chromium's gets by default), and a
+click on a drawn pixel opens the popup with that site's record, sent by the kernel.
 """
 
 from __future__ import annotations
@@ -43,18 +44,25 @@ m = gdf.sites.map(key="half")
 m.layout.height = "500px"
 half = w.Dropdown(options=["all", "west", "east"], value="all", description="Half")
 half.observe(lambda change: m.show(None if change["new"] == "all" else [change["new"]]), "value")
-w.VBox([w.HTML(f"<p id='engine'>{{type(m).__name__}}</p>"), half, m])
+renderer = w.Dropdown(options=["auto", "webgl", "cpu"], value="auto", description="Renderer")
+renderer.observe(lambda change: setattr(m, "renderer", change["new"]), "value")
+w.VBox([w.HTML(f"<p id='engine'>{{type(m).__name__}}</p>"), half, renderer, m])
 """
 
-# painted pixels of the WebGL canvas left and right of its middle column (±margin), and one
-# painted pixel left of it, in the map's CSS pixels (the canvas reaches 25 % beyond the view)
+# painted pixels of the points' canvas (WebGL, or the script's image on a software WebGL) left
+# and right of its middle column (±margin), and one painted pixel left of it, in the map's CSS
+# pixels (the canvas reaches 25 % beyond the view)
 READ_BACK = """margin => {
     const el = document.querySelector('.echoes-glmap');
-    const canvas = el.querySelectorAll('canvas')[1];
-    const gl = canvas.getContext('webgl2');
+    const cpu = el.dataset.renderer === 'cpu';
+    const canvas = el.querySelector(cpu ? 'canvas.echoes-glmap-cpu' : 'canvas.echoes-glmap-webgl');
     const w = canvas.width, h = canvas.height;
-    const px = new Uint8Array(4 * w * h);
-    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    let px = new Uint8Array(4 * w * h);
+    if (cpu) px = canvas.getContext('2d').getImageData(0, 0, w, h).data;
+    else {
+        const gl = canvas.getContext('webgl2');
+        gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    }
     let left = 0, right = 0, pick = null;
     const mid = w / 2, dpr = window.devicePixelRatio || 1;
     const stageLeft = parseFloat(canvas.parentElement.style.left);
@@ -63,13 +71,13 @@ READ_BACK = """margin => {
         if (!px[4 * (y * w + x) + 3]) continue;
         if (x < mid - margin) {
             left++;
-            const cx = x / dpr + stageLeft, cy = (h - 1 - y) / dpr + stageTop;
+            const cx = x / dpr + stageLeft, cy = (cpu ? y : h - 1 - y) / dpr + stageTop;
             // a pixel inside the view, near the middle of the western half
             if (!pick && cx > el.clientWidth * 0.3 && cy > el.clientHeight * 0.4)
                 pick = [cx, cy];
         } else if (x > mid + margin) right++;
     }
-    return {left, right, pick};
+    return {left, right, pick, renderer: el.dataset.renderer};
 }"""
 
 
@@ -116,12 +124,22 @@ def test_webgl_map_draws_filters_and_pops_up_200k_sites_offline(hub, browser):
         # the sites are uniform over the box: both halves are covered by thousands of pixels
         assert before["left"] > 10_000 and before["right"] > 10_000, before
 
-        page.locator(".widget-dropdown select").select_option("west")
+        page.locator(".widget-dropdown:has(label:text-is('Half')) select").select_option("west")
         page.wait_for_selector(f".echoes-glmap[data-shown='{west}']", state="attached",
                                timeout=60_000)
         after = page.evaluate(READ_BACK, 12)
         assert after["right"] == 0, after
         assert after["left"] > 0.8 * before["left"], (before, after)
+        # either renderer draws the same: WebGL's points, or the script's image (chosen by
+        # default on a software WebGL such as this headless chromium's)
+        for renderer in ("webgl", "cpu"):
+            page.locator(".widget-dropdown:has(label:text-is('Renderer')) select").select_option(
+                renderer)
+            page.wait_for_selector(f".echoes-glmap[data-renderer='{renderer}']",
+                                   state="attached", timeout=60_000)
+            after = page.evaluate(READ_BACK, 12)
+            assert after["renderer"] == renderer
+            assert after["right"] == 0 and after["left"] > 10_000, after
         assert after["pick"], after
 
         # a click on a drawn site: the kernel sends its record; it is a western site
