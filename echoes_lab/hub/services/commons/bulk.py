@@ -30,7 +30,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from echoes_lab.commons.model import AnnotationError, prepare
-from echoes_lab.commons.store import StoreError, check_visibility, new_id
+from echoes_lab.commons.store import StoreError, check_visibility, new_ids
 from echoes_lab.hub.services.commons.app import CommonsHandler, ContainerHandler
 
 #: items per request: the whole batch is parsed and held in memory, and written in one
@@ -104,6 +104,7 @@ class BulkHandler(CommonsHandler):
         actors: dict[str, tuple] = {}  # one lookup per generator a batch names
         results: list[dict] = []
         todo: list[dict] = []
+        ids = new_ids(len(items))
         for i, data in enumerate(items):
             try:
                 if isinstance(data, AnnotationError):
@@ -127,7 +128,7 @@ class BulkHandler(CommonsHandler):
                         and not viewer.admin:
                     msg = f"you are not in the hub group {visibility[6:]!r}"
                     raise AnnotationError(msg, 403)
-                ann_id = new_id()
+                ann_id = ids[i]
                 ann = prepare(data, iri=f"{self.container}{ann_id}", user=user["name"],
                               display=user.get("name"), base=self.base, now=now,
                               licence=self.settings["licence"], actor=actor, run=run,
