@@ -87,6 +87,7 @@ import ipywidgets as w
 import echoes_lab.sites  # the accessor
 gdf["half"] = np.where(gdf.geometry.x < 1.5, "west", "east")
 m = gdf.sites.map(basemap=gdf.iloc[:0], engine="webgl", key="half")
+m.renderer = "{renderer}"
 m.layout.height = "600px"
 half = w.Dropdown(options=["all", "west"], value="all", description="Sites")
 shown = w.HTML(f"<span id='shown'>{{n}} shown</span>")
@@ -195,14 +196,15 @@ def _summary(intervals: list[float]) -> str:
 
 
 def run(points: list[int], lonboard_points: list[int], timeout_s: float,
-        kinds: tuple[str, ...] = ("svg", "canvas"), webgl_points: tuple[int, ...] = ()) -> None:
+        kinds: tuple[str, ...] = ("svg", "canvas"), webgl_points: tuple[int, ...] = (),
+        renderer: str = "auto") -> None:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="echoes-sites-browser-"))
     cases = [(kind, n, _notebook(folder, f"{kind}-{n}",
                                  IPYLEAFLET.format(n=n, canvas=kind == "canvas")))
              for kind in kinds for n in points]
-    cases += [("webgl", n, _notebook(folder, f"webgl-{n}", WEBGL.format(n=n)))
+    cases += [("webgl", n, _notebook(folder, f"webgl-{n}", WEBGL.format(n=n, renderer=renderer)))
               for n in webgl_points]
     has_lonboard = subprocess.run([sys.executable, "-c", "import lonboard"],
                                   capture_output=True).returncode == 0
@@ -334,8 +336,12 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="*", default=["svg", "canvas"], choices=["svg", "canvas"])
     ap.add_argument("--webgl-points", type=int, nargs="*", default=[1_000_000],
                     help="sites drawn by the WebGL layer (gdf.sites.map(engine='webgl'))")
+    ap.add_argument("--renderer", default="auto", choices=["auto", "webgl", "cpu"],
+                    help="the WebGL layer's renderer (auto: the script's image on a software "
+                         "WebGL)")
     a = ap.parse_args()
-    run(a.points, a.lonboard_points, a.timeout, tuple(a.kinds), tuple(a.webgl_points))
+    run(a.points, a.lonboard_points, a.timeout, tuple(a.kinds), tuple(a.webgl_points),
+        a.renderer)
 
 
 if __name__ == "__main__":

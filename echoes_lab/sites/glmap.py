@@ -22,9 +22,12 @@ world is the unit square; Snyder, *Map Projections: A Working Manual*, USGS Prof
 with the latitude clamped to ±85.0511° (the square's edge) and a zoom level ``z`` drawing the
 world 256 × 2^z pixels wide, as tile servers do. The basemap, hazard polygons, place
 annotations and a deployment's own tiles (a URL template) are drawn on a 2D canvas under and
-over the points. A click picks the nearest shown site within a few pixels (a scan of the
-projected coordinates in the browser, a few milliseconds for a million); its record comes from
-the kernel as the popup.
+over the points. Where the browser's WebGL is software (no GPU: SwiftShader, llvmpipe, as in
+headless browsers and many remote desktops), a point costs a primitive's setup, about 2 µs: there
+(``renderer="auto"``) the script draws the points into an image instead, one disc per pixel that
+a shown site falls on, the sites at risk on top. A click picks the nearest shown site within a
+few pixels (a scan of the projected coordinates in the browser, a few milliseconds for a
+million); its record comes from the kernel as the popup.
 """
 
 from __future__ import annotations
