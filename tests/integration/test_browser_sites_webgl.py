@@ -52,7 +52,7 @@ w.VBox([w.HTML(f"<p id='engine'>{{type(m).__name__}}</p>"), half, renderer, m])
 # painted pixels of the points' canvas (WebGL, or the script's image on a software WebGL) left
 # and right of its middle column (±margin), and one painted pixel left of it, in the map's CSS
 # pixels (the canvas reaches 25 % beyond the view)
-READ_BACK = """margin => {
+READ_BACK = """([margin, shift]) => {
     const el = document.querySelector('.echoes-glmap');
     const cpu = el.dataset.renderer === 'cpu';
     const canvas = el.querySelector(cpu ? 'canvas.echoes-glmap-cpu' : 'canvas.echoes-glmap-webgl');
@@ -64,7 +64,7 @@ READ_BACK = """margin => {
         gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
     }
     let left = 0, right = 0, pick = null;
-    const mid = w / 2, dpr = window.devicePixelRatio || 1;
+    const dpr = window.devicePixelRatio || 1, mid = w / 2 + shift * dpr;
     const stageLeft = parseFloat(canvas.parentElement.style.left);
     const stageTop = parseFloat(canvas.parentElement.style.top);
     for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
@@ -120,16 +120,31 @@ def test_webgl_map_draws_filters_and_pops_up_200k_sites_offline(hub, browser):
         page.wait_for_selector(f".echoes-glmap[data-shown='{N}']", state="attached",
                                timeout=240_000)
         assert page.inner_text("#engine") == "PointsMap"
-        before = page.evaluate(READ_BACK, 12)
+        before = page.evaluate(READ_BACK, [12, 0])
         # the sites are uniform over the box: both halves are covered by thousands of pixels
         assert before["left"] > 10_000 and before["right"] > 10_000, before
 
         page.locator(".widget-dropdown:has(label:text-is('Half')) select").select_option("west")
         page.wait_for_selector(f".echoes-glmap[data-shown='{west}']", state="attached",
                                timeout=60_000)
-        after = page.evaluate(READ_BACK, 12)
+        after = page.evaluate(READ_BACK, [12, 0])
         assert after["right"] == 0, after
         assert after["left"] > 0.8 * before["left"], (before, after)
+        # a drag of 150 px to the right: drawn again where the sites now are, the western
+        # half's edge 150 px further right
+        box = page.locator(".echoes-glmap").bounding_box()
+        frames = page.get_attribute(".echoes-glmap", "data-frames")
+        page.mouse.move(box["x"] + 300, box["y"] + 250)
+        page.mouse.down()
+        for step in range(1, 16):
+            page.mouse.move(box["x"] + 300 + 10 * step, box["y"] + 250)
+        page.mouse.up()
+        page.wait_for_function(
+            f"document.querySelector('.echoes-glmap').dataset.frames !== '{frames}'")
+        moved = page.evaluate(READ_BACK, [12, 150])
+        assert moved["right"] == 0 and moved["left"] > 0.8 * before["left"], moved
+        between = page.evaluate(READ_BACK, [12, 0])["right"]
+        assert between > 0, "nothing drawn in the 150 px the sites moved into"
         # either renderer draws the same: WebGL's points, or the script's image (chosen by
         # default on a software WebGL such as this headless chromium's)
         for renderer in ("webgl", "cpu"):
@@ -137,13 +152,12 @@ def test_webgl_map_draws_filters_and_pops_up_200k_sites_offline(hub, browser):
                 renderer)
             page.wait_for_selector(f".echoes-glmap[data-renderer='{renderer}']",
                                    state="attached", timeout=60_000)
-            after = page.evaluate(READ_BACK, 12)
+            after = page.evaluate(READ_BACK, [12, 150])
             assert after["renderer"] == renderer
             assert after["right"] == 0 and after["left"] > 10_000, after
         assert after["pick"], after
 
         # a click on a drawn site: the kernel sends its record; it is a western site
-        box = page.locator(".echoes-glmap").bounding_box()
         page.mouse.click(box["x"] + after["pick"][0], box["y"] + after["pick"][1])
         page.wait_for_selector(".echoes-glmap-popup:not([hidden])", timeout=60_000)
         text = page.inner_text(".echoes-glmap-popup-content")
