@@ -64,7 +64,10 @@ FORKABLE = ("echoes_lab.hub.services.", "jupyterhub_idle_culler")
 #: what every forked service imports: imported once, in the zygote. Only modules that read no
 #: environment variable at import: jupyterhub_idle_culler's class defaults read
 #: ``JUPYTERHUB_API_URL`` then (it is run, not preloaded; its own imports are tornado's)
-PRELOAD = ("echoes_lab.hub.services.base", "echoes_lab.hub.services.host")
+#: ``requests`` and ``sqlite3``: what several services import at their start (seen in their
+#: memory maps: workshops, projects, reports; commons, reports, workshops, projects)
+PRELOAD = ("echoes_lab.hub.services.base", "echoes_lab.hub.services.host", "requests",
+           "sqlite3")
 #: seconds the hub waits for the zygote to answer a request before it starts the service itself
 ANSWER_TIMEOUT = 60.0
 #: seconds between the hub's polls of each service it manages (JupyterHub's default: 30)
