@@ -4,6 +4,8 @@ tests/integration/test_browser_sites_webgl.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -134,3 +136,32 @@ def test_polygon_sites_are_drawn_at_a_point_inside():
                               "protection": [""], "period": [""]}, geometry=[square], crs=4326)
     lon, lat = _lonlat(sites.sites.map(engine="webgl"))[0]
     assert square.contains(shapely.Point(lon, lat))
+
+
+@pytest.mark.slow
+def test_sites_at_risk_app_maps_a_large_inventory_with_webgl(tmp_path):
+    """The *Sites at risk* app (notebooks/apps/sites-at-risk.ipynb, run as it is on the ECHOES
+    kernel) given an inventory above WEBGL_ABOVE sites: the WebGL map, "only sites at risk" as
+    its flag filter, a table of at most 1,000 rows and an ellipsis row."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    n = places.WEBGL_ABOVE + 1
+    rng = np.random.default_rng(5)
+    pd.DataFrame({"id": [f"B{i}" for i in range(n)], "name": [f"site {i}" for i in range(n)],
+                  "latitude": rng.uniform(43, 50, n), "longitude": rng.uniform(-4, 7, n),
+                  "danger": (np.arange(n) < 7).astype(int)}).to_csv(tmp_path / "big.csv",
+                                                                     index=False)
+    app = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "apps" /
+                        "sites-at-risk.ipynb", as_version=4)
+    params = next(c for c in app.cells if c.source.startswith("# Parameters"))
+    params.source = f'inventory = "{tmp_path / "big.csv"}"\nsurveys_file = ""'
+    app.cells.append(nbformat.v4.new_code_cell(
+        "print(type(the_map).__name__, len(the_map), rows.value.count('<tr>'))\n"
+        "only_risk.value = True\n"
+        "print(the_map.only_flagged, shown.value, rows.value.count('<tr>'))"))
+    NotebookClient(app, kernel_name="echoes", timeout=300,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in app.cells[-1].outputs)
+    assert printed.splitlines() == [
+        f"PointsMap {n} 1001", "True <p id='sites-count'>7 sites shown, 7 at risk</p> 7"]
