@@ -17,8 +17,8 @@ fork server is an optimisation, never a condition of the hub starting.
 
 A forked child becomes what ``exec`` would have made it, in this order:
 
-* its own session (JupyterHub's ``start_new_session``), default signal handlers, none of the
-  zygote's file descriptors beyond 0-2;
+* its own session (JupyterHub's ``start_new_session``), a fresh interpreter's signal
+  dispositions, none of the zygote's file descriptors beyond 0-2;
 * the command and environment JupyterHub gave it, also in ``/proc/PID/cmdline`` and
   ``/proc/PID/environ`` (``prctl(PR_SET_MM_MAP)``): the launcher finds the hub's processes,
   and operators and tests find a service, by what these hold;
@@ -37,10 +37,15 @@ service exit as it sees a child's (:class:`ForkedProcess` is a ``Popen`` to it) 
 again. The protocol is JSON messages on a ``SOCK_SEQPACKET`` socket pair the hub creates: no
 path any account could reach.
 
-References: PEP 3135's rationale aside, the technique is Android's zygote and
-``multiprocessing``'s forkserver start method (Python documentation, "Contexts and start
-methods"); :func:`gc.freeze` was added for exactly this use (Python 3.7 documentation of
-:mod:`gc`). ``PR_SET_MM``, ``PR_SET_DUMPABLE`` and ``PR_SET_PDEATHSIG``: prctl(2).
+``ECHOES_NO_FORK_SERVER=1`` in the hub's environment turns it off (``benchmarks/memory.py
+--no-fork-server`` measures the difference). The ``_ServiceSpawner`` JupyterHub 6.1's
+``Service.start`` looks up in its module is replaced by a subclass (:func:`install`): the one
+place JupyterHub lets a service's process be made otherwise than by ``Popen``.
+
+References: the technique is Android's zygote and ``multiprocessing``'s forkserver start
+method (Python documentation, "Contexts and start methods"); :func:`gc.freeze` was added for
+this use (Python 3.7 documentation of :mod:`gc`: "to avoid copy-on-write ... in a pre-fork
+server"). ``PR_SET_MM_MAP``, ``PR_SET_DUMPABLE`` and ``PR_SET_PDEATHSIG``: prctl(2).
 """
 
 from __future__ import annotations
@@ -61,11 +66,10 @@ import time
 MODULE = "echoes_lab.hub.launch.zygote"
 #: modules (``python -m``) the zygote may run: ours, and JupyterHub's idle culler
 FORKABLE = ("echoes_lab.hub.services.", "jupyterhub_idle_culler")
-#: what every forked service imports: imported once, in the zygote. Only modules that read no
-#: environment variable at import: jupyterhub_idle_culler's class defaults read
-#: ``JUPYTERHUB_API_URL`` then (it is run, not preloaded; its own imports are tornado's)
-#: ``requests`` and ``sqlite3``: what several services import at their start (seen in their
-#: memory maps: workshops, projects, reports; commons, reports, workshops, projects)
+#: what every forked service imports: imported once, in the zygote (``requests`` and ``sqlite3``:
+#: imported at start by three or four services, seen in their memory maps). Only modules that
+#: read no environment variable at import: jupyterhub_idle_culler's class defaults read
+#: ``JUPYTERHUB_API_URL`` then, so it is run, not preloaded (its own imports are tornado's)
 PRELOAD = ("echoes_lab.hub.services.base", "echoes_lab.hub.services.host", "requests",
            "sqlite3")
 #: seconds the hub waits for the zygote to answer a request before it starts the service itself
@@ -145,10 +149,13 @@ def _show_in_proc(argv: list[str], env: dict[str, str]) -> None:
     libc.sbrk.restype = ctypes.c_void_p
     libc.sbrk.argtypes = [ctypes.c_long]
     where, size = ctypes.addressof(mm), ctypes.sizeof(mm)
+    prctl, sbrk = libc.prctl, libc.sbrk  # nothing allocated between reading the break and the call
     for _ in range(5):
-        mm.brk = libc.sbrk(0)
-        _prctl(_PR_SET_MM, _PR_SET_MM_MAP, where, size)
-        if libc.sbrk(0) == mm.brk:
+        mm.brk = sbrk(0)
+        if prctl(_PR_SET_MM, _PR_SET_MM_MAP, where, size, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        if sbrk(0) == mm.brk:
             return
     msg = "the program break kept moving"
     raise OSError(errno.EAGAIN, msg)
