@@ -453,6 +453,10 @@ def install(app) -> Zygote | None:
     managed = [s for s in app._service_map.values() if s.managed and forkable(s.command)]
     if not managed or os.environ.get("ECHOES_NO_FORK_SERVER"):
         return None
+    if not isinstance(getattr(jh_service, "_ServiceSpawner", None), type):
+        # a JupyterHub that makes its services' processes otherwise: they start as commands
+        app.log.warning("No fork server: this JupyterHub has no services._ServiceSpawner")
+        return None
     zygote = Zygote.start(app.log)
     if zygote is None:
         return None
