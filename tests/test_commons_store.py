@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from echoes_lab.commons.model import AnnotationError, index_keys, prepare
-from echoes_lab.commons.store import Store, StoreError, Viewer, new_id, new_ids
+from echoes_lab.commons.store import Store, StoreError, Viewer, new_id
 
 
 def postgres_bin() -> Path | None:
@@ -260,11 +260,6 @@ def test_ids_sort_by_their_time_and_keep_128_random_bits():
     assert len(randoms) == 2000
     assert all(len(r) == 22 and len(base64.urlsafe_b64decode(r + "==")) == 16 for r in randoms)
     assert many == sorted(many, key=lambda i: i[:12])  # never out of time order
-    batch = new_ids(2000)  # a bulk request's: one read of the random source, same form
-    assert len(set(batch)) == 2000 and all(len(i) == 34 for i in batch)
-    assert {i[12:] for i in batch}.isdisjoint(randoms)
-    assert all(len(base64.urlsafe_b64decode(i[12:] + "==")) == 16 for i in batch)
-    assert many[-1][:12] <= batch[0][:12]
 
 
 def test_create_many_is_one_transaction_and_idempotent(store):

@@ -41,7 +41,6 @@ by default (``synchronous_commit = on``).
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import time
@@ -241,18 +240,6 @@ def new_id() -> str:
     locality), with more random bits.
     """
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_urlsafe(16)}"
-
-
-def new_ids(n: int) -> list[str]:
-    """``n`` ids as :func:`new_id` makes them, from one read of the system's random source
-    (``secrets.token_bytes``, i.e. ``os.urandom``) instead of one each: a bulk batch of 5,000
-    made 5,000 ``getrandom`` calls, each letting go of the GIL and waiting to get it back
-    while the batch before was being written."""
-    stamp = f"{time.time_ns() // 1_000_000:012x}"
-    raw = secrets.token_bytes(16 * n)
-    # what token_urlsafe(16) gives: URL-safe base64 (RFC 4648 §5) of 16 bytes, unpadded
-    return [stamp + base64.urlsafe_b64encode(raw[i:i + 16]).rstrip(b"=").decode()
-            for i in range(0, 16 * n, 16)]
 
 
 @dataclass(frozen=True)
