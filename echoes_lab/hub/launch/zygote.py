@@ -51,9 +51,6 @@ server"). ``PR_SET_MM_MAP``, ``PR_SET_DUMPABLE`` and ``PR_SET_PDEATHSIG``: prctl
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
 import json
 import os
 import select
@@ -62,6 +59,8 @@ import socket
 import subprocess
 import sys
 import time
+
+from echoes_lab.hub.forking import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl, show_in_proc
 
 MODULE = "echoes_lab.hub.launch.zygote"
 #: modules (``python -m``) the zygote may run: ours, and JupyterHub's idle culler
@@ -79,23 +78,6 @@ SERVICE_POLL_INTERVAL = 3
 #: the largest message (a service's environment; a few KiB in practice)
 MAX_MESSAGE = 1 << 20
 
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_MM = 1, 4, 35
-_PR_SET_MM_MAP = 14
-
-
-def _libc():
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                           ctypes.c_ulong]
-    return libc
-
-
-def _prctl(option: int, arg: int, arg3: int = 0, arg4: int = 0) -> None:
-    if _libc().prctl(option, arg, arg3, arg4, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
 def forkable(cmd: list[str]) -> str | None:
     """The module ``cmd`` runs when it is ``python -m MODULE ...`` of this interpreter and of
     :data:`FORKABLE`; else None."""
@@ -107,60 +89,6 @@ def forkable(cmd: list[str]) -> str | None:
 
 
 # -- in the child ------------------------------------------------------------------------------
-#: the child's command line and environment as /proc shows them: must live as long as it does
-_PROC_STRINGS: list = []
-
-
-class _MMMap(ctypes.Structure):
-    """``struct prctl_mm_map`` (linux/prctl.h)."""
-
-    _fields_ = [*((f, ctypes.c_uint64) for f in (
-        "start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack",
-        "arg_start", "arg_end", "env_start", "env_end", "auxv")),
-        ("auxv_size", ctypes.c_uint32), ("exe_fd", ctypes.c_uint32)]
-
-
-def _show_in_proc(argv: list[str], env: dict[str, str]) -> None:
-    """Point the kernel's view of this process's arguments and environment (``/proc/PID/cmdline``,
-    ``/proc/PID/environ``) at ``argv`` and ``env``.
-
-    ``prctl(PR_SET_MM, PR_SET_MM_MAP)`` (prctl(2); Linux >= 3.18 with checkpoint/restore, no
-    capability needed when the executable is kept) replaces the whole memory map description:
-    every other field is given its current value (``/proc/self/stat``, proc(5); the program
-    break from ``sbrk(0)``). The break is the one value that can move meanwhile (a ``malloc``
-    growing the heap): it is read again after the call, and the call repeated until both agree.
-    """
-    args = b"".join(os.fsencode(a) + b"\0" for a in argv)
-    envs = b"".join(os.fsencode(f"{k}={v}") + b"\0" for k, v in env.items())
-    buf = ctypes.create_string_buffer(args + envs, len(args) + len(envs))
-    _PROC_STRINGS.append(buf)
-    start = ctypes.addressof(buf)
-    with open("/proc/self/stat", "rb") as f:
-        stat = f.read().rsplit(b")", 1)[1].split()
-
-    def field(n: int) -> int:  # proc(5) numbers the fields from 1; (1) and (2) are cut off
-        return int(stat[n - 3])
-
-    mm = _MMMap(start_code=field(26), end_code=field(27), start_stack=field(28),
-                start_data=field(45), end_data=field(46), start_brk=field(47),
-                arg_start=start, arg_end=start + len(args), env_start=start + len(args),
-                env_end=start + len(args) + len(envs), auxv=0, auxv_size=0, exe_fd=0xFFFFFFFF)
-    libc = _libc()
-    libc.sbrk.restype = ctypes.c_void_p
-    libc.sbrk.argtypes = [ctypes.c_long]
-    where, size = ctypes.addressof(mm), ctypes.sizeof(mm)
-    prctl, sbrk = libc.prctl, libc.sbrk  # nothing allocated between reading the break and the call
-    for _ in range(5):
-        mm.brk = sbrk(0)
-        if prctl(_PR_SET_MM, _PR_SET_MM_MAP, where, size, 0) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        if sbrk(0) == mm.brk:
-            return
-    msg = "the program break kept moving"
-    raise OSError(errno.EAGAIN, msg)
-
-
 def _become(request: dict, zygote: int) -> list[str]:
     """In the forked child: become the service ``request`` describes; return its ``sys.argv``."""
     import pwd
@@ -177,7 +105,7 @@ def _become(request: dict, zygote: int) -> list[str]:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") < 65536 else 65536)
     cmd, env = request["cmd"], request["env"]
-    _show_in_proc(cmd, env)
+    show_in_proc(cmd, env)
     os.environ.clear()
     os.environ.update(env)
     if request.get("cwd"):
@@ -188,9 +116,9 @@ def _become(request: dict, zygote: int) -> list[str]:
         os.initgroups(user, pw.pw_gid)
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)
-        _prctl(_PR_SET_DUMPABLE, 0)
+        prctl(PR_SET_DUMPABLE, 0)
     # after setuid: a change of credentials clears the parent-death signal
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != zygote:  # the zygote ended before prctl
         os._exit(1)
     return [cmd[2], *cmd[3:]]
@@ -272,14 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
     hub = os.getppid()
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != hub:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the hub decides when its services stop
     # the kernel must let a child show its own command and environment, or the launcher and
     # operators could not tell the services apart: try it on ourselves (a no-op change)
     try:
-        _show_in_proc(sys.orig_argv, dict(os.environ))
+        show_in_proc(sys.orig_argv, dict(os.environ))
         usable = True
     except OSError as exc:
         sys.stderr.write(f"ECHOES Lab: no fork server ({exc}): services start as commands\n")

@@ -26,7 +26,8 @@ the user); the environment replaced (plus :data:`MARKER`) and Dask's configurati
 it; ``/proc/<pid>/cmdline`` and ``environ`` pointed at that command and environment (as after
 ``exec``: what finds processes by them keeps working); then the entry point runs as
 ``__main__``. The gateway tracks the child's pid as it tracks any of its
-processes. This module imports nothing of ``echoes_lab`` when run (by path, ``python -P``).
+processes. When run (by path, ``python -P``) it imports of ``echoes_lab`` only the package's
+light ``__init__`` and :mod:`echoes_lab.hub.forking`.
 
 References: fork(2), setresuid(2), capabilities(7) (a uid change from 0 clears the permitted
 and effective sets), prctl(2) (``PR_SET_DUMPABLE``: cleared by a uid change),
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import gc
 import json
 import os
@@ -46,74 +46,14 @@ import socket
 import sys
 import threading
 
+from echoes_lab.hub.forking import PR_SET_DUMPABLE, PR_SET_NAME, prctl, show_in_proc
+
 #: entry points the fork server runs (what the gateway's scheduler_cmd / worker_cmd name)
 MODULES = ("distributed.cli.dask_scheduler", "distributed.cli.dask_worker")
 #: in the fork server's (and so its children's) environment block, ``/proc/<pid>/environ``
 MARKER = "ECHOES_GATEWAY_FORK_SERVER"
 
-_PR_SET_NAME = 15
-_PR_SET_DUMPABLE = 4
 _MAX_REQUEST = 1 << 20
-
-
-def _prctl(option: int, value) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(option, value, 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
-
-
-class _MMMap(ctypes.Structure):
-    """``struct prctl_mm_map`` (linux/prctl.h)."""
-
-    _fields_ = [*((name, ctypes.c_uint64) for name in (
-        "start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack",
-        "arg_start", "arg_end", "env_start", "env_end", "auxv")),
-        ("auxv_size", ctypes.c_uint32), ("exe_fd", ctypes.c_uint32)]
-
-
-_PR_SET_MM, _PR_SET_MM_MAP = 35, 14
-_SHOWN: list = []  # the strings /proc shows must live as long as the process
-
-
-def _show_in_proc(argv: list[str], env: dict[str, str]) -> bool:
-    """Make ``/proc/<pid>/cmdline`` and ``environ`` show ``argv`` and ``env``, as after exec.
-
-    Without it they show the fork server's (what the process started with). ``prctl(PR_SET_MM,
-    PR_SET_MM_MAP)`` (prctl(2), Linux >= 3.18 with checkpoint/restore; no capability needed
-    while the executable stays the same) replaces the memory map's description: every other
-    field keeps its current value (``/proc/self/stat``, proc(5); the break from ``sbrk(0)``,
-    read again after the call in case a ``malloc`` moved it). Returns whether the kernel
-    agreed; if not, the gateway still recognises the process (see ``config._cluster_process``).
-    The same technique is in ``echoes_lab.hub.launch.zygote`` for the hub's services.
-    """
-    args = b"".join(os.fsencode(a) + b"\0" for a in argv)
-    envs = b"".join(os.fsencode(f"{k}={v}") + b"\0" for k, v in env.items())
-    buf = ctypes.create_string_buffer(args + envs, len(args) + len(envs))
-    _SHOWN.append(buf)
-    start = ctypes.addressof(buf)
-    with open("/proc/self/stat", "rb") as f:
-        stat = f.read().rsplit(b")", 1)[1].split()
-
-    def field(n: int) -> int:  # proc(5) numbers fields from 1; (1) and (2) were cut off
-        return int(stat[n - 3])
-
-    mm = _MMMap(start_code=field(26), end_code=field(27), start_stack=field(28),
-                start_data=field(45), end_data=field(46), start_brk=field(47),
-                arg_start=start, arg_end=start + len(args), env_start=start + len(args),
-                env_end=start + len(args) + len(envs), auxv=0, auxv_size=0, exe_fd=0xFFFFFFFF)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.sbrk.restype = ctypes.c_void_p
-    libc.sbrk.argtypes = [ctypes.c_long]
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
-                           ctypes.c_ulong]
-    for _ in range(5):
-        mm.brk = libc.sbrk(0)
-        if libc.prctl(_PR_SET_MM, _PR_SET_MM_MAP, ctypes.addressof(mm), ctypes.sizeof(mm), 0):
-            return False
-        if libc.sbrk(0) == mm.brk:
-            return True
-    return False
 
 
 def _capabilities() -> dict[str, int]:
@@ -162,20 +102,22 @@ def _run_child(request_fd: int, log_fd: int) -> None:  # pragma: no cover - runs
             if any(_capabilities().values()):
                 msg = "capabilities remain after the switch to the user's ids"
                 raise RuntimeError(msg)
-            _prctl(_PR_SET_DUMPABLE, 1)
+            prctl(PR_SET_DUMPABLE, 1)
         os.chdir(request["cwd"])
         env = {**request["env"], MARKER: "1"}  # the marker tells operators it was forked
         os.environ.clear()
         os.environ.update(env)
         module = request["module"]
         argv = request.get("argv") or [sys.executable, "-m", module, *request["args"]]
-        if not _show_in_proc(argv, env):
+        try:
+            show_in_proc(argv, env)
+        except OSError as exc:  # still recognised by its folder (config._cluster_process)
             sys.stderr.write("fork server: /proc shows the fork server's command and "
-                             "environment (the kernel refused PR_SET_MM_MAP)\n")
+                             f"environment (the kernel refused PR_SET_MM_MAP: {exc})\n")
         import dask.config
 
         dask.config.refresh()  # the configuration was read from the fork server's environment
-        _prctl(_PR_SET_NAME, module.rsplit(".", 1)[-1].replace("_", "-").encode()[:15])
+        prctl(PR_SET_NAME, module.rsplit(".", 1)[-1].replace("_", "-").encode()[:15])
         sys.argv = [module, *request["args"]]
         import runpy
 
