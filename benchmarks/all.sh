@@ -35,5 +35,5 @@ run benchmarks/media.py --minutes 2
 run benchmarks/knowledge.py --triples 1000000 --repeat 3
 run benchmarks/metrics.py --rounds 10 --block 200 --hub
 run benchmarks/sites.py
-run benchmarks/sites_browser.py --points 10000 100000
+run benchmarks/sites_browser.py --points 10000 100000 --kinds canvas --webgl-points 100000 1000000 --lonboard-points
 echo "" >> "$out"; echo "# done $(date -u '+%H:%M UTC')" >> "$out"
