@@ -355,6 +355,28 @@ class Hub:
         return out
 
 
+#: the hosts a test's browser may reach: the hub and servers the test started
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def offline(page, outside: list[str] | None = None) -> list[str]:
+    """Make a browser ``page`` (Playwright) fail every request that would leave the machine, as
+    if the network were down; return the list the refused URLs are appended to (``outside``,
+    or a new one)."""
+    outside = [] if outside is None else outside
+
+    def route(route) -> None:
+        url = urlparse(route.request.url)
+        if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in LOCAL_HOSTS:
+            outside.append(route.request.url)
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    page.route("**/*", route)
+    return outside
+
+
 def sign_in(page, hub: Hub, user: str, next_url: str = "") -> None:
     """Sign ``user`` in on a browser ``page`` (Playwright) through the hub's login form."""
     page.goto(f"{hub.url}/hub/login" + (f"?next={next_url}" if next_url else ""))

@@ -11,11 +11,9 @@ checked to load from the bundle. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 
-from harness import REPO, sign_in
+from harness import REPO, offline, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -24,16 +22,6 @@ APP = "examples/apps/sites-at-risk.ipynb"
 USER = "sitesrisk"
 # the sites layer's markers: ipyleaflet draws each point as an SVG circle with this stroke
 SITE = "path.leaflet-interactive[stroke='#1f4e79'], path.leaflet-interactive[stroke='#b00']"
-LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-def _offline(route, outside: list[str]) -> None:
-    url = urlsplit(route.request.url)
-    if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in LOCAL:
-        outside.append(route.request.url)
-        route.abort("internetdisconnected")
-    else:
-        route.continue_()
 
 
 def test_app_draws_sites_with_popups_and_filters_without_leaving_the_machine(hub, browser):
@@ -45,7 +33,7 @@ def test_app_draws_sites_with_popups_and_filters_without_leaving_the_machine(hub
     outside: list[str] = []
     errors: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.route("**/*", lambda route: _offline(route, outside))
+    offline(page, outside)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
         sign_in(page, hub, USER, "/hub/home")

@@ -12,14 +12,12 @@ click on a drawn pixel opens the popup with that site's record, sent by the kern
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import nbformat
 import numpy as np
 import pytest
 import requests
 
-from harness import REPO, sign_in
+from harness import REPO, offline, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -27,7 +25,6 @@ ARTIFACTS = REPO / "test-artifacts"
 USER = "glmapper"
 N = 200_000
 SEED = 7
-LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 NOTEBOOK = f"""
 import numpy as np, geopandas as gpd, ipywidgets as w
@@ -81,15 +78,6 @@ READ_BACK = """([margin, shift]) => {
 }"""
 
 
-def _offline(route, outside: list[str]) -> None:
-    url = urlsplit(route.request.url)
-    if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in LOCAL:
-        outside.append(route.request.url)
-        route.abort("internetdisconnected")
-    else:
-        route.continue_()
-
-
 def test_webgl_map_draws_filters_and_pops_up_200k_sites_offline(hub, browser):
     rng = np.random.default_rng(SEED)
     lon, _lat = rng.uniform(-4.5, 7.5, N), rng.uniform(43.0, 50.5, N)
@@ -110,7 +98,7 @@ def test_webgl_map_draws_filters_and_pops_up_200k_sites_offline(hub, browser):
     outside: list[str] = []
     errors: list[str] = []
     page.on("request", lambda req: requests_seen.append(req.url))
-    page.route("**/*", lambda route: _offline(route, outside))
+    offline(page, outside)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
         sign_in(page, hub, USER, "/hub/home")

@@ -25,14 +25,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from harness import REPO, login, sign_in
+from harness import LOCAL_HOSTS, REPO, login, offline, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 IIIF = REPO / "tests" / "data" / "real" / "iiif"
 ARTIFACTS = REPO / "test-artifacts"
 CURATOR, CONSERVATOR = "viewcurator", "viewconserv"
-LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 #: what a person reads in the manifest (its canvas and size)
 CANVAS = "https://iiif.bodleian.ox.ac.uk/iiif/canvas/9cca8fdd-4a61-4429-8ac1-f648764b4d6d.json"
 CANVAS_W, CANVAS_H = 5776, 9125
@@ -81,21 +80,12 @@ def iiif_server():
     thread.join(10)
 
 
-def _offline(route, outside: list[str]) -> None:
-    url = urlsplit(route.request.url)
-    if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in LOCAL:
-        outside.append(route.request.url)
-        route.abort("internetdisconnected")
-    else:
-        route.continue_()
-
-
 def _open(browser, hub, user: str, url: str, requests_seen: list, outside: list, errors: list):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.on("request", lambda r: requests_seen.append(r.url))
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.route("**/*", lambda route: _offline(route, outside))
+    offline(page, outside)
     sign_in(page, hub, user, "/hub/home")
     page.wait_for_url("**/hub/home**", timeout=60_000)
     page.goto(url)
@@ -252,7 +242,7 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     ctx = browser.new_context()
     page = ctx.new_page()
     elsewhere: list[str] = []
-    page.route("**/*", lambda route: _offline(route, elsewhere))
+    offline(page, elsewhere)
     sign_in(page, hub, CURATOR, "/hub/home")
     page.wait_for_url("**/hub/home**", timeout=60_000)
     page.goto(url.replace("/manifest.json", "/original.json"))
@@ -267,7 +257,7 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     # nothing left the machine; the viewer's libraries came from the commons service
     assert not outside, f"requests for elsewhere: {outside}"
     hosts = {urlsplit(u).hostname for u in seen if u.startswith(("http:", "https:"))}
-    assert hosts <= LOCAL, hosts
+    assert hosts <= LOCAL_HOSTS, hosts
     assert any(u.endswith("/services/commons/viewer/lib/annotorious.min.js") for u in seen)
     assert any(u.endswith("/grace_hopper.jpg") for u in seen)
     assert not errors, f"JavaScript errors: {errors[:3]}"
@@ -313,7 +303,7 @@ def test_the_commons_page_searches_and_links_into_the_viewer(hub, browser):
     context = browser.new_context()
     page = context.new_page()
     outside: list[str] = []
-    page.route("**/*", lambda route: _offline(route, outside))
+    offline(page, outside)
     sign_in(page, hub, user, "/hub/home")
     page.wait_for_url("**/hub/home**", timeout=60_000)
     page.goto(f"{hub.url}/services/commons/")
