@@ -22,6 +22,11 @@ or no service, the painting body's image as one plain image (so a static file se
 enough). Annotorious draws in the image's pixels; the page converts to and from the canvas's
 coordinates (``width``/``height`` of the canvas), which is what the commons keeps.
 
+Moderation: hub admins and holders of ``custom:commons-moderate`` (``!group=G`` for a group's
+moderators, roles from ``[commons] moderators``) get a reason field and a *Hide* button on each
+annotation, and *Show again* on the ones they hid (``annotations/<id>/hidden``, PUT and DELETE,
+which decide whether the annotation is theirs to moderate).
+
 Offline: a manifest whose images are on another server shows its canvases and the commons'
 annotations of each canvas in the list (filters, replies, agree/disagree work), but the image
 area says that the image could not be loaded, with its URL, and no region can be drawn.
@@ -74,8 +79,14 @@ class ViewerPageHandler(ServiceHandler):
             raise web.HTTPError(503, "the viewer's libraries are not installed "
                                      f"({', '.join(missing)} under {node_modules()}): run "
                                      "'make install'")
+        from echoes_lab.hub.services.commons.app import moderated_groups
+
+        # hub admins and holders of the moderator scope get the hide control (the service
+        # decides per annotation whether it is theirs to hide)
+        user = self.current_user or {}
+        moderator = bool(user.get("admin")) or moderated_groups(user.get("scopes")) != set()
         self.render_page("commons-viewer.html", manifest=manifest,
-                         canvas=self.get_query_argument("canvas", ""),
+                         canvas=self.get_query_argument("canvas", ""), moderator=moderator,
                          licences=LICENCES, default_licence=self.settings["licence"])
 
 

@@ -74,16 +74,22 @@
   const toImage = (sel) => { const [fx, fy] = factors(); return scale(1 / fx, 1 / fy, sel); };
 
   // -- the commons' protocol ------------------------------------------------------------------
+  // a script's GET with the sign-in cookie counts as signed in only with the _xsrf token
+  // (JupyterHub's rule for non-navigation requests); without it the commons answers as to an
+  // anonymous reader: public annotations only. Sent to this origin only.
+  const get = (url) => fetch(url, { credentials: "same-origin", headers: {
+    Accept: MEDIA,
+    ...(new URL(url, window.location).origin === window.location.origin
+      ? { "X-XSRFToken": cfg.xsrf } : {}) } });
   async function fetchAll(query) {
     const items = [];
-    let resp = await fetch(`${cfg.base}search?${new URLSearchParams(query)}`,
-                           { credentials: "same-origin", headers: { Accept: MEDIA } });
+    let resp = await get(`${cfg.base}search?${new URLSearchParams(query)}`);
     if (!resp.ok) throw new Error(fill("answered_search", { status: resp.status }));
     const coll = await resp.json();
     let page = coll.first;
     while (page) {
       if (typeof page === "string") {
-        resp = await fetch(page, { credentials: "same-origin", headers: { Accept: MEDIA } });
+        resp = await get(page);
         if (!resp.ok) throw new Error(fill("answered_page", { status: resp.status, page }));
         page = await resp.json();
       }
@@ -209,8 +215,58 @@
       button("btn-outline-success agree", T.agree, () => answer("assessing", "I agree", "agree")),
       button("btn-outline-danger disagree", T.disagree,
              () => answer("assessing", "I disagree", "disagree"))));
+    if (cfg.moderator) item.append(moderation(a, button));
     item.addEventListener("mouseenter", () => anno?.selectAnnotation(a.id));
     return item;
+  }
+
+  // -- moderation (hub admins, group moderators): hide with a reason, show again -------------
+  // the card of an annotation hidden here stays listed (the commons no longer lists it) so that
+  // it can be shown again; the service decides whether it is this moderator's to hide
+  const hiddenHere = new Map();  // annotation IRI -> {by, reason}
+  async function moderate(a, method, reason) {
+    const url = `${cfg.base}annotations/${a.id.split("/").pop()}/hidden`;
+    const resp = await fetch(url, {
+      method, credentials: "same-origin", body: JSON.stringify({ reason }),
+      headers: { "Content-Type": "application/json", "X-XSRFToken": cfg.xsrf } });
+    if (!resp.ok) {
+      const body = await resp.json().catch(() => ({}));
+      throw new Error(body.message || fill("answered", { status: resp.status }));
+    }
+  }
+  function moderation(a, button) {
+    const reason = el("input", { class: "form-control form-control-sm moderation-reason",
+                                 placeholder: T.moderation_reason,
+                                 "aria-label": T.moderation_reason });
+    const why = () => {
+      if (!reason.value.trim()) throw new Error(T.reason_first);
+      return reason.value.trim();
+    };
+    const hidden = hiddenHere.get(a.id);
+    const box = el("div", { class: "input-group input-group-sm mt-1 moderation" }, reason);
+    if (hidden) {
+      box.append(button("btn-outline-secondary show-again", T.show_again, async () => {
+        await moderate(a, "DELETE", why());
+        hiddenHere.delete(a.id);
+        redraw();
+        status(T.was_shown);
+      }));
+    } else {
+      box.append(button("btn-outline-warning hide", T.hide, async () => {
+        const text = why();
+        await moderate(a, "PUT", text);
+        hiddenHere.set(a.id, { name: cfg.user, reason: text });
+        redraw();
+        status(T.was_hidden);
+      }));
+    }
+    const wrap = el("div", {});
+    if (hidden) {
+      wrap.append(el("div", { class: "alert alert-warning p-1 mt-1 mb-0 small moderation-hidden" },
+                     fill("hidden_by", hidden)));
+    }
+    wrap.append(box);
+    return wrap;
   }
 
   // -- the image and the drawing layer --------------------------------------------------------
