@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from echoes_lab.errors import EchoesError
 
@@ -50,9 +51,12 @@ class AnnotationError(EchoesError):
         self.status = status
 
 
+@lru_cache(maxsize=256)
 def iso(moment: datetime) -> str:
     """An xsd:dateTime in UTC with a ``Z``, as the data model's examples write them (a naive
     time is UTC: SQLite gives back the store's UTC times without their zone)."""
+    # cached: every item of a bulk batch, and every row of a page read back, carries the same
+    # few moments, and strftime was a tenth of the handler's time per bulk item
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -182,9 +186,9 @@ def prepare(data: dict, *, iri: str, user: str, display: str | None, base: str, 
     out["creator"] = creator
     if generator is not None:
         out["generator"] = generator
-    out["created"] = previous["created"] if previous else iso(now)
-    out["modified"] = iso(now)
-    out["generated"] = iso(now)
+    stamp = iso(now)
+    out["created"] = previous["created"] if previous else stamp
+    out["modified"] = out["generated"] = stamp
     out.setdefault("rights", licence)
     # keep "@context" and "id" first, as every example in the specifications does
     return {"@context": out.pop("@context"), "id": out.pop("id"), **out}

@@ -138,6 +138,19 @@ def test_a_batch_with_invalid_items_stores_the_others_and_says_why(commons_hub):
     got = r.json()
     assert r.status_code == 200 and (got["created"], got["failed"]) == (2, 1)
     assert "line 2 is not JSON" in got["items"][1]["error"]
+    # lines end at \n (\r\n too) only: a raw U+2028 inside a string (JSON allows it) stays
+    # in its line and its text; bytes that are not UTF-8 make their line an error, not "\ufffd"
+    odd = "vers\u2028ligne"
+    body = b"\r\n".join([json.dumps(line(902, 0, odd), ensure_ascii=False).encode(),
+                         json.dumps(line(902, 1, "caf\u00e9")).encode().replace(
+                             b"caf\\u00e9", b"caf\xe9"),
+                         json.dumps(line(902, 2, "nd three")).encode()]) + b"\r\n"
+    r = requests.post(f"{base}bulk", data=body, timeout=60,
+                      headers={**auth, "Content-Type": "application/x-ndjson"})
+    got = r.json()
+    assert r.status_code == 200 and (got["total"], got["created"], got["failed"]) == (3, 2, 1)
+    assert "line 2 is not JSON" in got["items"][1]["error"]
+    assert requests.get(got["items"][0]["id"], timeout=30).json()["body"]["value"] == odd
     # not a collection at all, or anonymous: the whole request is refused
     assert requests.post(f"{base}bulk", json={"type": "Annotation"}, headers={**auth, **LD},
                          timeout=30).status_code == 400

@@ -40,6 +40,32 @@ class Events:
         for q in list(self.queues):
             q.put_nowait(message)
 
+    def created(self, annotations: list[dict]) -> None:
+        """Tell many public annotations created at once (a bulk batch): the same ``Create``
+        messages, one each, as :meth:`changed` would give, with one ``published`` time for
+        the batch (they were stored in one transaction) and one hand-off to each stream."""
+        if not annotations:
+            return
+        published = datetime.now(UTC).isoformat(timespec="seconds")
+        dumps = orjson.dumps
+        seq = self.seq
+        messages = []
+        for obj in annotations:
+            seq += 1
+            # the payload's keys in publish's order; sliced together instead of one dict per
+            # event around the annotation (a tenth of a bulk item's time in the handler)
+            messages.append(f"id: {seq}\nevent: Create\ndata: "
+                            '{"type":"Create","object":' + dumps(obj).decode() +
+                            f',"published":"{published}"}}\n\n')
+        self.seq = seq
+        self.recent.extend(zip(range(seq - len(messages) + 1, seq + 1), messages,
+                               strict=True))
+        if self.queues:
+            # one queue item for the batch: a stream writes what it takes as it is
+            joined = "".join(messages)
+            for q in list(self.queues):
+                q.put_nowait(joined)
+
     def changed(self, before: str | None, after: str | None, annotation: dict) -> None:
         """Tell a change of an annotation whose visibility was ``before`` and is ``after``
         (None: it did not exist / no longer exists)."""
