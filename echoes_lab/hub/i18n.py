@@ -61,8 +61,8 @@ TRANSLATED_TEMPLATES = ("service-page.html", "error.html", "reports.html", "work
                         "hub/login.html", "hub/home.html", "hub/spawn_pending.html",
                         "hub/not_running.html", "hub/error.html", "hub/404.html",
                         "hub/token.html", "hub/stop_pending.html", "metrics.html",
-                        "commons-viewer.html", "lab-app.html", "lab-git-pull.html",
-                        "lab-share.html", "forms.html")
+                        "commons-viewer.html", "commons-moderation.html", "lab-app.html",
+                        "lab-git-pull.html", "lab-share.html", "forms.html")
 #: the Python modules whose page strings are marked with ``N_`` (the home page's lists, the
 #: dashboard's figures and charts, the lab's Share page's messages)
 TRANSLATED_MODULES = ("face.py", "i18n.py", "services/metrics/app.py",

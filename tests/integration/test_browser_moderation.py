@@ -20,7 +20,8 @@ offline, which the viewer reports while still listing the annotations):
   the page) and the annotation stays public;
 - ``modm`` hides it with a reason through the page's control (the public no longer gets it) and
   shows it again with a reason;
-- the public moderation log, opened by ``modo`` in its browser, has both entries with the reasons
+- the public moderation log, opened by ``modo`` in its browser from the commons page's link (a
+  page for browsers, ActivityStreams JSON-LD for software), has both entries with the reasons
   and ``modm``'s name, not the hidden body.
 """
 
@@ -187,13 +188,29 @@ def test_a_group_moderator_hides_and_shows_again_in_the_browser(modhub, browser,
     mctx.close()
 
     # the public moderation log, as the outsider's browser reads it
-    opened = opage.goto(f"{commons}moderation")
-    assert opened.status == 200, opened.text()
-    log = opage.inner_text("body")
-    entries = [(e["action"], e["by"], e["summary"]) for e in json.loads(log)["orderedItems"]
-               if e["object"] == iri]
+    # the public moderation log: the outsider follows the commons page's link to it
+    opage.goto(commons)
+    opage.click("#moderation-log")
+    opage.wait_for_selector("#moderation-log .moderation-entry", timeout=30_000)
+    rows = opage.locator(f"#moderation-log tr:has(a[href='{iri}'])")
+    entries = [tuple(rows.nth(i).locator("td").nth(k).inner_text().strip() for k in (1, 2, 3))
+               for i in range(rows.count())]
+    assert entries == [("shown again", MOD, "the link was removed"),
+                       ("hidden", MOD, "advertising")]
+    page_text = opage.inner_text("body")
+    assert BODY not in page_text and "pigments" not in page_text
+    # the same entries as ActivityStreams JSON-LD for software (the Accept header decides)
+    log = opage.evaluate("""async () => {
+        const cfg = {xsrf: document.querySelector("meta[name=xsrf]")?.content};
+        const r = await fetch("moderation", {credentials: "same-origin", headers: {
+            Accept: "application/ld+json", "X-XSRFToken": cfg.xsrf || ""}});
+        return {status: r.status, text: await r.text()};
+    }""")
+    assert log["status"] == 200, log
+    entries = [(e["action"], e["by"], e["summary"])
+               for e in json.loads(log["text"])["orderedItems"] if e["object"] == iri]
     assert entries == [("shown", MOD, "the link was removed"), ("hidden", MOD, "advertising")]
-    assert BODY not in log and "pigments" not in log
+    assert BODY not in log["text"]
     # and the outsider, back on the viewer, sees it again, still without a control
     opage.goto(url)
     opage.wait_for_selector(card, timeout=60_000)

@@ -505,7 +505,18 @@ class ModerationHandler(CommonsHandler):
                      "published": iso(e["at"]), "summary": e["reason"]} for e in entries]}
         if (n + 1) * size < total:
             model["next"] = f"{iri}?page={n + 1}"
+        if wants_page(self.request.headers.get("Accept", "")):  # a person's browser
+            self.render_page("commons-moderation.html", log=model, page=n, total=total)
+            return
         self.reply_ld(model)
+
+
+def wants_page(accept: str) -> bool:
+    """Whether an ``Accept`` header asks for HTML before JSON (a browser opening a link), not
+    the JSON-LD every client of the protocol gets (RFC 9110 §12.5.1, without weights: browsers
+    list ``text/html`` first)."""
+    first = accept.split(",")[0].split(";")[0].strip().lower()
+    return first in ("text/html", "application/xhtml+xml")
 
 
 class ImportsHandler(CommonsHandler):
