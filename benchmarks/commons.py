@@ -45,6 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
+CC_BY_IRI = "https://creativecommons.org/licenses/by/4.0/"
 CANVASES = 100  # the canvas set: 100 pages of one manuscript
 BASE = "http://127.0.0.1:8000/services/commons/"
 
@@ -308,6 +309,58 @@ def ours_http(db_url: str, n: int, stored: int, bulk: int = 0,
     return rows
 
 
+def handler_steps(n: int, rounds: int = 3) -> None:
+    """The bulk handler's own work per annotation, in-process and without the store: NDJSON
+    parsing, ``prepare`` (validation), ``index_keys`` (what the store derives), the events
+    for public annotations, the answer; with the cyclic GC paused as the service pauses it."""
+    import gc
+
+    import orjson
+
+    from echoes_lab.commons.model import index_keys, prepare
+    from echoes_lab.commons.store import check_visibility, new_id
+    from echoes_lab.hub.services.commons.bulk import items_of
+    from echoes_lab.hub.services.commons.events import Events
+
+    base = "https://hub.example/services/commons/"
+    actor = {"id": "a1", "name": "bench-bulk", "version": "1.0", "owner": "user1"}
+    gen = {"id": f"{base}actors/a1", "homepage": "https://hub.example/runs/1/crate"}
+    body = b"\n".join(orjson.dumps({**annotation(i), "generator": gen}) for i in range(n))
+    for _ in range(rounds):
+        t: dict[str, float] = {}
+        gc.disable()
+        try:
+            t0 = time.process_time()
+            items = items_of(body, "application/x-ndjson")
+            t["parse"] = time.process_time() - t0
+            now, todo = datetime.now(UTC), []
+            t0 = time.process_time()
+            for i, data in enumerate(items):
+                vis = check_visibility(data.get("visibility", "private"))
+                ann_id = new_id()
+                ann = prepare(data, iri=f"{base}annotations/{ann_id}", user="user1",
+                              display="user1", base=base, now=now, licence=CC_BY_IRI,
+                              actor=actor, run=gen["homepage"], copy_data=False)
+                todo.append({"index": i, "data": ann, "visibility": vis})
+            t["prepare"] = time.process_time() - t0
+            t0 = time.process_time()
+            for item in todo:
+                index_keys(item["data"])
+            t["index_keys"] = time.process_time() - t0
+            events = Events()
+            t0 = time.process_time()
+            events.created([item["data"] for item in todo])
+            t["events"] = time.process_time() - t0
+            t0 = time.process_time()
+            orjson.dumps({"items": [{"index": x["index"], "status": 201} for x in todo]})
+            t["answer"] = time.process_time() - t0
+        finally:
+            gc.enable()
+        print("  handler per annotation: " + ", ".join(
+            f"{k} {v / n * 1e6:.1f}" for k, v in t.items()) +
+            f"; all {sum(t.values()) / n * 1e6:.1f} us CPU", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="annotations to create")
@@ -321,7 +374,13 @@ def main() -> None:
                         help="also measure bulk with the knowledge service off")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
                         help="the commons' database (postgres: a throwaway cluster)")
+    parser.add_argument("--handler", type=int, default=0,
+                        help="only time the bulk handler's own steps in-process on this many "
+                             "annotations (no store, no hub), then stop")
     args = parser.parse_args()
+    if args.handler:
+        handler_steps(args.handler)
+        return
     with tempfile.TemporaryDirectory(prefix="echoes-bench-commons-") as folder, \
             (postgres_cluster() if args.store == "postgres"
              else contextlib.nullcontext(None)) as pg_url:
