@@ -38,6 +38,14 @@ class EchoesHub(JupyterHub):
 
         self._zygote = install(self)
 
+    async def start_service(self, service_name, service, ssl_context=None):
+        zygote = getattr(self, "_zygote", None)
+        if zygote is not None and not zygote.ready:
+            # the hub listens already: wait for the fork server's imports in a thread, not in
+            # the event loop (a fork asked of it meanwhile would block the hub's requests)
+            await asyncio.get_running_loop().run_in_executor(None, zygote.wait_ready)
+        return await super().start_service(service_name, service, ssl_context)
+
     async def cleanup(self):
         managed = [s for s in self._service_map.values() if s.managed]
         if managed:

@@ -175,7 +175,7 @@ class Hub:
                 raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 return requests.get(f"{self.url}/hub/health", timeout=2).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or busy starting
                 return False
 
         wait_for(healthy, timeout, "the hub's /hub/health")

@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if not usable:
         return 0
     _preload(PRELOAD)
+    sock.send(json.dumps({"ready": True}).encode())
     request = _serve(sock)
     if request is None:
         return 0
@@ -231,6 +232,7 @@ class Zygote:
         self.sock = sock
         self.exits: dict[int, int] = {}
         self.alive = True
+        self.ready = False  # its imports done: a fork is then a matter of milliseconds
 
     @classmethod
     def start(cls, log) -> Zygote | None:
@@ -278,7 +280,18 @@ class Zygote:
         if "exit" in message:
             self.exits[message["exit"]] = message["status"]
             return None
+        if "ready" in message:
+            self.ready = True
+            return None
         return message
+
+    def wait_ready(self, timeout: float = ANSWER_TIMEOUT) -> bool:
+        """Wait until the zygote has imported what it preloads (blocking: the hub runs this in a
+        thread, before it starts any service, so its own requests are answered meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while self.alive and not self.ready and time.monotonic() < deadline:
+            self._receive(deadline - time.monotonic())
+        return self.ready
 
     def pump(self) -> None:
         """Record every exit the zygote has reported so far."""
