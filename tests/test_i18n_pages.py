@@ -67,7 +67,7 @@ def test_the_commons_viewer_and_its_script_speak_french():
     page = _render(template_environment(), "commons-viewer.html", "fr",
                    base_url="/services/commons/", manifest="https://example.org/m.json?a=1&b=2",
                    canvas="", licences=licences, default_licence="",
-                   user={"name": "ada", "groups": ["atelier-x"]},
+                   user={"name": "ada", "groups": ["atelier-x"]}, moderator=True,
                    query={"manifest": "https://example.org/m.json?a=1&b=2"})
     text = html.unescape(page)
     for french in ("Visionneuse de l'espace commun", "Tracer un rectangle", "Commentaire",
@@ -78,6 +78,8 @@ def test_the_commons_viewer_and_its_script_speak_french():
     words = config["words"]
     assert words["saved"] == "Annotation enregistrée."
     assert words["not_saved"] == "Non enregistrée : {reason}"
+    # a moderator's controls speak French too
+    assert config["moderator"] is True and words["was_hidden"] == "Annotation masquée."
     assert words["title"] == "{label} · Visionneuse de l'espace commun"
     # every word the script reads is given to it, and its placeholders are the script's
     script = (TEMPLATES.parent / "services" / "commons" / "viewer_static" / "viewer.js")
