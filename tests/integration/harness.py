@@ -16,8 +16,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -353,6 +355,38 @@ class Hub:
             self.remember_processes()
             requests.delete(f"{base}/kernels/{kid}", headers=headers, timeout=30)
         return out
+
+
+@contextlib.contextmanager
+def serve_files(files: dict[str, tuple[bytes, str]]):
+    """Serve ``files`` (path -> (body, content type)) on a loopback port, with the CORS header
+    IIIF servers send; yield the base URL. ``files`` is read at each request, so a test may
+    fill it once it knows the URL (a manifest naming its own image)."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.path not in files:
+                self.send_error(404)
+                return
+            body, ctype = files[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 #: the hosts a test's browser may reach: the hub and servers the test started

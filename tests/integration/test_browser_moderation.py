@@ -28,13 +28,11 @@ offline, which the viewer reports while still listing the annotations):
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
-from harness import REPO, offline, sign_in, wait_for
+from harness import REPO, offline, serve_files, sign_in, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -69,28 +67,8 @@ def manifest_url():
     body = MANIFEST.read_bytes()
     assert json.loads(body)["items"][0]["id"] == CANVAS
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            if self.path != "/manifest.json":
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/ld+json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/manifest.json"
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+    with serve_files({"/manifest.json": (body, "application/ld+json")}) as base:
+        yield f"{base}/manifest.json"
 
 
 def _open(browser, hub, user: str, url: str, outside: list, errors: list):

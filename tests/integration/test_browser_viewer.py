@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from harness import LOCAL_HOSTS, REPO, login, offline, sign_in
+from harness import LOCAL_HOSTS, REPO, login, offline, serve_files, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -47,37 +45,16 @@ def iiif_server():
     manifest = json.loads(original)
     image = (IIIF / "images" / "grace_hopper.jpg").read_bytes()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            files = {"/manifest.json": (json.dumps(manifest).encode(), "application/ld+json"),
-                     "/original.json": (original, "application/ld+json"),
-                     "/grace_hopper.jpg": (image, "image/jpeg")}
-            if self.path not in files:
-                self.send_error(404)
-                return
-            body, ctype = files[self.path]
-            self.send_response(200)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    body = manifest["items"][0]["items"][0]["items"][0]["body"]
-    assert body["id"].startswith("https://iiif.bodleian.ox.ac.uk/")  # what is replaced
-    body["id"] = f"{base}/grace_hopper.jpg"
-    del body["service"]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"{base}/manifest.json"
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+    files: dict[str, tuple[bytes, str]] = {}
+    with serve_files(files) as base:
+        body = manifest["items"][0]["items"][0]["items"][0]["body"]
+        assert body["id"].startswith("https://iiif.bodleian.ox.ac.uk/")  # what is replaced
+        body["id"] = f"{base}/grace_hopper.jpg"
+        del body["service"]
+        files.update({"/manifest.json": (json.dumps(manifest).encode(), "application/ld+json"),
+                      "/original.json": (original, "application/ld+json"),
+                      "/grace_hopper.jpg": (image, "image/jpeg")})
+        yield f"{base}/manifest.json"
 
 
 def _open(browser, hub, user: str, url: str, requests_seen: list, outside: list, errors: list):
