@@ -9,7 +9,6 @@ import html
 import json
 import re
 import sys
-import threading
 from http.client import HTTPConnection
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from jinja2.ext import babel_extract
 from echoes_lab.hub import i18n
 from echoes_lab.hub.services.base import TEMPLATES, template_environment
 from echoes_lab.i18n import DEFAULT, LANGUAGES, LOCALE_DIR, app_language, translator
+
+from harness import serve_tornado
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 HUB = TEMPLATES.parent
@@ -110,38 +111,13 @@ def test_the_reports_page_renders_in_french():
 def service_pages():
     """A real tornado server on a free loopback port with the services' own not-found handler
     (the scaffold every service page goes through: template_namespace, render, write_error)."""
-    import asyncio
-
     from tornado import web
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
 
     from echoes_lab.hub.services.base import NotFoundHandler
 
-    sockets = bind_sockets(0, "127.0.0.1")
-    port = sockets[0].getsockname()[1]
-    started, loop_box = threading.Event(), {}
-
-    def serve():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        app = web.Application([(r".*", NotFoundHandler)], hub_prefix="/hub/")
-        server = HTTPServer(app)
-        server.add_sockets(sockets)
-        loop_box.update(loop=loop, server=server)
-        loop.call_soon(started.set)
-        loop.run_forever()
-        server.stop()
-        loop.run_until_complete(server.close_all_connections())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield port
-    loop_box["loop"].call_soon_threadsafe(loop_box["loop"].stop)
-    thread.join(10)
-    assert not thread.is_alive()
+    app = web.Application([(r".*", NotFoundHandler)], hub_prefix="/hub/")
+    with serve_tornado(app) as port:
+        yield port
 
 
 def _get(port, path, **headers):

@@ -6,11 +6,9 @@ is in every catalogue."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
-import threading
 from http.client import HTTPConnection
 
 import pytest
@@ -18,6 +16,8 @@ import pytest
 from echoes_lab.hub import i18n
 from echoes_lab.hub.services.base import TEMPLATES, template_environment
 from echoes_lab.hub.services.projects import serverext
+
+from harness import serve_tornado
 
 NS = {"hub_prefix": "/hub/", "service_name": "metrics", "user": {"name": "ada", "admin": True},
       "xsrf_token": "x", "languages": i18n.LANGUAGES}
@@ -124,8 +124,6 @@ def lab_page(monkeypatch):
     """A real tornado server on a free loopback port whose handler chooses its page's language
     as the lab's pages do (serverext.page_words) and renders the git-pull page."""
     from tornado import web
-    from tornado.httpserver import HTTPServer
-    from tornado.netutil import bind_sockets
 
     monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/echoes/")
     env = serverext._environment()
@@ -140,28 +138,8 @@ def lab_page(monkeypatch):
                     link={"repo": self.get_query_argument("repo", ""), "branch": "",
                           "targetpath": "r", "is_app": False}, **words))
 
-    sockets = bind_sockets(0, "127.0.0.1")
-    started, box = threading.Event(), {}
-
-    def serve():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        server = HTTPServer(web.Application([(r".*", Page)]))
-        server.add_sockets(sockets)
-        box.update(loop=loop)
-        loop.call_soon(started.set)
-        loop.run_forever()
-        server.stop()
-        loop.run_until_complete(server.close_all_connections())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield sockets[0].getsockname()[1]
-    box["loop"].call_soon_threadsafe(box["loop"].stop)
-    thread.join(10)
-    assert not thread.is_alive()
+    with serve_tornado(web.Application([(r".*", Page)])) as port:
+        yield port
 
 
 def _get(port, path, **headers):

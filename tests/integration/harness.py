@@ -389,6 +389,43 @@ def serve_files(files: dict[str, tuple[bytes, str]]):
         thread.join(10)
 
 
+@contextlib.contextmanager
+def serve_tornado(app):
+    """Serve the tornado application ``app`` on a free loopback port, on an event loop in a
+    thread of its own (a test's own loop stays free for its requests); yield the port. On exit
+    the server closes its connections and the thread has ended."""
+    import asyncio
+
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    sockets = bind_sockets(0, "127.0.0.1")
+    started, box = threading.Event(), {}
+
+    def serve():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        # the server is made on this thread's loop: add_sockets registers with the current one
+        server = HTTPServer(app)
+        server.add_sockets(sockets)
+        box.update(loop=loop)
+        loop.call_soon(started.set)
+        loop.run_forever()
+        server.stop()
+        loop.run_until_complete(server.close_all_connections())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10), "the tornado server's loop did not start"
+    try:
+        yield sockets[0].getsockname()[1]
+    finally:
+        box["loop"].call_soon_threadsafe(box["loop"].stop)
+        thread.join(10)
+        assert not thread.is_alive(), "the tornado server's thread did not end"
+
+
 #: the hosts a test's browser may reach: the hub and servers the test started
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
