@@ -53,7 +53,11 @@ def kb(module_hubs):
                                                       "Content-Type": "text/turtle"})
         assert r.status_code == 201, r.text
         graphs[name] = iri
-    return {"hub": hub, "base": base, "tokens": tokens, "graphs": graphs}
+    # before any query: what the service runs besides itself (issue 36: nothing yet)
+    service = hub.service_processes()["knowledge"][0]
+    at_start = [" ".join(c.cmdline()) for c in service.children(recursive=True)]
+    return {"hub": hub, "base": base, "tokens": tokens, "graphs": graphs,
+            "service": service, "children_at_start": at_start}
 
 
 def select(kb, user: str, query: str, **kw) -> list[dict]:
@@ -110,6 +114,16 @@ def test_every_query_form_sees_only_what_the_user_may(kb, user):
                                                               ("catalogue", "public record"))
                                             if v in seen}
     assert g["notes"] not in {x["graph"] for x in listed} or user == "alice"
+
+
+def test_query_processes_start_with_the_first_query(kb):
+    """The queries' fork server (and multiprocessing's resource tracker) are started by the
+    first query, not with the service (issue 36: ~21 MiB PSS a service nobody queries saves)."""
+    assert not any("multiprocessing" in c for c in kb["children_at_start"]), \
+        kb["children_at_start"]
+    assert labels(kb, "carol", "SELECT ?l WHERE { ?s rdfs:label ?l }") == SEES["carol"]
+    children = [" ".join(c.cmdline()) for c in kb["service"].children(recursive=True)]
+    assert any("multiprocessing.forkserver" in c for c in children), children
 
 
 def test_graph_store_writes_only_ones_own_graphs(kb):

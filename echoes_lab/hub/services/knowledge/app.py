@@ -391,7 +391,9 @@ class QueryRunner:
             proc = self.ctx.Process(target=worker.run_query, daemon=True,
                                     args=(self.path, query, dataset, accept, self.limit,
                                           self.prefixes, send, self.memory_mb))
-            proc.start()
+            # in a thread: the first start launches the fork server (an interpreter importing
+            # pyoxigraph, a second or more), which must not hold up the event loop
+            await loop.run_in_executor(None, proc.start)
             send.close()
             try:
                 ready = loop.create_future()
@@ -572,9 +574,9 @@ class KnowledgeService(Service):
     async def start_tasks(self) -> None:
         if self.follower is not None:
             self.follower.start()
-        # start the fork server now (an interpreter importing pyoxigraph: a second or more on a
-        # busy machine), not in the first user's query time
-        self._warm = asyncio.ensure_future(self.runner.run("ASK {}", ([], []), None))
+        # the queries' fork server (and multiprocessing's resource tracker: ~21 MiB PSS
+        # together, issue 36) starts with the first query, in a thread (QueryRunner.run), not
+        # here: a service nobody queries holds neither
 
     async def stop_tasks(self) -> None:
         if self.follower is not None:
