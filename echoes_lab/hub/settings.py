@@ -121,6 +121,9 @@ class GatewaySettings(_Section):
     worker_memory: float = Field(2.0, gt=0, description="default GiB per worker")
     max_worker_memory: float = Field(4.0, gt=0, description="GiB")
     idle_timeout: int = Field(1800, gt=0, description="seconds before an idle cluster stops")
+    fork_server_idle: int = Field(
+        600, ge=0, description="seconds the fork server of schedulers and workers stays with no "
+        "cluster running (started again by the next cluster; 0 = it ends at once)")
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "INFO"
 
 

@@ -10,8 +10,8 @@ the pages no child changes stay shared copy-on-write, and PSS divides them among
 
 The hub (:mod:`echoes_lab.hub.app`) starts the zygote before its services and, through
 :class:`ZygoteServiceSpawner`, asks it for each managed service whose command is ``python -m
-MODULE ...`` of this interpreter and of :data:`FORKABLE`; anything else (dask-gateway, a command
-of another interpreter) is started by JupyterHub as before, and so is every service if the
+MODULE ...`` of this interpreter and of :data:`FORKABLE`; anything else (a command of another
+interpreter, Prometheus) is started by JupyterHub as before, and so is every service if the
 zygote cannot be used (it did not start, it died, the kernel refuses the steps below): the
 fork server is an optimisation, never a condition of the hub starting.
 
@@ -63,8 +63,10 @@ import time
 from echoes_lab.hub.forking import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl, show_in_proc
 
 MODULE = "echoes_lab.hub.launch.zygote"
-#: modules (``python -m``) the zygote may run: ours, and JupyterHub's idle culler
-FORKABLE = ("echoes_lab.hub.services.", "jupyterhub_idle_culler")
+#: modules (``python -m``) the zygote may run: ours, JupyterHub's idle culler and the Dask
+#: Gateway's server (its aiohttp, SQLAlchemy, traitlets, pydantic are the preloads' modules;
+#: run, not preloaded: no other service imports dask_gateway_server itself)
+FORKABLE = ("echoes_lab.hub.services.", "jupyterhub_idle_culler", "dask_gateway_server")
 #: what every forked service imports: imported once, in the zygote (``requests`` and ``sqlite3``:
 #: imported at start by three or four services, seen in their memory maps). Only modules that
 #: read no environment variable at import: jupyterhub_idle_culler's class defaults read

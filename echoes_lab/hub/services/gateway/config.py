@@ -224,12 +224,21 @@ class _ForkedProcesses(LoggingConfigurable):
     command and environment an exec'd process would have, plus :data:`MARKER`. When the fork
     server is off or fails, the process is exec'd the stock way; when it ended, a new one is
     started.
+
+    The fork server is memory used for clusters (~70 MiB, ``benchmarks/memory.py``), not a
+    fixed cost of the hub: it starts with the first cluster asked for (its imports overlap the
+    cluster's TLS key and records, and the scheduler's fork waits for them), stays while any
+    cluster is active, and ends once none has been for ``fork_server_idle`` seconds.
     """
 
     fork_server = Bool(True, help="start schedulers and workers through the fork server"
                        ).tag(config=True)
+    fork_server_idle = FloatTrait(600.0, min=0, help="seconds with no active cluster before "
+                                  "the fork server ends (the next cluster starts it again)"
+                                  ).tag(config=True)
 
     _forks: ForkServer | None = None
+    _idle_watch: asyncio.Task | None = None
 
     def _account(self, cluster) -> tuple[int | None, int | None]:
         return None, None
@@ -238,27 +247,75 @@ class _ForkedProcesses(LoggingConfigurable):
         if self.fork_server:
             env = {k: os.environ[k] for k in self.inherited_environment if k in os.environ}
             # no token, no secret: distributed reads these at import, in the fork server
-            self._forks = ForkServer(self.log, {**env, **WORKER_ENVIRONMENT})
+            self._fork_environment = {**env, **WORKER_ENVIRONMENT}
             self._restart = asyncio.Lock()
-            await self._forks.start()
+            self._used = time.monotonic()
         await super().setup(app)
+        if self.fork_server:
+            self._idle_watch = asyncio.ensure_future(self._end_when_idle())
 
     async def cleanup(self):
+        if self._idle_watch is not None:
+            self._idle_watch.cancel()
         await super().cleanup()
         if self._forks is not None:
             await self._forks.stop()
 
-    async def start_process(self, cluster, cmd, env, name):
-        if self._forks is not None and not self._forks.alive:
+    async def _fork_server(self) -> ForkServer | None:
+        """The running fork server, started (or started again) if it is not."""
+        if not self.fork_server:
+            return None
+        self._used = time.monotonic()
+        if self._forks is None or not self._forks.alive:
             async with self._restart:  # several processes may be asked for at once
-                if not self._forks.alive:
+                if self._forks is not None and not self._forks.alive:
                     # it ended (killed, or out of step after a failure): a new one; its
                     # children, clusters already running, live in sessions of their own
                     self.log.warning("Fork server not running: starting it again")
                     await self._forks.stop()
-                    self._forks = ForkServer(self.log, self._forks.environment)
-                    await self._forks.start()
-        forks = self._forks
+                    self._forks = None
+                if self._forks is None:
+                    forks = ForkServer(self.log, self._fork_environment)
+                    try:
+                        await forks.start()
+                    except OSError as exc:  # an optimisation, never a condition of a cluster
+                        self.log.warning("No fork server (%s): processes start the stock way",
+                                         exc)
+                        return None
+                    self._forks = forks
+        return self._forks
+
+    async def _end_when_idle(self) -> None:
+        """End the fork server once no cluster has been active for ``fork_server_idle`` s."""
+        period = min(max(self.fork_server_idle / 4, 0.5), 10.0)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                if self._forks is None:
+                    continue
+                if any(True for _ in self.db.active_clusters()):
+                    self._used = time.monotonic()
+                    continue
+                if time.monotonic() - self._used < self.fork_server_idle:
+                    continue
+                async with self._restart:
+                    forks, self._forks = self._forks, None
+                    if forks is not None:
+                        self.log.info("Fork server ended: no cluster for %.0f s; the next "
+                                      "cluster starts it again", self.fork_server_idle)
+                        await forks.stop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the watch must outlive a failed check; the next one retries
+                self.log.exception("Checking whether the fork server is idle failed")
+
+    async def start_cluster(self, user, cluster_options):
+        # started now, its imports run while the gateway makes the cluster's key and records
+        await self._fork_server()
+        return await super().start_cluster(user, cluster_options)
+
+    async def start_process(self, cluster, cmd, env, name):
+        forks = await self._fork_server()
         if forks is None or not forks.serves(cmd):
             return await super().start_process(cluster, cmd, env, name)
         workdir = cluster.state["workdir"]
@@ -460,6 +517,7 @@ def configure_gateway(c, settings_file: str | Path) -> Settings:
     c.DaskGateway.backend_class = f"{backend.__module__}.{backend.__name__}"
     c.LocalBackend.clusters_per_user = gw.clusters_per_user
     c.EchoesLocalBackend.fork_server = os.environ.get(FORK_SERVER_VARIABLE, "1") != "0"
+    c.EchoesLocalBackend.fork_server_idle = float(gw.fork_server_idle)
     clusters = state / "dask-gateway"
     clusters.mkdir(exist_ok=True)
     os.chmod(clusters, 0o711)  # each cluster's own folder inside is 0700 and the user's
