@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -70,7 +71,33 @@ def _settings_file(tmp_path, extra: str = "") -> str:
     return str(path)
 
 
-class DemoProcess:
+class _ServiceProcess:
+    """A process of demo services (``proc``, writing to ``log``) serving at ``urls``."""
+
+    urls: list[str]
+    proc: subprocess.Popen
+    log: Path
+    what = "the demo service"
+
+    def wait_serving(self, timeout: float = 30):
+        def answers() -> bool:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:  # the teapot's 418 comes from the service's own handlers: it serves
+                return all(requests.get(u + "api/teapot", timeout=1).status_code == 418
+                           for u in self.urls)
+            except (requests.ConnectionError, requests.Timeout):  # bound, not serving yet
+                return False
+
+        wait_for(answers, timeout, f"{self.what} to answer:\n{self.log}", interval=0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class DemoProcess(_ServiceProcess):
     """The demo service, started as the hub starts a managed service."""
 
     def __init__(self, tmp_path, *args: str, hang: bool = False):
@@ -78,6 +105,7 @@ class DemoProcess:
         script.write_text(DEMO)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/services/demo/"
+        self.urls = [self.url]
         self.env = {**self.environment(self.port), "DEMO_HANG": "1" if hang else ""}
         self.command = [sys.executable, str(script), "--settings", _settings_file(tmp_path),
                         *args]
@@ -99,22 +127,6 @@ class DemoProcess:
             "JUPYTERHUB_API_TOKEN": "not-a-token",
             "JUPYTERHUB_CLIENT_ID": "service-demo",
         }
-
-    def wait_serving(self, timeout: float = 30) -> DemoProcess:
-        def answers() -> bool:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                return requests.get(self.url + "api/teapot", timeout=1) is not None
-            except requests.ConnectionError:
-                return False
-
-        wait_for(answers, timeout, f"the demo service to answer:\n{self.log}", interval=0.1)
-        return self
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture
@@ -263,8 +275,10 @@ HOST_DEMO = textwrap.dedent('''
 ''')
 
 
-class HostProcess:
+class HostProcess(_ServiceProcess):
     """Two demo services in one host process, started as the hub starts the host."""
+
+    what = "both hosted services"
 
     def __init__(self, tmp_path, *args: str, ports: list[int] | None = None):
         from echoes_lab.hub.secrets import ensure_secrets
@@ -287,23 +301,6 @@ class HostProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", host.MODULE, "--settings", _settings_file(tmp_path),
                  *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-
-    def wait_serving(self, timeout: float = 30) -> HostProcess:
-        def answers() -> bool:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                return all(requests.get(u + "api/teapot", timeout=1).status_code == 418
-                           for u in self.urls)
-            except (requests.ConnectionError, requests.Timeout):  # bound, not serving yet
-                return False
-
-        wait_for(answers, timeout, f"both hosted services to answer:\n{self.log}", interval=0.1)
-        return self
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def test_hosted_services_serve_each_as_itself_and_stop_together_on_sigterm(tmp_path):
