@@ -1,11 +1,11 @@
 """Our services forked from one fork server (issue 36, :mod:`echoes_lab.hub.launch.zygote`).
 
 On a real hub started by ``echoes-lab hub`` with the whole local profile: every Python service
-(ours and the idle culler) is a child of the zygote, shows its own command and environment, runs
-under its own account (reports as ``reports.service_user`` under root) and holds its own pid
-file; its pages are mostly shared; a service killed with SIGKILL is started again through the
-zygote; SIGTERM to the launcher ends the hub, the zygote and every service within 30 s and
-leaves users' servers running.
+(ours, the idle culler and the Dask Gateway's server) is a child of the zygote, shows its own
+command and environment, runs under its own account (reports as ``reports.service_user`` under
+root) and holds its own pid file (ours); its pages are mostly shared; a service killed with
+SIGKILL is started again through the zygote; SIGTERM to the launcher ends the hub, the zygote
+and every service within 30 s and leaves users' servers running.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ ZYGOTE = "echoes_lab.hub.launch.zygote"
 FORKED = {"workshops": "echoes_lab.hub.services.host", "reports": "echoes_lab.hub.services.reports",
           "commons": "echoes_lab.hub.services.commons",
           "knowledge": "echoes_lab.hub.services.knowledge",
-          "idle-culler": "jupyterhub_idle_culler"}
+          "idle-culler": "jupyterhub_idle_culler", "dask-gateway": "dask_gateway_server"}
 
 
 def zygotes(hub) -> list[psutil.Process]:
@@ -82,13 +82,16 @@ def test_each_service_forked_with_its_command_account_and_pid_file(hub):
         assert p.environ()["JUPYTERHUB_SERVICE_NAME"] in (name, "workshops")
         assert p.environ()["JUPYTERHUB_API_TOKEN"]
         assert os.getsid(p.pid) == p.pid  # a session of its own, as JupyterHub starts it
-        if name != "idle-culler":  # ours: each its own pid file (reports' in its own folder)
+        if not name.startswith(("idle-culler", "dask-gateway")):  # ours: each its pid file
             folder = hub.state / ("reports" if name == "reports" else "services")
             assert (folder / f"{name}.pid").read_text().strip() == str(p.pid)
     # the zygote holds no token of the hub's
     assert not any(k.startswith("JUPYTERHUB_") for k in zygote.environ())
-    # the gateway (not one of ours: it starts users' clusters) is the hub's own child still
-    assert services["dask-gateway"].ppid() == hub.hub_pid
+    # the gateway's proxy is the gateway's own child (a command), and no fork server of
+    # schedulers runs while nobody has a cluster (tests/reliability/test_gateway_forkserver.py)
+    children = services["dask-gateway"].children()
+    assert len(children) == 1 and children[0].cmdline()[0].endswith("dask-gateway-proxy"), [
+        c.cmdline() for c in children]
 
     reports = services["reports"]
     if os.geteuid() == 0:
@@ -104,7 +107,7 @@ def test_each_service_forked_with_its_command_account_and_pid_file(hub):
 
 def test_forked_services_share_the_zygotes_pages(hub):
     services = forked(hub)
-    for name in ("reports", "commons", "idle-culler"):
+    for name in ("reports", "commons", "idle-culler", "dask-gateway"):
         info = services[name].memory_full_info()
         # most of what each imported is the zygote's, shared (PSS divides it)
         assert info.uss < 0.6 * info.rss, (name, info)
@@ -151,7 +154,6 @@ def test_killed_fork_server_its_services_end_and_come_back_as_commands(hub):
     now = wait_for(back, 60, "every service started again", interval=1)
     assert {n: now[n].ppid() for n in FORKED} == {n: hub.hub_pid for n in FORKED}
     assert not zygotes(hub)
-    assert now["dask-gateway"].pid == before["dask-gateway"].pid  # not the fork server's
     wait_for(lambda: all(answers(hub, n) for n in ("workshops", "reports", "commons")), 30,
              "the services to answer")
 
