@@ -6,6 +6,8 @@ it cannot read the other cluster's TLS key; the fork server holds no cluster's t
 memory (a later child, readable to its user, would inherit it) and no secret in its
 environment; and its socket has no name and is held by no cluster process, so no user can
 reach it. The user still sees their own processes (dumpable again after the uid change).
+It is memory for clusters, not a fixed cost: none runs until the first cluster is asked for,
+and it ends once no cluster has been active for ``gateway.fork_server_idle`` seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 
 from echoes_lab.hub.services.gateway.forkserver import MARKER
 
-from harness import free_port, processes, wait_for
+from harness import free_port, gone, processes, wait_for
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (per-user accounts)"),
@@ -29,6 +31,8 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 USERS = ("forka", "forkb")
+#: seconds the fork server stays with no active cluster (the profile's default: 600)
+FORK_SERVER_IDLE = 2
 
 # the functions below run in the clusters' processes, which cannot import this module
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -85,10 +89,12 @@ def test_forked_clusters_are_their_users_and_the_fork_server_holds_nothing(hub_f
     hub = hub_factory(gateway={
         "port": free_port(), "scheduler_port": free_port(), "api_port": free_port(),
         "max_workers": 1, "worker_memory": 1.0, "idle_timeout": 600,
+        "fork_server_idle": FORK_SERVER_IDLE,
     })
     for user in USERS:
         hub.create_user(user)
         hub.start_server(user)  # makes the user's account, which their cluster runs under
+    assert _fork_servers(hub) == [], "a fork server while nobody has asked for a cluster"
     clients, gateways, names, tokens = {}, [], {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -104,6 +110,7 @@ def test_forked_clusters_are_their_users_and_the_fork_server_holds_nothing(hub_f
                     lambda: os.environ["DASK_GATEWAY_API_TOKEN"])
             _check(hub, clients, names, tokens)
             _fork_server_killed(hub, gateways[0], clients, names)
+            _fork_server_ends_when_idle(hub, gateways[1], clients)
         finally:
             for client in clients.values():
                 client.cluster.shutdown()
@@ -200,6 +207,25 @@ def _fork_server_killed(hub, gateway, clients, names) -> None:
     assert "Fork server not running: starting it again" in hub.log_path.read_text()
 
 
+def _fork_server_ends_when_idle(hub, gateway, clients) -> None:
+    """No cluster left: the fork server ends after ``fork_server_idle`` s; the next cluster
+    starts a new one (and is served by it)."""
+    server = _fork_server(hub)
+    for user in USERS:
+        clients[user].cluster.shutdown()
+        clients[user].close()
+    wait_for(lambda: gone(server), FORK_SERVER_IDLE + 60, "the idle fork server to end")
+    assert _fork_servers(hub) == []
+    assert "Fork server ended: no cluster for" in hub.log_path.read_text()
+    cluster = gateway.new_cluster(workers=1, shutdown_on_close=True)
+    client = clients[USERS[1]] = cluster.get_client()
+    client.wait_for_workers(1, timeout=90)
+    assert client.submit(lambda x: x + 1, 41, pure=False).result(timeout=60) == 42
+    assert len(wait_for(lambda: len(_forked(cluster.name)) >= 3 and _forked(cluster.name), 30,
+                        "the cluster's processes from a new fork server")) >= 3
+    assert _fork_server(hub).pid != server.pid
+
+
 def _list_fds(pid: int) -> str:
     try:
         return str(os.listdir(f"/proc/{pid}/fd"))
@@ -220,14 +246,19 @@ def _socket_inodes(pid: int) -> set[str]:
 
 
 def _fork_server(hub) -> psutil.Process:
-    """This hub's fork server: its gateway's child carrying the marker (other engineers' and
-    tests' hubs may run theirs at the same time)."""
+    """This hub's one fork server."""
+    found = _fork_servers(hub)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _fork_servers(hub) -> list[psutil.Process]:
+    """This hub's fork servers: its gateway's children carrying the marker (other engineers'
+    and tests' hubs may run theirs at the same time); a zombie has ended."""
     def is_server(p: psutil.Process) -> bool:
         parent = p.parent()
         return (MARKER in p.environ() and any(a.endswith("forkserver.py") for a in p.cmdline())
                 and parent is not None
                 and parent.environ().get("ECHOES_SETTINGS", "").startswith(str(hub.root)))
 
-    found = processes(is_server)
-    assert len(found) == 1, found
-    return found[0]
+    return processes(is_server)
