@@ -456,6 +456,28 @@ def sign_in(page, hub: Hub, user: str, next_url: str = "") -> None:
     page.click("#login_submit")
 
 
+def open_page(browser, hub: Hub | None = None, user: str = "", *,
+              viewport: dict | None = None, seen: list[str] | None = None,
+              outside: list[str] | None = None, errors: list[str] | None = None):
+    """A new page of a Playwright ``browser``, in a browser context of its own (its own
+    cookies, as another person's browser; ``page.context.close()`` closes both), watched: the
+    URL of each request it makes is appended to ``seen``, each JavaScript error to ``errors``,
+    and with ``outside`` it is :func:`offline`, the refused URLs appended there (each only when
+    its list is given, so one list may gather several pages'). With ``user``, it is signed in
+    to ``hub`` and on the hub's home page when returned."""
+    page = browser.new_page(**({"viewport": viewport} if viewport else {}))
+    if seen is not None:
+        page.on("request", lambda r: seen.append(r.url))
+    if errors is not None:
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    if outside is not None:
+        offline(page, outside)
+    if user:
+        sign_in(page, hub, user, "/hub/home")
+        page.wait_for_url("**/hub/home**", timeout=60_000)
+    return page
+
+
 def login(hub: Hub, username: str, password: str, next_url: str = "") -> requests.Session:
     """Sign in through the hub's login form with a cookie session, as a browser does.
 

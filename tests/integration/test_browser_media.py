@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from harness import REPO, sign_in
+from harness import REPO, open_page, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -47,9 +47,8 @@ def test_player_seeks_to_a_clicked_line_and_annotates_into_the_commons(hub, brow
     hub.start_server(USER)
     ran = hub.execute(USER, PREPARE, timeout=120)
     assert "ready" in json.dumps(ran), ran
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = open_page(browser, viewport={"width": 1200, "height": 900}, errors=errors)
     try:
         sign_in(page, hub, USER, "/hub/home")
         # the home page lists the app (a link to a new tab); it runs in the user's own server

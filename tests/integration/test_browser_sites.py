@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import REPO, offline, sign_in
+from harness import REPO, open_page, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -28,13 +28,11 @@ def test_app_draws_sites_with_popups_and_filters_without_leaving_the_machine(hub
     ARTIFACTS.mkdir(exist_ok=True)
     hub.create_user(USER)
     hub.start_server(USER)
-    page = browser.new_page(viewport={"width": 1200, "height": 1000})
     requests: list[str] = []
     outside: list[str] = []
     errors: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    offline(page, outside)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = open_page(browser, viewport={"width": 1200, "height": 1000}, seen=requests,
+                     outside=outside, errors=errors)
     try:
         sign_in(page, hub, USER, "/hub/home")
         app = page.locator("a.echoes-app:text-is('Sites at risk')")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import requests
 
-from harness import REPO, offline, sign_in
+from harness import REPO, open_page, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -93,13 +93,11 @@ def test_webgl_map_draws_filters_and_pops_up_200k_sites_offline(hub, browser):
                      headers={"Authorization": f"token {hub.token}"}, timeout=60)
     assert r.status_code in (200, 201), r.text
 
-    page = browser.new_page(viewport={"width": 1100, "height": 800})
     requests_seen: list[str] = []
     outside: list[str] = []
     errors: list[str] = []
-    page.on("request", lambda req: requests_seen.append(req.url))
-    offline(page, outside)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = open_page(browser, viewport={"width": 1100, "height": 800}, seen=requests_seen,
+                     outside=outside, errors=errors)
     try:
         sign_in(page, hub, USER, "/hub/home")
         page.wait_for_url("**/hub/home", timeout=60_000)

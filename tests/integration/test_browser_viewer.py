@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from harness import LOCAL_HOSTS, REPO, login, offline, serve_files, sign_in
+from harness import LOCAL_HOSTS, REPO, login, open_page, serve_files
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -58,17 +58,12 @@ def iiif_server():
 
 
 def _open(browser, hub, user: str, url: str, requests_seen: list, outside: list, errors: list):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.on("request", lambda r: requests_seen.append(r.url))
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    offline(page, outside)
-    sign_in(page, hub, user, "/hub/home")
-    page.wait_for_url("**/hub/home**", timeout=60_000)
+    page = open_page(browser, hub, user, viewport={"width": 1400, "height": 1000},
+                     seen=requests_seen, outside=outside, errors=errors)
     page.goto(url)
     page.wait_for_function("document.getElementById('viewer-status').textContent"
                            f".includes('{IMAGE_W} × {IMAGE_H} px')", timeout=60_000)
-    return context, page
+    return page.context, page
 
 
 def _box(page):
@@ -216,12 +211,8 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
 
     # the real manifest as it is, its image on Bodleian's server: offline, the page says the
     # image cannot be loaded and still lists the canvas's annotations
-    ctx = browser.new_context()
-    page = ctx.new_page()
     elsewhere: list[str] = []
-    offline(page, elsewhere)
-    sign_in(page, hub, CURATOR, "/hub/home")
-    page.wait_for_url("**/hub/home**", timeout=60_000)
+    page = open_page(browser, hub, CURATOR, outside=elsewhere)
     page.goto(url.replace("/manifest.json", "/original.json"))
     page.wait_for_selector("#image-error:not([hidden])", timeout=60_000)
     assert ("https://iiif.bodleian.ox.ac.uk/iiif/image/9cca8fdd-4a61-4429-8ac1-f648764b4d6d"
@@ -229,7 +220,7 @@ def test_two_people_annotate_and_reply_on_a_real_manifest_offline(hub, browser, 
     page.wait_for_selector("#anno-list .annotation:has-text('gold braid')", timeout=30_000)
     assert elsewhere and all(u.startswith("https://iiif.bodleian.ox.ac.uk/iiif/image/")
                              for u in elsewhere), elsewhere
-    ctx.close()
+    page.context.close()
 
     # nothing left the machine; the viewer's libraries came from the commons service
     assert not outside, f"requests for elsewhere: {outside}"
@@ -277,12 +268,8 @@ def test_the_commons_page_searches_and_links_into_the_viewer(hub, browser):
                                 "body": {"type": "TextualBody", "value": text},
                                 "target": target, "visibility": "public"}, timeout=30)
         assert r.status_code == 201, r.text
-    context = browser.new_context()
-    page = context.new_page()
     outside: list[str] = []
-    offline(page, outside)
-    sign_in(page, hub, user, "/hub/home")
-    page.wait_for_url("**/hub/home**", timeout=60_000)
+    page = open_page(browser, hub, user, outside=outside)
     page.goto(f"{hub.url}/services/commons/")
     page.fill("#search-q", "umbrella")
     page.click("#commons-search button[type=submit]")
@@ -297,5 +284,5 @@ def test_the_commons_page_searches_and_links_into_the_viewer(hub, browser):
     page.goto(f"{hub.url}/services/commons/?q=hay-market")
     assert page.locator("table tbody tr").count() == 1
     assert page.locator("a.viewer-link").count() == 0  # that target is no canvas of a manifest
-    context.close()
+    page.context.close()
     assert not outside, outside
