@@ -94,6 +94,20 @@ def _ind(metric: str, passed: bool, evidence: str) -> Indicator:
     return Indicator(metric, INDICATORS[metric], bool(passed), evidence)
 
 
+def _pid_indicator(pids: list[str], absent: str) -> Indicator:
+    """``FsF-F1-02D`` from the identifiers :func:`find_pids` found; ``absent`` says why none."""
+    return _ind("FsF-F1-02D", pids, f"stated: {', '.join(pids)}" if pids else absent)
+
+
+def _core_indicator(core: dict) -> Indicator:
+    """``FsF-F2-01M``: passed when every field of ``core`` (its name -> its value) has a
+    value; the evidence names those it has and those it lacks."""
+    missing = [k for k, v in core.items() if not v]
+    return _ind("FsF-F2-01M", not missing,
+                "has " + ", ".join(k for k in core if k not in missing)
+                + (f"; lacks {', '.join(missing)}" if missing else ""))
+
+
 def find_pids(*texts: str) -> list[str]:
     """Persistent identifiers (``doi:10.…``, ``hdl:…``, ``ark:…``) stated in ``texts``."""
     found: list[str] = []
@@ -129,15 +143,13 @@ def assess_dataset(entry: dict) -> Assessment:
     files = entry.get("files") or []
     pids = find_pids(entry.get("homepage", ""), entry.get("citation", ""),
                      entry.get("identifier", ""))
-    f1 = _ind("FsF-F1-02D", pids, f"stated: {', '.join(pids)}" if pids else
-              "no DOI, Handle or ARK in the entry's homepage, citation or identifier")
+    f1 = _pid_indicator(pids, "no DOI, Handle or ARK in the entry's homepage, citation or "
+                        "identifier")
 
     core = {"title": entry.get("title"), "summary": entry.get("description"),
             "creator (citation)": entry.get("citation"),
             "version or date": entry.get("version") or entry.get("generator")}
-    missing = [k for k, v in core.items() if not v]
-    f2 = _ind("FsF-F2-01M", not missing, "has " + ", ".join(k for k in core if k not in missing)
-              + (f"; lacks {', '.join(missing)}" if missing else ""))
+    f2 = _core_indicator(core)
 
     urls = [f.get("url", "") for f in files]
     https = [u for u in urls if u.startswith("https://")]
@@ -258,15 +270,12 @@ def assess_crate_metadata(doc: dict, subject: str, label: str = "the crate") -> 
     root = g.get(root_id, {})
     ident = " ".join(_ids(root.get("identifier"))) + " " + (root.get("@id") or "")
     pids = find_pids(ident)
-    f1 = _ind("FsF-F1-02D", pids, f"stated: {', '.join(pids)}" if pids else
-              "the crate's root has no DOI, Handle or ARK (a run's crate is local until "
-              "deposited)")
+    f1 = _pid_indicator(pids, "the crate's root has no DOI, Handle or ARK (a run's crate is "
+                        "local until deposited)")
     core = {"name": root.get("name"), "description": root.get("description"),
             "datePublished": root.get("datePublished"),
             "author/creator": root.get("author") or root.get("creator")}
-    missing = [k for k, v in core.items() if not v]
-    f2 = _ind("FsF-F2-01M", not missing, "has " + ", ".join(k for k in core if k not in missing)
-              + (f"; lacks {', '.join(missing)}" if missing else ""))
+    f2 = _core_indicator(core)
     parts = [g.get(i, {"@id": i}) for i in _ids(root.get("hasPart"))]
     a1 = _ind("FsF-A1-03D", bool(parts), f"{len(parts)} files packaged with the crate "
               "(RO-Crate: a folder or ZIP any HTTP/WebDAV/file service serves)")
@@ -376,8 +385,8 @@ def assess_annotations(source) -> Assessment:
     subject = str(doc.get("id") or ("(export)" if isinstance(source, dict) else source))
     pids = find_pids(str(doc.get("id") or ""), *(_ids(doc.get("identifier"))),
                      str(doc.get("canonical") or ""))
-    f1 = _ind("FsF-F1-02D", pids, f"stated: {', '.join(pids)}" if pids else
-              f"no DOI, Handle or ARK: the export is identified by {doc.get('id') or 'nothing'}")
+    f1 = _pid_indicator(pids, "no DOI, Handle or ARK: the export is identified by "
+                        f"{doc.get('id') or 'nothing'}")
 
     label = doc.get("label")
     dated = sum(1 for a in items if a.get("creator") and a.get("created"))
