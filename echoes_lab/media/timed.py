@@ -599,6 +599,18 @@ def _lang_of(value) -> str | None:
     return None
 
 
+def _canvas_times(ident: str, where: str) -> tuple[str, float, float | None]:
+    """The canvas and the times of ``canvas#t=start,end`` (:func:`parse_fragment`); a bad
+    fragment is an error naming ``where``."""
+    canvas, frag = ident.split("#", 1)
+    try:
+        start, end = parse_fragment(frag)
+    except DataError as exc:
+        msg = f"{where}: {exc}"
+        raise DataError(msg) from None
+    return canvas, start, end
+
+
 def _ranges(ranges, canvases: dict, where: str) -> list[dict]:
     """Rows of the table of contents: each Range's label on the canvas times it lists
     (``canvas#t=start,end``; an open end runs to the canvas's duration), nested ranges too."""
@@ -612,12 +624,7 @@ def _ranges(ranges, canvases: dict, where: str) -> list[dict]:
             kind = item.get("type") if isinstance(item, dict) else "Canvas"
             if kind != "Canvas" or "#" not in ident:
                 continue
-            canvas, frag = ident.split("#", 1)
-            try:
-                start, end = parse_fragment(frag)
-            except DataError as exc:
-                msg = f"{here} ({r.get('id')}): {exc}"
-                raise DataError(msg) from None
+            canvas, start, end = _canvas_times(ident, f"{here} ({r.get('id')})")
             if end is None:
                 end = canvases.get(canvas) or start
             rows.append({"start": start, "end": float(end), "tier": "structures",
@@ -635,12 +642,7 @@ def _target_times(target, where: str) -> tuple[str, float, float] | None:
     if isinstance(target, str):
         if "#" not in target:
             return None
-        canvas, frag = target.split("#", 1)
-        try:
-            start, end = parse_fragment(frag)
-        except DataError as exc:
-            msg = f"{where}: target: {exc}"
-            raise DataError(msg) from None
+        canvas, start, end = _canvas_times(target, f"{where}: target")
         return canvas, start, end if end is not None else start
     if isinstance(target, dict):
         source = target.get("source")
