@@ -105,11 +105,16 @@ def object_iri(source_system: str, ident: str, base: str = DEFAULT_BASE) -> str:
     return f"{base}object/{_slug(source_system or 'records')}/{quote(ident, safe='')}"
 
 
-def _made(cls, iri: str, label: str):
+def _made(cls, iri: str, label: str, name: str | None = None):
     """A cromulent entity with our IRI: cromulent would prefix an ``urn:`` identifier with its
-    own base URL, so the id is set after construction."""
+    own base URL, so the id is set after construction. ``name``, when given, is its Primary
+    Name (Linked Art, "Names": https://linked.art/model/base/#names)."""
+    from cromulent import vocab
+
     entity = cls(label=label)
     entity.id = iri
+    if name:
+        entity.identified_by = vocab.PrimaryName(content=name)
     return entity
 
 
@@ -138,19 +143,13 @@ def site_to_linked_art(row, base: str = SITE_BASE) -> dict:
     """
     from cromulent import model, vocab
 
-    r = _row_dict(row)
-    ident = _text(r.get("id"))
-    if ident is None:
-        msg = (f"site {r.get('name')!r} has no 'id': a Linked Art place needs one; read the "
-               "inventory with id='<the column of register numbers>'")
-        raise DataError(msg)
+    r, ident = _row_with_id(row, "site", "name", "a Linked Art place needs one; read the "
+                            "inventory with id='<the column of register numbers>'")
     name = _text(r.get("name"))
     geometry = r.get("geometry")
     with _lock:
         model.factory.auto_assign_id = False
-        place = _made(model.Place, site_iri(ident, base), name or ident)
-        if name:
-            place.identified_by = vocab.PrimaryName(content=name)
+        place = _made(model.Place, site_iri(ident, base), name or ident, name)
         place.identified_by = model.Identifier(content=ident)
         said = "; ".join(f"{k}: {v}" for k in ("designation", "protection")
                          if (v := _text(r.get(k))))
@@ -163,6 +162,17 @@ def site_to_linked_art(row, base: str = SITE_BASE) -> dict:
 
 def _row_dict(row) -> dict:
     return row if isinstance(row, dict) else row.to_dict()
+
+
+def _row_with_id(row, what: str, name_field: str, why: str) -> tuple[dict, str]:
+    """The row as a dict and its ``id``; a row without one is a :class:`DataError` naming it
+    (by ``name_field``) and saying ``why`` it needs one."""
+    r = _row_dict(row)
+    ident = _text(r.get("id"))
+    if ident is None:
+        msg = f"{what} {r.get(name_field)!r} has no 'id': {why}"
+        raise DataError(msg)
+    return r, ident
 
 
 def record_to_linked_art(row, base: str = DEFAULT_BASE) -> dict:
@@ -183,21 +193,15 @@ def record_to_linked_art(row, base: str = DEFAULT_BASE) -> dict:
     """
     from cromulent import model, vocab
 
-    r = _row_dict(row)
-    ident = _text(r.get("id"))
-    if ident is None:
-        msg = (f"record {r.get('title')!r} has no 'id': Linked Art needs an identifier for "
-               "every object; give the column holding accession numbers as 'id'")
-        raise DataError(msg)
+    r, ident = _row_with_id(row, "record", "title", "Linked Art needs an identifier for every "
+                            "object; give the column holding accession numbers as 'id'")
     source = _text(r.get("source_system")) or "records"
     title = _text(r.get("title"))
     with _lock:
         model.factory.auto_assign_id = False
         kind = _TYPES.get((_text(r.get("object_type")) or "").lower())
         cls = getattr(vocab, kind) if kind else model.HumanMadeObject
-        obj = _made(cls, object_iri(source, ident, base), title or ident)
-        if title:
-            obj.identified_by = vocab.PrimaryName(content=title)
+        obj = _made(cls, object_iri(source, ident, base), title or ident, title)
         number = (vocab.AccessionNumber(content=ident) if source.startswith(_ACCESSION_SOURCES)
                   else model.Identifier(content=ident))
         obj.identified_by = number
@@ -279,7 +283,7 @@ def _manifest(r: dict) -> str | None:
 
 def people(records: Iterable, base: str = DEFAULT_BASE) -> list[dict]:
     """The makers named in records, one Linked Art ``Person`` document each (by spelling)."""
-    from cromulent import model, vocab
+    from cromulent import model
 
     names: dict[str, None] = {}
     for row in records:
@@ -294,24 +298,22 @@ def people(records: Iterable, base: str = DEFAULT_BASE) -> list[dict]:
     with _lock:
         model.factory.auto_assign_id = False
         for name in names:
-            person = _made(model.Person, person_iri(name, base), name)
-            person.identified_by = vocab.PrimaryName(content=name)
-            out.append(model.factory.toJSON(person))
+            out.append(model.factory.toJSON(_made(model.Person, person_iri(name, base), name,
+                                                  name)))
     return out
 
 
 def places(records: Iterable, base: str = DEFAULT_BASE) -> list[dict]:
     """The places of creation named in records, one Linked Art ``Place`` document each."""
-    from cromulent import model, vocab
+    from cromulent import model
 
     names = dict.fromkeys(p for p in (_text(_row_dict(r).get("place")) for r in records) if p)
     out = []
     with _lock:
         model.factory.auto_assign_id = False
         for name in names:
-            place = _made(model.Place, place_iri(name, base), name)
-            place.identified_by = vocab.PrimaryName(content=name)
-            out.append(model.factory.toJSON(place))
+            out.append(model.factory.toJSON(_made(model.Place, place_iri(name, base), name,
+                                                  name)))
     return out
 
 
