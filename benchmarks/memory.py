@@ -121,7 +121,8 @@ def classify(hub: BenchHub, users: set[str]) -> dict[str, list[psutil.Process]]:
             role = "service dask-gateway"
         elif "configurable-http-proxy" in cmd:
             role = "proxy"
-        elif "echoes-lab hub" in cmd or cmd.endswith("echoes-lab hub") or "bin/echoes-lab" in cmd:
+        elif ("echoes-lab hub" in cmd or "bin/echoes-lab" in cmd
+              or "echoes_lab.hub.launch.supervision" in cmd):  # the launcher once the hub runs
             role = "launcher (echoes-lab hub)"
         elif "jupyterhub" in cmd:
             role = "hub"

@@ -3,6 +3,7 @@ banner with the passwords kept out of logs, a private log file (issue 13, items 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from echoes_lab.errors import SetupError
@@ -204,6 +206,37 @@ def test_a_hub_that_ignores_sigterm_is_killed_and_its_services_swept(tmp_path):
         for p in (stuck_hub, service, stranger):
             p.kill()
             p.wait()
+
+
+def test_launcher_becomes_the_supervisor_and_a_signal_meanwhile_is_not_lost(tmp_path):
+    """After the hub's start the launcher re-executes itself as the light supervising module
+    (issue 36); a SIGTERM that arrives before its handlers exist waits, pending, and then stops
+    the "hub" (here a real sleeping process) as any later SIGTERM would: exit status 0."""
+    state = tmp_path / "state"
+    state.mkdir()
+    ensure_secrets(state)
+    launcher = subprocess.Popen([sys.executable, "-c", (
+        "import os, signal, subprocess, sys, types\n"
+        "from pathlib import Path\n"
+        "from echoes_lab.hub.launch.supervision import STOP_SIGNALS, become_supervisor\n"
+        "hub = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(hub.pid, flush=True)\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)  # before the supervisor's handlers\n"
+        f"become_supervisor(hub, types.SimpleNamespace(state_dir=Path({str(state)!r})), "
+        f"Path({str(tmp_path / 's.toml')!r}))\n"
+        "sys.exit(3)  # not reached: execv replaced this program\n")],
+        stdout=subprocess.PIPE, text=True)
+    hub = int(launcher.stdout.readline())
+    try:
+        assert launcher.wait(30) == 0
+        # ended and reaped by the supervisor (its parent), as the real hub is
+        assert not psutil.pid_exists(hub)
+    finally:
+        launcher.kill()
+        launcher.wait()
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(hub).kill()
 
 
 def test_cli_file_errors_are_one_line(tmp_path):

@@ -158,6 +158,17 @@ def test_killed_fork_server_its_services_end_and_come_back_as_commands(hub):
              "the services to answer")
 
 
+def test_launcher_stays_the_hubs_parent_without_what_preparing_it_took(hub):
+    """Issue 36: once the hub runs, the launcher (same pid) is the small supervising module,
+    still the hub's parent; no settings machinery (pydantic's compiled core) in its memory."""
+    launcher = psutil.Process(hub.proc.pid)
+    assert "echoes_lab.hub.launch.supervision" in launcher.cmdline()
+    assert psutil.Process(hub.hub_pid).ppid() == launcher.pid
+    with open(f"/proc/{launcher.pid}/maps") as f:
+        maps = f.read()
+    assert "python3" in maps and "pydantic_core" not in maps and "_sqlite3" not in maps
+
+
 def test_sigterm_to_launcher_ends_all_within_30_s_servers_stay(hub):
     hub.create_user("zyg-ada")
     hub.start_server("zyg-ada")

@@ -16,31 +16,38 @@ start), :mod:`~.kernelspec` (the kernel spec and the lab's settings), :mod:`~.pr
 child, its bounded stop), :mod:`~.messages` (what the operator is told).
 """
 
-from echoes_lab.hub.launch.data import install_demo_data, install_real_data, read_only
-from echoes_lab.hub.launch.kernelspec import KERNEL_TEMPLATE, install_kernel, install_lab_settings
-from echoes_lab.hub.launch.messages import announce, login_message, say
-from echoes_lab.hub.launch.ports import check_ports, profile_ports
-from echoes_lab.hub.launch.processes import (
-    STOP_GRACE,
-    StateProcesses,
-    clear_stale,
-    clear_stale_after_exit,
-    stop_processes,
-    tell_services_to_stop,
-)
-from echoes_lab.hub.launch.start import DEFAULT_SETTINGS, preflight, prepare, run_hub
-from echoes_lab.hub.launch.supervision import (
-    HUB_CONFIG,
-    HUB_STOP_DEADLINE,
-    hub_command,
-    open_log,
-    start_hub,
-    supervise,
-)
+from __future__ import annotations
 
-__all__ = ["DEFAULT_SETTINGS", "HUB_CONFIG", "HUB_STOP_DEADLINE", "KERNEL_TEMPLATE", "STOP_GRACE",
-           "StateProcesses", "announce", "check_ports", "clear_stale",
-           "clear_stale_after_exit", "hub_command", "install_demo_data", "install_kernel",
-           "install_lab_settings", "install_real_data", "login_message", "open_log",
-           "preflight", "prepare", "profile_ports", "read_only", "run_hub", "say", "start_hub",
-           "stop_processes", "supervise", "tell_services_to_stop"]
+import importlib
+
+# loaded on first use: the launcher's supervising process (``python -m
+# echoes_lab.hub.launch.supervision``, resident for the hub's whole life) imports this package,
+# and must not carry the settings, data and kernel-spec machinery (issue 36)
+_WHERE = {
+    "data": ("install_demo_data", "install_real_data", "read_only"),
+    "kernelspec": ("KERNEL_TEMPLATE", "install_kernel", "install_lab_settings"),
+    "messages": ("announce", "login_message", "say"),
+    "ports": ("check_ports", "profile_ports"),
+    "processes": ("STOP_GRACE", "StateProcesses", "clear_stale", "clear_stale_after_exit",
+                  "stop_processes", "tell_services_to_stop"),
+    "start": ("DEFAULT_SETTINGS", "preflight", "prepare", "run_hub"),
+    "supervision": ("HUB_CONFIG", "HUB_STOP_DEADLINE", "hub_command", "open_log", "start_hub",
+                    "supervise"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

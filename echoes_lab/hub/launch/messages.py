@@ -4,9 +4,11 @@ passwords on a terminal only, never in a log."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from echoes_lab.hub.secrets import Secrets
-from echoes_lab.hub.settings import Settings
+if TYPE_CHECKING:  # the launcher's supervising process imports say() and no settings machinery
+    from echoes_lab.hub.secrets import Secrets
+    from echoes_lab.hub.settings import Settings
 
 
 def say(line: str) -> None:

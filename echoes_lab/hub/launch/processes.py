@@ -6,12 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from echoes_lab.errors import SetupError
-from echoes_lab.hub.secrets import Secrets
-from echoes_lab.hub.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # not at run time: the launcher's supervising process, which stays resident for the hub's
+    # life, imports this module and no settings machinery (pydantic: ~10 MiB, issue 36)
+    from echoes_lab.hub.secrets import Secrets
+    from echoes_lab.hub.settings import Settings
 
 #: seconds a left-over process gets between SIGTERM and SIGKILL
 STOP_GRACE = 5.0
@@ -44,14 +49,19 @@ class StateProcesses:
     are never selected, and keep running across restarts.
     """
 
-    def __init__(self, settings: Settings, secrets: Secrets | None):
-        self.settings = settings
-        self.state = settings.state_dir
+    def __init__(self, settings: Settings | Path, secrets: Secrets | None,
+                 known: dict[str, Path] | None = None):
+        # the hub's settings, or its state directory (the launcher's supervising process);
+        # ``known``: settings files whose state directory is known (the hub's own), so that
+        # finding the hub's processes reads no settings file
+        self.state = settings if isinstance(settings, Path) else settings.state_dir
         self.secrets = secrets
-        self._settings_state: dict[str, Path | None] = {}
+        self._settings_state: dict[str, Path | None] = dict(known or {})
 
     def _state_of(self, settings_file: str) -> Path | None:
         if settings_file not in self._settings_state:
+            from echoes_lab.hub.settings import load_settings
+
             try:
                 state = load_settings(settings_file).state_dir
             except Exception:  # noqa: BLE001 - anything unreadable is simply not ours
@@ -175,14 +185,16 @@ def _stop_rounds(procs: StateProcesses) -> list[str]:
     return stopped
 
 
-def tell_services_to_stop(settings: Settings, secrets: Secrets, exclude: set[int]) -> None:
+def tell_services_to_stop(settings: Settings | Path, secrets: Secrets, exclude: set[int],
+                          known: dict[str, Path] | None = None) -> None:
     """SIGTERM to this hub's managed services (not the hub, not its proxy); no waiting."""
-    for proc, what in StateProcesses(settings, secrets).find(exclude).values():
+    for proc, what in StateProcesses(settings, secrets, known).find(exclude).values():
         if what.startswith("service"):
             with contextlib.suppress(psutil.Error):
                 proc.terminate()
 
 
-def clear_stale_after_exit(settings: Settings, secrets: Secrets) -> list[str]:
+def clear_stale_after_exit(settings: Settings | Path, secrets: Secrets,
+                           known: dict[str, Path] | None = None) -> list[str]:
     """After the hub exited: stop its proxy and services that still run."""
-    return _stop_rounds(StateProcesses(settings, secrets))
+    return _stop_rounds(StateProcesses(settings, secrets, known))

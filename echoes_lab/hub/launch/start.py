@@ -17,7 +17,7 @@ from echoes_lab.hub.launch.kernelspec import install_kernel
 from echoes_lab.hub.launch.messages import announce, say
 from echoes_lab.hub.launch.ports import check_ports
 from echoes_lab.hub.launch.processes import clear_stale
-from echoes_lab.hub.launch.supervision import start_hub, supervise
+from echoes_lab.hub.launch.supervision import become_supervisor, start_hub, supervise
 from echoes_lab.hub.secrets import Secrets, ensure_secrets, read_secrets
 from echoes_lab.hub.settings import Settings, load_settings
 from echoes_lab.hub.voila_assets import install_voila_template
@@ -102,4 +102,5 @@ def run_hub(settings_file: str | Path | None = None, log_file: str | Path | None
     secrets, first_run = prepare(settings)
     announce(settings, secrets, first_run)
     proc = start_hub(settings, settings_file, log_file)
+    become_supervisor(proc, settings, settings_file)  # returns only if it could not
     return supervise(proc, settings, secrets)
