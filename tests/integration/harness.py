@@ -50,6 +50,18 @@ _PORTS = range(20000 + 1000 * _WORKER, 21000 + 1000 * _WORKER)
 _next_port = itertools.count()
 
 
+#: the services a test's hub may go without (the profile's sections that have ``enabled``)
+OPTIONAL_SERVICES = ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
+
+
+def lean(*keep: str) -> dict[str, dict]:
+    """Settings overrides for a hub without the optional services but ``keep`` (those the
+    local profile has): the others cost start-up time and memory on a small machine."""
+    text = (REPO / "hub_config" / "local.toml").read_text()
+    return {section: {"enabled": False} for section in OPTIONAL_SERVICES
+            if section not in keep and f"[{section}]" in text}
+
+
 def free_port() -> int:
     for _ in _PORTS:
         port = _PORTS[next(_next_port) % len(_PORTS)]
@@ -294,6 +306,17 @@ class Hub:
 
     def log_tail(self, n: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def cli(self, command: str, *args: str, timeout: float = 300) -> str:
+        """Run ``echoes-lab COMMAND --settings <this hub's settings file> ARGS`` as its operator
+        would (``project``, ``workshop``) and return what it printed; a failure fails the test
+        with its output and the end of the hub's log."""
+        done = subprocess.run([str(BIN / "echoes-lab"), command, "--settings",
+                               str(self.settings_file), *args],
+                              capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0, (f"{command} {args}: {done.stdout}\n{done.stderr}\n"
+                                      f"{self.log_tail()}")
+        return done.stdout
 
     # -- REST API -----------------------------------------------------------------
     @property

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 
 import pytest
 
-from harness import BIN, REPO, login
+from harness import lean, login
 
 pytestmark = [
     pytest.mark.integration,
@@ -18,16 +17,7 @@ pytestmark = [
 ]
 
 # only what projects need: the other services cost start-up time on a small machine
-LEAN = {section: {"enabled": False}
-        for section in ("culler", "gateway", "reports", "workshops", "commons")
-        if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
-
-
-def project(hub, *args) -> str:
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
-                           *args], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done.stdout
+LEAN = lean()
 
 
 def run(hub, user: str, code: str) -> str:
@@ -38,7 +28,7 @@ def run(hub, user: str, code: str) -> str:
 
 def test_project_folder_is_for_members_only(hub_factory):
     hub = hub_factory(**LEAN)
-    out = project(hub, "create", "p1", "--members", "alice,bob", "--admins", "alice")
+    out = hub.cli("project", "create", "p1", "--members", "alice,bob", "--admins", "alice")
     assert "writable by its members only" in out
     folder = hub.state / "projects" / "p1"
     st = folder.stat()
@@ -65,7 +55,7 @@ def test_project_folder_is_for_members_only(hub_factory):
     assert denied.split() == ["False", "denied"]
 
     # bob leaves: his server restarts at once, without the link or the group; files stay
-    assert "their access ended now" in project(hub, "remove", "p1", "bob")
+    assert "their access ended now" in hub.cli("project", "remove", "p1", "bob")
     hub.start_server("bob")  # restarted by the removal: this waits until it is ready
     after = run(hub, "bob", (
         "import os\n"
@@ -76,7 +66,7 @@ def test_project_folder_is_for_members_only(hub_factory):
         "    print('denied')\n"))
     assert after.split() == ["False", "denied"]
     assert (folder / "notes.txt").read_text() == "bob\nalice\n"
-    listed = project(hub, "list")
+    listed = hub.cli("project", "list")
     assert re.search(r"project p1: members alice; admins alice", listed), listed
 
     # the project admins' page: alice (admin) adds carol; carol (not an admin) may not

@@ -25,13 +25,12 @@ import json
 import os
 import re
 import stat
-import subprocess
 import time
 
 import pytest
 import requests
 
-from harness import BIN, REPO, gone, wait_for
+from harness import gone, lean, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -41,16 +40,7 @@ pytestmark = [
 OWNER, LEAVER, SHAREE = "rtwoann", "rtwoben", "rtwocat"
 KEYS_PROJECT, SHARED_PROJECT = "r2-keys", "r2-share"
 READ_ONLY = f"custom:echoes-lab:read-only!server={OWNER}/"
-LEAN = {section: {"enabled": False}
-        for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
-        if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
-
-
-def project(hub, *args) -> str:
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
-                           *args], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done.stdout
+LEAN = lean()
 
 
 def run(hub, user: str, code: str):
@@ -62,8 +52,8 @@ def run(hub, user: str, code: str):
 @pytest.fixture(scope="module")
 def hub(module_hubs):
     hub = module_hubs(**LEAN, services={"auth_cache_age": 2})
-    project(hub, "create", KEYS_PROJECT, "--members", f"{OWNER},{LEAVER}", "--admins", OWNER)
-    project(hub, "create", SHARED_PROJECT, "--members", f"{OWNER},{SHAREE}")
+    hub.cli("project", "create", KEYS_PROJECT, "--members", f"{OWNER},{LEAVER}", "--admins", OWNER)
+    hub.cli("project", "create", SHARED_PROJECT, "--members", f"{OWNER},{SHAREE}")
     for user in (OWNER, SHAREE):
         hub.start_server(user)
     hub.tokens = {u: hub.api("POST", f"/users/{u}/tokens", json={}).json()["token"]
@@ -286,7 +276,7 @@ def test_a_setgid_key_outside_the_project_folder_is_stripped_at_removal(hub):
         assert [rc for rc, _ in before] == [0, 0], before
         assert (folder / "via-.gsh2").exists()
 
-        project(hub, "remove", KEYS_PROJECT, LEAVER)
+        hub.cli("project", "remove", KEYS_PROJECT, LEAVER)
         wait_for(lambda: (hub.api("GET", f"/users/{LEAVER}").json().get("servers", {})
                           .get("", {}).get("ready")), 120, "his server to run again")
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 
 import pytest
 
-from harness import BIN, REPO, gone, wait_for
+from harness import gone, lean, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -26,16 +25,7 @@ pytestmark = [
 ]
 
 P1 = "p1-leavers"  # the issue's p1
-LEAN = {section: {"enabled": False}
-        for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
-        if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
-
-
-def project(hub, *args) -> str:
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
-                           *args], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done.stdout
+LEAN = lean()
 
 
 def run(hub, user: str, code: str) -> dict:
@@ -67,7 +57,7 @@ def test_a_removed_member_keeps_no_setgid_shell_file_or_process(hub_factory):
     hub = hub_factory(**LEAN)
     # Unix groups are the machine's: a name no other test uses, as archive kills whatever
     # holds the group (other hubs' tests run beside this one)
-    project(hub, "create", P1, "--members", "alice,bob", "--admins", "alice")
+    hub.cli("project", "create", P1, "--members", "alice,bob", "--admins", "alice")
     folder = hub.state / "projects" / P1
     for user in ("alice", "bob"):
         hub.start_server(user)
@@ -91,7 +81,7 @@ print(json.dumps({{"write": gsh("id -Gn; echo x > " + p1 + "/via-gsh"), "sleeper
     assert not gone(sleeper)
     bob_started = server_started(hub, "bob")
 
-    out = project(hub, "remove", P1, "bob")
+    out = hub.cli("project", "remove", P1, "bob")
     assert "their access ended now" in out, out
 
     # at once: the detached process is gone, bob's server runs again (a new process)
@@ -131,7 +121,7 @@ print(json.dumps(open({str(folder / 'bob.txt')!r}).read()))
 
     # archive: alice's server restarts without the group; the folder is read-only to all
     alice_started = server_started(hub, "alice")
-    out = project(hub, "archive", P1)
+    out = hub.cli("project", "archive", P1)
     assert "read-only" in out
     wait_for(lambda: server_started(hub, "alice") not in (None, alice_started), 120,
              "alice's server to run again")

@@ -192,17 +192,11 @@ def test_another_members_notebook_never_runs_silently_as_you(hub_factory):
 
     from playwright.sync_api import sync_playwright
 
-    from harness import BIN, CHROMIUM, CHROMIUM_FLAGS, wait_for
+    from harness import CHROMIUM, CHROMIUM_FLAGS, lean, wait_for
 
     # only projects and reports: the other services cost start-up time
-    lean = {section: {"enabled": False}
-            for section in ("culler", "gateway", "workshops", "commons", "knowledge")
-            if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
-    hub = hub_factory(**lean, reports={"retries": 0, "server_linger": 60})
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
-                           str(hub.settings_file), "create", "p2", "--members", "alice,carol"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    hub = hub_factory(**lean("reports"), reports={"retries": 0, "server_linger": 60})
+    hub.cli("project", "create", "p2", "--members", "alice,carol")
     for name in ("alice", "carol"):
         hub.start_server(name)
 

@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from harness import BIN, free_port, login, wait_for
+from harness import free_port, login, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -53,10 +53,7 @@ def hub(module_hubs):
         spawner={"git_pull_schemes": ["https", "http"]})
     for user in ("alice", "carol", "dave"):
         hub.create_user(user)
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
-                           str(hub.settings_file), "create", "p2", "--members", "alice,carol"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    hub.cli("project", "create", "p2", "--members", "alice,carol")
     for user in ("alice", "carol"):
         hub.start_server(user)
     hub.tokens = {u: hub.api("POST", f"/users/{u}/tokens", json={}).json()["token"]
