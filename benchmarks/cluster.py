@@ -6,6 +6,13 @@ Both are timed inside a real kernel of a real user server (the hub's ``local`` p
 ports, started by the test harness), so both pay the same imports; each figure is the median of
 ``--repeat`` runs, each in a fresh kernel.
 
+The gateway's fork server of schedulers and workers starts with the first cluster asked for and
+ends after ``gateway.fork_server_idle`` seconds with none active (:data:`FORK_SERVER_IDLE` here),
+so each repeat times two gateway clusters: the **first after idle** (no fork server running: its
+start and imports are on the path) and a **warm** one (the fork server kept by another cluster of
+the same user with no workers, a scheduler idling, as when a user already has a cluster or had
+one within the idle period), then the ``LocalCluster``.
+
     .venv/bin/python benchmarks/cluster.py --repeat 3
     .venv/bin/python benchmarks/cluster.py --repeat 3 --no-fork-server   # as before issue 36
 """
@@ -20,7 +27,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
-from harness import Hub, new_root  # noqa: E402
+from harness import Hub, new_root, processes, wait_for  # noqa: E402
+
+#: the bench hub's ``gateway.fork_server_idle`` (seconds): short, so that a cold run need not
+#: wait the profile's 600
+FORK_SERVER_IDLE = 2
 
 CPU = r"""
 import os, psutil
@@ -93,7 +104,10 @@ def gateway_timeline(log: str, name: str) -> list[tuple[str, float]]:
         if m:
             stamps.append((datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f"), line))
     created = next(i for i, (_, line) in enumerate(stamps) if f"Created cluster {name}" in line)
-    start = created - 1 if "POST /api/v1/clusters/" in stamps[created - 1][1] else created
+    # the request's first line: the client's POST just before (a fork server started by this
+    # cluster may be logged in between; the successful POST is logged after "Created")
+    start = next((i for i in range(created - 1, max(created - 4, -1), -1)
+                  if "POST /api/v1/clusters/ " in stamps[i][1]), created)
     t0, out, i = stamps[start][0], [], start
     for label, pattern in STAGES:
         pattern = pattern.format(name)
@@ -118,50 +132,105 @@ def timed(hub: Hub, user: str, code: str) -> dict:
             "kernel": float(words[words.index("KERNEL") + 1])}
 
 
+def fork_servers(hub: Hub) -> list:
+    """This hub's gateway fork server, if one runs (other hubs may run theirs meanwhile)."""
+    def match(p) -> bool:
+        parent = p.parent()
+        return (any(a.endswith("forkserver.py") for a in p.cmdline()) and parent is not None
+                and parent.environ().get("ECHOES_SETTINGS", "").startswith(str(hub.root)))
+
+    return processes(match)
+
+
+def keeper(hub: Hub, user: str):
+    """A cluster of ``user`` with no workers, holding the fork server (shut down after use)."""
+    from dask_gateway import Gateway
+    from dask_gateway.auth import JupyterHubAuth
+
+    r = hub.api("POST", f"/users/{user}/tokens", json={
+        "scopes": ["access:services!service=dask-gateway"], "expires_in": 3600})
+    r.raise_for_status()
+    gateway = Gateway(f"{hub.url}/services/dask-gateway",
+                      proxy_address=f"gateway://127.0.0.1:{hub.settings['gateway']['scheduler_port']}",
+                      auth=JupyterHubAuth(api_token=r.json()["token"]))
+    return gateway, gateway.new_cluster(workers=0, shutdown_on_close=True)
+
+
+def report(label: str, runs: list[dict], local: list[dict]) -> None:
+    secs, lo = [r["seconds"] for r in runs], [r["seconds"] for r in local]
+    print(f"{label:50} median {statistics.median(secs):5.2f} s  best {min(secs):5.2f} s  "
+          f"runs {[round(x, 2) for x in secs]}")
+    own = statistics.median(r["cpu"] for r in runs)
+    kernel = statistics.median(r["kernel"] for r in runs)
+    print(f"{'':50} CPU: its {runs[0]['procs']} processes {own:4.2f} s + the kernel's own "
+          f"{kernel:4.2f} s (medians)")
+    if runs is not local:
+        cpu = [statistics.median(r["cpu"] + r["kernel"] for r in x) for x in (runs, local)]
+        print(f"{'':50} / LocalCluster: median "
+              f"{statistics.median(secs) / statistics.median(lo):.2f}x, best "
+              f"{min(secs) / min(lo):.2f}x, CPU {cpu[0] / cpu[1]:.2f}x")
+
+
 def main() -> None:
+    import re
+    import warnings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-fork-server", action="store_true",
                         help="the gateway execs each scheduler and worker (as before issue 36) "
                              "instead of forking them from its fork server")
     args = parser.parse_args()
-    if args.no_fork_server:  # passed to the gateway service by echoes_lab.hub.services.gateway
+    forking = not args.no_fork_server
+    if not forking:  # passed to the gateway service by echoes_lab.hub.services.gateway
         os.environ["ECHOES_GATEWAY_FORK_SERVER"] = "0"
-    hub = Hub(new_root("echoes-bench-"), hub={"log_level": "INFO"}).start(timeout=300)
-    timelines = []
+    # three clusters per user: the keeper, the one timed, and one still stopping
+    hub = Hub(new_root("echoes-bench-"), hub={"log_level": "INFO"},
+              gateway={"fork_server_idle": FORK_SERVER_IDLE, "clusters_per_user": 3}
+              ).start(timeout=300)
+    timelines: dict[str, list] = {"cold": [], "warm": []}
+
+    def gateway_run(kind: str) -> dict:
+        before = hub.log_path.read_text(errors="replace")
+        out = timed(hub, "bench", GATEWAY)
+        log = hub.log_path.read_text(errors="replace")[len(before):]
+        names = re.findall(r"Created cluster (\w+)", log)
+        if names:
+            timelines[kind].append(gateway_timeline(log, names[0]))
+        return out
+
     try:
         hub.create_user("bench")
         hub.start_server("bench")
-        gateway, local = [], []
+        cold, warm, local = [], [], []
         for _ in range(args.repeat):
-            before = hub.log_path.read_text(errors="replace")
-            gateway.append(timed(hub, "bench", GATEWAY))
-            log = hub.log_path.read_text(errors="replace")[len(before):]
-            import re
-            names = re.findall(r"Created cluster (\w+)", log)
-            if names:
-                timelines.append(gateway_timeline(log, names[0]))
+            if forking:
+                wait_for(lambda: not fork_servers(hub), FORK_SERVER_IDLE + 60,
+                         "the gateway's fork server to end (idle)")
+                cold.append(gateway_run("cold"))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # dask-gateway's event loop at close
+                    gateway, kept = keeper(hub, "bench")
+                    try:
+                        wait_for(lambda: fork_servers(hub), 60, "the fork server")
+                        warm.append(gateway_run("warm"))
+                    finally:
+                        kept.shutdown()
+                        gateway.close()
+            else:
+                warm.append(gateway_run("warm"))
             local.append(timed(hub, "bench", LOCAL))
     finally:
         left = hub.shutdown()
         shutil.rmtree(hub.root, ignore_errors=True)
-    for label, runs in (("cluster(workers=2) via the hub's gateway", gateway),
-                        ("LocalCluster(n_workers=2)", local)):
-        secs = [r["seconds"] for r in runs]
-        print(f"{label:42} median {statistics.median(secs):5.2f} s  best {min(secs):5.2f} s  "
-              f"runs {[round(x, 2) for x in secs]}")
-        own = statistics.median(r["cpu"] for r in runs)
-        kernel = statistics.median(r["kernel"] for r in runs)
-        print(f"{'':42} CPU: its {runs[0]['procs']} processes {own:4.2f} s + the kernel's own "
-              f"{kernel:4.2f} s (medians)")
-    g = [r["seconds"] for r in gateway]
-    lo = [r["seconds"] for r in local]
-    cpu = [statistics.median(r["cpu"] + r["kernel"] for r in runs) for runs in (gateway, local)]
-    print(f"gateway / LocalCluster: median {statistics.median(g) / statistics.median(lo):.2f}x, "
-          f"best {min(g) / min(lo):.2f}x, CPU {cpu[0] / cpu[1]:.2f}x")
-    for t in timelines:
-        print("gateway timeline (s from the request):",
-              ", ".join(f"{label} {sec:.2f}" for label, sec in t))
+    report("LocalCluster(n_workers=2)", local, local)
+    if cold:
+        report("gateway, first cluster after idle (fork server start)", cold, local)
+    report("gateway, warm" if forking else "gateway, no fork server", warm, local)
+    for kind, found in timelines.items():
+        for t in found:
+            print(f"gateway timeline, {kind} (s from the request):",
+                  ", ".join(f"{label} {sec:.2f}" for label, sec in t))
     if left:
         print("left behind:", left)
 
