@@ -131,3 +131,22 @@ def test_charts_withhold_small_groups_and_draw_offline():
     empty = charts.svg("datasets opened", {}, (0.0, 240.0))
     assert "no data yet" in empty
 
+
+
+def test_the_services_process_loads_no_plotting_until_a_chart_is_drawn():
+    """Issue 36: the host process (workshops, projects, metrics) starts without matplotlib,
+    numpy and PIL (~26 MiB of its memory at idle); the first chart drawn imports them."""
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, sys\n"
+             "import echoes_lab.hub.services.host, echoes_lab.hub.services.metrics.app\n"
+             "from echoes_lab.hub.services.metrics import charts\n"
+             "before = sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'numpy', "
+             "'PIL'})\n"
+             "charts.svg('t', {'': [(0.0, 1.0)]}, (0.0, 60.0))\n"
+             "print(json.dumps([before, 'matplotlib' in sys.modules]))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert json.loads(out.stdout.splitlines()[-1]) == [[], True]

@@ -12,13 +12,7 @@ import math
 import re
 from datetime import UTC, datetime
 
-import matplotlib
-
 from echoes_lab.hub.i18n import N_
-
-# text stays text in the SVG (searchable, smaller); ids stable from one page to the next
-matplotlib.rcParams["svg.fonttype"] = "none"
-matplotlib.rcParams["svg.hashsalt"] = "echoes-usage"
 
 #: (title, PromQL, label, counts people): the series charted over the chosen period (titles
 #: marked for the catalogue: the page draws them in its language)
@@ -43,8 +37,15 @@ def svg(title: str, series: dict[str, list[tuple[float, float | None]]],
     ``series`` maps a label ("" for a single series) to (epoch seconds, value) points; a value
     None (withheld) is a gap. ``window`` is the period queried (epoch seconds), the x axis.
     """
+    # imported with the first chart drawn, not with the service: matplotlib, numpy and PIL are
+    # ~20 MiB of the metrics service's process (the host's) that an idle hub never uses (issue 36)
+    import matplotlib
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
+
+    # text stays text in the SVG (searchable, smaller); ids stable from one page to the next
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    matplotlib.rcParams["svg.hashsalt"] = "echoes-usage"
 
     fig = Figure(figsize=(5.2, 2.2), layout="constrained")
     ax = fig.add_subplot()
