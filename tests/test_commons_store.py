@@ -241,6 +241,25 @@ def bulk_item(store: Store, owner: str, body: str, key: str | None, actor=None,
             "actor": actor, "key": key}
 
 
+def test_bulk_rows_keep_their_times_as_single_creates_do(tmp_path):
+    """``create_many`` writes a time as ``create`` does (SQLAlchemy's SQLite ``DATETIME``
+    text), so times compare and sort alike whichever way an annotation came in; it wrote
+    sqlite3's default adapter's text, ``2026-12-06 20:00:00+00:00``, which sorts before
+    ``2026-12-06 20:00:00.5`` of the same second."""
+    moment = datetime(2026, 12, 6, 20, 0, 0, tzinfo=UTC)  # microsecond 0: the telling case
+    s = Store(f"sqlite:///{tmp_path / 'commons.sqlite'}", clock=lambda: moment)
+    add(s, "ada", "one by one")
+    s.create_many([bulk_item(s, "ada", "in bulk", None)])
+    with s.engine.connect() as conn:
+        created = conn.exec_driver_sql("SELECT created, modified FROM annotations").all()
+        at = conn.exec_driver_sql("SELECT at FROM versions UNION ALL SELECT at FROM changes"
+                                  ).all()
+    s.close()
+    text = "2026-12-06 20:00:00.000000"
+    assert [tuple(r) for r in created] == [(text, text)] * 2
+    assert [r[0] for r in at] == [text] * 4
+
+
 def test_ids_sort_by_their_time_and_keep_128_random_bits():
     """An id is 12 hex digits of milliseconds since 1970, then 128 random bits in URL-safe
     base64 (22 characters): later ids sort after earlier ones (so a batch's rows sit together

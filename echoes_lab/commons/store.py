@@ -488,7 +488,7 @@ class Store:
             public = [{"at": now, "annotation": r["id"], "type": "Create"} for r in rows_a
                       if r["visibility"] == "public"]
             if public:
-                conn.execute(changes.insert(), public)
+                self._insert_many(conn, changes, public, encoded)
             new = {r["id"]: r["data"] for r in rows_a}
             ids = list(new)
             for start in range(0, len(ids), 500):
@@ -516,7 +516,10 @@ class Store:
                 procs.append(lambda v: encoded.get(id(v)) or encoded.setdefault(
                     id(v), to_json(v)))
             else:
-                procs.append(col_type.bind_processor(conn.dialect))
+                # the dialect's own type (SQLite's DATETIME formats the text create() stores;
+                # the generic DateTime has no processor, and sqlite3's deprecated default
+                # adapter then wrote another text, with "+00:00", for each row)
+                procs.append(col_type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
         names = ", ".join(f'"{c}"' for c in cols)
         marks = ", ".join("?" * len(cols))
         columns = []
