@@ -68,11 +68,16 @@ MODULE = "echoes_lab.hub.launch.zygote"
 #: run, not preloaded: no other service imports dask_gateway_server itself)
 FORKABLE = ("echoes_lab.hub.services.", "jupyterhub_idle_culler", "dask_gateway_server")
 #: what every forked service imports: imported once, in the zygote (``requests`` and ``sqlite3``:
-#: imported at start by three or four services, seen in their memory maps). Only modules that
-#: read no environment variable at import: jupyterhub_idle_culler's class defaults read
-#: ``JUPYTERHUB_API_URL`` then, so it is run, not preloaded (its own imports are tornado's)
+#: imported at start by three or four services, seen in their memory maps; tornado's asyncio
+#: platform by five of the six, wsgiref's server with http.server by the four serving
+#: ``/metrics``: their ``sys.modules`` read at idle, issue 36). Only modules that read no
+#: environment variable at import: jupyterhub_idle_culler's class defaults read
+#: ``JUPYTERHUB_API_URL`` then, so it is run, not preloaded (its own imports are tornado's and
+#: dateutil's); prometheus_client reads ``PROMETHEUS_MULTIPROC_DIR`` and
+#: ``PROMETHEUS_DISABLE_CREATED_SERIES`` (the zygote's environment is not the services'), so the
+#: four that import it keep a copy each (0.6 MiB)
 PRELOAD = ("echoes_lab.hub.services.base", "echoes_lab.hub.services.host", "requests",
-           "sqlite3")
+           "sqlite3", "tornado.platform.asyncio", "wsgiref.simple_server")
 #: seconds the hub waits for the zygote to answer a request before it starts the service itself
 ANSWER_TIMEOUT = 60.0
 #: seconds between the hub's polls of each service it manages (JupyterHub's default: 30)
