@@ -55,6 +55,7 @@ from tornado import web
 from echoes_lab.hub.services.projects.serverext import (
     _OPEN,
     PINNED,
+    ServerPathTransform,
     _environment,
     hub_prefix,
     lab_path,
@@ -269,7 +270,7 @@ def check(handler, user) -> None:
         PINNED.set(pin)  # Voilà reads what was hashed, whatever the name now leads to
 
 
-class SandboxUserContent(web.OutputTransform):
+class SandboxUserContent(ServerPathTransform):
     """``Content-Security-Policy: sandbox`` (no ``allow-same-origin``) on users' proxied pages.
 
     A transform, not a handler's header: jupyter-server-proxy copies the proxied server's own
@@ -277,14 +278,8 @@ class SandboxUserContent(web.OutputTransform):
     (CSP 3, "multiple policies": every policy is enforced).
     """
 
-    def __init__(self, request):
-        super().__init__(request)
-        self.path = request.path
-
     def transform_first_chunk(self, status_code, headers, chunk, finishing):
-        base = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
-        rel = self.path[len(base):] if self.path.startswith(base) else self.path
-        if rel.startswith(USER_SERVED):
+        if self.rel.startswith(USER_SERVED):
             headers.add("Content-Security-Policy", _SANDBOX)
         return status_code, headers, chunk
 

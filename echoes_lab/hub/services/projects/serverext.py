@@ -463,7 +463,17 @@ class _SharesCache:
 _shares = _SharesCache()
 
 
-class WithoutKernelEnv(web.OutputTransform):
+class ServerPathTransform(web.OutputTransform):
+    """A transform of this server's replies that knows its request's path below the server's
+    prefix (``rel``: ``api/…``, ``files/…``; the whole path when it is not below it)."""
+
+    def __init__(self, request):
+        super().__init__(request)
+        base = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+        self.rel = request.path[len(base):] if request.path.startswith(base) else request.path
+
+
+class WithoutKernelEnv(ServerPathTransform):
     """A read-only sharee's ``api/kernelspecs`` without each kernel's ``env``.
 
     The lab's launcher needs the owner's kernels' names, languages and logos; a kernel spec's
@@ -472,14 +482,8 @@ class WithoutKernelEnv(web.OutputTransform):
     jupyter-server's, with only that key emptied.
     """
 
-    def __init__(self, request):
-        super().__init__(request)
-        self.path = request.path
-
     def transform_first_chunk(self, status_code, headers, chunk, finishing):
-        base = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
-        rel = self.path[len(base):] if self.path.startswith(base) else self.path
-        if not (_SHAREE.get() and rel.startswith("api/kernelspecs") and finishing
+        if not (_SHAREE.get() and self.rel.startswith("api/kernelspecs") and finishing
                 and status_code == 200 and "Content-Encoding" not in headers):
             return status_code, headers, chunk
         model = json.loads(chunk)
