@@ -26,6 +26,7 @@ import time
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Unicode
+from traitlets.config import LoggingConfigurable
 
 from echoes_lab.hub.accounts import isolated, system_username, useradd_command
 from echoes_lab.hub.limits import prepare_limits
@@ -36,8 +37,11 @@ _COPY_EXAMPLES = (
     "ignore=shutil.ignore_patterns('.ipynb_checkpoints', '__pycache__'))"
 )
 
-class EchoesSpawner(LocalProcessSpawner):
-    """LocalProcessSpawner with homes under the state directory and optional uid isolation."""
+class UserHomes(LoggingConfigurable):
+    """Users' homes under the state directory, their system accounts (with uid isolation) and
+    the curated notebooks in new homes: what the local profile's spawner and the slurm
+    profile's (:mod:`echoes_lab.hub.slurm.spawner`) share. A mixin before the spawner class;
+    it uses the spawner's ``user`` and ``log``."""
 
     homes_root = Unicode(config=True, help="Folder holding one home folder per user.")
     shared_data = Unicode(config=True, help="The read-only shared datasets folder.")
@@ -105,6 +109,10 @@ class EchoesSpawner(LocalProcessSpawner):
         if proc.returncode:
             self.log.warning("could not copy the examples into %s's home: %s", self.user.name,
                              err.decode(errors="replace")[-500:])
+
+
+class EchoesSpawner(UserHomes, LocalProcessSpawner):
+    """LocalProcessSpawner with homes under the state directory and optional uid isolation."""
 
     async def start(self):
         await self._ensure_account()

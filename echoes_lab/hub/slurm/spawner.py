@@ -42,7 +42,7 @@ from jupyterhub.user import User
 from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
 
-from echoes_lab.hub.spawner import EchoesSpawner
+from echoes_lab.hub.spawner import EchoesSpawner, UserHomes
 
 #: the URL pattern of batchspawner's port report, relative to the hub's prefix
 PORT_REPORT = r"/api/batchspawner"
@@ -101,14 +101,9 @@ def _replace_port_report() -> None:
 _replace_port_report()
 
 
-class EchoesSlurmSpawner(SlurmSpawner):
+class EchoesSlurmSpawner(UserHomes, SlurmSpawner):
     """batchspawner's SlurmSpawner with the ``local`` profile's homes and accounts."""
 
-    homes_root = Unicode(config=True, help="Folder holding one home folder per user.")
-    shared_data = Unicode(config=True, help="The read-only shared datasets folder.")
-    jupyter_path = Unicode("", config=True, help="Extra JUPYTER_PATH (the ECHOES kernel).")
-    isolation = Unicode("auto", config=True, help="auto | system-users | none")
-    examples_dir = Unicode("", config=True, help="Curated notebooks copied into new homes.")
     slurm_conf = Unicode("", config=True, help="SLURM_CONF for Slurm's commands; \"\": theirs.")
     partitions = List(Unicode(), ["batch"], config=True, help="Partitions; the first is default.")
     cores = Integer(1, config=True)
@@ -117,13 +112,6 @@ class EchoesSlurmSpawner(SlurmSpawner):
     max_memory = Float(8.0, config=True, help="GiB")
     hours = Integer(8, config=True)
     max_hours = Integer(24, config=True)
-
-    # the same homes, accounts and examples as the local profile's spawner
-    home_dir = EchoesSpawner.home_dir
-    isolated = EchoesSpawner.isolated
-    system_user = EchoesSpawner.system_user
-    _ensure_account = EchoesSpawner._ensure_account
-    _copy_examples = EchoesSpawner._copy_examples
 
     @default("exec_prefix")
     def _exec_prefix_default(self):
