@@ -15,7 +15,6 @@ import csv
 import json
 import pwd
 import shutil
-import subprocess
 import tarfile
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +24,7 @@ from slurm_cluster import SlurmCluster, daemons_left, links_left, slurm_profile
 
 from echoes_lab.hub.accounts import system_username
 
-from harness import BIN, REPO, login, processes, wait_for
+from harness import REPO, login, processes, wait_for
 
 RUNS = REPO / "tests" / "data" / "runs"
 
@@ -57,16 +56,8 @@ def hub(slurm, module_hubs):
                       reports={"retries": 0, "server_linger": 30})
     slurm_profile(hub, slurm)
     hub.start(timeout=120)
-    project(hub, "create", TEAM, "--members", f"{ALICE},{BOB}")
+    hub.cli("project", "create", TEAM, "--members", f"{ALICE},{BOB}")
     return hub
-
-
-def project(hub, *args) -> str:
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
-                           str(hub.settings_file), *args],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done.stdout
 
 
 def squeue(slurm: SlurmCluster) -> list[dict]:
@@ -302,19 +293,11 @@ def test_a_report_runs_through_slurm_while_its_owner_is_signed_out(hub, slurm):
     assert executed.stat().st_uid == pwd.getpwnam(system_username(ALICE)).pw_uid
 
 
-def workshop(hub, *args) -> str:
-    done = subprocess.run([str(BIN / "echoes-lab"), "workshop", "--settings",
-                           str(hub.settings_file), *args],
-                          capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, f"{args[0]}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done.stdout
-
-
 def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
     materials = hub.root / "materials"
     shutil.copytree(REPO / "tests" / "data" / "workshops" / "materials-v1", materials)
     ends = (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
-    out = workshop(hub, "create", "swk", "--seats", "2", "--trainer", "slurm-tina",
+    out = hub.cli("workshop", "create", "swk", "--seats", "2", "--trainer", "slurm-tina",
                    "--materials", str(materials), "--ends", ends, "--mem-limit", "768M")
     assert "materials in 2 of 2 seats" in out, out
     cards = hub.state / "homes" / "slurm-tina" / "workshops" / "swk" / "cards.csv"
@@ -331,7 +314,7 @@ def test_a_workshop_seat_is_a_slurm_job_and_closing_archives_it(hub, slurm):
                       "'42'); print(os.environ['SLURM_JOB_ID'], sorted(os.listdir('swk')))")
     assert not out["errors"] and out["stdout"].split()[0] == job["id"], out
     assert "01-intro.ipynb" in out["stdout"]
-    workshop(hub, "close", "swk")
+    hub.cli("workshop", "close", "swk")
     assert not hub.api("GET", "/users/swk-01").json()["servers"]
     wait_for(lambda: job["id"] not in {j["id"] for j in squeue(slurm)}, 30,
              f"the seat's job to end: {squeue(slurm)}")
@@ -386,7 +369,7 @@ def test_a_team_projects_folder_is_shared_by_its_members_jobs_only(hub, slurm):
     assert not seen[carol]["link"], seen[carol]
 
     # bob leaves: his server restarts at once, and the new job has no group and no access
-    project(hub, "remove", name, bob)
+    hub.cli("project", "remove", name, bob)
     wait_for(lambda: (hub.api("GET", f"/users/{bob}").json()["servers"].get("") or {})
              .get("ready"), 180, "bob's restarted server")
     after = in_project(hub, bob, name)
