@@ -9,7 +9,6 @@ import html
 import json
 import re
 import sys
-from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from echoes_lab.hub import i18n
 from echoes_lab.hub.services.base import TEMPLATES, template_environment
 from echoes_lab.i18n import DEFAULT, LANGUAGES, LOCALE_DIR, app_language, translator
 
-from harness import serve_tornado
+from harness import http_get, serve_tornado
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 HUB = TEMPLATES.parent
@@ -121,13 +120,8 @@ def service_pages():
 
 
 def _get(port, path, **headers):
-    conn = HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.getheaders(), html.unescape(response.read().decode())
-    finally:
-        conn.close()
+    status, got, page = http_get(port, path, **headers)
+    return status, got, html.unescape(page)
 
 
 def test_a_service_page_follows_the_browser_the_switch_and_the_cookie(service_pages):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from http.client import HTTPConnection
 
 import pytest
 
@@ -17,7 +16,7 @@ from echoes_lab.hub import i18n
 from echoes_lab.hub.services.base import TEMPLATES, template_environment
 from echoes_lab.hub.services.projects import serverext
 
-from harness import serve_tornado
+from harness import http_get, serve_tornado
 
 NS = {"hub_prefix": "/hub/", "service_name": "metrics", "user": {"name": "ada", "admin": True},
       "xsrf_token": "x", "languages": i18n.LANGUAGES}
@@ -142,29 +141,20 @@ def lab_page(monkeypatch):
         yield port
 
 
-def _get(port, path, **headers):
-    conn = HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        return response.getheaders(), response.read().decode()
-    finally:
-        conn.close()
-
-
 def test_a_lab_page_follows_the_browser_the_switch_and_the_cookie(lab_page):
-    _, page = _get(lab_page, "/echoes/git-pull?repo=https://example.org/r.git",
-                   **{"Accept-Language": "es-ES,es;q=0.9"})
+    _, _, page = http_get(lab_page, "/echoes/git-pull?repo=https://example.org/r.git",
+                          **{"Accept-Language": "es-ES,es;q=0.9"})
     assert '<html lang="es">' in page and "Obtener archivos de un repositorio" in page
     # the switch keeps the link's repository (the page asks again, nothing is copied)
     assert 'href="?repo=https%3A%2F%2Fexample.org%2Fr.git&amp;lang=it"' in page
-    headers, page = _get(lab_page, "/echoes/git-pull?repo=r&lang=it", **{"Accept-Language": "es"})
+    _, headers, page = http_get(lab_page, "/echoes/git-pull?repo=r&lang=it",
+                                **{"Accept-Language": "es"})
     assert "Prendi file da un repository" in page
     cookie = next(v for k, v in headers if k.lower() == "set-cookie")
     # remembered for the whole deployment, hub, services and labs
     assert cookie.startswith(f"{i18n.COOKIE}=it") and "Path=/echoes/" in cookie
-    _, page = _get(lab_page, "/echoes/git-pull?repo=r", Cookie=f"{i18n.COOKIE}=it",
-                   **{"Accept-Language": "es"})
+    _, _, page = http_get(lab_page, "/echoes/git-pull?repo=r", Cookie=f"{i18n.COOKIE}=it",
+                          **{"Accept-Language": "es"})
     assert '<html lang="it">' in page
-    _, page = _get(lab_page, "/echoes/git-pull?repo=r")
+    _, _, page = http_get(lab_page, "/echoes/git-pull?repo=r")
     assert '<html lang="en">' in page and "Get files from a repository" in page

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
@@ -447,6 +448,18 @@ def serve_tornado(app):
         box["loop"].call_soon_threadsafe(box["loop"].stop)
         thread.join(10)
         assert not thread.is_alive(), "the tornado server's thread did not end"
+
+
+def http_get(port: int, path: str, **headers: str) -> tuple[int, list[tuple[str, str]], str]:
+    """GET ``path`` from a loopback server on ``port``: the status, every header as sent
+    (a list: ``Set-Cookie`` may come more than once) and the body as text."""
+    conn = HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheaders(), response.read().decode()
+    finally:
+        conn.close()
 
 
 #: the hosts a test's browser may reach: the hub and servers the test started
