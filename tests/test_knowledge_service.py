@@ -161,3 +161,80 @@ def test_query_over_its_memory_stopped_in_its_own_process(tmp_path):
         assert (status, body.decode().split()) == (200, ["n", "3000"])
     finally:
         forkserver._forkserver._stop()
+
+
+def test_follower_keeps_one_stream_past_100_mb_and_applies_a_bulk_run(tmp_path):
+    """The event stream never ends: the follower keeps one connection however many bytes
+    come (tornado's client counted them against its 100 MB ``max_body_size``, cut the stream
+    and the follower read and mapped the whole collection again after each ~60,000 changes),
+    and applies the events of a bulk batch in order in its writer thread (a Create, then its
+    Delete, then two more Creates told in one write)."""
+    import asyncio
+    import socket
+    import time
+
+    import tornado.web
+
+    from echoes_lab.hub.services.knowledge.app import CommonsFollower
+
+    limit = 100 * 1024 * 1024  # tornado's simple_httpclient default max_body_size
+    connections: list[int] = []
+    done: asyncio.Event | None = None  # made in main(), in its event loop
+    base = "http://h/services/commons/annotations/"
+
+    def created(n: int) -> str:
+        ann = {"id": f"{base}b{n}", "type": "Annotation", "motivation": "transcribing",
+               "target": "urn:o:1", "body": {"type": "TextualBody", "value": f"line {n}"}}
+        return f"event: Create\ndata: {json.dumps({'type': 'Create', 'object': ann})}\n\n"
+
+    class EventsHandler(tornado.web.RequestHandler):
+        async def get(self):
+            connections.append(1)
+            self.set_header("Content-Type", "text/event-stream")
+            filler = ":" + "x" * (1 << 16) + "\n\n"  # comments, which a follower skips
+            self.write(created(0))
+            await self.flush()
+            for _ in range(limit // len(filler) + 16):
+                self.write(filler)
+                await self.flush()
+            self.write(f"event: Delete\ndata: {json.dumps({'object': {'id': base + 'b0'}})}"
+                       "\n\n" + created(1) + created(2))
+            await self.flush()
+            await done.wait()
+
+    class PageHandler(tornado.web.RequestHandler):
+        def get(self):
+            self.write({"type": "AnnotationPage", "items": []})
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = ox.Store(str(tmp_path / "store"))
+    graph = "http://h/services/knowledge/commons/annotations"
+
+    def has(n: int) -> bool:
+        return next(store.quads_for_pattern(ox.NamedNode(f"{base}b{n}"), None, None,
+                                            ox.NamedNode(graph)), None) is not None
+
+    async def main() -> float:
+        nonlocal done
+        done = asyncio.Event()
+        app = tornado.web.Application([(r"/c/events", EventsHandler),
+                                       (r"/c/annotations/", PageHandler)])
+        server = app.listen(port, address="127.0.0.1")
+        follower = CommonsFollower(store, Registry(store), f"http://127.0.0.1:{port}/c/", graph)
+        follower.start()
+        t0 = time.monotonic()
+        try:
+            while not (has(1) and has(2)):  # the last write applied (or the test's timeout)
+                assert time.monotonic() - t0 < 120, "the events after 100 MB never arrived"
+                await asyncio.sleep(0.05)
+            return follower.reconnections
+        finally:
+            done.set()
+            await follower.stop()
+            server.stop()
+
+    assert asyncio.run(main()) == 0
+    assert len(connections) == 1
+    assert not has(0)  # created, then deleted: applied in the order told

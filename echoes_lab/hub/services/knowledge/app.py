@@ -449,12 +449,15 @@ class CommonsFollower:
     #: commons storing what users send instead of competing with it for the cores (a bulk
     #: batch costs it ~2x the commons' CPU: Linked Art mapping and RocksDB writes)
     NICE = 10
+    #: bytes of the event stream before the follower reconnects (and reads everything again)
+    STREAM_LIMIT = 1 << 62
 
     def __init__(self, store: ox.Store, registry: Registry, commons: str, graph: str):
         self.store, self.registry, self.commons = store, registry, commons.rstrip("/") + "/"
         self.graph = ox.NamedNode(graph)
         self.task: asyncio.Task | None = None
         self.applied = 0
+        self.reconnections = 0
         self.writer: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
@@ -627,8 +630,13 @@ class CommonsFollower:
                 if done:
                     self.write(self.apply_logged, done)
 
+            # a client of its own for the stream: tornado counts a streamed response against
+            # max_body_size (100 MB by default) as a whole, and the stream never ends, so the
+            # shared client cut it after ~100 MB of changes (~60,000 annotations) and every
+            # reconnection read and mapped the whole collection again
+            client = AsyncHTTPClient(force_instance=True, max_body_size=self.STREAM_LIMIT)
             try:
-                stream = AsyncHTTPClient().fetch(HTTPRequest(
+                stream = client.fetch(HTTPRequest(
                     f"{self.commons}events", streaming_callback=on_chunk,
                     request_timeout=0, connect_timeout=10,
                     headers={"Accept": "text/event-stream"}))
@@ -638,6 +646,9 @@ class CommonsFollower:
                 raise
             except Exception as exc:  # the commons restarts, the hub is not up yet
                 log.info("commons events: %s; reconnecting", exc)
+            finally:
+                client.close()
+            self.reconnections += 1
             await asyncio.sleep(1)
 
 
