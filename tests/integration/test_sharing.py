@@ -4,18 +4,14 @@ and the lab's Share page."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import requests
 
-from harness import BIN, REPO, sign_in, wait_for
+from harness import lean, sign_in, wait_for
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = {**{section: {"enabled": False}  # only what sharing needs
-               for section in ("culler", "gateway", "reports", "workshops", "commons")
-               if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()},
+SETTINGS = {**lean("knowledge"),  # only what sharing needs
             # a revoked share stops working within 2 s; expiry checked every second
             "services": {"auth_cache_age": 2}, "projects": {"expiry_check_every": 1}}
 
@@ -78,10 +74,7 @@ def test_share_a_lab(hub_factory):
     assert [s["user"]["name"] for s in left] == ["bob"]
 
     # a project's share reaches its members; revoking it ends their access
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings",
-                           str(hub.settings_file), "create", "p1", "--members", "dave"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    hub.cli("project", "create", "p1", "--members", "dave")
     out = hub.execute("alice", "import echoes_lab\nechoes_lab.share(project='p1')\n")
     assert out["status"] == "ok", out
     # (dave's earlier refusal is trusted by alice's server for auth_cache_age seconds)

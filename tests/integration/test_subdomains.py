@@ -25,13 +25,11 @@ import pytest
 import requests
 import tomli_w
 
-from harness import CHROMIUM, CHROMIUM_FLAGS, REPO, wait_for
+from harness import CHROMIUM, CHROMIUM_FLAGS, lean, wait_for
 
 DOMAIN = "echoes.localhost"
 ALICE, CAROL = "sdalice", "sdcarol"
-LEAN = {section: {"enabled": False}
-        for section in ("culler", "gateway", "workshops", "commons", "knowledge")
-        if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
+LEAN = lean("reports")
 
 
 # -- the setting ------------------------------------------------------------------------------

@@ -15,22 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import BIN, REPO, login
+from harness import REPO, login
 
 pytestmark = pytest.mark.integration
 
 DATA = REPO / "tests" / "data" / "workshops"
-
-
-def workshop(hub, *args) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [str(BIN / "echoes-lab"), "workshop", "--settings", str(hub.settings_file), *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, f"{args[0]}: {done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done
 
 
 def form_login(hub, username, password) -> requests.Response:
@@ -68,8 +57,8 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     subprocess.run(["cp", "-r", str(DATA / "materials-v1"), str(materials)], check=True)
     ends = (datetime.now() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
 
-    out = workshop(
-        hub,
+    out = hub.cli(
+        "workshop",
         "create",
         "wk",
         "--seats",
@@ -80,7 +69,7 @@ def test_five_seat_workshop(hub_factory, tmp_path):
         str(materials),
         "--ends",
         ends,
-    ).stdout
+    )
     assert "materials in 5 of 5 seats" in out
     assert "labs shared with the trainers: 5 of 5" in out
     # the trainer reaches the seats' labs through JupyterHub's sharing (issue 18.4)
@@ -151,7 +140,7 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     assert outsider.get(f"{hub.url}/services/workshops/", timeout=60).status_code == 403
 
     # an announcement on the hub pages of the workshop's people only
-    workshop(hub, "announce", "wk", "Break until 11:00 <coffee>")
+    hub.cli("workshop", "announce", "wk", "Break until 11:00 <coffee>")
     assert "Break until 11:00 &lt;coffee&gt;" in trainee.get(f"{hub.url}/hub/home").text
     assert "Break until" not in outsider.get(f"{hub.url}/hub/home").text
 
@@ -174,7 +163,7 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     subprocess.run(
         f"rm -rf {materials} && cp -r {DATA / 'materials-v2'} {materials}", shell=True, check=True
     )
-    assert "materials in 5 of 5 seats" in workshop(hub, "update-materials", "wk").stdout
+    assert "materials in 5 of 5 seats" in hub.cli("workshop", "update-materials", "wk")
     home1, home2 = hub.state / "homes" / "wk-01", hub.state / "homes" / "wk-02"
     assert (home1 / "wk" / "01-intro.ipynb").read_bytes() == mine, "the trainee's edit must be kept"
     for home in (home1, home2):
@@ -185,12 +174,12 @@ def test_five_seat_workshop(hub_factory, tmp_path):
         DATA / "materials-v2" / "01-intro.ipynb"
     ).read_bytes()
 
-    rows = {r["seat"]: r for r in json.loads(workshop(hub, "status", "wk", "--json").stdout)}
+    rows = {r["seat"]: r for r in json.loads(hub.cli("workshop", "status", "wk", "--json"))}
     assert rows["wk-01"]["signed_in"] and rows["wk-01"]["server"] == "running"
     assert rows["wk-03"]["server"] == "stopped" and not rows["wk-03"]["signed_in"]
 
     # collect: the submissions with a manifest of checksums, in the trainer's home
-    manifest = Path(workshop(hub, "collect", "wk").stdout.strip().split("manifest ")[-1])
+    manifest = Path(hub.cli("workshop", "collect", "wk").strip().split("manifest ")[-1])
     assert manifest.parent.parent == tina_dir / "collected"
     with open(manifest, newline="") as fh:
         entries = list(csv.DictReader(fh))
@@ -199,7 +188,7 @@ def test_five_seat_workshop(hub_factory, tmp_path):
     assert (manifest.parent / "wk-01" / "submissions" / "answer.txt").read_text() == "42\n"
 
     # close: servers stopped, one archive per seat with every file, logins refused, nothing deleted
-    workshop(hub, "close", "wk")
+    hub.cli("workshop", "close", "wk")
     assert not hub.api("GET", "/users/wk-01").json()["servers"]
     assert hub.api("GET", "/shares/wk-01").json()["items"] == []
     assert open_lab(trainer, hub, "wk-01").status_code != 200

@@ -31,15 +31,13 @@ import threading
 import pytest
 import requests
 
-from harness import REPO, wait_for
+from harness import lean, wait_for
 
 OWNER, SHAREE = "rthrann", "rthrcat"
 READ_ONLY = f"custom:echoes-lab:read-only!server={OWNER}/"
 EVIL_EXTENSION = "echoes-r3-evil-extension"
 SECRET = "r3-owners-api-key"
-LEAN = {section: {"enabled": False}
-        for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
-        if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
+LEAN = lean()
 
 
 def test_a_folder_swapped_for_a_link_lists_nothing_hidden(tmp_path, monkeypatch):

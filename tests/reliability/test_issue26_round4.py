@@ -26,18 +26,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 
 import pytest
 import requests
 
-from harness import BIN, REPO
+from harness import lean
 
 OWNER, SHAREE, STRANGER = "rfouann", "rfoucat", "rfoudav"
 READ_ONLY = f"custom:echoes-lab:read-only!server={OWNER}/"
-LEAN = {section: {"enabled": False}
-        for section in ("culler", "gateway", "reports", "workshops", "commons", "knowledge")
-        if f"[{section}]" in (REPO / "hub_config" / "local.toml").read_text()}
+LEAN = lean()
 PNG = b"\x89PNG\r\n\x1a\n" + b"rfou-owners-private-image"
 PROJECT = "r4-shared"
 SECRET = "rfou-owners-hidden-secret"
@@ -52,10 +49,7 @@ def hub(module_hubs):
     hub = module_hubs(**LEAN, services={"auth_cache_age": 2})
     for user in (OWNER, SHAREE, STRANGER):
         hub.create_user(user)
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
-                           "create", PROJECT, "--members", f"{OWNER},{SHAREE}"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    hub.cli("project", "create", PROJECT, "--members", f"{OWNER},{SHAREE}")
     hub.start_server(OWNER)
     hub.tokens = {u: hub.api("POST", f"/users/{u}/tokens", json={}).json()["token"]
                   for u in (OWNER, SHAREE, STRANGER)}
@@ -334,10 +328,7 @@ def test_a_leaver_keeps_no_project_file_through_a_hard_link(hub):
     the links (a module the team imports is code he runs as them). Now his inodes become
     ``root:<project group>``, without access for others or ACL entries of their own."""
     folder = hub.state / "projects" / KEEP_PROJECT
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
-                           "create", KEEP_PROJECT, "--members", f"{OWNER},{STRANGER}"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    hub.cli("project", "create", KEEP_PROJECT, "--members", f"{OWNER},{STRANGER}")
     from harness import wait_for
 
     # his server again, now with the project's group
@@ -353,10 +344,7 @@ def test_a_leaver_keeps_no_project_file_through_a_hard_link(hub):
         return json.loads(out["stdout"].strip().splitlines()[-1])
 
     assert leaver(True) == {"other": "wrote", "group": "wrote", "acl": "wrote"}
-    done = subprocess.run([str(BIN / "echoes-lab"), "project", "--settings", str(hub.settings_file),
-                           "remove", KEEP_PROJECT, STRANGER],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    hub.cli("project", "remove", KEEP_PROJECT, STRANGER)
     wait_for(lambda: (hub.api("GET", f"/users/{STRANGER}").json().get("servers", {})
                       .get("", {}).get("ready")), 120, "his server to run again")
     after = leaver(False)

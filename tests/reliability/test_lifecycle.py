@@ -27,14 +27,6 @@ pytestmark = pytest.mark.integration
 MATERIALS = REPO / "tests" / "data" / "workshops" / "materials-v1"
 
 
-def workshop(hub, *args) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(BIN / "echoes-lab"), "workshop", "--settings",
-                           str(hub.settings_file), *args], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{hub.log_tail()}"
-    return done
-
-
 def server_tree(hub, user: str) -> list[psutil.Process]:
     """The processes of ``user``'s server: the server (by its environment) and its kernels."""
     api = f"127.0.0.1:{hub.settings['hub']['hub_port']}/"
@@ -80,8 +72,8 @@ def test_sigterm_stops_all_and_restart_keeps_servers_and_trainers(hub_factory):
     hub.start(timeout=120, session=True)  # as `make hub` in a terminal: the group gets the signal
     t = lap("start", t)
     ends = (datetime.now() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
-    workshop(hub, "create", "wl", "--seats", "1", "--trainer", "tina",
-             "--materials", str(MATERIALS), "--ends", ends)
+    hub.cli("workshop", "create", "wl", "--seats", "1", "--trainer", "tina",
+            "--materials", str(MATERIALS), "--ends", ends)
     t = lap("workshop create", t)
     password = hub.secrets["user_password"]
     tina = login(hub, "tina", password, next_url="/hub/home")
