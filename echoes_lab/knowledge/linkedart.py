@@ -34,6 +34,7 @@ ICOM/CIDOC, *Definition of the CIDOC Conceptual Reference Model*, version 7.1.3 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
@@ -58,6 +59,17 @@ _TYPES = {
 _ACCESSION_SOURCES = ("csv:", "table:", "lido")
 
 _lock = threading.Lock()  # cromulent's factory is module state
+
+
+@contextlib.contextmanager
+def _minting():
+    """Hold cromulent's factory (module state) for this thread, set to mint no ids of its own:
+    every entity gets ours (:func:`_made`)."""
+    from cromulent import model
+
+    with _lock:
+        model.factory.auto_assign_id = False
+        yield
 
 
 def _slug(text: str) -> str:
@@ -147,8 +159,7 @@ def site_to_linked_art(row, base: str = SITE_BASE) -> dict:
                             "inventory with id='<the column of register numbers>'")
     name = _text(r.get("name"))
     geometry = r.get("geometry")
-    with _lock:
-        model.factory.auto_assign_id = False
+    with _minting():
         place = _made(model.Place, site_iri(ident, base), name or ident, name)
         place.identified_by = model.Identifier(content=ident)
         said = "; ".join(f"{k}: {v}" for k in ("designation", "protection")
@@ -197,8 +208,7 @@ def record_to_linked_art(row, base: str = DEFAULT_BASE) -> dict:
                             "object; give the column holding accession numbers as 'id'")
     source = _text(r.get("source_system")) or "records"
     title = _text(r.get("title"))
-    with _lock:
-        model.factory.auto_assign_id = False
+    with _minting():
         kind = _TYPES.get((_text(r.get("object_type")) or "").lower())
         cls = getattr(vocab, kind) if kind else model.HumanMadeObject
         obj = _made(cls, object_iri(source, ident, base), title or ident, title)
@@ -295,8 +305,7 @@ def people(records: Iterable, base: str = DEFAULT_BASE) -> list[dict]:
             if _text(n):
                 names[_text(n)] = None
     out = []
-    with _lock:
-        model.factory.auto_assign_id = False
+    with _minting():
         for name in names:
             out.append(model.factory.toJSON(_made(model.Person, person_iri(name, base), name,
                                                   name)))
@@ -309,8 +318,7 @@ def places(records: Iterable, base: str = DEFAULT_BASE) -> list[dict]:
 
     names = dict.fromkeys(p for p in (_text(_row_dict(r).get("place")) for r in records) if p)
     out = []
-    with _lock:
-        model.factory.auto_assign_id = False
+    with _minting():
         for name in names:
             out.append(model.factory.toJSON(_made(model.Place, place_iri(name, base), name,
                                                   name)))
