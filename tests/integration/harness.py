@@ -514,6 +514,18 @@ def open_page(browser, hub: Hub | None = None, user: str = "", *,
     return page
 
 
+def open_app(page, hub: Hub, user: str, title: str, path: str) -> None:
+    """Sign ``user`` in on a browser ``page`` and open the app ``title`` as a person does: by
+    its link on the hub's home page (a new tab there), which must be Voilà in the user's own
+    server rendering the notebook ``path``."""
+    sign_in(page, hub, user, "/hub/home")
+    app = page.locator(f"a.echoes-app:text-is('{title}')")
+    app.wait_for(timeout=60_000)
+    href = app.get_attribute("href")
+    assert href == f"/user/{user}/voila/render/{path}"
+    page.goto(f"{hub.url}{href}")
+
+
 def login(hub: Hub, username: str, password: str, next_url: str = "") -> requests.Session:
     """Sign in through the hub's login form with a cookie session, as a browser does.
 

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from harness import REPO, open_page, sign_in
+from harness import REPO, open_app, open_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -50,13 +50,8 @@ def test_player_seeks_to_a_clicked_line_and_annotates_into_the_commons(hub, brow
     errors: list[str] = []
     page = open_page(browser, viewport={"width": 1200, "height": 900}, errors=errors)
     try:
-        sign_in(page, hub, USER, "/hub/home")
         # the home page lists the app (a link to a new tab); it runs in the user's own server
-        app = page.locator("a.echoes-app:text-is('Oral history player')")
-        app.wait_for(timeout=60_000)
-        href = app.get_attribute("href")
-        assert href == f"/user/{USER}/voila/render/{APP}"
-        page.goto(f"{hub.url}{href}")
+        open_app(page, hub, USER, "Oral history player", APP)
         page.wait_for_selector(".echoes-cue", timeout=180_000)
         assert page.locator(".echoes-cue").count() == 3
         assert "import echoes_lab" not in page.inner_text("body")

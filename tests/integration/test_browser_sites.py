@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import REPO, open_page, sign_in
+from harness import REPO, open_app, open_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -34,12 +34,7 @@ def test_app_draws_sites_with_popups_and_filters_without_leaving_the_machine(hub
     page = open_page(browser, viewport={"width": 1200, "height": 1000}, seen=requests,
                      outside=outside, errors=errors)
     try:
-        sign_in(page, hub, USER, "/hub/home")
-        app = page.locator("a.echoes-app:text-is('Sites at risk')")
-        app.wait_for(timeout=60_000)
-        href = app.get_attribute("href")
-        assert href == f"/user/{USER}/voila/render/{APP}"
-        page.goto(f"{hub.url}{href}")
+        open_app(page, hub, USER, "Sites at risk", APP)
         page.wait_for_selector(".leaflet-container", timeout=180_000)
         page.wait_for_selector("#sites-count", timeout=180_000)
         assert "import echoes_lab" not in page.inner_text("body")
