@@ -169,6 +169,8 @@ def test_every_service_in_configure_starts_on_the_scaffold(tmp_path):
         else:  # a package run with -m: its __main__ names the class that run() starts
             targets = [(service["name"], importlib.import_module(module + ".__main__").TARGET)]
         for name, target in targets:
+            if target == host.CULLER_TARGET:  # jupyterhub-idle-culler, run in the host
+                continue
             where, cls_name = target.split(":")
             cls = getattr(importlib.import_module(where), cls_name)
             assert issubclass(cls, Service), f"{name}: {target} is not a Service"
@@ -194,6 +196,12 @@ def test_services_that_may_share_a_process_run_in_one(tmp_path):
     for name in host.OWN_PROCESS:  # CPU-heavy work in their loops: never in a shared one
         assert services[name]["command"][2] == f"echoes_lab.hub.services.{name}"
     secrets = json.loads((tmp_path / "state" / "secrets.json").read_text())["api_tokens"]
+    # the idle culler is the host's last member: its own command line and token, no port
+    *hosted, culler = hosted
+    assert culler == {"name": "idle-culler", "target": host.CULLER_TARGET,
+                      "argv": ["--timeout=3600", "--cull-every=300"], "environment": {}}
+    assert services["idle-culler"] == {"name": "idle-culler",
+                                       "api_token": secrets["idle-culler"]}
     for h in hosted:
         s = services[h["name"]]
         assert h["url"] == s["url"] and s["url"].startswith("http://127.0.0.1:")
@@ -203,6 +211,20 @@ def test_services_that_may_share_a_process_run_in_one(tmp_path):
             assert "command" not in s and "environment" not in s
     # no secret on the host's command line or in its environment: it reads the secrets file
     assert not any(t in json.dumps(first) for n, t in secrets.items() if n != first["name"])
+
+
+def test_the_culler_keeps_a_process_of_its_own_where_no_host_runs(tmp_path):
+    """One service of ours with the hub's account (projects; workshops and metrics off): no
+    host, so jupyterhub-idle-culler stays the managed service it is, its command unchanged."""
+    c = Config()
+    from echoes_lab.hub.config import configure
+
+    configure(c, _settings_file(tmp_path, "[workshops]\nenabled = false\n"
+                                          "[metrics]\nenabled = false\n"))
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert not any(host.MODULE in (s.get("command") or []) for s in services.values())
+    assert services["idle-culler"]["command"] == [
+        sys.executable, "-m", host.CULLER_MODULE, "--timeout=3600", "--cull-every=300"]
 
 
 def test_a_hosted_service_gets_what_the_hub_gives_a_managed_one():
@@ -225,6 +247,12 @@ def test_a_hosted_service_gets_what_the_hub_gives_a_managed_one():
                                                   '"moderate"]',
         "JUPYTERHUB_PUBLIC_URL": "https://lab.example.org/x/services/commons/",
     }
+    # a member that serves nothing (the idle culler): the hub's API and its own token, none of
+    # the managed service's own variables
+    env = host.service_environ({"name": "idle-culler"}, "culler-token", base)
+    assert env == {"JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api",
+                   "JUPYTERHUB_BASE_URL": "/x/", "JUPYTERHUB_SERVICE_NAME": "idle-culler",
+                   "JUPYTERHUB_API_TOKEN": "culler-token"}
 
 
 def test_services_sharing_a_process_keep_their_own_oauth_client_and_metrics(tmp_path):
@@ -280,12 +308,13 @@ class HostProcess(_ServiceProcess):
 
     what = "both hosted services"
 
-    def __init__(self, tmp_path, *args: str, ports: list[int] | None = None):
+    def __init__(self, tmp_path, *args: str, ports: list[int] | None = None,
+                 culler: list[str] | None = None):
         from echoes_lab.hub.secrets import ensure_secrets
 
         (tmp_path / "demo_service.py").write_text(DEMO)
         (tmp_path / "host_demo.py").write_text(HOST_DEMO)
-        ensure_secrets(tmp_path / "state", ("second",))
+        ensure_secrets(tmp_path / "state", ("second", "idle-culler"))
         ports = ports or [free_port(), free_port()]
         self.urls = [f"http://127.0.0.1:{ports[0]}/services/demo/",
                      f"http://127.0.0.1:{ports[1]}/services/second/"]
@@ -293,6 +322,8 @@ class HostProcess(_ServiceProcess):
                    "target": "demo_service:Demo"},
                   {"name": "second", "url": f"http://127.0.0.1:{ports[1]}",
                    "target": "host_demo:Second"}]
+        if culler is not None:  # jupyterhub-idle-culler as a member, with this command line
+            hosted.append({"name": "idle-culler", "target": host.CULLER_TARGET, "argv": culler})
         self.env = {**DemoProcess.environment(ports[0]),
                     "PYTHONPATH": str(tmp_path), host.SERVICES_ENV: json.dumps(hosted)}
         self.state = tmp_path / "state"
@@ -326,6 +357,60 @@ def test_hosted_services_serve_each_as_itself_and_stop_together_on_sigterm(tmp_p
         assert not list((demo.state / "services").glob("*.pid"))
     finally:
         demo.stop()
+
+
+def test_a_failing_culler_leaves_the_host_serving_and_stops_with_it(tmp_path):
+    """The idle culler in the host, its hub's API unreachable: each run fails, is logged by the
+    culler and the next comes (the library's own loop does the same); the other services go
+    on serving; SIGTERM stops the culler with them."""
+    demo = HostProcess(tmp_path, "--Service.hub_poll_interval=3600",
+                       culler=["--timeout=1", "--cull-every=1"])
+    try:
+        demo.wait_serving()
+        wait_for(lambda: demo.log.read_text().count("culling idle servers failed") >= 3, 30,
+                 "three failed culling runs")
+        log = demo.log.read_text()
+        # the culler's own lines (the library's format and logger), its run at start logged
+        assert "IdleCuller" in log and "servers idle for 1 s are stopped" in log
+        assert demo.proc.poll() is None
+        assert all(requests.get(u + "api/teapot", timeout=10).status_code == 418
+                   for u in demo.urls)
+        demo.proc.send_signal(signal.SIGTERM)
+        assert demo.proc.wait(10) == 0
+        log = demo.log.read_text()
+        assert "idle-culler stopped" in log and "demo service stopped" in log
+    finally:
+        demo.stop()
+
+
+def test_the_culler_in_a_host_keeps_the_process_http_client_as_it_was(monkeypatch):
+    """``cull_idle`` sets tornado's process-wide HTTP client defaults (a 60 s request timeout)
+    and would take the loop's shared client; in the host it gets a client of its own, and the
+    one the other services share keeps tornado's defaults (20 s)."""
+    import asyncio
+
+    import jupyterhub_idle_culler
+    from tornado.httpclient import AsyncHTTPClient
+
+    from echoes_lab.hub.services.culler import Culler, CullerHTTPClient
+
+    monkeypatch.setattr(jupyterhub_idle_culler, "AsyncHTTPClient",
+                        jupyterhub_idle_culler.AsyncHTTPClient)  # restored after the test
+    culler = Culler()
+    culler.environ = {"JUPYTERHUB_SERVICE_NAME": "idle-culler", "JUPYTERHUB_API_TOKEN": "t",
+                      "JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api"}
+    culler.initialize(["--timeout=5", "--cull-every=5"])
+    configured = AsyncHTTPClient.configured_class()
+
+    async def run():
+        await culler._once()  # nothing listens: the run fails and is logged
+        return AsyncHTTPClient(), CullerHTTPClient()
+
+    shared, own = asyncio.run(run())
+    assert shared is not own
+    assert shared.defaults["request_timeout"] == 20.0
+    assert own.defaults["request_timeout"] == 60
+    assert AsyncHTTPClient.configured_class() is configured
 
 
 def test_hosted_services_all_stop_when_their_hub_is_gone(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,7 +12,7 @@ import requests
 
 import echoes_lab
 
-from harness import REPO, Hub, gone, login, new_root, wait_for
+from harness import REPO, Hub, gone, lean, login, new_root, processes, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -164,10 +165,26 @@ def test_make_hub_prints_working_credentials():
     assert not left, left
 
 
+#: the idle culler's role (echoes_lab.hub.config.CULLER): what its token may do, nothing more
+CULLER_SCOPES = {"list:users", "read:users:activity", "read:servers", "delete:servers"}
+
+
+def culler_processes(hub) -> list:
+    """Processes of this hub running jupyterhub-idle-culler as a command of its own."""
+    api = f"127.0.0.1:{hub.settings['hub']['hub_port']}/"
+    return processes(lambda p: "jupyterhub_idle_culler" in " ".join(p.cmdline())
+                     and api in p.environ().get("JUPYTERHUB_API_URL", ""))
+
+
 def test_idle_servers_are_culled_by_the_managed_culler(hub_factory):
-    hub = hub_factory(culler={"enabled": True, "timeout": 8, "every": 2})
+    """With no services' host (the culler the only service), the culler is the managed
+    service it always was: a process of its own."""
+    hub = hub_factory(**lean("culler"), projects={"enabled": False},
+                      metrics={"enabled": False}, culler={"enabled": True, "timeout": 8,
+                                                          "every": 2})
     services = hub.api("GET", "/services").json()
     assert "idle-culler" in services and services["idle-culler"]["pid"]
+    assert [p.pid for p in culler_processes(hub)] == [services["idle-culler"]["pid"]]
     hub.create_user("fay")
     hub.start_server("fay")
     wait_for(lambda: not hub.api("GET", "/users/fay").json()["servers"], 60,
@@ -175,3 +192,43 @@ def test_idle_servers_are_culled_by_the_managed_culler(hub_factory):
     # culling stops the server; the user and her files stay
     assert hub.api("GET", "/users/fay").status_code == 200
     assert (hub.state / "homes" / "fay").is_dir()
+
+
+def test_idle_servers_are_culled_by_the_culler_in_the_services_process(hub_factory):
+    """Issue 36: where our services share a host process, the culler is one more member of it
+    (no process of its own), still the hub's ``idle-culler`` with its own token and its role's
+    scopes only, logging as the culler; it stops with the host."""
+    hub = hub_factory(**lean("culler", "workshops"), metrics={"enabled": False},
+                      culler={"enabled": True, "timeout": 8, "every": 2})
+    services = hub.api("GET", "/services").json()
+    assert not services["idle-culler"]["pid"]  # not a process the hub manages
+    [host] = hub.service_processes()["workshops"]
+    assert hub.service_processes()["idle-culler"] == [host]
+    assert "echoes_lab.hub.services.host" in host.cmdline()
+    assert culler_processes(hub) == []
+    # the host holds no culler token in its environment (it reads the secrets file), and the
+    # culler's token is the idle-culler service's, with its role's scopes and no other
+    token = hub.secrets["api_tokens"]["idle-culler"]
+    assert token not in json.dumps(host.environ())
+    me = hub.api("GET", "/user", token=token).json()
+    assert (me["kind"], me["name"]) == ("service", "idle-culler")
+    # (JupyterHub adds the user names its scopes imply)
+    assert set(me["scopes"]) == CULLER_SCOPES | {"read:users:name"}, me["scopes"]
+
+    hub.create_user("cul-gus")
+    hub.start_server("cul-gus")
+    wait_for(lambda: not hub.api("GET", "/users/cul-gus").json()["servers"], 60,
+             "the culler in the services' process to stop cul-gus's server")
+    log = hub.log_tail(4000)
+    # the culler's own log line, and the hub saw the request as the idle-culler service's
+    assert re.search(r"IdleCuller .*Culling server cul-gus \(inactive for", log), log[-3000:]
+    assert re.search(r"DELETE /hub/api/users/cul-gus/server \(idle-culler@", log), log[-3000:]
+    assert hub.api("GET", "/users/cul-gus").status_code == 200
+    assert culler_processes(hub) == []
+    assert hub.service_processes()["idle-culler"] == [host]  # the host did not restart
+
+    # SIGTERM to the host: the culler stops with its other members, then the hub restarts it
+    host.terminate()
+    wait_for(lambda: gone(host), 20, "the services' process to stop on SIGTERM")
+    log = hub.log_tail(4000)
+    assert "idle-culler stopped" in log and "workshops service stopped" in log, log[-3000:]

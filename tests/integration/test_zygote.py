@@ -1,7 +1,8 @@
 """Our services forked from one fork server (issue 36, :mod:`echoes_lab.hub.launch.zygote`).
 
 On a real hub started by ``echoes-lab hub`` with the whole local profile: every Python service
-(ours, the idle culler and the Dask Gateway's server) is a child of the zygote, shows its own
+(ours, the Dask Gateway's server, and the idle culler, run inside our services' shared host
+process, :mod:`echoes_lab.hub.services.culler`) is a child of the zygote, shows its own
 command and environment, runs under its own account (reports as ``reports.service_user`` under
 root) and holds its own pid file (ours); its pages are mostly shared; a service killed with
 SIGKILL is started again through the zygote; SIGTERM to the launcher ends the hub, the zygote
@@ -30,7 +31,7 @@ ZYGOTE = "echoes_lab.hub.launch.zygote"
 FORKED = {"workshops": "echoes_lab.hub.services.host", "reports": "echoes_lab.hub.services.reports",
           "commons": "echoes_lab.hub.services.commons",
           "knowledge": "echoes_lab.hub.services.knowledge",
-          "idle-culler": "jupyterhub_idle_culler", "dask-gateway": "dask_gateway_server"}
+          "idle-culler": "echoes_lab.hub.services.host", "dask-gateway": "dask_gateway_server"}
 
 
 def zygotes(hub) -> list[psutil.Process]:

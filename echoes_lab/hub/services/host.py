@@ -24,8 +24,11 @@ What stays in a process of its own, and why:
 * a service that runs under another account (``user`` in its definition: reports as
   ``reports.service_user`` when users are isolated): the account is the whole process's, and
   the other services run as root;
-* services that are not ours (dask-gateway, which starts users' clusters under their
-  accounts; jupyterhub-idle-culler);
+* services that are not ours: dask-gateway, which starts users' clusters under their
+  accounts. jupyterhub-idle-culler, which serves nothing, is the exception: where a host runs
+  with the hub's account, it is one more member of it, with no port, its own token and its
+  role's scopes (:mod:`.culler`); with no host (our services each alone, or the culler the
+  only service) it stays the managed service it is;
 * services whose event loop does minutes of CPU work when asked (:data:`OWN_PROCESS`): in a
   shared loop they stall every other service (seen: a 20,000-annotation bulk import into the
   commons, which knowledge maps to Linked Art as the changes arrive, left the commons answering
@@ -46,6 +49,15 @@ SERVICES_ENV = "ECHOES_HOSTED_SERVICES"
 MODULE = "echoes_lab.hub.services.host"
 #: the prefix of our services' packages (``python -m PACKAGE --settings FILE``)
 OURS = "echoes_lab.hub.services."
+
+
+#: jupyterhub-idle-culler's module (``python -m``) and its member class in a host (:mod:`.culler`)
+CULLER_MODULE = "jupyterhub_idle_culler"
+CULLER_TARGET = "echoes_lab.hub.services.culler:Culler"
+#: what JupyterHub gives every managed service alike (the others name the service: its URL,
+#: prefix, OAuth client), passed on to a hosted member that has no URL
+HUB_WIDE = ("JUPYTERHUB_API_URL", "JUPYTERHUB_BASE_URL", "JUPYTERHUB_HOST",
+            "JUPYTERHUB_PUBLIC_HUB_URL")
 
 
 #: services kept in a process of their own, and why
@@ -73,21 +85,38 @@ def _target(service: dict) -> str | None:
         return None
 
 
+def _culler_args(service: dict) -> list[str] | None:
+    """The options of jupyterhub-idle-culler's command (``python -m jupyterhub_idle_culler
+    --timeout=… …`` of this interpreter) in ``service``; None for any other service, and for
+    a culler whose token the hub makes at its start (not in the secrets file: the host could
+    not know it)."""
+    command = service.get("command") or []
+    if (command[:3] != [sys.executable, "-m", CULLER_MODULE] or service.get("url")
+            or not service.get("api_token")):
+        return None
+    return list(command[3:])
+
+
 def share(services: list[dict]) -> list[dict]:
     """The hub's service definitions with our services grouped into host processes.
 
     Services on the scaffold with the same ``user`` (none: the hub's), except those of
     :data:`OWN_PROCESS`, share one process; a group of one is left as it is. The first of a
     group is the managed host (its name, URL, token); the others become external services with
-    their own URL, token and OAuth client.
+    their own URL, token and OAuth client. jupyterhub-idle-culler joins the host of its
+    account, if there is one, as a member with its own command line (``argv``) and token and
+    no URL (:mod:`.culler`); it is then an external service with only its token.
     """
     groups: dict[str | None, list[tuple[int, str]]] = {}
+    cullers: dict[str | None, list[int]] = {}
     for i, service in enumerate(services):
         target = _target(service)
         if target is not None:
             groups.setdefault(service.get("user"), []).append((i, target))
+        elif _culler_args(service) is not None:
+            cullers.setdefault(service.get("user"), []).append(i)
     out = [dict(s) for s in services]
-    for members in groups.values():
+    for user, members in groups.items():
         if len(members) < 2:
             continue
         first = out[members[0][0]]
@@ -101,6 +130,12 @@ def share(services: list[dict]) -> list[dict]:
             if i != members[0][0]:
                 service.pop("command")
                 service.pop("environment", None)
+        for i in cullers.get(user, []):  # after the others: it starts culling once they serve
+            service = out[i]
+            hosted.append({"name": service["name"], "target": CULLER_TARGET,
+                           "argv": _culler_args(service),
+                           "environment": service.pop("environment", None) or {}})
+            service.pop("command")
         first["command"] = [*first["command"][:2], MODULE, *first["command"][3:]]
         first["environment"] = {**first.get("environment", {}),
                                 SERVICES_ENV: json.dumps(hosted)}
@@ -115,6 +150,11 @@ def service_environ(hosted: dict, token: str, base: dict[str, str]) -> dict[str,
     from echoes_lab.hub.services import access_scope
 
     name = hosted["name"]
+    if not hosted.get("url"):  # serves nothing (the culler): the hub's API and its token only
+        env = {k: v for k, v in base.items() if k in HUB_WIDE}
+        env.update(hosted.get("environment") or {})
+        env.update({"JUPYTERHUB_SERVICE_NAME": name, "JUPYTERHUB_API_TOKEN": token})
+        return env
     prefix = url_path_join(base.get("JUPYTERHUB_BASE_URL", "/"), "services", name) + "/"
     access = json.dumps([access_scope(name)])
     env = {k: v for k, v in base.items() if k.startswith("JUPYTERHUB_")}
@@ -144,6 +184,8 @@ def _bind(hosted: list[dict]) -> dict[str, list]:
 
     sockets = {}
     for service in hosted:
+        if not service.get("url"):  # serves nothing (the culler)
+            continue
         host, port = listen_address(service["url"])
         if port:
             with contextlib.suppress(OSError):
@@ -207,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             # the managed one keeps what the hub gave it; the others get the same, their own
             app.environ = (base if base.get("JUPYTERHUB_SERVICE_NAME") == service["name"]
                            else service_environ(service, tokens.get(service["name"], ""), base))
-            app.initialize(argv)
+            app.initialize(service.get("argv", argv))  # the culler: its own command line
             apps.append(app)
         for app in apps:
             app.acquire_lock()
