@@ -86,7 +86,8 @@ def subdomain(name: str, domain: str, kind: str) -> str:
 
 
 def _culler_service(s: Settings, secrets) -> dict:
-    # jupyterhub-idle-culler is JupyterHub's own service, not one of ours on the scaffold
+    # jupyterhub-idle-culler is JupyterHub's own service, not one of ours on the scaffold; where
+    # our services share a host process, share() runs it there (services/culler.py)
     return {"name": "idle-culler",
             "command": [sys.executable, "-m", "jupyterhub_idle_culler",
                         f"--timeout={s.culler.timeout}", f"--cull-every={s.culler.every}"]}
