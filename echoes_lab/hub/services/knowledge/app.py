@@ -451,6 +451,9 @@ class CommonsFollower:
     NICE = 10
     #: bytes of the event stream before the follower reconnects (and reads everything again)
     STREAM_LIMIT = 1 << 62
+    #: seconds without events before the held ones are applied; the longest any is held;
+    #: how many are held at most (~1.5 kB each)
+    LULL, MAX_WAIT, MAX_HELD = 0.5, 20.0, 20_000
 
     def __init__(self, store: ox.Store, registry: Registry, commons: str, graph: str):
         self.store, self.registry, self.commons = store, registry, commons.rstrip("/") + "/"
@@ -458,7 +461,11 @@ class CommonsFollower:
         self.task: asyncio.Task | None = None
         self.applied = 0
         self.reconnections = 0
+        self.stopping = False
         self.writer: ThreadPoolExecutor | None = None
+        self.held: list[tuple[str, str]] = []
+        self.held_since = self.last_told = 0.0
+        self.drainer: asyncio.Task | None = None
 
     def start(self) -> None:
         self.registry.set(self.graph.value, "", "public")  # nobody's: no user writes it
@@ -469,15 +476,41 @@ class CommonsFollower:
         self.task = asyncio.ensure_future(self.follow())
 
     async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+        self.stopping = True
+        for task in (self.task, self.drainer):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.writer is not None:
             # what was handed over and not begun is dropped (a restart resyncs); the batch
             # being written ends first, so the store is flushed after it
             await asyncio.get_running_loop().run_in_executor(
                 None, lambda: self.writer.shutdown(wait=True, cancel_futures=True))
+
+    def told(self, events: list[tuple[str, str]]) -> None:
+        """Events from the stream: held until the commons has been quiet for :attr:`LULL`
+        seconds (a bulk load tells thousands a second; the knowledge base maps them after it,
+        together, instead of taking a core from it meanwhile), at most :attr:`MAX_WAIT`
+        seconds or :attr:`MAX_HELD` events."""
+        loop = asyncio.get_running_loop()
+        if not self.held:
+            self.held_since = loop.time()
+        self.held += events
+        self.last_told = loop.time()
+        if self.drainer is None or self.drainer.done():
+            self.drainer = asyncio.ensure_future(self.drain())
+
+    async def drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.held:
+            # a timer, not a guess: the lull is measured from the last event told
+            wait = min(self.last_told + self.LULL, self.held_since + self.MAX_WAIT) - loop.time()
+            if wait > 0 and len(self.held) < self.MAX_HELD:
+                await asyncio.sleep(wait)
+                continue
+            events, self.held = self.held, []
+            await self.write(self.apply_logged, events)
 
     def write(self, fn, *args) -> asyncio.Future:
         """Run ``fn(*args)`` in the writer thread (inline before :meth:`start`)."""
@@ -579,6 +612,11 @@ class CommonsFollower:
                 continue
             if kind in ("Create", "Update") and isinstance(obj, dict):
                 run.append(obj)
+                if len(run) >= 2000:  # a transaction's quads in memory: ~40,000, not millions
+                    self.put_many(run)
+                    run = []
+                    if self.stopping:  # the rest is read again by the next start's resync
+                        return
             elif kind == "Delete" and isinstance(obj, dict) and isinstance(obj.get("id"), str):
                 self.put_many(run)
                 run = []
@@ -628,7 +666,7 @@ class CommonsFollower:
                         key, _, value = text.partition(":")
                         event[key] = value[1:] if value.startswith(" ") else value
                 if done:
-                    self.write(self.apply_logged, done)
+                    self.told(done)
 
             # a client of its own for the stream: tornado counts a streamed response against
             # max_body_size (100 MB by default) as a whole, and the stream never ends, so the
