@@ -461,7 +461,7 @@ class CommonsFollower:
         self.task: asyncio.Task | None = None
         self.applied = 0
         self.reconnections = 0
-        self.stopping = False
+        self.stopping = self.resyncing = False
         self.writer: ThreadPoolExecutor | None = None
         self.held: list[tuple[str, str]] = []
         self.held_since = self.last_told = 0.0
@@ -506,6 +506,11 @@ class CommonsFollower:
         while self.held:
             # a timer, not a guess: the lull is measured from the last event told
             wait = min(self.last_told + self.LULL, self.held_since + self.MAX_WAIT) - loop.time()
+            if self.resyncing:
+                # told after the stream opened: applied after the collection read meanwhile
+                # replaced the graph, not before it (the replacement would lose them)
+                await asyncio.sleep(self.LULL)
+                continue
             if wait > 0 and len(self.held) < self.MAX_HELD:
                 await asyncio.sleep(wait)
                 continue
@@ -678,7 +683,11 @@ class CommonsFollower:
                     f"{self.commons}events", streaming_callback=on_chunk,
                     request_timeout=0, connect_timeout=10,
                     headers={"Accept": "text/event-stream"}))
-                await self.resync()
+                self.resyncing = True
+                try:
+                    await self.resync()
+                finally:
+                    self.resyncing = False
                 await stream
             except asyncio.CancelledError:
                 raise
