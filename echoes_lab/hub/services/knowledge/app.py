@@ -453,7 +453,7 @@ class CommonsFollower:
     STREAM_LIMIT = 1 << 62
     #: seconds without events before the held ones are applied; the longest any is held;
     #: how many are held at most (~1.5 kB each)
-    LULL, MAX_WAIT, MAX_HELD = 0.5, 20.0, 20_000
+    LULL, MAX_WAIT, MAX_HELD = 1.0, 20.0, 20_000
 
     def __init__(self, store: ox.Store, registry: Registry, commons: str, graph: str):
         self.store, self.registry, self.commons = store, registry, commons.rstrip("/") + "/"
