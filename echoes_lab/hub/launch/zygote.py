@@ -1,7 +1,8 @@
 """Our services forked from one process that imported what they share (issue 36).
 
-Every Python service of the hub side (ours on :mod:`echoes_lab.hub.services.base`, and
-jupyterhub-idle-culler) imports the same ~70 MiB of modules: tornado, JupyterHub's OAuth helper
+Every Python service of the hub side (ours on :mod:`echoes_lab.hub.services.base`, the Dask
+Gateway's server, and jupyterhub-idle-culler when it runs alone rather than in our services'
+shared process) imports the same ~70 MiB of modules: tornado, JupyterHub's OAuth helper
 (which imports JupyterHub's ORM, SQLAlchemy, alembic, aiohttp), jinja2, traitlets, pydantic.
 Started with ``exec``, each process holds its own copy. Here one process, the *zygote*, imports
 them once, freezes its objects out of the garbage collector's reach (:func:`gc.freeze`, so a
@@ -63,7 +64,8 @@ import time
 from echoes_lab.hub.forking import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, prctl, show_in_proc
 
 MODULE = "echoes_lab.hub.launch.zygote"
-#: modules (``python -m``) the zygote may run: ours, JupyterHub's idle culler and the Dask
+#: modules (``python -m``) the zygote may run: ours, JupyterHub's idle culler (when no shared
+#: process of ours hosts it, :mod:`echoes_lab.hub.services.culler`) and the Dask
 #: Gateway's server (its aiohttp, SQLAlchemy, traitlets, pydantic are the preloads' modules;
 #: run, not preloaded: no other service imports dask_gateway_server itself)
 FORKABLE = ("echoes_lab.hub.services.", "jupyterhub_idle_culler", "dask_gateway_server")
