@@ -150,6 +150,16 @@ def test_commons_protocol_access_and_nothing_lost(hub_factory):
                                                '"http://www.w3.org/ns/ldp#PreferMinimalContainer"'})
     assert isinstance(minimal.json()["first"], str)
     assert requests.get(container + "?page=99").status_code == 404
+    # pages by key (a whole-collection reader, the knowledge service): the same annotations
+    # in the same order, a valid AnnotationPage without the per-page count
+    keyed = requests.get(container + "?iris=1&after=0", headers=alice)
+    assert keyed.status_code == 200 and keyed.headers["Link"] == f'<{LDP}Resource>; rel="type"'
+    kp = keyed.json()
+    assert kp["type"] == "AnnotationPage" and kp["partOf"] == {"id": container}
+    assert kp["id"] == container + "?iris=1&after=0" and "next" not in kp
+    assert kp["items"] == seen
+    assert requests.get(container + "?after=x").status_code == 400
+    assert requests.get(container + "?after=0&page=0").status_code == 400
 
     # -- one annotation (§4): headers, ETag / If-Match, update, delete, 410 --------------------
     url = first["id"]

@@ -73,6 +73,9 @@ CONTAINER_LINK = (f'<{LDP}BasicContainer>; rel="type", '
                   f'rel="{LDP}constrainedBy"')
 RESOURCE_LINK = f'<{LDP}Resource>; rel="type"'
 EXPOSED = "ETag, Link, Allow, Content-Location, Location, Vary, Preference-Applied"
+#: annotations in a page read by key (``?after=``): a reader of the whole collection (the
+#: knowledge service's re-read) makes a hundred requests for 10^5, not 5,000
+KEY_PAGE_SIZE = 1000
 FILTERS = ("target", "canvas", "source", "creator", "generator", "motivation", "tag", "group", "q",
            "text", "lang")  # text: full text, ranked (echoes_lab.commons.fulltext)
 
@@ -216,6 +219,12 @@ class CollectionMixin:
         if self.get_query_argument("iris", None) is not None:
             iris = self.get_query_argument("iris") == "1"
         page = self.get_query_argument("page", None)
+        after = self.get_query_argument("after", None)
+        if after is not None:
+            if page is not None:
+                raise web.HTTPError(400, "'page' and 'after' both given: use one")
+            self.key_page(iri, filters, viewer, iris, after)
+            return
         total, items = self.store.search(viewer, offset=int(page or 0) * size if page and
                                          page.isdigit() else 0, limit=size, **filters)
         last = max(0, (total - 1) // size)
@@ -243,6 +252,34 @@ class CollectionMixin:
             self.set_header("Preference-Applied", "return=representation")
         self.set_header("Link", CONTAINER_LINK)
         self.set_header("Content-Location", iri)
+        self.reply_ld(model, etag=self.collection_etag(model))
+
+    def key_page(self, iri: str, filters: dict, viewer: Viewer, iris: bool, after: str) -> None:
+        """An AnnotationPage of the annotations after key ``after`` (0: from the start), its
+        ``next`` naming the last one's key: a whole collection read in linear time.
+
+        The ``page=N`` pages of the protocol (§5.2) stay as they are; these are the same
+        AnnotationPages without ``startIndex`` or a ``total`` (neither is required, and the
+        count would cost a scan of the table per page).
+        """
+        if not after.isdigit():
+            raise web.HTTPError(400, f"'after' must be a key from a page's 'next' (0 for the "
+                                f"start), not {after!r}")
+        sep = "&" if "?" in iri else "?"
+
+        def key_iri(key: int) -> str:
+            return f"{iri}{sep}{urlencode({'iris': int(iris), 'after': key})}"
+
+        # one more than a page: whether a next page exists, without counting
+        _, items = self.store.search(viewer, after=int(after), limit=KEY_PAGE_SIZE + 1,
+                                     count=False, **filters)
+        model = {"@context": CONTEXT, "id": key_iri(int(after)), "type": "AnnotationPage",
+                 "partOf": {"id": iri}}
+        if len(items) > KEY_PAGE_SIZE:
+            items = items[:KEY_PAGE_SIZE]
+            model["next"] = key_iri(items[-1].seq)
+        model["items"] = [r.data["id"] if iris else self.render(r) for r in items]
+        self.set_header("Link", RESOURCE_LINK)
         self.reply_ld(model, etag=self.collection_etag(model))
 
     def page(self, n, items, iris, page_iri, last, iri, total, embed=False) -> dict:
