@@ -518,3 +518,115 @@ def test_imported_copies_are_kept_by_their_origin_iri(store):
     store.import_run(source, started=store.clock())
     end = store.import_run(source, finished=store.clock(), result={"created": 3})
     assert end["runs"] == 1 and end["result"] == {"created": 3} and end["finished"]
+
+
+def joined_tallies(store: Store) -> dict[tuple[str, str], int]:
+    """The counts the metrics report, computed the slow way: the join over the whole store."""
+    from echoes_lab.commons.store import tally_query
+
+    with store.engine.connect() as conn:
+        return {(m, "software" if s else "person"): n
+                for m, s, n in conn.execute(tally_query()) if n}
+
+
+def test_tallies_follow_every_write(store):
+    """The kept counts (issue 29, scale) equal the join after every kind of write: create
+    with one, two or no motivation, a bulk batch of software and people, an update that
+    changes motivations, delete, restore, hide and show, an account withdrawn, the restore of
+    a withdrawn annotation (its keys were erased: ``none``), a batch the database refuses."""
+    from sqlalchemy.exc import IntegrityError
+
+    from echoes_lab.hub.services.commons.metrics import CommonsCollector
+
+    def check(expected: dict[tuple[str, str], int]) -> None:
+        assert store.tallies() == joined_tallies(store) == expected
+
+    check({})
+    a1 = add(store, "alice", "a comment")
+    a2 = add(store, "alice", "two motivations", motivation=["describing", "identifying"])
+    a3 = add(store, "bob", "no motivation", motivation=None)
+    check({("commenting", "person"): 1, ("describing", "person"): 1,
+           ("identifying", "person"): 1, ("none", "person"): 1})
+    ocr = store.add_actor("olga", "tesseract", "5.3.0")
+    made = store.create_many(
+        [bulk_item(store, "olga", f"line {i}", f"t#{i}", actor=ocr,
+                   visibility="private" if i == 4 else "public") for i in range(5)]
+        + [bulk_item(store, "piet", f"by hand {i}", None) for i in range(2)])
+    # a retried batch (found by its keys) counts nothing twice
+    store.create_many([bulk_item(store, "olga", "line 0", "t#0", actor=ocr)])
+    after_bulk = {("commenting", "person"): 1, ("describing", "person"): 1,
+                  ("identifying", "person"): 1, ("none", "person"): 1,
+                  ("transcribing", "software"): 5, ("transcribing", "person"): 2}
+    check(after_bulk)
+    clash = [bulk_item(store, "piet", f"clash {i}", None) for i in range(3)]
+    clash[2]["id"] = clash[0]["id"]
+    with pytest.raises(IntegrityError):  # rolled back: its counts with it
+        store.create_many(clash)
+    check(after_bulk)
+
+    store.update(a1.id, "alice", dict(a1.data, motivation="describing"))
+    store.update(a3.id, "bob", dict(a3.data, motivation="commenting"))
+    check({("commenting", "person"): 1, ("describing", "person"): 2,
+           ("identifying", "person"): 1, ("transcribing", "software"): 5,
+           ("transcribing", "person"): 2})
+    store.delete(a2.id, "alice")
+    store.delete(made[0][0], "olga")
+    check({("commenting", "person"): 1, ("describing", "person"): 1,
+           ("transcribing", "software"): 4, ("transcribing", "person"): 2})
+    store.restore(a2.id, "admin")
+    store.restore(a1.id, "admin")  # not deleted: a restore changes no count
+    store.hide(a1.id, "mod", "spam")  # hidden ones still count, as they did
+    check({("commenting", "person"): 1, ("describing", "person"): 2,
+           ("identifying", "person"): 1, ("transcribing", "software"): 4,
+           ("transcribing", "person"): 2})
+    store.hide(a1.id, "mod", None)
+
+    w_public = add(store, "wanda", "public", motivation="bookmarking")
+    add(store, "wanda", "private", motivation="bookmarking", visibility="private")
+    w_gone = add(store, "wanda", "deleted before", motivation="bookmarking")
+    store.delete(w_gone.id, "wanda")
+    assert store.tallies()[("bookmarking", "person")] == 2
+    assert store.withdraw_account("wanda", "admin") == {"erased": 1, "withdrawn": 2}
+    assert ("bookmarking", "person") not in store.tallies()
+    store.restore(w_public.id, "admin")  # a tombstone brought back has no keys any more
+    final = {("commenting", "person"): 1, ("describing", "person"): 2,
+             ("identifying", "person"): 1, ("none", "person"): 1,
+             ("transcribing", "software"): 4, ("transcribing", "person"): 2}
+    check(final)
+
+    # the Prometheus series reads the same counts (names and labels unchanged)
+    class Service:
+        pass
+
+    service = Service()
+    service.store = store
+    family, = CommonsCollector(service).collect()
+    assert family.name == "echoes_commons_annotations"
+    assert {(s.labels["motivation"], s.labels["actor"]): s.value
+            for s in family.samples} == final
+
+
+def test_a_database_from_before_the_tallies_gets_them_once(store):
+    from echoes_lab.commons.store import tallies
+
+    ocr = store.add_actor("olga", "tesseract", "5.3.0")
+    store.create_many([bulk_item(store, "olga", f"line {i}", None, actor=ocr)
+                       for i in range(3)])
+    add(store, "alice", "described and identified", motivation=["describing", "identifying"])
+    gone = add(store, "alice", "deleted", motivation="describing")
+    store.delete(gone.id, "alice")
+    hidden = add(store, "alice", "hidden, still counted", motivation=None)
+    store.hide(hidden.id, "mod", "off topic")
+    tallies.drop(store.engine)  # as a commons.sqlite written before the tallies existed
+    expected = {("transcribing", "software"): 3, ("describing", "person"): 1,
+                ("identifying", "person"): 1, ("none", "person"): 1}
+    reopened = Store(store.url, clock=store.clock)
+    try:
+        assert reopened.tallies() == joined_tallies(reopened) == expected
+        again = Store(store.url, clock=store.clock)  # opened again: not counted twice
+        assert again.tallies() == expected
+        again.close()
+        add(reopened, "alice", "after", motivation="describing")
+        assert reopened.tallies()[("describing", "person")] == 2
+    finally:
+        reopened.close()

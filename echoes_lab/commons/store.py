@@ -30,6 +30,9 @@ Tables
                  runs again finds what it copied (and what changed) instead of copying twice
 ``import_runs``  each import source's runs: how many, when the last began and ended, and its
                  counts (a restarted service waits for the next due run, not from scratch)
+``tallies``      how many annotations not deleted there are by (motivation, made by software
+                 or not), hidden ones included; kept in the transaction of each write, so the
+                 Prometheus scrape reads a few rows instead of counting the whole store
 ===============  ================================================================================
 
 Durability: every write is one transaction. On SQLite the journal is WAL with
@@ -51,6 +54,7 @@ from datetime import UTC, datetime
 import orjson
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -62,6 +66,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     cast,
     create_engine,
@@ -74,6 +79,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import text as sql
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
 
 from echoes_lab.commons import fulltext as ft
@@ -183,6 +190,38 @@ changes = Table(
     Column("annotation", String(40), ForeignKey("annotations.id"), nullable=False),
     Column("type", String(10), nullable=False),  # Create | Update | Delete
 )
+
+#: annotations not deleted, by motivation (``none`` for one without) and by whether a software
+#: actor made them: what the metrics report, kept as writes happen (see :meth:`Store._tally`)
+tallies = Table(
+    "tallies", metadata,
+    Column("motivation", String(2000), primary_key=True),
+    Column("software", Boolean, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+#: an annotation with no motivation is counted under this name (as the metrics always did)
+NO_MOTIVATION = "none"
+
+
+def tally_query():
+    """The counts of :data:`tallies` computed from the annotations themselves: an outer join
+    of ``annotations`` over their ``motivation`` keys, grouped. A full scan of the store; it
+    fills ``tallies`` once for a database from before that table, and tests compare the kept
+    counts with it. Rows are ``(motivation, software, n)``."""
+    motivation = func.coalesce(keys.c.value, literal(NO_MOTIVATION))
+    software = annotations.c.actor_id.isnot(None)
+    return (select(motivation.label("motivation"), software.label("software"),
+                   func.count().label("n"))
+            .select_from(annotations.outerjoin(keys, and_(
+                keys.c.annotation == annotations.c.id, keys.c.kind == "motivation")))
+            .where(annotations.c.deleted.is_(None))
+            .group_by(motivation, software))
+
+
+def _motivations(found: dict[str, set[str]]) -> set[str]:
+    """An annotation's motivations as its ``keys`` rows hold them (cut to 2,000 characters)."""
+    return {value[:2000] for value in found.get("motivation", ())}
 
 
 def public_change(before: bool, after: bool) -> str | None:
@@ -311,10 +350,13 @@ class Store:
         if self.sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         had_changes = inspect(self.engine).has_table("changes")
+        had_tallies = inspect(self.engine).has_table("tallies")
         metadata.create_all(self.engine)
         self._fulltext_setup()
         if not had_changes:
             self._changes_setup()
+        if not had_tallies:
+            self._tallies_setup()
 
     def _changes_setup(self) -> None:
         """A database from before the change feed: its public annotations enter the feed
@@ -326,6 +368,59 @@ class Store:
                 .where(annotations.c.visibility == "public", annotations.c.deleted.is_(None),
                        annotations.c.hidden_reason.is_(None))
                 .order_by(annotations.c.modified, annotations.c.seq)))
+
+    # -- counts for the metrics -------------------------------------------------------------
+    def _tallies_setup(self) -> None:
+        """A database from before :data:`tallies`: its counts are computed once, from the
+        annotations (:func:`tally_query`), in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(tallies.delete())
+            conn.execute(tallies.insert().from_select(["motivation", "software", "n"],
+                                                      tally_query()))
+
+    def _tally(self, conn, deltas: dict[tuple[str, bool], int]) -> None:
+        """Add ``deltas`` ((motivation, software) -> change of the count) to :data:`tallies`
+        in the caller's transaction.
+
+        An upsert (``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n``), which both
+        SQLite (https://www.sqlite.org/lang_upsert.html) and PostgreSQL
+        (https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT) apply
+        atomically to the row. The rows go in a fixed order so that two concurrent
+        PostgreSQL transactions lock them in the same order and cannot deadlock.
+        """
+        rows = [{"motivation": m, "software": s, "n": n}
+                for (m, s), n in sorted(deltas.items()) if n]
+        if not rows:
+            return
+        insert = (sqlite_dialect if self.sqlite else pg_dialect).insert(tallies)
+        conn.execute(insert.on_conflict_do_update(
+            index_elements=[tallies.c.motivation, tallies.c.software],
+            set_={"n": tallies.c.n + insert.excluded.n}), rows)
+
+    @staticmethod
+    def _count(deltas: dict[tuple[str, bool], int], motivations, software: bool,
+               sign: int) -> None:
+        for m in motivations or (NO_MOTIVATION,):
+            deltas[m, software] = deltas.get((m, software), 0) + sign
+
+    def _motivation_keys(self, conn, ann_ids: list[str]) -> dict[str, set[str]]:
+        """The motivations stored in ``keys`` for each of ``ann_ids`` (none: not there)."""
+        out: dict[str, set[str]] = {}
+        for start in range(0, len(ann_ids), 500):  # SQLite's bound-parameter limit
+            rows = conn.execute(select(keys.c.annotation, keys.c.value).where(
+                keys.c.kind == "motivation", keys.c.annotation.in_(ann_ids[start:start + 500])))
+            for ann_id, value in rows:
+                out.setdefault(ann_id, set()).add(value)
+        return out
+
+    def tallies(self) -> dict[tuple[str, str], int]:
+        """Annotations not deleted (hidden ones included) by motivation (``none`` when an
+        annotation has none; one with two motivations counts under each) and by who made
+        them, ``person`` or ``software``: ``{(motivation, actor type): n}``, n > 0. Reads the
+        few rows of :data:`tallies`, kept by every write, never the annotations."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tallies).where(tallies.c.n > 0)).all()
+        return {(r.motivation, "software" if r.software else "person"): r.n for r in rows}
 
     # -- full text ----------------------------------------------------------------------
     def _fulltext_setup(self) -> None:
@@ -420,6 +515,9 @@ class Store:
                                                   data=data))
             self._write_keys(conn, ann_id, found, text)
             self._index_text(conn, [(done.inserted_primary_key[0], data)])
+            deltas: dict[tuple[str, bool], int] = {}
+            self._count(deltas, _motivations(found), row["actor_id"] is not None, 1)
+            self._tally(conn, deltas)
             if visibility == "public":
                 conn.execute(changes.insert().values(at=now, annotation=ann_id, type="Create"))
         return self.get(ann_id)
@@ -452,6 +550,7 @@ class Store:
                                                submissions.c.key.in_(wanted[start:start + 500])))
                     known.update({(owner, k): a for k, a in rows})
             rows_a, rows_v, rows_t, rows_k, rows_s, rows_i = [], [], [], [], [], []
+            deltas: dict[tuple[str, bool], int] = {}  # the batch's counts, one upsert a pair
             for item in items:
                 hit = known.get((item["owner"], item.get("key")))
                 if hit is not None:
@@ -473,6 +572,7 @@ class Store:
                 rows_t.append({"annotation": ann_id, "text": text.lower()})
                 rows_k += [{"annotation": ann_id, "kind": kind, "value": value[:2000]}
                            for kind, values in found.items() for value in sorted(values)]
+                self._count(deltas, _motivations(found), rows_a[-1]["actor_id"] is not None, 1)
                 if item.get("key"):
                     rows_s.append({"owner": owner, "key": item["key"], "annotation": ann_id})
                     known[(owner, item["key"])] = ann_id  # the same key twice in one batch
@@ -489,6 +589,7 @@ class Store:
                       if r["visibility"] == "public"]
             if public:
                 self._insert_many(conn, changes, public, encoded)
+            self._tally(conn, deltas)
             new = {r["id"]: r["data"] for r in rows_a}
             ids = list(new)
             for start in range(0, len(ids), 500):
@@ -588,10 +689,22 @@ class Store:
             kind = public_change(seen, shown)
             if kind:
                 conn.execute(changes.insert().values(at=now, annotation=ann_id, type=kind))
+            # the counts: out with what the annotation counted as, in with what it counts as
+            # now (its stored keys, not its JSON: a withdrawn one's keys were erased)
+            before = self._motivation_keys(conn, [ann_id]).get(ann_id, set())
+            after = before
             if action == "updated":
                 found, text = index_keys(values["data"])
+                after = _motivations(found)
                 self._write_keys(conn, ann_id, found, text, replace=True)
                 self._index_text(conn, [(cur.seq, values["data"])], replace=True)
+            deltas: dict[tuple[str, bool], int] = {}
+            software = cur.actor_id is not None
+            if cur.deleted is None:
+                self._count(deltas, before, software, -1)
+            if values.get("deleted", cur.deleted) is None:
+                self._count(deltas, after, software, 1)
+            self._tally(conn, deltas)
         return self.get(ann_id)
 
     def update(self, ann_id: str, by: str, data: dict, *, visibility: str | None = None,
@@ -658,10 +771,18 @@ class Store:
         with self.engine.begin() as conn:
             rows = conn.execute(select(annotations.c.id, annotations.c.seq,
                                        annotations.c.visibility, annotations.c.data,
-                                       annotations.c.deleted, annotations.c.hidden_reason)
+                                       annotations.c.deleted, annotations.c.hidden_reason,
+                                       annotations.c.actor_id)
                                 .where(annotations.c.owner == owner)).all()
             erase = [r for r in rows if r.visibility != "public"]
             withdraw = [r for r in rows if r.visibility == "public"]
+            # every one counted so far stops counting: erased, or a tombstone from now on
+            counted = [r for r in rows if r.deleted is None]
+            found = self._motivation_keys(conn, [r.id for r in counted])
+            deltas: dict[tuple[str, bool], int] = {}
+            for r in counted:
+                self._count(deltas, found.get(r.id), r.actor_id is not None, -1)
+            self._tally(conn, deltas)
             for r in rows:  # the search entries of both go: nothing to find them by content
                 conn.execute(keys.delete().where(keys.c.annotation == r.id))
                 conn.execute(texts.delete().where(texts.c.annotation == r.id))

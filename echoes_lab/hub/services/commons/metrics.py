@@ -1,9 +1,11 @@
 """The commons' Prometheus series (served at ``/services/commons/metrics``).
 
-Counted in the annotation store at each scrape: annotations not deleted, by motivation (the
-Web Annotation vocabulary's, ``none`` when an annotation has none) and by who made them: a
-``person`` or ``software`` (an actor registered in the commons: the annotation's
-``generator``, W3C Web Annotation Data Model §3.3.1). Request latency is the scaffold's
+Annotations not deleted, by motivation (the Web Annotation vocabulary's, ``none`` when an
+annotation has none) and by who made them: a ``person`` or ``software`` (an actor registered
+in the commons: the annotation's ``generator``, W3C Web Annotation Data Model §3.3.1). The
+store keeps these counts as it writes (its ``tallies`` table, :meth:`Store.tallies`), so a
+scrape reads a few rows: counting them with a join at each scrape took 230 ms of the
+service's event loop at 100,000 annotations. Request latency is the scaffold's
 ``echoes_service_request_duration_seconds{service="commons"}``.
 """
 
@@ -11,9 +13,6 @@ from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, func, select
-
-from echoes_lab.commons.store import annotations, keys
 
 
 class CommonsCollector(Collector):
@@ -26,16 +25,8 @@ class CommonsCollector(Collector):
                                    "(not deleted) by motivation and actor type",
                                    labels=["motivation", "actor"])
         if store is not None:
-            software = annotations.c.actor_id.isnot(None)
-            query = (select(keys.c.value, software, func.count())
-                     .select_from(annotations.outerjoin(keys, and_(
-                         keys.c.annotation == annotations.c.id, keys.c.kind == "motivation")))
-                     .where(annotations.c.deleted.is_(None))
-                     .group_by(keys.c.value, software))
-            with store.engine.connect() as conn:
-                for motivation, is_software, n in conn.execute(query):
-                    family.add_metric([motivation or "none",
-                                       "software" if is_software else "person"], n)
+            for (motivation, actor), n in sorted(store.tallies().items()):
+                family.add_metric([motivation, actor], n)
         yield family
 
 
