@@ -773,7 +773,10 @@ class Store:
                                        annotations.c.visibility, annotations.c.data,
                                        annotations.c.deleted, annotations.c.hidden_reason,
                                        annotations.c.actor_id)
-                                .where(annotations.c.owner == owner)).all()
+                                .where(annotations.c.owner == owner)
+                                # locked (PostgreSQL): an update of one meanwhile waits, so
+                                # the motivations uncounted below are the ones stored
+                                .with_for_update()).all()
             erase = [r for r in rows if r.visibility != "public"]
             withdraw = [r for r in rows if r.visibility == "public"]
             # every one counted so far stops counting: erased, or a tombstone from now on
