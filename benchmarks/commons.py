@@ -35,6 +35,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -51,6 +52,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 CC_BY_IRI = "https://creativecommons.org/licenses/by/4.0/"
 CANVASES = 100  # the canvas set: 100 pages of one manuscript
 BASE = "http://127.0.0.1:8000/services/commons/"
+PROFILE = ""  # --profile: where py-spy writes the service's stacks during the bulk
 
 
 def annotation(i: int) -> dict:
@@ -275,9 +277,21 @@ def ours_http(db_url: str, n: int, stored: int, bulk: int = 0,
                 print(f"  bulk: waited {time.perf_counter() - t1:.1f} s for the knowledge service "
                       "to have mapped the stored collection", flush=True)
             cpu0 = {k: cpu_of(p) for k, p in {"commons": service, **others}.items()}
+            spy = None
+            if PROFILE:
+                # py-spy's collapsed stacks of the service while it stores the bulk (py-spy is
+                # a dependency of the benchmarks: https://github.com/benfred/py-spy)
+                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                        "--pid", str(service.pid), "--rate", "200", "--format",
+                                        "raw", "--output", f"{PROFILE}-{knowledge}.txt"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)  # attached before the first batch
             t0 = time.perf_counter()
             results = ocr.contribute(items, batch=bulk, progress=False)
             took = time.perf_counter() - t0
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                spy.wait(60)
             cpu = {k: cpu_of(p) - cpu0[k] for k, p in {"commons": service, **others}.items()}
             if knowledge and others["knowledge"] is not None:
                 # the knowledge base follows; the CPU it spends on this batch counts too
@@ -450,7 +464,15 @@ def main() -> None:
     parser.add_argument("--handler", type=int, default=0,
                         help="only time the bulk handler's own steps in-process on this many "
                              "annotations (no store, no hub), then stop")
+    parser.add_argument("--profile", default="",
+                        help="record the commons service with py-spy during each bulk, to "
+                             "PROFILE-True.txt / PROFILE-False.txt (knowledge on/off; collapsed "
+                             "stacks)")
+    parser.add_argument("--only-no-knowledge", action="store_true",
+                        help="measure the bulk with the knowledge service off only")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     if args.handler:
         handler_steps(args.handler)
         return
@@ -467,8 +489,9 @@ def main() -> None:
         else:
             ours_store(url, args.n)
         if args.http or args.bulk:
-            ours_http(url, args.http, args.n, bulk=args.bulk)
-            if args.bulk and args.no_knowledge:
+            if not args.only_no_knowledge:
+                ours_http(url, args.http, args.n, bulk=args.bulk)
+            if args.bulk and (args.no_knowledge or args.only_no_knowledge):
                 ours_http(url, 0, args.n, bulk=args.bulk, knowledge=False)
 
 

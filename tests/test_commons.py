@@ -115,3 +115,27 @@ def test_licence_is_cc_by_by_default_cc0_allowed_nothing_else(local):
     assert commons.annotate(region, "given away", licence=cc0)["rights"] == cc0
     with pytest.raises(commons.CommonsError, match="'rights' .* choose .*CC0"):
         commons.annotate(region, "all rights reserved", licence="https://example.org/mine")
+
+
+def test_a_large_batch_goes_in_requests_under_the_size_limit_with_the_same_keys_each_time():
+    import orjson
+
+    remote = commons._Remote("http://127.0.0.1:9/services/commons/", "unused")
+    remote.max_bytes = 1000
+    items = [{"type": "Annotation", "body": {"value": "x" * (10 * (i % 30))}, 7: i}
+             for i in range(200)]
+    parts = list(remote._parts(items, "run"))
+    # every item once, in order, one per line; lines are cut between requests only
+    lines = [line for _, body, _ in parts for line in body.split(b"\n")]
+    assert [orjson.loads(x) for x in lines] == [{**{k: v for k, v in it.items() if k != 7},
+                                                "7": it[7]} for it in items]
+    assert all(len(body) < remote.max_bytes for _, body, _ in parts)
+    assert [first for first, _, _ in parts] == [0] + [
+        sum(len(b.split(b"\n")) for _, b, _ in parts[:n]) for n in range(1, len(parts))]
+    assert [key for _, _, key in parts] == [f"run.{n}" for n in range(len(parts))]
+    assert len(parts) > 10
+    # the split depends only on the items: sent again, the same requests under the same keys
+    assert list(remote._parts(items, "run")) == parts
+    # an item larger than the limit goes alone (the service answers 413 for it)
+    big = list(remote._parts([{"v": "y" * 5000}, {"v": 1}], "b"))
+    assert [(first, key) for first, _, key in big] == [(0, "b.0"), (1, "b.1")]

@@ -44,6 +44,7 @@ by default (``synchronous_commit = on``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -279,6 +280,17 @@ def new_id() -> str:
     locality), with more random bits.
     """
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_urlsafe(16)}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A bulk contribution's rows made before its transaction (:meth:`Store.batch`): when,
+    per item (the item, its ``annotations`` row, ``keys`` rows, lower-cased text, motivations,
+    full-text document on SQLite), and each item's JSON text by ``id()`` of its data."""
+
+    now: datetime
+    rows: list[tuple]
+    encoded: dict[int, str]
 
 
 @dataclass(frozen=True)
@@ -522,7 +534,34 @@ class Store:
                 conn.execute(changes.insert().values(at=now, annotation=ann_id, type="Create"))
         return self.get(ann_id)
 
-    def create_many(self, items: list[dict]) -> list[tuple[str, bool]]:
+    def batch(self, items: list[dict]) -> Batch:
+        """The rows of a bulk contribution (:meth:`create_many`'s ``items``), made without
+        the database: the commons service makes a batch's while the previous one commits."""
+        now = self.clock()
+        rows, encoded = [], {}
+        for item in items:
+            ann_id, owner, data = item["id"], item["owner"], item["data"]
+            visibility = check_visibility(item.get("visibility", "private"))
+            actor = item.get("actor")
+            found, text = index_keys(data)
+            if self.sqlite:
+                # what _insert_many and the full-text index would make inside the transaction
+                encoded[id(data)] = to_json(data)
+                doc = ft.document(texts_by_language(data))
+            else:
+                doc = None
+            rows.append((item, dict(
+                id=ann_id, owner=owner, actor_id=actor["id"] if actor else None,
+                generator=actor["name"] if actor else None, visibility=visibility,
+                licence=data.get("rights") or item.get("licence", CC_BY), created=now,
+                modified=now, version=1, deleted=None, deleted_by=None, hidden_reason=None,
+                hidden_by=None, hidden_at=None, data=data),
+                [{"annotation": ann_id, "kind": kind, "value": value[:2000]}
+                 for kind, values in found.items() for value in sorted(values)],
+                text.lower(), _motivations(found), doc))
+        return Batch(now, rows, encoded)
+
+    def create_many(self, items: list[dict] | Batch, conn=None) -> list[tuple[str, bool]]:
         """Store many new annotations in ONE transaction (a bulk contribution).
 
         Each item is a dict with ``id``, ``owner``, ``data`` (prepared, with its ``id``),
@@ -532,16 +571,26 @@ class Store:
         middle leaves nothing half-written), so a client that got no answer sends the same
         batch again with the same keys.
 
+        Parameters
+        ----------
+        items
+            The annotations, as above, or their :meth:`batch`.
+        conn
+            A connection in a transaction the caller commits (the commons service commits a
+            batch in a thread while it reads the next request); default: a transaction of its
+            own, committed here.
+
         Returns
         -------
         list of (annotation id, created)
             In the order of ``items``; ``created`` is False for an item found by its key.
         """
-        now = self.clock()
+        batch = items if isinstance(items, Batch) else self.batch(items)
+        now = batch.now
         out: list[tuple[str, bool]] = []
-        with self.engine.begin() as conn:
+        with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as conn:
             known: dict[tuple[str, str], str] = {}
-            keyed = [(i["owner"], i["key"]) for i in items if i.get("key")]
+            keyed = [(i["owner"], i["key"]) for i, *_ in batch.rows if i.get("key")]
             for owner in {o for o, _ in keyed}:
                 wanted = [k for o, k in keyed if o == owner]
                 for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
@@ -551,28 +600,20 @@ class Store:
                     known.update({(owner, k): a for k, a in rows})
             rows_a, rows_v, rows_t, rows_k, rows_s, rows_i = [], [], [], [], [], []
             deltas: dict[tuple[str, bool], int] = {}  # the batch's counts, one upsert a pair
-            for item in items:
+            docs: dict[str, str] = {}
+            for item, row, found, text, motivations, doc in batch.rows:
                 hit = known.get((item["owner"], item.get("key")))
                 if hit is not None:
                     out.append((hit, False))
                     continue
-                ann_id, owner, data = item["id"], item["owner"], item["data"]
-                visibility = check_visibility(item.get("visibility", "private"))
-                actor = item.get("actor")
-                rows_a.append(dict(id=ann_id, owner=owner, actor_id=actor["id"] if actor else None,
-                                   generator=actor["name"] if actor else None,
-                                   visibility=visibility,
-                                   licence=data.get("rights") or item.get("licence", CC_BY),
-                                   created=now, modified=now, version=1, deleted=None,
-                                   deleted_by=None, hidden_reason=None, hidden_by=None,
-                                   hidden_at=None, data=data))
+                ann_id, owner = row["id"], row["owner"]
+                rows_a.append(row)
                 rows_v.append(dict(annotation=ann_id, n=1, at=now, by=owner, action="created",
-                                   visibility=visibility, data=data))
-                found, text = index_keys(data)
-                rows_t.append({"annotation": ann_id, "text": text.lower()})
-                rows_k += [{"annotation": ann_id, "kind": kind, "value": value[:2000]}
-                           for kind, values in found.items() for value in sorted(values)]
-                self._count(deltas, _motivations(found), rows_a[-1]["actor_id"] is not None, 1)
+                                   visibility=row["visibility"], data=row["data"]))
+                rows_t.append({"annotation": ann_id, "text": text})
+                rows_k += found
+                docs[ann_id] = doc
+                self._count(deltas, motivations, row["actor_id"] is not None, 1)
                 if item.get("key"):
                     rows_s.append({"owner": owner, "key": item["key"], "annotation": ann_id})
                     known[(owner, item["key"])] = ann_id  # the same key twice in one batch
@@ -580,7 +621,7 @@ class Store:
                     rows_i.append({"origin": item["origin"], "source": item["source"],
                                    "annotation": ann_id, "digest": item["digest"]})
                 out.append((ann_id, True))
-            encoded: dict[int, str] = {}  # each item's JSON once, for its row and version 1
+            encoded = batch.encoded  # each item's JSON once, for its row and version 1
             for table, rows in ((annotations, rows_a), (versions, rows_v), (texts, rows_t),
                                 (keys, rows_k), (submissions, rows_s), (imported, rows_i)):
                 if rows:
@@ -595,7 +636,11 @@ class Store:
             for start in range(0, len(ids), 500):
                 found_seq = conn.execute(select(annotations.c.id, annotations.c.seq).where(
                     annotations.c.id.in_(ids[start:start + 500]))).all()
-                self._index_text(conn, [(seq, new[i]) for i, seq in found_seq])
+                if self.sqlite:
+                    conn.exec_driver_sql("INSERT INTO fulltext(rowid, doc) VALUES (?, ?)",
+                                         [(seq, docs[i]) for i, seq in found_seq])
+                else:
+                    self._index_text(conn, [(seq, new[i]) for i, seq in found_seq])
         return out
 
     def _insert_many(self, conn, table: Table, rows: list[dict], encoded: dict[int, str]) -> None:

@@ -21,25 +21,56 @@ transaction, a service killed mid-batch has stored all of it (then acknowledged 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import json
 
 import orjson
 from sqlalchemy.exc import IntegrityError
 from tornado import web
+from tornado.ioloop import IOLoop
 
 from echoes_lab.commons.model import AnnotationError, prepare
-from echoes_lab.commons.store import StoreError, check_visibility, new_id
+from echoes_lab.commons.store import Batch, StoreError, check_visibility, new_id
 from echoes_lab.hub.services.commons.app import CommonsHandler, ContainerHandler
 
 #: items per request: the whole batch is parsed and held in memory, and written in one
 #: transaction that blocks other writers meanwhile (about 1 s at 5,000 items here)
 MAX_ITEMS = 10_000
 NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-# The batch is written in the event loop's thread, not a writer thread: tried (2026-12-06),
-# the sqlite3 module lets go of the GIL at every row it steps, so a writer thread and the
-# loop checking the next request took the GIL from each other thousands of times a batch:
-# 4,706 annotations per service CPU second against 6,116 without it, in the same sitting.
+# The batch's rows are written in the event loop's thread, not a writer thread: tried
+# (2026-12-06), the sqlite3 module lets go of the GIL at every row it steps, so a writer thread
+# and the loop checking the next request took the GIL from each other thousands of times a
+# batch: 4,706 annotations per service CPU second against 6,116 without it, in the same
+# sitting. Only the commit, one call that lets go of the GIL once, runs in a thread.
+
+
+_handling = 0  # bulk requests being handled (they overlap while one commits)
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """The cyclic garbage collector paused while any bulk request is handled.
+
+    A batch makes hundreds of thousands of containers (parsed JSON, rows) that all stay alive
+    until its commit, so the collector ran again and again over the whole service's heap and
+    freed nothing (reference counting frees them after the answer; the few cycles a request
+    makes are collected once it runs again). Measured: parsing 10,000 NDJSON lines went from
+    10-12 to 3-5 us a line in-process (python.org gc docs: thresholds count allocations).
+    """
+    global _handling, _gc_was_enabled
+    if _handling == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _handling += 1
+    try:
+        yield
+    finally:
+        _handling -= 1
+        if _handling == 0 and _gc_was_enabled:
+            gc.enable()
 
 
 def items_of(body: bytes, ctype: str) -> list:
@@ -96,23 +127,15 @@ class BulkHandler(CommonsHandler):
         if len(key) > 200:
             raise web.HTTPError(400, "the Idempotency-Key is longer than 200 characters")
         viewer = await self.viewer()
-        # From here to the answer nothing awaits, so no other request runs meanwhile: the
-        # cyclic garbage collector is paused for it. A batch makes hundreds of thousands of
-        # containers (parsed JSON, rows) that all stay alive until its commit, so the
-        # collector ran again and again over the whole service's heap and freed nothing
-        # (reference counting frees them after the answer; the few cycles a request makes
-        # are collected once it runs again). Measured: parsing 10,000 NDJSON lines went from
-        # 10-12 to 3-5 us a line in-process (python.org gc docs: thresholds count allocations).
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            self.store_batch(ctype, key, viewer)
-        finally:
-            if paused:
-                gc.enable()
+        with _collector_paused():
+            items, results, todo = self.check_batch(ctype, key, viewer)
+            # its rows made before waiting for the previous batch's commit
+            stored = await self.store_items(self.store.batch(todo) if todo else None)
+            self.answer(items, results, todo, stored)
 
-    def store_batch(self, ctype: str, key: str, viewer) -> None:
-        """Parse, check and store the request's annotations and answer (no awaiting)."""
+    def check_batch(self, ctype: str, key: str, viewer) -> tuple[list, list[dict], list[dict]]:
+        """Parse and check the request's annotations: ``(items, results, todo)``, where
+        ``todo`` are the valid ones, prepared, each with its (still empty) ``result``."""
         user = self.current_user
         items = items_of(self.request.body, ctype)
         if len(items) > MAX_ITEMS:
@@ -163,12 +186,35 @@ class BulkHandler(CommonsHandler):
             todo.append({"id": ann_id, "owner": user["name"], "data": ann,
                          "visibility": visibility, "actor": actor,
                          "key": f"{key}#{i}" if key else None, "result": results[-1]})
+        return items, results, todo
+
+    async def store_items(self, batch: Batch | None) -> list[tuple[str, bool]]:
+        """Store the batch in one transaction; ``Store.create_many``'s answer once committed.
+
+        One batch is written at a time. Its commit (the WAL written and fsynced, and now and
+        then a checkpoint: a fifth of a batch's time at 100,000 stored) runs in a thread,
+        where sqlite3 and psycopg let go of the GIL, so the loop reads and checks the next
+        request meanwhile; the answer is sent only once the commit has returned.
+        """
+        if batch is None:
+            return []
+        store = self.store
         try:
-            stored = self.store.create_many(todo) if todo else []
+            async with self.settings.setdefault("bulk_lock", asyncio.Lock()):
+                with store.engine.connect() as conn:
+                    commit = conn.begin().commit  # closing the connection rolls back otherwise
+                    stored = store.create_many(batch, conn)
+                    await IOLoop.current().run_in_executor(None, commit)
         except IntegrityError:
             # the same Idempotency-Key sent twice at once: the other request stored the batch
             raise web.HTTPError(409, "a batch with this Idempotency-Key is being stored by "
                                      "another request: send it again to read its results") from None
+        return stored
+
+    def answer(self, items: list, results: list[dict], todo: list[dict],
+               stored: list[tuple[str, bool]]) -> None:
+        """Send each item's result, then tell the event streams of the new public ones."""
+        container = self.container
         for item, (ann_id, created) in zip(todo, stored, strict=True):
             item["result"].update(status=201 if created else 200,
                                   id=f"{container}{ann_id}")
