@@ -284,11 +284,11 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class Batch:
-    """A bulk contribution's rows made before its transaction (:meth:`Store.batch`): when,
-    per item (the item, its ``annotations`` row, ``keys`` rows, lower-cased text, motivations,
-    full-text document on SQLite), and each item's JSON text by ``id()`` of its data."""
+    """A bulk contribution's rows made before its transaction (:meth:`Store.batch`): per item
+    (the item, its ``annotations`` row without its times, ``keys`` rows, lower-cased text,
+    motivations, full-text document on SQLite), and each item's JSON text by ``id()`` of its
+    data."""
 
-    now: datetime
     rows: list[tuple]
     encoded: dict[int, str]
 
@@ -537,7 +537,6 @@ class Store:
     def batch(self, items: list[dict]) -> Batch:
         """The rows of a bulk contribution (:meth:`create_many`'s ``items``), made without
         the database: the commons service makes a batch's while the previous one commits."""
-        now = self.clock()
         rows, encoded = [], {}
         for item in items:
             ann_id, owner, data = item["id"], item["owner"], item["data"]
@@ -553,13 +552,13 @@ class Store:
             rows.append((item, dict(
                 id=ann_id, owner=owner, actor_id=actor["id"] if actor else None,
                 generator=actor["name"] if actor else None, visibility=visibility,
-                licence=data.get("rights") or item.get("licence", CC_BY), created=now,
-                modified=now, version=1, deleted=None, deleted_by=None, hidden_reason=None,
+                licence=data.get("rights") or item.get("licence", CC_BY), created=None,
+                modified=None, version=1, deleted=None, deleted_by=None, hidden_reason=None,
                 hidden_by=None, hidden_at=None, data=data),
                 [{"annotation": ann_id, "kind": kind, "value": value[:2000]}
                  for kind, values in found.items() for value in sorted(values)],
                 text.lower(), _motivations(found), doc))
-        return Batch(now, rows, encoded)
+        return Batch(rows, encoded)
 
     def create_many(self, items: list[dict] | Batch, conn=None) -> list[tuple[str, bool]]:
         """Store many new annotations in ONE transaction (a bulk contribution).
@@ -586,7 +585,9 @@ class Store:
             In the order of ``items``; ``created`` is False for an item found by its key.
         """
         batch = items if isinstance(items, Batch) else self.batch(items)
-        now = batch.now
+        # the time of the transaction, not of the batch's making: the change feed's times
+        # follow the order of its rows
+        now = self.clock()
         out: list[tuple[str, bool]] = []
         with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as conn:
             known: dict[tuple[str, str], str] = {}
@@ -607,6 +608,7 @@ class Store:
                     out.append((hit, False))
                     continue
                 ann_id, owner = row["id"], row["owner"]
+                row["created"] = row["modified"] = now
                 rows_a.append(row)
                 rows_v.append(dict(annotation=ann_id, n=1, at=now, by=owner, action="created",
                                    visibility=row["visibility"], data=row["data"]))
